@@ -1,0 +1,16 @@
+/**
+ * The command line: `pairgate start | status | check-config | lab | replication | promote`.
+ * Each part registers its own subcommands; this file only wires them.
+ */
+import { Command } from "commander";
+import { registerLabCommands } from "./lab/cli.js";
+
+export async function main(argv: string[]): Promise<void> {
+  const program = new Command();
+  program
+    .name("pairgate")
+    .description("MySQL-protocol proxy for a primary/secondary pair")
+    .showHelpAfterError();
+  registerLabCommands(program);
+  await program.parseAsync(argv, { from: "user" });
+}

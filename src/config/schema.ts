@@ -1,0 +1,117 @@
+/**
+ * The configuration contract. Keys named in the issues (listen, admin, primary, secondary,
+ * users, lab, monitor, audit) are relied on by users and other parts: extend, never rename.
+ * Every object is strict, so an unknown key is reported with its path instead of ignored.
+ */
+import { z } from "zod";
+
+/** A secret: a literal string, or where to read it from. Resolved once at load time. */
+export const secretSchema = z.union([
+  z.string(),
+  z.strictObject({ env: z.string().min(1) }),
+  z.strictObject({ file: z.string().min(1) }),
+]);
+
+const port = z.number().int().min(1).max(65535);
+const host = z.string().min(1);
+
+export const tlsListenSchema = z.strictObject({
+  cert: z.string().min(1),
+  key: z.string().min(1),
+  /** Refuse clients that do not upgrade with SSLRequest. */
+  require: z.boolean().default(false),
+});
+
+export const backendSchema = z.strictObject({
+  host,
+  port,
+  /** pairgate's service account: monitoring and audit writes. */
+  user: z.string().min(1),
+  password: secretSchema,
+  /** TLS on the proxy→backend hop. `ca` verifies the server certificate. */
+  tls: z
+    .strictObject({ ca: z.string().optional(), rejectUnauthorized: z.boolean().default(true) })
+    .optional(),
+});
+
+export const userSchema = z.strictObject({
+  username: z.string().min(1),
+  password: secretSchema,
+});
+
+export const monitorSchema = z.strictObject({
+  intervalMs: z.number().int().min(10).default(250),
+  connectTimeoutMs: z.number().int().min(10).default(500),
+  queryTimeoutMs: z.number().int().min(10).default(500),
+  fall: z.number().int().min(1).default(2),
+  rise: z.number().int().min(1).default(2),
+});
+
+export const auditRuleSchema = z.strictObject({
+  operation: z.string().min(1),
+  tables: z.array(z.string().min(1)).min(1),
+  /** Regex with one capture group run over the statement text: the object's key (e.g. an account id). */
+  keyPattern: z.string().optional(),
+  /** Regex with one capture group: the application's own user. */
+  appUserPattern: z.string().optional(),
+  /** Name of a SQL comment tag (app_user in a comment such as "app_user=alice") holding the application user. */
+  appUserTag: z.string().optional(),
+});
+
+export const auditSchema = z.strictObject({
+  enabled: z.boolean().default(true),
+  journalDir: z.string().default(".pairgate/audit"),
+  table: z.string().default("passtrix.pairgate_audit"),
+  rules: z.array(auditRuleSchema).default([]),
+  captureTables: z.array(z.string()).default([]),
+  onJournalFailure: z.enum(["refuse", "allow"]).default("refuse"),
+  /** Group commit: the longest an event waits for its fsync batch. */
+  groupCommitMs: z.number().int().min(0).default(2),
+  deliveryBatchSize: z.number().int().min(1).default(500),
+  deliveryIntervalMs: z.number().int().min(10).default(1000),
+  /** A separate JSON-lines audit log (pino); stdout is the operational log. */
+  logFile: z.string().optional(),
+});
+
+export const configSchema = z.strictObject({
+  listen: z
+    .strictObject({
+      host: host.default("127.0.0.1"),
+      port: port.default(2345),
+      tls: tlsListenSchema.optional(),
+    })
+    .prefault({}),
+  admin: z
+    .strictObject({
+      host: host.default("127.0.0.1"),
+      port: port.default(9345),
+      token: secretSchema.optional(),
+    })
+    .prefault({}),
+  primary: backendSchema,
+  secondary: backendSchema,
+  users: z.array(userSchema).min(1),
+  lab: z.strictObject({ dir: z.string().default(".pairgate/lab") }).optional(),
+  monitor: monitorSchema.prefault({}),
+  audit: auditSchema.prefault({}),
+  /** Most client sessions at once; the next gets ERR 1040 and is closed. */
+  maxConnections: z.number().int().min(1).default(4000),
+  /** A client that has not finished the handshake in this time is closed. */
+  handshakeTimeoutMs: z.number().int().min(100).default(10_000),
+  /** Largest packet accepted from a client (bytes), as the server's max_allowed_packet. */
+  maxAllowedPacket: z
+    .number()
+    .int()
+    .min(1024)
+    .default(64 * 1024 * 1024),
+  /** Names this pairgate in audit events and logs; one per site. */
+  instanceId: z.string().optional(),
+  site: z.string().default("default"),
+  log: z
+    .strictObject({ level: z.enum(["trace", "debug", "info", "warn", "error", "fatal"]).default("info") })
+    .prefault({}),
+  shutdownTimeoutMs: z.number().int().min(0).default(10_000),
+});
+
+export type ConfigInput = z.input<typeof configSchema>;
+export type Secret = z.infer<typeof secretSchema>;
