@@ -3,14 +3,13 @@
  * Each part registers its own subcommands; this file only wires them.
  */
 import { Command } from "commander";
+import { registerStatusCommand } from "./admin/cli.js";
 import { registerLabCommands } from "./lab/cli.js";
 
 export async function main(argv: string[]): Promise<void> {
   const program = new Command();
-  program
-    .name("pairgate")
-    .description("MySQL-protocol proxy for a primary/secondary pair")
-    .showHelpAfterError();
+  program.name("pairgate").description("MySQL-protocol proxy for a primary/secondary pair").showHelpAfterError();
   registerLabCommands(program);
+  registerStatusCommand(program);
   await program.parseAsync(argv, { from: "user" });
 }
