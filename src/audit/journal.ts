@@ -1,0 +1,702 @@
+/**
+ * The audit journal: append-only segment files on local disk, one length-prefixed, CRC32-checked
+ * record per event, with group commit.
+ *
+ * Record layout (little-endian):
+ *   u32 payload length | u32 CRC32 over (the 4 length bytes, then the payload) | payload (UTF-8 JSON)
+ *
+ * Durability: `append` resolves only after the batch holding its record has been written and
+ * `fdatasync`ed (and, for a new segment, the directory fsynced), so an event whose statement result a
+ * user saw survives `kill -9` and power loss. Appends that arrive within `groupCommitMs` of the first
+ * one, or while a batch is being synced, share the next `fdatasync`.
+ *
+ * Reading: `read(from, max)` returns the durable records after a position. A record cut short at the
+ * end of a segment (a crash mid-write) or one whose checksum fails is skipped with one log line;
+ * the reader resynchronises on the next valid record. The position the delivery worker has committed
+ * is stored in `position.json` (write tmp, fsync, rename, fsync dir) and advances only after delivery;
+ * segments entirely before it are removed.
+ *
+ * Concurrency: one writer (this object) and one reader (the delivery worker) per journal directory;
+ * a lock file keeps a second process out. Segments from earlier runs are sealed: every open starts a
+ * new segment, so a torn tail is never appended after.
+ */
+import {
+  closeSync,
+  constants,
+  fdatasync,
+  fsync,
+  open,
+  openSync,
+  readFileSync,
+  unlinkSync,
+  write,
+  writeSync,
+} from "node:fs";
+import * as fsp from "node:fs/promises";
+import { join, resolve } from "node:path";
+import { crc32 } from "node:zlib";
+import type { Logger } from "pino";
+
+export const JOURNAL_FAILED = "PAIRGATE_AUDIT_JOURNAL_FAILED";
+
+/** The journal could not make a record durable (disk full, permissions, I/O error). */
+export class JournalError extends Error {
+  readonly code = JOURNAL_FAILED;
+  /** The system error code behind it, e.g. `ENOSPC`, `EACCES`, `EIO`. */
+  readonly reason: string;
+  constructor(message: string, reason: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "JournalError";
+    this.reason = reason;
+  }
+}
+
+export interface Position {
+  segment: number;
+  offset: number;
+}
+
+/** The system calls the writer makes, injectable so tests can count fsyncs and inject failures. */
+export interface JournalIo {
+  write(fd: number, buf: Buffer, offset: number, length: number, position: number): Promise<number>;
+  fdatasync(fd: number): Promise<void>;
+}
+
+export interface JournalOptions {
+  dir: string;
+  logger: Logger;
+  /** Longest a lone append waits for companions before its fdatasync (0: next turn of the event loop). */
+  groupCommitMs?: number;
+  /** Roll to a new segment when the current one would pass this size. */
+  segmentBytes?: number;
+  /** Flush at once when this many bytes are waiting. */
+  maxBatchBytes?: number;
+  io?: Partial<JournalIo>;
+}
+
+export interface JournalStats {
+  appends: number;
+  batches: number;
+  fsyncs: number;
+  bytes: number;
+  failures: number;
+}
+
+export const HEADER_BYTES = 8;
+/** Largest payload accepted (a captured statement can be as large as max_allowed_packet). */
+export const MAX_RECORD_BYTES = 64 * 1024 * 1024 + 4096;
+const SEGMENT_RE = /^seg-(\d{16})\.pgj$/;
+const POSITION_FILE = "position.json";
+const LOCK_FILE = "journal.lock";
+
+export function segmentName(n: number): string {
+  return `seg-${String(n).padStart(16, "0")}.pgj`;
+}
+
+/** Encode one record (header + payload). */
+export function encodeRecord(payload: Buffer): Buffer {
+  const buf = Buffer.allocUnsafe(HEADER_BYTES + payload.length);
+  buf.writeUInt32LE(payload.length, 0);
+  payload.copy(buf, HEADER_BYTES);
+  buf.writeUInt32LE(recordCrc(buf, 0, payload.length), 4);
+  return buf;
+}
+
+function recordCrc(buf: Buffer, at: number, len: number): number {
+  return crc32(buf.subarray(at + HEADER_BYTES, at + HEADER_BYTES + len), crc32(buf.subarray(at, at + 4)));
+}
+
+/** Is there a complete record with a good checksum at `at`? Returns its payload length or -1. */
+function validRecordAt(buf: Buffer, at: number): number {
+  if (buf.length - at < HEADER_BYTES) return -1;
+  const len = buf.readUInt32LE(at);
+  if (len === 0 || len > MAX_RECORD_BYTES || at + HEADER_BYTES + len > buf.length) return -1;
+  return recordCrc(buf, at, len) === buf.readUInt32LE(at + 4) ? len : -1;
+}
+
+export interface ParsedRecord {
+  /** Offset of the record in `buf`. */
+  at: number;
+  payload: Buffer;
+}
+
+export interface SkippedRange {
+  kind: "torn" | "corrupt";
+  /** Offsets within `buf`: [from, to). */
+  from: number;
+  to: number;
+}
+
+export interface ParseResult {
+  records: ParsedRecord[];
+  /** Bytes of `buf` fully consumed (records and skipped ranges). */
+  consumed: number;
+  skipped: SkippedRange[];
+  /** The buffer ended inside a record: read at least this many bytes from `consumed` next time. */
+  needMore: number;
+}
+
+/**
+ * Parse records from `buf`. `atEnd`: `buf` reaches the end of what will ever be in this segment, so
+ * an incomplete record there is torn. A bad record makes the parser search byte by byte for the next
+ * valid one (it needs the rest of the segment for that: with !atEnd it asks for it via needMore).
+ * Pure: no I/O, no logging.
+ */
+export function parseRecords(buf: Buffer, atEnd: boolean, max = Number.POSITIVE_INFINITY): ParseResult {
+  const records: ParsedRecord[] = [];
+  const skipped: SkippedRange[] = [];
+  let off = 0;
+  while (records.length < max && off < buf.length) {
+    const rem = buf.length - off;
+    if (rem < HEADER_BYTES) {
+      if (!atEnd) return { records, consumed: off, skipped, needMore: HEADER_BYTES };
+      skipped.push({ kind: "torn", from: off, to: buf.length });
+      off = buf.length;
+      break;
+    }
+    const len = buf.readUInt32LE(off);
+    const plausible = len > 0 && len <= MAX_RECORD_BYTES;
+    if (plausible && rem < HEADER_BYTES + len && !atEnd) {
+      return { records, consumed: off, skipped, needMore: HEADER_BYTES + len };
+    }
+    if (plausible && rem >= HEADER_BYTES + len && recordCrc(buf, off, len) === buf.readUInt32LE(off + 4)) {
+      records.push({ at: off, payload: buf.subarray(off + HEADER_BYTES, off + HEADER_BYTES + len) });
+      off += HEADER_BYTES + len;
+      continue;
+    }
+    // A bad record: find the next valid one. That needs the rest of the segment.
+    if (!atEnd) return { records, consumed: off, skipped, needMore: Number.POSITIVE_INFINITY };
+    let next = -1;
+    // Fast path: the length was right and only the payload is damaged.
+    if (plausible && validRecordAt(buf, off + HEADER_BYTES + len) >= 0) next = off + HEADER_BYTES + len;
+    for (let j = off + 1; next < 0 && j <= buf.length - HEADER_BYTES; j++) {
+      if (validRecordAt(buf, j) >= 0) next = j;
+    }
+    if (next < 0) {
+      // Nothing valid after it: the tail was cut short (or damaged) by a crash mid-write.
+      skipped.push({ kind: "torn", from: off, to: buf.length });
+      off = buf.length;
+      break;
+    }
+    skipped.push({ kind: "corrupt", from: off, to: next });
+    off = next;
+  }
+  return { records, consumed: off, skipped, needMore: 0 };
+}
+
+interface Waiter {
+  buf: Buffer;
+  resolve: () => void;
+  reject: (e: Error) => void;
+}
+
+export interface ReadResult<T> {
+  events: T[];
+  /** Where the next read starts; commit it once these events are delivered. */
+  next: Position;
+}
+
+function errCode(e: unknown): string {
+  return (e as NodeJS.ErrnoException)?.code ?? "EUNKNOWN";
+}
+
+const defaultIo: JournalIo = {
+  write: (fd, buf, offset, length, position) =>
+    new Promise((resolve, reject) =>
+      write(fd, buf, offset, length, position, (err, n) => (err ? reject(err) : resolve(n))),
+    ),
+  fdatasync: (fd) =>
+    new Promise((resolve, reject) => fdatasync(fd, (err) => (err ? reject(err) : resolve()))),
+};
+
+function openFd(path: string, flags: number): Promise<number> {
+  return new Promise((resolve, reject) =>
+    open(path, flags, 0o600, (err, fd) => (err ? reject(err) : resolve(fd))),
+  );
+}
+
+async function fsyncDir(dir: string): Promise<void> {
+  const fd = await openFd(dir, constants.O_RDONLY);
+  try {
+    await new Promise<void>((resolve, reject) => fsync(fd, (err) => (err ? reject(err) : resolve())));
+  } finally {
+    closeQuiet(fd);
+  }
+}
+
+function closeQuiet(fd: number): void {
+  try {
+    closeSync(fd);
+  } catch {
+    // already closed
+  }
+}
+
+/** Journal directories open in this process (a second Journal on one directory is a bug). */
+const openDirs = new Set<string>();
+
+export class Journal<T = unknown> {
+  readonly dir: string;
+  readonly #log: Logger;
+  readonly #groupCommitMs: number;
+  readonly #segmentBytes: number;
+  readonly #maxBatchBytes: number;
+  readonly #io: JournalIo;
+
+  /** Existing segment numbers, ascending. */
+  #segments: number[] = [];
+  #active = -1;
+  #fd: number | null = null;
+  /** Durable bytes in the active segment (everything before it is fdatasynced). */
+  #size = 0;
+  #mustRoll = true;
+
+  #queue: Waiter[] = [];
+  #queueBytes = 0;
+  #flushing: Promise<void> | null = null;
+  #timer: NodeJS.Timeout | NodeJS.Immediate | null = null;
+
+  #committed: Position = { segment: 0, offset: 0 };
+  #pending = 0;
+  #healthy = true;
+  #lastError: JournalError | null = null;
+  #closed = false;
+  #locked = false;
+  #reported = new Set<string>();
+  readonly stats: JournalStats = { appends: 0, batches: 0, fsyncs: 0, bytes: 0, failures: 0 };
+
+  private constructor(opts: JournalOptions) {
+    this.dir = resolve(opts.dir);
+    this.#log = opts.logger;
+    this.#groupCommitMs = opts.groupCommitMs ?? 2;
+    this.#segmentBytes = opts.segmentBytes ?? 8 * 1024 * 1024;
+    this.#maxBatchBytes = opts.maxBatchBytes ?? 1024 * 1024;
+    this.#io = { ...defaultIo, ...opts.io };
+  }
+
+  /**
+   * Open (creating the directory if needed), recover the saved position, count the undelivered
+   * events and start a new segment. Throws JournalError if the directory is unusable.
+   */
+  static async open<T = unknown>(opts: JournalOptions): Promise<Journal<T>> {
+    const j = new Journal<T>(opts);
+    if (openDirs.has(j.dir)) throw new Error(`audit journal ${j.dir} is already open in this process`);
+    openDirs.add(j.dir);
+    try {
+      await j.#init();
+    } catch (e) {
+      await j.#release();
+      throw e;
+    }
+    return j;
+  }
+
+  async #init(): Promise<void> {
+    try {
+      await fsp.mkdir(this.dir, { recursive: true, mode: 0o700 });
+      this.#lock();
+      this.#locked = true;
+      this.#segments = (await fsp.readdir(this.dir))
+        .map((f) => SEGMENT_RE.exec(f)?.[1])
+        .filter((s): s is string => s !== undefined)
+        .map(Number)
+        .sort((a, b) => a - b);
+      await fsp.rm(join(this.dir, `${POSITION_FILE}.tmp`), { force: true });
+    } catch (e) {
+      if (e instanceof JournalError) throw e;
+      throw new JournalError(`audit journal ${this.dir}: ${(e as Error).message}`, errCode(e), { cause: e });
+    }
+    this.#committed = await this.#loadPosition();
+    // Count what is still to deliver (this also reports torn or corrupt records once, at startup).
+    let pos = this.#committed;
+    for (;;) {
+      const r = await this.read(pos, 10_000);
+      this.#pending += r.events.length;
+      if (r.events.length === 0 && samePos(r.next, pos)) break;
+      pos = r.next;
+    }
+    try {
+      await this.#roll();
+      this.#mustRoll = false;
+    } catch (e) {
+      this.#fail(e);
+      this.#log.error({ err: e, dir: this.dir }, "audit journal: cannot start a segment; appends will fail");
+    }
+  }
+
+  #lock(): void {
+    const path = join(this.dir, LOCK_FILE);
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        const fd = openSync(path, "wx", 0o600);
+        try {
+          writeSync(fd, `${process.pid}\n`);
+        } finally {
+          closeSync(fd);
+        }
+        return;
+      } catch (e) {
+        if (errCode(e) !== "EEXIST") throw e;
+      }
+      // A lock left behind by a dead process (kill -9) is stale; a live other process owns the dir.
+      let pid = Number.NaN;
+      try {
+        pid = Number.parseInt(readFileSync(path, "utf8"), 10);
+      } catch {
+        // unreadable: treat as stale
+      }
+      if (Number.isInteger(pid) && pid !== process.pid && pidAlive(pid)) {
+        throw new JournalError(`audit journal ${this.dir} is in use by process ${pid}`, "ELOCKED");
+      }
+      try {
+        unlinkSync(path);
+      } catch {
+        // raced with another remover
+      }
+    }
+    throw new JournalError(`audit journal ${this.dir}: cannot take the lock`, "ELOCKED");
+  }
+
+  async #loadPosition(): Promise<Position> {
+    const first = { segment: this.#segments[0] ?? 0, offset: 0 };
+    let text: string;
+    try {
+      text = await fsp.readFile(join(this.dir, POSITION_FILE), "utf8");
+    } catch (e) {
+      if (errCode(e) !== "ENOENT")
+        this.#log.warn({ err: e }, "audit journal: position unreadable, starting over");
+      return first;
+    }
+    try {
+      const p = JSON.parse(text) as Position;
+      if (Number.isInteger(p.segment) && Number.isInteger(p.offset) && p.offset >= 0) {
+        // Segments before the saved one were delivered; they may be left over if removal was interrupted.
+        return { segment: p.segment, offset: p.offset };
+      }
+    } catch {
+      // fall through
+    }
+    // Starting over is safe: delivery is idempotent on the event id.
+    this.#log.warn({ dir: this.dir }, "audit journal: position file damaged, re-reading every segment");
+    return first;
+  }
+
+  get healthy(): boolean {
+    return this.#healthy;
+  }
+
+  get lastError(): JournalError | null {
+    return this.#lastError;
+  }
+
+  /** Undelivered events (durable and after the committed position). */
+  pending(): number {
+    return this.#pending;
+  }
+
+  get committed(): Position {
+    return { ...this.#committed };
+  }
+
+  /** Segment numbers on disk (for tests and status). */
+  segments(): number[] {
+    return [...this.#segments];
+  }
+
+  /** Make `event` durable. Rejects with JournalError if it could not be written and synced. */
+  append(event: T): Promise<void> {
+    if (this.#closed) return Promise.reject(new JournalError("audit journal is closed", "ECLOSED"));
+    let buf: Buffer;
+    try {
+      const payload = Buffer.from(JSON.stringify(event), "utf8");
+      if (payload.length > MAX_RECORD_BYTES) {
+        return Promise.reject(
+          new JournalError(`audit event of ${payload.length} bytes is too large`, "E2BIG"),
+        );
+      }
+      buf = encodeRecord(payload);
+    } catch (e) {
+      return Promise.reject(
+        new JournalError(`audit event not serialisable: ${(e as Error).message}`, "EINVAL"),
+      );
+    }
+    this.stats.appends++;
+    return new Promise<void>((resolve, reject) => {
+      this.#queue.push({ buf, resolve, reject });
+      this.#queueBytes += buf.length;
+      this.#schedule();
+    });
+  }
+
+  #schedule(): void {
+    if (this.#flushing || this.#timer) return;
+    if (this.#queueBytes >= this.#maxBatchBytes || this.#groupCommitMs === 0) {
+      this.#timer = setImmediate(this.#onTimer);
+    } else {
+      this.#timer = setTimeout(this.#onTimer, this.#groupCommitMs);
+    }
+  }
+
+  readonly #onTimer = (): void => {
+    this.#timer = null;
+    if (this.#flushing || this.#queue.length === 0) return;
+    this.#flushing = this.#flush().finally(() => {
+      this.#flushing = null;
+      // Appends that arrived during the sync have waited long enough: flush them right away.
+      if (this.#queue.length > 0) {
+        this.#timer = setImmediate(this.#onTimer);
+      }
+    });
+  };
+
+  async #flush(): Promise<void> {
+    const batch = this.#queue;
+    const bytes = this.#queueBytes;
+    this.#queue = [];
+    this.#queueBytes = 0;
+    const buf =
+      batch.length === 1
+        ? batch[0]!.buf
+        : Buffer.concat(
+            batch.map((w) => w.buf),
+            bytes,
+          );
+    try {
+      await this.#writeDurable(buf);
+    } catch (e) {
+      const err = this.#fail(e);
+      for (const w of batch) w.reject(err);
+      return;
+    }
+    this.stats.batches++;
+    this.stats.bytes += bytes;
+    this.#pending += batch.length;
+    if (!this.#healthy) this.#log.info({ dir: this.dir }, "audit journal: writing again");
+    this.#healthy = true;
+    for (const w of batch) w.resolve();
+  }
+
+  #fail(e: unknown): JournalError {
+    const err =
+      e instanceof JournalError
+        ? e
+        : new JournalError(`audit journal write failed: ${(e as Error).message}`, errCode(e), { cause: e });
+    this.stats.failures++;
+    if (this.#healthy) this.#log.error({ err, dir: this.dir }, "audit journal: cannot make events durable");
+    this.#healthy = false;
+    this.#lastError = err;
+    return err;
+  }
+
+  async #writeDurable(buf: Buffer): Promise<void> {
+    if (
+      this.#mustRoll ||
+      this.#fd === null ||
+      (this.#size > 0 && this.#size + buf.length > this.#segmentBytes)
+    ) {
+      await this.#roll();
+      this.#mustRoll = false;
+    }
+    const fd = this.#fd!;
+    let done = 0;
+    try {
+      while (done < buf.length) {
+        done += await this.#io.write(fd, buf, done, buf.length - done, this.#size + done);
+      }
+      this.stats.fsyncs++;
+      await this.#io.fdatasync(fd);
+    } catch (e) {
+      // Undo a partial write so no record of a rejected append is ever delivered. After a failed
+      // fdatasync the file's state is unknown: start a fresh segment next time.
+      try {
+        await fsp.truncate(join(this.dir, segmentName(this.#active)), this.#size);
+      } catch (te) {
+        this.#log.error({ err: te }, "audit journal: cannot truncate a failed write");
+      }
+      this.#mustRoll = true;
+      throw e;
+    }
+    this.#size += buf.length;
+  }
+
+  async #roll(): Promise<void> {
+    if (this.#fd !== null) {
+      closeQuiet(this.#fd);
+      this.#fd = null;
+    }
+    const n = Math.max(this.#active, this.#segments.at(-1) ?? 0, this.#committed.segment) + 1;
+    const fd = await openFd(
+      join(this.dir, segmentName(n)),
+      constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL,
+    );
+    this.#segments.push(n);
+    this.#active = n;
+    this.#fd = fd;
+    this.#size = 0;
+    this.stats.fsyncs++;
+    await fsyncDir(this.dir);
+  }
+
+  /**
+   * Read up to `max` durable events after `from`. Skips torn and corrupt records (logging each once).
+   * Never returns a record of the active segment beyond what has been fdatasynced.
+   */
+  async read(from: Position, max: number): Promise<ReadResult<T>> {
+    const events: T[] = [];
+    let pos = { ...from };
+    while (events.length < max) {
+      const idx = this.#segments.findIndex((s) => s >= pos.segment);
+      if (idx < 0) break;
+      const seg = this.#segments[idx]!;
+      if (seg !== pos.segment) pos = { segment: seg, offset: 0 };
+      const sealed = seg !== this.#active;
+      const path = join(this.dir, segmentName(seg));
+      let limit: number;
+      if (sealed) {
+        try {
+          limit = (await fsp.stat(path)).size;
+        } catch (e) {
+          if (errCode(e) !== "ENOENT") throw e;
+          limit = 0;
+        }
+      } else {
+        limit = this.#size;
+      }
+      if (pos.offset >= limit) {
+        if (sealed && idx + 1 < this.#segments.length) {
+          pos = { segment: this.#segments[idx + 1]!, offset: 0 };
+          continue;
+        }
+        break;
+      }
+      // Read a chunk; grow it when a record spans its end.
+      let want = Math.min(limit - pos.offset, 1024 * 1024);
+      let parsed: ParseResult;
+      let chunk: Buffer;
+      for (;;) {
+        chunk = await readRange(path, pos.offset, want);
+        const atEnd = pos.offset + chunk.length >= limit && sealed;
+        parsed = parseRecords(chunk, atEnd, max - events.length);
+        if (parsed.needMore === 0 || parsed.consumed > 0 || parsed.records.length > 0) break;
+        if (pos.offset + want >= limit) {
+          // The active segment's durable part always ends on a record boundary; anything else is damage.
+          parsed = parseRecords(chunk, true, max - events.length);
+          break;
+        }
+        want = Math.min(limit - pos.offset, Math.max(want * 2, parsed.needMore));
+      }
+      for (const r of parsed.records) {
+        try {
+          events.push(JSON.parse(r.payload.toString("utf8")) as T);
+        } catch (e) {
+          this.#report(seg, pos.offset + r.at, "corrupt", r.payload.length + HEADER_BYTES, e);
+        }
+      }
+      for (const s of parsed.skipped) this.#report(seg, pos.offset + s.from, s.kind, s.to - s.from);
+      pos = { segment: seg, offset: pos.offset + parsed.consumed };
+    }
+    return { events, next: pos };
+  }
+
+  #report(segment: number, offset: number, kind: string, bytes: number, err?: unknown): void {
+    const key = `${segment}:${offset}`;
+    if (this.#reported.has(key)) return;
+    this.#reported.add(key);
+    this.#log.warn(
+      { dir: this.dir, segment: segmentName(segment), offset, bytes, kind, err },
+      kind === "torn"
+        ? "audit journal: torn record at the end of a segment skipped (a write cut short by a crash)"
+        : "audit journal: corrupt record skipped (checksum mismatch)",
+    );
+  }
+
+  /**
+   * Record that everything before `next` has been delivered (`count` events): save the position
+   * atomically, then remove fully delivered segments.
+   */
+  async commit(next: Position, count: number): Promise<void> {
+    const tmp = join(this.dir, `${POSITION_FILE}.tmp`);
+    const fh = await fsp.open(tmp, "w", 0o600);
+    try {
+      await fh.writeFile(JSON.stringify({ segment: next.segment, offset: next.offset, savedAt: Date.now() }));
+      await fh.datasync();
+    } finally {
+      await fh.close();
+    }
+    await fsp.rename(tmp, join(this.dir, POSITION_FILE));
+    await fsyncDir(this.dir);
+    this.#committed = { ...next };
+    this.#pending = Math.max(0, this.#pending - count);
+    const gone = this.#segments.filter((s) => s < next.segment && s !== this.#active);
+    for (const s of gone) {
+      try {
+        await fsp.rm(join(this.dir, segmentName(s)), { force: true });
+      } catch (e) {
+        this.#log.warn(
+          { err: e, segment: segmentName(s) },
+          "audit journal: cannot remove a delivered segment",
+        );
+        continue;
+      }
+      this.#segments = this.#segments.filter((x) => x !== s);
+    }
+  }
+
+  /** Wait for queued appends to be synced (or fail). */
+  async flush(): Promise<void> {
+    while (this.#queue.length > 0 || this.#flushing || this.#timer) {
+      if (this.#flushing) await this.#flushing;
+      else if (this.#timer) {
+        clearTimeout(this.#timer as NodeJS.Timeout);
+        clearImmediate(this.#timer as NodeJS.Immediate);
+        this.#timer = null;
+        this.#onTimer();
+      } else this.#onTimer();
+    }
+  }
+
+  /** Flush, then close the segment and release the lock. Later appends reject. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    await this.flush();
+    this.#closed = true;
+    await this.#release();
+  }
+
+  async #release(): Promise<void> {
+    if (this.#fd !== null) closeQuiet(this.#fd);
+    this.#fd = null;
+    if (this.#locked) await fsp.rm(join(this.dir, LOCK_FILE), { force: true }).catch(() => {});
+    this.#locked = false;
+    openDirs.delete(this.dir);
+  }
+}
+
+function samePos(a: Position, b: Position): boolean {
+  return a.segment === b.segment && a.offset === b.offset;
+}
+
+async function readRange(path: string, offset: number, length: number): Promise<Buffer> {
+  const fh = await fsp.open(path, "r");
+  try {
+    const buf = Buffer.allocUnsafe(length);
+    let got = 0;
+    while (got < length) {
+      const { bytesRead } = await fh.read(buf, got, length - got, offset + got);
+      if (bytesRead === 0) break;
+      got += bytesRead;
+    }
+    return got === length ? buf : buf.subarray(0, got);
+  } finally {
+    await fh.close();
+  }
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return errCode(e) === "EPERM";
+  }
+}

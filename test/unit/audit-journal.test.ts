@@ -1,0 +1,291 @@
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { pino } from "pino";
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import {
+  encodeRecord,
+  JOURNAL_FAILED,
+  Journal,
+  JournalError,
+  type JournalOptions,
+  parseRecords,
+  segmentName,
+} from "../../src/audit/journal.js";
+
+function capturingLogger() {
+  const lines: Array<Record<string, unknown>> = [];
+  const logger = pino({ level: "debug" }, { write: (s: string) => lines.push(JSON.parse(s)) });
+  return { logger, lines };
+}
+
+const dirs: string[] = [];
+function tmp(): string {
+  const d = mkdtempSync(join(tmpdir(), "pairgate-journal-"));
+  dirs.push(d);
+  return d;
+}
+test.after(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+async function open(dir: string, extra: Partial<JournalOptions> = {}) {
+  const cap = capturingLogger();
+  const j = await Journal.open<{ n: number; pad?: string }>({
+    dir,
+    logger: cap.logger,
+    groupCommitMs: 0,
+    ...extra,
+  });
+  return { j, ...cap };
+}
+
+async function readAll(j: Journal<{ n: number }>) {
+  const out: number[] = [];
+  let pos = j.committed;
+  for (;;) {
+    const r = await j.read(pos, 1000);
+    out.push(...r.events.map((e) => e.n));
+    if (r.events.length === 0 && r.next.segment === pos.segment && r.next.offset === pos.offset) break;
+    pos = r.next;
+  }
+  return { out, pos };
+}
+
+test("round trip: appended events read back in order, pending counts them", async () => {
+  const { j } = await open(tmp());
+  await Promise.all(Array.from({ length: 100 }, (_, n) => j.append({ n })));
+  assert.is(j.pending(), 100);
+  const { out } = await readAll(j);
+  assert.equal(
+    out,
+    Array.from({ length: 100 }, (_, n) => n),
+  );
+  await j.close();
+});
+
+test("parseRecords: a record cut at every byte offset of the last record is torn, earlier ones kept", () => {
+  const recs = [0, 1, 2].map((n) => encodeRecord(Buffer.from(JSON.stringify({ n, s: "x".repeat(n * 7) }))));
+  const whole = Buffer.concat(recs);
+  const lastStart = recs[0]!.length + recs[1]!.length;
+  for (let cut = lastStart; cut < whole.length; cut++) {
+    const r = parseRecords(whole.subarray(0, cut), true);
+    assert.is(r.records.length, 2, `cut at ${cut}`);
+    assert.is(r.consumed, cut);
+    if (cut === lastStart) assert.is(r.skipped.length, 0);
+    else assert.equal(r.skipped, [{ kind: "torn", from: lastStart, to: cut }], `cut at ${cut}`);
+  }
+  assert.is(parseRecords(whole, true).records.length, 3);
+});
+
+test("journal: a torn last record in a segment is skipped with a log line, the rest delivered", async () => {
+  const dir = tmp();
+  {
+    const { j } = await open(dir);
+    for (let n = 0; n < 5; n++) await j.append({ n });
+    await j.close();
+  }
+  const seg = join(dir, readdirSync(dir).filter((f) => f.endsWith(".pgj"))[0]!);
+  const size = statSync(seg).size;
+  const lastLen = encodeRecord(Buffer.from(JSON.stringify({ n: 4 }))).length;
+  for (let cut = size - lastLen + 1; cut < size; cut++) {
+    const copy = tmp();
+    writeFileSync(join(copy, segmentName(1)), readFileSync(seg).subarray(0, cut));
+    const { j, lines } = await open(copy);
+    assert.is(j.pending(), 4, `cut at ${cut}`);
+    const { out } = await readAll(j);
+    assert.equal(out, [0, 1, 2, 3]);
+    const warn = lines.filter((l) => l.kind === "torn");
+    assert.is(warn.length, 1, "one log line for the torn record");
+    assert.match(String(warn[0]!.msg), /torn record/);
+    await j.close();
+  }
+});
+
+test("journal: a CRC mismatch in the middle is skipped with a log line, the records after it kept", async () => {
+  const dir = tmp();
+  {
+    const { j } = await open(dir);
+    for (let n = 0; n < 5; n++) await j.append({ n });
+    await j.close();
+  }
+  const seg = join(dir, segmentName(1));
+  const buf = readFileSync(seg);
+  const one = encodeRecord(Buffer.from(JSON.stringify({ n: 0 }))).length;
+  buf[one * 2 + 10]! ^= 0xff; // a payload byte of record n=2
+  writeFileSync(seg, buf);
+  const { j, lines } = await open(dir);
+  const { out } = await readAll(j);
+  assert.equal(out, [0, 1, 3, 4]);
+  const warn = lines.filter((l) => l.kind === "corrupt");
+  assert.is(warn.length, 1);
+  assert.match(String(warn[0]!.msg), /checksum/);
+  await j.close();
+});
+
+test("journal: a damaged length field is resynchronised on the next valid record", async () => {
+  const dir = tmp();
+  {
+    const { j } = await open(dir);
+    for (let n = 0; n < 6; n++) await j.append({ n });
+    await j.close();
+  }
+  const seg = join(dir, segmentName(1));
+  const buf = readFileSync(seg);
+  const one = encodeRecord(Buffer.from(JSON.stringify({ n: 0 }))).length;
+  buf.writeUInt32LE(0x00ffffff, one); // record n=1 claims 16 MiB
+  writeFileSync(seg, buf);
+  const { j } = await open(dir);
+  const { out } = await readAll(j);
+  assert.equal(out, [0, 2, 3, 4, 5]);
+  await j.close();
+});
+
+test("group commit: 1000 concurrent appends share far fewer fdatasyncs", async () => {
+  let syncs = 0;
+  const { fdatasync } = await import("node:fs");
+  const { j } = await open(tmp(), {
+    groupCommitMs: 2,
+    io: {
+      fdatasync: (fd) => {
+        syncs++;
+        return new Promise((res, rej) => fdatasync(fd, (e) => (e ? rej(e) : res())));
+      },
+    },
+  });
+  await Promise.all(Array.from({ length: 1000 }, (_, n) => j.append({ n })));
+  assert.ok(syncs >= 1 && syncs <= 20, `${syncs} fdatasyncs for 1000 appends`);
+  assert.is(j.stats.batches, syncs);
+  // Appends that arrive while a sync is in flight go together into the next batch.
+  syncs = 0;
+  const waves: Promise<void>[] = [];
+  for (let w = 0; w < 10; w++) {
+    for (let i = 0; i < 50; i++) waves.push(j.append({ n: w * 50 + i }));
+    await new Promise((r) => setImmediate(r));
+  }
+  await Promise.all(waves);
+  assert.ok(syncs <= 10, `${syncs} fdatasyncs for 10 waves`);
+  await j.close();
+});
+
+test("append resolves only after its fdatasync", async () => {
+  let release: (() => void) | null = null;
+  const { j } = await open(tmp(), {
+    io: { fdatasync: () => new Promise<void>((r) => (release = r)) },
+  });
+  let done = false;
+  const p = j.append({ n: 1 }).then(() => (done = true));
+  await new Promise((r) => setTimeout(r, 20));
+  assert.is(done, false);
+  assert.is(j.pending(), 0, "not pending (nor readable) before it is durable");
+  assert.is((await j.read(j.committed, 10)).events.length, 0);
+  release!();
+  await p;
+  assert.is(done, true);
+  assert.is((await j.read(j.committed, 10)).events.length, 1);
+  await j.close();
+});
+
+test("position survives reopen; delivered segments are removed", async () => {
+  const dir = tmp();
+  {
+    const { j } = await open(dir, { segmentBytes: 200 });
+    for (let n = 0; n < 20; n++) await j.append({ n, pad: "p".repeat(40) });
+    assert.ok(j.segments().length > 3, `rolled into ${j.segments().length} segments`);
+    const r = await j.read(j.committed, 7);
+    assert.equal(
+      r.events.map((e) => e.n),
+      [0, 1, 2, 3, 4, 5, 6],
+    );
+    const before = j.segments();
+    await j.commit(r.next, 7);
+    assert.is(j.pending(), 13);
+    const after = j.segments();
+    assert.ok(after.length < before.length, "fully delivered segments removed");
+    assert.ok(after[0]! <= r.next.segment);
+    await j.close();
+  }
+  {
+    const { j } = await open(dir, { segmentBytes: 200 });
+    assert.is(j.pending(), 13);
+    const { out, pos } = await readAll(j);
+    assert.equal(
+      out,
+      Array.from({ length: 13 }, (_, i) => i + 7),
+    );
+    await j.commit(pos, 13);
+    assert.is(j.pending(), 0);
+    assert.is(j.segments().length, 1, "only the active segment is left");
+    await j.close();
+  }
+  {
+    const { j } = await open(dir);
+    assert.is(j.pending(), 0);
+    await j.close();
+  }
+});
+
+test("a write failure rejects with the typed error, nothing of it is delivered, and it recovers", async () => {
+  let fail = false;
+  const { writeSync } = await import("node:fs");
+  const { j, lines } = await open(tmp(), {
+    io: {
+      write: async (fd, buf, off, len, pos) => {
+        if (fail) {
+          // A partial write, then ENOSPC, as a full disk does.
+          writeSync(fd, buf, off, Math.min(5, len), pos);
+          throw Object.assign(new Error("ENOSPC: no space left on device, write"), { code: "ENOSPC" });
+        }
+        return writeSync(fd, buf, off, len, pos);
+      },
+    },
+  });
+  await j.append({ n: 1 });
+  fail = true;
+  const err = await j.append({ n: 2 }).then(
+    () => null,
+    (e: unknown) => e,
+  );
+  assert.instance(err, JournalError);
+  assert.is((err as JournalError).code, JOURNAL_FAILED);
+  assert.is((err as JournalError).reason, "ENOSPC");
+  assert.is(j.healthy, false);
+  assert.is(j.stats.failures, 1);
+  assert.ok(lines.some((l) => l.level === 50));
+  fail = false;
+  await j.append({ n: 3 });
+  assert.is(j.healthy, true);
+  const { out } = await readAll(j);
+  assert.equal(out, [1, 3]);
+  assert.is(j.pending(), 2);
+  await j.close();
+});
+
+test("a directory that cannot be created fails open with the typed error", async () => {
+  const file = join(tmp(), "not-a-dir");
+  writeFileSync(file, "x");
+  const err = await Journal.open({ dir: join(file, "sub"), logger: capturingLogger().logger }).then(
+    () => null,
+    (e: unknown) => e,
+  );
+  assert.instance(err, JournalError);
+  assert.is((err as JournalError).code, JOURNAL_FAILED);
+});
+
+test("a second journal on the same directory is refused", async () => {
+  const dir = tmp();
+  const { j } = await open(dir);
+  let threw = false;
+  try {
+    await open(dir);
+  } catch {
+    threw = true;
+  }
+  assert.ok(threw);
+  await j.close();
+  const again = await open(dir);
+  await again.j.close();
+});
+
+test.run();
