@@ -20,6 +20,11 @@ export interface ReplicationStatus {
   gtidExecuted: string;
   /** Seconds since the IO thread last heard from the primary, when the server says (null if unknown). */
   secondsSinceMasterContact: number | null;
+  /** Slave_IO_State / Replica_IO_State in words ("Waiting for master to send event", "Reconnecting …"). */
+  ioState: string;
+  /** The primary the replica is configured to follow (Master_Host / Source_Host). */
+  sourceHost: string;
+  sourcePort: number | null;
 }
 
 export interface BackendHealth {
@@ -36,6 +41,12 @@ export interface BackendHealth {
   consecutiveFailures: number;
   consecutiveSuccesses: number;
   replication: ReplicationStatus | null;
+  /** When the last successful check finished (epoch ms). */
+  lastOkAt: number | null;
+  /** How long the last check took, in milliseconds. */
+  lastCheckMs: number | null;
+  /** The up/down state last changed (epoch ms). */
+  since: number;
 }
 
 export interface Transition {
@@ -45,6 +56,8 @@ export interface Transition {
   cause: string;
   /** Time from the fault's (or recovery's) first sign to this transition, in seconds. */
   detectionSeconds: number;
+  /** failover: read_write left; failback: read_write regained; startup: the first checks decided; other: read_only ↔ down. */
+  kind: "failover" | "failback" | "startup" | "other";
 }
 
 export interface PairStatus {
@@ -55,5 +68,9 @@ export interface PairStatus {
   secondary: BackendHealth;
   lastFailover: Transition | null;
   lastFailback: Transition | null;
+  /** The mode holds since (epoch ms). */
   since: number;
+  /** Which backend serves reads now: the primary in read_write, the secondary (or, when only the
+   * primary answers but is read-only or in maintenance, the primary) in read_only, null when down. */
+  readRole: Role | null;
 }

@@ -1,0 +1,573 @@
+/**
+ * The monitor and the failover state machine.
+ *
+ * Each backend has its own check loop (a `Probe`, one persistent connection). Check results go
+ * through `fall`/`rise` counters into an up/down state per backend; the pair's mode follows from
+ * the two states, the primary's `read_only` and planned maintenance:
+ *
+ *   primary up, writable (read_only=0), no maintenance  → read_write
+ *   else secondary up (or the primary up but read-only) → read_only
+ *   else                                                → down
+ *
+ * Speed rules:
+ * - A fault's first sign (a failed check, the idle monitor connection dropping, or a live session's
+ *   backend error via `reportBackendError`) starts back-to-back re-checks until `fall` is reached or
+ *   the server answers, so a crash turns into a transition in milliseconds, not fall × interval.
+ * - A down backend is checked every interval; once it answers, the `rise` confirmations follow
+ *   `confirmIntervalMs` apart (default min(50, interval)), so the way back is quick too.
+ * - `mode` is a plain field: the router reads it per statement.
+ *
+ * Events: "transition" (Transition), "check" (role, BackendHealth), "reconfigured" (), "backendDown" /
+ * "backendUp" (role, cause).
+ */
+import { EventEmitter } from "node:events";
+import type { BackendConfig, Config } from "../config/load.js";
+import type { Logger } from "../observability/logger.js";
+import { Probe, type ProbeResult } from "./probe.js";
+import type { BackendHealth, Mode, PairStatus, Role, Transition } from "./types.js";
+
+export type MonitorConfig = Config["monitor"];
+
+export interface TopologyOptions {
+  primary: BackendConfig;
+  secondary: BackendConfig;
+  monitor: MonitorConfig;
+  logger: Logger;
+  /** Spacing of the `rise` confirmation checks once a down backend answers. Default min(50, intervalMs). */
+  confirmIntervalMs?: number;
+  /** Relative TLS file paths resolve against this folder (the config's). */
+  baseDir?: string;
+}
+
+export interface TopologyEvents {
+  transition: [Transition];
+  check: [Role, BackendHealth];
+  reconfigured: [];
+  backendDown: [Role, string];
+  backendUp: [Role, string];
+}
+
+const ROLES: readonly Role[] = ["primary", "secondary"];
+
+interface BackendState {
+  role: Role;
+  cfg: BackendConfig;
+  probe: Probe;
+  health: BackendHealth;
+  /** Has any check finished yet? The first result decides directly (no rise/fall at start). */
+  checked: boolean;
+  /** First sign of the current fault (epoch ms), or of the current recovery. */
+  signAt: number | null;
+  /** Back-to-back re-checks requested (a reported error, a lost connection). */
+  urgent: boolean;
+  /** A check is running. */
+  busy: boolean;
+  /** Wakes the loop's sleep early. */
+  wake: (() => void) | null;
+  /** Configuration generation the running check belongs to. */
+  generation: number;
+  loop: Promise<void> | null;
+  /** What was last said about read_only on this backend (to warn once per change). */
+  warnedReadOnly: boolean | null;
+  warnedReplication: string | null;
+}
+
+function describeError(err: unknown): string {
+  const e = err as { code?: string; errno?: number; message?: string };
+  const msg = e?.message ?? String(err);
+  if (e?.code && !msg.includes(e.code)) return `${e.code}: ${msg}`;
+  return msg;
+}
+
+function emptyHealth(role: Role, cfg: BackendConfig, now: number): BackendHealth {
+  return {
+    role,
+    host: cfg.host,
+    port: cfg.port,
+    up: false,
+    readOnly: null,
+    serverId: null,
+    version: null,
+    lastCheckAt: null,
+    lastError: null,
+    consecutiveFailures: 0,
+    consecutiveSuccesses: 0,
+    replication: null,
+    lastOkAt: null,
+    lastCheckMs: null,
+    since: now,
+  };
+}
+
+export class Topology extends EventEmitter<TopologyEvents> {
+  private readonly logger: Logger;
+  private monitorCfg: MonitorConfig;
+  private readonly confirmIntervalOverride: number | undefined;
+  private readonly baseDir: string | undefined;
+  private readonly backends: Record<Role, BackendState>;
+  private currentMode: Mode = "down";
+  private modeSince = Date.now();
+  private maintenance = false;
+  private maintenanceSince: number | null = null;
+  private lastFailover: Transition | null = null;
+  private lastFailback: Transition | null = null;
+  private running = false;
+  private initialDone = false;
+  private readyWaiters: Array<() => void> = [];
+
+  constructor(opts: TopologyOptions) {
+    super();
+    this.logger = opts.logger.child({ part: "topology" });
+    this.monitorCfg = { ...opts.monitor };
+    this.confirmIntervalOverride = opts.confirmIntervalMs;
+    this.baseDir = opts.baseDir;
+    const now = Date.now();
+    const make = (role: Role, cfg: BackendConfig): BackendState => {
+      const state: BackendState = {
+        role,
+        cfg,
+        probe: this.newProbe(role, cfg),
+        health: emptyHealth(role, cfg, now),
+        checked: false,
+        signAt: null,
+        urgent: false,
+        busy: false,
+        wake: null,
+        generation: 0,
+        loop: null,
+        warnedReadOnly: null,
+        warnedReplication: null,
+      };
+      return state;
+    };
+    this.backends = { primary: make("primary", opts.primary), secondary: make("secondary", opts.secondary) };
+  }
+
+  /** The pair's mode now. A field read: cheap enough for every statement. */
+  get mode(): Mode {
+    return this.currentMode;
+  }
+
+  /** The backend that serves reads in the current mode (see PairStatus.readRole). */
+  get readRole(): Role | null {
+    return this.computeReadRole(this.currentMode);
+  }
+
+  get inMaintenance(): boolean {
+    return this.maintenance;
+  }
+
+  isUp(role: Role): boolean {
+    return this.backends[role].health.up;
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.logger.info(
+      {
+        primary: this.backends.primary.probe.address,
+        secondary: this.backends.secondary.probe.address,
+        monitor: this.monitorCfg,
+      },
+      "monitor started",
+    );
+    for (const role of ROLES) {
+      const b = this.backends[role];
+      b.loop = this.loop(b);
+    }
+  }
+
+  async stop(): Promise<void> {
+    if (!this.running) return;
+    this.running = false;
+    for (const role of ROLES) {
+      const b = this.backends[role];
+      b.probe.close();
+      b.wake?.();
+    }
+    await Promise.all(ROLES.map((r) => this.backends[r].loop));
+    for (const role of ROLES) this.backends[role].loop = null;
+    // Re-arm the probes so start() after stop() works.
+    for (const role of ROLES) {
+      const b = this.backends[role];
+      b.probe = this.newProbe(role, b.cfg);
+    }
+    this.logger.info("monitor stopped");
+  }
+
+  /** Resolves once both backends have been checked at least once (the mode means something). */
+  ready(timeoutMs = 10_000): Promise<void> {
+    if (this.initialDone) return Promise.resolve();
+    return new Promise((resolvePromise, reject) => {
+      const timer = setTimeout(() => {
+        this.readyWaiters = this.readyWaiters.filter((w) => w !== done);
+        reject(new Error(`topology: no first check of both backends within ${timeoutMs} ms`));
+      }, timeoutMs);
+      const done = () => {
+        clearTimeout(timer);
+        resolvePromise();
+      };
+      this.readyWaiters.push(done);
+    });
+  }
+
+  snapshot(): PairStatus {
+    const copy = (h: BackendHealth): BackendHealth => ({
+      ...h,
+      replication: h.replication ? { ...h.replication } : null,
+    });
+    return {
+      mode: this.currentMode,
+      maintenance: this.maintenance,
+      primary: copy(this.backends.primary.health),
+      secondary: copy(this.backends.secondary.health),
+      lastFailover: this.lastFailover ? { ...this.lastFailover } : null,
+      lastFailback: this.lastFailback ? { ...this.lastFailback } : null,
+      since: this.modeSince,
+      readRole: this.computeReadRole(this.currentMode),
+    };
+  }
+
+  /**
+   * A live session saw an error talking to this backend (refused, reset, timeout). Check it now and
+   * keep re-checking back to back until `fall` is reached or it answers.
+   */
+  reportBackendError(role: Role, err?: unknown): void {
+    const b = this.backends[role];
+    // Already down: its own checks are running; a flood of reports must not turn into a busy loop.
+    if (!this.running || (b.checked && !b.health.up)) return;
+    const now = Date.now();
+    if (b.health.up && b.signAt === null) b.signAt = now;
+    if (!b.urgent) {
+      this.logger.debug(
+        { role, err: err === undefined ? undefined : describeError(err) },
+        "backend error reported",
+      );
+    }
+    b.urgent = true;
+    b.wake?.();
+  }
+
+  /** Planned maintenance: hold read_only on purpose (the primary may be up). */
+  setMaintenance(readOnly: boolean): void {
+    if (this.maintenance === readOnly) return;
+    this.maintenance = readOnly;
+    this.maintenanceSince = readOnly ? Date.now() : null;
+    this.logger.warn(
+      { maintenance: readOnly },
+      readOnly ? "maintenance on: read-only on request" : "maintenance off",
+    );
+    this.evaluate(readOnly ? "maintenance: read-only on request" : "maintenance ended", null);
+  }
+
+  /**
+   * A config reload: new addresses or credentials take effect at the next check (the monitor
+   * connection is dropped when they change); new timings at once.
+   */
+  reconfigure(primary: BackendConfig, secondary: BackendConfig, monitor: MonitorConfig): void {
+    this.monitorCfg = { ...monitor };
+    for (const [role, cfg] of [
+      ["primary", primary],
+      ["secondary", secondary],
+    ] as const) {
+      const b = this.backends[role];
+      const moved = b.cfg.host !== cfg.host || b.cfg.port !== cfg.port;
+      b.cfg = cfg;
+      b.probe.reconfigure(cfg, this.monitorCfg);
+      if (moved) {
+        b.generation++;
+        b.health.host = cfg.host;
+        b.health.port = cfg.port;
+        this.logger.info({ role, host: cfg.host, port: cfg.port }, "backend address changed");
+        b.urgent = true;
+        b.wake?.();
+      }
+    }
+    this.emit("reconfigured");
+  }
+
+  /** Resolves when the mode is (or becomes) `mode`; rejects after `timeoutMs`. */
+  waitFor(mode: Mode, timeoutMs: number): Promise<void> {
+    if (this.currentMode === mode) return Promise.resolve();
+    return new Promise((resolvePromise, reject) => {
+      const onTransition = (t: Transition) => {
+        if (t.to !== mode) return;
+        clearTimeout(timer);
+        this.off("transition", onTransition);
+        resolvePromise();
+      };
+      const timer = setTimeout(() => {
+        this.off("transition", onTransition);
+        reject(new Error(`topology: mode is ${this.currentMode}, not ${mode}, after ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.on("transition", onTransition);
+    });
+  }
+
+  // ---------------------------------------------------------------------------------------------
+
+  private newProbe(role: Role, cfg: BackendConfig): Probe {
+    return new Probe(cfg, this.monitorCfg, (err) => this.onConnectionLost(role, err), this.baseDir);
+  }
+
+  private get confirmIntervalMs(): number {
+    return this.confirmIntervalOverride ?? Math.min(50, this.monitorCfg.intervalMs);
+  }
+
+  private onConnectionLost(role: Role, err: Error): void {
+    if (!this.running) return;
+    const b = this.backends[role];
+    this.logger.debug({ role, err: describeError(err) }, "monitor connection lost");
+    if (b.health.up && b.signAt === null) b.signAt = Date.now();
+    b.urgent = true;
+    b.wake?.();
+  }
+
+  private async loop(b: BackendState): Promise<void> {
+    while (this.running) {
+      const started = Date.now();
+      b.urgent = false;
+      await this.runCheck(b);
+      if (!this.running) break;
+      const h = b.health;
+      let delay: number;
+      if (b.urgent) delay = 0;
+      else if (h.up && h.consecutiveFailures > 0 && b.signAt !== null) {
+        // A fault is suspected: confirm it now rather than an interval later.
+        delay = 0;
+      } else if (!h.up && h.consecutiveSuccesses > 0) delay = this.confirmIntervalMs;
+      else delay = Math.max(0, this.monitorCfg.intervalMs - (Date.now() - started));
+      if (delay > 0) await this.sleep(b, delay);
+    }
+  }
+
+  private sleep(b: BackendState, ms: number): Promise<void> {
+    return new Promise((resolvePromise) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        b.wake = null;
+        resolvePromise();
+      }
+      b.wake = done;
+    });
+  }
+
+  private async runCheck(b: BackendState): Promise<void> {
+    const generation = b.generation;
+    const started = Date.now();
+    b.busy = true;
+    let result: ProbeResult | null = null;
+    let error: unknown = null;
+    try {
+      result = await b.probe.check(b.role === "secondary");
+    } catch (err) {
+      error = err;
+    } finally {
+      b.busy = false;
+    }
+    if (!this.running) return;
+    if (generation !== b.generation) {
+      // The address changed while this check ran: its answer is about the old server.
+      b.urgent = true;
+      return;
+    }
+    const now = Date.now();
+    const h = b.health;
+    h.lastCheckAt = now;
+    h.lastCheckMs = now - started;
+    if (result) this.onSuccess(b, result, now);
+    else this.onFailure(b, error, started, now);
+    this.emit("check", b.role, { ...h, replication: h.replication ? { ...h.replication } : null });
+    if (!this.initialDone && this.backends.primary.checked && this.backends.secondary.checked) {
+      this.initialDone = true;
+      this.evaluate("first checks", null);
+      const waiters = this.readyWaiters;
+      this.readyWaiters = [];
+      for (const w of waiters) w();
+    }
+  }
+
+  private onSuccess(b: BackendState, r: ProbeResult, now: number): void {
+    const h = b.health;
+    const firstCheck = !b.checked;
+    b.checked = true;
+    h.consecutiveFailures = 0;
+    h.consecutiveSuccesses++;
+    h.lastOkAt = now;
+    h.lastError = null;
+    const readOnlyChanged = h.readOnly !== r.readOnly;
+    h.readOnly = r.readOnly;
+    h.serverId = r.serverId;
+    h.version = r.version;
+    h.replication = r.replication;
+    this.noteReadOnly(b);
+    this.noteReplicationError(b, r.replicationError);
+    if (h.up) {
+      b.signAt = null;
+      // read_only flips on the primary change the mode without any up/down change.
+      if (readOnlyChanged && b.role === "primary" && this.initialDone) {
+        this.evaluate(r.readOnly ? "primary reports read_only=1" : "primary reports read_only=0", now);
+      }
+      return;
+    }
+    if (firstCheck) {
+      this.markUp(b, now, "first check answered");
+      return;
+    }
+    if (b.signAt === null) b.signAt = now;
+    if (h.consecutiveSuccesses >= this.monitorCfg.rise) {
+      this.markUp(b, now, `answered ${h.consecutiveSuccesses} checks in a row`);
+    }
+  }
+
+  private onFailure(b: BackendState, err: unknown, started: number, now: number): void {
+    const h = b.health;
+    const firstCheck = !b.checked;
+    b.checked = true;
+    const msg = describeError(err);
+    h.lastError = msg;
+    h.consecutiveSuccesses = 0;
+    h.consecutiveFailures++;
+    if (!h.up) {
+      if (h.consecutiveFailures === 1 || firstCheck) {
+        this.logger.debug({ role: b.role, address: b.probe.address, err: msg }, "backend still down");
+      }
+      if (firstCheck) this.markDown(b, now, `first check failed: ${msg}`);
+      b.signAt = null;
+      return;
+    }
+    // A timeout's first sign is when the unanswered check began.
+    if (b.signAt === null) b.signAt = (err as { code?: string })?.code === "ETIMEDOUT" ? started : now;
+    if (h.consecutiveFailures === 1) {
+      this.logger.info({ role: b.role, address: b.probe.address, err: msg }, "backend check failed");
+    }
+    if (h.consecutiveFailures >= this.monitorCfg.fall) {
+      this.markDown(b, now, `${h.consecutiveFailures} failed checks: ${msg}`);
+    }
+  }
+
+  private markDown(b: BackendState, now: number, why: string): void {
+    const h = b.health;
+    const wasChecked = h.lastOkAt !== null || h.up;
+    h.up = false;
+    h.since = now;
+    const cause = `${b.role} down (${b.probe.address}): ${why}`;
+    if (wasChecked) this.logger.warn({ role: b.role, address: b.probe.address, cause }, "backend down");
+    else this.logger.warn({ role: b.role, address: b.probe.address, cause }, "backend unreachable at start");
+    this.emit("backendDown", b.role, cause);
+    const signAt = b.signAt;
+    b.signAt = null;
+    if (this.initialDone) this.evaluate(cause, signAt);
+  }
+
+  private markUp(b: BackendState, now: number, why: string): void {
+    const h = b.health;
+    h.up = true;
+    h.since = now;
+    const cause = `${b.role} up (${b.probe.address}): ${why}`;
+    this.logger.info({ role: b.role, address: b.probe.address, cause }, "backend up");
+    this.emit("backendUp", b.role, cause);
+    const signAt = b.signAt;
+    b.signAt = null;
+    if (this.initialDone) this.evaluate(cause, signAt);
+  }
+
+  private noteReadOnly(b: BackendState): void {
+    const ro = b.health.readOnly;
+    if (ro === b.warnedReadOnly) return;
+    const first = b.warnedReadOnly === null;
+    b.warnedReadOnly = ro;
+    if (b.role === "secondary") {
+      if (ro === false) {
+        this.logger.warn(
+          { role: "secondary", address: b.probe.address },
+          "secondary reports read_only=0: it accepts writes from privileged users; pairgate never sends it one, but set read_only=1 there",
+        );
+      } else if (!first) {
+        this.logger.info(
+          { role: "secondary", address: b.probe.address },
+          "secondary reports read_only=1 again",
+        );
+      }
+    } else if (ro === true) {
+      this.logger.warn(
+        { role: "primary", address: b.probe.address },
+        "primary reports read_only=1: not writable",
+      );
+    } else if (!first) {
+      this.logger.info({ role: "primary", address: b.probe.address }, "primary reports read_only=0 again");
+    }
+  }
+
+  private noteReplicationError(b: BackendState, err: string | null): void {
+    if (err === b.warnedReplication) return;
+    b.warnedReplication = err;
+    if (err) {
+      this.logger.warn(
+        { role: b.role, err },
+        "cannot read replication status (grant REPLICA MONITOR / REPLICATION CLIENT to the service account)",
+      );
+    }
+  }
+
+  private computeMode(): Mode {
+    const p = this.backends.primary.health;
+    const s = this.backends.secondary.health;
+    if (p.up && p.readOnly === false && !this.maintenance) return "read_write";
+    if (s.up || p.up) return "read_only";
+    return "down";
+  }
+
+  private computeReadRole(mode: Mode): Role | null {
+    if (mode === "read_write") return "primary";
+    if (mode === "down") return null;
+    return this.backends.secondary.health.up ? "secondary" : "primary";
+  }
+
+  /** Recompute the mode; on a change, record and announce the transition. */
+  private evaluate(cause: string, signAt: number | null): void {
+    const to = this.computeMode();
+    const from = this.currentMode;
+    if (to === from) return;
+    const at = Date.now();
+    const kind: Transition["kind"] =
+      cause === "first checks"
+        ? "startup"
+        : from === "read_write"
+          ? "failover"
+          : to === "read_write"
+            ? "failback"
+            : "other";
+    const t: Transition = {
+      from,
+      to,
+      at,
+      cause,
+      detectionSeconds: signAt === null ? 0 : Math.max(0, (at - signAt) / 1000),
+      kind,
+    };
+    this.currentMode = to;
+    this.modeSince = at;
+    if (kind === "failover") this.lastFailover = t;
+    if (kind === "failback") this.lastFailback = t;
+    const fields = {
+      from,
+      to,
+      kind,
+      cause,
+      detectionSeconds: t.detectionSeconds,
+      readRole: this.computeReadRole(to),
+    };
+    if (to === "read_write") this.logger.info(fields, `mode ${from} → ${to}`);
+    else if (to === "down") this.logger.error(fields, `mode ${from} → ${to}`);
+    else this.logger.warn(fields, `mode ${from} → ${to}`);
+    this.emit("transition", t);
+  }
+
+  /** For the status page: when maintenance began (epoch ms), or null. */
+  get maintenanceStartedAt(): number | null {
+    return this.maintenanceSince;
+  }
+}

@@ -1,0 +1,278 @@
+/**
+ * One backend's health probe: a persistent mysql2 connection with the service account, a check that
+ * reads `@@read_only`, `@@server_id`, `@@version` and (on a replica) its replication status.
+ *
+ * Time rules: connecting and every query run under our own timers. A timer that fires destroys the
+ * socket (not a polite `end()`: on a blackholed link a FIN would wait forever), so a silent server
+ * costs at most `connectTimeoutMs` or `queryTimeoutMs` per check and never hangs the monitor.
+ */
+import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
+import mysql, { type Connection } from "mysql2";
+import type { BackendConfig } from "../config/load.js";
+import {
+  lastContactStatement,
+  parseReplicationRow,
+  parseVersion,
+  pickReplicationRow,
+  replicationStatement,
+  type ServerVersion,
+} from "./replication.js";
+import type { ReplicationStatus } from "./types.js";
+
+export interface ProbeTimeouts {
+  connectTimeoutMs: number;
+  queryTimeoutMs: number;
+}
+
+export interface ProbeResult {
+  readOnly: boolean;
+  serverId: number;
+  version: string;
+  /** Null when not asked for, or when this server is not a replica. */
+  replication: ReplicationStatus | null;
+  /** A replication query that failed without failing the check (a missing privilege), once per change. */
+  replicationError: string | null;
+}
+
+/** A check that ran out of time. `code` follows Node's naming so logs read the same as socket errors. */
+export class ProbeTimeoutError extends Error {
+  readonly code = "ETIMEDOUT";
+  constructor(what: string, ms: number) {
+    super(`${what} timed out after ${ms} ms`);
+    this.name = "ProbeTimeoutError";
+  }
+}
+
+/** SQL errors that mean "this query is not allowed or not known here", not "the server is sick". */
+const SOFT_SQL_ERRORS = new Set([
+  1044, // ER_DBACCESS_DENIED_ERROR
+  1142, // ER_TABLEACCESS_DENIED_ERROR
+  1227, // ER_SPECIFIC_ACCESS_DENIED_ERROR
+  1054, // ER_BAD_FIELD_ERROR
+  1146, // ER_NO_SUCH_TABLE
+  1064, // ER_PARSE_ERROR
+  1109, // ER_UNKNOWN_TABLE
+  1193, // ER_UNKNOWN_SYSTEM_VARIABLE
+]);
+
+function isSoftSqlError(err: unknown): boolean {
+  const e = err as { errno?: number; fatal?: boolean };
+  return typeof e?.errno === "number" && SOFT_SQL_ERRORS.has(e.errno) && !e.fatal;
+}
+
+/** Close the socket now: no FIN handshake, no waiting for a silent peer. */
+function hardDestroy(conn: Connection): void {
+  const c = conn as unknown as { stream?: { destroy?: () => void }; destroy: () => void };
+  try {
+    c.stream?.destroy?.();
+  } catch {
+    // already gone
+  }
+  try {
+    c.destroy();
+  } catch {
+    // already gone
+  }
+}
+
+export class Probe {
+  private conn: Connection | null = null;
+  private version: ServerVersion | null = null;
+  /** The moment the replica's IO thread last heard from its primary, by our clock (epoch ms). */
+  private lastContactAt: number | null = null;
+  private closed = false;
+
+  constructor(
+    private cfg: BackendConfig,
+    private timeouts: ProbeTimeouts,
+    /** Called when the idle monitor connection dies between checks: a fault's first sign. */
+    private readonly onLost: (err: Error) => void,
+    private readonly baseDir = process.cwd(),
+  ) {}
+
+  get address(): string {
+    return `${this.cfg.host}:${this.cfg.port}`;
+  }
+
+  /** New settings: the connection is dropped when the server's address or credentials changed. */
+  reconfigure(cfg: BackendConfig, timeouts: ProbeTimeouts): void {
+    const a = this.cfg;
+    const changed =
+      a.host !== cfg.host ||
+      a.port !== cfg.port ||
+      a.user !== cfg.user ||
+      a.password !== cfg.password ||
+      JSON.stringify(a.tls ?? null) !== JSON.stringify(cfg.tls ?? null);
+    this.cfg = cfg;
+    this.timeouts = timeouts;
+    if (changed) this.drop();
+  }
+
+  /** Drop the connection (the next check reconnects). */
+  drop(): void {
+    const c = this.conn;
+    this.conn = null;
+    if (c) hardDestroy(c);
+  }
+
+  close(): void {
+    this.closed = true;
+    this.drop();
+  }
+
+  /** One check. Throws on any failure; the connection is dropped first. */
+  async check(wantReplication: boolean): Promise<ProbeResult> {
+    try {
+      const conn = this.conn ?? (await this.connect());
+      const [row] = await this.query(
+        conn,
+        "SELECT @@global.read_only AS ro, @@global.server_id AS sid, @@global.version AS ver",
+      );
+      const version = String(row.ver);
+      const v = parseVersion(version);
+      this.version = v;
+      const result: ProbeResult = {
+        readOnly: Number(row.ro) !== 0,
+        serverId: Number(row.sid),
+        version,
+        replication: null,
+        replicationError: null,
+      };
+      if (wantReplication) await this.readReplication(conn, v, result);
+      return result;
+    } catch (err) {
+      this.drop();
+      throw err;
+    }
+  }
+
+  private async readReplication(conn: Connection, v: ServerVersion, out: ProbeResult): Promise<void> {
+    let rows: Record<string, unknown>[];
+    try {
+      rows = await this.query(conn, replicationStatement(v));
+    } catch (err) {
+      if (!isSoftSqlError(err)) throw err;
+      out.replicationError = (err as Error).message;
+      return;
+    }
+    const row = pickReplicationRow(rows);
+    if (!row) {
+      this.lastContactAt = null;
+      return;
+    }
+    const rep = parseReplicationRow(row);
+    out.replication = rep;
+    const sql = lastContactStatement(v);
+    let waiting: number | null = null;
+    let heartbeat: number | null = null;
+    if (sql) {
+      try {
+        const [r] = await this.query(conn, sql);
+        waiting = r?.waiting_s == null ? null : Number(r.waiting_s);
+        heartbeat = r?.heartbeat_s == null ? null : Number(r.heartbeat_s);
+      } catch (err) {
+        if (!isSoftSqlError(err)) throw err;
+      }
+    }
+    const now = Date.now();
+    if (waiting !== null && Number.isFinite(waiting)) {
+      // The IO thread is connected and idle since `waiting` seconds: that is the last contact.
+      this.lastContactAt = now - waiting * 1000;
+    } else if (heartbeat !== null && Number.isFinite(heartbeat)) {
+      const hbAt = now - heartbeat * 1000;
+      if (this.lastContactAt === null || hbAt > this.lastContactAt) this.lastContactAt = hbAt;
+    }
+    rep.secondsSinceMasterContact =
+      this.lastContactAt === null ? null : Math.max(0, Math.round((now - this.lastContactAt) / 100) / 10);
+  }
+
+  private connect(): Promise<Connection> {
+    const { connectTimeoutMs } = this.timeouts;
+    const cfg = this.cfg;
+    return new Promise<Connection>((resolvePromise, reject) => {
+      let settled = false;
+      const conn = mysql.createConnection({
+        host: cfg.host,
+        port: cfg.port,
+        user: cfg.user,
+        password: cfg.password,
+        // mysql2's own timer is a backstop; ours fires first and destroys the socket.
+        connectTimeout: connectTimeoutMs + 1000,
+        ssl: cfg.tls
+          ? {
+              ca: cfg.tls.ca ? readFileSync(resolve(this.baseDir, cfg.tls.ca), "utf8") : undefined,
+              rejectUnauthorized: cfg.tls.rejectUnauthorized,
+            }
+          : undefined,
+        enableKeepAlive: true,
+        keepAliveInitialDelay: 1000,
+        supportBigNumbers: true,
+        bigNumberStrings: true,
+        dateStrings: true,
+        connectAttributes: { program_name: "pairgate-monitor" },
+      });
+      const timer = setTimeout(() => {
+        if (settled) return;
+        settled = true;
+        hardDestroy(conn);
+        reject(new ProbeTimeoutError(`connect to ${cfg.host}:${cfg.port}`, connectTimeoutMs));
+      }, connectTimeoutMs);
+      const lost = (err: Error) => {
+        if (!settled) {
+          settled = true;
+          clearTimeout(timer);
+          hardDestroy(conn);
+          reject(err);
+          return;
+        }
+        if (this.conn === conn) {
+          this.conn = null;
+          hardDestroy(conn);
+          if (!this.closed) this.onLost(err);
+        }
+      };
+      conn.on("error", lost);
+      conn.on("end", () => lost(Object.assign(new Error("server closed the connection"), { code: "EOF" })));
+      conn.connect((err) => {
+        if (settled) return;
+        if (err) return lost(err);
+        settled = true;
+        clearTimeout(timer);
+        if (this.closed) {
+          hardDestroy(conn);
+          reject(new Error("monitor stopped"));
+          return;
+        }
+        this.conn = conn;
+        resolvePromise(conn);
+      });
+    });
+  }
+
+  private query(conn: Connection, sql: string): Promise<Record<string, unknown>[]> {
+    const { queryTimeoutMs } = this.timeouts;
+    return new Promise((resolvePromise, reject) => {
+      let settled = false;
+      const timer = setTimeout(() => {
+        if (settled) return;
+        settled = true;
+        if (this.conn === conn) this.conn = null;
+        hardDestroy(conn);
+        reject(new ProbeTimeoutError(`query on ${this.address}`, queryTimeoutMs));
+      }, queryTimeoutMs);
+      conn.query(sql, (err, rows) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        if (err) reject(err);
+        else resolvePromise(Array.isArray(rows) ? (rows as Record<string, unknown>[]) : []);
+      });
+    });
+  }
+
+  /** For tests and logs: the flavour seen at the last successful check. */
+  get serverVersion(): ServerVersion | null {
+    return this.version;
+  }
+}
