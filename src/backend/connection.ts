@@ -1,0 +1,421 @@
+/**
+ * A connection from pairgate to one backend server: the client side of the protocol.
+ *
+ * `BackendConnection.open` does the handshake and authentication (as the same user the client
+ * logged in as, with the password pairgate knows) with capability flags compatible with the
+ * client's, so the command phase can be relayed byte for byte. After that the session owns the
+ * socket's data events; `runQuery`/`prepare` are for pairgate's own statements (state replay),
+ * used only while no client command is in flight.
+ */
+import { publicEncrypt, constants as cryptoConstants } from "node:crypto";
+import { connect as netConnect, type Socket } from "node:net";
+import { connect as tlsConnect, type TLSSocket } from "node:tls";
+import { readFileSync } from "node:fs";
+import {
+  CACHING_SHA2_PASSWORD,
+  cachingSha2Token,
+  CLEAR_PASSWORD,
+  NATIVE_PASSWORD,
+  nativePasswordToken,
+  SHA2_FAST_AUTH_SUCCESS,
+  SHA2_PERFORM_FULL_AUTH,
+  SHA2_REQUEST_PUBLIC_KEY,
+} from "../protocol/auth.js";
+import {
+  CLIENT_CONNECT_ATTRS,
+  CLIENT_CONNECT_WITH_DB,
+  CLIENT_PLUGIN_AUTH,
+  CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA,
+  CLIENT_PROTOCOL_41,
+  CLIENT_SECURE_CONNECTION,
+  CLIENT_SSL,
+  COM_QUERY,
+  COM_QUIT,
+  COM_STMT_CLOSE,
+  COM_STMT_PREPARE,
+  ERR_HEADER,
+  OK_HEADER,
+} from "../protocol/constants.js";
+import type { Packet } from "../protocol/framer.js";
+import { PacketQueue } from "../protocol/packet-queue.js";
+import {
+  decodeAuthSwitch,
+  decodeErrAsError,
+  decodeHandshakeV10,
+  encodeHandshakeResponse,
+  encodeSslRequest,
+  type HandshakeV10,
+  ServerError,
+} from "../protocol/messages.js";
+import { framePayload, PacketWriter, ProtocolError } from "../protocol/packet.js";
+import { ResponseKind, ResponseScanner } from "../protocol/response-scanner.js";
+
+export type Role = "primary" | "secondary";
+
+export interface BackendTarget {
+  role: Role;
+  host: string;
+  port: number;
+  tls?: { ca?: string; rejectUnauthorized: boolean };
+}
+
+export interface BackendLogin {
+  username: string;
+  password: string;
+  database: string | null;
+  collation: number;
+  /** Capabilities the client negotiated with pairgate: the backend gets the same where it can. */
+  capabilities: number;
+  connectAttrs: Buffer | null;
+}
+
+/** A backend could not be reached or refused us; `transient` errors are worth a failover check. */
+export class BackendError extends Error {
+  constructor(
+    message: string,
+    readonly code: string,
+    readonly role: Role,
+    readonly transient: boolean,
+  ) {
+    super(message);
+    this.name = "BackendError";
+  }
+}
+
+const MAX_BACKEND_PACKET = 1 << 30;
+
+export class BackendConnection {
+  readonly socket: Socket;
+  readonly role: Role;
+  readonly serverVersion: string;
+  readonly connectionId: number;
+  /** Negotiated capabilities on this hop (what the scanner must assume). */
+  readonly capabilities: number;
+  /** Status flags from the last OK we saw during open/replay. */
+  status: number;
+  closed = false;
+
+  private constructor(socket: Socket, role: Role, hs: HandshakeV10, caps: number, status: number) {
+    this.socket = socket;
+    this.role = role;
+    this.serverVersion = hs.serverVersion;
+    this.connectionId = hs.connectionId;
+    this.capabilities = caps;
+    this.status = status;
+    socket.once("close", () => {
+      this.closed = true;
+    });
+  }
+
+  /** Connect, handshake and log in. Rejects with BackendError (network) or ServerError (refused login). */
+  static async open(target: BackendTarget, login: BackendLogin, connectTimeoutMs: number): Promise<BackendConnection> {
+    const socket = await connectSocket(target, connectTimeoutMs);
+    const reader = new HandshakeReader(socket, target.role);
+    const timer = setTimeout(() => {
+      reader.fail(
+        new BackendError(
+          `${target.role} ${target.host}:${target.port} did not finish the handshake in ${connectTimeoutMs} ms`,
+          "PAIRGATE_BACKEND_TIMEOUT",
+          target.role,
+          true,
+        ),
+      );
+      socket.destroy();
+    }, connectTimeoutMs);
+    try {
+      const result = await handshake(socket, reader, target, login);
+      clearTimeout(timer);
+      reader.detach();
+      result.socket.setNoDelay(true);
+      result.socket.setKeepAlive(true, 10_000);
+      return new BackendConnection(result.socket, target.role, result.hs, result.caps, result.status);
+    } catch (e) {
+      clearTimeout(timer);
+      reader.detach();
+      socket.destroy();
+      throw e;
+    }
+  }
+
+  /** Run one of pairgate's own statements (session replay). The session must not relay meanwhile. */
+  async runQuery(sql: string): Promise<void> {
+    const payload = new PacketWriter(sql.length + 1).u8(COM_QUERY).string(sql).payload();
+    const scanner = new ResponseScanner();
+    scanner.begin(ResponseKind.Query, this.capabilities);
+    const reply = await this.exchange(payload, scanner);
+    if (scanner.failed) throw firstErr(reply);
+    this.status = scanner.status;
+  }
+
+  /** Prepare a statement here (moving a session's statements to this backend). */
+  async prepare(sql: string): Promise<{ statementId: number; params: number; columns: number }> {
+    const payload = new PacketWriter(sql.length + 1).u8(COM_STMT_PREPARE).string(sql).payload();
+    const scanner = new ResponseScanner();
+    scanner.begin(ResponseKind.Prepare, this.capabilities);
+    const reply = await this.exchange(payload, scanner);
+    if (scanner.failed || !scanner.prepared) throw firstErr(reply);
+    return scanner.prepared;
+  }
+
+  closeStatement(statementId: number): void {
+    if (this.closed) return;
+    this.socket.write(framePayload(new PacketWriter(5).u8(COM_STMT_CLOSE).u32(statementId).payload(), 0));
+  }
+
+  private exchange(payload: Buffer, scanner: ResponseScanner): Promise<Buffer> {
+    return new Promise((resolve, reject) => {
+      const chunks: Buffer[] = [];
+      const onData = (chunk: Buffer) => {
+        chunks.push(chunk);
+        if (scanner.feed(chunk)) {
+          cleanup();
+          resolve(Buffer.concat(chunks));
+        }
+      };
+      const onClose = () => {
+        cleanup();
+        reject(new BackendError(`${this.role} closed the connection`, "PAIRGATE_BACKEND_LOST", this.role, true));
+      };
+      const cleanup = () => {
+        this.socket.off("data", onData);
+        this.socket.off("close", onClose);
+      };
+      this.socket.on("data", onData);
+      this.socket.on("close", onClose);
+      this.socket.write(framePayload(payload, 0));
+    });
+  }
+
+  /** Polite close: COM_QUIT, then end. */
+  quit(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.socket.end(framePayload(Buffer.from([COM_QUIT]), 0));
+    setTimeout(() => this.socket.destroy(), 1000).unref();
+  }
+
+  destroy(): void {
+    this.closed = true;
+    this.socket.destroy();
+  }
+}
+
+function firstErr(reply: Buffer): Error {
+  // The reply's last ERR packet: for our single statements it is the first packet.
+  let i = 0;
+  while (i + 4 <= reply.length) {
+    const len = reply.readUIntLE(i, 3);
+    if (reply[i + 4] === ERR_HEADER) return decodeErrAsError(reply.subarray(i + 4, i + 4 + len));
+    i += 4 + len;
+  }
+  return new ProtocolError("backend answered with an unexpected packet");
+}
+
+function connectSocket(target: BackendTarget, timeoutMs: number): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = netConnect({ host: target.host, port: target.port, noDelay: true });
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(
+        new BackendError(
+          `could not connect to ${target.role} ${target.host}:${target.port} within ${timeoutMs} ms`,
+          "PAIRGATE_BACKEND_TIMEOUT",
+          target.role,
+          true,
+        ),
+      );
+    }, timeoutMs);
+    socket.once("connect", () => {
+      clearTimeout(timer);
+      socket.removeAllListeners("error");
+      resolve(socket);
+    });
+    socket.once("error", (e: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      reject(
+        new BackendError(
+          `could not connect to ${target.role} ${target.host}:${target.port}: ${e.code ?? e.message}`,
+          e.code ?? "PAIRGATE_BACKEND_UNREACHABLE",
+          target.role,
+          true,
+        ),
+      );
+    });
+  });
+}
+
+/** Feeds a PacketQueue from a socket during login; detached once the command phase begins. */
+class HandshakeReader {
+  private queue = new PacketQueue(MAX_BACKEND_PACKET);
+  private socket: Socket;
+
+  constructor(
+    socket: Socket,
+    private role: Role,
+  ) {
+    this.socket = socket;
+    this.attach(socket);
+  }
+
+  attach(socket: Socket): void {
+    this.socket = socket;
+    socket.on("data", this.onData);
+    socket.on("close", this.onClose);
+    socket.on("error", this.onError);
+  }
+
+  detach(): void {
+    this.socket.off("data", this.onData);
+    this.socket.off("close", this.onClose);
+    this.socket.off("error", this.onError);
+  }
+
+  next(): Promise<Packet> {
+    return this.queue.next();
+  }
+
+  fail(e: Error): void {
+    this.queue.fail(e);
+  }
+
+  private onData = (chunk: Buffer) => this.queue.push(chunk);
+  private onClose = () =>
+    this.fail(new BackendError(`${this.role} closed the connection during login`, "PAIRGATE_BACKEND_LOST", this.role, true));
+  private onError = (e: NodeJS.ErrnoException) =>
+    this.fail(new BackendError(`${this.role}: ${e.code ?? e.message}`, e.code ?? "PAIRGATE_BACKEND_ERROR", this.role, true));
+}
+
+function authToken(plugin: string, password: string, scramble: Buffer, secure: boolean): Buffer {
+  if (plugin === NATIVE_PASSWORD) return nativePasswordToken(password, scramble);
+  if (plugin === CACHING_SHA2_PASSWORD) return cachingSha2Token(password, scramble);
+  if (plugin === CLEAR_PASSWORD && secure) return Buffer.from(`${password}\0`, "utf8");
+  throw new BackendError(
+    `the backend asks for authentication plugin ${plugin}, which pairgate does not support${plugin === CLEAR_PASSWORD ? " without TLS" : ""}`,
+    "PAIRGATE_BACKEND_AUTH_PLUGIN",
+    "primary",
+    false,
+  );
+}
+
+async function handshake(
+  plain: Socket,
+  reader: HandshakeReader,
+  target: BackendTarget,
+  login: BackendLogin,
+): Promise<{ socket: Socket; hs: HandshakeV10; caps: number; status: number }> {
+  const first = await reader.next();
+  if (first.payload[0] === ERR_HEADER) throw decodeErrAsError(first.payload);
+  const hs = decodeHandshakeV10(first.payload);
+  const required = CLIENT_PROTOCOL_41 | CLIENT_SECURE_CONNECTION | CLIENT_PLUGIN_AUTH;
+  let caps = (login.capabilities | required) & hs.capabilities;
+  caps &= ~CLIENT_SSL;
+  if (login.database) caps |= CLIENT_CONNECT_WITH_DB & hs.capabilities;
+  else caps &= ~CLIENT_CONNECT_WITH_DB;
+  if (!login.connectAttrs) caps &= ~CLIENT_CONNECT_ATTRS;
+  let seq = first.seq + 1;
+  let socket: Socket = plain;
+  let secure = false;
+  if (target.tls) {
+    if (!(hs.capabilities & CLIENT_SSL)) {
+      throw new BackendError(`${target.role} does not offer TLS but the config asks for it`, "PAIRGATE_BACKEND_NO_TLS", target.role, false);
+    }
+    plain.write(framePayload(encodeSslRequest(caps, MAX_BACKEND_PACKET, login.collation), seq++));
+    reader.detach();
+    socket = await upgradeTls(plain, target);
+    reader.attach(socket);
+    caps |= CLIENT_SSL;
+    secure = true;
+  }
+  let plugin = hs.authPlugin;
+  let scramble = hs.scramble;
+  let token: Buffer;
+  try {
+    token = authToken(plugin, login.password, scramble, secure);
+  } catch {
+    plugin = NATIVE_PASSWORD;
+    token = nativePasswordToken(login.password, scramble);
+  }
+  socket.write(
+    framePayload(
+      encodeHandshakeResponse({
+        capabilities: caps,
+        maxPacketSize: MAX_BACKEND_PACKET,
+        collation: login.collation,
+        username: login.username,
+        authResponse: token,
+        database: login.database,
+        authPlugin: plugin,
+        connectAttrs: login.connectAttrs,
+        mariadbCapabilities: 0,
+      }),
+      seq++,
+    ),
+  );
+  for (;;) {
+    const p = await reader.next();
+    seq = p.seq + 1;
+    const h = p.payload[0];
+    if (h === OK_HEADER) {
+      const status = p.payload.length >= 5 ? readOkStatus(p.payload) : 0;
+      return { socket, hs, caps, status };
+    }
+    if (h === ERR_HEADER) throw decodeErrAsError(p.payload);
+    if (h === 0xfe) {
+      const sw = decodeAuthSwitch(p.payload);
+      plugin = sw.plugin;
+      scramble = sw.data.length >= 20 ? sw.data : scramble;
+      socket.write(framePayload(authToken(plugin, login.password, scramble, secure), seq++));
+      continue;
+    }
+    if (h === 0x01 && plugin === CACHING_SHA2_PASSWORD) {
+      const what = p.payload[1];
+      if (what === SHA2_FAST_AUTH_SUCCESS) continue; // the OK follows
+      if (what === SHA2_PERFORM_FULL_AUTH) {
+        if (secure) {
+          socket.write(framePayload(Buffer.from(`${login.password}\0`, "utf8"), seq++));
+        } else {
+          socket.write(framePayload(Buffer.from([SHA2_REQUEST_PUBLIC_KEY]), seq++));
+        }
+        continue;
+      }
+      // AuthMoreData carrying the server's RSA public key.
+      const key = p.payload.subarray(1).toString("latin1");
+      const clear = Buffer.from(`${login.password}\0`, "utf8");
+      for (let i = 0; i < clear.length; i++) clear[i] ^= scramble[i % scramble.length];
+      const encrypted = publicEncrypt({ key, padding: cryptoConstants.RSA_PKCS1_OAEP_PADDING }, clear);
+      socket.write(framePayload(encrypted, seq++));
+      continue;
+    }
+    throw new ProtocolError(`unexpected packet 0x${h.toString(16)} during login to ${target.role}`);
+  }
+}
+
+function readOkStatus(payload: Buffer): number {
+  let p = 1;
+  for (let k = 0; k < 2; k++) {
+    const v = payload[p];
+    p += v < 0xfb ? 1 : v === 0xfc ? 3 : v === 0xfd ? 4 : 9;
+  }
+  return p + 2 <= payload.length ? payload.readUInt16LE(p) : 0;
+}
+
+function upgradeTls(socket: Socket, target: BackendTarget): Promise<TLSSocket> {
+  return new Promise((resolve, reject) => {
+    const s = tlsConnect({
+      socket,
+      servername: /^[\d.]+$|:/.test(target.host) ? undefined : target.host,
+      ca: target.tls?.ca ? readFileSync(target.tls.ca) : undefined,
+      rejectUnauthorized: target.tls?.rejectUnauthorized ?? true,
+      // The lab certificate names 127.0.0.1/localhost; an IP needs checkServerIdentity's default.
+    });
+    s.once("secureConnect", () => {
+      s.removeAllListeners("error");
+      resolve(s);
+    });
+    s.once("error", (e) =>
+      reject(new BackendError(`TLS to ${target.role} failed: ${e.message}`, "PAIRGATE_BACKEND_TLS", target.role, false)),
+    );
+  });
+}
+
+export { ServerError };

@@ -1,0 +1,200 @@
+/**
+ * The connection phase with a client, pairgate playing the server:
+ * HandshakeV10 → [SSLRequest → TLS] → HandshakeResponse41 → authentication (with auth switch).
+ * https://dev.mysql.com/doc/dev/mysql-server/latest/page_protocol_connection_phase.html
+ *
+ * Passwords are checked here against the config's users; the backend login happens afterwards
+ * with the same user and password (see backend/connection.ts).
+ */
+import type { Socket } from "node:net";
+import { type SecureContext, TLSSocket } from "node:tls";
+import {
+  CACHING_SHA2_PASSWORD,
+  NATIVE_PASSWORD,
+  newScramble,
+  SHA2_FAST_AUTH_SUCCESS,
+  SHA2_PERFORM_FULL_AUTH,
+  verifyCleartext,
+  verifyToken,
+} from "../protocol/auth.js";
+import {
+  CLIENT_PLUGIN_AUTH,
+  CLIENT_SSL,
+  DEFAULT_COLLATION_ID,
+  ER_ACCESS_DENIED_ERROR,
+  ER_HANDSHAKE_ERROR,
+  ER_SECURE_TRANSPORT_REQUIRED,
+  PROXY_CAPABILITIES,
+  SERVER_STATUS_AUTOCOMMIT,
+} from "../protocol/constants.js";
+import {
+  decodeHandshakeResponse,
+  encodeAuthMoreData,
+  encodeAuthSwitch,
+  encodeErr,
+  encodeHandshakeV10,
+  type HandshakeResponse,
+  isSslRequest,
+} from "../protocol/messages.js";
+import { framePayload, ProtocolError } from "../protocol/packet.js";
+import { PacketQueue } from "../protocol/packet-queue.js";
+
+export interface FrontendAuthOptions {
+  serverVersion: string;
+  connectionId: number;
+  /** Users and their passwords, from the config. */
+  users: ReadonlyMap<string, string>;
+  tls: { context: SecureContext; require: boolean } | null;
+  /** Users that completed a caching_sha2_password full authentication (the server's "cache"). */
+  sha2Cache: Set<string>;
+}
+
+export interface AuthenticatedClient {
+  socket: Socket;
+  response: HandshakeResponse;
+  /** Capabilities both sides agreed on. */
+  capabilities: number;
+  username: string;
+  password: string;
+  /** Sequence id for the packet that ends the connection phase (OK or ERR). */
+  nextSeq: number;
+  tls: boolean;
+}
+
+/** Login refused or malformed: `errPacket` has already been sent (or the socket is gone). */
+export class HandshakeError extends Error {
+  constructor(
+    message: string,
+    readonly code: "PAIRGATE_AUTH_DENIED" | "PAIRGATE_HANDSHAKE" | "PAIRGATE_TLS_REQUIRED",
+    readonly username: string | null,
+  ) {
+    super(message);
+    this.name = "HandshakeError";
+  }
+}
+
+const MAX_LOGIN_PACKET = 64 * 1024;
+
+export async function authenticateClient(plain: Socket, opts: FrontendAuthOptions): Promise<AuthenticatedClient> {
+  let socket: Socket = plain;
+  const queue = new PacketQueue(MAX_LOGIN_PACKET);
+  const onData = (c: Buffer) => queue.push(c);
+  const onEnd = () => queue.fail(new HandshakeError("client closed the connection during login", "PAIRGATE_HANDSHAKE", null));
+  const listen = (s: Socket) => {
+    s.on("data", onData);
+    s.on("end", onEnd);
+    s.on("close", onEnd);
+  };
+  const unlisten = (s: Socket) => {
+    s.off("data", onData);
+    s.off("end", onEnd);
+    s.off("close", onEnd);
+  };
+  listen(socket);
+  const scramble = newScramble();
+  const offered = PROXY_CAPABILITIES | (opts.tls ? CLIENT_SSL : 0);
+  socket.write(
+    framePayload(
+      encodeHandshakeV10({
+        protocolVersion: 10,
+        serverVersion: opts.serverVersion,
+        connectionId: opts.connectionId,
+        scramble,
+        capabilities: offered,
+        collation: DEFAULT_COLLATION_ID,
+        statusFlags: SERVER_STATUS_AUTOCOMMIT,
+        authPlugin: NATIVE_PASSWORD,
+        mariadbCapabilities: 0,
+      }),
+      0,
+    ),
+  );
+  const fail = (seq: number, code: number, state: string, message: string, kind: HandshakeError["code"], user: string | null) => {
+    if (!socket.destroyed) socket.end(framePayload(encodeErr({ code, sqlState: state, message }), seq));
+    return new HandshakeError(message, kind, user);
+  };
+  try {
+    let p = await queue.next();
+    let isTls = false;
+    if (isSslRequest(p.payload)) {
+      if (!opts.tls) throw fail(p.seq + 1, ER_HANDSHAKE_ERROR, "08S01", "Bad handshake: this server has no TLS", "PAIRGATE_HANDSHAKE", null);
+      unlisten(socket);
+      socket = await upgradeToTls(plain, opts.tls.context);
+      listen(socket);
+      isTls = true;
+      p = await queue.next();
+    }
+    let response: HandshakeResponse;
+    try {
+      response = decodeHandshakeResponse(p.payload);
+    } catch (e) {
+      throw fail(p.seq + 1, ER_HANDSHAKE_ERROR, "08S01", `Bad handshake: ${(e as Error).message}`, "PAIRGATE_HANDSHAKE", null);
+    }
+    if (opts.tls?.require && !isTls) {
+      throw fail(
+        p.seq + 1,
+        ER_SECURE_TRANSPORT_REQUIRED,
+        "HY000",
+        "Connections using insecure transport are prohibited: pairgate requires TLS (listen.tls.require). Connect with SSL enabled.",
+        "PAIRGATE_TLS_REQUIRED",
+        response.username,
+      );
+    }
+    const capabilities = (response.capabilities & offered) >>> 0;
+    const username = response.username;
+    const password = opts.users.get(username);
+    let seq = p.seq + 1;
+    let plugin = capabilities & CLIENT_PLUGIN_AUTH && response.authPlugin ? response.authPlugin : NATIVE_PASSWORD;
+    let token = response.authResponse;
+    let sawPassword = token.length > 0;
+    if (plugin !== NATIVE_PASSWORD && plugin !== CACHING_SHA2_PASSWORD) {
+      // Ask the client to answer with mysql_native_password on the same scramble.
+      socket.write(framePayload(encodeAuthSwitch(NATIVE_PASSWORD, Buffer.concat([scramble, Buffer.from([0])])), seq));
+      const answer = await queue.next();
+      seq = answer.seq + 1;
+      token = answer.payload;
+      plugin = NATIVE_PASSWORD;
+      sawPassword = token.length > 0;
+    }
+    let ok = password !== undefined && verifyToken(plugin, password, scramble, token);
+    if (ok && plugin === CACHING_SHA2_PASSWORD && password !== "") {
+      if (isTls && !opts.sha2Cache.has(username)) {
+        // As MySQL does on a first login: full authentication, the password sent over TLS.
+        socket.write(framePayload(encodeAuthMoreData(Buffer.from([SHA2_PERFORM_FULL_AUTH])), seq));
+        const clear = await queue.next();
+        seq = clear.seq + 1;
+        ok = verifyCleartext(password!, clear.payload);
+        if (ok) opts.sha2Cache.add(username);
+      } else {
+        socket.write(framePayload(encodeAuthMoreData(Buffer.from([SHA2_FAST_AUTH_SUCCESS])), seq++));
+      }
+    }
+    if (!ok) {
+      const host = plain.remoteAddress?.replace(/^::ffff:/, "") ?? "unknown";
+      throw fail(
+        seq,
+        ER_ACCESS_DENIED_ERROR,
+        "28000",
+        `Access denied for user '${username}'@'${host}' (using password: ${sawPassword ? "YES" : "NO"})`,
+        "PAIRGATE_AUTH_DENIED",
+        username,
+      );
+    }
+    if (queue.leftover() > 0) throw new ProtocolError("client sent data before the login finished");
+    return { socket, response, capabilities, username, password: password!, nextSeq: seq, tls: isTls };
+  } finally {
+    unlisten(socket);
+  }
+}
+
+function upgradeToTls(socket: Socket, context: SecureContext): Promise<TLSSocket> {
+  return new Promise((resolve, reject) => {
+    const tls = new TLSSocket(socket, { isServer: true, secureContext: context });
+    const onError = (e: Error) => reject(new HandshakeError(`TLS handshake failed: ${e.message}`, "PAIRGATE_HANDSHAKE", null));
+    tls.once("error", onError);
+    tls.once("secure", () => {
+      tls.off("error", onError);
+      resolve(tls);
+    });
+  });
+}

@@ -1,0 +1,52 @@
+/**
+ * Per-statement routing decisions. Pure: reads the pair's mode and the statement's class, never a socket.
+ *
+ * The rule that matters most: a write never goes to the secondary. In read_only mode anything the
+ * classifier cannot prove to be a read is refused with ER_OPTION_PREVENTS_STATEMENT (1290).
+ */
+import type { Role } from "../backend/connection.js";
+import type { Classification } from "../sql/index.js";
+import type { Mode } from "../topology/types.js";
+
+export type Decision = { to: Role } | { refuse: "read_only" | "down" | "transaction_lost" };
+
+/** Is this statement safe to run on the secondary? */
+export function isProvableRead(c: Classification): boolean {
+  if (c.kind === "read") return !c.lockingRead;
+  if (c.kind === "session") return true; // SET/USE change session state only (SET GLOBAL is classified a write)
+  if (c.kind === "transaction") return c.txn !== "begin_read_write" && c.txn !== "xa";
+  return false;
+}
+
+/** Where a statement goes in a mode. `inTransaction`: the session's transaction is open on `current`. */
+export function route(mode: Mode, c: Classification): Decision {
+  if (mode === "read_write") return { to: "primary" };
+  if (mode === "down") return { refuse: "down" };
+  return isProvableRead(c) ? { to: "secondary" } : { refuse: "read_only" };
+}
+
+/** A prepared statement's execution: the statement kind was classified at prepare time. */
+export function routeKind(mode: Mode, kind: Classification["kind"], lockingRead: boolean): Decision {
+  if (mode === "read_write") return { to: "primary" };
+  if (mode === "down") return { refuse: "down" };
+  return kind === "read" && !lockingRead ? { to: "secondary" } : { refuse: "read_only" };
+}
+
+/** Role that serves commands with no statement (PING, INIT_DB, FIELD_LIST, STATISTICS ...). */
+export function routeAny(mode: Mode): Decision {
+  if (mode === "read_write") return { to: "primary" };
+  if (mode === "read_only") return { to: "secondary" };
+  return { refuse: "down" };
+}
+
+export const READ_ONLY_MESSAGE =
+  "pairgate: the primary database is unavailable, so the service is read-only for now; " +
+  "this statement changes data (or could not be proven to be a read) and was not run. Retry when the primary is back.";
+
+export const DOWN_MESSAGE =
+  "pairgate: neither the primary nor the secondary database can be reached; no statement can run now. " +
+  "Check the database servers and the network between pairgate and them.";
+
+export const TRANSACTION_LOST_MESSAGE =
+  "pairgate: the server that held your transaction became unavailable, so the transaction is gone and was " +
+  "rolled back there; nothing was retried elsewhere. Start the transaction again (the service may be read-only).";

@@ -1,0 +1,734 @@
+/**
+ * One client session: login, then the command loop that relays each command to the backend the
+ * router picks and streams the response back.
+ *
+ * Hot-path rules (see DESIGN.md "Speed"): response bytes are forwarded in the chunks the backend
+ * socket delivered; only headers and the packets that end a response are looked at (ResponseScanner);
+ * nothing per packet is allocated; backpressure pauses the backend while the client is slow.
+ *
+ * Concurrency rule: one command in flight per session. Commands a client pipelines wait in `queue`.
+ */
+import type { Socket } from "node:net";
+import { BackendConnection, type BackendTarget, type Role } from "../backend/connection.js";
+import type { Logger } from "../observability/logger.js";
+import {
+  CLIENT_CONNECT_WITH_DB,
+  CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA,
+  CLIENT_SECURE_CONNECTION,
+  COM_CHANGE_USER,
+  COM_FIELD_LIST,
+  COM_INIT_DB,
+  COM_PING,
+  COM_QUERY,
+  COM_QUIT,
+  COM_RESET_CONNECTION,
+  COM_SET_OPTION,
+  COM_STATISTICS,
+  COM_STMT_CLOSE,
+  COM_STMT_EXECUTE,
+  COM_STMT_FETCH,
+  COM_STMT_PREPARE,
+  COM_STMT_RESET,
+  COM_STMT_SEND_LONG_DATA,
+  ER_ACCESS_DENIED_ERROR,
+  ER_CONNECTION_KILLED,
+  ER_NET_PACKET_TOO_LARGE,
+  ER_NET_PACKETS_OUT_OF_ORDER,
+  ER_OPTION_PREVENTS_STATEMENT,
+  ER_UNKNOWN_COM_ERROR,
+  ER_UNKNOWN_STMT_HANDLER,
+  SERVER_STATUS_AUTOCOMMIT,
+  SERVER_STATUS_IN_TRANS,
+} from "../protocol/constants.js";
+import { type Packet, PacketFramer } from "../protocol/framer.js";
+import { NATIVE_PASSWORD, newScramble, verifyToken } from "../protocol/auth.js";
+import { encodeAuthSwitch, encodeErr, encodeOk, ServerError } from "../protocol/messages.js";
+import { framePayload, PacketReader } from "../protocol/packet.js";
+import { ResponseKind, ResponseScanner } from "../protocol/response-scanner.js";
+import {
+  DOWN_MESSAGE,
+  type Decision,
+  READ_ONLY_MESSAGE,
+  route,
+  routeAny,
+  routeKind,
+  TRANSACTION_LOST_MESSAGE,
+} from "../routing/router.js";
+import { type PreparedStatement, SessionState } from "../routing/session-state.js";
+import { type Classification, classify } from "../sql/index.js";
+import type { Mode } from "../topology/types.js";
+
+/** What a session needs from the rest of the proxy; built once by proxy.ts. */
+export interface SessionContext {
+  logger: Logger;
+  /** Current mode of the pair, read per statement. */
+  mode(): Mode;
+  /** Backend address as configured now (reload may change it). */
+  target(role: Role): BackendTarget;
+  /** A live session saw a backend fail: check it now. */
+  reportBackendError(role: Role, err: Error): void;
+  /** Resolves when the topology has an opinion after a reported error, or after `ms`. */
+  settle(ms: number): Promise<void>;
+  users: ReadonlyMap<string, string>;
+  connectTimeoutMs: number;
+  maxAllowedPacket: number;
+  hooks: SessionHooks;
+}
+
+/** Counters and timings; implemented by observability, called with plain numbers only. */
+export interface SessionHooks {
+  query(role: Role, kind: Classification["kind"], seconds: number): void;
+  writeRejected(): void;
+  authFailure(): void;
+  backendConnections(role: Role, delta: number): void;
+}
+
+interface Inflight {
+  command: number;
+  kind: ResponseKind;
+  role: Role;
+  /** The client's command payload, kept to resend when a read is retried on another backend. */
+  payload: Buffer;
+  stmt: PreparedStatement | null;
+  classification: Classification | null;
+  startedAt: number;
+  /** Bytes of the response already forwarded: after the first one, no retry is possible. */
+  forwarded: boolean;
+  /** Prepare responses are collected to rewrite the statement id before the client sees them. */
+  collect: Buffer[] | null;
+  prepareSql: string | null;
+  /** The statement ran in autocommit mode outside a transaction: a safe retry candidate. */
+  retryable: boolean;
+  retried: boolean;
+  onDone: ((failed: boolean) => void) | null;
+}
+
+const EMPTY_OK_STATUS = SERVER_STATUS_AUTOCOMMIT;
+
+export class ClientSession {
+  readonly id: number;
+  readonly client: Socket;
+  readonly remoteAddress: string;
+  readonly startedAt = Date.now();
+  username = "";
+  private password = "";
+  private capabilities = 0;
+  private connectAttrs: Buffer | null = null;
+  private state!: SessionState;
+  private backend: BackendConnection | null = null;
+  private backendGeneration = 0;
+  private framer: PacketFramer;
+  private queue: Packet[] = [];
+  private inflight: Inflight | null = null;
+  private scanner = new ResponseScanner();
+  private status = EMPTY_OK_STATUS;
+  private transactionLost = false;
+  private infile = false;
+  private closing = false;
+  private connecting = false;
+  private log: Logger;
+
+  constructor(
+    id: number,
+    client: Socket,
+    private ctx: SessionContext,
+  ) {
+    this.id = id;
+    this.client = client;
+    this.remoteAddress = client.remoteAddress?.replace(/^::ffff:/, "") ?? "unknown";
+    this.framer = new PacketFramer(ctx.maxAllowedPacket);
+    this.log = ctx.logger.child({ session: id, client: this.remoteAddress });
+  }
+
+  get inTransaction(): boolean {
+    return (this.status & SERVER_STATUS_IN_TRANS) !== 0;
+  }
+
+  get backendRole(): Role | null {
+    return this.backend && !this.backend.closed ? this.backend.role : null;
+  }
+
+  /**
+   * Start the command phase after a successful login: open the backend, answer the client.
+   * `client` may be the TLS socket that replaced the plain one during login.
+   */
+  async begin(
+    client: Socket,
+    login: { username: string; password: string; capabilities: number; database: string | null; collation: number; connectAttrs: Buffer | null },
+    okSeq: number,
+  ): Promise<boolean> {
+    (this as { client: Socket }).client = client;
+    this.username = login.username;
+    this.password = login.password;
+    this.capabilities = login.capabilities;
+    this.connectAttrs = login.connectAttrs;
+    this.state = new SessionState(login.capabilities & CLIENT_CONNECT_WITH_DB ? login.database : null, login.collation);
+    this.log = this.log.child({ user: login.username });
+    const decision = routeAny(this.ctx.mode());
+    if ("refuse" in decision) {
+      this.sendError(okSeq, 2003, "HY000", DOWN_MESSAGE);
+      this.client.end();
+      return false;
+    }
+    try {
+      await this.openBackend(decision.to, false);
+    } catch (e) {
+      const err = e instanceof ServerError ? e : null;
+      if (err) this.sendError(okSeq, err.errno, err.sqlState, err.message);
+      else this.sendError(okSeq, 2003, "HY000", `pairgate could not reach the ${decision.to} database: ${(e as Error).message}`);
+      this.client.end();
+      return false;
+    }
+    client.on("data", this.onClientData);
+    client.on("drain", this.onClientDrain);
+    client.on("error", this.onClientError);
+    client.on("close", this.onClientClose);
+    client.setNoDelay(true);
+    this.client.write(framePayload(encodeOk({ statusFlags: this.backend?.status || EMPTY_OK_STATUS }), okSeq));
+    return true;
+  }
+
+  /** The pair changed mode: a statement in flight on a backend that left service is answered now. */
+  onModeChange(mode: Mode): void {
+    const f = this.inflight;
+    if (!f || !this.backend || f.role === "secondary" || mode === "read_write") return;
+    this.log.debug({ mode }, "primary left service with a statement in flight");
+    this.backendLost(new Error(`the primary left service (mode ${mode})`));
+  }
+
+  close(reason?: string): void {
+    if (this.closing) return;
+    this.closing = true;
+    if (reason) this.log.debug({ reason }, "session closing");
+    this.dropBackend(true);
+    this.client.end();
+    setTimeout(() => this.client.destroy(), 2000).unref();
+  }
+
+  // ---------------------------------------------------------------- client side
+
+  private onClientData = (chunk: Buffer): void => {
+    let packets: Packet[];
+    try {
+      packets = this.framer.push(chunk);
+    } catch (e) {
+      this.sendError(0, ER_NET_PACKET_TOO_LARGE, "08S01", (e as Error).message);
+      this.close("packet too large");
+      return;
+    }
+    if (this.infile) {
+      for (const p of packets) this.relayInfilePacket(p);
+      return;
+    }
+    for (const p of packets) this.queue.push(p);
+    if (this.queue.length > 64 && !this.client.isPaused()) this.client.pause();
+    this.pump();
+  };
+
+  private onClientDrain = (): void => {
+    if (this.backend?.socket.isPaused()) this.backend.socket.resume();
+  };
+
+  private onClientError = (e: Error): void => {
+    this.log.debug({ err: e.message }, "client socket error");
+  };
+
+  private onClientClose = (): void => {
+    this.closing = true;
+    this.dropBackend(true);
+  };
+
+  private pump(): void {
+    while (!this.inflight && !this.connecting && !this.closing && this.queue.length > 0) {
+      const p = this.queue.shift()!;
+      this.handleCommand(p);
+    }
+    if (this.queue.length < 16 && this.client.isPaused()) this.client.resume();
+  }
+
+  private handleCommand(p: Packet): void {
+    if (p.seq !== 0) {
+      this.sendError(p.lastSeq + 1, ER_NET_PACKETS_OUT_OF_ORDER, "08S01", "Got packets out of order (pairgate expected a new command with sequence id 0)");
+      this.close("packets out of order");
+      return;
+    }
+    const payload = p.payload;
+    if (payload.length === 0) {
+      this.sendError(1, ER_UNKNOWN_COM_ERROR, "08S01", "Unknown command: empty packet");
+      return;
+    }
+    const command = payload[0];
+    switch (command) {
+      case COM_QUIT:
+        this.close();
+        return;
+      case COM_QUERY: {
+        const c = classify(payload.toString("utf8", 1));
+        this.dispatch(p, command, ResponseKind.Query, c, route(this.ctx.mode(), c));
+        return;
+      }
+      case COM_STMT_PREPARE: {
+        const sql = payload.toString("utf8", 1);
+        const c = classify(sql);
+        // Preparing runs nothing: it goes where the session is (or where reads go).
+        const decision = routeAny(this.ctx.mode());
+        this.dispatch(p, command, ResponseKind.Prepare, c, decision, sql);
+        return;
+      }
+      case COM_STMT_EXECUTE:
+      case COM_STMT_FETCH:
+      case COM_STMT_SEND_LONG_DATA:
+      case COM_STMT_RESET:
+      case COM_STMT_CLOSE:
+        this.statementCommand(p, command);
+        return;
+      case COM_INIT_DB:
+      case COM_PING:
+      case COM_FIELD_LIST:
+      case COM_STATISTICS:
+      case COM_SET_OPTION:
+      case COM_RESET_CONNECTION: {
+        const kind = command === COM_FIELD_LIST ? ResponseKind.FieldList : ResponseKind.Single;
+        this.dispatch(p, command, kind, null, this.sameBackendOr(routeAny(this.ctx.mode())));
+        return;
+      }
+      case COM_CHANGE_USER:
+        void this.changeUser(p);
+        return;
+      default:
+        this.sendError(
+          1,
+          ER_UNKNOWN_COM_ERROR,
+          "08S01",
+          `Unknown command 0x${command.toString(16).padStart(2, "0")}: pairgate does not relay this command`,
+        );
+    }
+  }
+
+  /** Commands that carry no statement stay on the session's current backend when it still serves. */
+  private sameBackendOr(d: Decision): Decision {
+    const role = this.backendRole;
+    if (role && "to" in d && (role === d.to || (role === "primary" && this.ctx.mode() === "read_write"))) return { to: role };
+    return d;
+  }
+
+  private statementCommand(p: Packet, command: number): void {
+    const payload = p.payload;
+    if (payload.length < 5) {
+      if (command !== COM_STMT_CLOSE && command !== COM_STMT_SEND_LONG_DATA) {
+        this.sendError(1, 1835, "HY000", "Malformed communication packet: statement id missing");
+      }
+      return;
+    }
+    const clientId = payload.readUInt32LE(1);
+    const stmt = this.state.statements.get(clientId);
+    if (!stmt) {
+      if (command === COM_STMT_CLOSE || command === COM_STMT_SEND_LONG_DATA) return; // no response expected
+      const name = command === COM_STMT_EXECUTE ? "mysqld_stmt_execute" : command === COM_STMT_FETCH ? "mysqld_stmt_fetch" : "mysqld_stmt_reset";
+      this.sendError(1, ER_UNKNOWN_STMT_HANDLER, "HY000", `Unknown prepared statement handler (${clientId}) given to ${name}`);
+      return;
+    }
+    if (command === COM_STMT_CLOSE) {
+      this.state.statements.delete(clientId);
+      if (this.backend && stmt.backendGeneration === this.backendGeneration) this.backend.closeStatement(stmt.backendId);
+      return;
+    }
+    let decision: Decision;
+    if (command === COM_STMT_EXECUTE) decision = routeKind(this.ctx.mode(), stmt.kind, stmt.lockingRead);
+    else decision = this.sameBackendOr(routeAny(this.ctx.mode()));
+    const kind =
+      command === COM_STMT_EXECUTE
+        ? ResponseKind.Execute
+        : command === COM_STMT_FETCH
+          ? ResponseKind.Fetch
+          : command === COM_STMT_RESET
+            ? ResponseKind.Single
+            : null;
+    this.dispatch(p, command, kind, null, decision, null, stmt);
+  }
+
+  /** Send a command to the backend the decision names, connecting or moving first when needed. */
+  private dispatch(
+    p: Packet,
+    command: number,
+    kind: ResponseKind | null,
+    c: Classification | null,
+    decision: Decision,
+    prepareSql: string | null = null,
+    stmt: PreparedStatement | null = null,
+  ): void {
+    if (this.transactionLost) {
+      this.transactionLost = false;
+      this.sendError(1, ER_CONNECTION_KILLED, "70100", TRANSACTION_LOST_MESSAGE);
+      return;
+    }
+    if ("refuse" in decision) {
+      if (decision.refuse === "read_only") {
+        this.ctx.hooks.writeRejected();
+        this.sendError(1, ER_OPTION_PREVENTS_STATEMENT, "HY000", READ_ONLY_MESSAGE);
+      } else this.sendError(1, 2003, "HY000", DOWN_MESSAGE);
+      return;
+    }
+    const role = decision.to;
+    const backend = this.backend;
+    if (backend && !backend.closed && backend.role === role && (!stmt || stmt.backendGeneration === this.backendGeneration)) {
+      this.send(p, command, kind, c, role, prepareSql, stmt);
+      return;
+    }
+    // Slow path: connect, move the session, or re-prepare a statement on this backend.
+    this.connecting = true;
+    this.ensureBackend(role, stmt).then(
+      () => {
+        this.connecting = false;
+        if (this.closing) return;
+        this.send(p, command, kind, c, role, prepareSql, stmt);
+        this.pump();
+      },
+      (e: Error) => {
+        this.connecting = false;
+        if (this.closing) return;
+        if (e instanceof ServerError) this.sendError(1, e.errno, e.sqlState, e.message);
+        else this.sendError(1, 2003, "HY000", (e as Error).message);
+        if (e instanceof PinnedError) this.close(e.message);
+        this.pump();
+      },
+    );
+  }
+
+  private send(
+    p: Packet,
+    command: number,
+    kind: ResponseKind | null,
+    c: Classification | null,
+    role: Role,
+    prepareSql: string | null,
+    stmt: PreparedStatement | null,
+  ): void {
+    const backend = this.backend!;
+    const raw = frameForBackend(p.payload, stmt);
+    if (kind === null) {
+      backend.socket.write(raw); // COM_STMT_SEND_LONG_DATA: no response
+      return;
+    }
+    const wasInTxn = this.inTransaction;
+    this.inflight = {
+      command,
+      kind,
+      role,
+      payload: p.payload,
+      stmt,
+      classification: c,
+      startedAt: performance.now(),
+      forwarded: false,
+      collect: kind === ResponseKind.Prepare ? [] : null,
+      prepareSql,
+      retryable: !wasInTxn && (c ? c.kind === "read" && !c.lockingRead : command === COM_PING || command === COM_STATISTICS || (stmt !== null && stmt.kind === "read" && command === COM_STMT_EXECUTE)),
+      retried: false,
+      onDone: null,
+    };
+    this.scanner.begin(kind, backend.capabilities);
+    backend.socket.write(raw);
+  }
+
+  // ---------------------------------------------------------------- backend side
+
+  private onBackendData = (chunk: Buffer): void => {
+    const f = this.inflight;
+    if (!f) {
+      // Unsolicited (e.g. the server's "connection killed" before it closes): the close handles it.
+      return;
+    }
+    const done = this.scanner.feed(chunk);
+    if (f.collect) f.collect.push(chunk);
+    else {
+      f.forwarded = true;
+      if (!this.client.write(chunk)) this.backend?.socket.pause();
+    }
+    if (this.scanner.awaitingClientData) {
+      this.infile = true;
+      return;
+    }
+    if (done) this.complete(f);
+  };
+
+  private relayInfilePacket(p: Packet): void {
+    this.backend?.socket.write(framePayload(p.payload, p.seq));
+    if (p.payload.length === 0) {
+      this.infile = false;
+      this.scanner.clientDataSent();
+    }
+  }
+
+  private complete(f: Inflight): void {
+    const s = this.scanner;
+    if (f.collect) this.finishPrepare(f, Buffer.concat(f.collect));
+    if (!s.failed || s.status !== 0) this.status = s.status || this.status;
+    if (!s.failed) {
+      if (f.classification) this.state.apply(f.classification);
+      else if (f.command === COM_INIT_DB) {
+        // The schema the client asked for, as the server accepted it.
+      }
+      if (f.command === COM_RESET_CONNECTION) this.state.reset();
+    }
+    this.inflight = null;
+    this.ctx.hooks.query(f.role, f.classification?.kind ?? "read", (performance.now() - f.startedAt) / 1000);
+    f.onDone?.(s.failed);
+    if (this.queue.length > 0) this.pump();
+  }
+
+  /** Give the client a stable statement id of pairgate's, not the backend's. */
+  private finishPrepare(f: Inflight, reply: Buffer): void {
+    const prepared = this.scanner.prepared;
+    if (prepared && !this.scanner.failed) {
+      const clientId = this.state.newStatementId();
+      const c = classify(f.prepareSql ?? "");
+      this.state.statements.set(clientId, {
+        clientId,
+        sql: f.prepareSql ?? "",
+        kind: c.kind,
+        lockingRead: c.lockingRead,
+        params: prepared.params,
+        columns: prepared.columns,
+        backendId: prepared.statementId,
+        backendGeneration: this.backendGeneration,
+      });
+      reply.writeUInt32LE(clientId, 5); // header(4) + 0x00
+    }
+    f.forwarded = true;
+    this.client.write(reply);
+  }
+
+  private onBackendClose = (): void => {
+    if (this.closing) return;
+    this.backendLost(new Error("the backend closed the connection"));
+  };
+
+  private onBackendError = (e: NodeJS.ErrnoException): void => {
+    this.log.debug({ err: e.code ?? e.message }, "backend socket error");
+  };
+
+  /** The backend serving this session is gone (crash, reset, or it left service). */
+  private backendLost(err: Error): void {
+    const backend = this.backend;
+    if (!backend) return;
+    const role = backend.role;
+    this.dropBackend(false);
+    this.ctx.reportBackendError(role, err);
+    const f = this.inflight;
+    if (this.inTransaction) {
+      this.status &= ~SERVER_STATUS_IN_TRANS;
+      if (!f) this.transactionLost = true;
+    }
+    if (!f) return;
+    this.inflight = null;
+    this.infile = false;
+    if (f.forwarded) {
+      // Part of the response already reached the client: it cannot be completed or retried.
+      this.close("backend lost in the middle of a response");
+      return;
+    }
+    if (f.retryable && !f.retried) {
+      // An autocommit read that failed before any byte reached the client: retry once, where the
+      // topology now sends reads.
+      this.connecting = true;
+      void this.ctx.settle(this.ctx.connectTimeoutMs * 2).then(() => {
+        this.connecting = false;
+        if (this.closing) return;
+        const d = routeAny(this.ctx.mode());
+        if ("to" in d && !(d.to === role && this.ctx.mode() !== "read_write" && role === "primary")) {
+          this.retry(f, d.to);
+        } else {
+          this.sendError(1, ER_CONNECTION_KILLED, "70100", `pairgate lost the ${role} database while running this statement and no other server can run it`);
+          this.pump();
+        }
+      });
+      return;
+    }
+    const what = f.classification && f.classification.kind !== "read" ? "this statement may or may not have been applied" : "the statement did not complete";
+    this.sendError(1, ER_CONNECTION_KILLED, "70100", `pairgate lost the connection to the ${role} database (${err.message}); ${what}`);
+    this.pump();
+  }
+
+  private retry(f: Inflight, role: Role): void {
+    this.connecting = true;
+    this.ensureBackend(role, f.stmt).then(
+      () => {
+        this.connecting = false;
+        if (this.closing) return;
+        this.inflight = { ...f, role, retried: true, startedAt: performance.now(), forwarded: false };
+        if (f.collect) this.inflight.collect = [];
+        this.scanner.begin(f.kind, this.backend!.capabilities);
+        this.backend!.socket.write(frameForBackend(f.payload, f.stmt));
+      },
+      (e: Error) => {
+        this.connecting = false;
+        if (this.closing) return;
+        this.sendError(1, e instanceof ServerError ? e.errno : 2003, e instanceof ServerError ? e.sqlState : "HY000", e.message);
+        this.pump();
+      },
+    );
+  }
+
+  /** Make `role` the session's backend: connect, replay the session state, re-prepare `stmt`. */
+  private async ensureBackend(role: Role, stmt: PreparedStatement | null): Promise<void> {
+    if (!this.backend || this.backend.closed || this.backend.role !== role) {
+      if (this.backend && !this.backend.closed && this.inTransaction) {
+        // Never move a transaction; the router only asks when the old backend left service.
+        this.dropBackend(true);
+        this.status &= ~SERVER_STATUS_IN_TRANS;
+        throw new ServerError(ER_CONNECTION_KILLED, "70100", TRANSACTION_LOST_MESSAGE);
+      }
+      if (this.state.pinnedBy && this.backendGeneration > 0) {
+        throw new PinnedError(
+          `pairgate must move this session to the ${role} database, but it holds ${this.state.pinnedBy}, which cannot be moved; the session is closed. Reconnect to continue.`,
+        );
+      }
+      await this.openBackend(role, this.backendGeneration > 0);
+    }
+    if (stmt && stmt.backendGeneration !== this.backendGeneration) await this.reprepare(stmt);
+  }
+
+  private async reprepare(stmt: PreparedStatement): Promise<void> {
+    const r = await this.backend!.prepare(stmt.sql);
+    stmt.backendId = r.statementId;
+    stmt.backendGeneration = this.backendGeneration;
+  }
+
+  private async openBackend(role: Role, replay: boolean): Promise<void> {
+    this.dropBackend(true);
+    const target = this.ctx.target(role);
+    let backend: BackendConnection;
+    try {
+      backend = await BackendConnection.open(
+        target,
+        {
+          username: this.username,
+          password: this.password,
+          database: this.state.schema,
+          collation: this.state.collation,
+          capabilities: this.capabilities,
+          connectAttrs: this.connectAttrs,
+        },
+        this.ctx.connectTimeoutMs,
+      );
+    } catch (e) {
+      if (!(e instanceof ServerError)) this.ctx.reportBackendError(role, e as Error);
+      throw e;
+    }
+    if (this.closing) {
+      backend.destroy();
+      throw new Error("session closed");
+    }
+    if (replay) {
+      const autocommit = (this.status & SERVER_STATUS_AUTOCOMMIT) !== 0;
+      for (const sql of this.state.replayStatements(autocommit)) await backend.runQuery(sql);
+    }
+    this.backend = backend;
+    this.backendGeneration++;
+    this.ctx.hooks.backendConnections(role, 1);
+    backend.socket.on("data", this.onBackendData);
+    backend.socket.on("close", this.onBackendClose);
+    backend.socket.on("error", this.onBackendError);
+    this.status = (this.status & ~SERVER_STATUS_IN_TRANS) | (backend.status & SERVER_STATUS_AUTOCOMMIT ? SERVER_STATUS_AUTOCOMMIT : 0);
+    if (replay) this.log.info({ to: role }, "session moved to another backend, state replayed");
+  }
+
+  private dropBackend(polite: boolean): void {
+    const b = this.backend;
+    if (!b) return;
+    this.backend = null;
+    b.socket.off("data", this.onBackendData);
+    b.socket.off("close", this.onBackendClose);
+    b.socket.off("error", this.onBackendError);
+    b.socket.on("error", () => {});
+    this.ctx.hooks.backendConnections(b.role, -1);
+    if (polite) b.quit();
+    else b.destroy();
+  }
+
+  // ---------------------------------------------------------------- COM_CHANGE_USER
+
+  private async changeUser(p: Packet): Promise<void> {
+    this.connecting = true;
+    try {
+      const r = new PacketReader(p.payload, 1);
+      const username = r.nulString();
+      if (this.capabilities & CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA) r.lenencBytes();
+      else if (this.capabilities & CLIENT_SECURE_CONNECTION) r.bytes(r.u8());
+      else r.nulBytes();
+      const database = r.remaining() > 0 ? r.nulOrRest() : "";
+      const collation = r.remaining() >= 2 ? r.u16() & 0xff : this.state.collation;
+      // Whatever the client used, ask again with a fresh scramble we know.
+      const scramble = newScramble();
+      this.client.write(framePayload(encodeAuthSwitch(NATIVE_PASSWORD, Buffer.concat([scramble, Buffer.from([0])])), 1));
+      const answer = await this.nextClientPacket();
+      const password = this.ctx.users.get(username);
+      if (password === undefined || !verifyToken(NATIVE_PASSWORD, password, scramble, answer.payload)) {
+        this.ctx.hooks.authFailure();
+        this.sendError(answer.seq + 1, ER_ACCESS_DENIED_ERROR, "28000", `Access denied for user '${username}'@'${this.remoteAddress}' (using password: ${answer.payload.length > 0 ? "YES" : "NO"})`);
+        this.close("change user denied");
+        return;
+      }
+      this.username = username;
+      this.password = password;
+      this.state = new SessionState(database || null, collation);
+      this.status = EMPTY_OK_STATUS;
+      const d = routeAny(this.ctx.mode());
+      if ("refuse" in d) throw new Error(DOWN_MESSAGE);
+      await this.openBackend(d.to, false);
+      this.client.write(framePayload(encodeOk({ statusFlags: this.status }), answer.seq + 1));
+    } catch (e) {
+      const err = e as Error & { errno?: number; sqlState?: string };
+      this.sendError(2, err.errno ?? 2003, err.sqlState ?? "HY000", err.message);
+    } finally {
+      this.connecting = false;
+      this.pump();
+    }
+  }
+
+  /** The next packet from the client, taken out of the command flow (auth switch answers). */
+  private nextClientPacket(): Promise<Packet> {
+    return new Promise((resolve, reject) => {
+      if (this.queue.length > 0) {
+        resolve(this.queue.shift()!);
+        return;
+      }
+      const onData = () => {
+        if (this.queue.length > 0) {
+          cleanup();
+          resolve(this.queue.shift()!);
+        }
+      };
+      const onClose = () => {
+        cleanup();
+        reject(new Error("client left during COM_CHANGE_USER"));
+      };
+      const cleanup = () => {
+        this.client.off("data", onData);
+        this.client.off("close", onClose);
+      };
+      // onClientData queues packets (pump is held by `connecting`); this runs after it.
+      this.client.on("data", onData);
+      this.client.on("close", onClose);
+    });
+  }
+
+  // ---------------------------------------------------------------- helpers
+
+  private sendError(seq: number, code: number, sqlState: string, message: string): void {
+    if (this.client.destroyed) return;
+    this.client.write(framePayload(encodeErr({ code, sqlState, message }), seq));
+  }
+}
+
+/** The command as the backend must see it: the client's statement id replaced by the backend's. */
+function frameForBackend(payload: Buffer, stmt: PreparedStatement | null): Buffer {
+  if (!stmt) return framePayload(payload, 0);
+  const copy = Buffer.from(payload);
+  copy.writeUInt32LE(stmt.backendId, 1);
+  return framePayload(copy, 0);
+}
+
+class PinnedError extends Error {
+  readonly code = "PAIRGATE_SESSION_PINNED";
+}
