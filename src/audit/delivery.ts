@@ -1,0 +1,425 @@
+/**
+ * Delivery: drains the journal into the primary's audit table, exactly once.
+ *
+ * Each batch is one transaction on the primary: a multi-row `INSERT IGNORE` keyed by the event id
+ * (a re-delivered event is a no-op), plus the replay of any captured writes. The journal position
+ * is saved only after COMMIT, so a crash between the two re-delivers a batch the table already
+ * holds, and the key makes that harmless. Several pairgate instances (one journal each) deliver into
+ * the same table: their ids never collide (UUIDv7 with 74 random/counter bits).
+ *
+ * Captured writes (`captured_write` events, the application's own INSERTs taken during read-only
+ * mode) are replayed in the same transaction, with their id recorded in `pairgate_replayed` (next to
+ * the audit table) first; an id already there is skipped. The statement runs with the session
+ * timestamp set to the time it was captured, so NOW() and CURRENT_TIMESTAMP defaults keep that time.
+ * A replay the server refuses (duplicate key, missing table, privileges) is rolled back to a
+ * savepoint and recorded with outcome `error`, so one bad statement never blocks the journal.
+ *
+ * While the primary is down, attempts fail fast and back off; nothing is lost or reordered.
+ */
+import type { Connection, ResultSetHeader } from "mysql2/promise";
+import type { Logger } from "pino";
+import type { AuditEvent } from "./event.js";
+import type { Journal, Position } from "./journal.js";
+
+export interface DeliveryHooks {
+  /** Called after a batch's COMMIT and before the journal position is saved (tests simulate a crash here). */
+  afterCommit?: (events: readonly AuditEvent[]) => void | Promise<void>;
+}
+
+export interface DeliveryOptions {
+  journal: Journal<AuditEvent>;
+  /** `schema.table` of the audit table. */
+  table: string;
+  /** A new connection to the primary with the service account. */
+  connect: () => Promise<Connection>;
+  logger: Logger;
+  batchSize: number;
+  intervalMs: number;
+  /** Longest wait between attempts while the primary cannot be reached. */
+  maxBackoffMs?: number;
+  hooks?: DeliveryHooks;
+}
+
+export interface DeliveryStartOptions {
+  /** The topology's view; no periodic attempt is made while it returns false. */
+  isPrimaryUp?: () => boolean;
+}
+
+/** Column sizes, so an oversized value is cut rather than refused in strict mode. */
+const LIMITS = {
+  operation: 64,
+  outcome: 16,
+  db_user: 255,
+  client_addr: 255,
+  backend: 16,
+  object: 255,
+  object_key: 255,
+  app_user: 255,
+  digest: 64,
+  session_id: 64,
+  instance_id: 128,
+  site: 128,
+} as const;
+
+const COLUMNS = [
+  "id",
+  "occurred_at",
+  "operation",
+  "outcome",
+  "db_user",
+  "client_addr",
+  "backend",
+  "object",
+  "object_key",
+  "app_user",
+  "digest",
+  "session_id",
+  "instance_id",
+  "site",
+  "duration_ms",
+  "detail",
+] as const;
+
+/** Split an identifier like `schema.table` (backticks allowed) and quote each part. */
+export function quoteQualified(name: string): { schema: string | null; table: string; sql: string } {
+  const parts = name.replace(/`/g, "").split(".");
+  const table = parts.pop()!;
+  const schema = parts.length ? parts.join(".") : null;
+  const q = (s: string) => `\`${s.replace(/`/g, "``")}\``;
+  return { schema, table, sql: schema ? `${q(schema)}.${q(table)}` : q(table) };
+}
+
+export function auditTableDdl(qualified: string): string {
+  return `CREATE TABLE IF NOT EXISTS ${qualified} (
+  id CHAR(36) NOT NULL COMMENT 'UUIDv7 event id: time-ordered, unique across pairgate instances',
+  occurred_at DATETIME(3) NOT NULL COMMENT 'UTC',
+  operation VARCHAR(64) NOT NULL,
+  outcome VARCHAR(16) NOT NULL,
+  db_user VARCHAR(255) NULL,
+  client_addr VARCHAR(255) NULL,
+  backend VARCHAR(16) NULL,
+  object VARCHAR(255) NULL,
+  object_key VARCHAR(255) NULL,
+  app_user VARCHAR(255) NULL,
+  digest VARCHAR(64) NULL,
+  session_id VARCHAR(64) NULL,
+  instance_id VARCHAR(128) NOT NULL,
+  site VARCHAR(128) NOT NULL,
+  duration_ms BIGINT NULL,
+  detail MEDIUMTEXT NULL COMMENT 'JSON',
+  delivered_at DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3),
+  PRIMARY KEY (id),
+  KEY ix_pairgate_audit_time (occurred_at),
+  KEY ix_pairgate_audit_op (operation, occurred_at),
+  KEY ix_pairgate_audit_instance (instance_id, occurred_at)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COMMENT='pairgate audit events'`;
+}
+
+export function replayedTableDdl(qualified: string): string {
+  return `CREATE TABLE IF NOT EXISTS ${qualified} (
+  id CHAR(36) NOT NULL COMMENT 'id of the captured_write event',
+  instance_id VARCHAR(128) NOT NULL,
+  replayed_at DATETIME(3) NOT NULL COMMENT 'UTC',
+  outcome VARCHAR(16) NOT NULL,
+  error TEXT NULL,
+  PRIMARY KEY (id)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COMMENT='pairgate: captured writes already replayed'`;
+}
+
+function clip(v: string | null | undefined, n: number): string | null {
+  if (v === null || v === undefined) return null;
+  return v.length > n ? v.slice(0, n) : v;
+}
+
+/** `YYYY-MM-DD HH:MM:SS.mmm` in UTC, for a DATETIME(3). */
+export function utcDatetime(ms: number): string {
+  const iso = new Date(ms).toISOString(); // 2024-01-02T03:04:05.678Z
+  return `${iso.slice(0, 10)} ${iso.slice(11, 23)}`;
+}
+
+export function eventRow(e: AuditEvent): unknown[] {
+  const detail: Record<string, unknown> = { ...e.detail };
+  if (e.durationMs !== undefined) detail.durationMs = e.durationMs;
+  if (e.sql !== undefined) detail.sql = e.sql;
+  if (e.schema !== undefined) detail.schema = e.schema;
+  return [
+    e.id,
+    utcDatetime(e.occurredAt),
+    clip(e.operation, LIMITS.operation),
+    clip(e.outcome, LIMITS.outcome),
+    clip(e.dbUser, LIMITS.db_user),
+    clip(e.clientAddr, LIMITS.client_addr),
+    clip(e.backend, LIMITS.backend),
+    clip(e.object, LIMITS.object),
+    clip(e.objectKey, LIMITS.object_key),
+    clip(e.appUser, LIMITS.app_user),
+    clip(e.digest, LIMITS.digest),
+    clip(e.sessionId === null ? null : String(e.sessionId), LIMITS.session_id),
+    clip(e.instanceId, LIMITS.instance_id),
+    clip(e.site, LIMITS.site),
+    e.durationMs ?? null,
+    Object.keys(detail).length ? JSON.stringify(detail) : null,
+  ];
+}
+
+interface MysqlError {
+  errno?: number;
+  code?: string;
+  fatal?: boolean;
+  sqlMessage?: string;
+  message: string;
+}
+
+/** The whole transaction is gone (deadlock, lost connection): retry the batch, never record it as failed. */
+function abortsTransaction(e: unknown): boolean {
+  const err = e as MysqlError;
+  return err.fatal === true || err.errno === undefined || err.errno === 1213 || err.errno === 1205;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export class Delivery {
+  readonly #o: DeliveryOptions;
+  readonly #table: string;
+  readonly #replayed: string;
+  #conn: Connection | null = null;
+  #tablesReady = false;
+  #chain: Promise<unknown> = Promise.resolve();
+  #busy = false;
+  #timer: NodeJS.Timeout | null = null;
+  #isPrimaryUp: () => boolean = () => true;
+  #failures = 0;
+  #nextAttemptAt = 0;
+  #stopping = false;
+  #swept = false;
+
+  lastDeliveryAt: number | null = null;
+  lastError: string | null = null;
+  /** Events delivered by this process (re-deliveries of an already stored id included). */
+  delivered = 0;
+  /** Captured writes replayed by this process (skipped ones not counted). */
+  replayed = 0;
+
+  constructor(opts: DeliveryOptions) {
+    this.#o = opts;
+    const t = quoteQualified(opts.table);
+    this.#table = t.sql;
+    this.#replayed = quoteQualified(t.schema ? `${t.schema}.pairgate_replayed` : "pairgate_replayed").sql;
+  }
+
+  start(opts: DeliveryStartOptions = {}): void {
+    if (opts.isPrimaryUp) this.#isPrimaryUp = opts.isPrimaryUp;
+    this.#stopping = false;
+    if (this.#timer) return;
+    this.#timer = setInterval(() => this.#tick(), this.#o.intervalMs);
+    this.#timer.unref();
+    this.#tick();
+  }
+
+  /** The primary became available: try at once, forgetting the backoff. */
+  kick(): void {
+    this.#failures = 0;
+    this.#nextAttemptAt = 0;
+    this.#tick();
+  }
+
+  #tick(): void {
+    if (this.#busy || this.#stopping) return;
+    // The first attempt also runs with nothing pending, to move past damaged records left at startup.
+    if (this.#o.journal.pending() === 0 && this.#swept) return;
+    if (Date.now() < this.#nextAttemptAt || !this.#isPrimaryUp()) return;
+    this.deliverNow().catch(() => {
+      // logged and backed off in #drainSafely
+    });
+  }
+
+  /** Deliver everything durable now (waits for a delivery already running). Rejects if the primary cannot take it. */
+  deliverNow(): Promise<{ delivered: number }> {
+    const run = this.#chain.then(() => this.#drainSafely());
+    this.#chain = run.catch(() => {});
+    return run.then((delivered) => ({ delivered }));
+  }
+
+  async #drainSafely(): Promise<number> {
+    this.#busy = true;
+    try {
+      const n = await this.#drain();
+      if (this.#failures > 0)
+        this.#o.logger.info({ delivered: n }, "audit delivery: primary reachable again");
+      this.#failures = 0;
+      this.#nextAttemptAt = 0;
+      this.lastError = null;
+      this.#swept = true;
+      return n;
+    } catch (e) {
+      this.#failures++;
+      const base = Math.min(
+        this.#o.maxBackoffMs ?? 30_000,
+        this.#o.intervalMs * 2 ** Math.min(this.#failures - 1, 10),
+      );
+      this.#nextAttemptAt = Date.now() + base * (0.75 + Math.random() * 0.5);
+      this.lastError = (e as Error).message;
+      const log = this.#failures === 1 ? "warn" : "debug";
+      this.#o.logger[log](
+        { err: e, failures: this.#failures, pending: this.#o.journal.pending() },
+        "audit delivery failed; events stay in the journal and will be retried",
+      );
+      throw e;
+    } finally {
+      this.#busy = false;
+    }
+  }
+
+  async #drain(): Promise<number> {
+    const j = this.#o.journal;
+    let total = 0;
+    while (!this.#stopping) {
+      const from = j.committed;
+      const { events, next } = await j.read(from, this.#o.batchSize);
+      if (events.length === 0) {
+        if (next.segment === from.segment && next.offset === from.offset) break;
+        await j.commit(next, 0); // only damaged records between: move past them
+        continue;
+      }
+      await this.#deliverBatch(events);
+      await this.#o.hooks?.afterCommit?.(events);
+      await j.commit(next, events.length);
+      total += events.length;
+      this.delivered += events.length;
+      this.lastDeliveryAt = Date.now();
+    }
+    return total;
+  }
+
+  async #connection(): Promise<{ conn: Connection; fresh: boolean }> {
+    if (this.#conn) return { conn: this.#conn, fresh: false };
+    const conn = await this.#o.connect();
+    conn.on("error", () => {
+      // A dropped connection: the next batch reconnects.
+      if (this.#conn === conn) this.#conn = null;
+    });
+    this.#conn = conn;
+    return { conn, fresh: true };
+  }
+
+  #dropConnection(): void {
+    const c = this.#conn;
+    this.#conn = null;
+    this.#tablesReady = false;
+    c?.destroy();
+  }
+
+  async #ensureTables(conn: Connection): Promise<void> {
+    if (this.#tablesReady) return;
+    try {
+      await conn.query(auditTableDdl(this.#table));
+    } catch (e) {
+      const schema = quoteQualified(this.#o.table).schema;
+      if ((e as MysqlError).errno !== 1049 || !schema) throw e;
+      await conn.query(`CREATE DATABASE IF NOT EXISTS \`${schema.replace(/`/g, "``")}\``);
+      await conn.query(auditTableDdl(this.#table));
+    }
+    await conn.query(replayedTableDdl(this.#replayed));
+    this.#tablesReady = true;
+  }
+
+  async #deliverBatch(events: AuditEvent[]): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      const { conn, fresh } = await this.#connection();
+      try {
+        await this.#ensureTables(conn);
+        await this.#transaction(conn, events);
+        return;
+      } catch (e) {
+        const err = e as MysqlError;
+        if (err.fatal || err.errno === undefined) this.#dropConnection();
+        // A kept connection that died while the primary restarted: one immediate retry on a new one.
+        // A deadlock between instances: retry.
+        const retry = (err.fatal && !fresh) || err.errno === 1213 || err.errno === 1205;
+        if (!retry || attempt >= 3) throw e;
+        if (!err.fatal) await sleep(10 * attempt);
+      }
+    }
+  }
+
+  async #transaction(conn: Connection, events: AuditEvent[]): Promise<void> {
+    await conn.query("START TRANSACTION");
+    try {
+      const placeholders = `(${COLUMNS.map(() => "?").join(",")})`;
+      const head = `INSERT IGNORE INTO ${this.#table} (${COLUMNS.join(",")}) VALUES `;
+      // Keep each statement well under max_allowed_packet.
+      let rows: unknown[][] = [];
+      let bytes = 0;
+      const flush = async () => {
+        if (rows.length === 0) return;
+        await conn.query(head + rows.map(() => placeholders).join(","), rows.flat());
+        rows = [];
+        bytes = 0;
+      };
+      for (const e of events) {
+        const row = eventRow(e);
+        const size = 200 + (typeof row[15] === "string" ? row[15].length : 0);
+        if (bytes + size > 512 * 1024) await flush();
+        rows.push(row);
+        bytes += size;
+      }
+      await flush();
+      for (const e of events) {
+        if (e.operation === "captured_write" && typeof e.sql === "string") await this.#replay(conn, e);
+      }
+      await conn.query("COMMIT");
+    } catch (e) {
+      await conn.query("ROLLBACK").catch(() => {});
+      throw e;
+    }
+  }
+
+  async #replay(conn: Connection, e: AuditEvent): Promise<void> {
+    await conn.query("SAVEPOINT pairgate_replay");
+    const [mark] = await conn.query<ResultSetHeader>(
+      `INSERT IGNORE INTO ${this.#replayed} (id, instance_id, replayed_at, outcome, error) VALUES (?, ?, UTC_TIMESTAMP(3), 'ok', NULL)`,
+      [e.id, e.instanceId],
+    );
+    if (mark.affectedRows === 0) {
+      await conn.query("RELEASE SAVEPOINT pairgate_replay");
+      return; // replayed by an earlier delivery of this event
+    }
+    try {
+      if (e.schema) await conn.query(`USE \`${e.schema.replace(/`/g, "``")}\``);
+      await conn.query("SET @@session.timestamp = ?", [e.occurredAt / 1000]);
+      try {
+        await conn.query(e.sql!);
+      } finally {
+        await conn.query("SET @@session.timestamp = DEFAULT");
+      }
+      await conn.query("RELEASE SAVEPOINT pairgate_replay");
+      this.replayed++;
+    } catch (err) {
+      if (abortsTransaction(err)) throw err;
+      const msg = (err as MysqlError).sqlMessage ?? (err as Error).message;
+      this.#o.logger.warn(
+        { eventId: e.id, errno: (err as MysqlError).errno, error: msg },
+        "audit delivery: a captured write was refused by the primary; recorded as not replayed",
+      );
+      await conn.query("ROLLBACK TO SAVEPOINT pairgate_replay");
+      await conn.query(
+        `INSERT INTO ${this.#replayed} (id, instance_id, replayed_at, outcome, error) VALUES (?, ?, UTC_TIMESTAMP(3), 'error', ?)`,
+        [e.id, e.instanceId, msg.slice(0, 2000)],
+      );
+    }
+  }
+
+  /** Stop the timer, let a running batch finish, close the connection. */
+  async stop(): Promise<void> {
+    this.#stopping = true;
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = null;
+    await this.#chain;
+    const c = this.#conn;
+    this.#conn = null;
+    this.#tablesReady = false;
+    if (c) await c.end().catch(() => c.destroy());
+  }
+}
+
+export type { Position };
