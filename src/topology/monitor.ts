@@ -23,7 +23,7 @@
 import { EventEmitter } from "node:events";
 import type { BackendConfig, Config } from "../config/load.js";
 import type { Logger } from "../observability/logger.js";
-import { Probe, type ProbeResult } from "./probe.js";
+import { Probe, type ProbeLike, type ProbeResult, type ProbeTimeouts } from "./probe.js";
 import type { BackendHealth, Mode, PairStatus, Role, Transition } from "./types.js";
 
 export type MonitorConfig = Config["monitor"];
@@ -37,6 +37,13 @@ export interface TopologyOptions {
   confirmIntervalMs?: number;
   /** Relative TLS file paths resolve against this folder (the config's). */
   baseDir?: string;
+  /** Tests: stand-in probes. `onLost` must be called when an idle connection dies. */
+  probeFactory?: (
+    role: Role,
+    cfg: BackendConfig,
+    timeouts: ProbeTimeouts,
+    onLost: (err: Error) => void,
+  ) => ProbeLike;
 }
 
 export interface TopologyEvents {
@@ -52,7 +59,7 @@ const ROLES: readonly Role[] = ["primary", "secondary"];
 interface BackendState {
   role: Role;
   cfg: BackendConfig;
-  probe: Probe;
+  probe: ProbeLike;
   health: BackendHealth;
   /** Has any check finished yet? The first result decides directly (no rise/fall at start). */
   checked: boolean;
@@ -104,6 +111,7 @@ export class Topology extends EventEmitter<TopologyEvents> {
   private monitorCfg: MonitorConfig;
   private readonly confirmIntervalOverride: number | undefined;
   private readonly baseDir: string | undefined;
+  private readonly probeFactory: TopologyOptions["probeFactory"];
   private readonly backends: Record<Role, BackendState>;
   private currentMode: Mode = "down";
   private modeSince = Date.now();
@@ -121,6 +129,7 @@ export class Topology extends EventEmitter<TopologyEvents> {
     this.monitorCfg = { ...opts.monitor };
     this.confirmIntervalOverride = opts.confirmIntervalMs;
     this.baseDir = opts.baseDir;
+    this.probeFactory = opts.probeFactory;
     const now = Date.now();
     const make = (role: Role, cfg: BackendConfig): BackendState => {
       const state: BackendState = {
@@ -307,8 +316,10 @@ export class Topology extends EventEmitter<TopologyEvents> {
 
   // ---------------------------------------------------------------------------------------------
 
-  private newProbe(role: Role, cfg: BackendConfig): Probe {
-    return new Probe(cfg, this.monitorCfg, (err) => this.onConnectionLost(role, err), this.baseDir);
+  private newProbe(role: Role, cfg: BackendConfig): ProbeLike {
+    const onLost = (err: Error) => this.onConnectionLost(role, err);
+    if (this.probeFactory) return this.probeFactory(role, cfg, this.monitorCfg, onLost);
+    return new Probe(cfg, this.monitorCfg, onLost, this.baseDir);
   }
 
   private get confirmIntervalMs(): number {

@@ -76,11 +76,20 @@ function hardDestroy(conn: Connection): void {
   }
 }
 
-export class Probe {
+/** What the monitor needs of a probe (tests pass their own through TopologyOptions.probeFactory). */
+export interface ProbeLike {
+  readonly address: string;
+  check(wantReplication: boolean): Promise<ProbeResult>;
+  reconfigure(cfg: BackendConfig, timeouts: ProbeTimeouts): void;
+  close(): void;
+}
+
+export class Probe implements ProbeLike {
   private conn: Connection | null = null;
   private version: ServerVersion | null = null;
   /** The moment the replica's IO thread last heard from its primary, by our clock (epoch ms). */
   private lastContactAt: number | null = null;
+  private lastFingerprint: string | null = null;
   private closed = false;
 
   constructor(
@@ -159,6 +168,7 @@ export class Probe {
     const row = pickReplicationRow(rows);
     if (!row) {
       this.lastContactAt = null;
+      this.lastFingerprint = null;
       return;
     }
     const rep = parseReplicationRow(row);
@@ -176,9 +186,22 @@ export class Probe {
       }
     }
     const now = Date.now();
+    // Without PROCESS privilege or heartbeat status, our own eyes: anything the IO thread received
+    // (a binlog position, a GTID, a heartbeat) since the last check means it heard from the primary.
+    const fingerprint = [
+      row.Master_Log_File ?? row.Source_Log_File,
+      row.Read_Master_Log_Pos ?? row.Read_Source_Log_Pos,
+      rep.gtidIoPos,
+      row.Slave_received_heartbeats,
+    ].join("|");
+    if (this.lastFingerprint !== null && fingerprint !== this.lastFingerprint) {
+      if (this.lastContactAt === null || now > this.lastContactAt) this.lastContactAt = now;
+    }
+    this.lastFingerprint = fingerprint;
     if (waiting !== null && Number.isFinite(waiting)) {
       // The IO thread is connected and idle since `waiting` seconds: that is the last contact.
-      this.lastContactAt = now - waiting * 1000;
+      const at = now - waiting * 1000;
+      if (this.lastContactAt === null || at > this.lastContactAt) this.lastContactAt = at;
     } else if (heartbeat !== null && Number.isFinite(heartbeat)) {
       const hbAt = now - heartbeat * 1000;
       if (this.lastContactAt === null || hbAt > this.lastContactAt) this.lastContactAt = hbAt;

@@ -1,0 +1,84 @@
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import {
+  lastContactStatement,
+  parseReplicationRow,
+  parseVersion,
+  pickReplicationRow,
+  replicationStatement,
+} from "../../src/topology/replication.js";
+
+test("versions: flavour and the replication statement for each", () => {
+  const maria = parseVersion("10.11.19-MariaDB-0+deb12u1-log");
+  assert.equal(maria, { flavor: "mariadb", major: 10, minor: 11, patch: 19 });
+  assert.is(replicationStatement(maria), "SHOW ALL SLAVES STATUS");
+  assert.is(replicationStatement(parseVersion("8.0.21")), "SHOW SLAVE STATUS");
+  assert.is(replicationStatement(parseVersion("8.0.22")), "SHOW REPLICA STATUS");
+  assert.is(replicationStatement(parseVersion("8.4.0")), "SHOW REPLICA STATUS");
+  assert.is(replicationStatement(parseVersion("5.7.44-log")), "SHOW SLAVE STATUS");
+  assert.is(lastContactStatement(parseVersion("5.7.44")), null);
+  assert.match(lastContactStatement(parseVersion("8.0.36"))!, "replication_connection_status");
+  assert.match(lastContactStatement(maria)!, "Slave_IO");
+});
+
+test("a MariaDB row (SHOW ALL SLAVES STATUS) reads into the shared shape", () => {
+  const r = parseReplicationRow({
+    Connection_name: "",
+    Slave_IO_State: "Waiting for master to send event",
+    Master_Host: "127.0.0.1",
+    Master_Port: 45717,
+    Slave_IO_Running: "Yes",
+    Slave_SQL_Running: "Yes",
+    Seconds_Behind_Master: 0,
+    Last_IO_Error: "",
+    Last_SQL_Error: "",
+    Master_SSL_Allowed: "Yes",
+    Gtid_IO_Pos: "0-1-22",
+    Gtid_Slave_Pos: "0-1-22",
+  });
+  assert.equal(r, {
+    ioRunning: "Yes",
+    sqlRunning: "Yes",
+    secondsBehind: 0,
+    lastIoError: "",
+    lastSqlError: "",
+    sslAllowed: true,
+    gtidIoPos: "0-1-22",
+    gtidExecuted: "0-1-22",
+    ioState: "Waiting for master to send event",
+    sourceHost: "127.0.0.1",
+    sourcePort: 45717,
+    secondsSinceMasterContact: null,
+  });
+});
+
+test("a MySQL 8 row (SHOW REPLICA STATUS) and a stopped IO thread", () => {
+  const r = parseReplicationRow({
+    Replica_IO_State: "Reconnecting after a failed source event read",
+    Source_Host: "db1",
+    Source_Port: 3306,
+    Replica_IO_Running: "Connecting",
+    Replica_SQL_Running: "Yes",
+    Seconds_Behind_Source: null,
+    Last_IO_Error: "error reconnecting to source 'repl@db1:3306' - retry-time: 60 retries: 1",
+    Last_SQL_Error: "",
+    Source_SSL_Allowed: "No",
+    Retrieved_Gtid_Set: "3E11FA47-71CA-11E1-9E33-C80AA9429562:1-5",
+    Executed_Gtid_Set: "3E11FA47-71CA-11E1-9E33-C80AA9429562:1-5",
+  });
+  assert.is(r.ioRunning, "Connecting");
+  assert.is(r.secondsBehind, null);
+  assert.is(r.sslAllowed, false);
+  assert.match(r.lastIoError, "error reconnecting");
+  assert.is(r.gtidIoPos, "3E11FA47-71CA-11E1-9E33-C80AA9429562:1-5");
+  assert.is(r.sourcePort, 3306);
+});
+
+test("multi-source: the default (unnamed) connection is chosen", () => {
+  const rows = [{ Connection_name: "a" }, { Connection_name: "" }];
+  assert.is(pickReplicationRow(rows), rows[1]);
+  assert.is(pickReplicationRow([{ Connection_name: "x" }])!.Connection_name, "x");
+  assert.is(pickReplicationRow([]), null);
+});
+
+test.run();
