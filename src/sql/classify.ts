@@ -1,0 +1,895 @@
+/**
+ * Statement classification for routing: read / write / transaction control / session state / unknown.
+ *
+ * It runs for every COM_QUERY and COM_STMT_PREPARE, so it lexes tokens (see `lexer.ts`) and looks at
+ * the first few of them; no parse tree is built. The rest of the statement is still lexed, because
+ * a `;` outside quotes and comments starts another statement (multi-statements) and because a read
+ * can turn out to lock or write late in its text (`... FOR UPDATE`, `... INTO OUTFILE`, `GET_LOCK(...)`).
+ *
+ * The rule throughout: when in doubt, say "write". A read sent to the primary costs a little load;
+ * a write sent to the secondary is an error, or worse, divergence. `unknown` is routed as a write.
+ *
+ * Kinds of a multi-statement text combine by rank, read < session < transaction < unknown < write:
+ * `SELECT 1; UPDATE t ...` is a write, `BEGIN; SELECT ...` is transaction control.
+ */
+import { K, KW_UPPER } from "./keywords.js";
+import {
+  CH_COMMA,
+  CH_EQ,
+  CH_LPAREN,
+  CH_RPAREN,
+  CH_SEMI,
+  Lexer,
+  TOK_EOF,
+  TOK_OP,
+  TOK_PUNCT,
+  TOK_QIDENT,
+  TOK_STRING,
+  TOK_VAR,
+  TOK_WORD,
+  unquoteIdent,
+} from "./lexer.js";
+
+export type StatementKind = "read" | "write" | "transaction" | "session" | "unknown";
+
+export type TxnAction =
+  | "begin"
+  | "begin_read_only"
+  | "begin_read_write"
+  | "commit"
+  | "rollback"
+  | "savepoint"
+  | "release_savepoint"
+  | "rollback_to_savepoint"
+  | "xa"
+  | "set_transaction";
+
+/**
+ * One change of session state that a backend switch must replay.
+ * Forms: `USE db`; `SET NAMES x [COLLATE y]`; `SET CHARACTER SET x`;
+ * `SET [SESSION|LOCAL|@@session.|@@] var = expr` (one per assignment of a comma list);
+ * `SET [SESSION] TRANSACTION ...`; `SET @uservar = expr`.
+ */
+export interface SessionChange {
+  type: "use" | "names" | "charset" | "variable" | "user_variable" | "transaction_characteristics";
+  /** Lower-cased variable name without scope prefix ("sql_mode"); the user variable's name for user_variable. */
+  name?: string;
+  /**
+   * The value's source text exactly as written ("'UTC'", "1", "utf8mb4",
+   * "CONCAT(@@sql_mode, ',x')"), for replay as SQL. For `use`, the schema as written (maybe backticked);
+   * for transaction_characteristics, the text after TRANSACTION ("ISOLATION LEVEL READ COMMITTED").
+   */
+  value?: string;
+  /** For `use`: the schema name, unquoted. */
+  schema?: string;
+  /** For `names`: the COLLATE clause's collation, unquoted. */
+  collation?: string;
+  /** SET GLOBAL / PERSIST / @@global.: changes the server, not the session; the statement is a write. */
+  global?: boolean;
+}
+
+export interface Classification {
+  kind: StatementKind;
+  /** First keyword, upper-cased ("SELECT", "INSERT", "WITH", "SET", ...); "" if none. */
+  verb: string;
+  /** Transaction control action. In a multi-statement, the last one. */
+  txn?: TxnAction;
+  /**
+   * Session state changes, in order. Also present when the statement is not of kind "session"
+   * (SET GLOBAL is a write; `SET @x = NEXTVAL(s)` is a write that also sets @x).
+   */
+  session?: SessionChange[];
+  /** SELECT ... FOR UPDATE / LOCK IN SHARE MODE / FOR SHARE: a read that takes locks (kind "write"). */
+  lockingRead: boolean;
+  /** More than one statement in the text. Kind is the "worst" of them (any write -> write). */
+  multi: boolean;
+  /**
+   * Session state that cannot be replayed on another server; the session must stay on its backend.
+   * "handler" (HANDLER ... OPEN/READ/CLOSE: an open cursor on one connection) is an addition to the
+   * original list. In a multi-statement, the first one found.
+   */
+  pinning?:
+    | "lock_tables"
+    | "unlock_tables"
+    | "get_lock"
+    | "temporary_table"
+    | "user_variable_select"
+    | "prepare_sql"
+    | "handler";
+}
+
+type Pinning = NonNullable<Classification["pinning"]>;
+
+const R_READ = 0;
+const R_SESSION = 1;
+const R_TXN = 2;
+const R_UNKNOWN = 3;
+const R_WRITE = 4;
+const KIND_OF_RANK: readonly StatementKind[] = ["read", "session", "transaction", "unknown", "write"];
+
+const {
+  ALTER,
+  ANALYZE,
+  AS,
+  BACKUP,
+  BEGIN,
+  BINLOG,
+  CACHE,
+  CALL,
+  CHANGE,
+  CHARACTER,
+  CHARSET,
+  CHECK,
+  CHECKSUM,
+  CLONE,
+  COLLATE,
+  COMMIT,
+  CREATE,
+  DATABASE,
+  DEALLOCATE,
+  DEFAULT,
+  DELETE,
+  DESC,
+  DESCRIBE,
+  DO,
+  DROP,
+  EVENT,
+  EXECUTE,
+  EXPLAIN,
+  EXPORT,
+  EXTENDED,
+  FLUSH,
+  FOR,
+  FORMAT,
+  FUNCTION,
+  GET,
+  GET_LOCK,
+  GLOBAL,
+  GRANT,
+  GROUP_REPLICATION,
+  HANDLER,
+  HELP,
+  IMPORT,
+  IN,
+  INDEX,
+  INSERT,
+  INSTALL,
+  INSTANCE,
+  INTO,
+  IS_FREE_LOCK,
+  IS_USED_LOCK,
+  KILL,
+  LAST_INSERT_ID,
+  LOAD,
+  LOCAL,
+  LOCK,
+  NAMES,
+  NEXT,
+  NEXTVAL,
+  NO_WRITE_TO_BINLOG,
+  NOT,
+  ONLY,
+  OPTIMIZE,
+  PARTITIONS,
+  PASSWORD,
+  PERSIST,
+  PERSIST_ONLY,
+  PREPARE,
+  PROCEDURE,
+  PURGE,
+  READ,
+  RECURSIVE,
+  RELEASE,
+  RELEASE_ALL_LOCKS,
+  RELEASE_LOCK,
+  RENAME,
+  REPAIR,
+  REPLACE,
+  REPLICA,
+  RESET,
+  RESTART,
+  REVOKE,
+  ROLE,
+  ROLLBACK,
+  SAVEPOINT,
+  SCHEMA,
+  SELECT,
+  SESSION,
+  SET,
+  SETVAL,
+  SHARE,
+  SHOW,
+  SHUTDOWN,
+  SLAVE,
+  START,
+  STATEMENT,
+  STOP,
+  TABLE,
+  TABLES,
+  TEMPORARY,
+  TO,
+  TRANSACTION,
+  TRIGGER,
+  TRUNCATE,
+  UNINSTALL,
+  UNLOCK,
+  UPDATE,
+  USE,
+  VALUE,
+  VALUES,
+  VIEW,
+  WITH,
+  WORK,
+  WRITE,
+  XA,
+} = K;
+
+/** Classifies one COM_QUERY / COM_STMT_PREPARE text. Never throws. */
+export function classify(sql: string): Classification {
+  const run = new Run(sql);
+  const lx = run.lx;
+  let rank = -1;
+  let count = 0;
+  lx.next();
+  while (lx.type !== TOK_EOF) {
+    if (lx.type === TOK_PUNCT && lx.ch === CH_SEMI) {
+      lx.next();
+      continue;
+    }
+    count++;
+    const r = run.statement();
+    if (r > rank) rank = r;
+  }
+  const c: Classification = {
+    kind: rank < 0 ? "unknown" : KIND_OF_RANK[rank],
+    verb: run.verb,
+    lockingRead: run.lockingRead,
+    multi: count > 1,
+  };
+  if (run.txn !== undefined) c.txn = run.txn;
+  if (run.session !== undefined) c.session = run.session;
+  if (run.pinning !== undefined) c.pinning = run.pinning;
+  return c;
+}
+
+/** State of one classify() call: the lexer, what has been found, and the token detector's memory. */
+class Run {
+  readonly lx: Lexer;
+  verb = "";
+  private wantVerb = true;
+  txn: TxnAction | undefined = undefined;
+  session: SessionChange[] | undefined = undefined;
+  lockingRead = false;
+  pinning: Pinning | undefined = undefined;
+  /** Highest rank an in-statement detector found (a lock, INTO, a writing function). */
+  private found = R_READ;
+  private prevKw = 0;
+  private prev2Kw = 0;
+  private prevType = TOK_EOF;
+  /** Saw `LAST_INSERT_ID(`: with an argument it sets the value (a write), without it reads. */
+  private lidOpen = false;
+
+  constructor(sql: string) {
+    this.lx = new Lexer(sql);
+  }
+
+  /** Classifies the statement at the current token; returns with the current token at `;` or EOF. */
+  statement(): number {
+    this.found = R_READ;
+    this.prevKw = this.prev2Kw = 0;
+    this.prevType = TOK_EOF;
+    this.lidOpen = false;
+    const base = this.dispatch();
+    return base > this.found ? base : this.found;
+  }
+
+  private atEnd(): boolean {
+    const t = this.lx.type;
+    return t === TOK_EOF || (t === TOK_PUNCT && this.lx.ch === CH_SEMI);
+  }
+
+  private isPunct(c: number): boolean {
+    return this.lx.type === TOK_PUNCT && this.lx.ch === c;
+  }
+
+  private isKw(kw: number): boolean {
+    return this.lx.type === TOK_WORD && this.lx.kw === kw;
+  }
+
+  private pin(p: Pinning): void {
+    if (this.pinning === undefined) this.pinning = p;
+  }
+
+  private escalate(r: number): void {
+    if (r > this.found) this.found = r;
+  }
+
+  private addSession(s: SessionChange): void {
+    if (this.session === undefined) this.session = [s];
+    else this.session.push(s);
+  }
+
+  /** Skips to the end of the statement without looking. */
+  private skip(): void {
+    while (!this.atEnd()) this.lx.next();
+  }
+
+  /** Lexes to the end of the statement, running the detector on every token; returns `base`. */
+  private scan(base: number): number {
+    while (!this.atEnd()) {
+      this.see();
+      this.lx.next();
+    }
+    return base;
+  }
+
+  /**
+   * The detector: looks at the current token with two keywords of memory and notes what makes a
+   * statement more than it first seemed.
+   * - `FOR UPDATE`, `FOR SHARE`, `LOCK IN SHARE MODE`: a locking read
+   *   (https://dev.mysql.com/doc/refman/8.0/en/innodb-locking-reads.html).
+   * - `INTO` (`INTO OUTFILE`, `INTO DUMPFILE`, `INTO @var`): the SELECT writes a file or a variable
+   *   (https://dev.mysql.com/doc/refman/8.0/en/select-into.html).
+   * - `@var := expr`: a SELECT that sets a user variable.
+   * - GET_LOCK / RELEASE_LOCK / RELEASE_ALL_LOCKS / IS_FREE_LOCK / IS_USED_LOCK: named locks live in
+   *   the primary's connection (https://dev.mysql.com/doc/refman/8.0/en/locking-functions.html).
+   * - NEXTVAL / SETVAL / `NEXT VALUE FOR`: MariaDB sequences advance
+   *   (https://mariadb.com/kb/en/sequence-functions/); LAST_INSERT_ID(expr) sets the value.
+   */
+  private see(): void {
+    const lx = this.lx;
+    const t = lx.type;
+    if (this.lidOpen) {
+      this.lidOpen = false;
+      if (!(t === TOK_PUNCT && lx.ch === CH_RPAREN)) this.escalate(R_WRITE);
+    }
+    if (t === TOK_WORD) {
+      const kw = lx.kw;
+      if (kw !== 0) {
+        if (kw === UPDATE || kw === SHARE) {
+          if (this.prevKw === FOR || (kw === SHARE && this.prevKw === IN && this.prev2Kw === LOCK)) {
+            this.lockingRead = true;
+            this.escalate(R_WRITE);
+          }
+        } else if (kw === INTO) {
+          this.escalate(R_WRITE);
+        } else if (kw === FOR && this.prevKw === VALUE && this.prev2Kw === NEXT) {
+          this.escalate(R_WRITE);
+        }
+      }
+      this.prev2Kw = this.prevKw;
+      this.prevKw = kw;
+    } else {
+      if (t === TOK_PUNCT) {
+        if (lx.ch === CH_LPAREN && this.prevType === TOK_WORD) this.call(this.prevKw);
+      } else if (t === TOK_VAR) {
+        if (this.prevKw === INTO) this.pin("user_variable_select");
+      } else if (t === TOK_OP && lx.ch === 58 /* := */ && this.prevType === TOK_VAR) {
+        this.pin("user_variable_select");
+      }
+      this.prev2Kw = this.prevKw;
+      this.prevKw = 0;
+    }
+    this.prevType = t;
+  }
+
+  /** A function call `fn(` seen by the detector. */
+  private call(fn: number): void {
+    if (fn === 0) return;
+    if (fn === GET_LOCK) {
+      this.pin("get_lock");
+      this.escalate(R_WRITE);
+    } else if (
+      fn === RELEASE_LOCK ||
+      fn === RELEASE_ALL_LOCKS ||
+      fn === IS_FREE_LOCK ||
+      fn === IS_USED_LOCK ||
+      fn === NEXTVAL ||
+      fn === SETVAL
+    ) {
+      this.escalate(R_WRITE);
+    } else if (fn === LAST_INSERT_ID) {
+      this.lidOpen = true;
+    }
+  }
+
+  /** Classifies by the first word; returns the statement's base rank. */
+  private dispatch(): number {
+    const lx = this.lx;
+    while (this.isPunct(CH_LPAREN)) {
+      // `(SELECT ...) UNION (SELECT ...)`: a parenthesized query expression.
+      this.see();
+      lx.next();
+    }
+    if (lx.type !== TOK_WORD) {
+      this.wantVerb = false;
+      this.skip();
+      return R_UNKNOWN;
+    }
+    const kw = lx.kw;
+    if (this.wantVerb) {
+      this.wantVerb = false;
+      this.verb = kw !== 0 ? KW_UPPER[kw] : lx.text().toUpperCase();
+    }
+    switch (kw) {
+      case SELECT:
+      case TABLE: // MySQL 8.0.19 `TABLE t`
+      case VALUES: // MySQL 8.0.19 `VALUES ROW(...)`
+        return this.scan(R_READ);
+      case WITH:
+        return this.withQuery();
+      case SHOW:
+      case HELP:
+      case CHECK:
+      case CHECKSUM:
+      case GET: // GET DIAGNOSTICS
+        this.skip();
+        return R_READ;
+      case EXPLAIN:
+      case DESCRIBE:
+      case DESC:
+        return this.explain();
+      case ANALYZE:
+        return this.analyze();
+      case SET:
+        return this.set();
+      case USE:
+        return this.use();
+      case BEGIN:
+        return this.begin();
+      case START:
+        return this.start();
+      case COMMIT:
+        this.skip();
+        this.txn = "commit";
+        return R_TXN;
+      case ROLLBACK:
+        return this.rollback();
+      case SAVEPOINT:
+        this.skip();
+        this.txn = "savepoint";
+        return R_TXN;
+      case RELEASE:
+        lx.next();
+        if (!this.isKw(SAVEPOINT)) return this.scan(R_UNKNOWN);
+        this.skip();
+        this.txn = "release_savepoint";
+        return R_TXN;
+      case XA:
+        this.skip();
+        this.txn = "xa";
+        return R_TXN;
+      case LOCK:
+      case UNLOCK:
+        lx.next();
+        if (!(this.isKw(TABLES) || this.isKw(TABLE) || this.isKw(INSTANCE))) return this.scan(R_UNKNOWN);
+        this.pin(kw === LOCK ? "lock_tables" : "unlock_tables");
+        this.skip();
+        return R_WRITE;
+      case FLUSH:
+        return this.flush();
+      case HANDLER:
+        // HANDLER t OPEN / READ / CLOSE: a cursor on one connection, so pinning; routed as a write
+        // because the handler must be read where it was opened.
+        this.pin("handler");
+        this.skip();
+        return R_WRITE;
+      case BACKUP: // MariaDB BACKUP STAGE / BACKUP LOCK: locks held by this connection
+        this.pin("lock_tables");
+        this.skip();
+        return R_WRITE;
+      case CREATE:
+      case ALTER:
+        return this.ddl(kw === CREATE);
+      case DROP:
+        lx.next();
+        if (this.isKw(TEMPORARY)) this.pin("temporary_table");
+        else if (this.isKw(PREPARE)) this.pin("prepare_sql");
+        return this.scan(R_WRITE);
+      case PREPARE:
+      case EXECUTE:
+      case DEALLOCATE:
+        // SQL-level prepared statements live in the connection; what EXECUTE runs is not visible here.
+        this.pin("prepare_sql");
+        this.skip();
+        return R_WRITE;
+      case INSERT:
+      case REPLACE:
+      case UPDATE:
+      case DELETE:
+      case TRUNCATE:
+      case RENAME:
+      case GRANT:
+      case REVOKE:
+      case OPTIMIZE:
+      case REPAIR:
+      case LOAD:
+      case CALL: // a procedure may do anything
+      case DO: // DO evaluates expressions for their side effects
+      case KILL:
+      case PURGE:
+      case RESET:
+      case CHANGE:
+      case STOP:
+      case INSTALL:
+      case UNINSTALL:
+      case SHUTDOWN:
+      case RESTART:
+      case CLONE:
+      case IMPORT:
+      case CACHE:
+      case BINLOG:
+        return this.scan(R_WRITE);
+      default:
+        return this.scan(R_UNKNOWN);
+    }
+  }
+
+  /**
+   * `WITH [RECURSIVE] name [(cols)] AS (query) [, ...] statement`: the CTE bodies are queries (run
+   * through the detector); the kind is that of the statement after them, SELECT or, in MySQL 8.0,
+   * UPDATE / DELETE (https://dev.mysql.com/doc/refman/8.0/en/with.html).
+   */
+  private withQuery(): number {
+    const lx = this.lx;
+    lx.next();
+    if (this.isKw(RECURSIVE)) lx.next();
+    for (;;) {
+      if (lx.type !== TOK_WORD && lx.type !== TOK_QIDENT) return this.scan(R_UNKNOWN);
+      lx.next();
+      if (this.isPunct(CH_LPAREN)) this.parens(false);
+      if (this.isKw(AS)) lx.next();
+      if (!this.isPunct(CH_LPAREN)) return this.scan(R_UNKNOWN);
+      this.parens(true);
+      if (!this.isPunct(CH_COMMA)) break;
+      lx.next();
+    }
+    return this.dispatch();
+  }
+
+  /** At `(`: moves past the matching `)`, through the detector if `detect`. */
+  private parens(detect: boolean): void {
+    const lx = this.lx;
+    let depth = 0;
+    while (!this.atEnd()) {
+      if (lx.type === TOK_PUNCT) {
+        if (lx.ch === CH_LPAREN) depth++;
+        else if (lx.ch === CH_RPAREN) depth--;
+      }
+      if (detect) this.see();
+      lx.next();
+      if (depth === 0) return;
+    }
+  }
+
+  /**
+   * EXPLAIN / DESCRIBE / DESC (synonyms) only show a plan or a table's columns: a read. EXPLAIN
+   * ANALYZE runs the statement (https://dev.mysql.com/doc/refman/8.0/en/explain.html#explain-analyze),
+   * so it is classified as that statement.
+   */
+  private explain(): number {
+    const lx = this.lx;
+    lx.next();
+    let analyze = false;
+    for (;;) {
+      if (lx.type !== TOK_WORD) break;
+      const kw = lx.kw;
+      if (kw === ANALYZE) analyze = true;
+      else if (kw === FORMAT) {
+        lx.next();
+        if (this.isPunct(CH_EQ)) lx.next();
+      } else if (kw !== EXTENDED && kw !== PARTITIONS) break;
+      lx.next();
+    }
+    if (analyze) return this.dispatch();
+    this.skip();
+    return R_READ;
+  }
+
+  /**
+   * ANALYZE [NO_WRITE_TO_BINLOG | LOCAL] TABLE t updates index statistics: a write. MariaDB's
+   * `ANALYZE [FORMAT=JSON] statement` runs the statement (https://mariadb.com/kb/en/analyze-statement/).
+   */
+  private analyze(): number {
+    const lx = this.lx;
+    lx.next();
+    const kw = lx.type === TOK_WORD ? lx.kw : 0;
+    if (kw === TABLE || kw === TABLES || kw === NO_WRITE_TO_BINLOG || kw === LOCAL) return this.scan(R_WRITE);
+    if (kw === FORMAT) {
+      lx.next();
+      if (this.isPunct(CH_EQ)) lx.next();
+      lx.next();
+    }
+    return this.dispatch();
+  }
+
+  /** BEGIN [WORK]; MariaDB's `BEGIN NOT ATOMIC ... END` is a compound statement, not a transaction. */
+  private begin(): number {
+    const lx = this.lx;
+    lx.next();
+    if (this.isKw(WORK)) lx.next();
+    if (this.atEnd()) {
+      this.txn = "begin";
+      return R_TXN;
+    }
+    if (this.isKw(NOT)) return this.compound(true);
+    return this.scan(R_UNKNOWN);
+  }
+
+  /**
+   * START TRANSACTION [WITH CONSISTENT SNAPSHOT | READ ONLY | READ WRITE], ...
+   * (https://dev.mysql.com/doc/refman/8.0/en/commit.html); START SLAVE / REPLICA / GROUP_REPLICATION.
+   */
+  private start(): number {
+    const lx = this.lx;
+    lx.next();
+    if (!this.isKw(TRANSACTION)) {
+      if (this.isKw(SLAVE) || this.isKw(REPLICA) || this.isKw(GROUP_REPLICATION)) return this.scan(R_WRITE);
+      return this.scan(R_UNKNOWN);
+    }
+    let action: TxnAction = "begin";
+    let prev = 0;
+    lx.next();
+    while (!this.atEnd()) {
+      const kw = lx.type === TOK_WORD ? lx.kw : 0;
+      if (prev === READ) {
+        if (kw === ONLY) action = "begin_read_only";
+        else if (kw === WRITE) action = "begin_read_write";
+      }
+      prev = kw;
+      lx.next();
+    }
+    this.txn = action;
+    return R_TXN;
+  }
+
+  /** ROLLBACK [WORK] [AND [NO] CHAIN] [[NO] RELEASE] | ROLLBACK [WORK] TO [SAVEPOINT] name. */
+  private rollback(): number {
+    const lx = this.lx;
+    let action: TxnAction = "rollback";
+    lx.next();
+    while (!this.atEnd()) {
+      if (this.isKw(TO)) action = "rollback_to_savepoint";
+      lx.next();
+    }
+    this.txn = action;
+    return R_TXN;
+  }
+
+  /** FLUSH TABLES ... WITH READ LOCK / FOR EXPORT leave this connection holding locks. */
+  private flush(): number {
+    const lx = this.lx;
+    let prev = 0;
+    lx.next();
+    while (!this.atEnd()) {
+      const kw = lx.type === TOK_WORD ? lx.kw : 0;
+      if ((kw === LOCK && prev === READ) || (kw === EXPORT && prev === FOR)) this.pin("lock_tables");
+      prev = kw;
+      lx.next();
+    }
+    return R_WRITE;
+  }
+
+  /**
+   * CREATE / ALTER. Notes CREATE TEMPORARY TABLE (the table exists in this connection only). A stored
+   * program (PROCEDURE, FUNCTION, TRIGGER, EVENT) may hold a BEGIN ... END body with `;` inside it.
+   */
+  private ddl(create: boolean): number {
+    const lx = this.lx;
+    lx.next();
+    while (!this.atEnd()) {
+      if (lx.type === TOK_WORD) {
+        const kw = lx.kw;
+        if (kw === TEMPORARY && create) this.pin("temporary_table");
+        else if (kw === PROCEDURE || kw === FUNCTION || kw === TRIGGER || kw === EVENT) return this.compound(false);
+        else if (kw === TABLE || kw === VIEW || kw === INDEX || kw === DATABASE || kw === SCHEMA) break;
+      } else if (lx.type === TOK_PUNCT && lx.ch === CH_LPAREN) break;
+      lx.next();
+    }
+    return this.scan(R_WRITE);
+  }
+
+  /**
+   * A statement that may contain a compound BEGIN ... END body (`begun`: it is one, MariaDB's
+   * `BEGIN NOT ATOMIC`). Once BEGIN is seen the rest of the text belongs to it: the `;` inside the
+   * body are the body's (the server parses the body as one statement). Nothing in a stored program's
+   * body runs now, so the detector is not used; a compound statement runs now, but may do anything.
+   */
+  private compound(begun: boolean): number {
+    const lx = this.lx;
+    while (!this.atEnd()) {
+      if (begun || this.isKw(BEGIN)) {
+        while (lx.type !== TOK_EOF) lx.next();
+        break;
+      }
+      lx.next();
+    }
+    return R_WRITE;
+  }
+
+  /** USE db: the schema is session state. */
+  private use(): number {
+    const lx = this.lx;
+    lx.next();
+    if (lx.type !== TOK_WORD && lx.type !== TOK_QIDENT) return this.scan(R_UNKNOWN);
+    const value = lx.text();
+    const schema = lx.type === TOK_QIDENT ? unquoteIdent(lx.src, lx.start, lx.end) : value;
+    lx.next();
+    this.addSession({ type: "use", schema, value });
+    this.skip();
+    return R_SESSION;
+  }
+
+  /**
+   * SET, after https://dev.mysql.com/doc/refman/8.0/en/set-variable.html,
+   * /set-names.html, /set-character-set.html and /set-transaction.html:
+   * - a comma list of assignments; a GLOBAL / SESSION / LOCAL / PERSIST / PERSIST_ONLY keyword applies
+   *   to the assignments after it that have none ("the most recent ... modifier is used"); a
+   *   `@@global.` prefix applies to its own variable only;
+   * - any global assignment makes the statement a write (the server changes, not the session);
+   * - SET TRANSACTION without a scope only shapes the next transaction: transaction control;
+   * - SET PASSWORD / SET DEFAULT ROLE are writes; SET ROLE and SET RESOURCE GROUP change session state
+   *   this proxy does not replay, so they are "unknown" (primary);
+   * - MariaDB's `SET STATEMENT var = v [, ...] FOR statement` is classified as its statement.
+   */
+  private set(): number {
+    const lx = this.lx;
+    lx.next();
+    if (lx.type === TOK_WORD) {
+      const kw = lx.kw;
+      if (kw === PASSWORD || kw === DEFAULT) return this.scan(R_WRITE);
+      if (kw === ROLE || kw === K.RESOURCE) return this.scan(R_UNKNOWN);
+      if (kw === STATEMENT) return this.setStatement();
+      if (kw === TRANSACTION) {
+        this.skip();
+        this.txn = "set_transaction";
+        return R_TXN;
+      }
+    }
+    let global = false;
+    let rank = R_SESSION;
+    for (;;) {
+      if (lx.type === TOK_WORD) {
+        const kw = lx.kw;
+        if (kw === GLOBAL || kw === PERSIST || kw === PERSIST_ONLY) {
+          global = true;
+          lx.next();
+        } else if (kw === SESSION || kw === LOCAL) {
+          global = false;
+          lx.next();
+        }
+      }
+      let change: SessionChange;
+      if (this.isKw(TRANSACTION)) {
+        lx.next();
+        change = { type: "transaction_characteristics", value: this.valueText(false) };
+        if (global) change.global = true;
+      } else if (this.isKw(NAMES)) {
+        lx.next();
+        if (this.atEnd()) return R_UNKNOWN;
+        change = { type: "names", value: lx.text() };
+        lx.next();
+        if (this.isKw(COLLATE)) {
+          lx.next();
+          if (this.atEnd()) return R_UNKNOWN;
+          change.collation = lx.type === TOK_STRING || lx.type === TOK_QIDENT ? unquoteIdent(lx.src, lx.start, lx.end) : lx.text();
+          lx.next();
+        }
+      } else if (this.isKw(CHARACTER) || this.isKw(CHARSET)) {
+        if (lx.kw === CHARACTER) {
+          lx.next();
+          if (!this.isKw(SET)) return this.scan(R_UNKNOWN);
+        }
+        lx.next();
+        if (this.atEnd()) return R_UNKNOWN;
+        change = { type: "charset", value: lx.text() };
+        lx.next();
+      } else if (lx.type === TOK_VAR) {
+        const text = lx.text();
+        let g = global;
+        if (text.charCodeAt(1) === 64 /* @@ */) {
+          let name = text.slice(2);
+          const dot = name.indexOf(".");
+          if (dot > 0) {
+            const scope = name.slice(0, dot).toLowerCase();
+            if (scope === "global" || scope === "persist" || scope === "persist_only") {
+              g = true;
+              name = name.slice(dot + 1);
+            } else if (scope === "session" || scope === "local") {
+              g = false;
+              name = name.slice(dot + 1);
+            }
+          } else g = false; // `@@var` alone is the session value
+          change = { type: "variable", name: unquoteName(name) };
+          if (g) change.global = true;
+        } else {
+          change = { type: "user_variable", name: unquoteName(text.slice(1)) };
+        }
+        lx.next();
+        if (!this.assignment()) return this.scan(R_UNKNOWN);
+        change.value = this.valueText(true);
+      } else if (lx.type === TOK_WORD || lx.type === TOK_QIDENT) {
+        // A system variable, maybe a component's `component.var`.
+        let name = lx.type === TOK_QIDENT ? unquoteIdent(lx.src, lx.start, lx.end) : lx.text();
+        lx.next();
+        while (this.isPunct(46 /* . */)) {
+          lx.next();
+          if (lx.type !== TOK_WORD && lx.type !== TOK_QIDENT) return this.scan(R_UNKNOWN);
+          name += "." + (lx.type === TOK_QIDENT ? unquoteIdent(lx.src, lx.start, lx.end) : lx.text());
+          lx.next();
+        }
+        change = { type: "variable", name: name.toLowerCase() };
+        if (global) change.global = true;
+        if (!this.assignment()) return this.scan(R_UNKNOWN);
+        change.value = this.valueText(true);
+      } else {
+        return this.scan(R_UNKNOWN);
+      }
+      this.addSession(change);
+      if (change.global) rank = R_WRITE;
+      if (this.isPunct(CH_COMMA)) {
+        lx.next();
+        continue;
+      }
+      if (this.atEnd()) return rank;
+      return this.scan(R_UNKNOWN);
+    }
+  }
+
+  /** At `=` or `:=` of a SET assignment: moves past it. */
+  private assignment(): boolean {
+    const lx = this.lx;
+    if ((lx.type === TOK_PUNCT && lx.ch === CH_EQ) || (lx.type === TOK_OP && lx.ch === 58 /* := */)) {
+      lx.next();
+      return true;
+    }
+    return false;
+  }
+
+  /**
+   * The source text from the current token to the end of the expression: a `,` outside parentheses
+   * (if `commaEnds`), `;` or the end. Comments between tokens are kept, around them dropped.
+   */
+  private valueText(commaEnds: boolean): string {
+    const lx = this.lx;
+    const start = lx.start;
+    let end = start;
+    let depth = 0;
+    while (!this.atEnd()) {
+      if (lx.type === TOK_PUNCT) {
+        if (lx.ch === CH_LPAREN) depth++;
+        else if (lx.ch === CH_RPAREN) depth--;
+        else if (lx.ch === CH_COMMA && depth === 0 && commaEnds) break;
+      }
+      this.see();
+      end = lx.end;
+      lx.next();
+    }
+    return lx.src.slice(start, end);
+  }
+
+  /** MariaDB `SET STATEMENT assignments FOR statement` (https://mariadb.com/kb/en/set-statement/). */
+  private setStatement(): number {
+    const lx = this.lx;
+    let depth = 0;
+    lx.next();
+    while (!this.atEnd()) {
+      if (lx.type === TOK_PUNCT) {
+        if (lx.ch === CH_LPAREN) depth++;
+        else if (lx.ch === CH_RPAREN) depth--;
+      } else if (depth === 0 && lx.type === TOK_WORD && lx.kw === FOR) {
+        lx.next();
+        return this.dispatch();
+      }
+      lx.next();
+    }
+    return R_UNKNOWN;
+  }
+}
+
+/** A variable name from `@name`, `@'name'`, `` @`name` ``: unquoted and lower-cased (case-insensitive). */
+function unquoteName(s: string): string {
+  const q = s.charCodeAt(0);
+  if (q === 39 || q === 34 || q === 96) return unquoteIdent(s, 0, s.length).toLowerCase();
+  return s.toLowerCase();
+}

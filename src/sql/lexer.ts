@@ -1,0 +1,358 @@
+/**
+ * A MySQL/MariaDB lexer that scans char codes and keeps its current token in fields.
+ *
+ * Why fields and not token objects: the lexer runs for every statement a client sends; `next()`
+ * advances over one token and leaves its type, bounds and keyword id on the instance, so a statement
+ * is lexed without allocating anything (a string is sliced only when a caller asks for `text()`).
+ *
+ * Lexical rules, from the MySQL 8.0 reference manual and the MariaDB knowledge base:
+ * - Comments: `#` to end of line, `-- ` (the second dash followed by whitespace or a control
+ *   character) to end of line, `/* ... *\/` (https://dev.mysql.com/doc/refman/8.0/en/comments.html).
+ * - Executable comments `/*! ... *\/`, `/*!50100 ... *\/` (MySQL, 5 digits; newer servers accept 6) and
+ *   `/*M! ... *\/`, `/*M!100101 ... *\/` (MariaDB, https://mariadb.com/kb/en/comment-syntax/): the
+ *   content is SQL. The lexer skips the opening marker and version, lexes the content as ordinary
+ *   tokens, and skips the closing `*\/`. The version is ignored: for routing it is safer to assume
+ *   the server executes the content. Optimizer hints `/*+ ... *\/` are plain comments here.
+ * - Strings `'...'` and `"..."` (double quotes are strings unless ANSI_QUOTES, which a proxy cannot see
+ *   per statement), with backslash escapes and doubled quotes
+ *   (https://dev.mysql.com/doc/refman/8.0/en/string-literals.html); `N'..'`, `X'..'`, `B'..'`.
+ * - Quoted identifiers in backticks, a doubled backtick standing for one
+ *   (https://dev.mysql.com/doc/refman/8.0/en/identifiers.html). Unquoted identifiers may contain
+ *   `$`, any character U+0080 and above, and may begin with a digit.
+ * - Variables `@name`, `@'name'`, `@@scope.name` (user-defined and system variables).
+ */
+import { hashStep, KW_MAX_LEN, lookupKeyword } from "./keywords.js";
+
+/** End of input. */
+export const TOK_EOF = 0;
+/** An unquoted word: keyword or identifier. `kw` holds its keyword id (0 if none). */
+export const TOK_WORD = 1;
+/** A backtick-quoted identifier. */
+export const TOK_QIDENT = 2;
+/** A string literal, quotes included (`'..'`, `".."`, `N'..'`). */
+export const TOK_STRING = 3;
+/** A numeric literal. */
+export const TOK_NUMBER = 4;
+/** A hexadecimal or bit literal (`X'..'`, `0x..`, `B'..'`, `0b..`). */
+export const TOK_HEX = 5;
+/** `@user_var` or `@@system_var`, name included. */
+export const TOK_VAR = 6;
+/** A `?` placeholder. */
+export const TOK_PARAM = 7;
+/** A single punctuation or operator character; its code is in `ch`. */
+export const TOK_PUNCT = 8;
+/** A multi-character operator (`:=`, `<=`, `<=>`, `->>`, ...); its first char code is in `ch`. */
+export const TOK_OP = 9;
+
+export const CH_LPAREN = 40;
+export const CH_RPAREN = 41;
+export const CH_STAR = 42;
+export const CH_PLUS = 43;
+export const CH_COMMA = 44;
+export const CH_MINUS = 45;
+export const CH_DOT = 46;
+export const CH_COLON = 58;
+export const CH_SEMI = 59;
+export const CH_EQ = 61;
+
+/** Character classes of ASCII codes: bit 1 = may continue a word, bit 2 = decimal digit. */
+const CC = new Uint8Array(128);
+for (let c = 48; c <= 57; c++) CC[c] = 3;
+for (let c = 65; c <= 90; c++) CC[c] = 1;
+for (let c = 97; c <= 122; c++) CC[c] = 1;
+CC[95] = 1; // _
+CC[36] = 1; // $
+
+function isWordChar(c: number): boolean {
+  // NaN (past the end) fails both tests.
+  return c >= 128 || (CC[c] & 1) !== 0;
+}
+function isDigit(c: number): boolean {
+  return c >= 48 && c <= 57;
+}
+function isHexDigit(c: number): boolean {
+  return (c >= 48 && c <= 57) || ((c | 0x20) >= 97 && (c | 0x20) <= 102);
+}
+
+export class Lexer {
+  readonly src: string;
+  private readonly n: number;
+  /** Next read position. */
+  pos = 0;
+  /** Inside an executable comment: the next `*\/` closes it and is skipped like whitespace. */
+  inExec = false;
+  /** Current token: one of the TOK_* constants. */
+  type = TOK_EOF;
+  /** Current token bounds in `src`: [start, end). */
+  start = 0;
+  end = 0;
+  /** Keyword id of the current TOK_WORD, else 0. */
+  kw = 0;
+  /** First char code of the current TOK_PUNCT / TOK_OP. */
+  ch = 0;
+
+  constructor(src: string) {
+    this.src = src;
+    this.n = src.length;
+  }
+
+  /** The current token's source text. */
+  text(): string {
+    return this.src.slice(this.start, this.end);
+  }
+
+  /** True if the current token is the punctuation character `c`. */
+  isPunct(c: number): boolean {
+    return this.type === TOK_PUNCT && this.ch === c;
+  }
+
+  /** A position to come back to with `restore()` (the lexer state is a position and one flag). */
+  save(): number {
+    return this.inExec ? -this.pos - 1 : this.pos;
+  }
+
+  restore(m: number): void {
+    if (m < 0) {
+      this.pos = -m - 1;
+      this.inExec = true;
+    } else {
+      this.pos = m;
+      this.inExec = false;
+    }
+  }
+
+  /** Advances to the next token and returns its type. */
+  next(): number {
+    const s = this.src;
+    const n = this.n;
+    let p = this.pos;
+    let c = 0;
+    // Whitespace and comments.
+    for (;;) {
+      if (p >= n) {
+        this.pos = this.start = this.end = n;
+        this.kw = 0;
+        return (this.type = TOK_EOF);
+      }
+      c = s.charCodeAt(p);
+      if (c <= 32) {
+        p++;
+        continue;
+      }
+      if (c === 47 /* / */ && s.charCodeAt(p + 1) === 42 /* * */) {
+        const c2 = s.charCodeAt(p + 2);
+        if (c2 === 33 /* ! */ || (c2 === 77 /* M */ && s.charCodeAt(p + 3) === 33)) {
+          p += c2 === 33 ? 3 : 4;
+          let d = 0;
+          while (d < 6 && isDigit(s.charCodeAt(p))) {
+            p++;
+            d++;
+          }
+          this.inExec = true;
+          continue;
+        }
+        const e = s.indexOf("*/", p + 2);
+        p = e < 0 ? n : e + 2;
+        continue;
+      }
+      if (c === 42 /* * */ && this.inExec && s.charCodeAt(p + 1) === 47) {
+        p += 2;
+        this.inExec = false;
+        continue;
+      }
+      if (c === 35 /* # */ || (c === 45 && s.charCodeAt(p + 1) === 45 && !(s.charCodeAt(p + 2) > 32))) {
+        // `-- ` needs whitespace or a control char after the dashes; NaN (end of input) counts.
+        const e = s.indexOf("\n", p);
+        p = e < 0 ? n : e + 1;
+        continue;
+      }
+      break;
+    }
+    const prevType = this.type;
+    this.start = p;
+    this.kw = 0;
+    const lc = c | 0x20;
+
+    // Prefixed literals: N'..' X'..' B'..'.
+    if ((lc === 110 || lc === 120 || lc === 98) && s.charCodeAt(p + 1) === 39) {
+      p = this.skipQuoted(p + 1, 39, true);
+      this.pos = this.end = p;
+      return (this.type = lc === 110 ? TOK_STRING : TOK_HEX);
+    }
+    if (c >= 128 || (CC[c] & 3) === 1) return this.word();
+    if (isDigit(c)) return this.number(p);
+    switch (c) {
+      case 39: // '
+      case 34: // "
+        p = this.skipQuoted(p, c, true);
+        this.pos = this.end = p;
+        return (this.type = TOK_STRING);
+      case 96: // `
+        p = this.skipQuoted(p, 96, false);
+        this.pos = this.end = p;
+        return (this.type = TOK_QIDENT);
+      case 64: // @
+        return this.variable(p);
+      case 63: // ?
+        this.pos = this.end = p + 1;
+        return (this.type = TOK_PARAM);
+      case 46: // . starts a number only where an identifier part cannot follow (`t.5col` is a name)
+        if (
+          isDigit(s.charCodeAt(p + 1)) &&
+          prevType !== TOK_WORD &&
+          prevType !== TOK_QIDENT &&
+          !(prevType === TOK_PUNCT && this.ch === CH_RPAREN)
+        ) {
+          return this.number(p);
+        }
+        break;
+    }
+    this.ch = c;
+    const c1 = s.charCodeAt(p + 1);
+    let len = 0;
+    switch (c) {
+      case 58: // :=
+        if (c1 === 61) len = 2;
+        break;
+      case 60: // <=> <= <> <<
+        if (c1 === 61) len = s.charCodeAt(p + 2) === 62 ? 3 : 2;
+        else if (c1 === 62 || c1 === 60) len = 2;
+        break;
+      case 62: // >= >>
+        if (c1 === 61 || c1 === 62) len = 2;
+        break;
+      case 33: // !=
+        if (c1 === 61) len = 2;
+        break;
+      case 38: // &&
+        if (c1 === 38) len = 2;
+        break;
+      case 124: // ||
+        if (c1 === 124) len = 2;
+        break;
+      case 45: // -> ->>
+        if (c1 === 62) len = s.charCodeAt(p + 2) === 62 ? 3 : 2;
+        break;
+    }
+    if (len > 0) {
+      this.pos = this.end = p + len;
+      return (this.type = TOK_OP);
+    }
+    this.pos = this.end = p + 1;
+    return (this.type = TOK_PUNCT);
+  }
+
+  /** Returns the position after the closing quote (or end of input if unterminated). */
+  private skipQuoted(p: number, q: number, backslash: boolean): number {
+    const s = this.src;
+    const n = this.n;
+    p++;
+    while (p < n) {
+      const c = s.charCodeAt(p);
+      if (c === q) {
+        if (s.charCodeAt(p + 1) === q) {
+          p += 2;
+          continue;
+        }
+        return p + 1;
+      }
+      p += c === 92 && backslash ? 2 : 1;
+    }
+    return n;
+  }
+
+  /** Scans a word from `this.start` (a number that turned out to be a name calls this mid-way). */
+  private word(): number {
+    const s = this.src;
+    const start = this.start;
+    let p = start;
+    let h = 0;
+    let ascii = true;
+    let c = s.charCodeAt(p);
+    do {
+      if (c >= 128) ascii = false;
+      else h = hashStep(h, c);
+      c = s.charCodeAt(++p);
+    } while (isWordChar(c));
+    this.pos = this.end = p;
+    if (ascii && p - start <= KW_MAX_LEN) this.kw = lookupKeyword(s, start, p, h);
+    return (this.type = TOK_WORD);
+  }
+
+  private number(p: number): number {
+    const s = this.src;
+    let c = s.charCodeAt(p);
+    const c1 = s.charCodeAt(p + 1) | 0x20;
+    if (c === 48 && (c1 === 120 || c1 === 98) && isHexDigit(s.charCodeAt(p + 2))) {
+      // 0x1F / 0b101; followed by more word characters it is an identifier (`0x1g`).
+      p += 2;
+      while (isHexDigit(s.charCodeAt(p))) p++;
+      if (isWordChar(s.charCodeAt(p))) return this.word();
+      this.pos = this.end = p;
+      return (this.type = TOK_HEX);
+    }
+    while (isDigit(c)) c = s.charCodeAt(++p);
+    let intOnly = true;
+    if (c === 46) {
+      intOnly = false;
+      c = s.charCodeAt(++p);
+      while (isDigit(c)) c = s.charCodeAt(++p);
+    }
+    if ((c | 0x20) === 101) {
+      const e1 = s.charCodeAt(p + 1);
+      const e2 = s.charCodeAt(p + 2);
+      if (isDigit(e1) || ((e1 === 43 || e1 === 45) && isDigit(e2))) {
+        p += isDigit(e1) ? 1 : 2;
+        c = s.charCodeAt(p);
+        while (isDigit(c)) c = s.charCodeAt(++p);
+        intOnly = false;
+      }
+    }
+    // `123abc` is an identifier: identifiers may begin with a digit.
+    if (intOnly && isWordChar(c)) return this.word();
+    this.pos = this.end = p;
+    return (this.type = TOK_NUMBER);
+  }
+
+  private variable(p: number): number {
+    const s = this.src;
+    const n = this.n;
+    p++;
+    if (s.charCodeAt(p) === 64) p++;
+    let atNameStart = true;
+    while (p < n) {
+      const c = s.charCodeAt(p);
+      if (isWordChar(c)) {
+        p++;
+        atNameStart = false;
+      } else if (c === 46 /* . */) {
+        p++;
+        atNameStart = true;
+      } else if (atNameStart && (c === 39 || c === 34 || c === 96)) {
+        p = this.skipQuoted(p, c, c !== 96);
+        atNameStart = false;
+      } else break;
+    }
+    this.pos = this.end = p;
+    return (this.type = TOK_VAR);
+  }
+}
+
+/**
+ * Text of an identifier token, unquoted and lower-cased: `` `My``Tbl` `` -> "my`tbl".
+ * Table and schema names are compared lower-cased (lower_case_table_names differs per server; the
+ * proxy reports names for metrics and audit, not for resolution).
+ */
+export function identText(lx: Lexer): string {
+  if (lx.type === TOK_QIDENT) return unquoteIdent(lx.src, lx.start, lx.end).toLowerCase();
+  return lx.text().toLowerCase();
+}
+
+/** The content of a quoted identifier or string in `src[start, end)`, doubled quotes undone. */
+export function unquoteIdent(src: string, start: number, end: number): string {
+  const q = src.charCodeAt(start);
+  const closed = end - start >= 2 && src.charCodeAt(end - 1) === q;
+  const inner = src.slice(start + 1, closed ? end - 1 : end);
+  const qs = String.fromCharCode(q);
+  return inner.includes(qs + qs) ? inner.split(qs + qs).join(qs) : inner;
+}
