@@ -15,7 +15,19 @@ export function isAlive(pid: number): boolean {
       const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
       // "pid (comm) S ..." — comm may hold spaces and parentheses, the state follows the last ")".
       const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
-      return state !== "Z" && state !== "X";
+      if (state !== "Z" && state !== "X") return true;
+      // A killed multi-threaded process shows its main thread as a zombie while the other
+      // threads still exit — and still hold its sockets open. Dead means every thread is gone.
+      return readdirSync(`/proc/${pid}/task`).some((tid) => {
+        if (Number(tid) === pid) return false;
+        try {
+          const t = readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8");
+          const st = t.slice(t.lastIndexOf(")") + 2, t.lastIndexOf(")") + 3);
+          return st !== "Z" && st !== "X";
+        } catch {
+          return false;
+        }
+      });
     } catch {
       return false;
     }

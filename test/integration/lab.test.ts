@@ -197,7 +197,12 @@ test("the CLI resolves a relative lab.dir against the config file and reports st
   writeFileSync(file, JSON.stringify({ ...pair.proxyConfig(), lab: { dir: "." } }));
   const config = loadConfig(file);
   assert.is(labOptionsFromConfig(config).dir, pair.dir);
-  const cli = `import("./src/cli.ts").then((m) => m.main(process.argv.slice(1)))`;
+  // Only the lab's commands, as `pairgate lab ...` registers them (the rest of the CLI is not under test here).
+  const cli = `Promise.all([import("commander"), import("./src/lab/cli.ts")]).then(([{ Command }, lab]) => {
+    const program = new Command("pairgate");
+    lab.registerLabCommands(program);
+    return program.parseAsync(process.argv.slice(1), { from: "user" });
+  })`;
   const run = (...args: string[]) =>
     spawnSync(process.execPath, ["--import", "tsx", "-e", cli, ...args], { encoding: "utf8" });
   const up = run("lab", "up", "--config", file);
@@ -221,7 +226,8 @@ test("kill is a real kill -9; start brings the primary back and replication resu
     await c.end();
     assert.unreachable("primary still answers");
   } catch (e) {
-    assert.match(String((e as { code?: string }).code), /ECONNREFUSED|ECONNRESET/);
+    // kill() returns only when every thread is gone, so the port is closed, not half-open.
+    assert.is((e as { code?: string }).code, "ECONNREFUSED");
   }
   // The secondary keeps serving reads (and refusing writes) while the primary is gone.
   const r = await replicationRow();
