@@ -3,7 +3,7 @@
  * Each part registers its own subcommands; this file only wires them.
  */
 import { Command } from "commander";
-import { registerStatusCommand } from "./admin/cli.js";
+import { registerCheckConfigCommand, registerStatusCommand } from "./admin/cli.js";
 import { registerLabCommands } from "./lab/cli.js";
 
 export async function main(argv: string[]): Promise<void> {
@@ -11,5 +11,6 @@ export async function main(argv: string[]): Promise<void> {
   program.name("pairgate").description("MySQL-protocol proxy for a primary/secondary pair").showHelpAfterError();
   registerLabCommands(program);
   registerStatusCommand(program);
+  registerCheckConfigCommand(program);
   await program.parseAsync(argv, { from: "user" });
 }

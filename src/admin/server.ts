@@ -1,0 +1,262 @@
+/**
+ * The admin HTTP listener (node:http): the HA status page, /status JSON, health probes, metrics,
+ * and two actions (maintenance, audit delivery).
+ *
+ *   GET  /              HA status page (refreshes itself from /status every 2 s)
+ *   GET  /status        the status document (JSON)
+ *   GET  /healthz       200 while the process lives
+ *   GET  /readyz        200 when reads can be served (mode != down), else 503
+ *   GET  /metrics       Prometheus exposition
+ *   POST /maintenance   {"readOnly": true|false}
+ *   POST /audit/deliver deliver the audit journal now
+ *
+ * Actions need `Authorization: Bearer <admin.token>` when a token is configured (else 401);
+ * without a token they are accepted only from loopback (else 403).
+ */
+import { timingSafeEqual } from "node:crypto";
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { Logger } from "../observability/logger.js";
+import type { Metrics } from "../observability/metrics.js";
+import type { Topology } from "../topology/monitor.js";
+import { renderStatusPage } from "./page.js";
+import { buildStatus, type StatusDocument } from "./status.js";
+
+export interface AdminAudit {
+  pending(): number;
+  readonly lastDeliveryAt: number | null;
+  deliverNow(): Promise<{ delivered: number }>;
+}
+
+export interface AdminServerOptions {
+  host: string;
+  port: number;
+  token?: string;
+  topology: Pick<Topology, "snapshot" | "setMaintenance" | "mode">;
+  metrics: Pick<Metrics, "render">;
+  logger: Logger;
+  audit?: AdminAudit;
+  sessions?: () => number;
+  configInfo?: () => object;
+}
+
+export interface AdminServer {
+  port: number;
+  close(): Promise<void>;
+}
+
+const MAX_BODY = 64 * 1024;
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+  }
+}
+
+/** 127.0.0.0/8, ::1 and their IPv4-mapped forms. */
+export function isLoopback(address: string | undefined): boolean {
+  if (!address) return false;
+  const a = address.startsWith("::ffff:") ? address.slice(7) : address;
+  return a === "::1" || /^127\.\d+\.\d+\.\d+$/.test(a);
+}
+
+function tokenMatches(header: string | undefined, token: string): boolean {
+  const m = /^Bearer\s+(.+)$/i.exec(header ?? "");
+  if (!m) return false;
+  const given = Buffer.from(m[1].trim());
+  const want = Buffer.from(token);
+  return given.length === want.length && timingSafeEqual(given, want);
+}
+
+function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on("data", (c: Buffer) => {
+      size += c.length;
+      if (size > MAX_BODY) {
+        reject(new HttpError(413, `request body larger than ${MAX_BODY} bytes`));
+        req.destroy();
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
+    req.on("error", reject);
+  });
+}
+
+async function readJson(req: IncomingMessage): Promise<unknown> {
+  const text = await readBody(req);
+  if (text.trim() === "") return {};
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new HttpError(400, `body is not valid JSON: ${(e as Error).message}`);
+  }
+}
+
+const ROUTES: Record<string, readonly string[]> = {
+  "/": ["GET", "HEAD"],
+  "/status": ["GET", "HEAD"],
+  "/healthz": ["GET", "HEAD"],
+  "/readyz": ["GET", "HEAD"],
+  "/metrics": ["GET", "HEAD"],
+  "/maintenance": ["POST"],
+  "/audit/deliver": ["POST"],
+};
+
+export async function startAdminServer(opts: AdminServerOptions): Promise<AdminServer> {
+  const logger = opts.logger.child({ part: "admin" });
+  const token = opts.token && opts.token.length > 0 ? opts.token : undefined;
+
+  const status = (): StatusDocument =>
+    buildStatus({
+      snapshot: opts.topology.snapshot(),
+      audit: opts.audit ?? null,
+      sessions: opts.sessions ?? null,
+      configInfo: opts.configInfo ?? null,
+    });
+
+  const send = (
+    req: IncomingMessage,
+    res: ServerResponse,
+    code: number,
+    type: string,
+    body: string,
+    headers: Record<string, string> = {},
+  ) => {
+    const buf = Buffer.from(body, "utf8");
+    res.writeHead(code, {
+      "Content-Type": type,
+      "Content-Length": String(buf.length),
+      "Cache-Control": "no-store",
+      "X-Content-Type-Options": "nosniff",
+      ...headers,
+    });
+    res.end(req.method === "HEAD" ? undefined : buf);
+  };
+  const json = (req: IncomingMessage, res: ServerResponse, code: number, v: unknown, headers = {}) =>
+    send(req, res, code, "application/json; charset=utf-8", `${JSON.stringify(v, null, 2)}\n`, headers);
+
+  const authorize = (req: IncomingMessage) => {
+    if (token) {
+      if (!tokenMatches(req.headers.authorization, token)) {
+        throw new HttpError(401, "this action needs Authorization: Bearer <admin.token>", {
+          "WWW-Authenticate": 'Bearer realm="pairgate"',
+        });
+      }
+      return;
+    }
+    if (!isLoopback(req.socket.remoteAddress)) {
+      throw new HttpError(403, "actions are accepted only from loopback when no admin.token is configured");
+    }
+  };
+
+  const handle = async (req: IncomingMessage, res: ServerResponse) => {
+    const url = new URL(req.url ?? "/", "http://admin.invalid");
+    const path = url.pathname.length > 1 ? url.pathname.replace(/\/+$/, "") : url.pathname;
+    const methods = ROUTES[path];
+    if (!methods) throw new HttpError(404, `no such path: ${path}`);
+    const method = req.method ?? "GET";
+    if (!methods.includes(method)) {
+      throw new HttpError(405, `${method} is not allowed on ${path} (use ${methods.join(" or ")})`, {
+        Allow: methods.join(", "),
+      });
+    }
+    switch (path) {
+      case "/":
+        return send(req, res, 200, "text/html; charset=utf-8", renderStatusPage(status()), {
+          "Content-Security-Policy":
+            "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; connect-src 'self'; img-src data:",
+        });
+      case "/status":
+        return json(req, res, 200, status());
+      case "/healthz":
+        return json(req, res, 200, { ok: true, uptimeSeconds: Math.round(process.uptime()) });
+      case "/readyz": {
+        const mode = opts.topology.mode;
+        return json(req, res, mode === "down" ? 503 : 200, { ready: mode !== "down", mode });
+      }
+      case "/metrics": {
+        const m = await opts.metrics.render();
+        return send(req, res, 200, m.contentType, m.body);
+      }
+      case "/maintenance": {
+        authorize(req);
+        const body = await readJson(req);
+        const readOnly = (body as { readOnly?: unknown } | null)?.readOnly;
+        if (typeof readOnly !== "boolean") {
+          throw new HttpError(400, 'expected a JSON body {"readOnly": true|false}');
+        }
+        logger.warn({ readOnly, from: req.socket.remoteAddress }, "maintenance requested");
+        opts.topology.setMaintenance(readOnly);
+        return json(req, res, 200, { ok: true, maintenance: readOnly, mode: opts.topology.mode });
+      }
+      case "/audit/deliver": {
+        authorize(req);
+        await readBody(req);
+        if (!opts.audit) throw new HttpError(503, "audit is not enabled in this pairgate");
+        const r = await opts.audit.deliverNow();
+        logger.info({ delivered: r.delivered, from: req.socket.remoteAddress }, "audit delivery on request");
+        return json(req, res, 200, { ok: true, delivered: r.delivered, pending: opts.audit.pending() });
+      }
+    }
+  };
+
+  const server = createServer((req, res) => {
+    handle(req, res).catch((err) => {
+      if (res.headersSent) {
+        res.destroy();
+        return;
+      }
+      if (err instanceof HttpError) {
+        if (err.status === 401 || err.status === 403) {
+          logger.warn(
+            { path: req.url, from: req.socket.remoteAddress, status: err.status },
+            "admin action refused",
+          );
+        }
+        json(req, res, err.status, { error: err.message }, err.headers);
+        return;
+      }
+      logger.error({ err, path: req.url }, "admin request failed");
+      json(req, res, 500, { error: (err as Error).message ?? String(err) });
+    });
+  });
+  server.keepAliveTimeout = 5000;
+  server.headersTimeout = 10_000;
+  server.requestTimeout = 30_000;
+
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen({ host: opts.host, port: opts.port }, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  const address = server.address();
+  const port = typeof address === "object" && address ? address.port : opts.port;
+  logger.info(
+    { host: opts.host, port, token: token ? "set" : "none (actions from loopback only)" },
+    "admin listening",
+  );
+  server.on("error", (err) => logger.error({ err }, "admin listener error"));
+
+  let closing: Promise<void> | null = null;
+  return {
+    port,
+    close() {
+      closing ??= new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeIdleConnections();
+        // Page viewers keep connections open; a shutdown does not wait for them.
+        setTimeout(() => server.closeAllConnections(), 1000).unref();
+      });
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,264 @@
+/**
+ * The status document: what `/status` returns, what the HA page renders and what `pairgate status`
+ * prints. Built from the topology's snapshot; the words follow the seed's HA page
+ * ("Connection Status: Alive and High Availability Live is in progress now").
+ */
+import type { BackendHealth, Mode, PairStatus, ReplicationStatus, Transition } from "../topology/types.js";
+
+export interface StatusBackend {
+  role: "primary" | "secondary";
+  host: string;
+  port: number;
+  up: boolean;
+  readOnly: boolean | null;
+  serverId: number | null;
+  version: string | null;
+  lastCheckAt: string | null;
+  lastCheckMs: number | null;
+  lastOkAt: string | null;
+  lastError: string | null;
+  /** The up/down state holds since. */
+  since: string;
+}
+
+export interface StatusTransition {
+  from: Mode;
+  to: Mode;
+  at: string;
+  cause: string;
+  detectionSeconds: number;
+}
+
+export interface StatusDocument {
+  /** read_write | read_only | down */
+  mode: Mode;
+  /** "Alive" | "Read-only" | "Down": the seed's "Connection Status". */
+  connectionStatus: string;
+  /** The sentence after it. */
+  headline: string;
+  /** "Secondary server is running in host: …" and its kin: one line each. */
+  details: string[];
+  /** Things an operator should look at even when traffic flows. */
+  warnings: string[];
+  maintenance: boolean;
+  /** Which backend serves reads now. */
+  readRole: "primary" | "secondary" | null;
+  since: string;
+  primary: StatusBackend;
+  secondary: StatusBackend;
+  /** The secondary's replication, null if it does not replicate (or cannot be read). */
+  replication: ReplicationStatus | null;
+  lastFailover: StatusTransition | null;
+  lastFailback: StatusTransition | null;
+  audit: { pending: number; lastDeliveryAt: string | null } | null;
+  sessions: number | null;
+  config: object | null;
+  generatedAt: string;
+  uptimeSeconds: number;
+}
+
+const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
+
+function backend(h: BackendHealth): StatusBackend {
+  return {
+    role: h.role,
+    host: h.host,
+    port: h.port,
+    up: h.up,
+    readOnly: h.readOnly,
+    serverId: h.serverId,
+    version: h.version,
+    lastCheckAt: iso(h.lastCheckAt),
+    lastCheckMs: h.lastCheckMs,
+    lastOkAt: iso(h.lastOkAt),
+    lastError: h.lastError,
+    since: new Date(h.since).toISOString(),
+  };
+}
+
+function transition(t: Transition | null): StatusTransition | null {
+  if (!t) return null;
+  return {
+    from: t.from,
+    to: t.to,
+    at: new Date(t.at).toISOString(),
+    cause: t.cause,
+    detectionSeconds: t.detectionSeconds,
+  };
+}
+
+const hostPort = (h: { host: string; port: number }) => `${h.host}:${h.port}`;
+
+export interface StatusInputs {
+  snapshot: PairStatus;
+  audit?: { pending(): number; lastDeliveryAt: number | null } | null;
+  sessions?: (() => number) | null;
+  configInfo?: (() => object) | null;
+  /** Lag above which a warning is shown. */
+  lagWarningSeconds?: number;
+}
+
+export function buildStatus(inputs: StatusInputs, now = Date.now()): StatusDocument {
+  const s = inputs.snapshot;
+  const p = s.primary;
+  const sec = s.secondary;
+  const rep = sec.up ? sec.replication : null;
+  const details: string[] = [];
+  const warnings: string[] = [];
+  let connectionStatus: string;
+  let headline: string;
+
+  if (s.mode === "read_write") {
+    connectionStatus = "Alive";
+    if (sec.up && rep && rep.ioRunning === "Yes" && rep.sqlRunning === "Yes") {
+      headline = "High Availability Live is in progress now";
+    } else if (sec.up) {
+      headline = "the primary serves reads and writes; replication to the secondary is not running";
+    } else {
+      headline =
+        "the primary serves reads and writes; the secondary is unreachable, so High Availability is not protecting you now";
+    }
+  } else if (s.mode === "read_only") {
+    connectionStatus = "Read-only";
+    if (s.maintenance) {
+      headline = "planned maintenance: the service is read-only on purpose; writes are refused until it ends";
+    } else if (p.up && p.readOnly) {
+      headline = "the primary reports read_only=1: the service is read-only; writes are refused";
+    } else {
+      headline =
+        "the primary is unavailable; the secondary gives emergency read-only access; writes are refused until the primary is back";
+    }
+  } else {
+    connectionStatus = "Down";
+    headline = "neither server can serve: clients get a clear error until one of them answers";
+  }
+
+  if (sec.up) details.push(`Secondary server is running in host: ${hostPort(sec)}`);
+  else
+    details.push(
+      `Secondary server at ${hostPort(sec)} is not answering${sec.lastError ? `: ${sec.lastError}` : ""}`,
+    );
+  if (p.up) {
+    details.push(`Primary server is running in host: ${hostPort(p)}${p.readOnly ? " (read_only=1)" : ""}`);
+  } else {
+    details.push(`Primary server at ${hostPort(p)} is not answering${p.lastError ? `: ${p.lastError}` : ""}`);
+  }
+  if (s.readRole)
+    details.push(
+      `Reads are served by the ${s.readRole}; writes ${s.mode === "read_write" ? "go to the primary" : "are refused (ERR 1290)"}`,
+    );
+  if (rep) {
+    const lag = rep.secondsBehind === null ? "unknown" : `${rep.secondsBehind} s`;
+    details.push(`Replication: IO thread ${rep.ioRunning}, SQL thread ${rep.sqlRunning}, ${lag} behind`);
+    if (rep.secondsSinceMasterContact !== null) {
+      details.push(`The secondary last heard from the primary ${rep.secondsSinceMasterContact} s ago`);
+    }
+  }
+
+  if (sec.up && sec.readOnly === false) {
+    warnings.push(
+      "The secondary reports read_only=0: privileged users could write to it (pairgate never does). Set read_only=1 there.",
+    );
+  }
+  if (sec.up && !sec.replication) warnings.push("The secondary does not report any replication status.");
+  if (rep && rep.ioRunning !== "Yes" && p.up)
+    warnings.push(
+      `Replication IO thread is ${rep.ioRunning}${rep.lastIoError ? `: ${rep.lastIoError}` : ""}`,
+    );
+  if (rep && rep.sqlRunning !== "Yes")
+    warnings.push(
+      `Replication SQL thread is ${rep.sqlRunning}${rep.lastSqlError ? `: ${rep.lastSqlError}` : ""}`,
+    );
+  if (rep && !rep.sslAllowed) warnings.push("Replication is not encrypted (Master_SSL_Allowed=No).");
+  const lagWarn = inputs.lagWarningSeconds ?? 30;
+  if (rep && rep.secondsBehind !== null && rep.secondsBehind > lagWarn)
+    warnings.push(`The secondary is ${rep.secondsBehind} s behind the primary.`);
+
+  let audit: StatusDocument["audit"] = null;
+  if (inputs.audit) {
+    audit = { pending: inputs.audit.pending(), lastDeliveryAt: iso(inputs.audit.lastDeliveryAt) };
+    if (audit.pending > 0 && s.mode === "read_write") {
+      details.push(`Audit: ${audit.pending} event(s) waiting for delivery to the primary`);
+    } else if (audit.pending > 0) {
+      details.push(`Audit: ${audit.pending} event(s) kept safe on local disk until the primary is back`);
+    }
+  }
+
+  return {
+    mode: s.mode,
+    connectionStatus,
+    headline,
+    details,
+    warnings,
+    maintenance: s.maintenance,
+    readRole: s.readRole,
+    since: new Date(s.since).toISOString(),
+    primary: backend(p),
+    secondary: { ...backend(sec) },
+    replication: sec.replication,
+    lastFailover: transition(s.lastFailover),
+    lastFailback: transition(s.lastFailback),
+    audit,
+    sessions: inputs.sessions ? inputs.sessions() : null,
+    config: inputs.configInfo ? inputs.configInfo() : null,
+    generatedAt: new Date(now).toISOString(),
+    uptimeSeconds: Math.round(process.uptime()),
+  };
+}
+
+function ago(isoTime: string | null, now: number): string {
+  if (!isoTime) return "never";
+  const s = Math.max(0, (now - Date.parse(isoTime)) / 1000);
+  if (s < 1) return "just now";
+  if (s < 120) return `${Math.round(s)} s ago`;
+  if (s < 7200) return `${Math.round(s / 60)} min ago`;
+  if (s < 172800) return `${Math.round(s / 3600)} h ago`;
+  return `${Math.round(s / 86400)} days ago`;
+}
+
+const yesNo = (b: boolean | null) => (b === null ? "?" : b ? "ON" : "OFF");
+
+/** The terminal summary (`pairgate status`). */
+export function formatStatusText(doc: StatusDocument, now = Date.now()): string {
+  const lines: string[] = [];
+  lines.push(`Connection Status: ${doc.connectionStatus} — ${doc.headline}`);
+  lines.push(
+    `Mode: ${doc.mode}${doc.maintenance ? " (maintenance)" : ""} since ${doc.since} (${ago(doc.since, now)})`,
+  );
+  for (const d of doc.details) lines.push(d);
+  lines.push("");
+  for (const b of [doc.primary, doc.secondary]) {
+    const state = b.up ? "UP  " : "DOWN";
+    const extra = b.up
+      ? `read_only=${yesNo(b.readOnly)}  server_id=${b.serverId ?? "?"}  ${b.version ?? ""}`
+      : `${b.lastError ?? "not checked yet"}`;
+    lines.push(`${b.role.padEnd(9)} ${`${b.host}:${b.port}`.padEnd(22)} ${state}  ${extra}`.trimEnd());
+  }
+  const r = doc.replication;
+  if (r) {
+    lines.push("");
+    lines.push(
+      `replication  IO ${r.ioRunning}  SQL ${r.sqlRunning}  behind ${r.secondsBehind ?? "-"} s  TLS ${r.sslAllowed ? "yes" : "NO"}` +
+        `  last heard from primary ${r.secondsSinceMasterContact === null ? "?" : `${r.secondsSinceMasterContact} s ago`}`,
+    );
+    if (r.gtidIoPos || r.gtidExecuted)
+      lines.push(`             GTID received ${r.gtidIoPos || "-"}  executed ${r.gtidExecuted || "-"}`);
+    if (r.lastIoError) lines.push(`             last IO error: ${r.lastIoError}`);
+    if (r.lastSqlError) lines.push(`             last SQL error: ${r.lastSqlError}`);
+  }
+  lines.push("");
+  const t = (label: string, x: StatusTransition | null) =>
+    x
+      ? `${label} ${x.at} (${ago(x.at, now)}): ${x.cause}; detected in ${x.detectionSeconds.toFixed(3)} s`
+      : `${label} none`;
+  lines.push(t("last failover:", doc.lastFailover));
+  lines.push(t("last failback:", doc.lastFailback));
+  if (doc.audit) {
+    lines.push(
+      `audit backlog: ${doc.audit.pending} event(s); last delivery ${ago(doc.audit.lastDeliveryAt, now)}`,
+    );
+  }
+  if (doc.sessions !== null) lines.push(`client sessions: ${doc.sessions}`);
+  for (const w of doc.warnings) lines.push(`WARNING: ${w}`);
+  return `${lines.join("\n")}\n`;
+}
