@@ -78,15 +78,16 @@ export const INNODB_FILES = {
 const TEMPLATE_FORMAT = 1;
 
 /**
- * Initialises a data directory once per MariaDB version (in the OS temp folder, shared by every
- * lab and test on the machine, never written after it is complete) and returns its path.
+ * Initialises a data directory once per MariaDB version and OS user (in the OS temp folder,
+ * shared by every lab and test of that user, never written after it is complete) and returns
+ * its path.
  * Concurrent callers each build into a private folder and rename it into place; the loser of
  * the race throws its copy away.
  */
 export function ensureTemplate(): string {
   const bin = mariadbBinaries();
   const key = createHash("sha256")
-    .update(JSON.stringify({ TEMPLATE_FORMAT, INNODB_FILES, root: runningAsRoot, bin }))
+    .update(JSON.stringify({ TEMPLATE_FORMAT, INNODB_FILES, uid: process.getuid?.(), bin }))
     .digest("hex")
     .slice(0, 10);
   const safeVersion = bin.version.replace(/[^A-Za-z0-9.+-]/g, "_");
