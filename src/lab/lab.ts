@@ -129,6 +129,8 @@ export class Lab {
   readonly host: string;
   readonly caFile: string;
   readonly tlsDir: string;
+  /** The options this lab was made with (ports, users). */
+  readonly options: Readonly<LabOptions>;
   private readonly opts: LabOptions;
   private readonly timeouts: { start: number; shutdown: number; replication: number };
 
@@ -139,6 +141,7 @@ export class Lab {
         `primary and secondary need different ports (${opts.primaryPort})`,
       );
     this.opts = opts;
+    this.options = opts;
     this.dir = resolve(opts.dir);
     this.host = opts.host ?? "127.0.0.1";
     this.tlsDir = join(this.dir, "tls");
