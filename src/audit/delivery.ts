@@ -226,7 +226,8 @@ export class Delivery {
   #tick(): void {
     if (this.#busy || this.#stopping) return;
     // The first attempt also runs with nothing pending, to move past damaged records left at startup.
-    if (this.#o.journal.pending() === 0 && this.#swept) return;
+    // An unhealthy journal (full disk) may get its space back once delivered segments are removed.
+    if (this.#o.journal.pending() === 0 && this.#swept && this.#o.journal.healthy) return;
     if (Date.now() < this.#nextAttemptAt || !this.#isPrimaryUp()) return;
     this.deliverNow().catch(() => {
       // logged and backed off in #drainSafely

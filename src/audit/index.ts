@@ -149,7 +149,7 @@ export class Audit {
           io: this.#o.journalIo,
         });
         this.#journalError = null;
-        if (this.#delivery === null && this.#started) this.#startDelivery();
+        if (this.#started) this.#startDelivery();
       } catch (e) {
         this.#journalError =
           e instanceof JournalError ? e : new JournalError((e as Error).message, "EUNKNOWN", { cause: e });
@@ -172,12 +172,13 @@ export class Audit {
     this.#started = opts;
     this.#stopped = false;
     await this.open();
-    if (this.#journal) this.#startDelivery();
+    this.#startDelivery();
     this.#unsubscribe = opts.onPrimaryUp?.(() => this.primaryAvailable()) ?? undefined;
   }
 
   #startDelivery(): void {
-    const journal = this.#journal!;
+    if (this.#delivery || !this.#journal) return;
+    const journal = this.#journal;
     this.#delivery = new Delivery({
       journal,
       table: this.#cfg.audit.table,

@@ -87,6 +87,8 @@ export const HEADER_BYTES = 8;
 export const MAX_RECORD_BYTES = 64 * 1024 * 1024 + 4096;
 const SEGMENT_RE = /^seg-(\d{16})\.pgj$/;
 const POSITION_FILE = "position.json";
+/** The position file always has this size, so it can be rewritten in place on a full disk. */
+const POSITION_BYTES = 128;
 const LOCK_FILE = "journal.lock";
 
 export function segmentName(n: number): string {
@@ -307,6 +309,12 @@ export class Journal<T = unknown> {
       throw new JournalError(`audit journal ${this.dir}: ${(e as Error).message}`, errCode(e), { cause: e });
     }
     this.#committed = await this.#loadPosition();
+    try {
+      // Written at once so a full disk later can still overwrite it in place.
+      await this.#savePosition(this.#committed);
+    } catch (e) {
+      this.#log.warn({ err: e, dir: this.dir }, "audit journal: cannot save the position");
+    }
     // Count what is still to deliver (this also reports torn or corrupt records once, at startup).
     let pos = this.#committed;
     for (;;) {
@@ -489,14 +497,16 @@ export class Journal<T = unknown> {
   }
 
   async #writeDurable(buf: Buffer): Promise<void> {
+    // After a failed write the segment is abandoned, unless nothing is in it (a full disk would
+    // otherwise leave one empty segment per failed attempt).
     if (
-      this.#mustRoll ||
+      (this.#mustRoll && this.#size > 0) ||
       this.#fd === null ||
       (this.#size > 0 && this.#size + buf.length > this.#segmentBytes)
     ) {
       await this.#roll();
-      this.#mustRoll = false;
     }
+    this.#mustRoll = false;
     const fd = this.#fd!;
     let done = 0;
     try {
@@ -615,16 +625,7 @@ export class Journal<T = unknown> {
    * atomically, then remove fully delivered segments.
    */
   async commit(next: Position, count: number): Promise<void> {
-    const tmp = join(this.dir, `${POSITION_FILE}.tmp`);
-    const fh = await fsp.open(tmp, "w", 0o600);
-    try {
-      await fh.writeFile(JSON.stringify({ segment: next.segment, offset: next.offset, savedAt: Date.now() }));
-      await fh.datasync();
-    } finally {
-      await fh.close();
-    }
-    await fsp.rename(tmp, join(this.dir, POSITION_FILE));
-    await fsyncDir(this.dir);
+    await this.#savePosition(next);
     this.#committed = { ...next };
     this.#pending = Math.max(0, this.#pending - count);
     const gone = this.#segments.filter((s) => s < next.segment && s !== this.#active);
@@ -639,6 +640,45 @@ export class Journal<T = unknown> {
         continue;
       }
       this.#segments = this.#segments.filter((x) => x !== s);
+    }
+  }
+
+  /**
+   * Save the position: a fixed-size record written to a temporary file, fsynced and renamed over
+   * the old one. When the disk is full (no room for the temporary file) the existing file is
+   * overwritten in place instead (same size, one sector), so delivery can still advance and free
+   * the delivered segments.
+   */
+  async #savePosition(p: Position): Promise<void> {
+    const text = JSON.stringify({ segment: p.segment, offset: p.offset, savedAt: Date.now() }).padEnd(
+      POSITION_BYTES - 1,
+      " ",
+    );
+    const data = Buffer.from(`${text}\n`);
+    const path = join(this.dir, POSITION_FILE);
+    const tmp = `${path}.tmp`;
+    try {
+      const fh = await fsp.open(tmp, "w", 0o600);
+      try {
+        await fh.writeFile(data);
+        await fh.datasync();
+      } finally {
+        await fh.close();
+      }
+      await fsp.rename(tmp, path);
+      await fsyncDir(this.dir);
+      return;
+    } catch (e) {
+      await fsp.rm(tmp, { force: true }).catch(() => {});
+      const code = errCode(e);
+      if (code !== "ENOSPC" && code !== "EDQUOT") throw e;
+    }
+    const fh = await fsp.open(path, "r+");
+    try {
+      await fh.write(data, 0, data.length, 0);
+      await fh.datasync();
+    } finally {
+      await fh.close();
     }
   }
 
