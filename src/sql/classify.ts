@@ -280,7 +280,7 @@ class Run {
     this.prevType = TOK_EOF;
     this.lidOpen = false;
     const base = this.dispatch();
-    return base > this.found ? base : this.found;
+    return Math.max(base, this.found);
   }
 
   private atEnd(): boolean {
@@ -681,7 +681,8 @@ class Run {
       if (lx.type === TOK_WORD) {
         const kw = lx.kw;
         if (kw === TEMPORARY && create) this.pin("temporary_table");
-        else if (kw === PROCEDURE || kw === FUNCTION || kw === TRIGGER || kw === EVENT) return this.compound(false);
+        else if (kw === PROCEDURE || kw === FUNCTION || kw === TRIGGER || kw === EVENT)
+          return this.compound(false);
         else if (kw === TABLE || kw === VIEW || kw === INDEX || kw === DATABASE || kw === SCHEMA) break;
       } else if (lx.type === TOK_PUNCT && lx.ch === CH_LPAREN) break;
       lx.next();
@@ -772,7 +773,10 @@ class Run {
         if (this.isKw(COLLATE)) {
           lx.next();
           if (this.atEnd()) return R_UNKNOWN;
-          change.collation = lx.type === TOK_STRING || lx.type === TOK_QIDENT ? unquoteIdent(lx.src, lx.start, lx.end) : lx.text();
+          change.collation =
+            lx.type === TOK_STRING || lx.type === TOK_QIDENT
+              ? unquoteIdent(lx.src, lx.start, lx.end)
+              : lx.text();
           lx.next();
         }
       } else if (this.isKw(CHARACTER) || this.isKw(CHARSET)) {
@@ -839,7 +843,7 @@ class Run {
   /** At `=` or `:=` of a SET assignment: moves past it. */
   private assignment(): boolean {
     const lx = this.lx;
-    if ((lx.type === TOK_PUNCT && lx.ch === CH_EQ) || (lx.type === TOK_OP && lx.ch === 58 /* := */)) {
+    if ((lx.type === TOK_PUNCT && lx.ch === CH_EQ) || (lx.type === TOK_OP && lx.ch === 58) /* := */) {
       lx.next();
       return true;
     }

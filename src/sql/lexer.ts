@@ -121,6 +121,31 @@ export class Lexer {
     }
   }
 
+  /** Keyword id and char code of the token last returned by `peek()`. */
+  peekKw = 0;
+  peekCh = 0;
+
+  /** The type of the token after the current one, leaving the current token as it is. */
+  peek(): number {
+    const { pos, inExec, type, start, end, kw, ch } = this;
+    const t = this.next();
+    this.peekKw = this.kw;
+    this.peekCh = this.ch;
+    this.pos = pos;
+    this.inExec = inExec;
+    this.type = type;
+    this.start = start;
+    this.end = end;
+    this.kw = kw;
+    this.ch = ch;
+    return t;
+  }
+
+  /** True if the next token is the punctuation character `c`. */
+  peekPunct(c: number): boolean {
+    return this.peek() === TOK_PUNCT && this.peekCh === c;
+  }
+
   /** Advances to the next token and returns its type. */
   next(): number {
     const s = this.src;
