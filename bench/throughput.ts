@@ -1,0 +1,471 @@
+/**
+ * `npm run bench` — throughput, latency, CPU per query and memory of pairgate against the
+ * primary directly and against HAProxy in TCP mode, on an isolated pair of real MariaDB servers.
+ *
+ *   npm run bench                       3 rounds × 10 s per run, point_select + read_only at 8 and 64 threads
+ *   npm run bench -- --rounds 5 --time 20
+ *   npm run bench -- --quick            1 round × 5 s, point_select at 8 threads (while developing)
+ *   npm run bench -- --sessions 500     idle sessions for the memory figure (default 2000; 0 skips it)
+ *
+ * Runs are interleaved (within a round every target runs each case before the next case starts,
+ * in an order that rotates between rounds) so a machine that slows down mid-bench slows all
+ * targets alike; the table shows medians over rounds. CPU per query is the proxy process's
+ * utime+stime (from /proc, before and after each run) over the queries sysbench reports — steadier
+ * than qps on a shared machine.
+ */
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import mysql, { type Connection } from "mysql2/promise";
+import { startPair, type TestPair } from "../test/helpers/pair.js";
+import { freePort } from "../test/helpers/ports.js";
+import type { Managed } from "./lib/children.js";
+import { spawnManaged } from "./lib/children.js";
+import { ensureHaproxy, haproxyVersion, startHaproxy } from "./lib/haproxy.js";
+import { describeMachine, type Machine } from "./lib/machine.js";
+import { cpuSeconds, peakRssMiB, rssMiB } from "./lib/proc.js";
+import { fmt, median } from "./lib/stats.js";
+import { runSysbench, type SysbenchOptions, type SysbenchTarget } from "./lib/sysbench.js";
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
+const HOST = "127.0.0.1";
+const DB = "sbtest";
+const TABLES = 4;
+const TABLE_SIZE = 10_000;
+const CHECK_USER = "pairgate_bench_check";
+const MAX_CONNECTIONS = 2500;
+
+type TargetName = "direct" | "haproxy" | "pairgate";
+
+interface Target {
+  name: TargetName;
+  port: number;
+  /** The proxy process whose CPU time is read; none for direct. */
+  proc: Managed | null;
+  /** Why this target stopped taking part (it failed to start, or died mid-bench). */
+  out: string | null;
+}
+
+interface Case {
+  script: "oltp_point_select" | "oltp_read_only";
+  threads: number;
+}
+
+interface Sample {
+  round: number;
+  qps: number;
+  p95: number;
+  cpuUsPerQuery: number;
+  error: string | null;
+}
+
+interface Options {
+  rounds: number;
+  time: number;
+  quick: boolean;
+  sessions: number;
+}
+
+const log = (msg: string) => process.stderr.write(`bench: ${msg}\n`);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function options(): Options {
+  const { values } = parseArgs({
+    options: {
+      rounds: { type: "string" },
+      time: { type: "string" },
+      quick: { type: "boolean", default: false },
+      sessions: { type: "string" },
+    },
+    strict: true,
+  });
+  const quick = values.quick ?? false;
+  const int = (v: string | undefined, dflt: number, name: string, min: number) => {
+    if (v === undefined) return dflt;
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min) throw new Error(`--${name} wants an integer ≥ ${min}, got ${v}`);
+    return n;
+  };
+  return {
+    quick,
+    rounds: int(values.rounds, quick ? 1 : 3, "rounds", 1),
+    time: int(values.time, quick ? 5 : 10, "time", 1),
+    sessions: int(values.sessions, 2000, "sessions", 0),
+  };
+}
+
+function cases(o: Options): Case[] {
+  if (o.quick) return [{ script: "oltp_point_select", threads: 8 }];
+  return [
+    { script: "oltp_point_select", threads: 8 },
+    { script: "oltp_point_select", threads: 64 },
+    { script: "oltp_read_only", threads: 8 },
+    { script: "oltp_read_only", threads: 64 },
+  ];
+}
+
+/** Retries a login as the app user until it succeeds, `proc` exits, or the time is up. */
+async function waitForLogin(pair: TestPair, port: number, what: string, proc: Managed | null, ms = 30_000) {
+  const until = Date.now() + ms;
+  let last = "";
+  while (Date.now() < until) {
+    if (proc?.exitStatus()) throw new Error(`${what} exited (${proc.exitStatus()}):\n${proc.logTail()}`);
+    try {
+      const c = await mysql.createConnection({
+        host: HOST,
+        port,
+        user: pair.appUser.username,
+        password: pair.appUser.password,
+        database: DB,
+        connectTimeout: 2000,
+      });
+      await c.query("SELECT 1");
+      await c.end();
+      return;
+    } catch (e) {
+      last = (e as Error).message;
+      await sleep(200);
+    }
+  }
+  throw new Error(`${what} did not accept a login on ${HOST}:${port} within ${ms} ms (last error: ${last})`);
+}
+
+/** Opens `n` idle sessions through `port` (logged in, nothing else), a few at a time. */
+async function openSessions(pair: TestPair, port: number, n: number) {
+  const conns: Connection[] = [];
+  const errors = new Map<string, number>();
+  let next = 0;
+  const worker = async () => {
+    while (next < n) {
+      next++;
+      try {
+        conns.push(
+          await mysql.createConnection({
+            host: HOST,
+            port,
+            user: pair.appUser.username,
+            password: pair.appUser.password,
+            database: DB,
+            connectTimeout: 10_000,
+          }),
+        );
+      } catch (e) {
+        const msg = (e as Error).message;
+        errors.set(msg, (errors.get(msg) ?? 0) + 1);
+      }
+    }
+  };
+  const started = Date.now();
+  await Promise.all(Array.from({ length: 32 }, worker));
+  return { conns, errors, ms: Date.now() - started };
+}
+
+async function closeSessions(conns: Connection[]) {
+  for (let i = 0; i < conns.length; i += 100) {
+    await Promise.all(conns.slice(i, i + 100).map((c) => c.end().catch(() => c.destroy())));
+  }
+}
+
+async function threadsConnected(pair: TestPair): Promise<number> {
+  const root = await pair.rootConnection("primary");
+  try {
+    const [rows] = await root.query("SHOW GLOBAL STATUS LIKE 'Threads_connected'");
+    return Number((rows as { Value: string }[])[0]?.Value ?? Number.NaN);
+  } finally {
+    await root.end();
+  }
+}
+
+interface MemoryReport {
+  target: TargetName;
+  idleMiB: number;
+  beforeMiB: number;
+  withSessionsMiB: number;
+  peakMiB: number;
+  opened: number;
+  wanted: number;
+  openMs: number;
+  primaryThreads: number;
+  errors: Map<string, number>;
+}
+
+async function measureMemory(pair: TestPair, t: Target, n: number, idleMiB: number): Promise<MemoryReport> {
+  const pid = t.proc!.pid;
+  const beforeMiB = rssMiB(pid);
+  log(`${t.name}: opening ${n} idle sessions`);
+  const { conns, errors, ms } = await openSessions(pair, t.port, n);
+  await sleep(2000);
+  const withSessionsMiB = rssMiB(pid);
+  const primaryThreads = await threadsConnected(pair);
+  const peakMiB = peakRssMiB(pid);
+  log(`${t.name}: ${conns.length}/${n} sessions open in ${ms} ms, RSS ${fmt(withSessionsMiB, 1)} MiB`);
+  await closeSessions(conns);
+  return {
+    target: t.name,
+    idleMiB,
+    beforeMiB,
+    withSessionsMiB,
+    peakMiB,
+    opened: conns.length,
+    wanted: n,
+    openMs: ms,
+    primaryThreads,
+    errors,
+  };
+}
+
+const label = (c: Case) => c.script.replace(/^oltp_/, "");
+
+function report(
+  o: Options,
+  machine: Machine,
+  versions: { mariadb: string; haproxy: string },
+  all: Case[],
+  targets: Target[],
+  samples: Map<string, Sample[]>,
+  memory: MemoryReport[],
+  notes: string[],
+  started: Date,
+): string {
+  const key = (c: Case, t: TargetName) => `${c.script}/${c.threads}/${t}`;
+  const lines: string[] = [];
+  lines.push(`## Throughput — ${started.toISOString().slice(0, 16).replace("T", " ")} UTC`, "");
+  lines.push(
+    `Machine: ${machine.nproc} CPUs (\`nproc\`), ${machine.cpuModel}, ${fmt(machine.ramGiB, 1)} GiB RAM, ` +
+      `Linux ${machine.kernel}, Node ${machine.node}, MariaDB ${versions.mariadb}, HAProxy ${versions.haproxy}, ` +
+      `sysbench ${machine.sysbench}. Client, servers and proxies share the machine.`,
+    "",
+  );
+  lines.push(
+    `Setup: sysbench \`--db-ps-mode=disable\` (text protocol, like JDBC's default), \`--percentile=95\`, ` +
+      `${TABLES} tables × ${fmt(TABLE_SIZE)} rows; ${o.rounds} round(s) × ${o.time} s per run, targets ` +
+      `interleaved within each round; every figure is the median over rounds (× HAProxy: the median of ` +
+      `the per-round qps ratios). p95 is per event: one query for point_select, one 16-query transaction ` +
+      `for read_only. CPU µs/query: the proxy process's utime+stime over the queries sysbench reports. ` +
+      `HAProxy: \`mode tcp\`, one server, default threads, mysql-check every 2 s.`,
+    "",
+  );
+  lines.push("| workload | threads | target | qps | p95 ms | × HAProxy | proxy CPU µs/query | failed runs |");
+  lines.push("|---|---:|---|---:|---:|---:|---:|---:|");
+  for (const c of all) {
+    const hap = samples.get(key(c, "haproxy")) ?? [];
+    for (const t of targets) {
+      const s = samples.get(key(c, t.name)) ?? [];
+      const good = s.filter((x) => x.error === null);
+      const ratios = good
+        .map((x) => {
+          const h = hap.find((y) => y.round === x.round && y.error === null);
+          return h ? x.qps / h.qps : Number.NaN;
+        })
+        .filter(Number.isFinite);
+      const failed = s.length - good.length;
+      lines.push(
+        `| ${label(c)} | ${c.threads} | ${t.name} | ${fmt(median(good.map((x) => x.qps)))} | ` +
+          `${fmt(median(good.map((x) => x.p95)), 2)} | ${t.name === "haproxy" ? "1.00" : fmt(median(ratios), 2)} | ` +
+          `${t.proc ? fmt(median(good.map((x) => x.cpuUsPerQuery)), 1) : "—"} | ` +
+          `${s.length ? `${failed}/${s.length}` : "not run"} |`,
+      );
+    }
+  }
+  lines.push("");
+  if (memory.length) {
+    lines.push(
+      "| memory (RSS, MiB) | idle after start | before sessions | with idle sessions | peak | sessions open | primary threads then |",
+    );
+    lines.push("|---|---:|---:|---:|---:|---:|---:|");
+    for (const m of memory) {
+      lines.push(
+        `| ${m.target} | ${fmt(m.idleMiB, 1)} | ${fmt(m.beforeMiB, 1)} | ${fmt(m.withSessionsMiB, 1)} | ` +
+          `${fmt(m.peakMiB, 1)} | ${fmt(m.opened)}/${fmt(m.wanted)} (${fmt(m.openMs / 1000, 1)} s) | ${fmt(m.primaryThreads)} |`,
+      );
+    }
+    lines.push("", "Target: pairgate under 150 MB with 2,000 idle client sessions.", "");
+    for (const m of memory)
+      for (const [msg, n] of m.errors) notes.push(`${m.target}: ${n} session(s) failed to open: \`${msg}\``);
+  }
+  for (const t of targets) if (t.out) notes.push(`${t.name}: ${t.out}`);
+  if (notes.length) {
+    lines.push("Errors and notes:", "");
+    for (const n of notes) lines.push(`- ${n.replace(/\n+/g, " ⏎ ")}`);
+    lines.push("");
+  }
+  return lines.join("\n");
+}
+
+async function main(): Promise<void> {
+  const o = options();
+  const started = new Date();
+  const machine = describeMachine();
+  const tmp = mkdtempSync(join(tmpdir(), "pairgate-bench-"));
+  process.on("exit", () => rmSync(tmp, { recursive: true, force: true }));
+  for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+    // process.exit runs the 'exit' hooks: HAProxy and pairgate (children.ts) and the pair (pair.ts) are killed.
+    process.on(sig, () => {
+      log(`${sig}: tearing down`);
+      process.exit(128 + (sig === "SIGINT" ? 2 : sig === "SIGTERM" ? 15 : 1));
+    });
+  }
+
+  const haproxyBin = ensureHaproxy(log);
+  log("starting an isolated MariaDB pair");
+  const pair = await startPair();
+  const procs: Managed[] = [];
+  try {
+    const root = await pair.rootConnection("primary");
+    const [ver] = await root.query("SELECT VERSION() AS v");
+    const mariadb = String((ver as { v: string }[])[0]!.v);
+    await root.query(`SET GLOBAL max_connections = ${MAX_CONNECTIONS}`);
+    // HAProxy's mysql-check logs in as this passwordless user (no privileges) and quits.
+    await root.query(`CREATE USER IF NOT EXISTS '${CHECK_USER}'@'127.0.0.1'`);
+    await root.end();
+
+    const sbTarget = (port: number): SysbenchTarget => ({
+      host: HOST,
+      port,
+      user: pair.appUser.username,
+      password: pair.appUser.password,
+      db: DB,
+    });
+    const base: SysbenchOptions = { script: "oltp_point_select", tables: TABLES, tableSize: TABLE_SIZE };
+    log(`sysbench prepare: ${TABLES} tables × ${TABLE_SIZE} rows in ${DB} on the primary`);
+    const prep = await runSysbench("prepare", sbTarget(pair.primary.port), base, 300_000);
+    if (!prep.ok)
+      throw new Error(`sysbench prepare failed (exit ${prep.code}):\n${prep.output.slice(-3000)}`);
+
+    const haproxyPort = await freePort(HOST);
+    const haproxy = startHaproxy(haproxyBin, tmp, {
+      listen: { host: HOST, port: haproxyPort },
+      server: pair.primary,
+      checkUser: CHECK_USER,
+    });
+    procs.push(haproxy);
+
+    const configFile = join(tmp, "pairgate.config.json");
+    writeFileSync(configFile, `${JSON.stringify(pair.proxyConfig(), null, 2)}\n`);
+    const pairgate = spawnManaged(
+      "pairgate",
+      process.execPath,
+      [join(ROOT, "bin", "pairgate.js"), "start", "--config", configFile],
+      join(tmp, "pairgate.log"),
+    );
+    procs.push(pairgate);
+
+    const targets: Target[] = [
+      { name: "direct", port: pair.primary.port, proc: null, out: null },
+      { name: "haproxy", port: haproxyPort, proc: haproxy, out: null },
+      { name: "pairgate", port: pair.listenPort, proc: pairgate, out: null },
+    ];
+    await waitForLogin(pair, haproxyPort, "HAProxy", haproxy);
+    let pairgateIdleMiB = Number.NaN;
+    try {
+      await waitForLogin(pair, pair.listenPort, "pairgate", pairgate);
+      pairgateIdleMiB = rssMiB(pairgate.pid);
+      log(`pairgate is up (pid ${pairgate.pid}), RSS ${fmt(pairgateIdleMiB, 1)} MiB`);
+    } catch (e) {
+      targets[2]!.out = `did not start: ${(e as Error).message}`;
+      log(`pairgate is left out: ${(e as Error).message}`);
+    }
+    const haproxyIdleMiB = rssMiB(haproxy.pid);
+    const live = () => targets.filter((t) => t.out === null);
+
+    log("warm-up: 3 s of point selects through every target");
+    for (const t of live()) {
+      await runSysbench("run", sbTarget(t.port), { ...base, threads: 8, time: 3 });
+    }
+
+    const all = cases(o);
+    const samples = new Map<string, Sample[]>();
+    const notes: string[] = [];
+    for (let round = 1; round <= o.rounds; round++) {
+      for (const [ci, c] of all.entries()) {
+        const order = live();
+        const shift = (round - 1 + ci) % Math.max(order.length, 1);
+        const rotated = [...order.slice(shift), ...order.slice(0, shift)];
+        for (const t of rotated) {
+          if (t.out) continue;
+          const before = t.proc ? cpuSeconds(t.proc.pid) : 0;
+          const run = await runSysbench("run", sbTarget(t.port), {
+            ...base,
+            script: c.script,
+            threads: c.threads,
+            time: o.time,
+            psMode: "disable",
+            percentile: 95,
+          });
+          const died = t.proc?.exitStatus();
+          const after = t.proc && !died ? cpuSeconds(t.proc.pid) : before;
+          const r = run.report;
+          const error = run.ok ? null : run.errors.join(" | ") || `exit ${run.code ?? run.signal}`;
+          const sample: Sample = {
+            round,
+            qps: r?.qps ?? Number.NaN,
+            p95: r?.latencyPctMs ?? Number.NaN,
+            cpuUsPerQuery: r && r.queries > 0 && t.proc ? ((after - before) / r.queries) * 1e6 : Number.NaN,
+            error,
+          };
+          const k = `${c.script}/${c.threads}/${t.name}`;
+          samples.set(k, [...(samples.get(k) ?? []), sample]);
+          log(
+            `round ${round} ${label(c)} ×${c.threads} ${t.name}: ` +
+              (error
+                ? `FAILED: ${error}`
+                : `${fmt(sample.qps)} qps, p95 ${fmt(sample.p95, 2)} ms` +
+                  (t.proc ? `, ${fmt(sample.cpuUsPerQuery, 1)} µs CPU/query` : "")),
+          );
+          if (error) notes.push(`round ${round} ${label(c)} ×${c.threads} via ${t.name}: \`${error}\``);
+          if (died) {
+            t.out = `exited mid-bench (${died}); its log ends:\n${t.proc!.logTail(1500)}`;
+            log(`${t.name} ${t.out}`);
+          }
+          await sleep(500);
+        }
+      }
+    }
+
+    const memory: MemoryReport[] = [];
+    if (o.sessions > 0) {
+      for (const t of live()) {
+        if (!t.proc) continue;
+        memory.push(
+          await measureMemory(pair, t, o.sessions, t.name === "pairgate" ? pairgateIdleMiB : haproxyIdleMiB),
+        );
+        await sleep(1000);
+      }
+    }
+
+    const md = report(
+      o,
+      machine,
+      { mariadb, haproxy: haproxyVersion(haproxyBin) },
+      all,
+      targets,
+      samples,
+      memory,
+      notes,
+      started,
+    );
+    const dir = join(ROOT, "bench", "results");
+    mkdirSync(dir, { recursive: true });
+    const stamp = started.toISOString().slice(0, 16).replace(/[:T]/g, "-");
+    const file = join(dir, `throughput-${stamp}${o.quick ? "-quick" : ""}.md`);
+    writeFileSync(file, `${md}\n`);
+    process.stdout.write(`\n${md}\n`);
+    log(
+      `written to ${file} — copy the table into bench/README.md (with the machine line) when it is the latest.`,
+    );
+  } finally {
+    log("tearing down: pairgate, HAProxy, the pair");
+    for (const p of procs.reverse()) await p.stop().catch(() => {});
+    await pair.stop();
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (e) => {
+    process.stderr.write(`bench failed: ${(e as Error).stack ?? e}\n`);
+    process.exit(1);
+  },
+);
