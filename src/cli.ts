@@ -5,10 +5,15 @@
 import { Command } from "commander";
 import { registerCheckConfigCommand, registerStatusCommand } from "./admin/cli.js";
 import { registerLabCommands } from "./lab/cli.js";
+import { registerStartCommand } from "./start.js";
 
 export async function main(argv: string[]): Promise<void> {
   const program = new Command();
-  program.name("pairgate").description("MySQL-protocol proxy for a primary/secondary pair").showHelpAfterError();
+  program
+    .name("pairgate")
+    .description("MySQL-protocol proxy for a primary/secondary pair")
+    .showHelpAfterError();
+  registerStartCommand(program);
   registerLabCommands(program);
   registerStatusCommand(program);
   registerCheckConfigCommand(program);

@@ -7,14 +7,14 @@
  * socket's data events; `runQuery`/`prepare` are for pairgate's own statements (state replay),
  * used only while no client command is in flight.
  */
-import { publicEncrypt, constants as cryptoConstants } from "node:crypto";
-import { connect as netConnect, type Socket } from "node:net";
-import { connect as tlsConnect, type TLSSocket } from "node:tls";
+import { constants as cryptoConstants, publicEncrypt } from "node:crypto";
 import { readFileSync } from "node:fs";
+import { connect as netConnect, type Socket } from "node:net";
+import { type TLSSocket, connect as tlsConnect } from "node:tls";
 import {
   CACHING_SHA2_PASSWORD,
-  cachingSha2Token,
   CLEAR_PASSWORD,
+  cachingSha2Token,
   NATIVE_PASSWORD,
   nativePasswordToken,
   SHA2_FAST_AUTH_SUCCESS,
@@ -25,7 +25,6 @@ import {
   CLIENT_CONNECT_ATTRS,
   CLIENT_CONNECT_WITH_DB,
   CLIENT_PLUGIN_AUTH,
-  CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA,
   CLIENT_PROTOCOL_41,
   CLIENT_SECURE_CONNECTION,
   CLIENT_SSL,
@@ -37,7 +36,6 @@ import {
   OK_HEADER,
 } from "../protocol/constants.js";
 import type { Packet } from "../protocol/framer.js";
-import { PacketQueue } from "../protocol/packet-queue.js";
 import {
   decodeAuthSwitch,
   decodeErrAsError,
@@ -48,6 +46,7 @@ import {
   ServerError,
 } from "../protocol/messages.js";
 import { framePayload, PacketWriter, ProtocolError } from "../protocol/packet.js";
+import { PacketQueue } from "../protocol/packet-queue.js";
 import { ResponseKind, ResponseScanner } from "../protocol/response-scanner.js";
 
 export type Role = "primary" | "secondary";
@@ -108,7 +107,11 @@ export class BackendConnection {
   }
 
   /** Connect, handshake and log in. Rejects with BackendError (network) or ServerError (refused login). */
-  static async open(target: BackendTarget, login: BackendLogin, connectTimeoutMs: number): Promise<BackendConnection> {
+  static async open(
+    target: BackendTarget,
+    login: BackendLogin,
+    connectTimeoutMs: number,
+  ): Promise<BackendConnection> {
     const socket = await connectSocket(target, connectTimeoutMs);
     const reader = new HandshakeReader(socket, target.role);
     const timer = setTimeout(() => {
@@ -174,7 +177,9 @@ export class BackendConnection {
       };
       const onClose = () => {
         cleanup();
-        reject(new BackendError(`${this.role} closed the connection`, "PAIRGATE_BACKEND_LOST", this.role, true));
+        reject(
+          new BackendError(`${this.role} closed the connection`, "PAIRGATE_BACKEND_LOST", this.role, true),
+        );
       };
       const cleanup = () => {
         this.socket.off("data", onData);
@@ -280,9 +285,23 @@ class HandshakeReader {
 
   private onData = (chunk: Buffer) => this.queue.push(chunk);
   private onClose = () =>
-    this.fail(new BackendError(`${this.role} closed the connection during login`, "PAIRGATE_BACKEND_LOST", this.role, true));
+    this.fail(
+      new BackendError(
+        `${this.role} closed the connection during login`,
+        "PAIRGATE_BACKEND_LOST",
+        this.role,
+        true,
+      ),
+    );
   private onError = (e: NodeJS.ErrnoException) =>
-    this.fail(new BackendError(`${this.role}: ${e.code ?? e.message}`, e.code ?? "PAIRGATE_BACKEND_ERROR", this.role, true));
+    this.fail(
+      new BackendError(
+        `${this.role}: ${e.code ?? e.message}`,
+        e.code ?? "PAIRGATE_BACKEND_ERROR",
+        this.role,
+        true,
+      ),
+    );
 }
 
 function authToken(plugin: string, password: string, scramble: Buffer, secure: boolean): Buffer {
@@ -317,7 +336,12 @@ async function handshake(
   let secure = false;
   if (target.tls) {
     if (!(hs.capabilities & CLIENT_SSL)) {
-      throw new BackendError(`${target.role} does not offer TLS but the config asks for it`, "PAIRGATE_BACKEND_NO_TLS", target.role, false);
+      throw new BackendError(
+        `${target.role} does not offer TLS but the config asks for it`,
+        "PAIRGATE_BACKEND_NO_TLS",
+        target.role,
+        false,
+      );
     }
     plain.write(framePayload(encodeSslRequest(caps, MAX_BACKEND_PACKET, login.collation), seq++));
     reader.detach();
@@ -413,7 +437,14 @@ function upgradeTls(socket: Socket, target: BackendTarget): Promise<TLSSocket> {
       resolve(s);
     });
     s.once("error", (e) =>
-      reject(new BackendError(`TLS to ${target.role} failed: ${e.message}`, "PAIRGATE_BACKEND_TLS", target.role, false)),
+      reject(
+        new BackendError(
+          `TLS to ${target.role} failed: ${e.message}`,
+          "PAIRGATE_BACKEND_TLS",
+          target.role,
+          false,
+        ),
+      ),
     );
   });
 }

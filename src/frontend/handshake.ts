@@ -75,11 +75,15 @@ export class HandshakeError extends Error {
 
 const MAX_LOGIN_PACKET = 64 * 1024;
 
-export async function authenticateClient(plain: Socket, opts: FrontendAuthOptions): Promise<AuthenticatedClient> {
+export async function authenticateClient(
+  plain: Socket,
+  opts: FrontendAuthOptions,
+): Promise<AuthenticatedClient> {
   let socket: Socket = plain;
   const queue = new PacketQueue(MAX_LOGIN_PACKET);
   const onData = (c: Buffer) => queue.push(c);
-  const onEnd = () => queue.fail(new HandshakeError("client closed the connection during login", "PAIRGATE_HANDSHAKE", null));
+  const onEnd = () =>
+    queue.fail(new HandshakeError("client closed the connection during login", "PAIRGATE_HANDSHAKE", null));
   const listen = (s: Socket) => {
     s.on("data", onData);
     s.on("end", onEnd);
@@ -109,7 +113,14 @@ export async function authenticateClient(plain: Socket, opts: FrontendAuthOption
       0,
     ),
   );
-  const fail = (seq: number, code: number, state: string, message: string, kind: HandshakeError["code"], user: string | null) => {
+  const fail = (
+    seq: number,
+    code: number,
+    state: string,
+    message: string,
+    kind: HandshakeError["code"],
+    user: string | null,
+  ) => {
     if (!socket.destroyed) socket.end(framePayload(encodeErr({ code, sqlState: state, message }), seq));
     return new HandshakeError(message, kind, user);
   };
@@ -117,7 +128,15 @@ export async function authenticateClient(plain: Socket, opts: FrontendAuthOption
     let p = await queue.next();
     let isTls = false;
     if (isSslRequest(p.payload)) {
-      if (!opts.tls) throw fail(p.seq + 1, ER_HANDSHAKE_ERROR, "08S01", "Bad handshake: this server has no TLS", "PAIRGATE_HANDSHAKE", null);
+      if (!opts.tls)
+        throw fail(
+          p.seq + 1,
+          ER_HANDSHAKE_ERROR,
+          "08S01",
+          "Bad handshake: this server has no TLS",
+          "PAIRGATE_HANDSHAKE",
+          null,
+        );
       unlisten(socket);
       socket = await upgradeToTls(plain, opts.tls.context);
       listen(socket);
@@ -128,7 +147,14 @@ export async function authenticateClient(plain: Socket, opts: FrontendAuthOption
     try {
       response = decodeHandshakeResponse(p.payload);
     } catch (e) {
-      throw fail(p.seq + 1, ER_HANDSHAKE_ERROR, "08S01", `Bad handshake: ${(e as Error).message}`, "PAIRGATE_HANDSHAKE", null);
+      throw fail(
+        p.seq + 1,
+        ER_HANDSHAKE_ERROR,
+        "08S01",
+        `Bad handshake: ${(e as Error).message}`,
+        "PAIRGATE_HANDSHAKE",
+        null,
+      );
     }
     if (opts.tls?.require && !isTls) {
       throw fail(
@@ -144,12 +170,15 @@ export async function authenticateClient(plain: Socket, opts: FrontendAuthOption
     const username = response.username;
     const password = opts.users.get(username);
     let seq = p.seq + 1;
-    let plugin = capabilities & CLIENT_PLUGIN_AUTH && response.authPlugin ? response.authPlugin : NATIVE_PASSWORD;
+    let plugin =
+      capabilities & CLIENT_PLUGIN_AUTH && response.authPlugin ? response.authPlugin : NATIVE_PASSWORD;
     let token = response.authResponse;
     let sawPassword = token.length > 0;
     if (plugin !== NATIVE_PASSWORD && plugin !== CACHING_SHA2_PASSWORD) {
       // Ask the client to answer with mysql_native_password on the same scramble.
-      socket.write(framePayload(encodeAuthSwitch(NATIVE_PASSWORD, Buffer.concat([scramble, Buffer.from([0])])), seq));
+      socket.write(
+        framePayload(encodeAuthSwitch(NATIVE_PASSWORD, Buffer.concat([scramble, Buffer.from([0])])), seq),
+      );
       const answer = await queue.next();
       seq = answer.seq + 1;
       token = answer.payload;
@@ -190,7 +219,8 @@ export async function authenticateClient(plain: Socket, opts: FrontendAuthOption
 function upgradeToTls(socket: Socket, context: SecureContext): Promise<TLSSocket> {
   return new Promise((resolve, reject) => {
     const tls = new TLSSocket(socket, { isServer: true, secureContext: context });
-    const onError = (e: Error) => reject(new HandshakeError(`TLS handshake failed: ${e.message}`, "PAIRGATE_HANDSHAKE", null));
+    const onError = (e: Error) =>
+      reject(new HandshakeError(`TLS handshake failed: ${e.message}`, "PAIRGATE_HANDSHAKE", null));
     tls.once("error", onError);
     tls.once("secure", () => {
       tls.off("error", onError);

@@ -35,7 +35,10 @@ export function encodeHandshakeV10(h: HandshakeV10): Buffer {
   const w = new PacketWriter(128);
   w.u8(10).nulString(h.serverVersion).u32(h.connectionId);
   w.bytes(h.scramble.subarray(0, 8)).u8(0);
-  w.u16(h.capabilities & 0xffff).u8(h.collation).u16(h.statusFlags).u16((h.capabilities >>> 16) & 0xffff);
+  w.u16(h.capabilities & 0xffff)
+    .u8(h.collation)
+    .u16(h.statusFlags)
+    .u16((h.capabilities >>> 16) & 0xffff);
   w.u8(h.scramble.length + 1);
   w.zeros(6).u32(h.mariadbCapabilities);
   w.bytes(h.scramble.subarray(8)).u8(0);
@@ -47,7 +50,8 @@ export function decodeHandshakeV10(payload: Buffer): HandshakeV10 {
   const r = new PacketReader(payload);
   const protocolVersion = r.u8();
   if (protocolVersion === ERR_HEADER) throw decodeErrAsError(payload);
-  if (protocolVersion !== 10) throw new ProtocolError(`unsupported handshake protocol version ${protocolVersion}`);
+  if (protocolVersion !== 10)
+    throw new ProtocolError(`unsupported handshake protocol version ${protocolVersion}`);
   const serverVersion = r.nulString();
   const connectionId = r.u32();
   const part1 = r.bytes(8);
@@ -66,7 +70,8 @@ export function decodeHandshakeV10(payload: Buffer): HandshakeV10 {
     part2 = r.bytes(Math.min(n, r.remaining()));
     if (part2.length > 0 && part2[part2.length - 1] === 0) part2 = part2.subarray(0, part2.length - 1);
   }
-  const authPlugin = capabilities & CLIENT_PLUGIN_AUTH && r.remaining() > 0 ? r.nulOrRest() : "mysql_native_password";
+  const authPlugin =
+    capabilities & CLIENT_PLUGIN_AUTH && r.remaining() > 0 ? r.nulOrRest() : "mysql_native_password";
   return {
     protocolVersion,
     serverVersion,
@@ -79,7 +84,6 @@ export function decodeHandshakeV10(payload: Buffer): HandshakeV10 {
     mariadbCapabilities,
   };
 }
-
 
 /** The client's answer: https://dev.mysql.com/doc/dev/mysql-server/latest/page_protocol_connection_phase_packets_protocol_handshake_response.html */
 export interface HandshakeResponse {

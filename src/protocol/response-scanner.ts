@@ -25,7 +25,7 @@ import {
 } from "./constants.js";
 
 /** What the command's response looks like. */
-export const enum ResponseKind {
+export enum ResponseKind {
   /** COM_QUERY: results, OK, ERR or LOCAL INFILE request. */
   Query = 1,
   /** COM_STMT_EXECUTE: binary results (or an open cursor), OK or ERR. */
@@ -38,7 +38,7 @@ export const enum ResponseKind {
   Single = 6,
 }
 
-const enum Phase {
+enum Phase {
   First = 1,
   ColumnDefs = 2,
   ColumnsEof = 3,
@@ -143,7 +143,7 @@ export class ResponseScanner {
         const isContinuation = this.continuation;
         this.continuation = len === MAX_PACKET_PAYLOAD;
         if (!isContinuation) {
-          this.headWant = len < HEAD_MAX ? len : HEAD_MAX;
+          this.headWant = Math.min(len, HEAD_MAX);
           this.headHave = 0;
           if (this.headWant === 0) this.onPacket(this.head, 0, 0);
         }
@@ -167,7 +167,7 @@ export class ResponseScanner {
           continue;
         }
       }
-      const skip = this.payloadLeft < n - i ? this.payloadLeft : n - i;
+      const skip = Math.min(this.payloadLeft, n - i);
       i += skip;
       this.payloadLeft -= skip;
     }
@@ -213,7 +213,9 @@ export class ResponseScanner {
         this.status = status;
         // COM_STMT_EXECUTE that opened a cursor: no rows follow until COM_STMT_FETCH.
         this.phase =
-          this.kind === ResponseKind.Execute && status & SERVER_STATUS_CURSOR_EXISTS ? Phase.Done : Phase.Rows;
+          this.kind === ResponseKind.Execute && status & SERVER_STATUS_CURSOR_EXISTS
+            ? Phase.Done
+            : Phase.Rows;
         return;
       }
       case Phase.Rows:

@@ -137,7 +137,8 @@ function pinningReason(p: NonNullable<Classification["pinning"]>): string {
   }
 }
 
-const LITERAL = /^\s*(?:-?\d+(?:\.\d+)?(?:e[+-]?\d+)?|'(?:[^'\\]|\\.|'')*'|"(?:[^"\\]|\\.|"")*"|NULL|TRUE|FALSE|0x[0-9a-f]+|x'[0-9a-f]*')\s*$/i;
+const LITERAL =
+  /^\s*(?:-?\d+(?:\.\d+)?(?:e[+-]?\d+)?|'(?:[^'\\]|\\.|'')*'|"(?:[^"\\]|\\.|"")*"|NULL|TRUE|FALSE|0x[0-9a-f]+|x'[0-9a-f]*')\s*$/i;
 
 function isLiteral(v: string): boolean {
   return LITERAL.test(v);

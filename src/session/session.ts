@@ -11,6 +11,7 @@
 import type { Socket } from "node:net";
 import { BackendConnection, type BackendTarget, type Role } from "../backend/connection.js";
 import type { Logger } from "../observability/logger.js";
+import { NATIVE_PASSWORD, newScramble, verifyToken } from "../protocol/auth.js";
 import {
   CLIENT_CONNECT_WITH_DB,
   CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA,
@@ -41,13 +42,12 @@ import {
   SERVER_STATUS_IN_TRANS,
 } from "../protocol/constants.js";
 import { type Packet, PacketFramer } from "../protocol/framer.js";
-import { NATIVE_PASSWORD, newScramble, verifyToken } from "../protocol/auth.js";
 import { encodeAuthSwitch, encodeErr, encodeOk, ServerError } from "../protocol/messages.js";
 import { framePayload, PacketReader } from "../protocol/packet.js";
 import { ResponseKind, ResponseScanner } from "../protocol/response-scanner.js";
 import {
-  DOWN_MESSAGE,
   type Decision,
+  DOWN_MESSAGE,
   READ_ONLY_MESSAGE,
   route,
   routeAny,
@@ -125,6 +125,8 @@ export class ClientSession {
   private transactionLost = false;
   private infile = false;
   private closing = false;
+  /** A backend to leave once the current statement/transaction ends (config reload moved it). */
+  private moveWhenIdle: Role | null = null;
   private connecting = false;
   private log: Logger;
 
@@ -154,7 +156,14 @@ export class ClientSession {
    */
   async begin(
     client: Socket,
-    login: { username: string; password: string; capabilities: number; database: string | null; collation: number; connectAttrs: Buffer | null },
+    login: {
+      username: string;
+      password: string;
+      capabilities: number;
+      database: string | null;
+      collation: number;
+      connectAttrs: Buffer | null;
+    },
     okSeq: number,
   ): Promise<boolean> {
     (this as { client: Socket }).client = client;
@@ -162,7 +171,10 @@ export class ClientSession {
     this.password = login.password;
     this.capabilities = login.capabilities;
     this.connectAttrs = login.connectAttrs;
-    this.state = new SessionState(login.capabilities & CLIENT_CONNECT_WITH_DB ? login.database : null, login.collation);
+    this.state = new SessionState(
+      login.capabilities & CLIENT_CONNECT_WITH_DB ? login.database : null,
+      login.collation,
+    );
     this.log = this.log.child({ user: login.username });
     const decision = routeAny(this.ctx.mode());
     if ("refuse" in decision) {
@@ -175,7 +187,13 @@ export class ClientSession {
     } catch (e) {
       const err = e instanceof ServerError ? e : null;
       if (err) this.sendError(okSeq, err.errno, err.sqlState, err.message);
-      else this.sendError(okSeq, 2003, "HY000", `pairgate could not reach the ${decision.to} database: ${(e as Error).message}`);
+      else
+        this.sendError(
+          okSeq,
+          2003,
+          "HY000",
+          `pairgate could not reach the ${decision.to} database: ${(e as Error).message}`,
+        );
       this.client.end();
       return false;
     }
@@ -184,7 +202,9 @@ export class ClientSession {
     client.on("error", this.onClientError);
     client.on("close", this.onClientClose);
     client.setNoDelay(true);
-    this.client.write(framePayload(encodeOk({ statusFlags: this.backend?.status || EMPTY_OK_STATUS }), okSeq));
+    this.client.write(
+      framePayload(encodeOk({ statusFlags: this.backend?.status || EMPTY_OK_STATUS }), okSeq),
+    );
     return true;
   }
 
@@ -194,6 +214,13 @@ export class ClientSession {
     if (!f || !this.backend || f.role === "secondary" || mode === "read_write") return;
     this.log.debug({ mode }, "primary left service with a statement in flight");
     this.backendLost(new Error(`the primary left service (mode ${mode})`));
+  }
+
+  /** The config moved this backend: leave it at the next statement boundary (never mid-transaction). */
+  backendMoved(role: Role): void {
+    if (this.backendRole !== role) return;
+    if (!this.inflight && !this.inTransaction) this.dropBackend(true);
+    else this.moveWhenIdle = role;
   }
 
   close(reason?: string): void {
@@ -248,7 +275,12 @@ export class ClientSession {
 
   private handleCommand(p: Packet): void {
     if (p.seq !== 0) {
-      this.sendError(p.lastSeq + 1, ER_NET_PACKETS_OUT_OF_ORDER, "08S01", "Got packets out of order (pairgate expected a new command with sequence id 0)");
+      this.sendError(
+        p.lastSeq + 1,
+        ER_NET_PACKETS_OUT_OF_ORDER,
+        "08S01",
+        "Got packets out of order (pairgate expected a new command with sequence id 0)",
+      );
       this.close("packets out of order");
       return;
     }
@@ -308,7 +340,8 @@ export class ClientSession {
   /** Commands that carry no statement stay on the session's current backend when it still serves. */
   private sameBackendOr(d: Decision): Decision {
     const role = this.backendRole;
-    if (role && "to" in d && (role === d.to || (role === "primary" && this.ctx.mode() === "read_write"))) return { to: role };
+    if (role && "to" in d && (role === d.to || (role === "primary" && this.ctx.mode() === "read_write")))
+      return { to: role };
     return d;
   }
 
@@ -324,13 +357,24 @@ export class ClientSession {
     const stmt = this.state.statements.get(clientId);
     if (!stmt) {
       if (command === COM_STMT_CLOSE || command === COM_STMT_SEND_LONG_DATA) return; // no response expected
-      const name = command === COM_STMT_EXECUTE ? "mysqld_stmt_execute" : command === COM_STMT_FETCH ? "mysqld_stmt_fetch" : "mysqld_stmt_reset";
-      this.sendError(1, ER_UNKNOWN_STMT_HANDLER, "HY000", `Unknown prepared statement handler (${clientId}) given to ${name}`);
+      const name =
+        command === COM_STMT_EXECUTE
+          ? "mysqld_stmt_execute"
+          : command === COM_STMT_FETCH
+            ? "mysqld_stmt_fetch"
+            : "mysqld_stmt_reset";
+      this.sendError(
+        1,
+        ER_UNKNOWN_STMT_HANDLER,
+        "HY000",
+        `Unknown prepared statement handler (${clientId}) given to ${name}`,
+      );
       return;
     }
     if (command === COM_STMT_CLOSE) {
       this.state.statements.delete(clientId);
-      if (this.backend && stmt.backendGeneration === this.backendGeneration) this.backend.closeStatement(stmt.backendId);
+      if (this.backend && stmt.backendGeneration === this.backendGeneration)
+        this.backend.closeStatement(stmt.backendId);
       return;
     }
     let decision: Decision;
@@ -371,7 +415,12 @@ export class ClientSession {
     }
     const role = decision.to;
     const backend = this.backend;
-    if (backend && !backend.closed && backend.role === role && (!stmt || stmt.backendGeneration === this.backendGeneration)) {
+    if (
+      backend &&
+      !backend.closed &&
+      backend.role === role &&
+      (!stmt || stmt.backendGeneration === this.backendGeneration)
+    ) {
       this.send(p, command, kind, c, role, prepareSql, stmt);
       return;
     }
@@ -422,7 +471,13 @@ export class ClientSession {
       forwarded: false,
       collect: kind === ResponseKind.Prepare ? [] : null,
       prepareSql,
-      retryable: !wasInTxn && (c ? c.kind === "read" && !c.lockingRead : command === COM_PING || command === COM_STATISTICS || (stmt !== null && stmt.kind === "read" && command === COM_STMT_EXECUTE)),
+      retryable:
+        !wasInTxn &&
+        (c
+          ? c.kind === "read" && !c.lockingRead
+          : command === COM_PING ||
+            command === COM_STATISTICS ||
+            (stmt !== null && stmt.kind === "read" && command === COM_STMT_EXECUTE)),
       retried: false,
       onDone: null,
     };
@@ -471,6 +526,10 @@ export class ClientSession {
       if (f.command === COM_RESET_CONNECTION) this.state.reset();
     }
     this.inflight = null;
+    if (this.moveWhenIdle && !this.inTransaction) {
+      this.moveWhenIdle = null;
+      this.dropBackend(true);
+    }
     this.ctx.hooks.query(f.role, f.classification?.kind ?? "read", (performance.now() - f.startedAt) / 1000);
     f.onDone?.(s.failed);
     if (this.queue.length > 0) this.pump();
@@ -538,14 +597,27 @@ export class ClientSession {
         if ("to" in d && !(d.to === role && this.ctx.mode() !== "read_write" && role === "primary")) {
           this.retry(f, d.to);
         } else {
-          this.sendError(1, ER_CONNECTION_KILLED, "70100", `pairgate lost the ${role} database while running this statement and no other server can run it`);
+          this.sendError(
+            1,
+            ER_CONNECTION_KILLED,
+            "70100",
+            `pairgate lost the ${role} database while running this statement and no other server can run it`,
+          );
           this.pump();
         }
       });
       return;
     }
-    const what = f.classification && f.classification.kind !== "read" ? "this statement may or may not have been applied" : "the statement did not complete";
-    this.sendError(1, ER_CONNECTION_KILLED, "70100", `pairgate lost the connection to the ${role} database (${err.message}); ${what}`);
+    const what =
+      f.classification && f.classification.kind !== "read"
+        ? "this statement may or may not have been applied"
+        : "the statement did not complete";
+    this.sendError(
+      1,
+      ER_CONNECTION_KILLED,
+      "70100",
+      `pairgate lost the connection to the ${role} database (${err.message}); ${what}`,
+    );
     this.pump();
   }
 
@@ -563,7 +635,12 @@ export class ClientSession {
       (e: Error) => {
         this.connecting = false;
         if (this.closing) return;
-        this.sendError(1, e instanceof ServerError ? e.errno : 2003, e instanceof ServerError ? e.sqlState : "HY000", e.message);
+        this.sendError(
+          1,
+          e instanceof ServerError ? e.errno : 2003,
+          e instanceof ServerError ? e.sqlState : "HY000",
+          e.message,
+        );
         this.pump();
       },
     );
@@ -629,7 +706,9 @@ export class ClientSession {
     backend.socket.on("data", this.onBackendData);
     backend.socket.on("close", this.onBackendClose);
     backend.socket.on("error", this.onBackendError);
-    this.status = (this.status & ~SERVER_STATUS_IN_TRANS) | (backend.status & SERVER_STATUS_AUTOCOMMIT ? SERVER_STATUS_AUTOCOMMIT : 0);
+    this.status =
+      (this.status & ~SERVER_STATUS_IN_TRANS) |
+      (backend.status & SERVER_STATUS_AUTOCOMMIT ? SERVER_STATUS_AUTOCOMMIT : 0);
     if (replay) this.log.info({ to: role }, "session moved to another backend, state replayed");
   }
 
@@ -660,12 +739,19 @@ export class ClientSession {
       const collation = r.remaining() >= 2 ? r.u16() & 0xff : this.state.collation;
       // Whatever the client used, ask again with a fresh scramble we know.
       const scramble = newScramble();
-      this.client.write(framePayload(encodeAuthSwitch(NATIVE_PASSWORD, Buffer.concat([scramble, Buffer.from([0])])), 1));
+      this.client.write(
+        framePayload(encodeAuthSwitch(NATIVE_PASSWORD, Buffer.concat([scramble, Buffer.from([0])])), 1),
+      );
       const answer = await this.nextClientPacket();
       const password = this.ctx.users.get(username);
       if (password === undefined || !verifyToken(NATIVE_PASSWORD, password, scramble, answer.payload)) {
         this.ctx.hooks.authFailure();
-        this.sendError(answer.seq + 1, ER_ACCESS_DENIED_ERROR, "28000", `Access denied for user '${username}'@'${this.remoteAddress}' (using password: ${answer.payload.length > 0 ? "YES" : "NO"})`);
+        this.sendError(
+          answer.seq + 1,
+          ER_ACCESS_DENIED_ERROR,
+          "28000",
+          `Access denied for user '${username}'@'${this.remoteAddress}' (using password: ${answer.payload.length > 0 ? "YES" : "NO"})`,
+        );
         this.close("change user denied");
         return;
       }

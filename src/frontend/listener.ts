@@ -1,0 +1,143 @@
+/**
+ * The client-facing TCP listener: accepts, enforces `maxConnections` (ERR 1040) and the handshake
+ * timeout, runs the login (handshake.ts) and hands authenticated clients on. Knows nothing of backends.
+ */
+import { createServer, type Server, type Socket } from "node:net";
+import type { SecureContext } from "node:tls";
+import type { Logger } from "../observability/logger.js";
+import { ER_CON_COUNT_ERROR, ER_HANDSHAKE_ERROR } from "../protocol/constants.js";
+import { encodeErr } from "../protocol/messages.js";
+import { framePayload } from "../protocol/packet.js";
+import { type AuthenticatedClient, authenticateClient, HandshakeError } from "./handshake.js";
+
+export interface ListenerOptions {
+  host: string;
+  port: number;
+  logger: Logger;
+  maxConnections(): number;
+  handshakeTimeoutMs(): number;
+  users(): ReadonlyMap<string, string>;
+  tls(): { context: SecureContext; require: boolean } | null;
+  serverVersion(): string;
+  /** Called with each authenticated client; returns when the session is done with the login phase. */
+  onClient(client: AuthenticatedClient, connectionId: number, plain: Socket): void;
+  onAuthFailure(username: string | null, address: string, reason: string): void;
+  /** Live client count changed (accepted or closed), for metrics. */
+  onCount(delta: number): void;
+}
+
+export class ClientListener {
+  private server: Server;
+  private sockets = new Set<Socket>();
+  private nextConnectionId = 1;
+  private sha2Cache = new Set<string>();
+  private accepting = true;
+
+  constructor(private opts: ListenerOptions) {
+    this.server = createServer({ noDelay: true }, (s) => this.accept(s));
+  }
+
+  get connections(): number {
+    return this.sockets.size;
+  }
+
+  listen(): Promise<{ host: string; port: number }> {
+    return new Promise((resolve, reject) => {
+      this.server.once("error", reject);
+      this.server.listen({ host: this.opts.host, port: this.opts.port, backlog: 1024 }, () => {
+        this.server.off("error", reject);
+        const a = this.server.address();
+        resolve(
+          typeof a === "object" && a
+            ? { host: a.address, port: a.port }
+            : { host: this.opts.host, port: this.opts.port },
+        );
+      });
+    });
+  }
+
+  /** Stop accepting new clients; existing ones continue. */
+  stopAccepting(): Promise<void> {
+    this.accepting = false;
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+
+  /** Forget cached caching_sha2 logins (users changed on reload). */
+  clearAuthCache(): void {
+    this.sha2Cache.clear();
+  }
+
+  private accept(socket: Socket): void {
+    const address = socket.remoteAddress?.replace(/^::ffff:/, "") ?? "unknown";
+    socket.on("error", () => {}); // errors surface as 'close'; a reset client must not crash us
+    if (!this.accepting) {
+      socket.destroy();
+      return;
+    }
+    if (this.sockets.size >= this.opts.maxConnections()) {
+      socket.end(
+        framePayload(
+          encodeErr({
+            code: ER_CON_COUNT_ERROR,
+            sqlState: "08004",
+            message: `Too many connections: pairgate allows ${this.opts.maxConnections()} client sessions (maxConnections); try again later`,
+          }),
+          0,
+        ),
+      );
+      setTimeout(() => socket.destroy(), 1000).unref();
+      return;
+    }
+    this.sockets.add(socket);
+    this.opts.onCount(1);
+    socket.once("close", () => {
+      this.sockets.delete(socket);
+      this.opts.onCount(-1);
+    });
+    const connectionId = this.nextConnectionId++;
+    const timeoutMs = this.opts.handshakeTimeoutMs();
+    const timer = setTimeout(() => {
+      if (!socket.destroyed) {
+        socket.end(
+          framePayload(
+            encodeErr({
+              code: ER_HANDSHAKE_ERROR,
+              sqlState: "08S01",
+              message: `Bad handshake: login not completed within ${timeoutMs} ms`,
+            }),
+            2,
+          ),
+        );
+        setTimeout(() => socket.destroy(), 500).unref();
+      }
+    }, timeoutMs);
+    authenticateClient(socket, {
+      serverVersion: this.opts.serverVersion(),
+      connectionId,
+      users: this.opts.users(),
+      tls: this.opts.tls(),
+      sha2Cache: this.sha2Cache,
+    }).then(
+      (client) => {
+        clearTimeout(timer);
+        this.opts.onClient(client, connectionId, socket);
+      },
+      (e: Error) => {
+        clearTimeout(timer);
+        const reason = e instanceof HandshakeError ? e.code : "PAIRGATE_HANDSHAKE";
+        if (e instanceof HandshakeError && e.code === "PAIRGATE_AUTH_DENIED")
+          this.opts.onAuthFailure(e.username, address, e.message);
+        else this.opts.logger.debug({ client: address, reason, err: e.message }, "login failed");
+        if (!socket.destroyed) {
+          socket.end();
+          setTimeout(() => socket.destroy(), 500).unref();
+        }
+      },
+    );
+  }
+
+  /** Close every client now (shutdown deadline passed). */
+  destroyAll(): void {
+    for (const s of this.sockets) s.destroy();
+  }
+}

@@ -1,0 +1,206 @@
+/**
+ * The composition root: builds every part from the config, starts and stops them. The only module
+ * that knows all the others.
+ */
+import { readFileSync } from "node:fs";
+import { createSecureContext } from "node:tls";
+import type { BackendTarget, Role } from "./backend/connection.js";
+import { type Config, configPath } from "./config/load.js";
+import type { AuthenticatedClient } from "./frontend/handshake.js";
+import { ClientListener } from "./frontend/listener.js";
+import type { Logger } from "./observability/logger.js";
+import { Metrics } from "./observability/metrics.js";
+import { ClientSession, type SessionContext } from "./session/session.js";
+import { Topology } from "./topology/monitor.js";
+
+export interface ProxyAddresses {
+  listen: { host: string; port: number };
+}
+
+export class PairgateProxy {
+  readonly topology: Topology;
+  readonly metrics: Metrics;
+  private listener: ClientListener;
+  private sessions = new Set<ClientSession>();
+  private users: Map<string, string>;
+  private tls: ReturnType<PairgateProxy["buildTls"]>;
+  private serverVersion = "5.5.5-10.11.0-MariaDB-pairgate";
+  private versionKnown = false;
+  private sessionContext: SessionContext;
+  address: { host: string; port: number } | null = null;
+
+  constructor(
+    private config: Config,
+    private logger: Logger,
+  ) {
+    this.metrics = new Metrics();
+    this.topology = new Topology({
+      primary: config.primary,
+      secondary: config.secondary,
+      monitor: config.monitor,
+      logger: logger.child({ part: "topology" }),
+      baseDir: config.baseDir,
+    });
+    this.metrics.attachTopology(this.topology);
+    this.users = new Map(config.users.map((u) => [u.username, u.password]));
+    this.tls = this.buildTls(config);
+    this.topology.on("transition", (t) => {
+      for (const s of this.sessions) s.onModeChange(t.to);
+    });
+    this.topology.on("check", (_role, h) => {
+      if (!this.versionKnown && h.version) {
+        this.serverVersion = /mariadb/i.test(h.version) ? `5.5.5-${h.version}` : h.version;
+        this.versionKnown = true;
+      }
+    });
+    const hooks = {
+      query: this.metrics.query,
+      writeRejected: this.metrics.writeRejected,
+      authFailure: this.metrics.authFailure,
+      backendConnections: this.metrics.backendConnections,
+    };
+    this.sessionContext = {
+      logger: logger.child({ part: "session" }),
+      mode: () => this.topology.mode,
+      target: (role) => this.target(role),
+      reportBackendError: (role, err) => this.topology.reportBackendError(role, err),
+      settle: (ms) => this.settle(ms),
+      users: this.users,
+      connectTimeoutMs: config.monitor.connectTimeoutMs,
+      maxAllowedPacket: config.maxAllowedPacket,
+      hooks,
+    };
+    let authFailuresLogged = 0;
+    let authWindow = 0;
+    this.listener = new ClientListener({
+      host: config.listen.host,
+      port: config.listen.port,
+      logger,
+      maxConnections: () => this.config.maxConnections,
+      handshakeTimeoutMs: () => this.config.handshakeTimeoutMs,
+      users: () => this.users,
+      tls: () => this.tls,
+      serverVersion: () => this.serverVersion,
+      onClient: (client, id) => this.startSession(client, id),
+      onAuthFailure: (username, address, message) => {
+        this.metrics.authFailure();
+        // Rate-limited: a password-guessing client must not flood the log.
+        const now = Date.now();
+        if (now - authWindow > 10_000) {
+          authWindow = now;
+          authFailuresLogged = 0;
+        }
+        if (authFailuresLogged++ < 10) this.logger.warn({ user: username, client: address }, message);
+      },
+      onCount: (d) => this.metrics.clientConnections(d),
+    });
+  }
+
+  private buildTls(config: Config) {
+    const t = config.listen.tls;
+    if (!t) return null;
+    return {
+      context: createSecureContext({
+        cert: readFileSync(configPath(config, t.cert)),
+        key: readFileSync(configPath(config, t.key)),
+      }),
+      require: t.require,
+    };
+  }
+
+  target(role: Role): BackendTarget {
+    const b = role === "primary" ? this.config.primary : this.config.secondary;
+    return {
+      role,
+      host: b.host,
+      port: b.port,
+      tls: b.tls
+        ? {
+            ca: b.tls.ca ? configPath(this.config, b.tls.ca) : undefined,
+            rejectUnauthorized: b.tls.rejectUnauthorized,
+          }
+        : undefined,
+    };
+  }
+
+  /** Wait for the topology to settle after a reported error: a transition, or `ms`. */
+  private settle(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.topology.off("transition", done);
+        this.topology.off("backendUp", done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.topology.on("transition", done);
+      this.topology.on("backendUp", done);
+    });
+  }
+
+  private startSession(client: AuthenticatedClient, id: number): void {
+    const session = new ClientSession(id, client.socket, this.sessionContext);
+    this.sessions.add(session);
+    client.socket.once("close", () => this.sessions.delete(session));
+    void session.begin(
+      client.socket,
+      {
+        username: client.username,
+        password: client.password,
+        capabilities: client.capabilities,
+        database: client.response.database,
+        collation: client.response.collation,
+        connectAttrs: client.response.connectAttrs,
+      },
+      client.nextSeq,
+    );
+  }
+
+  get sessionCount(): number {
+    return this.sessions.size;
+  }
+
+  async start(): Promise<void> {
+    this.topology.start();
+    try {
+      await this.topology.ready(Math.max(3000, this.config.monitor.connectTimeoutMs * 4));
+    } catch (e) {
+      this.logger.warn({ err: (e as Error).message }, "starting before both backends were checked");
+    }
+    this.address = await this.listener.listen();
+    this.logger.info({ listen: this.address, mode: this.topology.mode }, "pairgate is serving");
+  }
+
+  /**
+   * Apply a new, already validated config without dropping sessions: backends' addresses (sessions
+   * move at their next statement boundary), users, monitor timings, limits.
+   */
+  reload(next: Config): void {
+    const moved = (r: Role) => {
+      const a = r === "primary" ? this.config.primary : this.config.secondary;
+      const b = r === "primary" ? next.primary : next.secondary;
+      return a.host !== b.host || a.port !== b.port;
+    };
+    const movedRoles = (["primary", "secondary"] as const).filter(moved);
+    this.config = next;
+    this.users.clear();
+    for (const u of next.users) this.users.set(u.username, u.password);
+    this.listener.clearAuthCache();
+    this.tls = this.buildTls(next);
+    this.sessionContext.connectTimeoutMs = next.monitor.connectTimeoutMs;
+    this.topology.reconfigure(next.primary, next.secondary, next.monitor);
+    for (const s of this.sessions) for (const r of movedRoles) s.backendMoved(r);
+    this.metrics.configReload("ok");
+    this.logger.info({ file: next.file, moved: movedRoles }, "config reloaded");
+  }
+
+  /** Stop accepting, let statements finish until the deadline, close sessions, stop the monitor. */
+  async stop(deadlineMs = this.config.shutdownTimeoutMs): Promise<void> {
+    await this.listener.stopAccepting().catch(() => {});
+    const until = Date.now() + deadlineMs;
+    for (const s of this.sessions) s.close("shutdown");
+    while (this.sessions.size > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+    this.listener.destroyAll();
+    await this.topology.stop();
+  }
+}

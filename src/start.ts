@@ -1,0 +1,61 @@
+/**
+ * `pairgate start --config FILE`: run the proxy in the foreground. Brings the lab pair up first when
+ * the config has a `lab` section. SIGTERM/SIGINT shut down gracefully; SIGHUP reloads the config.
+ */
+import type { Command } from "commander";
+import { ConfigError, loadConfig } from "./config/load.js";
+import { Lab, labOptionsFromConfig } from "./lab/index.js";
+import { createLogger } from "./observability/logger.js";
+import { PairgateProxy } from "./proxy.js";
+
+export function registerStartCommand(program: Command): void {
+  program
+    .command("start")
+    .description("run the proxy in the foreground (brings the lab pair up first when the config has `lab`)")
+    .option("-c, --config <file>", "config file", "proxy.config.json")
+    .action(async (opts: { config: string }) => {
+      let config: ReturnType<typeof loadConfig>;
+      try {
+        config = loadConfig(opts.config);
+      } catch (e) {
+        process.stderr.write(`${(e as Error).message}\n`);
+        process.exitCode = 2;
+        return;
+      }
+      const logger = createLogger(process.env.PAIRGATE_LOG_LEVEL ?? config.log.level);
+      if (config.lab) {
+        logger.info({ dir: config.lab.dir }, "bringing the lab pair up");
+        await new Lab(labOptionsFromConfig(config)).up();
+      }
+      const proxy = new PairgateProxy(config, logger);
+      await proxy.start();
+      let stopping = false;
+      const stop = (signal: string) => {
+        if (stopping) return;
+        stopping = true;
+        logger.info({ signal }, "shutting down: no new clients, finishing statements in flight");
+        void proxy.stop().then(
+          () => {
+            logger.info("stopped");
+            process.exit(0);
+          },
+          (e) => {
+            logger.error({ err: (e as Error).message }, "shutdown failed");
+            process.exit(1);
+          },
+        );
+      };
+      process.on("SIGTERM", () => stop("SIGTERM"));
+      process.on("SIGINT", () => stop("SIGINT"));
+      process.on("SIGHUP", () => {
+        try {
+          const next = loadConfig(opts.config);
+          proxy.reload(next);
+        } catch (e) {
+          const msg = e instanceof ConfigError ? e.problems.join("; ") : (e as Error).message;
+          logger.error({ err: msg }, "config reload refused: the running config stays");
+          proxy.metrics.configReload("invalid");
+        }
+      });
+    });
+}

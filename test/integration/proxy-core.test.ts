@@ -1,0 +1,172 @@
+/**
+ * The proxy core against a real pair: mysql2 (text, prepared, pool, multi-statements, TLS),
+ * authentication, session state, LOCAL INFILE and packets of 16 MiB and more.
+ */
+import { Readable } from "node:stream";
+import mysql from "mysql2/promise";
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { startPair, type TestPair } from "../helpers/pair.js";
+import { type RunningProxy, startProxy } from "../helpers/proxy.js";
+
+let pair: TestPair;
+let px: RunningProxy;
+
+test.before(async () => {
+  pair = await startPair();
+  px = await startProxy(pair, pair.proxyConfig());
+});
+
+test.after(async () => {
+  await px?.stop();
+  await pair?.stop();
+});
+
+test("a text query through pairgate returns the primary's rows", async () => {
+  const c = await px.connect();
+  try {
+    const [rows] = await c.query("SELECT @@server_id AS id, COUNT(*) AS n FROM ptrx_resources");
+    const direct = await pair.connect("primary");
+    const [drows] = await direct.query("SELECT @@server_id AS id, COUNT(*) AS n FROM ptrx_resources");
+    await direct.end();
+    assert.equal(rows, drows);
+  } finally {
+    await c.end();
+  }
+});
+
+test("prepared statements: execute with parameters, reuse, close", async () => {
+  const c = await px.connect();
+  try {
+    const [a] = await c.execute("SELECT id, name FROM ptrx_resources WHERE id = ?", [1]);
+    const [b] = await c.execute("SELECT id, name FROM ptrx_resources WHERE id = ?", [2]);
+    assert.is((a as { id: number }[])[0].id, 1);
+    assert.is((b as { id: number }[])[0].id, 2);
+    const [r] = await c.execute("INSERT INTO ptrx_audit (app_user, operation) VALUES (?, ?)", [
+      "alice",
+      "test",
+    ]);
+    assert.is((r as { affectedRows: number }).affectedRows, 1);
+    c.unprepare("SELECT id, name FROM ptrx_resources WHERE id = ?");
+    const [again] = await c.execute("SELECT id, name FROM ptrx_resources WHERE id = ?", [3]);
+    assert.is((again as { id: number }[])[0].id, 3);
+  } finally {
+    await c.end();
+  }
+});
+
+test("a wrong password gets ERR 1045 / 28000 with the server's wording, and the proxy keeps serving", async () => {
+  const err = await px.connect({ password: "wrong" }).then(
+    () => null,
+    (e) => e,
+  );
+  assert.ok(err, "login should fail");
+  assert.is(err.errno, 1045);
+  assert.is(err.sqlState, "28000");
+  assert.match(err.message, /Access denied for user 'pmpuser'@'127.0.0.1' \(using password: YES\)/);
+  const unknown = await px.connect({ user: "nobody" }).then(
+    () => null,
+    (e) => e,
+  );
+  assert.is(unknown?.errno, 1045);
+  const c = await px.connect();
+  const [rows] = await c.query("SELECT 1 AS one");
+  assert.equal(rows, [{ one: 1 }]);
+  await c.end();
+});
+
+test("multi-statements return several result sets", async () => {
+  const c = await px.connect({ multipleStatements: true });
+  try {
+    const [results] = await c.query(
+      "SELECT 1 AS a; SELECT 2 AS b; UPDATE ptrx_audit SET app_user = app_user WHERE id < 0",
+    );
+    const r = results as unknown[];
+    assert.is(r.length, 3);
+    assert.equal(r[0], [{ a: 1 }]);
+    assert.equal(r[1], [{ b: 2 }]);
+  } finally {
+    await c.end();
+  }
+});
+
+test("a pool of connections works concurrently", async () => {
+  const pool = mysql.createPool({
+    host: "127.0.0.1",
+    port: px.port,
+    user: pair.appUser.username,
+    password: pair.appUser.password,
+    database: "passtrix",
+    connectionLimit: 8,
+  });
+  try {
+    const results = await Promise.all(Array.from({ length: 64 }, (_, i) => pool.query("SELECT ? AS i", [i])));
+    for (const [i, [rows]] of results.entries()) assert.equal(rows, [{ i }]);
+  } finally {
+    await pool.end();
+  }
+});
+
+test("session state: schema, autocommit and transactions follow the server's flags", async () => {
+  const c = await px.connect({ database: undefined });
+  try {
+    await c.query("USE passtrix");
+    const [[db]] = (await c.query("SELECT DATABASE() AS d")) as unknown as [{ d: string }[]];
+    assert.is(db.d, "passtrix");
+    await c.query("SET time_zone = '+02:00', sql_mode = 'ANSI_QUOTES'");
+    const [[tz]] = (await c.query("SELECT @@session.time_zone AS tz")) as unknown as [{ tz: string }[]];
+    assert.is(tz.tz, "+02:00");
+    await c.beginTransaction();
+    await c.query("INSERT INTO ptrx_audit (app_user, operation) VALUES ('tx', 'rolled back')");
+    await c.rollback();
+    const [rows] = await c.query("SELECT COUNT(*) AS n FROM ptrx_audit WHERE app_user = 'tx'");
+    assert.equal(rows, [{ n: 0 }]);
+  } finally {
+    await c.end();
+  }
+});
+
+test("LOCAL INFILE streams the client's file to the primary", async () => {
+  const c = await px.connect({
+    infileStreamFactory: () => Readable.from([Buffer.from("alice\tinfile\n"), Buffer.from("bob\tinfile\n")]),
+  } as never);
+  try {
+    const [r] = await c.query("LOAD DATA LOCAL INFILE 'x.tsv' INTO TABLE ptrx_audit (app_user, operation)");
+    assert.is((r as { affectedRows: number }).affectedRows, 2);
+    const [rows] = await c.query("SELECT COUNT(*) AS n FROM ptrx_audit WHERE operation = 'infile'");
+    assert.equal(rows, [{ n: 2 }]);
+  } finally {
+    await c.end();
+  }
+});
+
+test("packets of 16 MiB and more pass both ways", async () => {
+  const c = await px.connect();
+  try {
+    const big = "x".repeat(17 * 1024 * 1024 + 5);
+    await c.query("CREATE TABLE IF NOT EXISTS big_blob (id INT PRIMARY KEY, b LONGBLOB)");
+    await c.query("REPLACE INTO big_blob VALUES (1, ?)", [big]);
+    const [rows] = await c.query("SELECT LENGTH(b) AS n, b FROM big_blob WHERE id = 1");
+    const row = (rows as { n: number; b: Buffer }[])[0];
+    assert.is(row.n, big.length);
+    assert.is(row.b.length, big.length);
+    assert.ok(row.b.equals(Buffer.from(big)), "the 17 MiB value came back intact");
+  } finally {
+    await c.end();
+  }
+});
+
+test("COM_PING, COM_INIT_DB, COM_RESET_CONNECTION and COM_CHANGE_USER", async () => {
+  const c = await px.connect();
+  try {
+    await c.ping();
+    await c.changeUser({ user: pair.appUser.username, password: pair.appUser.password, database: "sbtest" });
+    const [[db]] = (await c.query("SELECT DATABASE() AS d")) as unknown as [{ d: string }[]];
+    assert.is(db.d, "sbtest");
+    await (c as unknown as { reset?: () => Promise<void> }).reset?.();
+  } finally {
+    await c.end();
+  }
+});
+
+test.run();
