@@ -24,7 +24,7 @@ import { freePort } from "../test/helpers/ports.js";
 import type { Managed } from "./lib/children.js";
 import { spawnManaged } from "./lib/children.js";
 import { ensureHaproxy, haproxyVersion, startHaproxy } from "./lib/haproxy.js";
-import { describeMachine, type Machine } from "./lib/machine.js";
+import { describeMachine, type Machine, sourceRevision } from "./lib/machine.js";
 import { cpuSeconds, peakRssMiB, rssMiB } from "./lib/proc.js";
 import { fmt, median } from "./lib/stats.js";
 import { runSysbench, type SysbenchOptions, type SysbenchTarget } from "./lib/sysbench.js";
@@ -221,7 +221,7 @@ const label = (c: Case) => c.script.replace(/^oltp_/, "");
 function report(
   o: Options,
   machine: Machine,
-  versions: { mariadb: string; haproxy: string },
+  versions: { mariadb: string; haproxy: string; pairgate: string },
   all: Case[],
   targets: Target[],
   samples: Map<string, Sample[]>,
@@ -235,7 +235,7 @@ function report(
   lines.push(
     `Machine: ${machine.nproc} CPUs (\`nproc\`), ${machine.cpuModel}, ${fmt(machine.ramGiB, 1)} GiB RAM, ` +
       `Linux ${machine.kernel}, Node ${machine.node}, MariaDB ${versions.mariadb}, HAProxy ${versions.haproxy}, ` +
-      `sysbench ${machine.sysbench}. Client, servers and proxies share the machine.`,
+      `sysbench ${machine.sysbench}, pairgate at ${versions.pairgate}. Client, servers and proxies share the machine.`,
     "",
   );
   lines.push(
@@ -298,6 +298,7 @@ async function main(): Promise<void> {
   const o = options();
   const started = new Date();
   const machine = describeMachine();
+  const revision = sourceRevision(ROOT);
   const tmp = mkdtempSync(join(tmpdir(), "pairgate-bench-"));
   process.on("exit", () => rmSync(tmp, { recursive: true, force: true }));
   for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
@@ -438,7 +439,7 @@ async function main(): Promise<void> {
     const md = report(
       o,
       machine,
-      { mariadb, haproxy: haproxyVersion(haproxyBin) },
+      { mariadb, haproxy: haproxyVersion(haproxyBin), pairgate: revision },
       all,
       targets,
       samples,

@@ -44,3 +44,12 @@ export function describeMachine(): Machine {
     sysbench: sysbenchVersion(),
   };
 }
+
+/** The commit the bench ran on, marked "+ uncommitted changes" when src/ or bin/ differ from it. */
+export function sourceRevision(root: string): string {
+  const git = (args: string[]) => spawnSync("git", args, { cwd: root, encoding: "utf8" });
+  const head = git(["rev-parse", "--short", "HEAD"]);
+  if (head.status !== 0) return "unknown";
+  const dirty = git(["status", "--porcelain", "--", "src", "bin"]).stdout?.trim();
+  return `${head.stdout.trim()}${dirty ? " + uncommitted changes in src/" : ""}`;
+}
