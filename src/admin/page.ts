@@ -41,11 +41,16 @@ main { max-width:1080px; margin:0 auto; padding:22px 28px 40px; }
 .pill.mode { background:#fff; color:var(--ink); border-color:var(--line); }
 .warnings { background:var(--warn-bg); border:1px solid #f0d58c; color:#5c3d00; border-radius:10px; padding:10px 18px; margin-bottom:18px; }
 .warnings p { margin:4px 0; }
-.grid { display:grid; grid-template-columns: repeat(auto-fit, minmax(320px, 1fr)); gap:18px; }
+.grid { display:grid; grid-template-columns: repeat(2, minmax(0, 1fr)); gap:18px; }
+@media (max-width: 760px) { .grid { grid-template-columns: minmax(0, 1fr); } }
 .card { background:var(--card); border:1px solid var(--line); border-radius:10px; padding:16px 20px; }
+h2 .muted { font-weight:400; font-size:13px; }
 .card h2 { font-size:15px; margin:0 0 10px; display:flex; justify-content:space-between; align-items:center; }
 dl { display:grid; grid-template-columns: max-content 1fr; gap:5px 16px; margin:0; }
 dt { color:var(--muted); } dd { margin:0; font-variant-numeric: tabular-nums; word-break: break-word; }
+#replication { grid-column: 1 / -1; }
+#replication dl { grid-template-columns: max-content minmax(0, 1fr) max-content minmax(0, 1fr); }
+@media (max-width: 760px) { #replication dl { grid-template-columns: max-content 1fr; } }
 code { font: 13px/1.3 ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; }
 .err { color:var(--bad); }
 footer { margin-top:22px; color:var(--muted); font-size:13px; display:flex; justify-content:space-between; flex-wrap:wrap; gap:8px; }
@@ -75,15 +80,17 @@ const SCRIPT = `
     var h = "<section class=card data-role=" + b.role + "><h2><span>" + title + "</span><span class='pill " + (b.up ? "up'>UP" : "down'>DOWN") + "</span></h2><dl>";
     h += row("Host", "<code>" + esc(b.host) + ":" + esc(b.port) + "</code>");
     h += row("State", b.up ? "answering" : "not answering");
-    h += row("read_only", onOff(b.readOnly));
-    h += row("Version", b.version ? esc(b.version) : "?");
+    var stale = b.up ? "" : " <span class=muted>(last seen)</span>";
+    h += row("read_only", onOff(b.readOnly) + (b.readOnly === null ? "" : stale));
+    h += row("Version", b.version ? esc(b.version) + stale : "?");
     h += row("Server id", b.serverId === null ? "?" : esc(b.serverId));
     h += row("Last check", b.lastCheckAt ? ago(b.lastCheckAt) + (b.lastCheckMs !== null ? " (" + esc(b.lastCheckMs) + " ms)" : "") : "not yet");
     if (b.lastError) h += row("Last error", "<span class=err>" + esc(b.lastError) + "</span>");
     return h + "</dl></section>";
   }
-  function replication(r) {
-    var h = "<section class=card id=replication><h2><span>Replication to the secondary</span></h2>";
+  function replication(r, secondaryUp) {
+    var h = "<section class=card id=replication><h2><span>Replication to the secondary</span>" +
+      (secondaryUp ? "" : "<span class=muted>last seen while the secondary answered</span>") + "</h2>";
     if (!r) return h + "<p>The secondary reports no replication status.</p></section>";
     h += "<dl>";
     h += row("IO thread", esc(r.ioRunning) + (r.ioState ? " <span class=muted>(" + esc(r.ioState) + ")</span>" : ""));
@@ -108,7 +115,7 @@ const SCRIPT = `
     h += "<div>Mode <span class='pill mode' id=mode>" + esc(s.mode) + "</span>" + (s.maintenance ? " <span class='pill mode'>maintenance</span>" : "") + " since " + when(s.since) + "</div>";
     h += "<ul>" + s.details.map(function (d) { return "<li>" + esc(d) + "</li>"; }).join("") + "</ul></section>";
     if (s.warnings.length) h += "<section class=warnings id=warnings>" + s.warnings.map(function (w) { return "<p>⚠ " + esc(w) + "</p>"; }).join("") + "</section>";
-    h += "<div class=grid>" + server(s.primary, "Primary") + server(s.secondary, "Secondary") + replication(s.replication);
+    h += "<div class=grid>" + server(s.primary, "Primary") + server(s.secondary, "Secondary") + replication(s.replication, s.secondary.up);
     h += "<section class=card id=history><h2><span>Failover history</span></h2><dl>" + row("Last failover", transition(s.lastFailover)) + row("Last failback", transition(s.lastFailback)) + "</dl></section>";
     h += "<section class=card id=audit><h2><span>Audit</span></h2><dl>";
     if (s.audit) {
