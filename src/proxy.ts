@@ -13,10 +13,6 @@ import { Metrics } from "./observability/metrics.js";
 import { ClientSession, type SessionContext } from "./session/session.js";
 import { Topology } from "./topology/monitor.js";
 
-export interface ProxyAddresses {
-  listen: { host: string; port: number };
-}
-
 export class PairgateProxy {
   readonly topology: Topology;
   readonly metrics: Metrics;
@@ -81,6 +77,7 @@ export class PairgateProxy {
       users: () => this.users,
       tls: () => this.tls,
       serverVersion: () => this.serverVersion,
+      authPlugin: () => this.config.listen.authPlugin,
       onClient: (client, id) => this.startSession(client, id),
       onAuthFailure: (username, address, message) => {
         this.metrics.authFailure();

@@ -79,6 +79,12 @@ export const configSchema = z.strictObject({
       host: host.default("127.0.0.1"),
       port: port.default(2345),
       tls: tlsListenSchema.optional(),
+      /**
+       * The authentication plugin pairgate announces. mysql_native_password suits MariaDB clients and
+       * older drivers; caching_sha2_password is what MySQL 8 clients expect (full authentication over
+       * TLS on a user's first login, fast path after).
+       */
+      authPlugin: z.enum(["mysql_native_password", "caching_sha2_password"]).default("mysql_native_password"),
     })
     .prefault({}),
   admin: z

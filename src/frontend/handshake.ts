@@ -47,6 +47,8 @@ export interface FrontendAuthOptions {
   tls: { context: SecureContext; require: boolean } | null;
   /** Users that completed a caching_sha2_password full authentication (the server's "cache"). */
   sha2Cache: Set<string>;
+  /** The plugin announced in the handshake. */
+  authPlugin: typeof NATIVE_PASSWORD | typeof CACHING_SHA2_PASSWORD;
 }
 
 export interface AuthenticatedClient {
@@ -107,7 +109,7 @@ export async function authenticateClient(
         capabilities: offered,
         collation: DEFAULT_COLLATION_ID,
         statusFlags: SERVER_STATUS_AUTOCOMMIT,
-        authPlugin: NATIVE_PASSWORD,
+        authPlugin: opts.authPlugin,
         mariadbCapabilities: 0,
       }),
       0,

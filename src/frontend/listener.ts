@@ -19,6 +19,7 @@ export interface ListenerOptions {
   users(): ReadonlyMap<string, string>;
   tls(): { context: SecureContext; require: boolean } | null;
   serverVersion(): string;
+  authPlugin(): "mysql_native_password" | "caching_sha2_password";
   /** Called with each authenticated client; returns when the session is done with the login phase. */
   onClient(client: AuthenticatedClient, connectionId: number, plain: Socket): void;
   onAuthFailure(username: string | null, address: string, reason: string): void;
@@ -117,6 +118,7 @@ export class ClientListener {
       users: this.opts.users(),
       tls: this.opts.tls(),
       sha2Cache: this.sha2Cache,
+      authPlugin: this.opts.authPlugin(),
     }).then(
       (client) => {
         clearTimeout(timer);
