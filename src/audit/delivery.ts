@@ -16,7 +16,7 @@
  *
  * While the primary is down, attempts fail fast and back off; nothing is lost or reordered.
  */
-import type { Connection, ResultSetHeader } from "mysql2/promise";
+import type { Connection, QueryResult, ResultSetHeader } from "mysql2/promise";
 import type { Logger } from "pino";
 import type { AuditEvent } from "./event.js";
 import type { Journal, Position } from "./journal.js";
@@ -35,6 +35,8 @@ export interface DeliveryOptions {
   logger: Logger;
   batchSize: number;
   intervalMs: number;
+  /** Deadline of each statement on the primary (default 15 s). */
+  queryTimeoutMs?: number;
   /** Longest wait between attempts while the primary cannot be reached. */
   maxBackoffMs?: number;
   hooks?: DeliveryHooks;
@@ -292,6 +294,11 @@ export class Delivery {
     return total;
   }
 
+  /** Every statement has a deadline: a primary cut off mid-batch must not hold delivery (or stop()) for minutes. */
+  #q<T extends QueryResult = ResultSetHeader>(conn: Connection, sql: string, values?: unknown[]) {
+    return conn.query<T>({ sql, values, timeout: this.#o.queryTimeoutMs ?? 15_000 });
+  }
+
   async #connection(): Promise<{ conn: Connection; fresh: boolean }> {
     if (this.#conn) return { conn: this.#conn, fresh: false };
     const conn = await this.#o.connect();
@@ -313,14 +320,14 @@ export class Delivery {
   async #ensureTables(conn: Connection): Promise<void> {
     if (this.#tablesReady) return;
     try {
-      await conn.query(auditTableDdl(this.#table));
+      await this.#q(conn, auditTableDdl(this.#table));
     } catch (e) {
       const schema = quoteQualified(this.#o.table).schema;
       if ((e as MysqlError).errno !== 1049 || !schema) throw e;
-      await conn.query(`CREATE DATABASE IF NOT EXISTS \`${schema.replace(/`/g, "``")}\``);
-      await conn.query(auditTableDdl(this.#table));
+      await this.#q(conn, `CREATE DATABASE IF NOT EXISTS \`${schema.replace(/`/g, "``")}\``);
+      await this.#q(conn, auditTableDdl(this.#table));
     }
-    await conn.query(replayedTableDdl(this.#replayed));
+    await this.#q(conn, replayedTableDdl(this.#replayed));
     this.#tablesReady = true;
   }
 
@@ -344,7 +351,7 @@ export class Delivery {
   }
 
   async #transaction(conn: Connection, events: AuditEvent[]): Promise<void> {
-    await conn.query("START TRANSACTION");
+    await this.#q(conn, "START TRANSACTION");
     try {
       const placeholders = `(${COLUMNS.map(() => "?").join(",")})`;
       const head = `INSERT IGNORE INTO ${this.#table} (${COLUMNS.join(",")}) VALUES `;
@@ -353,7 +360,7 @@ export class Delivery {
       let bytes = 0;
       const flush = async () => {
         if (rows.length === 0) return;
-        await conn.query(head + rows.map(() => placeholders).join(","), rows.flat());
+        await this.#q(conn, head + rows.map(() => placeholders).join(","), rows.flat());
         rows = [];
         bytes = 0;
       };
@@ -368,32 +375,33 @@ export class Delivery {
       for (const e of events) {
         if (e.operation === "captured_write" && typeof e.sql === "string") await this.#replay(conn, e);
       }
-      await conn.query("COMMIT");
+      await this.#q(conn, "COMMIT");
     } catch (e) {
-      await conn.query("ROLLBACK").catch(() => {});
+      await this.#q(conn, "ROLLBACK").catch(() => {});
       throw e;
     }
   }
 
   async #replay(conn: Connection, e: AuditEvent): Promise<void> {
-    await conn.query("SAVEPOINT pairgate_replay");
-    const [mark] = await conn.query<ResultSetHeader>(
+    await this.#q(conn, "SAVEPOINT pairgate_replay");
+    const [mark] = await this.#q<ResultSetHeader>(
+      conn,
       `INSERT IGNORE INTO ${this.#replayed} (id, instance_id, replayed_at, outcome, error) VALUES (?, ?, UTC_TIMESTAMP(3), 'ok', NULL)`,
       [e.id, e.instanceId],
     );
     if (mark.affectedRows === 0) {
-      await conn.query("RELEASE SAVEPOINT pairgate_replay");
+      await this.#q(conn, "RELEASE SAVEPOINT pairgate_replay");
       return; // replayed by an earlier delivery of this event
     }
     try {
-      if (e.schema) await conn.query(`USE \`${e.schema.replace(/`/g, "``")}\``);
-      await conn.query("SET @@session.timestamp = ?", [e.occurredAt / 1000]);
+      if (e.schema) await this.#q(conn, `USE \`${e.schema.replace(/`/g, "``")}\``);
+      await this.#q(conn, "SET @@session.timestamp = ?", [e.occurredAt / 1000]);
       try {
-        await conn.query(e.sql!);
+        await this.#q(conn, e.sql!);
       } finally {
-        await conn.query("SET @@session.timestamp = DEFAULT");
+        await this.#q(conn, "SET @@session.timestamp = DEFAULT");
       }
-      await conn.query("RELEASE SAVEPOINT pairgate_replay");
+      await this.#q(conn, "RELEASE SAVEPOINT pairgate_replay");
       this.replayed++;
     } catch (err) {
       if (abortsTransaction(err)) throw err;
@@ -402,8 +410,9 @@ export class Delivery {
         { eventId: e.id, errno: (err as MysqlError).errno, error: msg },
         "audit delivery: a captured write was refused by the primary; recorded as not replayed",
       );
-      await conn.query("ROLLBACK TO SAVEPOINT pairgate_replay");
-      await conn.query(
+      await this.#q(conn, "ROLLBACK TO SAVEPOINT pairgate_replay");
+      await this.#q(
+        conn,
         `INSERT INTO ${this.#replayed} (id, instance_id, replayed_at, outcome, error) VALUES (?, ?, UTC_TIMESTAMP(3), 'error', ?)`,
         [e.id, e.instanceId, msg.slice(0, 2000)],
       );

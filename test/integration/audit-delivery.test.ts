@@ -6,7 +6,7 @@
  * The same file is also the child process of the kill -9 test (PAIRGATE_AUDIT_CHILD set).
  */
 import { spawn, spawnSync } from "node:child_process";
-import { mkdirSync, readdirSync, rmSync } from "node:fs";
+import { appendFileSync, mkdirSync, readdirSync, rmSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import type { Connection } from "mysql2/promise";
@@ -20,14 +20,10 @@ import {
   JOURNAL_FAILED,
   JournalError,
 } from "../../src/audit/index.js";
-import type { TablesOf } from "../../src/audit/rules.js";
+import { encodeRecord } from "../../src/audit/journal.js";
 import { parseConfig } from "../../src/config/load.js";
+import { tablesOf } from "../../src/sql/index.js";
 import type { ConfigOverrides, TestPair } from "../helpers/pair.js";
-
-const tablesOf: TablesOf = (sql) => ({
-  read: [...sql.matchAll(/\b(?:from|join)\s+([`\w.]+)/gi)].map((m) => m[1]!.replace(/`/g, "").toLowerCase()),
-  written: [...sql.matchAll(/\binto\s+([`\w.]+)/gi)].map((m) => m[1]!.replace(/`/g, "").toLowerCase()),
-});
 
 const logLines: Array<Record<string, unknown>> = [];
 const logger = pino({ level: "info" }, { write: (s: string) => logLines.push(JSON.parse(s)) });
@@ -230,6 +226,32 @@ if (process.env.PAIRGATE_AUDIT_CHILD) {
     await audit.deliverNow();
     assert.is((await idsOf("killed")).length, stored.size);
     await audit.stop();
+  });
+
+  test("a torn last record in the journal is skipped with a log line; the rest is delivered", async () => {
+    const audit = newAudit("torn");
+    await audit.start({ isPrimaryUp: () => false });
+    const ids: string[] = [];
+    for (let i = 0; i < 50; i++) ids.push((await audit.record(retrieval(i))).id);
+    await audit.stop();
+    // A crash in the middle of writing one more record: its first bytes only.
+    const dir = join(pair.dir, "journal-torn");
+    const seg = readdirSync(dir)
+      .filter((f) => f.endsWith(".pgj") && statSync(join(dir, f)).size > 0)
+      .sort()
+      .at(-1)!;
+    const rec = encodeRecord(Buffer.from(JSON.stringify({ id: "lost", operation: "password_retrieval" })));
+    appendFileSync(join(dir, seg), rec.subarray(0, rec.length - 5));
+    logLines.length = 0;
+    const again = newAudit("torn");
+    await again.start({ isPrimaryUp: () => false });
+    assert.is(again.pending(), 50);
+    assert.equal(await again.deliverNow(), { delivered: 50 });
+    assert.equal(await idsOf("torn"), [...ids].sort());
+    const torn = logLines.filter((l) => l.kind === "torn");
+    assert.is(torn.length, 1);
+    assert.match(String(torn[0]!.msg), /torn record/);
+    await again.stop();
   });
 
   test("two instances delivering at once into the same table: no clash, no duplicates", async () => {
