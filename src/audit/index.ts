@@ -16,6 +16,7 @@ import { join, resolve } from "node:path";
 import type { Connection } from "mysql2/promise";
 import mysql from "mysql2/promise";
 import type { Logger } from "pino";
+import type { Transition } from "../topology/types.js";
 import { Delivery, type DeliveryHooks } from "./delivery.js";
 import { type AuditEvent, type AuditEventInput, completeEvent, UuidV7 } from "./event.js";
 import { Journal, JournalError, type JournalIo } from "./journal.js";
@@ -214,6 +215,22 @@ export class Audit {
   /** The primary became available again: deliver at once. */
   primaryAvailable(): void {
     this.#delivery?.kick();
+  }
+
+  /**
+   * A topology transition: records `failover` / `failback` (`mode_change` between read_only and
+   * down), and delivers at once when the primary serves again. Wire it to the monitor's transitions.
+   */
+  transition(t: Transition): void {
+    if (t.to === "read_write") this.primaryAvailable();
+    if (t.kind === "startup") return;
+    const operation = t.kind === "other" ? "mode_change" : t.kind;
+    this.post({
+      operation,
+      occurredAt: t.at,
+      backend: t.to === "read_write" ? "primary" : t.to === "read_only" ? "secondary" : null,
+      detail: { from: t.from, to: t.to, cause: t.cause, detectionSeconds: t.detectionSeconds },
+    });
   }
 
   /** Does this statement read a table an audit rule names? Cheap when not (one regex test). */

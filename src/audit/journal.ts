@@ -257,6 +257,7 @@ export class Journal<T = unknown> {
   #queueBytes = 0;
   #flushing: Promise<void> | null = null;
   #timer: NodeJS.Timeout | NodeJS.Immediate | null = null;
+  #timerIsImmediate = false;
 
   #committed: Position = { segment: 0, offset: 0 };
   #pending = 0;
@@ -437,12 +438,17 @@ export class Journal<T = unknown> {
   }
 
   #schedule(): void {
-    if (this.#flushing || this.#timer) return;
-    if (this.#queueBytes >= this.#maxBatchBytes || this.#groupCommitMs === 0) {
-      this.#timer = setImmediate(this.#onTimer);
-    } else {
-      this.#timer = setTimeout(this.#onTimer, this.#groupCommitMs);
+    if (this.#flushing) return;
+    if (this.#timer && !this.#timerIsImmediate && this.#queueBytes >= this.#maxBatchBytes) {
+      // The batch is big enough: do not wait out the group-commit delay.
+      clearTimeout(this.#timer as NodeJS.Timeout);
+      this.#timer = null;
     }
+    if (this.#timer) return;
+    this.#timerIsImmediate = this.#queueBytes >= this.#maxBatchBytes || this.#groupCommitMs === 0;
+    this.#timer = this.#timerIsImmediate
+      ? setImmediate(this.#onTimer)
+      : setTimeout(this.#onTimer, this.#groupCommitMs);
   }
 
   readonly #onTimer = (): void => {
@@ -452,6 +458,7 @@ export class Journal<T = unknown> {
       this.#flushing = null;
       // Appends that arrived during the sync have waited long enough: flush them right away.
       if (this.#queue.length > 0) {
+        this.#timerIsImmediate = true;
         this.#timer = setImmediate(this.#onTimer);
       }
     });
@@ -687,8 +694,8 @@ export class Journal<T = unknown> {
     while (this.#queue.length > 0 || this.#flushing || this.#timer) {
       if (this.#flushing) await this.#flushing;
       else if (this.#timer) {
-        clearTimeout(this.#timer as NodeJS.Timeout);
-        clearImmediate(this.#timer as NodeJS.Immediate);
+        if (this.#timerIsImmediate) clearImmediate(this.#timer as NodeJS.Immediate);
+        else clearTimeout(this.#timer as NodeJS.Timeout);
         this.#timer = null;
         this.#onTimer();
       } else this.#onTimer();

@@ -158,6 +158,30 @@ test("a journal directory that cannot be opened: the audit starts unhealthy and 
   await audit.stop();
 });
 
+test("transition: failover and failback are recorded; startup is not", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "pairgate-audit-"));
+  dirs.push(dir);
+  const audit = new Audit({ config: config(dir), logger: quiet, tablesOf, connect: neverConnect });
+  await audit.start({ isPrimaryUp: () => false });
+  const t = { at: Date.now(), cause: "primary: connection refused", detectionSeconds: 0.01 };
+  audit.transition({ ...t, from: "read_write", to: "read_write", kind: "startup" });
+  audit.transition({ ...t, from: "read_write", to: "read_only", kind: "failover" });
+  audit.transition({ ...t, from: "read_only", to: "read_write", kind: "failback" });
+  await audit.stop();
+  assert.equal(audit.counts(), { failover: 1, failback: 1 });
+  const lines = readFileSync(join(dir, "journal", "audit.log"), "utf8")
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l));
+  assert.equal(
+    lines.map((l) => [l.operation, l.backend, l.detail.to]),
+    [
+      ["failover", "secondary", "read_only"],
+      ["failback", "primary", "read_write"],
+    ],
+  );
+});
+
 test("disabled: nothing is journaled, nothing matches", async () => {
   const dir = mkdtempSync(join(tmpdir(), "pairgate-audit-"));
   dirs.push(dir);
