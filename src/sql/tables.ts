@@ -148,7 +148,10 @@ class TableScan {
   }
 
   statement(): void {
-    this.names.length = this.flags.length = this.aliases.length = this.ctes.length = 0;
+    // Guarded: setting `length` is a runtime call even on an empty array.
+    if (this.names.length !== 0) this.names.length = this.flags.length = 0;
+    if (this.aliases.length !== 0) this.aliases.length = 0;
+    if (this.ctes.length !== 0) this.ctes.length = 0;
     this.readOnly = false;
     this.dispatch();
     this.skip();
@@ -191,9 +194,14 @@ class TableScan {
     while (!this.atEnd()) this.lx.next();
   }
 
-  /** Moves past the keywords in `kws` at the current position. */
-  private skipKws(...kws: number[]): void {
-    while (this.lx.type === TOK_WORD && kws.includes(this.lx.kw)) this.lx.next();
+  /** Moves past any of the keywords given (0 = none) at the current position; no array per call. */
+  private skipKws(a: number, b = 0, c = 0, d = 0, e = 0): void {
+    const lx = this.lx;
+    while (lx.type === TOK_WORD && lx.kw !== 0) {
+      const kw = lx.kw;
+      if (kw !== a && kw !== b && kw !== c && kw !== d && kw !== e) return;
+      lx.next();
+    }
   }
 
   private dispatch(): void {

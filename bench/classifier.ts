@@ -1,0 +1,82 @@
+/**
+ * Classifier throughput on one core: `npx tsx bench/classifier.ts [rounds] [statementsPerRound]`.
+ *
+ * The mix is an OLTP transaction in the shape of sysbench oltp_read_write (point selects, range
+ * selects, an update by key, a delete and an insert, BEGIN/COMMIT) plus what applications and
+ * connectors add around it: SET autocommit, a multi-join select, a locking read, a ping.
+ * Each mode runs `rounds` rounds after a warm-up; the median round is the figure to quote.
+ */
+import { classify } from "../src/sql/classify.js";
+import { digest } from "../src/sql/digest.js";
+import { tablesOf } from "../src/sql/tables.js";
+
+const TRANSACTION = [
+  "BEGIN",
+  "SELECT c FROM sbtest1 WHERE id=5012",
+  "SELECT c FROM sbtest3 WHERE id=498",
+  "SELECT c FROM sbtest1 WHERE id=77",
+  "SELECT c FROM sbtest2 WHERE id=4141",
+  "SELECT c FROM sbtest1 WHERE id=912",
+  "SELECT c FROM sbtest4 WHERE id=3",
+  "SELECT c FROM sbtest1 WHERE id BETWEEN 5012 AND 5111",
+  "SELECT SUM(k) FROM sbtest1 WHERE id BETWEEN 18 AND 117",
+  "SELECT c FROM sbtest1 WHERE id BETWEEN 900 AND 999 ORDER BY c",
+  "SELECT DISTINCT c FROM sbtest1 WHERE id BETWEEN 30 AND 129 ORDER BY c",
+  "UPDATE sbtest1 SET k=k+1 WHERE id=5012",
+  "UPDATE sbtest1 SET c='83868641912-28773972837-60736120486' WHERE id=498",
+  "DELETE FROM sbtest1 WHERE id=77",
+  "INSERT INTO sbtest1 (id, k, c, pad) VALUES (77, 4994, '68487932199-96439406143-93774651418', '22195207048-70116052123')",
+  "COMMIT",
+  "SET autocommit=0",
+  "START TRANSACTION",
+  "SELECT u.id, u.name, g.name AS grp FROM users u JOIN user_groups ug ON ug.user_id = u.id JOIN `groups` g ON g.id = ug.group_id WHERE u.id = 42 ORDER BY g.name",
+  "SELECT id, secret FROM resources WHERE owner_id = 42 AND id IN (1, 2, 3) FOR UPDATE",
+  "INSERT INTO audit_log (user_id, action, created_at) VALUES (42, 'password_view', NOW())",
+  "COMMIT",
+  "SET autocommit=1",
+  "SELECT 1",
+];
+
+type Mode = { name: string; run: (sql: string) => number };
+
+const modes: Mode[] = [
+  { name: "classify", run: (s) => classify(s).verb.length },
+  {
+    name: "classify+tables",
+    run: (s) => {
+      const c = classify(s);
+      const t = tablesOf(s);
+      return c.verb.length + t.read.length + t.written.length;
+    },
+  },
+  { name: "digest", run: (s) => digest(s).length },
+];
+
+const rounds = Number(process.argv[2] ?? 7);
+const perRound = Number(process.argv[3] ?? 500_000);
+
+function round(mode: Mode, count: number): number {
+  const mix = TRANSACTION;
+  let sink = 0;
+  const t0 = process.hrtime.bigint();
+  for (let i = 0, j = 0; i < count; i++) {
+    sink += mode.run(mix[j]);
+    if (++j === mix.length) j = 0;
+  }
+  const ns = Number(process.hrtime.bigint() - t0);
+  if (sink === -1) console.log(sink); // keep the work observable
+  return (count / ns) * 1e9;
+}
+
+const fmt = (n: number) => Math.round(n).toLocaleString("en-US");
+console.log(`node ${process.version}, ${TRANSACTION.length} statements in the mix, ${rounds} rounds x ${fmt(perRound)}`);
+for (const mode of modes) {
+  round(mode, Math.min(perRound, 200_000)); // warm-up: let the JIT settle
+  const rates: number[] = [];
+  for (let r = 0; r < rounds; r++) rates.push(round(mode, perRound));
+  const sorted = [...rates].sort((a, b) => a - b);
+  const median = sorted[Math.floor(sorted.length / 2)];
+  console.log(
+    `${mode.name.padEnd(16)} median ${fmt(median).padStart(11)} statements/s  (rounds: ${rates.map(fmt).join(", ")})`,
+  );
+}
