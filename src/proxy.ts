@@ -12,6 +12,7 @@ import type { Logger } from "./observability/logger.js";
 import { Metrics } from "./observability/metrics.js";
 import { ClientSession, type SessionContext } from "./session/session.js";
 import { Topology } from "./topology/monitor.js";
+import type { BackendHealth, Mode } from "./topology/types.js";
 
 export class PairgateProxy {
   readonly topology: Topology;
@@ -37,6 +38,7 @@ export class PairgateProxy {
       logger: logger.child({ part: "topology" }),
       baseDir: config.baseDir,
     });
+    this.topology.setMaxListeners(0); // every session waiting out a fault listens for a moment
     this.metrics.attachTopology(this.topology);
     this.users = new Map(config.users.map((u) => [u.username, u.password]));
     this.tls = this.buildTls(config);
@@ -60,7 +62,7 @@ export class PairgateProxy {
       mode: () => this.topology.mode,
       target: (role) => this.target(role),
       reportBackendError: (role, err) => this.topology.reportBackendError(role, err),
-      settle: (ms) => this.settle(ms),
+      settle: (ms, role, modeSeen) => this.settle(ms, role, modeSeen),
       users: this.users,
       connectTimeoutMs: config.monitor.connectTimeoutMs,
       maxAllowedPacket: config.maxAllowedPacket,
@@ -120,18 +122,25 @@ export class PairgateProxy {
     };
   }
 
-  /** Wait for the topology to settle after a reported error: a transition, or `ms`. */
-  private settle(ms: number): Promise<void> {
+  /**
+   * After a session saw `role` fail: resolve on the topology's verdict — a transition, a check of
+   * `role` that succeeded (the failure was the session's alone) or marked it down — or after `ms`.
+   */
+  private settle(ms: number, role: Role, modeSeen: Mode): Promise<void> {
+    if (this.topology.mode !== modeSeen) return Promise.resolve();
     return new Promise((resolve) => {
+      const onCheck = (r: Role, h: BackendHealth) => {
+        if (r === role && (!h.up || h.consecutiveFailures === 0)) done();
+      };
       const done = () => {
         clearTimeout(timer);
         this.topology.off("transition", done);
-        this.topology.off("backendUp", done);
+        this.topology.off("check", onCheck);
         resolve();
       };
       const timer = setTimeout(done, ms);
       this.topology.on("transition", done);
-      this.topology.on("backendUp", done);
+      this.topology.on("check", onCheck);
     });
   }
 

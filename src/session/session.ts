@@ -48,6 +48,7 @@ import { ResponseKind, ResponseScanner } from "../protocol/response-scanner.js";
 import {
   type Decision,
   DOWN_MESSAGE,
+  isProvableRead,
   READ_ONLY_MESSAGE,
   route,
   routeAny,
@@ -67,8 +68,11 @@ export interface SessionContext {
   target(role: Role): BackendTarget;
   /** A live session saw a backend fail: check it now. */
   reportBackendError(role: Role, err: Error): void;
-  /** Resolves when the topology has an opinion after a reported error, or after `ms`. */
-  settle(ms: number): Promise<void>;
+  /**
+   * After `role` failed for this session: resolves when the topology has a verdict (a transition, or
+   * a finished check of `role`), at once if the mode already differs from `modeSeen`, else after `ms`.
+   */
+  settle(ms: number, role: Role, modeSeen: Mode): Promise<void>;
   users: ReadonlyMap<string, string>;
   connectTimeoutMs: number;
   maxAllowedPacket: number;
@@ -81,6 +85,20 @@ export interface SessionHooks {
   writeRejected(): void;
   authFailure(): void;
   backendConnections(role: Role, delta: number): void;
+}
+
+/** One client command, as parsed for routing. */
+interface Command {
+  p: Packet;
+  command: number;
+  /** How the response is shaped; null when the command has none (COM_STMT_SEND_LONG_DATA). */
+  kind: ResponseKind | null;
+  /** The statement's class, for COM_QUERY. */
+  c: Classification | null;
+  /** The prepared statement a COM_STMT_* command names. */
+  stmt: PreparedStatement | null;
+  /** The text of a COM_STMT_PREPARE. */
+  prepareSql: string | null;
 }
 
 interface Inflight {
@@ -294,17 +312,19 @@ export class ClientSession {
       case COM_QUIT:
         this.close();
         return;
-      case COM_QUERY: {
-        const c = classify(payload.toString("utf8", 1));
-        this.dispatch(p, command, ResponseKind.Query, c, route(this.ctx.mode(), c));
+      case COM_QUERY:
+        this.dispatch({
+          p,
+          command,
+          kind: ResponseKind.Query,
+          c: classify(payload.toString("utf8", 1)),
+          stmt: null,
+          prepareSql: null,
+        });
         return;
-      }
       case COM_STMT_PREPARE: {
         const sql = payload.toString("utf8", 1);
-        const c = classify(sql);
-        // Preparing runs nothing: it goes where the session is (or where reads go).
-        const decision = routeAny(this.ctx.mode());
-        this.dispatch(p, command, ResponseKind.Prepare, c, decision, sql);
+        this.dispatch({ p, command, kind: ResponseKind.Prepare, c: null, stmt: null, prepareSql: sql });
         return;
       }
       case COM_STMT_EXECUTE:
@@ -321,7 +341,7 @@ export class ClientSession {
       case COM_SET_OPTION:
       case COM_RESET_CONNECTION: {
         const kind = command === COM_FIELD_LIST ? ResponseKind.FieldList : ResponseKind.Single;
-        this.dispatch(p, command, kind, null, this.sameBackendOr(routeAny(this.ctx.mode())));
+        this.dispatch({ p, command, kind, c: null, stmt: null, prepareSql: null });
         return;
       }
       case COM_CHANGE_USER:
@@ -337,11 +357,30 @@ export class ClientSession {
     }
   }
 
-  /** Commands that carry no statement stay on the session's current backend when it still serves. */
-  private sameBackendOr(d: Decision): Decision {
-    const role = this.backendRole;
-    if (role && "to" in d && (role === d.to || (role === "primary" && this.ctx.mode() === "read_write")))
-      return { to: role };
+  /**
+   * Where a command goes now. A transaction stays where it began: one opened on the secondary (in
+   * read-only mode) keeps reading there and has its writes refused even after the primary returns.
+   */
+  private decide(cmd: Command): Decision {
+    const mode = this.ctx.mode();
+    const current = this.backendRole;
+    const c = cmd.c;
+    if (this.inTransaction && current === "secondary") {
+      if (cmd.command === COM_QUERY)
+        return isProvableRead(c!) ? { to: "secondary" } : { refuse: "read_only" };
+      if (cmd.command === COM_STMT_EXECUTE) {
+        return cmd.stmt!.kind === "read" && !cmd.stmt!.lockingRead
+          ? { to: "secondary" }
+          : { refuse: "read_only" };
+      }
+      return { to: "secondary" };
+    }
+    if (cmd.command === COM_QUERY) return route(mode, c!);
+    if (cmd.command === COM_STMT_EXECUTE) return routeKind(mode, cmd.stmt!.kind, cmd.stmt!.lockingRead);
+    // Commands that run no statement stay on the session's backend while it still serves.
+    const d = routeAny(mode);
+    if (current && "to" in d && (current === d.to || (current === "primary" && mode === "read_write")))
+      return { to: current };
     return d;
   }
 
@@ -377,9 +416,6 @@ export class ClientSession {
         this.backend.closeStatement(stmt.backendId);
       return;
     }
-    let decision: Decision;
-    if (command === COM_STMT_EXECUTE) decision = routeKind(this.ctx.mode(), stmt.kind, stmt.lockingRead);
-    else decision = this.sameBackendOr(routeAny(this.ctx.mode()));
     const kind =
       command === COM_STMT_EXECUTE
         ? ResponseKind.Execute
@@ -388,24 +424,22 @@ export class ClientSession {
           : command === COM_STMT_RESET
             ? ResponseKind.Single
             : null;
-    this.dispatch(p, command, kind, null, decision, null, stmt);
+    this.dispatch({ p, command, kind, c: null, stmt, prepareSql: null });
   }
 
-  /** Send a command to the backend the decision names, connecting or moving first when needed. */
-  private dispatch(
-    p: Packet,
-    command: number,
-    kind: ResponseKind | null,
-    c: Classification | null,
-    decision: Decision,
-    prepareSql: string | null = null,
-    stmt: PreparedStatement | null = null,
-  ): void {
+  /**
+   * Send a command to the backend the router picks, connecting or moving first when needed. When the
+   * backend cannot be reached, wait for the topology's verdict once and decide again: a read then
+   * goes to the secondary, a write gets 1290 — not a connection error.
+   */
+  private dispatch(cmd: Command, retried = false): void {
     if (this.transactionLost) {
       this.transactionLost = false;
       this.sendError(1, ER_CONNECTION_KILLED, "70100", TRANSACTION_LOST_MESSAGE);
       return;
     }
+    const modeSeen = this.ctx.mode();
+    const decision = this.decide(cmd);
     if ("refuse" in decision) {
       if (decision.refuse === "read_only") {
         this.ctx.hooks.writeRejected();
@@ -415,13 +449,14 @@ export class ClientSession {
     }
     const role = decision.to;
     const backend = this.backend;
+    const stmt = cmd.stmt;
     if (
       backend &&
       !backend.closed &&
       backend.role === role &&
       (!stmt || stmt.backendGeneration === this.backendGeneration)
     ) {
-      this.send(p, command, kind, c, role, prepareSql, stmt);
+      this.send(cmd, role);
       return;
     }
     // Slow path: connect, move the session, or re-prepare a statement on this backend.
@@ -430,12 +465,21 @@ export class ClientSession {
       () => {
         this.connecting = false;
         if (this.closing) return;
-        this.send(p, command, kind, c, role, prepareSql, stmt);
+        this.send(cmd, role);
         this.pump();
       },
       (e: Error) => {
-        this.connecting = false;
         if (this.closing) return;
+        if (!retried && !(e instanceof ServerError) && !(e instanceof PinnedError)) {
+          void this.ctx.settle(this.ctx.connectTimeoutMs * 2, role, modeSeen).then(() => {
+            this.connecting = false;
+            if (this.closing) return;
+            this.dispatch(cmd, true);
+            this.pump();
+          });
+          return;
+        }
+        this.connecting = false;
         if (e instanceof ServerError) this.sendError(1, e.errno, e.sqlState, e.message);
         else this.sendError(1, 2003, "HY000", (e as Error).message);
         if (e instanceof PinnedError) this.close(e.message);
@@ -444,15 +488,9 @@ export class ClientSession {
     );
   }
 
-  private send(
-    p: Packet,
-    command: number,
-    kind: ResponseKind | null,
-    c: Classification | null,
-    role: Role,
-    prepareSql: string | null,
-    stmt: PreparedStatement | null,
-  ): void {
+  private send(cmd: Command, role: Role): void {
+    const { p, command, kind, stmt } = cmd;
+    const c = cmd.c;
     const backend = this.backend!;
     const raw = frameForBackend(p.payload, stmt);
     if (kind === null) {
@@ -470,7 +508,7 @@ export class ClientSession {
       startedAt: performance.now(),
       forwarded: false,
       collect: kind === ResponseKind.Prepare ? [] : null,
-      prepareSql,
+      prepareSql: cmd.prepareSql,
       retryable:
         !wasInTxn &&
         (c
@@ -571,6 +609,7 @@ export class ClientSession {
     const backend = this.backend;
     if (!backend) return;
     const role = backend.role;
+    const modeSeen = this.ctx.mode();
     this.dropBackend(false);
     this.ctx.reportBackendError(role, err);
     const f = this.inflight;
@@ -590,7 +629,7 @@ export class ClientSession {
       // An autocommit read that failed before any byte reached the client: retry once, where the
       // topology now sends reads.
       this.connecting = true;
-      void this.ctx.settle(this.ctx.connectTimeoutMs * 2).then(() => {
+      void this.ctx.settle(this.ctx.connectTimeoutMs * 2, role, modeSeen).then(() => {
         this.connecting = false;
         if (this.closing) return;
         const d = routeAny(this.ctx.mode());
