@@ -69,7 +69,9 @@ function round(mode: Mode, count: number): number {
 }
 
 const fmt = (n: number) => Math.round(n).toLocaleString("en-US");
-console.log(`node ${process.version}, ${TRANSACTION.length} statements in the mix, ${rounds} rounds x ${fmt(perRound)}`);
+console.log(
+  `node ${process.version}, ${TRANSACTION.length} statements in the mix, ${rounds} rounds x ${fmt(perRound)}`,
+);
 for (const mode of modes) {
   round(mode, Math.min(perRound, 200_000)); // warm-up: let the JIT settle
   const rates: number[] = [];

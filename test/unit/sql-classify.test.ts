@@ -26,7 +26,7 @@ const cases: Array<[string, Expect]> = [
   ["/* a */ /* b */ -- c\n  # d\n SELECT 1", { kind: "read", verb: "SELECT" }],
   ["SELECT 'it\\'s' FROM t", { kind: "read" }],
   ["SELECT 'it''s; DROP TABLE t' FROM t", { kind: "read" }],
-  ['SELECT "a;b", \'c;d\' FROM t', { kind: "read" }],
+  ["SELECT \"a;b\", 'c;d' FROM t", { kind: "read" }],
   ['SELECT 1 FROM t WHERE a = "x\\";y"', { kind: "read" }],
   ["SELECT `we``ird;` FROM `t;`", { kind: "read" }],
   ["SELECT 'a\\'; b'", { kind: "read" }],
@@ -245,7 +245,10 @@ const cases: Array<[string, Expect]> = [
       ],
     },
   ],
-  ["SET @`my var` = 2", { kind: "session", session: [{ type: "user_variable", name: "my var", value: "2" }] }],
+  [
+    "SET @`my var` = 2",
+    { kind: "session", session: [{ type: "user_variable", name: "my var", value: "2" }] },
+  ],
   ["SET @'q' = 2", { kind: "session", session: [{ type: "user_variable", name: "q", value: "2" }] }],
   ["SET @MyVar = 3", { kind: "session", session: [{ type: "user_variable", name: "myvar", value: "3" }] }],
   [
@@ -259,7 +262,10 @@ const cases: Array<[string, Expect]> = [
   ["USE db1", { kind: "session", verb: "USE", session: [{ type: "use", schema: "db1", value: "db1" }] }],
   ["USE `my db`", { kind: "session", session: [{ type: "use", schema: "my db", value: "`my db`" }] }],
   ["use `a``b`;", { kind: "session", session: [{ type: "use", schema: "a`b", value: "`a``b`" }] }],
-  ["/*!40101 SET NAMES utf8 */", { kind: "session", verb: "SET", session: [{ type: "names", value: "utf8" }] }],
+  [
+    "/*!40101 SET NAMES utf8 */",
+    { kind: "session", verb: "SET", session: [{ type: "names", value: "utf8" }] },
+  ],
   [
     "/*!40101 SET @OLD_CHARACTER_SET_CLIENT=@@CHARACTER_SET_CLIENT */",
     {
@@ -286,7 +292,10 @@ const cases: Array<[string, Expect]> = [
     { kind: "write", session: [v("max_connections", "100", { global: true })] },
   ],
   ["SET @@global.read_only = 1", { kind: "write", session: [v("read_only", "1", { global: true })] }],
-  ["SET PERSIST max_connections = 200", { kind: "write", session: [v("max_connections", "200", { global: true })] }],
+  [
+    "SET PERSIST max_connections = 200",
+    { kind: "write", session: [v("max_connections", "200", { global: true })] },
+  ],
   [
     "SET GLOBAL a = 1, b = 2",
     { kind: "write", session: [v("a", "1", { global: true }), v("b", "2", { global: true })] },
@@ -373,7 +382,25 @@ test("a session change carries no keys it does not use", () => {
 });
 
 test("never throws on truncated or odd input", () => {
-  const bits = ["SELECT", "'", '"', "`", "/*", "/*!", "*/", "--", "#", "(", ")", ";", "@", "@@", "SET", "=", ","];
+  const bits = [
+    "SELECT",
+    "'",
+    '"',
+    "`",
+    "/*",
+    "/*!",
+    "*/",
+    "--",
+    "#",
+    "(",
+    ")",
+    ";",
+    "@",
+    "@@",
+    "SET",
+    "=",
+    ",",
+  ];
   for (const a of bits) for (const b of bits) for (const c of bits) classify(`${a} ${b}${c}`);
   assert.is(classify("SELECT 'unterminated").kind, "read");
   assert.is(classify("SELECT 1 /* unterminated").kind, "read");
