@@ -21,7 +21,7 @@
  *   `$`, any character U+0080 and above, and may begin with a digit.
  * - Variables `@name`, `@'name'`, `@@scope.name` (user-defined and system variables).
  */
-import { hashStep, KW_MAX_LEN, lookupKeyword } from "./keywords.js";
+import { KW_MAX_LEN, lookupKeyword } from "./keywords.js";
 
 /** End of input. */
 export const TOK_EOF = 0;
@@ -64,8 +64,8 @@ CC[95] = 1; // _
 CC[36] = 1; // $
 
 function isWordChar(c: number): boolean {
-  // NaN (past the end) fails both tests.
-  return c >= 128 || (CC[c] & 1) !== 0;
+  // NaN (past the end) fails `c >= 0`, so the table is never read out of bounds (a slow path in V8).
+  return c >= 128 || (c >= 0 && (CC[c] & 1) !== 0);
 }
 function isDigit(c: number): boolean {
   return c >= 48 && c <= 57;
@@ -290,15 +290,20 @@ export class Lexer {
   private word(): number {
     const s = this.src;
     const start = this.start;
+    const n = this.n;
     let p = start;
     let h = 0;
     let ascii = true;
-    let c = s.charCodeAt(p);
-    do {
-      if (c >= 128) ascii = false;
-      else h = hashStep(h, c);
-      c = s.charCodeAt(++p);
-    } while (isWordChar(c));
+    // The hot loop of the lexer: bounds-checked so the table is never indexed with NaN, and the
+    // keyword hash (keywords.ts hashStep) computed inline.
+    while (p < n) {
+      const c = s.charCodeAt(p);
+      if (c < 128) {
+        if ((CC[c] & 1) === 0) break;
+        h = (Math.imul(h, 31) + (c | 0x20)) | 0;
+      } else ascii = false;
+      p++;
+    }
     this.pos = this.end = p;
     if (ascii && p - start <= KW_MAX_LEN) this.kw = lookupKeyword(s, start, p, h);
     return (this.type = TOK_WORD);
