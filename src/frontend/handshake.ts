@@ -83,7 +83,34 @@ export async function authenticateClient(
 ): Promise<AuthenticatedClient> {
   let socket: Socket = plain;
   const queue = new PacketQueue(MAX_LOGIN_PACKET);
-  const onData = (c: Buffer) => queue.push(c);
+  // The first packet is kept raw until it is whole: when it is an SSLRequest, the bytes after it
+  // (often in the same chunk) are the client's TLS hello, which belongs to the TLS socket, not to
+  // the packet framer (it would read "16 03 01" as a 64 KiB packet length and fail the login).
+  let firstBytes: Buffer | null = Buffer.alloc(0);
+  let tlsBytes: Buffer | null = null;
+  const onData = (c: Buffer) => {
+    if (tlsBytes) {
+      tlsBytes = Buffer.concat([tlsBytes, c]);
+      return;
+    }
+    if (!firstBytes) {
+      queue.push(c);
+      return;
+    }
+    const b = firstBytes.length > 0 ? Buffer.concat([firstBytes, c]) : c;
+    const len = b.length >= 4 ? b.readUIntLE(0, 3) : -1;
+    if (len < 0 || (b.length < 4 + len && len <= MAX_LOGIN_PACKET)) {
+      firstBytes = b;
+      return;
+    }
+    firstBytes = null;
+    if (len === 32 && isSslRequest(b.subarray(4, 36))) {
+      tlsBytes = b.subarray(36);
+      queue.push(b.subarray(0, 36));
+      return;
+    }
+    queue.push(b);
+  };
   const onEnd = () =>
     queue.fail(new HandshakeError("client closed the connection during login", "PAIRGATE_HANDSHAKE", null));
   const listen = (s: Socket) => {
@@ -140,6 +167,13 @@ export async function authenticateClient(
           null,
         );
       unlisten(socket);
+      // Hand the TLS bytes that came with the SSLRequest back to the socket: the TLS layer reads
+      // what is buffered there when it starts.
+      if (tlsBytes && tlsBytes.length > 0) {
+        plain.pause();
+        plain.unshift(tlsBytes);
+      }
+      tlsBytes = null;
       socket = await upgradeToTls(plain, opts.tls.context);
       listen(socket);
       isTls = true;
