@@ -145,6 +145,8 @@ export class ClientSession {
   private closing = false;
   /** A backend to leave once the current statement/transaction ends (config reload moved it). */
   private moveWhenIdle: Role | null = null;
+  /** The client id of the statement prepared last: MariaDB clients execute it as id 0xFFFFFFFF. */
+  private lastPrepared = 0;
   private connecting = false;
   private log: Logger;
 
@@ -392,7 +394,10 @@ export class ClientSession {
       }
       return;
     }
-    const clientId = payload.readUInt32LE(1);
+    // MariaDB (10.2+): statement id 0xFFFFFFFF means "the statement prepared last"; the mariadb
+    // connector pipelines PREPARE and EXECUTE with it.
+    const sent = payload.readUInt32LE(1);
+    const clientId = sent === 0xffffffff ? this.lastPrepared : sent;
     const stmt = this.state.statements.get(clientId);
     if (!stmt) {
       if (command === COM_STMT_CLOSE || command === COM_STMT_SEND_LONG_DATA) return; // no response expected
@@ -578,6 +583,7 @@ export class ClientSession {
     const prepared = this.scanner.prepared;
     if (prepared && !this.scanner.failed) {
       const clientId = this.state.newStatementId();
+      this.lastPrepared = clientId;
       const c = classify(f.prepareSql ?? "");
       this.state.statements.set(clientId, {
         clientId,
@@ -590,7 +596,7 @@ export class ClientSession {
         backendGeneration: this.backendGeneration,
       });
       reply.writeUInt32LE(clientId, 5); // header(4) + 0x00
-    }
+    } else this.lastPrepared = 0; // a failed PREPARE: "the last statement" names none
     f.forwarded = true;
     this.client.write(reply);
   }
