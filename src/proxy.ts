@@ -4,6 +4,7 @@
  */
 import { readFileSync } from "node:fs";
 import { createSecureContext } from "node:tls";
+import { Audit } from "./audit/index.js";
 import type { BackendTarget, Role } from "./backend/connection.js";
 import { type Config, configPath } from "./config/load.js";
 import type { AuthenticatedClient } from "./frontend/handshake.js";
@@ -11,12 +12,14 @@ import { ClientListener } from "./frontend/listener.js";
 import type { Logger } from "./observability/logger.js";
 import { Metrics } from "./observability/metrics.js";
 import { ClientSession, type SessionContext } from "./session/session.js";
+import { tablesOf } from "./sql/index.js";
 import { Topology } from "./topology/monitor.js";
 import type { BackendHealth, Mode } from "./topology/types.js";
 
 export class PairgateProxy {
   readonly topology: Topology;
   readonly metrics: Metrics;
+  readonly audit: Audit | null = null;
   private listener: ClientListener;
   private sessions = new Set<ClientSession>();
   private users: Map<string, string>;
@@ -67,7 +70,14 @@ export class PairgateProxy {
       connectTimeoutMs: config.monitor.connectTimeoutMs,
       maxAllowedPacket: config.maxAllowedPacket,
       hooks,
+      audit: null,
     };
+    if (config.audit.enabled) {
+      this.audit = new Audit({ config, logger, tablesOf });
+      this.sessionContext.audit = this.audit;
+      this.metrics.setAuditSource(this.audit);
+      this.topology.on("transition", (t) => this.audit?.transition(t));
+    }
     let authFailuresLogged = 0;
     let authWindow = 0;
     this.listener = new ClientListener({
@@ -90,6 +100,12 @@ export class PairgateProxy {
           authFailuresLogged = 0;
         }
         if (authFailuresLogged++ < 10) this.logger.warn({ user: username, client: address }, message);
+        this.audit?.post({
+          operation: "login_failed",
+          outcome: "refused",
+          dbUser: username,
+          clientAddr: address,
+        });
       },
       onCount: (d) => this.metrics.clientConnections(d),
     });
@@ -167,6 +183,16 @@ export class PairgateProxy {
   }
 
   async start(): Promise<void> {
+    await this.audit?.start({
+      isPrimaryUp: () => this.topology.mode === "read_write",
+      onPrimaryUp: (listener) => {
+        const onTransition = (t: { to: Mode }) => {
+          if (t.to === "read_write") listener();
+        };
+        this.topology.on("transition", onTransition);
+        return () => this.topology.off("transition", onTransition);
+      },
+    });
     this.topology.start();
     try {
       await this.topology.ready(Math.max(3000, this.config.monitor.connectTimeoutMs * 4));
@@ -207,6 +233,7 @@ export class PairgateProxy {
     for (const s of this.sessions) s.close("shutdown");
     while (this.sessions.size > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
     this.listener.destroyAll();
+    await this.audit?.stop();
     await this.topology.stop();
   }
 }

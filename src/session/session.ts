@@ -56,7 +56,7 @@ import {
   TRANSACTION_LOST_MESSAGE,
 } from "../routing/router.js";
 import { type PreparedStatement, SessionState } from "../routing/session-state.js";
-import { type Classification, classify } from "../sql/index.js";
+import { type Classification, classify, digest } from "../sql/index.js";
 import type { Mode } from "../topology/types.js";
 
 /** What a session needs from the rest of the proxy; built once by proxy.ts. */
@@ -77,6 +77,39 @@ export interface SessionContext {
   connectTimeoutMs: number;
   maxAllowedPacket: number;
   hooks: SessionHooks;
+  /** The audit trail, when enabled. */
+  audit: SessionAudit | null;
+}
+
+/** What a session asks of the audit trail (src/audit's Audit fits). */
+export interface SessionAudit {
+  matchStatement(
+    sql: string,
+    defaultSchema: string | null,
+  ): { operation: string; object: string; key?: string; appUser?: string } | null;
+  captureTable(sql: string, defaultSchema: string | null): string | null;
+  /** Resolves once the event is durable; rejects when it cannot be. */
+  record(event: AuditInput): Promise<unknown>;
+  /** Fire and forget (events that hold no result back). */
+  post(event: AuditInput): void;
+  readonly refuseOnJournalFailure: boolean;
+}
+
+export interface AuditInput {
+  operation: string;
+  outcome?: "ok" | "error" | "refused";
+  clientAddr?: string | null;
+  dbUser?: string | null;
+  sessionId?: string | null;
+  backend?: Role | null;
+  object?: string | null;
+  objectKey?: string | null;
+  appUser?: string | null;
+  digest?: string | null;
+  durationMs?: number;
+  sql?: string;
+  schema?: string | null;
+  detail?: Record<string, unknown>;
 }
 
 /** Counters and timings; implemented by observability, called with plain numbers only. */
@@ -99,6 +132,8 @@ interface Command {
   stmt: PreparedStatement | null;
   /** The text of a COM_STMT_PREPARE. */
   prepareSql: string | null;
+  /** The statement text of a COM_QUERY. */
+  sql: string | null;
 }
 
 interface Inflight {
@@ -112,13 +147,17 @@ interface Inflight {
   startedAt: number;
   /** Bytes of the response already forwarded: after the first one, no retry is possible. */
   forwarded: boolean;
-  /** Prepare responses are collected to rewrite the statement id before the client sees them. */
+  /**
+   * Responses held back instead of streamed: a prepare's (its statement id is rewritten) and an
+   * audited statement's (released only once its audit event is durable).
+   */
   collect: Buffer[] | null;
+  /** An audited statement: resolves true when its event is durable, false when it must be refused. */
+  gate: Promise<boolean> | null;
   prepareSql: string | null;
   /** The statement ran in autocommit mode outside a transaction: a safe retry candidate. */
   retryable: boolean;
   retried: boolean;
-  onDone: ((failed: boolean) => void) | null;
 }
 
 const EMPTY_OK_STATUS = SERVER_STATUS_AUTOCOMMIT;
@@ -281,6 +320,13 @@ export class ClientSession {
   };
 
   private onClientClose = (): void => {
+    if (this.state)
+      this.audit({
+        operation: "logout",
+        outcome: "ok",
+        backend: this.backendRole,
+        durationMs: Date.now() - this.startedAt,
+      });
     this.closing = true;
     this.dropBackend(true);
   };
@@ -314,19 +360,30 @@ export class ClientSession {
       case COM_QUIT:
         this.close();
         return;
-      case COM_QUERY:
+      case COM_QUERY: {
+        const sql = payload.toString("utf8", 1);
         this.dispatch({
           p,
           command,
           kind: ResponseKind.Query,
-          c: classify(payload.toString("utf8", 1)),
+          c: classify(sql),
           stmt: null,
           prepareSql: null,
+          sql,
         });
         return;
+      }
       case COM_STMT_PREPARE: {
         const sql = payload.toString("utf8", 1);
-        this.dispatch({ p, command, kind: ResponseKind.Prepare, c: null, stmt: null, prepareSql: sql });
+        this.dispatch({
+          p,
+          command,
+          kind: ResponseKind.Prepare,
+          c: null,
+          stmt: null,
+          prepareSql: sql,
+          sql: null,
+        });
         return;
       }
       case COM_STMT_EXECUTE:
@@ -343,7 +400,7 @@ export class ClientSession {
       case COM_SET_OPTION:
       case COM_RESET_CONNECTION: {
         const kind = command === COM_FIELD_LIST ? ResponseKind.FieldList : ResponseKind.Single;
-        this.dispatch({ p, command, kind, c: null, stmt: null, prepareSql: null });
+        this.dispatch({ p, command, kind, c: null, stmt: null, prepareSql: null, sql: null });
         return;
       }
       case COM_CHANGE_USER:
@@ -429,7 +486,7 @@ export class ClientSession {
           : command === COM_STMT_RESET
             ? ResponseKind.Single
             : null;
-    this.dispatch({ p, command, kind, c: null, stmt, prepareSql: null });
+    this.dispatch({ p, command, kind, c: null, stmt, prepareSql: null, sql: null });
   }
 
   /**
@@ -446,10 +503,8 @@ export class ClientSession {
     const modeSeen = this.ctx.mode();
     const decision = this.decide(cmd);
     if ("refuse" in decision) {
-      if (decision.refuse === "read_only") {
-        this.ctx.hooks.writeRejected();
-        this.sendError(1, ER_OPTION_PREVENTS_STATEMENT, "HY000", READ_ONLY_MESSAGE);
-      } else this.sendError(1, 2003, "HY000", DOWN_MESSAGE);
+      if (decision.refuse === "read_only") this.refuseWrite(cmd);
+      else this.sendError(1, 2003, "HY000", DOWN_MESSAGE);
       return;
     }
     const role = decision.to;
@@ -503,6 +558,7 @@ export class ClientSession {
       return;
     }
     const wasInTxn = this.inTransaction;
+    const gate = this.auditGate(cmd, role);
     this.inflight = {
       command,
       kind,
@@ -512,7 +568,8 @@ export class ClientSession {
       classification: c,
       startedAt: performance.now(),
       forwarded: false,
-      collect: kind === ResponseKind.Prepare ? [] : null,
+      collect: kind === ResponseKind.Prepare || gate ? [] : null,
+      gate,
       prepareSql: cmd.prepareSql,
       retryable:
         !wasInTxn &&
@@ -522,10 +579,91 @@ export class ClientSession {
             command === COM_STATISTICS ||
             (stmt !== null && stmt.kind === "read" && command === COM_STMT_EXECUTE)),
       retried: false,
-      onDone: null,
     };
     this.scanner.begin(kind, backend.capabilities);
     backend.socket.write(raw);
+  }
+
+  // ---------------------------------------------------------------- audit
+
+  /** The fields every audit event of this session carries. */
+  private auditBase(): AuditInput {
+    return {
+      operation: "",
+      clientAddr: this.remoteAddress,
+      dbUser: this.username,
+      sessionId: String(this.id),
+      schema: this.state?.schema ?? null,
+    };
+  }
+
+  audit(event: Partial<AuditInput> & { operation: string }): void {
+    this.ctx.audit?.post({ ...this.auditBase(), ...event });
+  }
+
+  /**
+   * Start recording an audited statement's event (a password retrieval, per the config's rules)
+   * alongside running it; the result is released when the event is durable.
+   */
+  private auditGate(cmd: Command, role: Role): Promise<boolean> | null {
+    const audit = this.ctx.audit;
+    if (!audit) return null;
+    const sql = cmd.command === COM_QUERY ? cmd.sql : cmd.command === COM_STMT_EXECUTE ? cmd.stmt!.sql : null;
+    if (sql === null) return null;
+    const m = audit.matchStatement(sql, this.state.schema);
+    if (!m) return null;
+    return audit
+      .record({
+        ...this.auditBase(),
+        operation: m.operation,
+        outcome: "ok",
+        backend: role,
+        object: m.object,
+        objectKey: m.key ?? null,
+        appUser: m.appUser ?? null,
+        digest: digest(sql),
+      })
+      .then(
+        () => true,
+        () => !audit.refuseOnJournalFailure,
+      );
+  }
+
+  /**
+   * Read-only mode refused a write. An INSERT into one of `audit.captureTables` is journaled and
+   * answered OK instead, to be replayed on the primary when it returns.
+   */
+  private refuseWrite(cmd: Command): void {
+    const audit = this.ctx.audit;
+    const sql = cmd.sql ?? cmd.stmt?.sql ?? null;
+    const table =
+      audit && cmd.command === COM_QUERY && sql ? audit.captureTable(sql, this.state.schema) : null;
+    if (audit && table && sql) {
+      this.connecting = true;
+      void audit
+        .record({
+          ...this.auditBase(),
+          operation: "captured_write",
+          outcome: "ok",
+          backend: null,
+          object: table,
+          sql,
+          digest: digest(sql),
+        })
+        .then(
+          () => this.client.write(framePayload(encodeOk({ affectedRows: 1, statusFlags: this.status }), 1)),
+          () => this.sendError(1, ER_ERROR_ON_WRITE, "HY000", AUDIT_REFUSED_MESSAGE),
+        )
+        .finally(() => {
+          this.connecting = false;
+          this.pump();
+        });
+      return;
+    }
+    this.ctx.hooks.writeRejected();
+    this.sendError(1, ER_OPTION_PREVENTS_STATEMENT, "HY000", READ_ONLY_MESSAGE);
+    if (audit)
+      this.audit({ operation: "write_rejected", outcome: "refused", digest: sql ? digest(sql) : null });
   }
 
   // ---------------------------------------------------------------- backend side
@@ -559,13 +697,30 @@ export class ClientSession {
 
   private complete(f: Inflight): void {
     const s = this.scanner;
+    if (f.gate) {
+      // Hold the result until the audit event is durable; nothing else runs on this session meanwhile.
+      const status = s.status;
+      const failed = s.failed;
+      const gate = f.gate;
+      f.gate = null;
+      void gate.then((durable) => {
+        if (this.closing) return;
+        if (durable) this.client.write(Buffer.concat(f.collect!));
+        else this.sendError(1, ER_ERROR_ON_WRITE, "HY000", AUDIT_REFUSED_MESSAGE);
+        f.collect = null;
+        this.finishComplete(f, status, failed || !durable);
+      });
+      return;
+    }
     if (f.collect) this.finishPrepare(f, Buffer.concat(f.collect));
-    if (!s.failed || s.status !== 0) this.status = s.status || this.status;
-    if (!s.failed) {
+    this.finishComplete(f, s.status, s.failed);
+  }
+
+  private finishComplete(f: Inflight, status: number, failed: boolean): void {
+    if (status !== 0) this.status = status;
+    if (!failed) {
       if (f.classification) this.state.apply(f.classification);
-      else if (f.command === COM_INIT_DB) {
-        // The schema the client asked for, as the server accepted it.
-      }
+      else if (f.command === COM_INIT_DB) this.state.schema = f.payload.toString("utf8", 1);
       if (f.command === COM_RESET_CONNECTION) this.state.reset();
     }
     this.inflight = null;
@@ -574,7 +729,6 @@ export class ClientSession {
       this.dropBackend(true);
     }
     this.ctx.hooks.query(f.role, f.classification?.kind ?? "read", (performance.now() - f.startedAt) / 1000);
-    f.onDone?.(s.failed);
     if (this.queue.length > 0) this.pump();
   }
 
@@ -859,6 +1013,11 @@ function frameForBackend(payload: Buffer, stmt: PreparedStatement | null): Buffe
   copy.writeUInt32LE(stmt.backendId, 1);
   return framePayload(copy, 0);
 }
+
+const ER_ERROR_ON_WRITE = 3;
+const AUDIT_REFUSED_MESSAGE =
+  "pairgate could not record this statement's audit event on local disk (journal unwritable: disk full or permissions), " +
+  "so it was refused rather than served unaudited (audit.onJournalFailure = refuse). Operators: free space in audit.journalDir.";
 
 class PinnedError extends Error {
   readonly code = "PAIRGATE_SESSION_PINNED";

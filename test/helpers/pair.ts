@@ -185,6 +185,9 @@ export async function startPair(opts: StartPairOptions = {}): Promise<TestPair> 
           users: [{ username: appUser.username, password: appUser.password }],
           audit: { journalDir: join(dir, "audit") },
           log: { level: "warn" },
+          // Lenient health checks: suites not about failover must not fail over when a busy 2-core
+          // machine stalls a check; failover suites pass their own tight timings.
+          monitor: { intervalMs: 250, connectTimeoutMs: 2500, queryTimeoutMs: 2500, fall: 3, rise: 2 },
         };
         return deepMerge(base, overrides);
       },
