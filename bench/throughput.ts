@@ -14,7 +14,7 @@
  * than qps on a shared machine.
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { loadavg, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
@@ -222,6 +222,7 @@ function report(
   o: Options,
   machine: Machine,
   versions: { mariadb: string; haproxy: string; pairgate: string },
+  load: { start: number; end: number },
   all: Case[],
   targets: Target[],
   samples: Map<string, Sample[]>,
@@ -235,7 +236,9 @@ function report(
   lines.push(
     `Machine: ${machine.nproc} CPUs (\`nproc\`), ${machine.cpuModel}, ${fmt(machine.ramGiB, 1)} GiB RAM, ` +
       `Linux ${machine.kernel}, Node ${machine.node}, MariaDB ${versions.mariadb}, HAProxy ${versions.haproxy}, ` +
-      `sysbench ${machine.sysbench}, pairgate at ${versions.pairgate}. Client, servers and proxies share the machine.`,
+      `sysbench ${machine.sysbench}, pairgate at ${versions.pairgate}. Client, servers and proxies share the machine; ` +
+      `1-minute load average ${fmt(load.start, 1)} at the start, ${fmt(load.end, 1)} at the end ` +
+      `(well above ${machine.nproc} means other work competed for the CPUs).`,
     "",
   );
   lines.push(
@@ -299,6 +302,7 @@ async function main(): Promise<void> {
   const started = new Date();
   const machine = describeMachine();
   const revision = sourceRevision(ROOT);
+  const loadAtStart = loadavg()[0]!;
   const tmp = mkdtempSync(join(tmpdir(), "pairgate-bench-"));
   process.on("exit", () => rmSync(tmp, { recursive: true, force: true }));
   for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
@@ -373,7 +377,8 @@ async function main(): Promise<void> {
 
     log("warm-up: 3 s of point selects through every target");
     for (const t of live()) {
-      await runSysbench("run", sbTarget(t.port), { ...base, threads: 8, time: 3 });
+      const w = await runSysbench("run", sbTarget(t.port), { ...base, threads: 8, time: 3 });
+      if (!w.ok) log(`warm-up via ${t.name} FAILED: ${w.errors.join(" | ")}`);
     }
 
     const all = cases(o);
@@ -440,6 +445,7 @@ async function main(): Promise<void> {
       o,
       machine,
       { mariadb, haproxy: haproxyVersion(haproxyBin), pairgate: revision },
+      { start: loadAtStart, end: loadavg()[0]! },
       all,
       targets,
       samples,
