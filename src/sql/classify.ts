@@ -58,6 +58,7 @@ export interface SessionChange {
    * The value's source text exactly as written ("'UTC'", "1", "utf8mb4",
    * "CONCAT(@@sql_mode, ',x')"), for replay as SQL. For `use`, the schema as written (maybe backticked);
    * for transaction_characteristics, the text after TRANSACTION ("ISOLATION LEVEL READ COMMITTED").
+   * In a COM_STMT_PREPARE text it may contain `?` placeholders: the value is known only at execute.
    */
   value?: string;
   /** For `use`: the schema name, unquoted. */
