@@ -107,6 +107,8 @@ const R_TXN = 2;
 const R_UNKNOWN = 3;
 const R_WRITE = 4;
 const KIND_OF_RANK: readonly StatementKind[] = ["read", "session", "transaction", "unknown", "write"];
+/** Statements inside statements (EXPLAIN ANALYZE WITH ... SELECT) deeper than this are "unknown". */
+const MAX_NESTING = 16;
 
 const {
   ALTER,
@@ -269,6 +271,8 @@ class Run {
   private prevType = TOK_EOF;
   /** Saw `LAST_INSERT_ID(`: with an argument it sets the value (a write), without it reads. */
   private lidOpen = false;
+  /** dispatch() calls in this statement. */
+  private nesting = 0;
 
   constructor(sql: string) {
     this.lx = new Lexer(sql);
@@ -280,6 +284,7 @@ class Run {
     this.prevKw = this.prev2Kw = 0;
     this.prevType = TOK_EOF;
     this.lidOpen = false;
+    this.nesting = 0;
     const base = this.dispatch();
     return Math.max(base, this.found);
   }
@@ -397,6 +402,12 @@ class Run {
   /** Classifies by the first word; returns the statement's base rank. */
   private dispatch(): number {
     const lx = this.lx;
+    // EXPLAIN ANALYZE, ANALYZE, SET STATEMENT ... FOR and WITH classify a statement inside theirs;
+    // a text that nests them without end gets "unknown" instead of a stack overflow.
+    if (++this.nesting > MAX_NESTING) {
+      this.wantVerb = false;
+      return this.scan(R_UNKNOWN);
+    }
     while (this.isPunct(CH_LPAREN)) {
       // `(SELECT ...) UNION (SELECT ...)`: a parenthesized query expression.
       this.see();

@@ -142,6 +142,8 @@ class TableScan {
   private ctes: string[] = [];
   /** Per statement: report everything as read (plain EXPLAIN runs nothing). */
   private readOnly = false;
+  /** dispatch() calls in this statement. */
+  private nesting = 0;
 
   constructor(sql: string) {
     this.lx = new Lexer(sql);
@@ -153,6 +155,7 @@ class TableScan {
     if (this.aliases.length !== 0) this.aliases.length = 0;
     if (this.ctes.length !== 0) this.ctes.length = 0;
     this.readOnly = false;
+    this.nesting = 0;
     this.dispatch();
     this.skip();
     for (let i = 0; i < this.names.length; i++) {
@@ -206,7 +209,8 @@ class TableScan {
 
   private dispatch(): void {
     const lx = this.lx;
-    if (lx.type !== TOK_WORD) {
+    // WITH, EXPLAIN and ANALYZE recurse; bound it so no text can overflow the stack.
+    if (++this.nesting > 16 || lx.type !== TOK_WORD) {
       this.scan(0, false);
       return;
     }

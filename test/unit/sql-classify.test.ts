@@ -1,6 +1,6 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { type Classification, classify, type SessionChange } from "../../src/sql/index.js";
+import { type Classification, classify, digest, type SessionChange, tablesOf } from "../../src/sql/index.js";
 
 /**
  * Table-driven: [sql, expected]. Fields not given are expected at their defaults: lockingRead false,
@@ -405,6 +405,90 @@ test("never throws on truncated or odd input", () => {
   assert.is(classify("SELECT 'unterminated").kind, "read");
   assert.is(classify("SELECT 1 /* unterminated").kind, "read");
   assert.is(classify("SET @x = 'unterminated").kind, "session");
+});
+
+test("statements nested without end do not overflow the stack", () => {
+  for (const unit of ["EXPLAIN ANALYZE ", "ANALYZE ", "SET STATEMENT a=1 FOR ", "WITH x AS (SELECT 1) "]) {
+    const sql = unit.repeat(50_000) + "SELECT 1";
+    assert.is(classify(sql).kind, "unknown");
+    tablesOf(sql);
+  }
+  assert.is(classify("EXPLAIN ANALYZE ".repeat(3) + "UPDATE t SET a = 1").kind, "write");
+  const deep = "(".repeat(100_000) + "SELECT 1" + ")".repeat(100_000);
+  assert.is(classify(deep).kind, "read");
+  assert.equal(tablesOf(deep), { read: [], written: [] });
+});
+
+test("random token soup: no throw, no hang, a valid kind", () => {
+  const words = [
+    "SELECT",
+    "FROM",
+    "t",
+    "(",
+    ")",
+    ",",
+    ";",
+    "'s'",
+    '"d"',
+    "`q`",
+    "@v",
+    "@@session.x",
+    ":=",
+    "=",
+    "FOR",
+    "UPDATE",
+    "SHARE",
+    "LOCK",
+    "IN",
+    "MODE",
+    "INTO",
+    "SET",
+    "NAMES",
+    "WITH",
+    "AS",
+    "BEGIN",
+    "NOT",
+    "END",
+    "CREATE",
+    "TEMPORARY",
+    "TABLE",
+    "GET_LOCK",
+    "DELETE",
+    "USING",
+    "JOIN",
+    "ON",
+    "/*!",
+    "*/",
+    "/* c */",
+    "-- c\n",
+    "#c\n",
+    "1",
+    "-",
+    "0x1f",
+    "_utf8",
+    "VALUES",
+    "EXPLAIN",
+    "ANALYZE",
+    "USE",
+    "GLOBAL",
+    ".",
+    "?",
+  ];
+  let seed = 42;
+  const rnd = (n: number) => {
+    seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+    return seed % n;
+  };
+  const kinds = new Set(["read", "write", "transaction", "session", "unknown"]);
+  for (let i = 0; i < 3000; i++) {
+    const parts: string[] = [];
+    const len = 1 + rnd(14);
+    for (let j = 0; j < len; j++) parts.push(words[rnd(words.length)]);
+    const sql = parts.join(rnd(2) ? " " : "");
+    assert.ok(kinds.has(classify(sql).kind), sql);
+    tablesOf(sql);
+    digest(sql);
+  }
 });
 
 test.run();
