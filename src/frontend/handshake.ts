@@ -23,10 +23,12 @@ import {
   DEFAULT_COLLATION_ID,
   ER_ACCESS_DENIED_ERROR,
   ER_HANDSHAKE_ERROR,
+  ER_NET_PACKETS_OUT_OF_ORDER,
   ER_SECURE_TRANSPORT_REQUIRED,
   PROXY_CAPABILITIES,
   SERVER_STATUS_AUTOCOMMIT,
 } from "../protocol/constants.js";
+import type { Packet } from "../protocol/framer.js";
 import {
   decodeHandshakeResponse,
   encodeAuthMoreData,
@@ -154,7 +156,20 @@ export async function authenticateClient(
     return new HandshakeError(message, kind, user);
   };
   try {
+    // Every client packet of the login carries the next sequence id, as the server checks.
+    const expectSeq = (got: Packet, want: number) => {
+      if (got.seq !== (want & 0xff))
+        throw fail(
+          got.seq + 1,
+          ER_NET_PACKETS_OUT_OF_ORDER,
+          "08S01",
+          `Got packets out of order (pairgate expected sequence id ${want & 0xff}, the client sent ${got.seq})`,
+          "PAIRGATE_HANDSHAKE",
+          null,
+        );
+    };
     let p = await queue.next();
+    expectSeq(p, 1);
     let isTls = false;
     if (isSslRequest(p.payload)) {
       if (!opts.tls)
@@ -169,15 +184,17 @@ export async function authenticateClient(
       unlisten(socket);
       // Hand the TLS bytes that came with the SSLRequest back to the socket: the TLS layer reads
       // what is buffered there when it starts.
-      if (tlsBytes && tlsBytes.length > 0) {
+      const early = tlsBytes as Buffer | null; // set by onData (TypeScript cannot see that)
+      if (early && early.length > 0) {
         plain.pause();
-        plain.unshift(tlsBytes);
+        plain.unshift(early);
       }
       tlsBytes = null;
       socket = await upgradeToTls(plain, opts.tls.context);
       listen(socket);
       isTls = true;
       p = await queue.next();
+      expectSeq(p, 2);
     }
     let response: HandshakeResponse;
     try {
@@ -216,6 +233,7 @@ export async function authenticateClient(
         framePayload(encodeAuthSwitch(NATIVE_PASSWORD, Buffer.concat([scramble, Buffer.from([0])])), seq),
       );
       const answer = await queue.next();
+      expectSeq(answer, seq + 1);
       seq = answer.seq + 1;
       token = answer.payload;
       plugin = NATIVE_PASSWORD;
@@ -227,6 +245,7 @@ export async function authenticateClient(
         // As MySQL does on a first login: full authentication, the password sent over TLS.
         socket.write(framePayload(encodeAuthMoreData(Buffer.from([SHA2_PERFORM_FULL_AUTH])), seq));
         const clear = await queue.next();
+        expectSeq(clear, seq + 1);
         seq = clear.seq + 1;
         ok = verifyCleartext(password!, clear.payload);
         if (ok) opts.sha2Cache.add(username);
@@ -247,6 +266,18 @@ export async function authenticateClient(
     }
     if (queue.leftover() > 0) throw new ProtocolError("client sent data before the login finished");
     return { socket, response, capabilities, username, password: password!, nextSeq: seq, tls: isTls };
+  } catch (e) {
+    if (e instanceof HandshakeError) throw e;
+    // Bytes that are no login at all (garbage, a packet over the login limit, data sent early):
+    // a clear ERR, as the server's "Bad handshake", rather than a silent close.
+    throw fail(
+      2,
+      ER_HANDSHAKE_ERROR,
+      "08S01",
+      `Bad handshake: ${(e as Error).message}`,
+      "PAIRGATE_HANDSHAKE",
+      null,
+    );
   } finally {
     unlisten(socket);
   }
