@@ -43,7 +43,7 @@ import {
 } from "../protocol/constants.js";
 import { type Packet, PacketFramer } from "../protocol/framer.js";
 import { encodeAuthSwitch, encodeErr, encodeOk, ServerError } from "../protocol/messages.js";
-import { framePayload, PacketReader } from "../protocol/packet.js";
+import { framePayload, PacketReader, ProtocolError } from "../protocol/packet.js";
 import { ResponseKind, ResponseScanner } from "../protocol/response-scanner.js";
 import {
   type Decision,
@@ -928,6 +928,7 @@ export class ClientSession {
 
   private async changeUser(p: Packet): Promise<void> {
     this.connecting = true;
+    let replySeq = 1; // the answer to the command itself, until the auth switch moves it on
     try {
       const r = new PacketReader(p.payload, 1);
       const username = r.nulString();
@@ -942,6 +943,7 @@ export class ClientSession {
         framePayload(encodeAuthSwitch(NATIVE_PASSWORD, Buffer.concat([scramble, Buffer.from([0])])), 1),
       );
       const answer = await this.nextClientPacket();
+      replySeq = answer.seq + 1;
       const password = this.ctx.users.get(username);
       if (password === undefined || !verifyToken(NATIVE_PASSWORD, password, scramble, answer.payload)) {
         this.ctx.hooks.authFailure();
@@ -964,7 +966,9 @@ export class ClientSession {
       this.client.write(framePayload(encodeOk({ statusFlags: this.status }), answer.seq + 1));
     } catch (e) {
       const err = e as Error & { errno?: number; sqlState?: string };
-      this.sendError(2, err.errno ?? 2003, err.sqlState ?? "HY000", err.message);
+      if (e instanceof ProtocolError)
+        this.sendError(replySeq, 1835, "HY000", `Malformed communication packet: ${err.message}`);
+      else this.sendError(replySeq, err.errno ?? 2003, err.sqlState ?? "HY000", err.message);
     } finally {
       this.connecting = false;
       this.pump();
