@@ -1,4 +1,12 @@
-/** Runs a pairgate PairgateProxy in this process against a test pair, for integration tests. */
+/**
+ * Runs a pairgate PairgateProxy in this process against a test pair, for integration tests; or, with
+ * startProxyProcess, as a separate process (to read its memory, or to see that it did not crash).
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { connect as netConnect } from "node:net";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import mysql, { type Connection, type ConnectionOptions } from "mysql2/promise";
 import { parseConfig } from "../../src/config/load.js";
 import type { ConfigInput } from "../../src/config/schema.js";
@@ -38,4 +46,144 @@ export async function startProxy(
     },
     stop: () => proxy.stop(2000),
   };
+}
+
+/** pairgate run as a separate process (`pairgate start --config FILE`), so its memory can be read. */
+export interface ProxyProcess {
+  pid: number;
+  port: number;
+  child: ChildProcess;
+  /** How it was started: the built CLI (bin/pairgate.js) or the sources through tsx. */
+  command: string[];
+  /** The process's resident set size in KiB, from /proc/<pid>/status (VmRSS); 0 once it is gone. */
+  rssKiB(): number;
+  /** Its peak RSS (VmHWM) in KiB. */
+  hwmKiB(): number;
+  /** Exit code or signal once it has exited; null while running. */
+  exit(): { code: number | null; signal: NodeJS.Signals | null } | null;
+  /** The last 64 KiB of its stdout and stderr (logs), for failure messages. */
+  output(): string;
+  connect(options?: ConnectionOptions): Promise<Connection>;
+  /** SIGTERM, then SIGKILL after `graceMs`. */
+  stop(graceMs?: number): Promise<void>;
+}
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
+
+function newestMtime(dir: string): number {
+  let newest = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    newest = Math.max(newest, e.isDirectory() ? newestMtime(p) : statSync(p).mtimeMs);
+  }
+  return newest;
+}
+
+/**
+ * The command that runs pairgate's CLI as it is in src/ now: the built `bin/pairgate.js` when
+ * dist/ is newer than every source file, else the sources through tsx (never a stale build).
+ */
+export function pairgateCommand(): string[] {
+  const cli = join(ROOT, "dist", "cli.js");
+  if (existsSync(cli) && statSync(cli).mtimeMs >= newestMtime(join(ROOT, "src")))
+    return [process.execPath, join(ROOT, "bin", "pairgate.js")];
+  return [process.execPath, "--import", "tsx", join(ROOT, "test", "helpers", "pairgate-cli.ts")];
+}
+
+function readStatusKiB(pid: number, field: string): number {
+  try {
+    const m = new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+    return m ? Number(m[1]) : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** Waits until something accepts TCP connections on `port` and sends a first byte (the greeting). */
+async function waitServing(port: number, timeoutMs: number, gone: () => string | null): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const why = gone();
+    if (why) throw new Error(why);
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = netConnect({ host: "127.0.0.1", port });
+      const done = (v: boolean) => {
+        s.destroy();
+        resolve(v);
+      };
+      s.once("data", () => done(true));
+      s.once("error", () => done(false));
+      s.setTimeout(1000, () => done(false));
+    });
+    if (ok) return;
+    if (Date.now() > until) throw new Error(`pairgate did not serve on port ${port} within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+export async function startProxyProcess(
+  pair: TestPair,
+  raw: ConfigInput,
+  file = `${pair.dir}/proxy-process-${Date.now()}.config.json`,
+): Promise<ProxyProcess> {
+  writeFileSync(file, JSON.stringify(raw, null, 2));
+  const port = (raw.listen as { port: number }).port;
+  const command = pairgateCommand();
+  const child = spawn(command[0], [...command.slice(1), "start", "--config", file], {
+    cwd: ROOT,
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, PAIRGATE_LOG_LEVEL: process.env.PAIRGATE_TEST_LOG ?? "warn" },
+  });
+  let out = "";
+  const keep = (d: Buffer) => {
+    out = (out + d.toString()).slice(-65536);
+  };
+  child.stdout!.on("data", keep);
+  child.stderr!.on("data", keep);
+  let exited: { code: number | null; signal: NodeJS.Signals | null } | null = null;
+  const exitPromise = new Promise<void>((resolve) =>
+    child.once("exit", (code, signal) => {
+      exited = { code, signal };
+      resolve();
+    }),
+  );
+  const pid = child.pid!;
+  const proc: ProxyProcess = {
+    pid,
+    port,
+    child,
+    command,
+    rssKiB: () => readStatusKiB(pid, "VmRSS"),
+    hwmKiB: () => readStatusKiB(pid, "VmHWM"),
+    exit: () => exited,
+    output: () => out,
+    connect(options = {}) {
+      return mysql.createConnection({
+        host: "127.0.0.1",
+        port,
+        user: pair.appUser.username,
+        password: pair.appUser.password,
+        database: "passtrix",
+        ...options,
+      });
+    },
+    async stop(graceMs = 5000) {
+      if (exited) return;
+      child.kill("SIGTERM");
+      const t = setTimeout(() => {
+        if (!exited) child.kill("SIGKILL");
+      }, graceMs);
+      await exitPromise;
+      clearTimeout(t);
+    },
+  };
+  try {
+    await waitServing(port, 30_000, () =>
+      exited ? `pairgate exited (${JSON.stringify(exited)}) before serving:\n${out}` : null,
+    );
+  } catch (e) {
+    await proc.stop(1000);
+    throw e;
+  }
+  return proc;
 }
