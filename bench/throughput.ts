@@ -28,6 +28,7 @@ import { describeMachine, type Machine, sourceRevision } from "./lib/machine.js"
 import { cpuSeconds, peakRssMiB, rssMiB } from "./lib/proc.js";
 import { fmt, median } from "./lib/stats.js";
 import { runSysbench, type SysbenchOptions, type SysbenchTarget } from "./lib/sysbench.js";
+import { markdownTable } from "./lib/table.js";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 const HOST = "127.0.0.1";
@@ -250,8 +251,7 @@ function report(
       `HAProxy: \`mode tcp\`, one server, default threads, mysql-check every 2 s.`,
     "",
   );
-  lines.push("| workload | threads | target | qps | p95 ms | × HAProxy | proxy CPU µs/query | failed runs |");
-  lines.push("|---|---:|---|---:|---:|---:|---:|---:|");
+  const rows: string[][] = [];
   for (const c of all) {
     const hap = samples.get(key(c, "haproxy")) ?? [];
     for (const t of targets) {
@@ -264,26 +264,50 @@ function report(
         })
         .filter(Number.isFinite);
       const failed = s.length - good.length;
-      lines.push(
-        `| ${label(c)} | ${c.threads} | ${t.name} | ${fmt(median(good.map((x) => x.qps)))} | ` +
-          `${fmt(median(good.map((x) => x.p95)), 2)} | ${t.name === "haproxy" ? "1.00" : fmt(median(ratios), 2)} | ` +
-          `${t.proc ? fmt(median(good.map((x) => x.cpuUsPerQuery)), 1) : "—"} | ` +
-          `${s.length ? `${failed}/${s.length}` : "not run"} |`,
-      );
+      rows.push([
+        label(c),
+        String(c.threads),
+        t.name,
+        fmt(median(good.map((x) => x.qps))),
+        fmt(median(good.map((x) => x.p95)), 2),
+        t.name === "haproxy" ? "1.00" : fmt(median(ratios), 2),
+        t.proc ? fmt(median(good.map((x) => x.cpuUsPerQuery)), 1) : "—",
+        s.length ? `${failed}/${s.length}` : "not run",
+      ]);
     }
   }
-  lines.push("");
+  lines.push(
+    markdownTable(
+      ["workload", "threads", "target", "qps", "p95 ms", "× HAProxy", "proxy CPU µs/query", "failed runs"],
+      ["left", "right", "left", "right", "right", "right", "right", "right"],
+      rows,
+    ),
+    "",
+  );
   if (memory.length) {
     lines.push(
-      "| memory (RSS, MiB) | idle after start | before sessions | with idle sessions | peak | sessions open | primary threads then |",
+      markdownTable(
+        [
+          "memory (RSS, MiB)",
+          "idle after start",
+          "before sessions",
+          "with idle sessions",
+          "peak",
+          "sessions open",
+          "primary threads then",
+        ],
+        ["left", "right", "right", "right", "right", "right", "right"],
+        memory.map((m) => [
+          m.target,
+          fmt(m.idleMiB, 1),
+          fmt(m.beforeMiB, 1),
+          fmt(m.withSessionsMiB, 1),
+          fmt(m.peakMiB, 1),
+          `${fmt(m.opened)}/${fmt(m.wanted)} (${fmt(m.openMs / 1000, 1)} s)`,
+          fmt(m.primaryThreads),
+        ]),
+      ),
     );
-    lines.push("|---|---:|---:|---:|---:|---:|---:|");
-    for (const m of memory) {
-      lines.push(
-        `| ${m.target} | ${fmt(m.idleMiB, 1)} | ${fmt(m.beforeMiB, 1)} | ${fmt(m.withSessionsMiB, 1)} | ` +
-          `${fmt(m.peakMiB, 1)} | ${fmt(m.opened)}/${fmt(m.wanted)} (${fmt(m.openMs / 1000, 1)} s) | ${fmt(m.primaryThreads)} |`,
-      );
-    }
     lines.push("", "Target: pairgate under 150 MB with 2,000 idle client sessions.", "");
     for (const m of memory)
       for (const [msg, n] of m.errors) notes.push(`${m.target}: ${n} session(s) failed to open: \`${msg}\``);
@@ -457,7 +481,7 @@ async function main(): Promise<void> {
     mkdirSync(dir, { recursive: true });
     const stamp = started.toISOString().slice(0, 16).replace(/[:T]/g, "-");
     const file = join(dir, `throughput-${stamp}${o.quick ? "-quick" : ""}.md`);
-    writeFileSync(file, `${md}\n`);
+    writeFileSync(file, `${md.trimEnd()}\n`);
     process.stdout.write(`\n${md}\n`);
     log(
       `written to ${file} — copy the table into bench/README.md (with the machine line) when it is the latest.`,
