@@ -30,6 +30,7 @@ import {
   type RawPacket,
   rawLogin,
   readPrepareOk,
+  sslRequest,
   textRow,
 } from "../helpers/raw-client.js";
 import { startTap } from "../helpers/tap.js";
@@ -124,6 +125,7 @@ test("garbage bytes instead of a handshake response: ERR 1043 (or a login refusa
     ["a packet of random bytes", frame(1, randomBytes(120))],
     ["random bytes", randomBytes(300)],
     ["one byte", Buffer.from([0x42])],
+    ["an SSLRequest to a pairgate without TLS", frame(1, sslRequest(DEFAULT_CAPS))],
   ];
   for (const [label, bytes] of cases) {
     const c = await greeted();
