@@ -5,6 +5,7 @@
 import { Command } from "commander";
 import { registerCheckConfigCommand, registerStatusCommand } from "./admin/cli.js";
 import { registerLabCommands } from "./lab/cli.js";
+import { registerPromoteCommand, registerReplicationCommands } from "./replication/cli.js";
 import { registerStartCommand } from "./start.js";
 
 export async function main(argv: string[]): Promise<void> {
@@ -17,5 +18,7 @@ export async function main(argv: string[]): Promise<void> {
   registerLabCommands(program);
   registerStatusCommand(program);
   registerCheckConfigCommand(program);
+  registerReplicationCommands(program);
+  registerPromoteCommand(program);
   await program.parseAsync(argv, { from: "user" });
 }

@@ -7,6 +7,7 @@ import { ConfigError, loadConfig } from "./config/load.js";
 import { Lab, labOptionsFromConfig } from "./lab/index.js";
 import { createLogger } from "./observability/logger.js";
 import { PairgateProxy } from "./proxy.js";
+import { removePidFile, writePidFile } from "./replication/pidfile.js";
 
 export function registerStartCommand(program: Command): void {
   program
@@ -29,6 +30,9 @@ export function registerStartCommand(program: Command): void {
       }
       const proxy = new PairgateProxy(config, logger);
       await proxy.start();
+      // `pairgate promote` finds this process here to reload it (SIGHUP).
+      const pidFile = writePidFile(config.file);
+      if (!pidFile) logger.warn({ config: config.file }, "could not write the pid file next to the config");
       let stopping = false;
       const stop = (signal: string) => {
         if (stopping) return;
@@ -36,6 +40,7 @@ export function registerStartCommand(program: Command): void {
         logger.info({ signal }, "shutting down: no new clients, finishing statements in flight");
         void proxy.stop().then(
           () => {
+            removePidFile(pidFile);
             logger.info("stopped");
             process.exit(0);
           },

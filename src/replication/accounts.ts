@@ -1,0 +1,58 @@
+/**
+ * Accounts travel with the data: pairgate logs in to the secondary as the application's users,
+ * so a secondary without them cannot serve the read-only fallback. The dump leaves the `mysql`
+ * schema alone; instead, every account of the primary that the secondary lacks is created there
+ * as the primary prints it (SHOW CREATE USER, SHOW GRANTS). Accounts the secondary already has are
+ * never altered. Later account changes on the primary replicate as statements.
+ */
+import type { Connection } from "mysql2/promise";
+import type { Dialect } from "./dialect.js";
+import { rows } from "./server.js";
+
+export interface AccountCopy {
+  copied: string[];
+  /** Accounts (or grants) that could not be created, with the server's reason. */
+  failed: string[];
+}
+
+const key = (r: { user: unknown; host: unknown }) => `'${String(r.user)}'@'${String(r.host)}'`;
+
+function firstValue(r: Record<string, unknown>): string {
+  const v = Object.values(r)[0];
+  return Buffer.isBuffer(v) ? v.toString("utf8") : String(v);
+}
+
+/** `secondary` must be a session with sql_log_bin = 0: the copies are not the secondary's own history. */
+export async function copyMissingAccounts(
+  primary: Connection,
+  pd: Dialect,
+  secondary: Connection,
+  sd: Dialect,
+): Promise<AccountCopy> {
+  const have = new Set((await rows(secondary, sd.listAccounts())).map((r) => key(r as never)));
+  const wanted = (await rows(primary, pd.listAccounts())).filter((r) => !have.has(key(r as never)));
+  const out: AccountCopy = { copied: [], failed: [] };
+  if (wanted.length === 0) return out;
+  for (const s of pd.showCreateUserPrelude()) await primary.query(s);
+  for (const r of wanted) {
+    const name = key(r as never);
+    try {
+      const create = firstValue((await rows(primary, "SHOW CREATE USER ?@?", [r.user, r.host]))[0]).replace(
+        /^CREATE USER (?!IF NOT EXISTS)/i,
+        "CREATE USER IF NOT EXISTS ",
+      );
+      await secondary.query(create);
+      for (const g of await rows(primary, "SHOW GRANTS FOR ?@?", [r.user, r.host])) {
+        try {
+          await secondary.query(firstValue(g));
+        } catch (e) {
+          out.failed.push(`${name}: ${firstValue(g)}: ${(e as Error).message}`);
+        }
+      }
+      out.copied.push(name);
+    } catch (e) {
+      out.failed.push(`${name}: ${(e as Error).message}`);
+    }
+  }
+  return out;
+}

@@ -1,0 +1,570 @@
+/**
+ * The replication statements of each server family, as pure functions: nothing here opens a
+ * connection or runs a process. `dialectFor(@@version)` picks the implementation.
+ *
+ * | what                    | MariaDB (10.3+)                         | MySQL (8.0.23+)                                  |
+ * |-------------------------|-----------------------------------------|--------------------------------------------------|
+ * | replica status          | SHOW SLAVE STATUS (Slave_*, Master_*)   | SHOW REPLICA STATUS (Replica_*, Source_*)        |
+ * | point at the primary    | CHANGE MASTER TO … MASTER_USE_GTID=slave_pos | CHANGE REPLICATION SOURCE TO … SOURCE_AUTO_POSITION=1 |
+ * | TLS                     | MASTER_SSL, MASTER_SSL_CA, MASTER_SSL_VERIFY_SERVER_CERT | SOURCE_SSL, SOURCE_SSL_CA, SOURCE_SSL_VERIFY_SERVER_CERT |
+ * | position logged         | @@gtid_binlog_pos                       | @@gtid_executed                                  |
+ * | position applied        | @@gtid_slave_pos                        | @@gtid_executed                                  |
+ * | seed position           | SET GLOBAL gtid_slave_pos = '…'         | SET GLOBAL gtid_purged = '…' (after RESET)       |
+ * | wait for a position     | MASTER_GTID_WAIT(pos, s) → 0            | WAIT_FOR_EXECUTED_GTID_SET(set, s) → 0           |
+ * | stop at a position      | START SLAVE UNTIL master_gtid_pos = '…' | START REPLICA UNTIL SQL_AFTER_GTIDS = '…'        |
+ * | GTIDs                   | always on                               | gtid_mode=ON + enforce_gtid_consistency=ON       |
+ * | dump                    | mariadb-dump --gtid --master-data=2     | mysqldump --set-gtid-purged=COMMENTED            |
+ */
+import mysql from "mysql2";
+import { parseVersion, type ServerVersion } from "../topology/replication.js";
+
+export type Flavor = "mariadb" | "mysql";
+export type { ServerVersion };
+
+/** Schemas that belong to the server, never dumped, compared or dropped. */
+export const SYSTEM_SCHEMAS: readonly string[] = ["mysql", "sys", "information_schema", "performance_schema"];
+
+export interface ChangeSourceOptions {
+  host: string;
+  port: number;
+  user: string;
+  password: string;
+  /** CA file as a path on the secondary's host; with `verifyServerCert` the primary's certificate is checked. */
+  sslCa?: string;
+  verifyServerCert: boolean;
+  connectRetrySeconds?: number;
+  heartbeatSeconds?: number;
+}
+
+/** The replica's view of its replication, in one shape for both families. */
+export interface ReplicaStatus {
+  /** "Yes" | "No" | "Connecting" | "Preparing" */
+  ioRunning: string;
+  sqlRunning: string;
+  ioState: string;
+  sqlState: string;
+  secondsBehind: number | null;
+  sourceHost: string;
+  sourcePort: number | null;
+  sourceUser: string;
+  sslAllowed: boolean;
+  sslVerifyServerCert: boolean;
+  sslCa: string;
+  /** MariaDB Using_Gtid ("No" | "Slave_Pos" | "Current_Pos"); MySQL "Auto_Position" or "No". */
+  usingGtid: string;
+  /** Everything the IO thread received: Gtid_IO_Pos / Retrieved_Gtid_Set. */
+  receivedPos: string;
+  /** MySQL's Executed_Gtid_Set; MariaDB's SHOW SLAVE STATUS has none (read @@gtid_slave_pos). */
+  executedPos: string;
+  relayLogSpace: number | null;
+  lastIoError: string;
+  lastSqlError: string;
+}
+
+export interface SnapshotStatements {
+  /** Run in order on one session: afterwards it holds a consistent snapshot. */
+  begin: string[];
+  /** One row, column `pos`: the GTID position the snapshot sees. */
+  position: string;
+  /** Run after reading the position, still inside the snapshot (MySQL releases its global lock). */
+  after: string[];
+}
+
+export interface DumpArgs {
+  host: string;
+  port: number;
+  user: string;
+  databases: string[];
+  tls: { enabled: boolean; ca?: string };
+  /** Drop each database before creating it (a forced re-seed). */
+  dropDatabases: boolean;
+}
+
+export interface ClientArgs {
+  host: string;
+  port: number;
+  user: string;
+  tls: { enabled: boolean; ca?: string };
+}
+
+export interface Dialect {
+  readonly flavor: Flavor;
+  readonly version: ServerVersion;
+  /** The option-file group the server reads: [mariadbd] or [mysqld]. */
+  readonly optionGroup: string;
+  /** Name of the position variable the operator sees: gtid_slave_pos / gtid_executed. */
+  readonly appliedPositionName: string;
+
+  dumpCommand: string[];
+  clientCommand: string[];
+  dumpArgs(a: DumpArgs): string[];
+  clientArgs(a: ClientArgs): string[];
+  /** The snapshot's GTID position written by the dump (the last one in the text), or null. */
+  parseDumpPosition(text: string): string | null;
+
+  replicaStatus(): string;
+  parseReplicaStatus(row: Record<string, unknown> | undefined): ReplicaStatus | null;
+  stopReplica(): string;
+  stopIoThread(): string;
+  startReplica(): string;
+  startSqlThread(): string;
+  resetReplicaAll(): string;
+  startReplicaUntil(pos: string): string;
+  changeSource(o: ChangeSourceOptions): string;
+  /** Only the TLS settings, keeping host, user and position (an existing replica gains or changes TLS). */
+  changeSourceTls(o: Pick<ChangeSourceOptions, "sslCa" | "verifyServerCert">): string;
+
+  /** Empties the server's own binlog/GTID history (a replica about to be seeded). */
+  resetBinlog(): string;
+  /** Makes the seeded replica start right after the dump's position. */
+  seedPosition(pos: string): string[];
+  /** One row, column `pos`: what this server has logged (a primary's position). */
+  loggedPosition(): string;
+  /** One row, column `pos`: what this replica has applied. */
+  appliedPosition(): string;
+  /** One row, column `r`: 0 once `pos` is applied, non-zero on timeout. */
+  waitForPosition(pos: string, timeoutSeconds: number): string;
+  snapshot(): SnapshotStatements;
+
+  createReplicationUser(user: string, host: string, password: string): string[];
+  setReadOnly(on: boolean): string[];
+  /** Read-only for the applications while the admin account still seeds the server. */
+  setReadOnlyExceptAdmins(): string[];
+  /** Columns user, host: accounts worth copying to a replica (roles and the server's own left out). */
+  listAccounts(): string;
+  /** Session settings before SHOW CREATE USER so its output can be run elsewhere. */
+  showCreateUserPrelude(): string[];
+  /** Columns schema, name: events a replica must not run (status ENABLED). */
+  enabledEvents(schemas: string[]): string;
+  /** Columns schema, name: events disabled because the server was a replica. */
+  replicaDisabledEvents(): string;
+  disableEventOnReplica(schema: string, name: string): string;
+  enableEvent(schema: string, name: string): string;
+}
+
+const lit = (v: string) => mysql.escape(v);
+const id = (v: string) => mysql.escapeId(v);
+const account = (user: string, host: string) => `${lit(user)}@${lit(host)}`;
+
+function str(row: Record<string, unknown>, ...names: string[]): string {
+  for (const n of names) {
+    const v = row[n];
+    if (v !== undefined && v !== null) return Buffer.isBuffer(v) ? v.toString("utf8") : String(v);
+  }
+  return "";
+}
+
+function num(row: Record<string, unknown>, ...names: string[]): number | null {
+  for (const n of names) {
+    const v = row[n];
+    if (v === undefined || v === null || v === "") continue;
+    const x = Number(v);
+    return Number.isFinite(x) ? x : null;
+  }
+  return null;
+}
+
+function atLeast(v: ServerVersion, major: number, minor: number, patch: number): boolean {
+  if (v.major !== major) return v.major > major;
+  if (v.minor !== minor) return v.minor > minor;
+  return v.patch >= patch;
+}
+
+function tlsClientArgs(flavor: Flavor, tls: { enabled: boolean; ca?: string }): string[] {
+  if (!tls.enabled) return flavor === "mysql" ? ["--ssl-mode=DISABLED"] : [];
+  if (flavor === "mysql")
+    return tls.ca ? ["--ssl-mode=VERIFY_IDENTITY", `--ssl-ca=${tls.ca}`] : ["--ssl-mode=REQUIRED"];
+  return tls.ca ? ["--ssl", `--ssl-ca=${tls.ca}`, "--ssl-verify-server-cert"] : ["--ssl"];
+}
+
+const COMMON_DUMP = [
+  "--single-transaction",
+  "--routines",
+  "--events",
+  "--triggers",
+  "--hex-blob",
+  "--default-character-set=utf8mb4",
+  "--max-allowed-packet=1G",
+];
+
+/** The last match of `re` (global) in `text`, group 1. */
+function lastMatch(re: RegExp, text: string): string | null {
+  let found: string | null = null;
+  for (const m of text.matchAll(re)) found = m[1];
+  return found;
+}
+
+class MariaDbDialect implements Dialect {
+  readonly flavor = "mariadb" as const;
+  readonly optionGroup = "[mariadbd]";
+  readonly appliedPositionName = "gtid_slave_pos";
+  readonly dumpCommand = ["mariadb-dump", "mysqldump"];
+  readonly clientCommand = ["mariadb", "mysql"];
+  constructor(readonly version: ServerVersion) {}
+
+  dumpArgs(a: DumpArgs): string[] {
+    return [
+      `--host=${a.host}`,
+      `--port=${a.port}`,
+      `--user=${a.user}`,
+      ...tlsClientArgs("mariadb", a.tls),
+      ...COMMON_DUMP,
+      // The snapshot's GTID position, as a comment (we set it ourselves once the data is in).
+      "--gtid",
+      "--master-data=2",
+      ...(a.dropDatabases ? ["--add-drop-database"] : []),
+      "--databases",
+      ...a.databases,
+    ];
+  }
+  clientArgs(a: ClientArgs): string[] {
+    return [
+      `--host=${a.host}`,
+      `--port=${a.port}`,
+      `--user=${a.user}`,
+      ...tlsClientArgs("mariadb", a.tls),
+      // The seed is the replica's starting state, not its own history: keep it out of its binlog.
+      "--init-command=SET SESSION sql_log_bin = 0",
+      "--binary-mode",
+      "--max-allowed-packet=1G",
+      "--batch",
+    ];
+  }
+  parseDumpPosition(text: string): string | null {
+    return lastMatch(/^-- SET GLOBAL gtid_slave_pos='([0-9,-]*)';/gm, text);
+  }
+
+  replicaStatus(): string {
+    return "SHOW SLAVE STATUS";
+  }
+  parseReplicaStatus(row: Record<string, unknown> | undefined): ReplicaStatus | null {
+    if (!row) return null;
+    return {
+      ioRunning: str(row, "Slave_IO_Running") || "No",
+      sqlRunning: str(row, "Slave_SQL_Running") || "No",
+      ioState: str(row, "Slave_IO_State"),
+      sqlState: str(row, "Slave_SQL_Running_State"),
+      secondsBehind: num(row, "Seconds_Behind_Master"),
+      sourceHost: str(row, "Master_Host"),
+      sourcePort: num(row, "Master_Port"),
+      sourceUser: str(row, "Master_User"),
+      sslAllowed: /^yes$/i.test(str(row, "Master_SSL_Allowed")),
+      sslVerifyServerCert: /^yes$/i.test(str(row, "Master_SSL_Verify_Server_Cert")),
+      sslCa: str(row, "Master_SSL_CA_File"),
+      usingGtid: str(row, "Using_Gtid") || "No",
+      receivedPos: str(row, "Gtid_IO_Pos"),
+      executedPos: str(row, "Gtid_Slave_Pos"),
+      relayLogSpace: num(row, "Relay_Log_Space"),
+      lastIoError: str(row, "Last_IO_Error"),
+      lastSqlError: str(row, "Last_SQL_Error"),
+    };
+  }
+  stopReplica(): string {
+    return "STOP SLAVE";
+  }
+  stopIoThread(): string {
+    return "STOP SLAVE IO_THREAD";
+  }
+  startReplica(): string {
+    return "START SLAVE";
+  }
+  startSqlThread(): string {
+    return "START SLAVE SQL_THREAD";
+  }
+  resetReplicaAll(): string {
+    return "RESET SLAVE ALL";
+  }
+  startReplicaUntil(pos: string): string {
+    // Both threads stop at the position (MariaDB refuses UNTIL master_gtid_pos with one thread running).
+    return `START SLAVE UNTIL master_gtid_pos = ${lit(pos)}`;
+  }
+  changeSource(o: ChangeSourceOptions): string {
+    const parts = [
+      `MASTER_HOST = ${lit(o.host)}`,
+      `MASTER_PORT = ${o.port}`,
+      `MASTER_USER = ${lit(o.user)}`,
+      `MASTER_PASSWORD = ${lit(o.password)}`,
+      "MASTER_USE_GTID = slave_pos",
+      ...this.tlsParts(o),
+      `MASTER_CONNECT_RETRY = ${o.connectRetrySeconds ?? 5}`,
+      `MASTER_HEARTBEAT_PERIOD = ${o.heartbeatSeconds ?? 1}`,
+    ];
+    return `CHANGE MASTER TO ${parts.join(", ")}`;
+  }
+  changeSourceTls(o: Pick<ChangeSourceOptions, "sslCa" | "verifyServerCert">): string {
+    return `CHANGE MASTER TO ${this.tlsParts(o).join(", ")}`;
+  }
+  private tlsParts(o: Pick<ChangeSourceOptions, "sslCa" | "verifyServerCert">): string[] {
+    return [
+      "MASTER_SSL = 1",
+      `MASTER_SSL_CA = ${lit(o.sslCa ?? "")}`,
+      `MASTER_SSL_VERIFY_SERVER_CERT = ${o.verifyServerCert ? 1 : 0}`,
+    ];
+  }
+  resetBinlog(): string {
+    return "RESET MASTER";
+  }
+  seedPosition(pos: string): string[] {
+    return [`SET GLOBAL gtid_slave_pos = ${lit(pos)}`];
+  }
+  loggedPosition(): string {
+    return "SELECT @@GLOBAL.gtid_binlog_pos AS pos";
+  }
+  appliedPosition(): string {
+    return "SELECT @@GLOBAL.gtid_slave_pos AS pos";
+  }
+  waitForPosition(pos: string, timeoutSeconds: number): string {
+    return `SELECT MASTER_GTID_WAIT(${lit(pos)}, ${Math.max(0, timeoutSeconds)}) AS r`;
+  }
+  snapshot(): SnapshotStatements {
+    // A consistent snapshot also fixes the binlog coordinates it corresponds to (Binlog_snapshot_*
+    // session status, no global lock needed); BINLOG_GTID_POS turns them into a GTID position.
+    const status = (name: string) =>
+      `(SELECT VARIABLE_VALUE FROM information_schema.SESSION_STATUS WHERE VARIABLE_NAME = '${name}')`;
+    return {
+      begin: [
+        "SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ",
+        "START TRANSACTION WITH CONSISTENT SNAPSHOT",
+      ],
+      position: `SELECT BINLOG_GTID_POS(${status("BINLOG_SNAPSHOT_FILE")}, ${status("BINLOG_SNAPSHOT_POSITION")}) AS pos`,
+      after: [],
+    };
+  }
+  createReplicationUser(user: string, host: string, password: string): string[] {
+    const a = account(user, host);
+    return [
+      `CREATE USER IF NOT EXISTS ${a} IDENTIFIED BY ${lit(password)} REQUIRE SSL`,
+      `ALTER USER ${a} IDENTIFIED BY ${lit(password)} REQUIRE SSL`,
+      `GRANT REPLICATION SLAVE ON *.* TO ${a}`,
+    ];
+  }
+  setReadOnly(on: boolean): string[] {
+    return [`SET GLOBAL read_only = ${on ? "ON" : "OFF"}`];
+  }
+  setReadOnlyExceptAdmins(): string[] {
+    // Accounts with READ_ONLY ADMIN (the admin account) still write.
+    return this.setReadOnly(true);
+  }
+  listAccounts(): string {
+    return "SELECT User AS user, Host AS host FROM mysql.user WHERE is_role = 'N' AND User <> '' ORDER BY User, Host";
+  }
+  showCreateUserPrelude(): string[] {
+    return [];
+  }
+  enabledEvents(schemas: string[]): string {
+    return eventsIn(schemas, "'ENABLED'");
+  }
+  replicaDisabledEvents(): string {
+    return "SELECT EVENT_SCHEMA AS `schema`, EVENT_NAME AS name FROM information_schema.EVENTS WHERE STATUS = 'SLAVESIDE_DISABLED'";
+  }
+  disableEventOnReplica(schema: string, name: string): string {
+    return `ALTER EVENT ${id(schema)}.${id(name)} DISABLE ON SLAVE`;
+  }
+  enableEvent(schema: string, name: string): string {
+    return `ALTER EVENT ${id(schema)}.${id(name)} ENABLE`;
+  }
+}
+
+function eventsIn(schemas: string[], status: string): string {
+  const list = schemas.length ? schemas.map(lit).join(", ") : "NULL";
+  return `SELECT EVENT_SCHEMA AS \`schema\`, EVENT_NAME AS name FROM information_schema.EVENTS WHERE STATUS = ${status} AND EVENT_SCHEMA IN (${list})`;
+}
+
+class MySqlDialect implements Dialect {
+  readonly flavor = "mysql" as const;
+  readonly optionGroup = "[mysqld]";
+  readonly appliedPositionName = "gtid_executed";
+  readonly dumpCommand = ["mysqldump"];
+  readonly clientCommand = ["mysql"];
+  constructor(readonly version: ServerVersion) {}
+
+  dumpArgs(a: DumpArgs): string[] {
+    return [
+      `--host=${a.host}`,
+      `--port=${a.port}`,
+      `--user=${a.user}`,
+      ...tlsClientArgs("mysql", a.tls),
+      ...COMMON_DUMP,
+      // The snapshot's GTID set, as a comment (we set gtid_purged ourselves on the replica).
+      "--set-gtid-purged=COMMENTED",
+      ...(a.dropDatabases ? ["--add-drop-database"] : []),
+      "--databases",
+      ...a.databases,
+    ];
+  }
+  clientArgs(a: ClientArgs): string[] {
+    return [
+      `--host=${a.host}`,
+      `--port=${a.port}`,
+      `--user=${a.user}`,
+      ...tlsClientArgs("mysql", a.tls),
+      "--init-command=SET SESSION sql_log_bin = 0",
+      "--binary-mode",
+      "--max-allowed-packet=1G",
+      "--batch",
+    ];
+  }
+  parseDumpPosition(text: string): string | null {
+    // mysqldump 8: `SET @@GLOBAL.GTID_PURGED=/*!80000 '+'*/ 'uuid:1-5,\nuuid2:1-3';` (inside /* */ when COMMENTED).
+    const m = lastMatch(/SET @@GLOBAL\.GTID_PURGED=(?:\/\*!\d+ '\+'\*\/ )?'\+?([^']*)'/g, text);
+    return m === null ? null : m.replace(/\s+/g, "");
+  }
+
+  private get replicaWords(): boolean {
+    return atLeast(this.version, 8, 0, 22);
+  }
+  replicaStatus(): string {
+    return this.replicaWords ? "SHOW REPLICA STATUS" : "SHOW SLAVE STATUS";
+  }
+  parseReplicaStatus(row: Record<string, unknown> | undefined): ReplicaStatus | null {
+    if (!row) return null;
+    return {
+      ioRunning: str(row, "Replica_IO_Running", "Slave_IO_Running") || "No",
+      sqlRunning: str(row, "Replica_SQL_Running", "Slave_SQL_Running") || "No",
+      ioState: str(row, "Replica_IO_State", "Slave_IO_State"),
+      sqlState: str(row, "Replica_SQL_Running_State", "Slave_SQL_Running_State"),
+      secondsBehind: num(row, "Seconds_Behind_Source", "Seconds_Behind_Master"),
+      sourceHost: str(row, "Source_Host", "Master_Host"),
+      sourcePort: num(row, "Source_Port", "Master_Port"),
+      sourceUser: str(row, "Source_User", "Master_User"),
+      sslAllowed: /^yes$/i.test(str(row, "Source_SSL_Allowed", "Master_SSL_Allowed")),
+      sslVerifyServerCert: /^yes$/i.test(
+        str(row, "Source_SSL_Verify_Server_Cert", "Master_SSL_Verify_Server_Cert"),
+      ),
+      sslCa: str(row, "Source_SSL_CA_File", "Master_SSL_CA_File"),
+      usingGtid: str(row, "Auto_Position") === "1" ? "Auto_Position" : "No",
+      receivedPos: str(row, "Retrieved_Gtid_Set").replace(/\s+/g, ""),
+      executedPos: str(row, "Executed_Gtid_Set").replace(/\s+/g, ""),
+      relayLogSpace: num(row, "Relay_Log_Space"),
+      lastIoError: str(row, "Last_IO_Error"),
+      lastSqlError: str(row, "Last_SQL_Error"),
+    };
+  }
+  stopReplica(): string {
+    return "STOP REPLICA";
+  }
+  stopIoThread(): string {
+    return "STOP REPLICA IO_THREAD";
+  }
+  startReplica(): string {
+    return "START REPLICA";
+  }
+  startSqlThread(): string {
+    return "START REPLICA SQL_THREAD";
+  }
+  resetReplicaAll(): string {
+    return "RESET REPLICA ALL";
+  }
+  startReplicaUntil(pos: string): string {
+    return `START REPLICA UNTIL SQL_AFTER_GTIDS = ${lit(pos)}`;
+  }
+  changeSource(o: ChangeSourceOptions): string {
+    const parts = [
+      `SOURCE_HOST = ${lit(o.host)}`,
+      `SOURCE_PORT = ${o.port}`,
+      `SOURCE_USER = ${lit(o.user)}`,
+      `SOURCE_PASSWORD = ${lit(o.password)}`,
+      "SOURCE_AUTO_POSITION = 1",
+      ...this.tlsParts(o),
+      `SOURCE_CONNECT_RETRY = ${o.connectRetrySeconds ?? 5}`,
+      `SOURCE_HEARTBEAT_PERIOD = ${o.heartbeatSeconds ?? 1}`,
+    ];
+    return `CHANGE REPLICATION SOURCE TO ${parts.join(", ")}`;
+  }
+  changeSourceTls(o: Pick<ChangeSourceOptions, "sslCa" | "verifyServerCert">): string {
+    return `CHANGE REPLICATION SOURCE TO ${this.tlsParts(o).join(", ")}`;
+  }
+  private tlsParts(o: Pick<ChangeSourceOptions, "sslCa" | "verifyServerCert">): string[] {
+    return [
+      "SOURCE_SSL = 1",
+      `SOURCE_SSL_CA = ${lit(o.sslCa ?? "")}`,
+      `SOURCE_SSL_VERIFY_SERVER_CERT = ${o.verifyServerCert ? 1 : 0}`,
+    ];
+  }
+  resetBinlog(): string {
+    // RESET MASTER is gone in 8.4; its replacement exists from 8.2.
+    return atLeast(this.version, 8, 2, 0) ? "RESET BINARY LOGS AND GTIDS" : "RESET MASTER";
+  }
+  seedPosition(pos: string): string[] {
+    return [`SET GLOBAL gtid_purged = ${lit(pos)}`];
+  }
+  loggedPosition(): string {
+    return "SELECT @@GLOBAL.gtid_executed AS pos";
+  }
+  appliedPosition(): string {
+    return "SELECT @@GLOBAL.gtid_executed AS pos";
+  }
+  waitForPosition(pos: string, timeoutSeconds: number): string {
+    return `SELECT WAIT_FOR_EXECUTED_GTID_SET(${lit(pos)}, ${Math.max(0, timeoutSeconds)}) AS r`;
+  }
+  snapshot(): SnapshotStatements {
+    // gtid_executed is not tied to a snapshot: hold the global read lock while both are taken (as mysqldump does).
+    return {
+      begin: [
+        "SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ",
+        "FLUSH TABLES WITH READ LOCK",
+        "START TRANSACTION WITH CONSISTENT SNAPSHOT",
+      ],
+      position: "SELECT @@GLOBAL.gtid_executed AS pos",
+      after: ["UNLOCK TABLES"],
+    };
+  }
+  createReplicationUser(user: string, host: string, password: string): string[] {
+    const a = account(user, host);
+    const auth = `IDENTIFIED WITH caching_sha2_password BY ${lit(password)} REQUIRE SSL`;
+    return [
+      `CREATE USER IF NOT EXISTS ${a} ${auth}`,
+      `ALTER USER ${a} ${auth}`,
+      `GRANT REPLICATION SLAVE ON *.* TO ${a}`,
+    ];
+  }
+  setReadOnly(on: boolean): string[] {
+    // super_read_only also stops accounts with SUPER / CONNECTION_ADMIN from writing.
+    return on
+      ? ["SET GLOBAL read_only = ON", "SET GLOBAL super_read_only = ON"]
+      : ["SET GLOBAL super_read_only = OFF", "SET GLOBAL read_only = OFF"];
+  }
+  setReadOnlyExceptAdmins(): string[] {
+    // super_read_only would stop the seed itself (the admin account has SUPER): it comes at the end.
+    return ["SET GLOBAL super_read_only = OFF", "SET GLOBAL read_only = ON"];
+  }
+  listAccounts(): string {
+    return (
+      "SELECT User AS user, Host AS host FROM mysql.user WHERE User NOT IN " +
+      "('mysql.sys', 'mysql.session', 'mysql.infoschema', '') ORDER BY User, Host"
+    );
+  }
+  showCreateUserPrelude(): string[] {
+    // caching_sha2_password hashes hold bytes that do not survive as text.
+    return ["SET SESSION print_identified_with_as_hex = ON"];
+  }
+  enabledEvents(schemas: string[]): string {
+    return eventsIn(schemas, "'ENABLED'");
+  }
+  replicaDisabledEvents(): string {
+    return (
+      "SELECT EVENT_SCHEMA AS `schema`, EVENT_NAME AS name FROM information_schema.EVENTS " +
+      "WHERE STATUS IN ('SLAVESIDE_DISABLED', 'REPLICA_SIDE_DISABLED')"
+    );
+  }
+  disableEventOnReplica(schema: string, name: string): string {
+    return `ALTER EVENT ${id(schema)}.${id(name)} ${this.replicaWords ? "DISABLE ON REPLICA" : "DISABLE ON SLAVE"}`;
+  }
+  enableEvent(schema: string, name: string): string {
+    return `ALTER EVENT ${id(schema)}.${id(name)} ENABLE`;
+  }
+}
+
+/** The dialect of a server from its `@@version` ("10.11.19-MariaDB-…", "8.0.36"). */
+export function dialectFor(version: string): Dialect {
+  const v = parseVersion(version);
+  return v.flavor === "mariadb" ? new MariaDbDialect(v) : new MySqlDialect(v);
+}
+
+/** Oldest versions the commands support; null when `version` is supported. */
+export function unsupportedVersion(v: ServerVersion): string | null {
+  if (v.flavor === "mariadb" && !atLeast(v, 10, 3, 0)) return "MariaDB 10.3 or later is needed";
+  if (v.flavor === "mysql" && !atLeast(v, 8, 0, 23))
+    return "MySQL 8.0.23 or later is needed (CHANGE REPLICATION SOURCE TO)";
+  return null;
+}

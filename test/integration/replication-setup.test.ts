@@ -1,0 +1,273 @@
+/**
+ * `pairgate replication setup` on real, fresh MariaDB servers (binlog, GTID and TLS configured,
+ * nothing replicating): the data is copied, replication runs by GTID over verified TLS, the
+ * secondary is read-only and follows later writes; a second run only verifies; a secondary with
+ * databases of its own is refused unless --force; a server_id clash is refused with the lines to add.
+ */
+import type { Connection, RowDataPacket } from "mysql2/promise";
+import mysql from "mysql2/promise";
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { ReplicationError } from "../../src/replication/errors.js";
+import type { SeedProgress } from "../../src/replication/seed.js";
+import { setupReplication } from "../../src/replication/setup.js";
+import { ADMIN_USER, runCli, type Servers, type StandaloneServer, startServers } from "../helpers/servers.js";
+
+let servers: Servers;
+let primary: StandaloneServer;
+let secondary: StandaloneServer;
+/** A server with a database of its own. */
+let dirty: StandaloneServer;
+/** A server whose server_id is the primary's. */
+let clash: StandaloneServer;
+const ROWS = 2500;
+const admin = { user: ADMIN_USER.username, password: ADMIN_USER.password };
+
+async function q(conn: Connection, sql: string, params: unknown[] = []): Promise<RowDataPacket[]> {
+  const [r] = await conn.query<RowDataPacket[]>(sql, params);
+  return r;
+}
+
+async function on<T>(s: StandaloneServer, f: (c: Connection) => Promise<T>): Promise<T> {
+  const c = await s.rootConnection();
+  try {
+    return await f(c);
+  } finally {
+    await c.end();
+  }
+}
+
+async function eventually(what: string, f: () => Promise<boolean>, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    if (await f()) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.unreachable(`${what} within ${ms} ms`);
+}
+
+test.before(async () => {
+  servers = await startServers(4, { serverIds: [1, 2, 3, 1] });
+  [primary, secondary, dirty, clash] = servers.list;
+  await on(primary, async (c) => {
+    await c.query("CREATE DATABASE vault");
+    await c.query(
+      "CREATE TABLE vault.items (id INT PRIMARY KEY, name VARCHAR(64) NOT NULL, secret VARBINARY(64), note TEXT NULL)",
+    );
+    await c.query("USE vault");
+    await c.query(
+      `INSERT INTO vault.items SELECT seq, CONCAT('item-', seq), UNHEX(SHA2(seq, 256)), IF(seq % 3 = 0, NULL, 'n') FROM seq_1_to_${ROWS}`,
+    );
+    await c.query("CREATE TABLE vault.`odd name` (k VARCHAR(8) PRIMARY KEY) ");
+    await c.query("INSERT INTO vault.`odd name` VALUES ('a'), ('b')");
+    await c.query("CREATE USER 'vault_app'@'%' IDENTIFIED BY 'vault-app-secret'");
+    await c.query("GRANT SELECT, INSERT ON vault.* TO 'vault_app'@'%'");
+  });
+  await on(dirty, (c) => c.query("CREATE DATABASE own_data"));
+});
+
+test.after(async () => {
+  await servers?.stop();
+});
+
+test("two fresh servers: setup copies the data and replicates by GTID over verified TLS; the secondary is read-only", async () => {
+  const progress: SeedProgress[] = [];
+  const log: string[] = [];
+  const r = await setupReplication({
+    primary: { host: primary.host, port: primary.port },
+    secondary: { host: secondary.host, port: secondary.port },
+    admin,
+    sslCa: servers.caFile,
+    onProgress: (p) => progress.push(p),
+    log: (l) => log.push(l),
+  });
+  assert.is(r.action, "seeded");
+  assert.is(r.seed?.tables, 2);
+  assert.ok((r.seed?.bytes ?? 0) > 100_000, `${r.seed?.bytes} bytes streamed`);
+  assert.ok(progress.at(-1)?.done, "progress reported to the end");
+  assert.is(progress.at(-1)?.bytes, r.seed?.bytes);
+  assert.match(r.summary[0], "Connection Status: Alive — High Availability Live is in progress now");
+  assert.is(r.summary[1], `Secondary server is running in host: ${secondary.endpoint}`);
+  assert.ok(r.tlsVerified);
+  assert.ok(r.accountsCopied.includes("'vault_app'@'%'"), r.accountsCopied.join());
+  assert.ok(log.some((l) => l.includes("consistent snapshot")));
+
+  await on(secondary, async (c) => {
+    const [row] = await q(c, "SELECT COUNT(*) AS n, SUM(note IS NULL) AS nulls FROM vault.items");
+    assert.is(Number(row.n), ROWS);
+    assert.is(Number(row.nulls), Math.floor(ROWS / 3));
+    const [st] = await q(c, "SHOW SLAVE STATUS");
+    assert.is(st.Slave_IO_Running, "Yes");
+    assert.is(st.Slave_SQL_Running, "Yes");
+    assert.is(st.Master_SSL_Allowed, "Yes");
+    assert.is(st.Master_SSL_Verify_Server_Cert, "Yes");
+    assert.is(st.Master_SSL_CA_File, servers.caFile);
+    assert.is(st.Using_Gtid, "Slave_Pos");
+    assert.is(st.Master_User, "pairgate_repl");
+    assert.is(Number((await q(c, "SELECT @@GLOBAL.read_only AS ro"))[0].ro), 1);
+    // The seed is not the secondary's own history: its binlog holds only what it replicated.
+    const [pos] = await q(c, "SELECT @@GLOBAL.gtid_binlog_pos AS b, @@GLOBAL.gtid_slave_pos AS s");
+    assert.not.match(String(pos.b), /-2-/);
+  });
+  await on(primary, async (c) => {
+    const [u] = await q(c, "SHOW CREATE USER 'pairgate_repl'@'%'");
+    assert.match(String(Object.values(u)[0]), "REQUIRE SSL");
+  });
+
+  // A later write on the primary reaches the secondary.
+  await on(primary, (c) => c.query("INSERT INTO vault.items VALUES (999999, 'later', NULL, 'after setup')"));
+  await eventually("the later write replicated", () =>
+    on(secondary, async (c) => (await q(c, "SELECT id FROM vault.items WHERE id = 999999")).length === 1),
+  );
+  // The copied application account logs in to the secondary, which refuses its writes.
+  const app = await mysql.createConnection({
+    host: secondary.host,
+    port: secondary.port,
+    user: "vault_app",
+    password: "vault-app-secret",
+    database: "vault",
+  });
+  try {
+    assert.is(Number((await q(app, "SELECT COUNT(*) AS n FROM items"))[0].n), ROWS + 1);
+    try {
+      await app.query("INSERT INTO items VALUES (5, 'x', NULL, NULL)");
+      assert.unreachable("a write on the read-only secondary");
+    } catch (e) {
+      assert.is((e as { errno?: number }).errno, 1290);
+    }
+  } finally {
+    await app.end();
+  }
+});
+
+test("setup twice is harmless: the second run only verifies and writes nothing to the primary", async () => {
+  const before = await on(primary, async (c) =>
+    String((await q(c, "SELECT @@GLOBAL.gtid_binlog_pos AS p"))[0].p),
+  );
+  const r = await setupReplication({
+    primary: { host: primary.host, port: primary.port },
+    secondary: { host: secondary.host, port: secondary.port },
+    admin,
+    sslCa: servers.caFile,
+  });
+  assert.is(r.action, "verified");
+  assert.is(r.seed, undefined);
+  assert.is(r.position, before);
+  const after = await on(primary, async (c) =>
+    String((await q(c, "SELECT @@GLOBAL.gtid_binlog_pos AS p"))[0].p),
+  );
+  assert.is(after, before);
+  await on(secondary, async (c) => {
+    const [st] = await q(c, "SHOW SLAVE STATUS");
+    assert.is(st.Slave_SQL_Running, "Yes");
+    assert.is(Number((await q(c, "SELECT COUNT(*) AS n FROM vault.items"))[0].n), ROWS + 1);
+  });
+});
+
+test("the CLI: setup again through `pairgate replication setup` exits 0 with the summary", async () => {
+  const r = await runCli(
+    [
+      "replication",
+      "setup",
+      "--primary",
+      primary.endpoint,
+      "--secondary",
+      secondary.endpoint,
+      "--admin-user",
+      ADMIN_USER.username,
+      "--ssl-ca",
+      servers.caFile,
+    ],
+    { PAIRGATE_ADMIN_PASSWORD: ADMIN_USER.password },
+  );
+  assert.is(r.code, 0, r.stderr);
+  assert.match(r.stdout, "Connection Status: Alive — High Availability Live is in progress now");
+  assert.match(r.stdout, `Secondary server is running in host: ${secondary.endpoint}`);
+  assert.match(r.stdout, "[mariadbd]\nread_only = ON");
+  // No password given anywhere: a usage error (2) before any connection.
+  const noPassword = await runCli([
+    "replication",
+    "setup",
+    "--primary",
+    primary.endpoint,
+    "--secondary",
+    secondary.endpoint,
+    "--admin-user",
+    ADMIN_USER.username,
+  ]);
+  assert.is(noPassword.code, 2);
+  assert.match(noPassword.stderr, "PAIRGATE_ADMIN_PASSWORD");
+});
+
+test("a secondary with databases of its own is refused without --force, and left as it was", async () => {
+  try {
+    await setupReplication({
+      primary: { host: primary.host, port: primary.port },
+      secondary: { host: dirty.host, port: dirty.port },
+      admin,
+      sslCa: servers.caFile,
+    });
+    assert.unreachable("setup onto a secondary with its own data");
+  } catch (e) {
+    assert.instance(e, ReplicationError);
+    assert.is((e as ReplicationError).code, "PAIRGATE_REPL_SECONDARY_HAS_DATA");
+    assert.match((e as Error).message, "own_data");
+  }
+  await on(dirty, async (c) => {
+    assert.is((await q(c, "SHOW SLAVE STATUS")).length, 0);
+    assert.is(Number((await q(c, "SELECT @@GLOBAL.read_only AS ro"))[0].ro), 0);
+    assert.is((await q(c, "SHOW DATABASES LIKE 'own_data'")).length, 1);
+  });
+  const cli = await runCli(
+    [
+      "replication",
+      "setup",
+      "--primary",
+      primary.endpoint,
+      "--secondary",
+      dirty.endpoint,
+      "--admin-user",
+      ADMIN_USER.username,
+    ],
+    { PAIRGATE_ADMIN_PASSWORD: ADMIN_USER.password },
+  );
+  assert.is(cli.code, 1);
+  assert.match(cli.stderr, "holds databases of its own (own_data)");
+});
+
+test("--force replaces the secondary's own data with the primary's", async () => {
+  const r = await setupReplication({
+    primary: { host: primary.host, port: primary.port },
+    secondary: { host: dirty.host, port: dirty.port },
+    admin,
+    sslCa: servers.caFile,
+    force: true,
+  });
+  assert.is(r.action, "seeded");
+  await on(dirty, async (c) => {
+    assert.is((await q(c, "SHOW DATABASES LIKE 'own_data'")).length, 0);
+    assert.is(Number((await q(c, "SELECT COUNT(*) AS n FROM vault.items"))[0].n), ROWS + 1);
+    assert.is((await q(c, "SHOW SLAVE STATUS"))[0].Slave_SQL_Running, "Yes");
+  });
+});
+
+test("servers with the same server_id are refused, with the option-file line to add", async () => {
+  try {
+    await setupReplication({
+      primary: { host: primary.host, port: primary.port },
+      secondary: { host: clash.host, port: clash.port },
+      admin,
+    });
+    assert.unreachable("setup with equal server_ids");
+  } catch (e) {
+    assert.is((e as ReplicationError).code, "PAIRGATE_REPL_PREFLIGHT");
+    assert.match((e as Error).message, "both servers have server_id 1");
+    assert.ok(
+      (e as ReplicationError).details.includes("[mariadbd]\nserver_id = 2"),
+      (e as ReplicationError).details.join("|"),
+    );
+  }
+  await on(clash, async (c) => assert.is((await q(c, "SHOW SLAVE STATUS")).length, 0));
+});
+
+test.run();
