@@ -35,7 +35,7 @@ import {
   type AdminCredentials,
   type AdminSession,
   closeAll,
-  connectAdmin,
+  connectPair,
   inspect,
   replicaStatus,
   rows,
@@ -208,10 +208,7 @@ export async function checkReplication(o: CheckOptions): Promise<CheckReport> {
     process.on("SIGTERM", onSignal);
   }
   try {
-    [ps, ss] = await Promise.all([
-      connectAdmin("primary", o.primary, o.admin, { sslCa: o.sslCa, exactValues: true }),
-      connectAdmin("secondary", o.secondary, o.admin, { sslCa: o.sslCa, exactValues: true }),
-    ]);
+    [ps, ss] = await connectPair(o.primary, o.secondary, o.admin, { sslCa: o.sslCa, exactValues: true });
     const pc = ps.conn;
     const sc = ss.conn;
     const pd = (await inspect("primary", ps)).dialect;

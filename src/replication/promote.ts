@@ -56,7 +56,7 @@ export interface PromoteResult {
   oldPrimaryAnswered: boolean;
   fenced: string | null;
   /** What the secondary had received and applied when replication was stopped; null if it had none. */
-  replication: { received: string; applied: string } | null;
+  replication: { received: string; applied: string; relayLogDrained: boolean } | null;
   readOnlyWas: boolean;
   configFile: string;
   backupFile: string | null;
@@ -175,8 +175,22 @@ export async function promote(o: PromoteOptions): Promise<PromoteResult> {
           warnings.push(msg);
         }
       }
-      now = (await replicaStatus(c, d)) ?? now;
-      result.replication = { received, applied: await scalar(c, d.appliedPosition()) };
+      // The SQL thread also says it has read the whole relay log (MariaDB and MySQL word it alike).
+      const drainedBy = Date.now() + 5000;
+      while (
+        now.sqlRunning === "Yes" &&
+        !/read all relay log/i.test(now.sqlState) &&
+        Date.now() < drainedBy
+      ) {
+        await new Promise((r) => setTimeout(r, 50));
+        now = (await replicaStatus(c, d)) ?? now;
+      }
+      const relayLogDrained = /read all relay log/i.test(now.sqlState);
+      if (!relayLogDrained && now.sqlRunning === "Yes")
+        warnings.push(
+          `the SQL thread had not reported the relay log read to its end (${now.sqlState || "no state"})`,
+        );
+      result.replication = { received, applied: await scalar(c, d.appliedPosition()), relayLogDrained };
       await c.query(d.stopReplica());
       await c.query(d.resetReplicaAll());
       log(

@@ -113,6 +113,32 @@ export async function connectAdmin(
   }
 }
 
+/**
+ * Sessions to both servers at once. When either cannot be reached, the other is closed and the
+ * error names every server that failed.
+ */
+export async function connectPair(
+  primary: Endpoint,
+  secondary: Endpoint,
+  creds: AdminCredentials,
+  opts: ConnectOptions = {},
+): Promise<[AdminSession, AdminSession]> {
+  const [p, s] = await Promise.allSettled([
+    connectAdmin("primary", primary, creds, opts),
+    connectAdmin("secondary", secondary, creds, opts),
+  ]);
+  if (p.status === "fulfilled" && s.status === "fulfilled") return [p.value, s.value];
+  await closeAll(
+    p.status === "fulfilled" ? p.value : undefined,
+    s.status === "fulfilled" ? s.value : undefined,
+  );
+  const failed = [p, s]
+    .filter((r): r is PromiseRejectedResult => r.status === "rejected")
+    .map((r) => r.reason as Error);
+  if (failed.length === 1) throw failed[0];
+  throw new ReplicationError("PAIRGATE_REPL_UNREACHABLE", failed.map((e) => e.message).join("; "));
+}
+
 export async function rows(conn: Connection, sql: string, params?: unknown[]): Promise<RowDataPacket[]> {
   const [r] = await conn.query<RowDataPacket[]>(sql, params);
   return r;

@@ -25,7 +25,7 @@ import {
   type AdminCredentials,
   type AdminSession,
   closeAll,
-  connectAdmin,
+  connectPair,
   inspect,
   label,
   replicaStatus,
@@ -137,10 +137,6 @@ export async function waitCaughtUp(
   return pos;
 }
 
-function tlsOf(s: AdminSession): { enabled: boolean; ca?: string } {
-  return { enabled: s.tls, ca: undefined };
-}
-
 export async function setupReplication(o: SetupOptions): Promise<SetupResult> {
   const log = o.log ?? (() => {});
   const timeoutMs = o.timeoutMs ?? 300_000;
@@ -154,10 +150,7 @@ export async function setupReplication(o: SetupOptions): Promise<SetupResult> {
   let ss: AdminSession | undefined;
   try {
     // The seed's "do a ping": both must answer before anything changes.
-    [ps, ss] = await Promise.all([
-      connectAdmin("primary", o.primary, o.admin, { sslCa: o.sslCa }),
-      connectAdmin("secondary", o.secondary, o.admin, { sslCa: o.sslCa }),
-    ]);
+    [ps, ss] = await connectPair(o.primary, o.secondary, o.admin, { sslCa: o.sslCa });
     const p = await inspect("primary", ps);
     const s = await inspect("secondary", ss);
     const pre = preflight(p.facts, p.dialect, s.facts, s.dialect);
@@ -298,8 +291,8 @@ export async function setupReplication(o: SetupOptions): Promise<SetupResult> {
         secondary: o.secondary,
         admin: o.admin,
         databases,
-        primaryTls: { ...tlsOf(ps), ca: ps.verified ? o.sslCa : undefined },
-        secondaryTls: { ...tlsOf(ss), ca: ss.verified ? o.sslCa : undefined },
+        primaryTls: { enabled: ps.tls, ca: ps.verified ? o.sslCa : undefined },
+        secondaryTls: { enabled: ss.tls, ca: ss.verified ? o.sslCa : undefined },
         dropDatabases: o.force === true,
         onProgress: o.onProgress,
       });

@@ -138,6 +138,9 @@ test("primary killed: promote, reload pairgate, and writes through it go to the 
   assert.is(written.primary.port, pair.secondary.port);
   assert.is(written.secondary.port, pair.secondary.port);
   assert.match(r.replication?.applied ?? "", /^0-1-\d+$/);
+  assert.is(r.replication?.applied, r.replication?.received);
+  assert.ok(r.replication?.relayLogDrained);
+  assert.equal(r.warnings, []);
   assert.not.ok(r.reload.signalled);
   assert.match(r.reload.note, "no pid file");
   assert.ok(r.nextSteps.some((s) => s.includes("npx pairgate replication setup --primary")));
@@ -192,6 +195,26 @@ test("pairgate as its own process: promote finds it by its pid file and reloads 
     assert.not.ok(existsSync(pidFile), "the pid file is removed when pairgate stops");
   } finally {
     if (child && child.exitCode === null) child.kill("SIGKILL");
+    await other.stop();
+  }
+});
+
+test("--force with the old primary still up: promoted, and the old primary fenced with read_only=ON", async () => {
+  const other = await startPair();
+  try {
+    const cfg = await preparePair(other);
+    const r = await promote({ configFile: cfg, admin, force: true });
+    assert.ok(r.oldPrimaryAnswered);
+    assert.is(r.fenced, "read_only=ON set on the old primary");
+    assert.ok(r.warnings.some((w) => w.includes("still answers (--force)")));
+    await onRoot(other, "primary", async (c) =>
+      assert.is(Number((await q(c, "SELECT @@GLOBAL.read_only AS ro"))[0].ro), 1),
+    );
+    await onRoot(other, "secondary", async (c) => {
+      assert.is(Number((await q(c, "SELECT @@GLOBAL.read_only AS ro"))[0].ro), 0);
+      assert.is((await q(c, "SHOW SLAVE STATUS")).length, 0);
+    });
+  } finally {
     await other.stop();
   }
 });

@@ -11,6 +11,7 @@ import * as assert from "uvu/assert";
 import { ReplicationError } from "../../src/replication/errors.js";
 import type { SeedProgress } from "../../src/replication/seed.js";
 import { setupReplication } from "../../src/replication/setup.js";
+import { freePort } from "../helpers/ports.js";
 import { ADMIN_USER, runCli, type Servers, type StandaloneServer, startServers } from "../helpers/servers.js";
 
 let servers: Servers;
@@ -249,6 +250,22 @@ test("--force replaces the secondary's own data with the primary's", async () =>
     assert.is(Number((await q(c, "SELECT COUNT(*) AS n FROM vault.items"))[0].n), ROWS + 1);
     assert.is((await q(c, "SHOW SLAVE STATUS"))[0].Slave_SQL_Running, "Yes");
   });
+});
+
+test("a server that does not answer is named before anything changes", async () => {
+  const port = await freePort();
+  try {
+    await setupReplication({
+      primary: { host: primary.host, port: primary.port },
+      secondary: { host: "127.0.0.1", port },
+      admin,
+    });
+    assert.unreachable("setup with a secondary that is down");
+  } catch (e) {
+    assert.is((e as ReplicationError).code, "PAIRGATE_REPL_UNREACHABLE");
+    assert.match((e as Error).message, `cannot reach the secondary 127.0.0.1:${port}`);
+    assert.match((e as Error).message, "connection refused");
+  }
 });
 
 test("servers with the same server_id are refused, with the option-file line to add", async () => {
