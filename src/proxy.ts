@@ -4,6 +4,7 @@
  */
 import { readFileSync } from "node:fs";
 import { createSecureContext } from "node:tls";
+import { type AdminServer, startAdminServer } from "./admin/server.js";
 import { Audit } from "./audit/index.js";
 import type { BackendTarget, Role } from "./backend/connection.js";
 import { type Config, configPath } from "./config/load.js";
@@ -28,6 +29,8 @@ export class PairgateProxy {
   private versionKnown = false;
   private sessionContext: SessionContext;
   address: { host: string; port: number } | null = null;
+  private admin: AdminServer | null = null;
+  adminPort: number | null = null;
 
   constructor(
     private config: Config,
@@ -63,6 +66,8 @@ export class PairgateProxy {
     this.sessionContext = {
       logger: logger.child({ part: "session" }),
       mode: () => this.topology.mode,
+      readRole: () => this.topology.readRole ?? "secondary",
+      isUp: (role) => this.topology.isUp(role),
       target: (role) => this.target(role),
       reportBackendError: (role, err) => this.topology.reportBackendError(role, err),
       settle: (ms, role, modeSeen) => this.settle(ms, role, modeSeen),
@@ -200,6 +205,18 @@ export class PairgateProxy {
       this.logger.warn({ err: (e as Error).message }, "starting before both backends were checked");
     }
     this.address = await this.listener.listen();
+    this.admin = await startAdminServer({
+      host: this.config.admin.host,
+      port: this.config.admin.port,
+      token: this.config.admin.token,
+      topology: this.topology,
+      metrics: this.metrics,
+      logger: this.logger.child({ part: "admin" }),
+      audit: this.audit ?? undefined,
+      sessions: () => this.sessions.size,
+      configInfo: () => ({ file: this.config.file, site: this.config.site, listen: this.address }),
+    });
+    this.adminPort = this.admin.port;
     this.logger.info({ listen: this.address, mode: this.topology.mode }, "pairgate is serving");
   }
 
@@ -229,8 +246,9 @@ export class PairgateProxy {
   /** Stop accepting, let statements finish until the deadline, close sessions, stop the monitor. */
   async stop(deadlineMs = this.config.shutdownTimeoutMs): Promise<void> {
     await this.listener.stopAccepting().catch(() => {});
+    await this.admin?.close().catch(() => {});
     const until = Date.now() + deadlineMs;
-    for (const s of this.sessions) s.close("shutdown");
+    for (const s of this.sessions) s.drain();
     while (this.sessions.size > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
     this.listener.destroyAll();
     await this.audit?.stop();

@@ -133,6 +133,11 @@ export class Audit {
           this.#cfg.audit.logFile
             ? resolve(this.#cfg.baseDir ?? process.cwd(), this.#cfg.audit.logFile)
             : join(this.journalDir, "audit.log"),
+          (e) =>
+            this.#log.error(
+              { err: e.message },
+              "audit log file cannot be written; audit events still go to the journal",
+            ),
         );
     }
     await this.#openJournal();

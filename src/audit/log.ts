@@ -13,10 +13,24 @@ export interface AuditLog {
   close(): Promise<void>;
 }
 
-export function createAuditLog(file: string): AuditLog {
+export function createAuditLog(file: string, onError: (e: Error) => void = () => {}): AuditLog {
   mkdirSync(dirname(file), { recursive: true });
   const dest = pino.destination({ dest: file, sync: false, mkdir: true, minLength: 4096 });
-  return auditLogTo(
+  // A failed write (disk full, permissions) must neither crash the proxy (an unhandled 'error')
+  // nor hang it: sonic-boom's exit-time flushSync retries a non-EAGAIN error forever. The journal,
+  // not this file, is the durable record, so a broken audit log is reported and then dropped.
+  let broken = false;
+  dest.on("error", (e: Error) => {
+    if (broken) return;
+    broken = true;
+    onError(e);
+    try {
+      dest.destroy();
+    } catch {
+      // already closed
+    }
+  });
+  const log = auditLogTo(
     dest,
     () =>
       new Promise<void>((resolve) => {
@@ -30,9 +44,16 @@ export function createAuditLog(file: string): AuditLog {
           clearTimeout(t);
           resolve();
         });
-        dest.end();
+        if (broken) resolve();
+        else dest.end();
       }),
   );
+  return {
+    write(event, journal) {
+      if (!broken) log.write(event, journal);
+    },
+    close: () => log.close(),
+  };
 }
 
 /** An audit log writing to any pino destination (tests pass a stream). */

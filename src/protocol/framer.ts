@@ -12,6 +12,11 @@ export interface Packet {
   /** Sequence id of the last packet (differs from seq for split packets). */
   lastSeq: number;
   payload: Buffer;
+  /**
+   * The packet's bytes as received (header + payload), when it arrived as one packet: a relay can
+   * forward it without framing a copy. Null for split packets, which were joined.
+   */
+  raw: Buffer | null;
 }
 
 export class PacketFramer {
@@ -57,11 +62,16 @@ export class PacketFramer {
         this.parts.push(payload);
         this.partsLen += len;
         if (len === MAX_PACKET_PAYLOAD) continue;
-        out.push({ seq: this.firstSeq, lastSeq: seq, payload: Buffer.concat(this.parts, this.partsLen) });
+        out.push({
+          seq: this.firstSeq,
+          lastSeq: seq,
+          payload: Buffer.concat(this.parts, this.partsLen),
+          raw: null,
+        });
         this.parts = [];
         this.partsLen = 0;
       } else {
-        out.push({ seq, lastSeq: seq, payload });
+        out.push({ seq, lastSeq: seq, payload, raw: buf.subarray(i - 4 - len, i) });
       }
     }
     if (i < buf.length) {

@@ -18,24 +18,32 @@ export function isProvableRead(c: Classification): boolean {
   return false;
 }
 
-/** Where a statement goes in a mode. `inTransaction`: the session's transaction is open on `current`. */
-export function route(mode: Mode, c: Classification): Decision {
+/**
+ * Where a statement goes in a mode. In read_only, reads go to `readRole`: the secondary, or the
+ * primary when it answers but is not writable (read_only=1, planned maintenance) and the secondary is down.
+ */
+export function route(mode: Mode, c: Classification, readRole: Role = "secondary"): Decision {
   if (mode === "read_write") return { to: "primary" };
   if (mode === "down") return { refuse: "down" };
-  return isProvableRead(c) ? { to: "secondary" } : { refuse: "read_only" };
+  return isProvableRead(c) ? { to: readRole } : { refuse: "read_only" };
 }
 
 /** A prepared statement's execution: the statement kind was classified at prepare time. */
-export function routeKind(mode: Mode, kind: Classification["kind"], lockingRead: boolean): Decision {
+export function routeKind(
+  mode: Mode,
+  kind: Classification["kind"],
+  lockingRead: boolean,
+  readRole: Role = "secondary",
+): Decision {
   if (mode === "read_write") return { to: "primary" };
   if (mode === "down") return { refuse: "down" };
-  return kind === "read" && !lockingRead ? { to: "secondary" } : { refuse: "read_only" };
+  return kind === "read" && !lockingRead ? { to: readRole } : { refuse: "read_only" };
 }
 
 /** Role that serves commands with no statement (PING, INIT_DB, FIELD_LIST, STATISTICS ...). */
-export function routeAny(mode: Mode): Decision {
+export function routeAny(mode: Mode, readRole: Role = "secondary"): Decision {
   if (mode === "read_write") return { to: "primary" };
-  if (mode === "read_only") return { to: "secondary" };
+  if (mode === "read_only") return { to: readRole };
   return { refuse: "down" };
 }
 

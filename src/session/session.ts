@@ -64,6 +64,10 @@ export interface SessionContext {
   logger: Logger;
   /** Current mode of the pair, read per statement. */
   mode(): Mode;
+  /** The backend that serves reads in read_only mode. */
+  readRole(): Role;
+  /** Is this backend up, as the monitor sees it? */
+  isUp(role: Role): boolean;
   /** Backend address as configured now (reload may change it). */
   target(role: Role): BackendTarget;
   /** A live session saw a backend fail: check it now. */
@@ -182,6 +186,7 @@ export class ClientSession {
   private transactionLost = false;
   private infile = false;
   private closing = false;
+  private draining = false;
   /** A backend to leave once the current statement/transaction ends (config reload moved it). */
   private moveWhenIdle: Role | null = null;
   /** The client id of the statement prepared last: MariaDB clients execute it as id 0xFFFFFFFF. */
@@ -235,7 +240,7 @@ export class ClientSession {
       login.collation,
     );
     this.log = this.log.child({ user: login.username });
-    const decision = routeAny(this.ctx.mode());
+    const decision = routeAny(this.ctx.mode(), this.ctx.readRole());
     if ("refuse" in decision) {
       this.sendError(okSeq, 2003, "HY000", DOWN_MESSAGE);
       this.client.end();
@@ -264,13 +269,16 @@ export class ClientSession {
     this.client.write(
       framePayload(encodeOk({ statusFlags: this.backend?.status || EMPTY_OK_STATUS }), okSeq),
     );
+    this.audit({ operation: "login", outcome: "ok", backend: this.backendRole });
     return true;
   }
 
   /** The pair changed mode: a statement in flight on a backend that left service is answered now. */
   onModeChange(mode: Mode): void {
     const f = this.inflight;
-    if (!f || !this.backend || f.role === "secondary" || mode === "read_write") return;
+    // Planned maintenance leaves the primary up: what runs there may finish.
+    if (!f || !this.backend || f.role === "secondary" || mode === "read_write" || this.ctx.isUp("primary"))
+      return;
     this.log.debug({ mode }, "primary left service with a statement in flight");
     this.backendLost(new Error(`the primary left service (mode ${mode})`));
   }
@@ -280,6 +288,15 @@ export class ClientSession {
     if (this.backendRole !== role) return;
     if (!this.inflight && !this.inTransaction) this.dropBackend(true);
     else this.moveWhenIdle = role;
+  }
+
+  /**
+   * Graceful shutdown: let the statement in flight finish, then close. Commands the client sends
+   * meanwhile get ER_SERVER_SHUTDOWN.
+   */
+  drain(): void {
+    this.draining = true;
+    if (!this.inflight && !this.connecting) this.close("shutdown");
   }
 
   close(reason?: string): void {
@@ -332,6 +349,12 @@ export class ClientSession {
   };
 
   private pump(): void {
+    if (this.draining && !this.inflight && !this.connecting) {
+      if (this.queue.length > 0)
+        this.sendError(1, ER_SERVER_SHUTDOWN, "08S01", "pairgate is shutting down; reconnect to continue");
+      this.close("shutdown");
+      return;
+    }
     while (!this.inflight && !this.connecting && !this.closing && this.queue.length > 0) {
       const p = this.queue.shift()!;
       this.handleCommand(p);
@@ -434,10 +457,12 @@ export class ClientSession {
       }
       return { to: "secondary" };
     }
-    if (cmd.command === COM_QUERY) return route(mode, c!);
-    if (cmd.command === COM_STMT_EXECUTE) return routeKind(mode, cmd.stmt!.kind, cmd.stmt!.lockingRead);
+    const readRole = this.ctx.readRole();
+    if (cmd.command === COM_QUERY) return route(mode, c!, readRole);
+    if (cmd.command === COM_STMT_EXECUTE)
+      return routeKind(mode, cmd.stmt!.kind, cmd.stmt!.lockingRead, readRole);
     // Commands that run no statement stay on the session's backend while it still serves.
-    const d = routeAny(mode);
+    const d = routeAny(mode, readRole);
     if (current && "to" in d && (current === d.to || (current === "primary" && mode === "read_write")))
       return { to: current };
     return d;
@@ -552,7 +577,8 @@ export class ClientSession {
     const { p, command, kind, stmt } = cmd;
     const c = cmd.c;
     const backend = this.backend!;
-    const raw = frameForBackend(p.payload, stmt);
+    // A plain command goes out as the client framed it (sequence id 0, checked on arrival).
+    const raw = stmt || !p.raw ? frameForBackend(p.payload, stmt) : p.raw;
     if (kind === null) {
       backend.socket.write(raw); // COM_STMT_SEND_LONG_DATA: no response
       return;
@@ -688,7 +714,7 @@ export class ClientSession {
   };
 
   private relayInfilePacket(p: Packet): void {
-    this.backend?.socket.write(framePayload(p.payload, p.seq));
+    this.backend?.socket.write(p.raw ?? framePayload(p.payload, p.seq));
     if (p.payload.length === 0) {
       this.infile = false;
       this.scanner.clientDataSent();
@@ -729,7 +755,7 @@ export class ClientSession {
       this.dropBackend(true);
     }
     this.ctx.hooks.query(f.role, f.classification?.kind ?? "read", (performance.now() - f.startedAt) / 1000);
-    if (this.queue.length > 0) this.pump();
+    if (this.queue.length > 0 || this.draining) this.pump();
   }
 
   /** Give the client a stable statement id of pairgate's, not the backend's. */
@@ -792,7 +818,7 @@ export class ClientSession {
       void this.ctx.settle(this.ctx.connectTimeoutMs * 2, role, modeSeen).then(() => {
         this.connecting = false;
         if (this.closing) return;
-        const d = routeAny(this.ctx.mode());
+        const d = routeAny(this.ctx.mode(), this.ctx.readRole());
         if ("to" in d && !(d.to === role && this.ctx.mode() !== "read_write" && role === "primary")) {
           this.retry(f, d.to);
         } else {
@@ -960,7 +986,7 @@ export class ClientSession {
       this.password = password;
       this.state = new SessionState(database || null, collation);
       this.status = EMPTY_OK_STATUS;
-      const d = routeAny(this.ctx.mode());
+      const d = routeAny(this.ctx.mode(), this.ctx.readRole());
       if ("refuse" in d) throw new Error(DOWN_MESSAGE);
       await this.openBackend(d.to, false);
       this.client.write(framePayload(encodeOk({ statusFlags: this.status }), answer.seq + 1));
@@ -1019,6 +1045,7 @@ function frameForBackend(payload: Buffer, stmt: PreparedStatement | null): Buffe
 }
 
 const ER_ERROR_ON_WRITE = 3;
+const ER_SERVER_SHUTDOWN = 1053;
 const AUDIT_REFUSED_MESSAGE =
   "pairgate could not record this statement's audit event on local disk (journal unwritable: disk full or permissions), " +
   "so it was refused rather than served unaudited (audit.onJournalFailure = refuse). Operators: free space in audit.journalDir.";
