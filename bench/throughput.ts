@@ -376,7 +376,14 @@ async function main(): Promise<void> {
     const pairgate = spawnManaged(
       "pairgate",
       process.execPath,
-      [join(ROOT, "bin", "pairgate.js"), "start", "--config", configFile],
+      [
+        // e.g. PAIRGATE_BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the proxy under load
+        ...(process.env.PAIRGATE_BENCH_NODE_ARGS?.split(" ").filter(Boolean) ?? []),
+        join(ROOT, "bin", "pairgate.js"),
+        "start",
+        "--config",
+        configFile,
+      ],
       join(tmp, "pairgate.log"),
     );
     procs.push(pairgate);

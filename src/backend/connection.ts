@@ -82,9 +82,50 @@ export class BackendError extends Error {
 }
 
 const MAX_BACKEND_PACKET = 1 << 30;
+const READ_BUFFER_BYTES = 64 * 1024;
+
+/**
+ * Where a backend socket's bytes go: one handler at a time (login, pairgate's own statements, then
+ * the session's relay).
+ *
+ * Buffer lifetime rule: on a plain TCP socket the bytes are read with `onread` into one reused
+ * buffer (no allocation and no stream machinery per read), so a chunk is valid only during the
+ * handler call. A handler that keeps a chunk (a queued write, a collected response) copies it or
+ * calls `release()`, after which reads go to a fresh buffer. `reused` is false on TLS sockets,
+ * whose chunks are the handler's to keep.
+ */
+export class ReadChannel {
+  handler: (chunk: Buffer) => void = () => {};
+  reused: boolean;
+  private buffer = Buffer.allocUnsafe(READ_BUFFER_BYTES);
+  readonly onread = {
+    buffer: () => this.buffer,
+    callback: (n: number, buf: Uint8Array): boolean => {
+      this.handler((buf as Buffer).subarray(0, n));
+      return true;
+    },
+  };
+
+  constructor(reused: boolean) {
+    this.reused = reused;
+  }
+
+  /** The last chunk was kept by someone: read into a new buffer from now on. */
+  release(): void {
+    this.buffer = Buffer.allocUnsafe(READ_BUFFER_BYTES);
+  }
+
+  /** A channel fed by a socket's 'data' events (TLS). */
+  static fromDataEvents(socket: Socket): ReadChannel {
+    const channel = new ReadChannel(false);
+    socket.on("data", (chunk: Buffer) => channel.handler(chunk));
+    return channel;
+  }
+}
 
 export class BackendConnection {
   readonly socket: Socket;
+  readonly channel: ReadChannel;
   readonly role: Role;
   readonly serverVersion: string;
   readonly connectionId: number;
@@ -94,8 +135,16 @@ export class BackendConnection {
   status: number;
   closed = false;
 
-  private constructor(socket: Socket, role: Role, hs: HandshakeV10, caps: number, status: number) {
+  private constructor(
+    socket: Socket,
+    channel: ReadChannel,
+    role: Role,
+    hs: HandshakeV10,
+    caps: number,
+    status: number,
+  ) {
     this.socket = socket;
+    this.channel = channel;
     this.role = role;
     this.serverVersion = hs.serverVersion;
     this.connectionId = hs.connectionId;
@@ -112,8 +161,10 @@ export class BackendConnection {
     login: BackendLogin,
     connectTimeoutMs: number,
   ): Promise<BackendConnection> {
-    const socket = await connectSocket(target, connectTimeoutMs);
-    const reader = new HandshakeReader(socket, target.role);
+    // TLS wraps the socket's handle, so only a plain connection reads with `onread`.
+    const plainChannel = target.tls ? null : new ReadChannel(true);
+    const socket = await connectSocket(target, connectTimeoutMs, plainChannel);
+    const reader = new HandshakeReader(socket, target.role, plainChannel);
     const timer = setTimeout(() => {
       reader.fail(
         new BackendError(
@@ -131,7 +182,15 @@ export class BackendConnection {
       reader.detach();
       result.socket.setNoDelay(true);
       result.socket.setKeepAlive(true, 10_000);
-      return new BackendConnection(result.socket, target.role, result.hs, result.caps, result.status);
+      const channel = plainChannel ?? ReadChannel.fromDataEvents(result.socket);
+      return new BackendConnection(
+        result.socket,
+        channel,
+        target.role,
+        result.hs,
+        result.caps,
+        result.status,
+      );
     } catch (e) {
       clearTimeout(timer);
       reader.detach();
@@ -168,8 +227,9 @@ export class BackendConnection {
   private exchange(payload: Buffer, scanner: ResponseScanner): Promise<Buffer> {
     return new Promise((resolve, reject) => {
       const chunks: Buffer[] = [];
+      const previous = this.channel.handler;
       const onData = (chunk: Buffer) => {
-        chunks.push(chunk);
+        chunks.push(this.channel.reused ? Buffer.from(chunk) : chunk);
         if (scanner.feed(chunk)) {
           cleanup();
           resolve(Buffer.concat(chunks));
@@ -182,10 +242,10 @@ export class BackendConnection {
         );
       };
       const cleanup = () => {
-        this.socket.off("data", onData);
+        this.channel.handler = previous;
         this.socket.off("close", onClose);
       };
-      this.socket.on("data", onData);
+      this.channel.handler = onData;
       this.socket.on("close", onClose);
       this.socket.write(framePayload(payload, 0));
     });
@@ -216,9 +276,18 @@ function firstErr(reply: Buffer): Error {
   return new ProtocolError("backend answered with an unexpected packet");
 }
 
-function connectSocket(target: BackendTarget, timeoutMs: number): Promise<Socket> {
+function connectSocket(
+  target: BackendTarget,
+  timeoutMs: number,
+  channel: ReadChannel | null,
+): Promise<Socket> {
   return new Promise((resolve, reject) => {
-    const socket = netConnect({ host: target.host, port: target.port, noDelay: true });
+    const socket = netConnect({
+      host: target.host,
+      port: target.port,
+      noDelay: true,
+      ...(channel ? { onread: channel.onread } : {}),
+    });
     const timer = setTimeout(() => {
       socket.destroy();
       reject(
@@ -257,23 +326,33 @@ class HandshakeReader {
   constructor(
     socket: Socket,
     private role: Role,
+    private channel: ReadChannel | null,
   ) {
     this.socket = socket;
     this.attach(socket);
   }
 
+  /** Listen on a socket: through the `onread` channel while it is the plain one, else 'data' (TLS). */
   attach(socket: Socket): void {
+    const viaChannel = this.channel !== null && socket === this.socket && !this.attachedOnce;
+    this.attachedOnce = true;
     this.socket = socket;
-    socket.on("data", this.onData);
+    if (viaChannel) this.channel!.handler = this.onChannelData;
+    else socket.on("data", this.onData);
     socket.on("close", this.onClose);
     socket.on("error", this.onError);
   }
 
   detach(): void {
+    if (this.channel) this.channel.handler = () => {};
     this.socket.off("data", this.onData);
     this.socket.off("close", this.onClose);
     this.socket.off("error", this.onError);
   }
+
+  private attachedOnce = false;
+  /** The channel's buffer is reused: the queue keeps views, so it gets a copy. */
+  private onChannelData = (chunk: Buffer) => this.queue.push(Buffer.from(chunk));
 
   next(): Promise<Packet> {
     return this.queue.next();

@@ -8,7 +8,14 @@ import type { Role } from "../backend/connection.js";
 import type { Classification } from "../sql/index.js";
 import type { Mode } from "../topology/types.js";
 
-export type Decision = { to: Role } | { refuse: "read_only" | "down" | "transaction_lost" };
+export type Decision = { readonly to: Role } | { readonly refuse: "read_only" | "down" | "transaction_lost" };
+
+// Decisions are shared constants: routing allocates nothing per statement.
+const TO_PRIMARY: Decision = Object.freeze({ to: "primary" });
+const TO_SECONDARY: Decision = Object.freeze({ to: "secondary" });
+const REFUSE_READ_ONLY: Decision = Object.freeze({ refuse: "read_only" });
+const REFUSE_DOWN: Decision = Object.freeze({ refuse: "down" });
+const to = (role: Role): Decision => (role === "primary" ? TO_PRIMARY : TO_SECONDARY);
 
 /** Is this statement safe to run on the secondary? */
 export function isProvableRead(c: Classification): boolean {
@@ -23,9 +30,9 @@ export function isProvableRead(c: Classification): boolean {
  * primary when it answers but is not writable (read_only=1, planned maintenance) and the secondary is down.
  */
 export function route(mode: Mode, c: Classification, readRole: Role = "secondary"): Decision {
-  if (mode === "read_write") return { to: "primary" };
-  if (mode === "down") return { refuse: "down" };
-  return isProvableRead(c) ? { to: readRole } : { refuse: "read_only" };
+  if (mode === "read_write") return TO_PRIMARY;
+  if (mode === "down") return REFUSE_DOWN;
+  return isProvableRead(c) ? to(readRole) : REFUSE_READ_ONLY;
 }
 
 /** A prepared statement's execution: the statement kind was classified at prepare time. */
@@ -35,16 +42,16 @@ export function routeKind(
   lockingRead: boolean,
   readRole: Role = "secondary",
 ): Decision {
-  if (mode === "read_write") return { to: "primary" };
-  if (mode === "down") return { refuse: "down" };
-  return kind === "read" && !lockingRead ? { to: readRole } : { refuse: "read_only" };
+  if (mode === "read_write") return TO_PRIMARY;
+  if (mode === "down") return REFUSE_DOWN;
+  return kind === "read" && !lockingRead ? to(readRole) : REFUSE_READ_ONLY;
 }
 
 /** Role that serves commands with no statement (PING, INIT_DB, FIELD_LIST, STATISTICS ...). */
 export function routeAny(mode: Mode, readRole: Role = "secondary"): Decision {
-  if (mode === "read_write") return { to: "primary" };
-  if (mode === "read_only") return { to: readRole };
-  return { refuse: "down" };
+  if (mode === "read_write") return TO_PRIMARY;
+  if (mode === "read_only") return to(readRole);
+  return REFUSE_DOWN;
 }
 
 export const READ_ONLY_MESSAGE =

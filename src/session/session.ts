@@ -186,6 +186,8 @@ export class ClientSession {
   private transactionLost = false;
   private infile = false;
   private closing = false;
+  /** The client talks TLS: its writes may hold on to the chunks given to them. */
+  private clientTls = false;
   private draining = false;
   /** A backend to leave once the current statement/transaction ends (config reload moved it). */
   private moveWhenIdle: Role | null = null;
@@ -231,6 +233,7 @@ export class ClientSession {
     okSeq: number,
   ): Promise<boolean> {
     (this as { client: Socket }).client = client;
+    this.clientTls = "encrypted" in client && (client as { encrypted?: boolean }).encrypted === true;
     this.username = login.username;
     this.password = login.password;
     this.capabilities = login.capabilities;
@@ -701,10 +704,15 @@ export class ClientSession {
       return;
     }
     const done = this.scanner.feed(chunk);
-    if (f.collect) f.collect.push(chunk);
+    const channel = this.backend!.channel;
+    if (f.collect) f.collect.push(channel.reused ? Buffer.from(chunk) : chunk);
     else {
       f.forwarded = true;
-      if (!this.client.write(chunk)) this.backend?.socket.pause();
+      const flowing = this.client.write(chunk);
+      // The chunk lives in the channel's reused read buffer: if the write was queued (or goes
+      // through TLS, which may hold it), the next reads must go elsewhere.
+      if (channel.reused && (this.clientTls || this.client.writableLength > 0)) channel.release();
+      if (!flowing) this.backend!.socket.pause();
     }
     if (this.scanner.awaitingClientData) {
       this.infile = true;
@@ -928,7 +936,7 @@ export class ClientSession {
     this.backend = backend;
     this.backendGeneration++;
     this.ctx.hooks.backendConnections(role, 1);
-    backend.socket.on("data", this.onBackendData);
+    backend.channel.handler = this.onBackendData;
     backend.socket.on("close", this.onBackendClose);
     backend.socket.on("error", this.onBackendError);
     this.status =
@@ -941,7 +949,7 @@ export class ClientSession {
     const b = this.backend;
     if (!b) return;
     this.backend = null;
-    b.socket.off("data", this.onBackendData);
+    b.channel.handler = () => {};
     b.socket.off("close", this.onBackendClose);
     b.socket.off("error", this.onBackendError);
     b.socket.on("error", () => {});

@@ -13,6 +13,7 @@ import type { ConfigInput } from "../../src/config/schema.js";
 import { createLogger } from "../../src/observability/logger.js";
 import { PairgateProxy } from "../../src/proxy.js";
 import type { TestPair } from "./pair.js";
+import { freePort } from "./ports.js";
 
 export interface RunningProxy {
   proxy: PairgateProxy;
@@ -27,7 +28,7 @@ export async function startProxy(
   raw: ConfigInput,
   file = `${pair.dir}/proxy.config.json`,
 ): Promise<RunningProxy> {
-  const config = parseConfig(raw, file);
+  const config = parseConfig(await ownAdminPort(pair, raw), file);
   const proxy = new PairgateProxy(config, createLogger(process.env.PAIRGATE_TEST_LOG ?? "warn"));
   await proxy.start();
   const port = proxy.address!.port;
@@ -126,7 +127,7 @@ export async function startProxyProcess(
   raw: ConfigInput,
   file = `${pair.dir}/proxy-process-${Date.now()}.config.json`,
 ): Promise<ProxyProcess> {
-  writeFileSync(file, JSON.stringify(raw, null, 2));
+  writeFileSync(file, JSON.stringify(await ownAdminPort(pair, raw), null, 2));
   const port = (raw.listen as { port: number }).port;
   const command = pairgateCommand();
   const child = spawn(command[0], [...command.slice(1), "start", "--config", file], {
@@ -186,4 +187,14 @@ export async function startProxyProcess(
     throw e;
   }
   return proc;
+}
+
+/**
+ * Several proxies of one suite share the pair's default admin port: a proxy left on it gets a free
+ * port of its own (tests read `proxy.adminPort`), so that the admin listeners never clash.
+ */
+async function ownAdminPort(pair: TestPair, raw: ConfigInput): Promise<ConfigInput> {
+  const admin = (raw.admin ?? {}) as { port?: number };
+  if (admin.port !== undefined && admin.port !== pair.adminPort) return raw;
+  return { ...raw, admin: { ...raw.admin, port: await freePort() } };
 }
