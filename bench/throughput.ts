@@ -5,6 +5,7 @@
  *   npm run bench                       3 rounds × 10 s per run, point_select + read_only at 8 and 64 threads
  *   npm run bench -- --rounds 5 --time 20
  *   npm run bench -- --quick            1 round × 5 s, point_select at 8 threads (while developing)
+ *   npm run bench -- --audit            also a pairgate auditing every statement (the cost of auditing)
  *   npm run bench -- --sessions 500     idle sessions for the memory figure (default 2000; 0 skips it)
  *
  * Runs are interleaved (within a round every target runs each case before the next case starts,
@@ -20,7 +21,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import mysql, { type Connection } from "mysql2/promise";
 import { startPair, type TestPair } from "../test/helpers/pair.js";
-import { freePort } from "../test/helpers/ports.js";
+import { freePort, freePorts } from "../test/helpers/ports.js";
 import type { Managed } from "./lib/children.js";
 import { spawnManaged } from "./lib/children.js";
 import { ensureHaproxy, haproxyVersion, startHaproxy } from "./lib/haproxy.js";
@@ -38,7 +39,7 @@ const TABLE_SIZE = 10_000;
 const CHECK_USER = "pairgate_bench_check";
 const MAX_CONNECTIONS = 2500;
 
-type TargetName = "direct" | "haproxy" | "pairgate";
+type TargetName = "direct" | "haproxy" | "pairgate" | "pairgate+audit";
 
 interface Target {
   name: TargetName;
@@ -67,6 +68,8 @@ interface Options {
   time: number;
   quick: boolean;
   sessions: number;
+  /** Also run a pairgate whose audit rules make every sysbench statement an audited retrieval. */
+  audit: boolean;
 }
 
 const log = (msg: string) => process.stderr.write(`bench: ${msg}\n`);
@@ -79,6 +82,7 @@ function options(): Options {
       time: { type: "string" },
       quick: { type: "boolean", default: false },
       sessions: { type: "string" },
+      audit: { type: "boolean", default: false },
     },
     strict: true,
   });
@@ -94,6 +98,7 @@ function options(): Options {
     rounds: int(values.rounds, quick ? 1 : 3, "rounds", 1),
     time: int(values.time, quick ? 5 : 10, "time", 1),
     sessions: int(values.sessions, 2000, "sessions", 0),
+    audit: values.audit ?? false,
   };
 }
 
@@ -393,6 +398,43 @@ async function main(): Promise<void> {
       { name: "haproxy", port: haproxyPort, proc: haproxy, out: null },
       { name: "pairgate", port: pair.listenPort, proc: pairgate, out: null },
     ];
+    if (o.audit) {
+      // The worst case for auditing: every point select reads an audited table, so every result
+      // waits for its event's group-committed fsync.
+      const [auditPort, auditAdmin] = await freePorts(2);
+      const auditFile = join(tmp, "pairgate-audit.config.json");
+      const tables = Array.from({ length: TABLES }, (_, i) => `sbtest.sbtest${i + 1}`);
+      writeFileSync(
+        auditFile,
+        `${JSON.stringify(
+          pair.proxyConfig({
+            listen: { port: auditPort },
+            admin: { port: auditAdmin },
+            instanceId: "bench-audit",
+            audit: {
+              journalDir: join(tmp, "audit-journal"),
+              rules: [{ operation: "password_retrieval", tables, keyPattern: "id\\s*=\\s*(\\d+)" }],
+            },
+          }),
+          null,
+          2,
+        )}\n`,
+      );
+      const audited = spawnManaged(
+        "pairgate+audit",
+        process.execPath,
+        [join(ROOT, "bin", "pairgate.js"), "start", "--config", auditFile],
+        join(tmp, "pairgate-audit.log"),
+      );
+      procs.push(audited);
+      const t: Target = { name: "pairgate+audit", port: auditPort, proc: audited, out: null };
+      targets.push(t);
+      try {
+        await waitForLogin(pair, auditPort, "pairgate+audit", audited);
+      } catch (e) {
+        t.out = `did not start: ${(e as Error).message}`;
+      }
+    }
     await waitForLogin(pair, haproxyPort, "HAProxy", haproxy);
     let pairgateIdleMiB = Number.NaN;
     try {
@@ -464,7 +506,7 @@ async function main(): Promise<void> {
     const memory: MemoryReport[] = [];
     if (o.sessions > 0) {
       for (const t of live()) {
-        if (!t.proc) continue;
+        if (!t.proc || t.name === "pairgate+audit") continue;
         memory.push(
           await measureMemory(pair, t, o.sessions, t.name === "pairgate" ? pairgateIdleMiB : haproxyIdleMiB),
         );

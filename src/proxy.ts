@@ -68,6 +68,7 @@ export class PairgateProxy {
       mode: () => this.topology.mode,
       readRole: () => this.topology.readRole ?? "secondary",
       isUp: (role) => this.topology.isUp(role),
+      activity: { primary: 0, secondary: 0 },
       target: (role) => this.target(role),
       reportBackendError: (role, err) => this.topology.reportBackendError(role, err),
       settle: (ms, role, modeSeen) => this.settle(ms, role, modeSeen),
@@ -83,6 +84,8 @@ export class PairgateProxy {
       this.metrics.setAuditSource(this.audit);
       this.topology.on("transition", (t) => this.audit?.transition(t));
     }
+    const activity = this.sessionContext.activity;
+    this.topology.setActivitySource((role) => activity[role]);
     let authFailuresLogged = 0;
     let authWindow = 0;
     this.listener = new ClientListener({

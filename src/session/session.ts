@@ -68,6 +68,8 @@ export interface SessionContext {
   readRole(): Role;
   /** Is this backend up, as the monitor sees it? */
   isUp(role: Role): boolean;
+  /** Chunks received from each backend by all sessions: the monitor's passive health signal. */
+  activity: Record<Role, number>;
   /** Backend address as configured now (reload may change it). */
   target(role: Role): BackendTarget;
   /** A live session saw a backend fail: check it now. */
@@ -704,6 +706,7 @@ export class ClientSession {
       return;
     }
     const done = this.scanner.feed(chunk);
+    this.ctx.activity[f.role]++;
     const channel = this.backend!.channel;
     if (f.collect) f.collect.push(channel.reused ? Buffer.from(chunk) : chunk);
     else {

@@ -365,9 +365,21 @@ export class Topology extends EventEmitter<TopologyEvents> {
     });
   }
 
+  /**
+   * Passive health: a count that grows whenever live sessions receive bytes from a backend. A check
+   * that timed out while the count grew is inconclusive, not a failure — the server was answering;
+   * the check was starved (a busy host, a long GC pause). A silent or dead server grows nothing.
+   */
+  setActivitySource(count: (role: Role) => number): void {
+    this.activity = count;
+  }
+
+  private activity: ((role: Role) => number) | null = null;
+
   private async runCheck(b: BackendState): Promise<void> {
     const generation = b.generation;
     const started = Date.now();
+    const activityBefore = this.activity?.(b.role) ?? 0;
     b.busy = true;
     let result: ProbeResult | null = null;
     let error: unknown = null;
@@ -386,6 +398,16 @@ export class Topology extends EventEmitter<TopologyEvents> {
     }
     const now = Date.now();
     const h = b.health;
+    if (
+      !result &&
+      h.up &&
+      (error as { code?: string } | null)?.code === "ETIMEDOUT" &&
+      this.activity &&
+      this.activity(b.role) !== activityBefore
+    ) {
+      this.logger.debug({ role: b.role, err: describeError(error) }, "check timed out while sessions were being answered: inconclusive");
+      return;
+    }
     h.lastCheckAt = now;
     h.lastCheckMs = now - started;
     if (result) this.onSuccess(b, result, now);

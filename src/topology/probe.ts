@@ -269,6 +269,9 @@ export class Probe implements ProbeLike {
         if (this.conn === conn) {
           this.conn = null;
           hardDestroy(conn);
+          // A query running on this connection fails now, not at its timeout: a crash is
+          // noticed in milliseconds even when a TCP hop in between closed the connection.
+          this.failQueryInFlight?.(err);
           if (!this.closed) this.onLost(err);
         }
       };
@@ -291,23 +294,37 @@ export class Probe implements ProbeLike {
     });
   }
 
+  /** Rejects the query running on the monitor connection, if any. */
+  private failQueryInFlight: ((err: Error) => void) | null = null;
+
   private query(conn: Connection, sql: string): Promise<Record<string, unknown>[]> {
     const { queryTimeoutMs } = this.timeouts;
     return new Promise((resolvePromise, reject) => {
       let settled = false;
-      const timer = setTimeout(() => {
-        if (settled) return;
-        settled = true;
-        if (this.conn === conn) this.conn = null;
-        hardDestroy(conn);
-        reject(new ProbeTimeoutError(`query on ${this.address}`, queryTimeoutMs));
-      }, queryTimeoutMs);
-      conn.query(sql, (err, rows) => {
+      const fail = (err: Error) => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
-        if (err) reject(err);
-        else resolvePromise(Array.isArray(rows) ? (rows as Record<string, unknown>[]) : []);
+        if (this.failQueryInFlight === fail) this.failQueryInFlight = null;
+        reject(err);
+      };
+      const timer = setTimeout(() => {
+        if (settled) return;
+        if (this.conn === conn) this.conn = null;
+        hardDestroy(conn);
+        fail(new ProbeTimeoutError(`query on ${this.address}`, queryTimeoutMs));
+      }, queryTimeoutMs);
+      this.failQueryInFlight = fail;
+      conn.query(sql, (err, rows) => {
+        if (settled) return;
+        if (err) {
+          fail(err);
+          return;
+        }
+        settled = true;
+        clearTimeout(timer);
+        if (this.failQueryInFlight === fail) this.failQueryInFlight = null;
+        resolvePromise(Array.isArray(rows) ? (rows as Record<string, unknown>[]) : []);
       });
     });
   }

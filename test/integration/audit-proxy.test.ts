@@ -12,6 +12,7 @@ import * as assert from "uvu/assert";
 import { startPair, type TestPair } from "../helpers/pair.js";
 import { freePorts } from "../helpers/ports.js";
 import { startProxy, startProxyProcess } from "../helpers/proxy.js";
+import { until } from "../helpers/wait.js";
 
 let pair: TestPair;
 const monitor = { intervalMs: 100, connectTimeoutMs: 300, queryTimeoutMs: 300, fall: 2, rise: 2 };
@@ -52,15 +53,6 @@ async function auditRows(instanceId: string): Promise<Row[]> {
   } finally {
     await root.end();
   }
-}
-
-async function until(what: string, f: () => Promise<boolean>, ms = 15_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (await f().catch(() => false)) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`timed out waiting for: ${what}`);
 }
 
 test.before(async () => {

@@ -9,6 +9,7 @@ import { Link } from "../helpers/link.js";
 import { startPair, type TestPair } from "../helpers/pair.js";
 import { freePorts } from "../helpers/ports.js";
 import { type RunningProxy, startProxy } from "../helpers/proxy.js";
+import { errnoOf, until } from "../helpers/wait.js";
 
 let pair: TestPair;
 let px: RunningProxy;
@@ -20,13 +21,6 @@ const monitor = { intervalMs: 100, connectTimeoutMs: 300, queryTimeoutMs: 300, f
 async function serverId(c: Connection): Promise<number> {
   const [rows] = await c.query("SELECT @@server_id AS id");
   return (rows as { id: number }[])[0].id;
-}
-
-async function errnoOf(p: Promise<unknown>): Promise<{ errno?: number; message: string } | null> {
-  return p.then(
-    () => null,
-    (e) => e,
-  );
 }
 
 /** The secondary's binlog holds no transaction of its own server id: nothing was written there. */
@@ -42,13 +36,22 @@ async function assertNoWritesOnSecondary(): Promise<void> {
   }
 }
 
-async function until(what: string, f: () => Promise<boolean>, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (await f().catch(() => false)) return;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error(`timed out waiting for: ${what}`);
+/** Site B: a second pairgate whose path to the primary goes through a cuttable link. */
+async function startSiteB(journal: string): Promise<{ link: Link; siteB: RunningProxy }> {
+  const link = await Link.start(pair.primary);
+  const [listenB, adminB] = await freePorts(2, "127.0.0.1");
+  const siteB = await startProxy(
+    pair,
+    pair.proxyConfig({
+      monitor,
+      listen: { port: listenB },
+      admin: { port: adminB },
+      primary: { port: link.port },
+      site: "site-b",
+      audit: { journalDir: `${pair.dir}/${journal}` },
+    }),
+  );
+  return { link, siteB };
 }
 
 test.before(async () => {
@@ -156,19 +159,7 @@ test("both servers down: a fast, clear error and new connections refused; back w
 });
 
 test("scenario 1: site B loses its link to the primary (hard cut, then blackhole) while site A stays read/write; nothing diverges", async () => {
-  const link = await Link.start(pair.primary);
-  const [listenB, adminB] = await freePorts(2, "127.0.0.1");
-  const siteB = await startProxy(
-    pair,
-    pair.proxyConfig({
-      monitor,
-      listen: { port: listenB },
-      admin: { port: adminB },
-      primary: { port: link.port },
-      site: "site-b",
-      audit: { journalDir: `${pair.dir}/audit-b` },
-    }),
-  );
+  const { link, siteB } = await startSiteB("audit-b");
   const a = await px.connect();
   const b = await siteB.connect();
   try {
@@ -220,18 +211,7 @@ test("scenario 1: site B loses its link to the primary (hard cut, then blackhole
 });
 
 test("a statement in flight when the primary goes silent is answered within the detection window", async () => {
-  const link = await Link.start(pair.primary);
-  const [listenB, adminB] = await freePorts(2, "127.0.0.1");
-  const siteB = await startProxy(
-    pair,
-    pair.proxyConfig({
-      monitor,
-      listen: { port: listenB },
-      admin: { port: adminB },
-      primary: { port: link.port },
-      audit: { journalDir: `${pair.dir}/audit-c` },
-    }),
-  );
+  const { link, siteB } = await startSiteB("audit-c");
   const reader = await siteB.connect();
   const writer = await siteB.connect();
   try {
