@@ -405,7 +405,10 @@ export class Topology extends EventEmitter<TopologyEvents> {
       this.activity &&
       this.activity(b.role) !== activityBefore
     ) {
-      this.logger.debug({ role: b.role, err: describeError(error) }, "check timed out while sessions were being answered: inconclusive");
+      this.logger.debug(
+        { role: b.role, err: describeError(error) },
+        "check timed out while sessions were being answered: inconclusive",
+      );
       return;
     }
     h.lastCheckAt = now;
