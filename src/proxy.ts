@@ -241,6 +241,7 @@ export class PairgateProxy {
     this.tls = this.buildTls(next);
     this.sessionContext.connectTimeoutMs = next.monitor.connectTimeoutMs;
     this.topology.reconfigure(next.primary, next.secondary, next.monitor);
+    this.audit?.setRules(next.audit.rules, next.audit.captureTables);
     for (const s of this.sessions) for (const r of movedRoles) s.backendMoved(r);
     this.metrics.configReload("ok");
     this.logger.info({ file: next.file, moved: movedRoles }, "config reloaded");
@@ -248,7 +249,7 @@ export class PairgateProxy {
 
   /** Stop accepting, let statements finish until the deadline, close sessions, stop the monitor. */
   async stop(deadlineMs = this.config.shutdownTimeoutMs): Promise<void> {
-    await this.listener.stopAccepting().catch(() => {});
+    this.listener.stopAccepting();
     await this.admin?.close().catch(() => {});
     const until = Date.now() + deadlineMs;
     for (const s of this.sessions) s.drain();

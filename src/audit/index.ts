@@ -84,8 +84,8 @@ export class Audit {
   readonly #cfg: AuditConfig;
   readonly #o: AuditOptions;
   readonly #log: Logger;
-  readonly #rules: AuditRules;
-  readonly #capture: CaptureTables;
+  #rules: AuditRules;
+  #capture: CaptureTables;
   readonly #ids = new UuidV7();
   readonly #counts: Record<string, number> = Object.create(null);
   readonly journalDir: string;
@@ -236,6 +236,12 @@ export class Audit {
       backend: t.to === "read_write" ? "primary" : t.to === "read_only" ? "secondary" : null,
       detail: { from: t.from, to: t.to, cause: t.cause, detectionSeconds: t.detectionSeconds },
     });
+  }
+
+  /** Config reload: new rules and capture tables apply to the next statement. */
+  setRules(rules: readonly AuditRuleConfig[], captureTables: readonly string[]): void {
+    this.#rules = new AuditRules(rules, this.#o.tablesOf);
+    this.#capture = new CaptureTables(captureTables, this.#o.tablesOf);
   }
 
   /** Does this statement read a table an audit rule names? Cheap when not (one regex test). */

@@ -58,9 +58,11 @@ export class ClientListener {
   }
 
   /** Stop accepting new clients; existing ones continue. */
-  stopAccepting(): Promise<void> {
+  stopAccepting(): void {
+    // close() stops accepting at once; its callback would wait for every open connection, which
+    // the caller drains next — so it is not awaited.
     this.accepting = false;
-    return new Promise((resolve) => this.server.close(() => resolve()));
+    this.server.close();
   }
 
   /** Forget cached caching_sha2 logins (users changed on reload). */

@@ -20,6 +20,8 @@ interface Pair {
 export class Link {
   state: LinkState = "up";
   readonly port: number;
+  /** Connections that reached the server through this link so far. */
+  connections = 0;
   private pairs = new Set<Pair>();
   private held: Socket[] = [];
 
@@ -59,6 +61,7 @@ export class Link {
   }
 
   private join(client: Socket): void {
+    this.connections++;
     const server = connect(this.target.port, this.target.host);
     server.on("error", () => client.destroy());
     client.on("error", () => server.destroy());

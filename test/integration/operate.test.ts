@@ -1,0 +1,163 @@
+/**
+ * Operating pairgate: metrics that move across a failover, SIGHUP reloads (a new primary port while
+ * clients keep working; an invalid file refused), and a clean SIGTERM that flushes the audit journal.
+ */
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { Link } from "../helpers/link.js";
+import { startPair, type TestPair } from "../helpers/pair.js";
+import { freePorts } from "../helpers/ports.js";
+import { startProxy, startProxyProcess } from "../helpers/proxy.js";
+import { until } from "../helpers/wait.js";
+
+let pair: TestPair;
+const monitor = { intervalMs: 100, connectTimeoutMs: 300, queryTimeoutMs: 300, fall: 2, rise: 2 };
+
+function metricValue(text: string, series: string): number {
+  const line = text.split("\n").find((l) => l.startsWith(`${series} `));
+  return line ? Number(line.slice(series.length + 1)) : Number.NaN;
+}
+
+test.before(async () => {
+  pair = await startPair();
+});
+
+test.after(async () => {
+  await pair?.stop();
+});
+
+test("metrics move across a failover and back", async () => {
+  const px = await startProxy(pair, pair.proxyConfig({ monitor }));
+  const scrape = async () => (await fetch(`http://127.0.0.1:${px.proxy.adminPort}/metrics`)).text();
+  try {
+    const c = await px.connect();
+    await c.query("SELECT 1");
+    let m = await scrape();
+    assert.is(metricValue(m, 'pairgate_mode{mode="read_write"}'), 1);
+    assert.is(metricValue(m, 'pairgate_backend_up{role="primary"}'), 1);
+    assert.is(metricValue(m, "pairgate_failovers_total"), 0);
+    assert.ok(metricValue(m, 'pairgate_queries_total{backend="primary",kind="read"}') >= 1);
+    await pair.lab.kill("primary");
+    await px.proxy.topology.waitFor("read_only", 10_000);
+    await c.query("SELECT 1");
+    await c.query("DELETE FROM ptrx_audit WHERE id < 0").catch(() => {});
+    m = await scrape();
+    assert.is(metricValue(m, 'pairgate_mode{mode="read_only"}'), 1);
+    assert.is(metricValue(m, 'pairgate_mode{mode="read_write"}'), 0);
+    assert.is(metricValue(m, 'pairgate_backend_up{role="primary"}'), 0);
+    assert.is(metricValue(m, "pairgate_failovers_total"), 1);
+    assert.is(metricValue(m, "pairgate_write_rejections_total"), 1);
+    assert.ok(metricValue(m, 'pairgate_queries_total{backend="secondary",kind="read"}') >= 1);
+    assert.ok(metricValue(m, "pairgate_failover_detection_seconds_count") >= 1);
+    await pair.lab.start("primary");
+    await px.proxy.topology.waitFor("read_write", 15_000);
+    m = await scrape();
+    assert.is(metricValue(m, "pairgate_failbacks_total"), 1);
+    assert.is(metricValue(m, 'pairgate_mode{mode="read_write"}'), 1);
+    await c.end();
+  } finally {
+    await px.stop();
+  }
+});
+
+test("SIGHUP: a new primary port while clients keep working; an invalid file is refused and the old config stays", async () => {
+  const link = await Link.start(pair.primary);
+  const [listen, admin] = await freePorts(2);
+  const file = join(pair.dir, "reload.config.json");
+  const raw = pair.proxyConfig({
+    listen: { port: listen },
+    admin: { port: admin },
+    audit: { journalDir: join(pair.dir, "audit-reload") },
+  });
+  const proc = await startProxyProcess(pair, raw, file);
+  const c = await proc.connect();
+  let ok = 0;
+  const errors: string[] = [];
+  let running = true;
+  const load = (async () => {
+    while (running) {
+      try {
+        const [rows] = await c.query("SELECT COUNT(*) AS n FROM ptrx_resources");
+        if ((rows as { n: number }[])[0].n > 0) ok++;
+      } catch (e) {
+        errors.push((e as Error).message);
+      }
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  })();
+  try {
+    await until("some statements ran", async () => ok > 10);
+    // The seed's note 2: the primary's port changes. Point pairgate at it and reload.
+    const moved = JSON.parse(readFileSync(file, "utf8"));
+    moved.primary.port = link.port;
+    writeFileSync(file, JSON.stringify(moved));
+    proc.child.kill("SIGHUP");
+    await until("the session moved to the new port", async () => link.connections > 0, 10_000);
+    const before = ok;
+    await until("statements keep running after the move", async () => ok > before + 10);
+    const status = (await (await fetch(`http://127.0.0.1:${admin}/status`)).json()) as {
+      primary: { port: number };
+    };
+    assert.is(status.primary.port, link.port, "/status shows the backend as configured now");
+
+    // An invalid file: refused with a log line, the running config stays.
+    writeFileSync(file, JSON.stringify({ ...moved, primary: { ...moved.primary, port: "x" } }));
+    proc.child.kill("SIGHUP");
+    await until("the refusal is logged", async () => /config reload refused/.test(proc.output()), 10_000);
+    assert.match(proc.output(), /primary\.port: expected a number, got \\"x\\"/);
+    const after = ok;
+    await until("still serving", async () => ok > after + 10);
+    assert.is(proc.exit(), null, "pairgate still runs");
+    assert.equal(errors, [], "no client statement failed across the reloads");
+  } finally {
+    running = false;
+    await load;
+    await c.end().catch(() => {});
+    await proc.stop();
+    await link.close();
+  }
+});
+
+test("SIGTERM: statements in flight finish, sessions close, the audit journal is flushed, exit 0", async () => {
+  const [listen, admin] = await freePorts(2);
+  const journalDir = join(pair.dir, "audit-term");
+  const rules = [{ operation: "password_retrieval", tables: ["passtrix.ptrx_passwords"] }];
+  const raw = pair.proxyConfig({
+    instanceId: "term-test",
+    listen: { port: listen },
+    admin: { port: admin },
+    audit: { journalDir, rules },
+  });
+  const file = join(pair.dir, "term.config.json");
+  const proc = await startProxyProcess(pair, raw, file);
+  const c = await proc.connect();
+  await c.query("SELECT encrypted_password FROM ptrx_passwords WHERE account_id = 7");
+  // A statement in flight when the signal arrives still gets its result.
+  const inFlight = c.query("SELECT SLEEP(0.5) AS s");
+  await new Promise((r) => setTimeout(r, 100));
+  proc.child.kill("SIGTERM");
+  const [rows] = await inFlight;
+  assert.equal(rows, [{ s: 0 }]);
+  await until("pairgate exited", async () => proc.exit() !== null, 15_000);
+  assert.equal(proc.exit(), { code: 0, signal: null });
+  await c.end().catch(() => {});
+  // Start again on the same journal: every event, the logout posted at shutdown included, is delivered.
+  const again = await startProxyProcess(pair, raw, file);
+  try {
+    const root = await pair.rootConnection("primary");
+    await until("the journal is delivered", async () => {
+      const [r] = await root.query(
+        "SELECT operation FROM passtrix.pairgate_audit WHERE instance_id = 'term-test'",
+      );
+      const ops = (r as { operation: string }[]).map((x) => x.operation);
+      return ops.includes("password_retrieval") && ops.includes("logout") && ops.includes("login");
+    });
+    await root.end();
+  } finally {
+    await again.stop();
+  }
+});
+
+test.run();
