@@ -137,6 +137,35 @@ test("kill -9 of the primary: reads move to the secondary with state and prepare
   }
 });
 
+test("a session whose state cannot move (LOCK TABLES, GET_LOCK) gets a clear error and is closed; others move", async () => {
+  const locked = await px.connect();
+  const getLock = await px.connect();
+  const plain = await px.connect();
+  try {
+    await locked.query("LOCK TABLES ptrx_resources READ");
+    await getLock.query("SELECT GET_LOCK('pairgate-test', 0)");
+    await plain.query("SET @greeting = 'hello'");
+    await pair.lab.kill("primary");
+    await px.proxy.topology.waitFor("read_only", 10_000);
+    for (const c of [locked, getLock]) {
+      const e = await errnoOf(c.query("SELECT COUNT(*) FROM ptrx_resources"));
+      assert.ok(e, "the pinned session gets an error");
+      assert.match(e!.message, /cannot be moved; the session is closed/);
+      const after = await errnoOf(c.query("SELECT 1"));
+      assert.ok(after, "and is closed afterwards");
+    }
+    // A user variable set from a literal is replayed: that session moves.
+    const [[g]] = (await plain.query("SELECT @greeting AS g, @@server_id AS id")) as unknown as [
+      { g: string; id: number }[],
+    ];
+    assert.equal(g, { g: "hello", id: secondaryId });
+  } finally {
+    for (const c of [locked, getLock, plain]) await c.end().catch(() => {});
+    await pair.lab.start("primary");
+    await px.proxy.topology.waitFor("read_write", 20_000);
+  }
+});
+
 test("both servers down: a fast, clear error and new connections refused; back when one returns", async () => {
   const c = await px.connect();
   try {
