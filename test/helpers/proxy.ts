@@ -35,16 +35,7 @@ export async function startProxy(
   return {
     proxy,
     port,
-    connect(options = {}) {
-      return mysql.createConnection({
-        host: "127.0.0.1",
-        port,
-        user: pair.appUser.username,
-        password: pair.appUser.password,
-        database: "passtrix",
-        ...options,
-      });
-    },
+    connect: (options = {}) => mysql.createConnection(appUserOptions(pair, port, options)),
     stop: () => proxy.stop(2000),
   };
 }
@@ -158,16 +149,7 @@ export async function startProxyProcess(
     hwmKiB: () => readStatusKiB(pid, "VmHWM"),
     exit: () => exited,
     output: () => out,
-    connect(options = {}) {
-      return mysql.createConnection({
-        host: "127.0.0.1",
-        port,
-        user: pair.appUser.username,
-        password: pair.appUser.password,
-        database: "passtrix",
-        ...options,
-      });
-    },
+    connect: (options = {}) => mysql.createConnection(appUserOptions(pair, port, options)),
     async stop(graceMs = 5000) {
       if (exited) return;
       child.kill("SIGTERM");
@@ -197,4 +179,20 @@ async function ownAdminPort(pair: TestPair, raw: ConfigInput): Promise<ConfigInp
   const admin = (raw.admin ?? {}) as { port?: number };
   if (admin.port !== undefined && admin.port !== pair.adminPort) return raw;
   return { ...raw, admin: { ...raw.admin, port: await freePort() } };
+}
+
+/** mysql2 options for the pair's application user through a pairgate on `port`. */
+export function appUserOptions(
+  pair: TestPair,
+  port: number,
+  options: ConnectionOptions = {},
+): ConnectionOptions {
+  return {
+    host: "127.0.0.1",
+    port,
+    user: pair.appUser.username,
+    password: pair.appUser.password,
+    database: "passtrix",
+    ...options,
+  };
 }
