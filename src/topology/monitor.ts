@@ -55,6 +55,8 @@ export interface TopologyEvents {
 }
 
 const ROLES: readonly Role[] = ["primary", "secondary"];
+/** How often a backend that is down is checked (at most; never slower than intervalMs). */
+const DOWN_POLL_MS = 100;
 
 interface BackendState {
   role: Role;
@@ -348,7 +350,12 @@ export class Topology extends EventEmitter<TopologyEvents> {
         // A fault is suspected: confirm it now rather than an interval later.
         delay = 0;
       } else if (!h.up && h.consecutiveSuccesses > 0) delay = this.confirmIntervalMs;
-      else delay = Math.max(0, this.monitorCfg.intervalMs - (Date.now() - started));
+      else {
+        // A backend that is down is polled faster (a refused connect costs little), so its return
+        // is noticed within DOWN_POLL_MS rather than a whole interval later.
+        const every = h.up ? this.monitorCfg.intervalMs : Math.min(this.monitorCfg.intervalMs, DOWN_POLL_MS);
+        delay = Math.max(0, every - (Date.now() - started));
+      }
       if (delay > 0) await this.sleep(b, delay);
     }
   }
