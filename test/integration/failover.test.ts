@@ -128,6 +128,11 @@ test("kill -9 of the primary: reads move to the secondary with state and prepare
       return true;
     });
     assert.is(await serverId(c), primaryId, "the session moved back to the primary");
+    // Status shows the secondary catching up: IO thread reconnected, nothing left behind.
+    await until("the secondary caught up in /status", async () => {
+      const r = px.proxy.topology.snapshot().secondary.replication;
+      return r !== null && r.ioRunning === "Yes" && r.sqlRunning === "Yes" && r.secondsBehind === 0;
+    });
     const [again] = await c.execute("SELECT name FROM ptrx_resources WHERE id = ?", [1]);
     assert.equal(again, before);
     await assertNoWritesOnSecondary();
