@@ -289,19 +289,6 @@ class Run {
     return Math.max(base, this.found);
   }
 
-  private atEnd(): boolean {
-    const t = this.lx.type;
-    return t === TOK_EOF || (t === TOK_PUNCT && this.lx.ch === CH_SEMI);
-  }
-
-  private isPunct(c: number): boolean {
-    return this.lx.type === TOK_PUNCT && this.lx.ch === c;
-  }
-
-  private isKw(kw: number): boolean {
-    return this.lx.type === TOK_WORD && this.lx.kw === kw;
-  }
-
   private pin(p: Pinning): void {
     if (this.pinning === undefined) this.pinning = p;
   }
@@ -317,12 +304,12 @@ class Run {
 
   /** Skips to the end of the statement without looking. */
   private skip(): void {
-    while (!this.atEnd()) this.lx.next();
+    while (!this.lx.atEnd()) this.lx.next();
   }
 
   /** Lexes to the end of the statement, running the detector on every token; returns `base`. */
   private scan(base: number): number {
-    while (!this.atEnd()) {
+    while (!this.lx.atEnd()) {
       this.see();
       this.lx.next();
     }
@@ -408,7 +395,7 @@ class Run {
       this.wantVerb = false;
       return this.scan(R_UNKNOWN);
     }
-    while (this.isPunct(CH_LPAREN)) {
+    while (this.lx.isPunct(CH_LPAREN)) {
       // `(SELECT ...) UNION (SELECT ...)`: a parenthesized query expression.
       this.see();
       lx.next();
@@ -463,7 +450,7 @@ class Run {
         return R_TXN;
       case RELEASE:
         lx.next();
-        if (!this.isKw(SAVEPOINT)) return this.scan(R_UNKNOWN);
+        if (!this.lx.isKw(SAVEPOINT)) return this.scan(R_UNKNOWN);
         this.skip();
         this.txn = "release_savepoint";
         return R_TXN;
@@ -474,7 +461,8 @@ class Run {
       case LOCK:
       case UNLOCK:
         lx.next();
-        if (!(this.isKw(TABLES) || this.isKw(TABLE) || this.isKw(INSTANCE))) return this.scan(R_UNKNOWN);
+        if (!(this.lx.isKw(TABLES) || this.lx.isKw(TABLE) || this.lx.isKw(INSTANCE)))
+          return this.scan(R_UNKNOWN);
         this.pin(kw === LOCK ? "lock_tables" : "unlock_tables");
         this.skip();
         return R_WRITE;
@@ -495,8 +483,8 @@ class Run {
         return this.ddl(kw === CREATE);
       case DROP:
         lx.next();
-        if (this.isKw(TEMPORARY)) this.pin("temporary_table");
-        else if (this.isKw(PREPARE)) this.pin("prepare_sql");
+        if (this.lx.isKw(TEMPORARY)) this.pin("temporary_table");
+        else if (this.lx.isKw(PREPARE)) this.pin("prepare_sql");
         return this.scan(R_WRITE);
       case PREPARE:
       case EXECUTE:
@@ -545,15 +533,15 @@ class Run {
   private withQuery(): number {
     const lx = this.lx;
     lx.next();
-    if (this.isKw(RECURSIVE)) lx.next();
+    if (this.lx.isKw(RECURSIVE)) lx.next();
     for (;;) {
       if (lx.type !== TOK_WORD && lx.type !== TOK_QIDENT) return this.scan(R_UNKNOWN);
       lx.next();
-      if (this.isPunct(CH_LPAREN)) this.parens(false);
-      if (this.isKw(AS)) lx.next();
-      if (!this.isPunct(CH_LPAREN)) return this.scan(R_UNKNOWN);
+      if (this.lx.isPunct(CH_LPAREN)) this.parens(false);
+      if (this.lx.isKw(AS)) lx.next();
+      if (!this.lx.isPunct(CH_LPAREN)) return this.scan(R_UNKNOWN);
       this.parens(true);
-      if (!this.isPunct(CH_COMMA)) break;
+      if (!this.lx.isPunct(CH_COMMA)) break;
       lx.next();
     }
     return this.dispatch();
@@ -563,7 +551,7 @@ class Run {
   private parens(detect: boolean): void {
     const lx = this.lx;
     let depth = 0;
-    while (!this.atEnd()) {
+    while (!this.lx.atEnd()) {
       if (lx.type === TOK_PUNCT) {
         if (lx.ch === CH_LPAREN) depth++;
         else if (lx.ch === CH_RPAREN) depth--;
@@ -589,7 +577,7 @@ class Run {
       if (kw === ANALYZE) analyze = true;
       else if (kw === FORMAT) {
         lx.next();
-        if (this.isPunct(CH_EQ)) lx.next();
+        if (this.lx.isPunct(CH_EQ)) lx.next();
       } else if (kw !== EXTENDED && kw !== PARTITIONS) break;
       lx.next();
     }
@@ -609,7 +597,7 @@ class Run {
     if (kw === TABLE || kw === TABLES || kw === NO_WRITE_TO_BINLOG || kw === LOCAL) return this.scan(R_WRITE);
     if (kw === FORMAT) {
       lx.next();
-      if (this.isPunct(CH_EQ)) lx.next();
+      if (this.lx.isPunct(CH_EQ)) lx.next();
       lx.next();
     }
     return this.dispatch();
@@ -619,12 +607,12 @@ class Run {
   private begin(): number {
     const lx = this.lx;
     lx.next();
-    if (this.isKw(WORK)) lx.next();
-    if (this.atEnd()) {
+    if (this.lx.isKw(WORK)) lx.next();
+    if (this.lx.atEnd()) {
       this.txn = "begin";
       return R_TXN;
     }
-    if (this.isKw(NOT)) return this.compound(true);
+    if (this.lx.isKw(NOT)) return this.compound(true);
     return this.scan(R_UNKNOWN);
   }
 
@@ -635,14 +623,15 @@ class Run {
   private start(): number {
     const lx = this.lx;
     lx.next();
-    if (!this.isKw(TRANSACTION)) {
-      if (this.isKw(SLAVE) || this.isKw(REPLICA) || this.isKw(GROUP_REPLICATION)) return this.scan(R_WRITE);
+    if (!this.lx.isKw(TRANSACTION)) {
+      if (this.lx.isKw(SLAVE) || this.lx.isKw(REPLICA) || this.lx.isKw(GROUP_REPLICATION))
+        return this.scan(R_WRITE);
       return this.scan(R_UNKNOWN);
     }
     let action: TxnAction = "begin";
     let prev = 0;
     lx.next();
-    while (!this.atEnd()) {
+    while (!this.lx.atEnd()) {
       const kw = lx.type === TOK_WORD ? lx.kw : 0;
       if (prev === READ) {
         if (kw === ONLY) action = "begin_read_only";
@@ -660,8 +649,8 @@ class Run {
     const lx = this.lx;
     let action: TxnAction = "rollback";
     lx.next();
-    while (!this.atEnd()) {
-      if (this.isKw(TO)) action = "rollback_to_savepoint";
+    while (!this.lx.atEnd()) {
+      if (this.lx.isKw(TO)) action = "rollback_to_savepoint";
       lx.next();
     }
     this.txn = action;
@@ -673,7 +662,7 @@ class Run {
     const lx = this.lx;
     let prev = 0;
     lx.next();
-    while (!this.atEnd()) {
+    while (!this.lx.atEnd()) {
       const kw = lx.type === TOK_WORD ? lx.kw : 0;
       if ((kw === LOCK && prev === READ) || (kw === EXPORT && prev === FOR)) this.pin("lock_tables");
       prev = kw;
@@ -689,7 +678,7 @@ class Run {
   private ddl(create: boolean): number {
     const lx = this.lx;
     lx.next();
-    while (!this.atEnd()) {
+    while (!this.lx.atEnd()) {
       if (lx.type === TOK_WORD) {
         const kw = lx.kw;
         if (kw === TEMPORARY && create) this.pin("temporary_table");
@@ -710,8 +699,8 @@ class Run {
    */
   private compound(begun: boolean): number {
     const lx = this.lx;
-    while (!this.atEnd()) {
-      if (begun || this.isKw(BEGIN)) {
+    while (!this.lx.atEnd()) {
+      if (begun || this.lx.isKw(BEGIN)) {
         while (lx.type !== TOK_EOF) lx.next();
         break;
       }
@@ -773,31 +762,31 @@ class Run {
         }
       }
       let change: SessionChange;
-      if (this.isKw(TRANSACTION)) {
+      if (this.lx.isKw(TRANSACTION)) {
         lx.next();
         change = { type: "transaction_characteristics", value: this.valueText(false) };
         if (global) change.global = true;
-      } else if (this.isKw(NAMES)) {
+      } else if (this.lx.isKw(NAMES)) {
         lx.next();
-        if (this.atEnd()) return R_UNKNOWN;
+        if (this.lx.atEnd()) return R_UNKNOWN;
         change = { type: "names", value: lx.text() };
         lx.next();
-        if (this.isKw(COLLATE)) {
+        if (this.lx.isKw(COLLATE)) {
           lx.next();
-          if (this.atEnd()) return R_UNKNOWN;
+          if (this.lx.atEnd()) return R_UNKNOWN;
           change.collation =
             lx.type === TOK_STRING || lx.type === TOK_QIDENT
               ? unquoteIdent(lx.src, lx.start, lx.end)
               : lx.text();
           lx.next();
         }
-      } else if (this.isKw(CHARACTER) || this.isKw(CHARSET)) {
+      } else if (this.lx.isKw(CHARACTER) || this.lx.isKw(CHARSET)) {
         if (lx.kw === CHARACTER) {
           lx.next();
-          if (!this.isKw(SET)) return this.scan(R_UNKNOWN);
+          if (!this.lx.isKw(SET)) return this.scan(R_UNKNOWN);
         }
         lx.next();
-        if (this.atEnd()) return R_UNKNOWN;
+        if (this.lx.atEnd()) return R_UNKNOWN;
         change = { type: "charset", value: lx.text() };
         lx.next();
       } else if (lx.type === TOK_VAR) {
@@ -828,7 +817,7 @@ class Run {
         // A system variable, maybe a component's `component.var`.
         let name = lx.type === TOK_QIDENT ? unquoteIdent(lx.src, lx.start, lx.end) : lx.text();
         lx.next();
-        while (this.isPunct(46 /* . */)) {
+        while (this.lx.isPunct(46 /* . */)) {
           lx.next();
           if (lx.type !== TOK_WORD && lx.type !== TOK_QIDENT) return this.scan(R_UNKNOWN);
           name += "." + (lx.type === TOK_QIDENT ? unquoteIdent(lx.src, lx.start, lx.end) : lx.text());
@@ -843,11 +832,11 @@ class Run {
       }
       this.addSession(change);
       if (change.global) rank = R_WRITE;
-      if (this.isPunct(CH_COMMA)) {
+      if (this.lx.isPunct(CH_COMMA)) {
         lx.next();
         continue;
       }
-      if (this.atEnd()) return rank;
+      if (this.lx.atEnd()) return rank;
       return this.scan(R_UNKNOWN);
     }
   }
@@ -871,7 +860,7 @@ class Run {
     const start = lx.start;
     let end = start;
     let depth = 0;
-    while (!this.atEnd()) {
+    while (!this.lx.atEnd()) {
       if (lx.type === TOK_PUNCT) {
         if (lx.ch === CH_LPAREN) depth++;
         else if (lx.ch === CH_RPAREN) depth--;
@@ -889,7 +878,7 @@ class Run {
     const lx = this.lx;
     let depth = 0;
     lx.next();
-    while (!this.atEnd()) {
+    while (!this.lx.atEnd()) {
       if (lx.type === TOK_PUNCT) {
         if (lx.ch === CH_LPAREN) depth++;
         else if (lx.ch === CH_RPAREN) depth--;

@@ -106,6 +106,16 @@ export class Lexer {
     return this.type === TOK_PUNCT && this.ch === c;
   }
 
+  /** True if the current token is the keyword `kw` (an id from keywords.ts). */
+  isKw(kw: number): boolean {
+    return this.type === TOK_WORD && this.kw === kw;
+  }
+
+  /** True at the end of the text or of the statement (`;`). */
+  atEnd(): boolean {
+    return this.type === TOK_EOF || (this.type === TOK_PUNCT && this.ch === CH_SEMI);
+  }
+
   /** A position to come back to with `restore()` (the lexer state is a position and one flag). */
   save(): number {
     return this.inExec ? -this.pos - 1 : this.pos;

@@ -174,19 +174,6 @@ class TableScan {
     }
   }
 
-  private atEnd(): boolean {
-    const t = this.lx.type;
-    return t === TOK_EOF || (t === TOK_PUNCT && this.lx.ch === CH_SEMI);
-  }
-
-  private isKw(kw: number): boolean {
-    return this.lx.type === TOK_WORD && this.lx.kw === kw;
-  }
-
-  private isPunct(c: number): boolean {
-    return this.lx.type === TOK_PUNCT && this.lx.ch === c;
-  }
-
   /** The current token can be a table name: a quoted identifier or a non-reserved word. */
   private isName(): boolean {
     const lx = this.lx;
@@ -194,7 +181,7 @@ class TableScan {
   }
 
   private skip(): void {
-    while (!this.atEnd()) this.lx.next();
+    while (!this.lx.atEnd()) this.lx.next();
   }
 
   /** Moves past any of the keywords given (0 = none) at the current position; no array per call. */
@@ -238,9 +225,9 @@ class TableScan {
         return;
       case ALTER:
         lx.next();
-        while (!this.atEnd() && !this.isKw(TABLE) && !this.isKw(VIEW)) lx.next();
-        if (this.atEnd()) return;
-        if (this.isKw(TABLE)) {
+        while (!this.lx.atEnd() && !this.lx.isKw(TABLE) && !this.lx.isKw(VIEW)) lx.next();
+        if (this.lx.atEnd()) return;
+        if (this.lx.isKw(TABLE)) {
           lx.next();
           if (this.isName()) this.tableRef(F_WRITTEN, false);
           return;
@@ -252,11 +239,11 @@ class TableScan {
       case DROP:
         lx.next();
         this.skipKws(TEMPORARY);
-        if (this.isKw(INDEX)) {
+        if (this.lx.isKw(INDEX)) {
           this.onTable();
           return;
         }
-        if (!(this.isKw(TABLE) || this.isKw(TABLES) || this.isKw(VIEW))) return;
+        if (!(this.lx.isKw(TABLE) || this.lx.isKw(TABLES) || this.lx.isKw(VIEW))) return;
         lx.next();
         this.skipKws(IF, EXISTS);
         this.nameList(F_WRITTEN);
@@ -271,18 +258,18 @@ class TableScan {
         this.skipKws(TABLE, TABLES);
         while (this.isName()) {
           this.tableRef(F_WRITTEN, false);
-          if (!this.isKw(TO)) return;
+          if (!this.lx.isKw(TO)) return;
           lx.next();
           if (!this.isName()) return;
           this.tableRef(F_WRITTEN, false);
-          if (!this.isPunct(CH_COMMA)) return;
+          if (!this.lx.isPunct(CH_COMMA)) return;
           lx.next();
         }
         return;
       case LOAD:
         // LOAD DATA ... INTO TABLE t ...; LOAD XML ... INTO TABLE t.
-        while (!this.atEnd()) {
-          if (this.isKw(INTO) && lx.peek() === TOK_WORD && lx.peekKw === TABLE) {
+        while (!this.lx.atEnd()) {
+          if (this.lx.isKw(INTO) && lx.peek() === TOK_WORD && lx.peekKw === TABLE) {
             lx.next();
             lx.next();
             if (this.isName()) this.tableRef(F_WRITTEN, false);
@@ -300,7 +287,7 @@ class TableScan {
         const analyze = lx.kw === ANALYZE;
         lx.next();
         this.skipKws(NO_WRITE_TO_BINLOG, LOCAL);
-        if (this.isKw(TABLE) || this.isKw(TABLES)) {
+        if (this.lx.isKw(TABLE) || this.lx.isKw(TABLES)) {
           lx.next();
           this.nameList(role);
         } else if (analyze) {
@@ -325,7 +312,7 @@ class TableScan {
       }
       case LOCK:
         lx.next();
-        if (!(this.isKw(TABLES) || this.isKw(TABLE))) return;
+        if (!(this.lx.isKw(TABLES) || this.lx.isKw(TABLE))) return;
         lx.next();
         this.lockList();
         return;
@@ -363,12 +350,12 @@ class TableScan {
     while (lx.type === TOK_WORD || lx.type === TOK_QIDENT) {
       this.ctes.push(identText(lx));
       lx.next();
-      if (this.isPunct(CH_LPAREN)) this.skipParens();
+      if (this.lx.isPunct(CH_LPAREN)) this.skipParens();
       this.skipKws(AS);
-      if (!this.isPunct(CH_LPAREN)) return;
+      if (!this.lx.isPunct(CH_LPAREN)) return;
       lx.next();
       this.scan(0, true);
-      if (!this.isPunct(CH_COMMA)) break;
+      if (!this.lx.isPunct(CH_COMMA)) break;
       lx.next();
     }
     this.dispatch();
@@ -379,15 +366,15 @@ class TableScan {
     const lx = this.lx;
     lx.next();
     this.skipKws(LOW_PRIORITY, QUICK, IGNORE);
-    if (this.isKw(FROM)) {
+    if (this.lx.isKw(FROM)) {
       // DELETE FROM t [AS a] WHERE ... | DELETE FROM t1, t2 USING table_references
       lx.next();
       while (this.isName()) {
         this.tableRef(F_WRITTEN | F_TARGET, true);
-        if (!this.isPunct(CH_COMMA)) break;
+        if (!this.lx.isPunct(CH_COMMA)) break;
         lx.next();
       }
-      if (this.isKw(USING)) {
+      if (this.lx.isKw(USING)) {
         lx.next();
         this.scan(1, false);
       } else this.scan(0, false);
@@ -396,10 +383,10 @@ class TableScan {
     // DELETE t1, t2.* FROM table_references
     while (this.isName()) {
       this.tableRef(F_WRITTEN | F_TARGET, false);
-      if (!this.isPunct(CH_COMMA)) break;
+      if (!this.lx.isPunct(CH_COMMA)) break;
       lx.next();
     }
-    if (this.isKw(FROM)) {
+    if (this.lx.isKw(FROM)) {
       lx.next();
       this.scan(1, false);
     }
@@ -408,7 +395,7 @@ class TableScan {
   private create(): void {
     const lx = this.lx;
     lx.next();
-    while (!this.atEnd()) {
+    while (!this.lx.atEnd()) {
       if (lx.type === TOK_WORD) {
         const kw = lx.kw;
         if (kw === TABLE) {
@@ -417,8 +404,8 @@ class TableScan {
           if (!this.isName()) return;
           this.tableRef(F_WRITTEN, false);
           // CREATE TABLE t LIKE s / CREATE TABLE t (LIKE s)
-          if (this.isPunct(CH_LPAREN) && lx.peek() === TOK_WORD && lx.peekKw === LIKE) lx.next();
-          if (this.isKw(LIKE)) {
+          if (this.lx.isPunct(CH_LPAREN) && lx.peek() === TOK_WORD && lx.peekKw === LIKE) lx.next();
+          if (this.lx.isKw(LIKE)) {
             lx.next();
             if (this.isName()) this.tableRef(0, false);
             return;
@@ -446,8 +433,8 @@ class TableScan {
   /** `INDEX i ON t`: the table after ON is written. */
   private onTable(): void {
     const lx = this.lx;
-    while (!this.atEnd() && !this.isKw(ON)) lx.next();
-    if (this.atEnd()) return;
+    while (!this.lx.atEnd() && !this.lx.isKw(ON)) lx.next();
+    if (this.lx.atEnd()) return;
     lx.next();
     if (this.isName()) this.tableRef(F_WRITTEN, false);
   }
@@ -456,7 +443,7 @@ class TableScan {
   private nameList(flags: number): void {
     while (this.isName()) {
       this.tableRef(flags, false);
-      if (!this.isPunct(CH_COMMA)) return;
+      if (!this.lx.isPunct(CH_COMMA)) return;
       this.lx.next();
     }
   }
@@ -467,11 +454,11 @@ class TableScan {
     while (this.isName()) {
       const i = this.names.length;
       this.tableRef(0, true);
-      while (!this.atEnd() && !this.isPunct(CH_COMMA)) {
-        if (this.isKw(WRITE) && i < this.flags.length) this.flags[i] = F_WRITTEN;
+      while (!this.lx.atEnd() && !this.lx.isPunct(CH_COMMA)) {
+        if (this.lx.isKw(WRITE) && i < this.flags.length) this.flags[i] = F_WRITTEN;
         lx.next();
       }
-      if (!this.isPunct(CH_COMMA)) return;
+      if (!this.lx.isPunct(CH_COMMA)) return;
       lx.next();
     }
   }
@@ -480,7 +467,7 @@ class TableScan {
   private skipParens(): void {
     const lx = this.lx;
     let depth = 0;
-    while (!this.atEnd()) {
+    while (!this.lx.atEnd()) {
       if (lx.type === TOK_PUNCT) {
         if (lx.ch === CH_LPAREN) depth++;
         else if (lx.ch === CH_RPAREN) depth--;
@@ -499,17 +486,17 @@ class TableScan {
     const lx = this.lx;
     let name = identText(lx);
     lx.next();
-    if (this.isPunct(CH_DOT)) {
+    if (this.lx.isPunct(CH_DOT)) {
       lx.next();
       if (lx.type === TOK_WORD || lx.type === TOK_QIDENT) {
         name += "." + identText(lx);
         lx.next();
-      } else if (this.isPunct(CH_STAR)) lx.next(); // DELETE t.*
-    } else if (alias && this.isPunct(CH_LPAREN)) return; // in a FROM list, `name(` is a function
+      } else if (this.lx.isPunct(CH_STAR)) lx.next(); // DELETE t.*
+    } else if (alias && this.lx.isPunct(CH_LPAREN)) return; // in a FROM list, `name(` is a function
     this.names.push(name);
     this.flags.push(flags);
     if (!alias) return;
-    if (this.isKw(AS)) lx.next();
+    if (this.lx.isKw(AS)) lx.next();
     if (this.isName()) {
       this.aliases.push(identText(lx), name);
       lx.next();
@@ -530,7 +517,7 @@ class TableScan {
     let expect = prime !== 0;
     let expectW = prime === 2;
     let prevKw = 0;
-    while (!this.atEnd()) {
+    while (!this.lx.atEnd()) {
       const t = lx.type;
       const bit = depth < 31 ? 1 << depth : 0;
       if (t === TOK_PUNCT) {
