@@ -13,8 +13,8 @@
  * proxies reach the primary through for this fault) goes silent for 5 s and heals. Before every run
  * the pair is restored: both servers up, replication running and caught up, the bench table empty.
  */
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { loadavg, tmpdir } from "node:os";
+import { cpSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { loadavg } from "node:os";
 import { dirname, join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
@@ -49,6 +49,7 @@ import { describeMachine, type Machine, sourceRevision } from "./lib/machine.js"
 import { rssMiB } from "./lib/proc.js";
 import { fmt, median } from "./lib/stats.js";
 import { markdownTable } from "./lib/table.js";
+import { benchWorkspace } from "./lib/workspace.js";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 const HOST = "127.0.0.1";
@@ -774,15 +775,7 @@ async function main(): Promise<void> {
   const machine = describeMachine();
   const revision = sourceRevision(ROOT);
   const loadAtStart = loadavg()[0]!;
-  const tmp = mkdtempSync(join(tmpdir(), "pairgate-failover-"));
-  process.on("exit", () => rmSync(tmp, { recursive: true, force: true }));
-  for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
-    // process.exit runs the 'exit' hooks: proxies (children.ts), the link process and the pair are killed.
-    process.on(sig, () => {
-      log(`${sig}: tearing down`);
-      process.exit(128 + (sig === "SIGINT" ? 2 : sig === "SIGTERM" ? 15 : 1));
-    });
-  }
+  const tmp = benchWorkspace("pairgate-failover-", log);
   const needHaproxy = o.soak === 0 && (o.only === null || o.only.some((p) => p !== "pairgate"));
   const haproxyBin = needHaproxy ? ensureHaproxy(log) : null;
   log("starting an isolated MariaDB pair");

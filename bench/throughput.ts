@@ -14,8 +14,8 @@
  * utime+stime (from /proc, before and after each run) over the queries sysbench reports — steadier
  * than qps on a shared machine.
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { loadavg, tmpdir } from "node:os";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { loadavg } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
@@ -30,6 +30,7 @@ import { cpuSeconds, peakRssMiB, rssMiB } from "./lib/proc.js";
 import { fmt, median } from "./lib/stats.js";
 import { runSysbench, type SysbenchOptions, type SysbenchTarget } from "./lib/sysbench.js";
 import { markdownTable } from "./lib/table.js";
+import { benchWorkspace } from "./lib/workspace.js";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 const HOST = "127.0.0.1";
@@ -332,15 +333,7 @@ async function main(): Promise<void> {
   const machine = describeMachine();
   const revision = sourceRevision(ROOT);
   const loadAtStart = loadavg()[0]!;
-  const tmp = mkdtempSync(join(tmpdir(), "pairgate-bench-"));
-  process.on("exit", () => rmSync(tmp, { recursive: true, force: true }));
-  for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
-    // process.exit runs the 'exit' hooks: HAProxy and pairgate (children.ts) and the pair (pair.ts) are killed.
-    process.on(sig, () => {
-      log(`${sig}: tearing down`);
-      process.exit(128 + (sig === "SIGINT" ? 2 : sig === "SIGTERM" ? 15 : 1));
-    });
-  }
+  const tmp = benchWorkspace("pairgate-bench-", log);
 
   const haproxyBin = ensureHaproxy(log);
   log("starting an isolated MariaDB pair");
