@@ -11,6 +11,7 @@ import { constants as cryptoConstants, publicEncrypt } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { connect as netConnect, type Socket } from "node:net";
 import { type TLSSocket, connect as tlsConnect } from "node:tls";
+import { ReadChannel } from "../net/read-channel.js";
 import {
   CACHING_SHA2_PASSWORD,
   CLEAR_PASSWORD,
@@ -82,47 +83,6 @@ export class BackendError extends Error {
 }
 
 const MAX_BACKEND_PACKET = 1 << 30;
-const READ_BUFFER_BYTES = 64 * 1024;
-
-/**
- * Where a backend socket's bytes go: one handler at a time (login, pairgate's own statements, then
- * the session's relay).
- *
- * Buffer lifetime rule: on a plain TCP socket the bytes are read with `onread` into one reused
- * buffer (no allocation and no stream machinery per read), so a chunk is valid only during the
- * handler call. A handler that keeps a chunk (a queued write, a collected response) copies it or
- * calls `release()`, after which reads go to a fresh buffer. `reused` is false on TLS sockets,
- * whose chunks are the handler's to keep.
- */
-export class ReadChannel {
-  handler: (chunk: Buffer) => void = () => {};
-  reused: boolean;
-  private buffer = Buffer.allocUnsafe(READ_BUFFER_BYTES);
-  readonly onread = {
-    buffer: () => this.buffer,
-    callback: (n: number, buf: Uint8Array): boolean => {
-      this.handler((buf as Buffer).subarray(0, n));
-      return true;
-    },
-  };
-
-  constructor(reused: boolean) {
-    this.reused = reused;
-  }
-
-  /** The last chunk was kept by someone: read into a new buffer from now on. */
-  release(): void {
-    this.buffer = Buffer.allocUnsafe(READ_BUFFER_BYTES);
-  }
-
-  /** A channel fed by a socket's 'data' events (TLS). */
-  static fromDataEvents(socket: Socket): ReadChannel {
-    const channel = new ReadChannel(false);
-    socket.on("data", (chunk: Buffer) => channel.handler(chunk));
-    return channel;
-  }
-}
-
 export class BackendConnection {
   readonly socket: Socket;
   readonly channel: ReadChannel;
@@ -162,7 +122,7 @@ export class BackendConnection {
     connectTimeoutMs: number,
   ): Promise<BackendConnection> {
     // TLS wraps the socket's handle, so only a plain connection reads with `onread`.
-    const plainChannel = target.tls ? null : new ReadChannel(true);
+    const plainChannel = target.tls ? null : new ReadChannel();
     const socket = await connectSocket(target, connectTimeoutMs, plainChannel);
     const reader = new HandshakeReader(socket, target.role, plainChannel);
     const timer = setTimeout(() => {
@@ -229,7 +189,7 @@ export class BackendConnection {
       const chunks: Buffer[] = [];
       const previous = this.channel.handler;
       const onData = (chunk: Buffer) => {
-        chunks.push(this.channel.reused ? Buffer.from(chunk) : chunk);
+        chunks.push(chunk);
         if (scanner.feed(chunk)) {
           cleanup();
           resolve(Buffer.concat(chunks));
@@ -337,7 +297,7 @@ class HandshakeReader {
     const viaChannel = this.channel !== null && socket === this.socket && !this.attachedOnce;
     this.attachedOnce = true;
     this.socket = socket;
-    if (viaChannel) this.channel!.handler = this.onChannelData;
+    if (viaChannel) this.channel!.handler = this.onData;
     else socket.on("data", this.onData);
     socket.on("close", this.onClose);
     socket.on("error", this.onError);
@@ -351,8 +311,6 @@ class HandshakeReader {
   }
 
   private attachedOnce = false;
-  /** The channel's buffer is reused: the queue keeps views, so it gets a copy. */
-  private onChannelData = (chunk: Buffer) => this.queue.push(Buffer.from(chunk));
 
   next(): Promise<Packet> {
     return this.queue.next();

@@ -280,6 +280,8 @@ export async function authenticateClient(
     );
   } finally {
     unlisten(socket);
+    // Bytes a client sends before the session attaches wait in the socket, not in the void.
+    socket.pause();
   }
 }
 

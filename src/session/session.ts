@@ -10,6 +10,7 @@
  */
 import type { Socket } from "node:net";
 import { BackendConnection, type BackendTarget, type Role } from "../backend/connection.js";
+import { adoptSocket, ReadChannel } from "../net/read-channel.js";
 import type { Logger } from "../observability/logger.js";
 import { NATIVE_PASSWORD, newScramble, verifyToken } from "../protocol/auth.js";
 import {
@@ -196,6 +197,8 @@ export class ClientSession {
   /** The client id of the statement prepared last: MariaDB clients execute it as id 0xFFFFFFFF. */
   private lastPrepared = 0;
   private connecting = false;
+  /** COM_CHANGE_USER waits for the client's auth switch answer here. */
+  private packetWaiter: { resolve(p: Packet): void; reject(e: Error): void } | null = null;
   private log: Logger;
 
   constructor(
@@ -248,7 +251,7 @@ export class ClientSession {
     const decision = routeAny(this.ctx.mode(), this.ctx.readRole());
     if ("refuse" in decision) {
       this.sendError(okSeq, 2003, "HY000", DOWN_MESSAGE);
-      this.client.end();
+      this.close("no backend serves");
       return false;
     }
     try {
@@ -263,10 +266,9 @@ export class ClientSession {
           "HY000",
           `pairgate could not reach the ${decision.to} database: ${(e as Error).message}`,
         );
-      this.client.end();
+      this.close("backend login failed");
       return false;
     }
-    client.on("data", this.onClientData);
     client.on("drain", this.onClientDrain);
     client.on("error", this.onClientError);
     client.on("close", this.onClientClose);
@@ -274,6 +276,14 @@ export class ClientSession {
     this.client.write(
       framePayload(encodeOk({ statusFlags: this.backend?.status || EMPTY_OK_STATUS }), okSeq),
     );
+    // Only now read commands (the login left the socket paused). A plain client is read through
+    // a channel (no stream machinery per read); a TLS one with 'data' events.
+    const channel = new ReadChannel();
+    channel.handler = this.onClientData;
+    if (this.clientTls || !adoptSocket(client, channel)) {
+      client.on("data", this.onClientData);
+      client.resume();
+    }
     this.audit({ operation: "login", outcome: "ok", backend: this.backendRole });
     return true;
   }
@@ -329,6 +339,11 @@ export class ClientSession {
       return;
     }
     for (const p of packets) this.queue.push(p);
+    const waiter = this.packetWaiter;
+    if (waiter && this.queue.length > 0) {
+      this.packetWaiter = null;
+      waiter.resolve(this.queue.shift()!);
+    }
     if (this.queue.length > 64 && !this.client.isPaused()) this.client.pause();
     this.pump();
   };
@@ -350,6 +365,8 @@ export class ClientSession {
         durationMs: Date.now() - this.startedAt,
       });
     this.closing = true;
+    this.packetWaiter?.reject(new Error("client left during COM_CHANGE_USER"));
+    this.packetWaiter = null;
     this.dropBackend(true);
   };
 
@@ -707,15 +724,10 @@ export class ClientSession {
     }
     const done = this.scanner.feed(chunk);
     this.ctx.activity[f.role]++;
-    const channel = this.backend!.channel;
-    if (f.collect) f.collect.push(channel.reused ? Buffer.from(chunk) : chunk);
+    if (f.collect) f.collect.push(chunk);
     else {
       f.forwarded = true;
-      const flowing = this.client.write(chunk);
-      // The chunk lives in the channel's reused read buffer: if the write was queued (or goes
-      // through TLS, which may hold it), the next reads must go elsewhere.
-      if (channel.reused && (this.clientTls || this.client.writableLength > 0)) channel.release();
-      if (!flowing) this.backend!.socket.pause();
+      if (!this.client.write(chunk)) this.backend!.socket.pause();
     }
     if (this.scanner.awaitingClientData) {
       this.infile = true;
@@ -1014,28 +1026,11 @@ export class ClientSession {
 
   /** The next packet from the client, taken out of the command flow (auth switch answers). */
   private nextClientPacket(): Promise<Packet> {
+    if (this.queue.length > 0) return Promise.resolve(this.queue.shift()!);
+    if (this.closing) return Promise.reject(new Error("client left during COM_CHANGE_USER"));
+    // onClientData queues packets (pump is held by `connecting`) and hands the first one here.
     return new Promise((resolve, reject) => {
-      if (this.queue.length > 0) {
-        resolve(this.queue.shift()!);
-        return;
-      }
-      const onData = () => {
-        if (this.queue.length > 0) {
-          cleanup();
-          resolve(this.queue.shift()!);
-        }
-      };
-      const onClose = () => {
-        cleanup();
-        reject(new Error("client left during COM_CHANGE_USER"));
-      };
-      const cleanup = () => {
-        this.client.off("data", onData);
-        this.client.off("close", onClose);
-      };
-      // onClientData queues packets (pump is held by `connecting`); this runs after it.
-      this.client.on("data", onData);
-      this.client.on("close", onClose);
+      this.packetWaiter = { resolve, reject };
     });
   }
 

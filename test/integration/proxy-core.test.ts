@@ -6,6 +6,8 @@ import { Readable } from "node:stream";
 import mysql from "mysql2/promise";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
+import { readsThroughChannel } from "../../src/net/read-channel.js";
+import type { ClientSession } from "../../src/session/session.js";
 import { startPair, type TestPair } from "../helpers/pair.js";
 import { type RunningProxy, startProxy } from "../helpers/proxy.js";
 
@@ -30,6 +32,18 @@ test("a text query through pairgate returns the primary's rows", async () => {
     const [drows] = await direct.query("SELECT @@server_id AS id, COUNT(*) AS n FROM ptrx_resources");
     await direct.end();
     assert.equal(rows, drows);
+  } finally {
+    await c.end();
+  }
+});
+
+test("a plain client's commands are read through the session's channel (the relay's fast path)", async () => {
+  const c = await px.connect();
+  try {
+    await c.query("SELECT 1");
+    const sessions = [...(px.proxy["sessions"] as Set<ClientSession>)];
+    assert.is(sessions.length, 1);
+    assert.ok(readsThroughChannel(sessions[0]!.client), "no 'data' events on the hot path");
   } finally {
     await c.end();
   }

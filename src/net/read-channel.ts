@@ -1,0 +1,99 @@
+/**
+ * Reading a TCP socket without Node's stream machinery: the bytes land, through `net.Socket`'s
+ * `onread` option, in buffers pairgate hands out, and go straight to one handler. On the relay's hot
+ * path this saves, per read, the readable stream's push/addChunk/emit, a `process.nextTick` and a
+ * fresh 64 KiB allocation that libuv then shrinks to the bytes read.
+ *
+ * Buffer lifetime rule: each read goes into the unused tail of a 64 KiB slab and the next read
+ * starts after it, so a chunk's bytes are never overwritten — a handler may keep a chunk (a queued
+ * write, a collected response, a packet waiting in a queue) without copying it. A slab whose tail
+ * runs short is left to the garbage collector once nothing points into it any more; like Node's own
+ * buffer pool, that costs one allocation per many small reads.
+ */
+import type { Socket } from "node:net";
+
+const SLAB_BYTES = 64 * 1024;
+/** Below this much room left in the slab, the next read gets a new slab. */
+const MIN_READ_BYTES = 16 * 1024;
+
+const noop = (): void => {};
+
+export class ReadChannel {
+  /** Where the bytes go; swapped as a connection moves from login to relay. */
+  handler: (chunk: Buffer) => void = noop;
+  private slab = Buffer.allocUnsafe(SLAB_BYTES);
+  private used = 0;
+
+  /** For `net.connect({ onread })`: Node calls `buffer()` once before the first read and after each one. */
+  readonly onread = {
+    buffer: (): Buffer => {
+      if (this.slab.length - this.used < MIN_READ_BYTES) {
+        this.slab = Buffer.allocUnsafe(SLAB_BYTES);
+        this.used = 0;
+      }
+      return this.slab.subarray(this.used);
+    },
+    callback: (n: number, buf: Uint8Array): boolean => {
+      this.used += n;
+      this.handler((buf as Buffer).subarray(0, n));
+      return true;
+    },
+  };
+
+  /** A channel fed by a socket's 'data' events (TLS sockets, or when `adopt` is not possible). */
+  static fromDataEvents(socket: Socket): ReadChannel {
+    const channel = new ReadChannel();
+    socket.on("data", (chunk: Buffer) => channel.handler(chunk));
+    return channel;
+  }
+}
+
+/** The symbols under which net.Socket keeps what the `onread` option sets (Node 12.4+ internals). */
+interface OnreadSlots {
+  buffer: symbol;
+  callback: symbol;
+  generator: symbol;
+}
+
+let slots: OnreadSlots | null | undefined;
+
+function onreadSlots(socket: Socket): OnreadSlots | null {
+  if (slots !== undefined) return slots;
+  const find = (name: string) => Object.getOwnPropertySymbols(socket).find((s) => s.description === name);
+  const buffer = find("kBuffer");
+  const callback = find("kBufferCb");
+  const generator = find("kBufferGen");
+  slots = buffer && callback && generator ? { buffer, callback, generator } : null;
+  return slots;
+}
+
+/**
+ * Make an already connected plain TCP socket (one a server accepted, which Node 20 gives no
+ * `onread` option) read into `channel` from now on, exactly as `onread` would have set it up.
+ * Bytes the stream had already buffered go to the handler first. Returns false, changing nothing,
+ * when this Node does not keep the `onread` state where expected or the socket has no TCP handle
+ * (a TLS socket): the caller then reads with 'data' events.
+ *
+ * The socket must be paused with no 'data' listener; it is resumed here.
+ */
+export function adoptSocket(socket: Socket, channel: ReadChannel): boolean {
+  const handle = (socket as unknown as { _handle?: { useUserBuffer?: (b: Uint8Array) => void } })._handle;
+  const s = onreadSlots(socket);
+  if (!s || !handle || typeof handle.useUserBuffer !== "function" || socket.destroyed) return false;
+  const early = socket.readableLength > 0 ? (socket.read() as Buffer | null) : null;
+  const fields = socket as unknown as Record<symbol, unknown>;
+  const first = channel.onread.buffer();
+  fields[s.buffer] = first;
+  fields[s.generator] = channel.onread.buffer;
+  fields[s.callback] = channel.onread.callback;
+  handle.useUserBuffer(first);
+  if (early) channel.handler(early);
+  socket.resume();
+  return true;
+}
+
+/** Is `socket` reading through a channel (for tests: the fast path must really be taken)? */
+export function readsThroughChannel(socket: Socket): boolean {
+  const s = onreadSlots(socket);
+  return s !== null && Boolean((socket as unknown as Record<symbol, unknown>)[s.buffer]);
+}

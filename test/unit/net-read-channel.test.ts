@@ -1,0 +1,143 @@
+/**
+ * ReadChannel and adoptSocket over real loopback TCP: a server-accepted socket switched to
+ * `onread` reads through the channel (bytes sent before the switch come first), chunks kept by a
+ * handler are never overwritten by later reads (several slabs' worth), pause/resume still stop and
+ * restart reading, and the end of the stream still closes the socket.
+ */
+import { once } from "node:events";
+import { connect, createServer, type Server, type Socket } from "node:net";
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { adoptSocket, ReadChannel, readsThroughChannel } from "../../src/net/read-channel.js";
+import { until } from "../helpers/wait.js";
+
+interface Link {
+  server: Server;
+  accepted: Socket;
+  client: Socket;
+}
+
+async function link(): Promise<Link> {
+  const server = createServer();
+  const acceptedP = once(server, "connection") as Promise<[Socket]>;
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  const { port } = server.address() as { port: number };
+  const client = connect({ port, host: "127.0.0.1" });
+  await once(client, "connect");
+  const [accepted] = await acceptedP;
+  accepted.pause(); // as the login leaves it
+  return { server, accepted, client };
+}
+
+function close(l: Link): void {
+  l.client.destroy();
+  l.accepted.destroy();
+  l.server.close();
+}
+
+/** A deterministic byte pattern, so any overwrite shows. */
+function pattern(n: number, salt: number): Buffer {
+  const b = Buffer.allocUnsafe(n);
+  for (let i = 0; i < n; i++) b[i] = (i * 31 + salt) & 0xff;
+  return b;
+}
+
+test("an accepted socket is adopted: bytes sent before the switch come first, then the rest, in order", async () => {
+  const l = await link();
+  try {
+    l.client.write("early bytes|");
+    await until("early bytes buffered in the paused socket", async () => l.accepted.readableLength > 0, 2000);
+    const channel = new ReadChannel();
+    const got: Buffer[] = [];
+    channel.handler = (chunk) => got.push(chunk);
+    assert.ok(adoptSocket(l.accepted, channel), "adopted");
+    assert.ok(readsThroughChannel(l.accepted), "the socket reads through the channel, not 'data' events");
+    l.client.write("later bytes");
+    await until("all bytes arrived", async () => Buffer.concat(got).length === 23, 2000);
+    assert.is(Buffer.concat(got).toString(), "early bytes|later bytes");
+  } finally {
+    close(l);
+  }
+});
+
+test("chunks a handler keeps stay intact while 1 MiB more flows through (several slabs)", async () => {
+  const l = await link();
+  try {
+    const channel = new ReadChannel();
+    const kept: Buffer[] = [];
+    channel.handler = (chunk) => kept.push(chunk); // no copy
+    assert.ok(adoptSocket(l.accepted, channel));
+    const sent: Buffer[] = [];
+    for (let i = 0; i < 256; i++) {
+      const b = pattern(1 + ((i * 977) % 8192), i);
+      sent.push(b);
+      l.client.write(b);
+      if (i % 16 === 0) await new Promise((r) => setImmediate(r)); // vary the read sizes
+    }
+    const total = sent.reduce((n, b) => n + b.length, 0);
+    await until("all bytes arrived", async () => kept.reduce((n, b) => n + b.length, 0) === total, 5000);
+    assert.ok(kept.length > 1, "several reads");
+    assert.ok(Buffer.concat(kept).equals(Buffer.concat(sent)), "every kept chunk still holds its bytes");
+  } finally {
+    close(l);
+  }
+});
+
+test("a client channel (net.connect with onread) keeps chunks intact too", async () => {
+  const server = createServer((s) => {
+    for (let i = 0; i < 64; i++) s.write(pattern(20_000, i));
+    s.end();
+  });
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  try {
+    const channel = new ReadChannel();
+    const kept: Buffer[] = [];
+    channel.handler = (chunk) => kept.push(chunk);
+    const { port } = server.address() as { port: number };
+    const s = connect({ port, host: "127.0.0.1", onread: channel.onread });
+    await once(s, "close");
+    const want = Buffer.concat(Array.from({ length: 64 }, (_, i) => pattern(20_000, i)));
+    assert.ok(Buffer.concat(kept).equals(want), "1.28 MB arrived intact");
+  } finally {
+    server.close();
+  }
+});
+
+test("pause stops reading through the channel and resume restarts it; the peer's end closes the socket", async () => {
+  const l = await link();
+  try {
+    const channel = new ReadChannel();
+    let received = 0;
+    channel.handler = (chunk) => {
+      received += chunk.length;
+    };
+    assert.ok(adoptSocket(l.accepted, channel));
+    l.accepted.pause();
+    l.client.write(pattern(1000, 1));
+    await new Promise((r) => setTimeout(r, 100));
+    assert.is(received, 0, "nothing is read while paused");
+    l.accepted.resume();
+    await until("the bytes arrive after resume", async () => received === 1000, 2000);
+    const closed = once(l.accepted, "close");
+    l.client.end();
+    await closed;
+    assert.ok(l.accepted.destroyed);
+  } finally {
+    close(l);
+  }
+});
+
+test("a TLS-like socket without a TCP handle is not adopted (the caller falls back to 'data')", async () => {
+  const l = await link();
+  try {
+    const channel = new ReadChannel();
+    l.accepted.destroy();
+    assert.not.ok(adoptSocket(l.accepted, channel), "a destroyed socket is left alone");
+  } finally {
+    close(l);
+  }
+});
+
+test.run();
