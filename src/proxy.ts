@@ -190,6 +190,11 @@ export class PairgateProxy {
     return this.sessions.size;
   }
 
+  /** The live client sessions (for diagnostics and tests). */
+  activeSessions(): ReadonlySet<ClientSession> {
+    return this.sessions;
+  }
+
   async start(): Promise<void> {
     await this.audit?.start({
       isPrimaryUp: () => this.topology.mode === "read_write",

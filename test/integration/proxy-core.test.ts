@@ -7,7 +7,6 @@ import mysql from "mysql2/promise";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { readsThroughChannel } from "../../src/net/read-channel.js";
-import type { ClientSession } from "../../src/session/session.js";
 import { startPair, type TestPair } from "../helpers/pair.js";
 import { type RunningProxy, startProxy } from "../helpers/proxy.js";
 
@@ -41,7 +40,7 @@ test("a plain client's commands are read through the session's channel (the rela
   const c = await px.connect();
   try {
     await c.query("SELECT 1");
-    const sessions = [...(px.proxy["sessions"] as Set<ClientSession>)];
+    const sessions = [...px.proxy.activeSessions()];
     assert.is(sessions.length, 1);
     assert.ok(readsThroughChannel(sessions[0]!.client), "no 'data' events on the hot path");
   } finally {
