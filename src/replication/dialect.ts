@@ -16,10 +16,16 @@
  * | dump                    | mariadb-dump --gtid --master-data=2     | mysqldump --set-gtid-purged=COMMENTED            |
  */
 import mysql from "mysql2";
-import { parseVersion, type ServerVersion } from "../topology/replication.js";
+import {
+  parseVersion,
+  type ReplicaStatus,
+  readReplicaRow,
+  type ServerVersion,
+  versionAtLeast,
+} from "../topology/replication.js";
 
 export type Flavor = "mariadb" | "mysql";
-export type { ServerVersion };
+export type { ReplicaStatus, ServerVersion };
 
 /** Schemas that belong to the server, never dumped, compared or dropped. */
 export const SYSTEM_SCHEMAS: readonly string[] = ["mysql", "sys", "information_schema", "performance_schema"];
@@ -37,29 +43,6 @@ export interface ChangeSourceOptions {
 }
 
 /** The replica's view of its replication, in one shape for both families. */
-export interface ReplicaStatus {
-  /** "Yes" | "No" | "Connecting" | "Preparing" */
-  ioRunning: string;
-  sqlRunning: string;
-  ioState: string;
-  sqlState: string;
-  secondsBehind: number | null;
-  sourceHost: string;
-  sourcePort: number | null;
-  sourceUser: string;
-  sslAllowed: boolean;
-  sslVerifyServerCert: boolean;
-  sslCa: string;
-  /** MariaDB Using_Gtid ("No" | "Slave_Pos" | "Current_Pos"); MySQL "Auto_Position" or "No". */
-  usingGtid: string;
-  /** Everything the IO thread received: Gtid_IO_Pos / Retrieved_Gtid_Set. */
-  receivedPos: string;
-  /** MySQL's Executed_Gtid_Set; MariaDB's SHOW SLAVE STATUS has none (read @@gtid_slave_pos). */
-  executedPos: string;
-  relayLogSpace: number | null;
-  lastIoError: string;
-  lastSqlError: string;
-}
 
 export interface SnapshotStatements {
   /** Run in order on one session: afterwards it holds a consistent snapshot. */
@@ -146,30 +129,6 @@ const lit = (v: string) => mysql.escape(v);
 const id = (v: string) => mysql.escapeId(v);
 const account = (user: string, host: string) => `${lit(user)}@${lit(host)}`;
 
-function str(row: Record<string, unknown>, ...names: string[]): string {
-  for (const n of names) {
-    const v = row[n];
-    if (v !== undefined && v !== null) return Buffer.isBuffer(v) ? v.toString("utf8") : String(v);
-  }
-  return "";
-}
-
-function num(row: Record<string, unknown>, ...names: string[]): number | null {
-  for (const n of names) {
-    const v = row[n];
-    if (v === undefined || v === null || v === "") continue;
-    const x = Number(v);
-    return Number.isFinite(x) ? x : null;
-  }
-  return null;
-}
-
-function atLeast(v: ServerVersion, major: number, minor: number, patch: number): boolean {
-  if (v.major !== major) return v.major > major;
-  if (v.minor !== minor) return v.minor > minor;
-  return v.patch >= patch;
-}
-
 function tlsClientArgs(flavor: Flavor, tls: { enabled: boolean; ca?: string }): string[] {
   if (!tls.enabled) return flavor === "mysql" ? ["--ssl-mode=DISABLED"] : [];
   if (flavor === "mysql")
@@ -238,26 +197,7 @@ class MariaDbDialect implements Dialect {
     return "SHOW SLAVE STATUS";
   }
   parseReplicaStatus(row: Record<string, unknown> | undefined): ReplicaStatus | null {
-    if (!row) return null;
-    return {
-      ioRunning: str(row, "Slave_IO_Running") || "No",
-      sqlRunning: str(row, "Slave_SQL_Running") || "No",
-      ioState: str(row, "Slave_IO_State"),
-      sqlState: str(row, "Slave_SQL_Running_State"),
-      secondsBehind: num(row, "Seconds_Behind_Master"),
-      sourceHost: str(row, "Master_Host"),
-      sourcePort: num(row, "Master_Port"),
-      sourceUser: str(row, "Master_User"),
-      sslAllowed: /^yes$/i.test(str(row, "Master_SSL_Allowed")),
-      sslVerifyServerCert: /^yes$/i.test(str(row, "Master_SSL_Verify_Server_Cert")),
-      sslCa: str(row, "Master_SSL_CA_File"),
-      usingGtid: str(row, "Using_Gtid") || "No",
-      receivedPos: str(row, "Gtid_IO_Pos"),
-      executedPos: str(row, "Gtid_Slave_Pos"),
-      relayLogSpace: num(row, "Relay_Log_Space"),
-      lastIoError: str(row, "Last_IO_Error"),
-      lastSqlError: str(row, "Last_SQL_Error"),
-    };
+    return row ? readReplicaRow(row) : null;
   }
   stopReplica(): string {
     return "STOP SLAVE";
@@ -411,34 +351,13 @@ class MySqlDialect implements Dialect {
   }
 
   private get replicaWords(): boolean {
-    return atLeast(this.version, 8, 0, 22);
+    return versionAtLeast(this.version, 8, 0, 22);
   }
   replicaStatus(): string {
     return this.replicaWords ? "SHOW REPLICA STATUS" : "SHOW SLAVE STATUS";
   }
   parseReplicaStatus(row: Record<string, unknown> | undefined): ReplicaStatus | null {
-    if (!row) return null;
-    return {
-      ioRunning: str(row, "Replica_IO_Running", "Slave_IO_Running") || "No",
-      sqlRunning: str(row, "Replica_SQL_Running", "Slave_SQL_Running") || "No",
-      ioState: str(row, "Replica_IO_State", "Slave_IO_State"),
-      sqlState: str(row, "Replica_SQL_Running_State", "Slave_SQL_Running_State"),
-      secondsBehind: num(row, "Seconds_Behind_Source", "Seconds_Behind_Master"),
-      sourceHost: str(row, "Source_Host", "Master_Host"),
-      sourcePort: num(row, "Source_Port", "Master_Port"),
-      sourceUser: str(row, "Source_User", "Master_User"),
-      sslAllowed: /^yes$/i.test(str(row, "Source_SSL_Allowed", "Master_SSL_Allowed")),
-      sslVerifyServerCert: /^yes$/i.test(
-        str(row, "Source_SSL_Verify_Server_Cert", "Master_SSL_Verify_Server_Cert"),
-      ),
-      sslCa: str(row, "Source_SSL_CA_File", "Master_SSL_CA_File"),
-      usingGtid: str(row, "Auto_Position") === "1" ? "Auto_Position" : "No",
-      receivedPos: str(row, "Retrieved_Gtid_Set").replace(/\s+/g, ""),
-      executedPos: str(row, "Executed_Gtid_Set").replace(/\s+/g, ""),
-      relayLogSpace: num(row, "Relay_Log_Space"),
-      lastIoError: str(row, "Last_IO_Error"),
-      lastSqlError: str(row, "Last_SQL_Error"),
-    };
+    return row ? readReplicaRow(row) : null;
   }
   stopReplica(): string {
     return "STOP REPLICA";
@@ -483,7 +402,7 @@ class MySqlDialect implements Dialect {
   }
   resetBinlog(): string {
     // RESET MASTER is gone in 8.4; its replacement exists from 8.2.
-    return atLeast(this.version, 8, 2, 0) ? "RESET BINARY LOGS AND GTIDS" : "RESET MASTER";
+    return versionAtLeast(this.version, 8, 2, 0) ? "RESET BINARY LOGS AND GTIDS" : "RESET MASTER";
   }
   seedPosition(pos: string): string[] {
     return [`SET GLOBAL gtid_purged = ${lit(pos)}`];
@@ -563,8 +482,8 @@ export function dialectFor(version: string): Dialect {
 
 /** Oldest versions the commands support; null when `version` is supported. */
 export function unsupportedVersion(v: ServerVersion): string | null {
-  if (v.flavor === "mariadb" && !atLeast(v, 10, 3, 0)) return "MariaDB 10.3 or later is needed";
-  if (v.flavor === "mysql" && !atLeast(v, 8, 0, 23))
+  if (v.flavor === "mariadb" && !versionAtLeast(v, 10, 3, 0)) return "MariaDB 10.3 or later is needed";
+  if (v.flavor === "mysql" && !versionAtLeast(v, 8, 0, 23))
     return "MySQL 8.0.23 or later is needed (CHANGE REPLICATION SOURCE TO)";
   return null;
 }

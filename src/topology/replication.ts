@@ -25,7 +25,8 @@ export function parseVersion(version: string): ServerVersion {
   return { flavor: /mariadb/i.test(version) ? "mariadb" : "mysql", major, minor, patch };
 }
 
-function atLeast(v: ServerVersion, major: number, minor: number, patch: number): boolean {
+/** Is `v` at least major.minor.patch? */
+export function versionAtLeast(v: ServerVersion, major: number, minor: number, patch: number): boolean {
   if (v.major !== major) return v.major > major;
   if (v.minor !== minor) return v.minor > minor;
   return v.patch >= patch;
@@ -34,7 +35,7 @@ function atLeast(v: ServerVersion, major: number, minor: number, patch: number):
 /** The statement that shows the replica threads on this server. */
 export function replicationStatement(v: ServerVersion): string {
   if (v.flavor === "mariadb") return "SHOW ALL SLAVES STATUS";
-  return atLeast(v, 8, 0, 22) ? "SHOW REPLICA STATUS" : "SHOW SLAVE STATUS";
+  return versionAtLeast(v, 8, 0, 22) ? "SHOW REPLICA STATUS" : "SHOW SLAVE STATUS";
 }
 
 /**
@@ -63,7 +64,8 @@ export function lastContactStatement(v: ServerVersion): string | null {
 
 type Row = Record<string, unknown>;
 
-function str(row: Row, ...names: string[]): string {
+/** A column of a status row as text, under the first of `names` the row has ("" when none). */
+export function rowString(row: Row, ...names: string[]): string {
   for (const n of names) {
     const v = row[n];
     if (v !== undefined && v !== null) return Buffer.isBuffer(v) ? v.toString("utf8") : String(v);
@@ -71,7 +73,8 @@ function str(row: Row, ...names: string[]): string {
   return "";
 }
 
-function num(row: Row, ...names: string[]): number | null {
+/** A numeric column under the first of `names` the row fills; null when empty or not a number. */
+export function rowNumber(row: Row, ...names: string[]): number | null {
   for (const n of names) {
     const v = row[n];
     if (v === undefined || v === null || v === "") continue;
@@ -87,24 +90,78 @@ function num(row: Row, ...names: string[]): number | null {
  */
 export function pickReplicationRow(rows: Row[]): Row | null {
   if (rows.length === 0) return null;
-  return rows.find((r) => str(r, "Connection_name") === "") ?? rows[0];
+  return rows.find((r) => rowString(r, "Connection_name") === "") ?? rows[0];
 }
 
-/** Read one replication row (either column naming) into the shared shape. */
-export function parseReplicationRow(row: Row): ReplicationStatus {
-  const ssl = str(row, "Master_SSL_Allowed", "Source_SSL_Allowed");
+/** Everything pairgate reads from a replica status row, the same for either server family. */
+export interface ReplicaStatus {
+  /** "Yes" | "No" | "Connecting" | "Preparing" */
+  ioRunning: string;
+  sqlRunning: string;
+  ioState: string;
+  sqlState: string;
+  secondsBehind: number | null;
+  sourceHost: string;
+  sourcePort: number | null;
+  sourceUser: string;
+  sslAllowed: boolean;
+  sslVerifyServerCert: boolean;
+  sslCa: string;
+  /** MariaDB Using_Gtid ("No" | "Slave_Pos" | "Current_Pos"); MySQL "Auto_Position" or "No". */
+  usingGtid: string;
+  /** Everything the IO thread received: Gtid_IO_Pos / Retrieved_Gtid_Set. */
+  receivedPos: string;
+  /** MySQL's Executed_Gtid_Set; MariaDB's Gtid_Slave_Pos (SHOW ALL SLAVES STATUS only, else ""). */
+  executedPos: string;
+  relayLogSpace: number | null;
+  lastIoError: string;
+  lastSqlError: string;
+}
+
+/**
+ * Read a row of SHOW [ALL] SLAVE STATUS (MariaDB, MySQL before 8.0.22: Slave_*, Master_*) or
+ * SHOW REPLICA STATUS (MySQL 8.0.22+: Replica_*, Source_*) — whichever names the row uses.
+ */
+export function readReplicaRow(row: Row): ReplicaStatus {
+  const s = (...names: string[]) => rowString(row, ...names);
+  const yes = (...names: string[]) => /^yes$/i.test(s(...names));
   return {
-    ioRunning: str(row, "Slave_IO_Running", "Replica_IO_Running") || "No",
-    sqlRunning: str(row, "Slave_SQL_Running", "Replica_SQL_Running") || "No",
-    secondsBehind: num(row, "Seconds_Behind_Master", "Seconds_Behind_Source"),
-    lastIoError: str(row, "Last_IO_Error"),
-    lastSqlError: str(row, "Last_SQL_Error"),
-    sslAllowed: /^yes$/i.test(ssl),
-    gtidIoPos: str(row, "Gtid_IO_Pos", "Retrieved_Gtid_Set"),
-    gtidExecuted: str(row, "Gtid_Slave_Pos", "Executed_Gtid_Set"),
-    ioState: str(row, "Slave_IO_State", "Replica_IO_State"),
-    sourceHost: str(row, "Master_Host", "Source_Host"),
-    sourcePort: num(row, "Master_Port", "Source_Port"),
+    ioRunning: s("Slave_IO_Running", "Replica_IO_Running") || "No",
+    sqlRunning: s("Slave_SQL_Running", "Replica_SQL_Running") || "No",
+    ioState: s("Slave_IO_State", "Replica_IO_State"),
+    sqlState: s("Slave_SQL_Running_State", "Replica_SQL_Running_State"),
+    secondsBehind: rowNumber(row, "Seconds_Behind_Master", "Seconds_Behind_Source"),
+    sourceHost: s("Master_Host", "Source_Host"),
+    sourcePort: rowNumber(row, "Master_Port", "Source_Port"),
+    sourceUser: s("Master_User", "Source_User"),
+    sslAllowed: yes("Master_SSL_Allowed", "Source_SSL_Allowed"),
+    sslVerifyServerCert: yes("Master_SSL_Verify_Server_Cert", "Source_SSL_Verify_Server_Cert"),
+    sslCa: s("Master_SSL_CA_File", "Source_SSL_CA_File"),
+    usingGtid: s("Using_Gtid") || (s("Auto_Position") === "1" ? "Auto_Position" : "No"),
+    // MySQL prints long GTID sets over several lines.
+    receivedPos: s("Gtid_IO_Pos", "Retrieved_Gtid_Set").replace(/\s+/g, ""),
+    executedPos: s("Gtid_Slave_Pos", "Executed_Gtid_Set").replace(/\s+/g, ""),
+    relayLogSpace: rowNumber(row, "Relay_Log_Space"),
+    lastIoError: s("Last_IO_Error"),
+    lastSqlError: s("Last_SQL_Error"),
+  };
+}
+
+/** The monitor's view of a replication row. */
+export function parseReplicationRow(row: Row): ReplicationStatus {
+  const r = readReplicaRow(row);
+  return {
+    ioRunning: r.ioRunning,
+    sqlRunning: r.sqlRunning,
+    secondsBehind: r.secondsBehind,
+    lastIoError: r.lastIoError,
+    lastSqlError: r.lastSqlError,
+    sslAllowed: r.sslAllowed,
+    gtidIoPos: r.receivedPos,
+    gtidExecuted: r.executedPos,
+    ioState: r.ioState,
+    sourceHost: r.sourceHost,
+    sourcePort: r.sourcePort,
     secondsSinceMasterContact: null,
   };
 }
