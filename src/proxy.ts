@@ -75,6 +75,7 @@ export class PairgateProxy {
       users: this.users,
       connectTimeoutMs: config.monitor.connectTimeoutMs,
       maxAllowedPacket: config.maxAllowedPacket,
+      netReadTimeoutMs: config.netReadTimeoutMs,
       hooks,
       audit: null,
     };
@@ -245,6 +246,7 @@ export class PairgateProxy {
     this.listener.clearAuthCache();
     this.tls = this.buildTls(next);
     this.sessionContext.connectTimeoutMs = next.monitor.connectTimeoutMs;
+    this.sessionContext.netReadTimeoutMs = next.netReadTimeoutMs;
     this.topology.reconfigure(next.primary, next.secondary, next.monitor);
     this.audit?.setRules(next.audit.rules, next.audit.captureTables);
     for (const s of this.sessions) for (const r of movedRoles) s.backendMoved(r);

@@ -104,6 +104,12 @@ export const configSchema = z.strictObject({
   maxConnections: z.number().int().min(1).default(4000),
   /** A client that has not finished the handshake in this time is closed. */
   handshakeTimeoutMs: z.number().int().min(100).default(10_000),
+  /**
+   * A logged-in client that stops in the middle of a packet gets ERR 1159 and is closed after this
+   * long without a byte (the server's net_read_timeout, 30 s by default). An idle client between
+   * commands is not affected.
+   */
+  netReadTimeoutMs: z.number().int().min(100).default(30_000),
   /** Largest packet accepted from a client (bytes), as the server's max_allowed_packet. */
   maxAllowedPacket: z
     .number()

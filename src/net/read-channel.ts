@@ -4,37 +4,47 @@
  * path this saves, per read, the readable stream's push/addChunk/emit, a `process.nextTick` and a
  * fresh 64 KiB allocation that libuv then shrinks to the bytes read.
  *
- * Buffer lifetime rule: each read goes into the unused tail of a 64 KiB slab and the next read
- * starts after it, so a chunk's bytes are never overwritten — a handler may keep a chunk (a queued
- * write, a collected response, a packet waiting in a queue) without copying it. A slab whose tail
- * runs short is left to the garbage collector once nothing points into it any more; like Node's own
- * buffer pool, that costs one allocation per many small reads.
+ * Buffer lifetime rule: each read goes into the unused tail of a slab and the next read starts
+ * after it, so a chunk's bytes are never overwritten — a handler may keep a chunk (a queued write, a
+ * collected response, a packet waiting in a queue) without copying it. A slab whose tail runs short
+ * is left to the garbage collector once nothing points into it any more.
+ *
+ * Slab sizes follow the traffic: small slabs (carved from Node's shared buffer pool, no allocation
+ * of their own) while reads are small — commands, point-select results, an idle session costs next
+ * to nothing — and 64 KiB slabs once a read fills all the room it was given (a big result set).
  */
 import type { Socket } from "node:net";
 
-const SLAB_BYTES = 64 * 1024;
-/** Below this much room left in the slab, the next read gets a new slab. */
-const MIN_READ_BYTES = 16 * 1024;
+/** Below Buffer.poolSize / 2, so allocUnsafe slices it from Node's shared pool. */
+const SMALL_SLAB = 2 * 1024;
+const SMALL_MIN_ROOM = 512;
+const BIG_SLAB = 64 * 1024;
+const BIG_MIN_ROOM = 16 * 1024;
 
 const noop = (): void => {};
 
 export class ReadChannel {
   /** Where the bytes go; swapped as a connection moves from login to relay. */
   handler: (chunk: Buffer) => void = noop;
-  private slab = Buffer.allocUnsafe(SLAB_BYTES);
+  private slab = Buffer.allocUnsafe(SMALL_SLAB);
   private used = 0;
+  /** The last read filled its room: more is coming, read it in big slabs. */
+  private big = false;
 
   /** For `net.connect({ onread })`: Node calls `buffer()` once before the first read and after each one. */
   readonly onread = {
     buffer: (): Buffer => {
-      if (this.slab.length - this.used < MIN_READ_BYTES) {
-        this.slab = Buffer.allocUnsafe(SLAB_BYTES);
+      const room = this.slab.length - this.used;
+      if (this.big ? this.slab.length < BIG_SLAB || room < BIG_MIN_ROOM : room < SMALL_MIN_ROOM) {
+        this.slab = Buffer.allocUnsafe(this.big ? BIG_SLAB : SMALL_SLAB);
         this.used = 0;
       }
       return this.slab.subarray(this.used);
     },
     callback: (n: number, buf: Uint8Array): boolean => {
       this.used += n;
+      if (n === buf.length) this.big = true;
+      else if (n < SMALL_MIN_ROOM) this.big = false;
       this.handler((buf as Buffer).subarray(0, n));
       return true;
     },

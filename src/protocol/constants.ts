@@ -120,6 +120,7 @@ export const ER_UNKNOWN_COM_ERROR = 1047; // 08S01
 export const ER_NOT_SUPPORTED_AUTH_MODE = 1251; // 08004
 export const ER_NET_PACKET_TOO_LARGE = 1153; // 08S01
 export const ER_NET_PACKETS_OUT_OF_ORDER = 1156; // 08S01
+export const ER_NET_READ_INTERRUPTED = 1159; // 08S01 Got timeout reading communication packets
 export const ER_OPTION_PREVENTS_STATEMENT = 1290; // HY000 --read-only
 export const ER_UNKNOWN_STMT_HANDLER = 1243; // HY000
 export const ER_SECURE_TRANSPORT_REQUIRED = 3159; // HY000

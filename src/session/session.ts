@@ -36,6 +36,7 @@ import {
   ER_CONNECTION_KILLED,
   ER_NET_PACKET_TOO_LARGE,
   ER_NET_PACKETS_OUT_OF_ORDER,
+  ER_NET_READ_INTERRUPTED,
   ER_OPTION_PREVENTS_STATEMENT,
   ER_UNKNOWN_COM_ERROR,
   ER_UNKNOWN_STMT_HANDLER,
@@ -83,6 +84,8 @@ export interface SessionContext {
   users: ReadonlyMap<string, string>;
   connectTimeoutMs: number;
   maxAllowedPacket: number;
+  /** How long a client may stall in the middle of a packet (the server's net_read_timeout). */
+  netReadTimeoutMs: number;
   hooks: SessionHooks;
   /** The audit trail, when enabled. */
   audit: SessionAudit | null;
@@ -197,6 +200,8 @@ export class ClientSession {
   /** The client id of the statement prepared last: MariaDB clients execute it as id 0xFFFFFFFF. */
   private lastPrepared = 0;
   private connecting = false;
+  /** Armed while a client packet is incomplete: see SessionContext.netReadTimeoutMs. */
+  private readTimer: NodeJS.Timeout | null = null;
   /** COM_CHANGE_USER waits for the client's auth switch answer here. */
   private packetWaiter: { resolve(p: Packet): void; reject(e: Error): void } | null = null;
   private log: Logger;
@@ -334,6 +339,9 @@ export class ClientSession {
       this.close("packet too large");
       return;
     }
+    // Rarely true (a packet split across reads): only then is the stall timer touched.
+    if (this.framer.buffered() > 0) this.awaitRestOfPacket();
+    else if (this.readTimer) this.clearReadTimer();
     if (this.infile) {
       for (const p of packets) this.relayInfilePacket(p);
       return;
@@ -347,6 +355,31 @@ export class ClientSession {
     if (this.queue.length > 64 && !this.client.isPaused()) this.client.pause();
     this.pump();
   };
+
+  private awaitRestOfPacket(): void {
+    if (this.readTimer) {
+      this.readTimer.refresh();
+      return;
+    }
+    const ms = this.ctx.netReadTimeoutMs;
+    this.readTimer = setTimeout(() => {
+      this.readTimer = null;
+      if (this.closing || this.framer.buffered() === 0) return;
+      this.sendError(
+        1,
+        ER_NET_READ_INTERRUPTED,
+        "08S01",
+        `Got timeout reading communication packets: pairgate waited ${ms} ms for the rest of a packet (netReadTimeoutMs)`,
+      );
+      this.close("client stalled in the middle of a packet");
+    }, ms);
+    this.readTimer.unref();
+  }
+
+  private clearReadTimer(): void {
+    clearTimeout(this.readTimer!);
+    this.readTimer = null;
+  }
 
   private onClientDrain = (): void => {
     if (this.backend?.socket.isPaused()) this.backend.socket.resume();
@@ -365,6 +398,7 @@ export class ClientSession {
         durationMs: Date.now() - this.startedAt,
       });
     this.closing = true;
+    if (this.readTimer) this.clearReadTimer();
     this.packetWaiter?.reject(new Error("client left during COM_CHANGE_USER"));
     this.packetWaiter = null;
     this.dropBackend(true);

@@ -274,6 +274,51 @@ test("a header announcing 16 MiB followed by 10 bytes: no other session hangs; i
   await stillServes();
 });
 
+test("netReadTimeoutMs: a client stalled mid-packet after login gets ERR 1159 / 08S01 and is closed; a slow trickle and an idle client are not", async () => {
+  const port = await freePort();
+  const short = await startProxy(
+    pair,
+    pair.proxyConfig({
+      listen: { port },
+      netReadTimeoutMs: 400,
+      audit: { journalDir: `${pair.dir}/audit-netread` },
+    }),
+  );
+  try {
+    const stalled = await rawLogin(port, user());
+    const idle = await rawLogin(port, user());
+    const trickle = await rawLogin(port, user());
+    const t0 = Date.now();
+    stalled.write(Buffer.from([0x20, 0x00, 0x00, 0x00, 0x03, 0x53])); // 32 bytes announced, 2 sent
+    // The trickle sends "SELECT 42" a byte every 150 ms: each byte restarts the wait.
+    const query = frame(0, Buffer.from("\x03SELECT 42", "latin1"));
+    const trickling = (async () => {
+      for (const b of query) {
+        trickle.write(Buffer.from([b]));
+        await new Promise((r) => setTimeout(r, 150));
+      }
+    })();
+    const e = await expectErrThenClose(stalled, [1159], 5000);
+    const waited = Date.now() - t0;
+    assert.is(e.sqlState, "08S01");
+    assert.match(e.message, /timeout reading communication packets/i);
+    assert.ok(waited >= 350, `closed after ${waited} ms, not before netReadTimeoutMs`);
+    await trickling; // 15 bytes × 150 ms: far longer than 400 ms in all
+    const answer = await trickle.read(3000);
+    assert.not.ok(isErr(answer), "the trickled query was answered");
+    assert.not.ok(trickle.closed, "the trickling client stays");
+    await new Promise((r) => setTimeout(r, 200));
+    assert.not.ok(idle.closed, "an idle client between commands is not touched");
+    const ping = await idle.command(Buffer.from([0x0e]));
+    assert.is(ping.payload[0], 0x00, "the idle client still gets OK to a ping");
+    idle.close();
+    trickle.close();
+    await stillServes(port);
+  } finally {
+    await short.stop();
+  }
+});
+
 test("clients that stop mid-handshake are closed with ERR 1043 after handshakeTimeoutMs; others log in meanwhile", async () => {
   const stuck: RawConnection[] = [];
   try {
