@@ -61,28 +61,29 @@ test("an accepted socket is adopted: bytes sent before the switch come first, th
   }
 });
 
-test("chunks a handler keeps stay intact while 1 MiB more flows through (several slabs)", async () => {
-  const l = await link();
-  try {
-    const channel = new ReadChannel();
-    const kept: Buffer[] = [];
-    channel.handler = (chunk) => kept.push(chunk); // no copy
-    assert.ok(adoptSocket(l.accepted, channel));
-    const sent: Buffer[] = [];
-    for (let i = 0; i < 256; i++) {
-      const b = pattern(1 + ((i * 977) % 8192), i);
-      sent.push(b);
-      l.client.write(b);
-      if (i % 16 === 0) await new Promise((r) => setImmediate(r)); // vary the read sizes
+for (const sizing of ["big", "adaptive"] as const)
+  test(`${sizing} slabs: chunks a handler keeps stay intact while 1 MiB more flows through (several slabs)`, async () => {
+    const l = await link();
+    try {
+      const channel = new ReadChannel(sizing);
+      const kept: Buffer[] = [];
+      channel.handler = (chunk) => kept.push(chunk); // no copy
+      assert.ok(adoptSocket(l.accepted, channel));
+      const sent: Buffer[] = [];
+      for (let i = 0; i < 256; i++) {
+        const b = pattern(1 + ((i * 977) % 8192), i);
+        sent.push(b);
+        l.client.write(b);
+        if (i % 16 === 0) await new Promise((r) => setImmediate(r)); // vary the read sizes
+      }
+      const total = sent.reduce((n, b) => n + b.length, 0);
+      await until("all bytes arrived", async () => kept.reduce((n, b) => n + b.length, 0) === total, 5000);
+      assert.ok(kept.length > 1, "several reads");
+      assert.ok(Buffer.concat(kept).equals(Buffer.concat(sent)), "every kept chunk still holds its bytes");
+    } finally {
+      close(l);
     }
-    const total = sent.reduce((n, b) => n + b.length, 0);
-    await until("all bytes arrived", async () => kept.reduce((n, b) => n + b.length, 0) === total, 5000);
-    assert.ok(kept.length > 1, "several reads");
-    assert.ok(Buffer.concat(kept).equals(Buffer.concat(sent)), "every kept chunk still holds its bytes");
-  } finally {
-    close(l);
-  }
-});
+  });
 
 test("a client channel (net.connect with onread) keeps chunks intact too", async () => {
   const server = createServer((s) => {
