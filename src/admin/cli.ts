@@ -34,7 +34,10 @@ export function configProblems(c: Config): { problems: string[]; notes: string[]
   const problems: string[] = [];
   const notes: string[] = [];
   if (c.primary.host === c.secondary.host && c.primary.port === c.secondary.port) {
-    problems.push(`secondary: same address as primary (${c.primary.host}:${c.primary.port})`);
+    // What `pairgate promote` writes: the promoted server alone until a new secondary is set up.
+    notes.push(
+      `secondary: same address as primary (${c.primary.host}:${c.primary.port}), as \`pairgate promote\` leaves it: that server serves alone, with no read-only fallback, until a new secondary is set up (\`pairgate replication setup\`) and written under "secondary"`,
+    );
   }
   if (c.listen.port === c.admin.port && (c.listen.host === c.admin.host || c.admin.host === "0.0.0.0")) {
     problems.push(`admin.port: same as listen.port (${c.listen.port})`);

@@ -102,15 +102,20 @@ export function buildStatus(inputs: StatusInputs, now = Date.now()): StatusDocum
   const s = inputs.snapshot;
   const p = s.primary;
   const sec = s.secondary;
-  const rep = sec.up ? sec.replication : null;
+  const rep = sec.up && !(p.host === sec.host && p.port === sec.port) ? sec.replication : null;
   const details: string[] = [];
   const warnings: string[] = [];
   let connectionStatus: string;
   let headline: string;
 
+  // After `pairgate promote` the config names the promoted server twice: there is no secondary.
+  const alone = p.host === sec.host && p.port === sec.port;
   if (s.mode === "read_write") {
     connectionStatus = "Alive";
-    if (sec.up && rep && rep.ioRunning === "Yes" && rep.sqlRunning === "Yes") {
+    if (alone) {
+      headline =
+        "the promoted server serves reads and writes alone: there is no secondary, so High Availability is not protecting you until one is set up";
+    } else if (sec.up && rep && rep.ioRunning === "Yes" && rep.sqlRunning === "Yes") {
       headline = "High Availability Live is in progress now";
     } else if (sec.up) {
       headline = "the primary serves reads and writes; replication to the secondary is not running";
@@ -133,7 +138,8 @@ export function buildStatus(inputs: StatusInputs, now = Date.now()): StatusDocum
     headline = "neither server can serve: clients get a clear error until one of them answers";
   }
 
-  if (sec.up) details.push(`Secondary server is running in host: ${hostPort(sec)}`);
+  if (alone) details.push("No secondary is configured (the state `pairgate promote` leaves)");
+  else if (sec.up) details.push(`Secondary server is running in host: ${hostPort(sec)}`);
   else
     details.push(
       `Secondary server at ${hostPort(sec)} is not answering${sec.lastError ? `: ${sec.lastError}` : ""}`,
@@ -155,12 +161,17 @@ export function buildStatus(inputs: StatusInputs, now = Date.now()): StatusDocum
     }
   }
 
-  if (sec.up && sec.readOnly === false) {
+  if (alone) {
+    warnings.push(
+      'No secondary: set one up with `pairgate replication setup` and write it under "secondary" in the config, then reload (SIGHUP).',
+    );
+  } else if (sec.up && sec.readOnly === false) {
     warnings.push(
       "The secondary reports read_only=0: privileged users could write to it (pairgate never does). Set read_only=1 there.",
     );
   }
-  if (sec.up && !sec.replication) warnings.push("The secondary does not report any replication status.");
+  if (!alone && sec.up && !sec.replication)
+    warnings.push("The secondary does not report any replication status.");
   if (rep && rep.ioRunning !== "Yes" && p.up)
     warnings.push(
       `Replication IO thread is ${rep.ioRunning}${rep.lastIoError ? `: ${rep.lastIoError}` : ""}`,

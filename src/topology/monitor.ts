@@ -523,6 +523,8 @@ export class Topology extends EventEmitter<TopologyEvents> {
     const first = b.warnedReadOnly === null;
     b.warnedReadOnly = ro;
     if (b.role === "secondary") {
+      // The same server as the primary (a promoted config): writable as a primary should be.
+      if (b.probe.address === this.backends.primary.probe.address) return;
       if (ro === false) {
         this.logger.warn(
           { role: "secondary", address: b.probe.address },

@@ -364,7 +364,7 @@ test("pairgate status prints the summary; --json the document; unreachable → e
   assert.match(r.err, /cannot reach pairgate at http:\/\/127\.0\.0\.1:\d+\/status \(ECONNREFUSED\)/);
 });
 
-test("pairgate check-config: ok, or each problem with its path (exit 1)", async () => {
+test("pairgate check-config: ok, or each problem with its path (exit 1); the promoted state gets a note", async () => {
   const good = writeConfig({});
   const ok = await cli(["check-config", "--config", good]);
   assert.is(ok.code, 0);
@@ -378,8 +378,9 @@ test("pairgate check-config: ok, or each problem with its path (exit 1)", async 
   assert.match(r.out, "bogus: unknown key");
   const same = writeConfig({ secondary: { port: pair.primary.port } });
   const s = await cli(["check-config", "--config", same]);
-  assert.is(s.code, 1);
-  assert.match(s.out, "secondary: same address as primary");
+  assert.is(s.code, 0, "the promoted state is valid");
+  assert.match(s.out, "note: secondary: same address as primary");
+  assert.match(s.out, "no read-only fallback");
   const missing = await cli(["check-config", "--config", "/nonexistent/pairgate.json"]);
   assert.is(missing.code, 1);
   assert.match(missing.out, "cannot read");

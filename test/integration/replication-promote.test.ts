@@ -18,6 +18,7 @@ import { promote } from "../../src/replication/promote.js";
 import { startPair, type TestPair } from "../helpers/pair.js";
 import { type RunningProxy, startProxy } from "../helpers/proxy.js";
 import { ADMIN_USER, runCli, spawnCli } from "../helpers/servers.js";
+import { until } from "../helpers/wait.js";
 
 const admin = { user: ADMIN_USER.username, password: ADMIN_USER.password };
 
@@ -151,6 +152,26 @@ test("primary killed: promote, reload pairgate, and writes through it go to the 
 
   proxy.proxy.reload(loadConfig(file));
   assert.is(await writeThrough(proxy.port, pair, "after-promote"), 2);
+  // The status says what the promoted state is: one server, read/write, no fallback — and does not
+  // mistake the promoted server for a writable secondary.
+  let warnings: string[] = [];
+  await until("the status shows the promoted server alone", async () => {
+    const doc = (await (await fetch(`http://127.0.0.1:${proxy.proxy.adminPort}/status`)).json()) as {
+      mode: string;
+      headline: string;
+      warnings: string[];
+    };
+    warnings = doc.warnings;
+    return doc.mode === "read_write" && /alone/.test(doc.headline);
+  });
+  assert.ok(
+    warnings.some((w) => w.startsWith("No secondary")),
+    warnings.join(" | "),
+  );
+  assert.not.ok(
+    warnings.some((w) => w.includes("read_only=0")),
+    warnings.join(" | "),
+  );
   const direct = await pair.connect("secondary");
   try {
     assert.is((await q(direct, "SELECT id FROM ptrx_audit WHERE operation = 'after-promote'")).length, 1);
