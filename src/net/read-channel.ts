@@ -9,11 +9,12 @@
  * collected response, a packet waiting in a queue) without copying it. A slab whose tail runs short
  * is left to the garbage collector once nothing points into it any more.
  *
- * Slab sizes: a backend's responses get 64 KiB slabs (a result set of many rows arrives in few
- * reads). A client's channel is "adaptive": small slabs, carved from Node's shared buffer pool, while
- * its reads are small (commands; an idle session costs next to nothing), 64 KiB slabs once a read
- * fills all the room it was given (LOAD DATA, a big INSERT). Small slabs for responses cost a
- * measured 10 % more CPU per query on sysbench read_only (an extra read per multi-row result).
+ * Slab sizes: every channel starts with small slabs, carved from Node's shared buffer pool, so an
+ * idle session costs next to nothing, and moves to 64 KiB slabs when a read fills all the room it
+ * was given (more bytes were waiting). A backend's channel ("grow") then keeps big slabs for good —
+ * a session that once got a multi-row result will get more, each in few reads; a client's
+ * ("adaptive") goes back to small slabs after a small read, since big uploads (LOAD DATA, a large
+ * INSERT) are rare between small commands.
  */
 import type { Socket } from "node:net";
 
@@ -30,12 +31,11 @@ export class ReadChannel {
   handler: (chunk: Buffer) => void = noop;
   private slab: Buffer;
   private used = 0;
-  /** Read into big slabs: always, or (adaptive) since a read filled its room. */
-  private big: boolean;
+  /** Read into big slabs: since a read filled its room (and, adaptive, no small read since). */
+  private big = false;
 
-  constructor(private readonly sizing: "big" | "adaptive" = "big") {
-    this.big = sizing === "big";
-    this.slab = Buffer.allocUnsafe(this.big ? BIG_SLAB : SMALL_SLAB);
+  constructor(private readonly sizing: "grow" | "adaptive" = "grow") {
+    this.slab = Buffer.allocUnsafe(SMALL_SLAB);
   }
 
   /** For `net.connect({ onread })`: Node calls `buffer()` once before the first read and after each one. */
@@ -50,10 +50,8 @@ export class ReadChannel {
     },
     callback: (n: number, buf: Uint8Array): boolean => {
       this.used += n;
-      if (this.sizing === "adaptive") {
-        if (n === buf.length) this.big = true;
-        else if (n < SMALL_MIN_ROOM) this.big = false;
-      }
+      if (n === buf.length) this.big = true;
+      else if (n < SMALL_MIN_ROOM && this.sizing === "adaptive") this.big = false;
       this.handler((buf as Buffer).subarray(0, n));
       return true;
     },

@@ -61,7 +61,7 @@ test("an accepted socket is adopted: bytes sent before the switch come first, th
   }
 });
 
-for (const sizing of ["big", "adaptive"] as const)
+for (const sizing of ["grow", "adaptive"] as const)
   test(`${sizing} slabs: chunks a handler keeps stay intact while 1 MiB more flows through (several slabs)`, async () => {
     const l = await link();
     try {
