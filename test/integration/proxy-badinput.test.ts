@@ -7,7 +7,7 @@
  * or a close; the proxy and every other session keep running.
  */
 import { randomBytes } from "node:crypto";
-import type { Socket } from "node:net";
+import { connect, createServer, type Socket } from "node:net";
 import * as mariadb from "mariadb";
 import type { Connection } from "mysql2/promise";
 import { test } from "uvu";
@@ -316,6 +316,60 @@ test("netReadTimeoutMs: a client stalled mid-packet after login gets ERR 1159 / 
     await stillServes(port);
   } finally {
     await short.stop();
+  }
+});
+
+test("a command sent after the login response but before the OK waits and is answered after the OK", async () => {
+  // The primary through a relay that, once asked, holds each new connection's greeting 300 ms:
+  // pairgate's login to the backend is then slow, and the client's command arrives in between.
+  let holdGreetings = false;
+  const relay = createServer((down) => {
+    const up = connect(pair.primary.port, "127.0.0.1");
+    const held = holdGreetings;
+    const early: Buffer[] = [];
+    let release = !held;
+    if (held)
+      setTimeout(() => {
+        release = true;
+        for (const b of early) down.write(b);
+      }, 300);
+    up.on("data", (b: Buffer) => (release ? down.write(b) : early.push(b)));
+    down.on("data", (b: Buffer) => up.write(b));
+    const close = () => {
+      up.destroy();
+      down.destroy();
+    };
+    up.on("close", close);
+    down.on("close", close);
+    up.on("error", close);
+    down.on("error", close);
+  });
+  await new Promise<void>((r) => relay.listen(0, "127.0.0.1", r));
+  const relayPort = (relay.address() as { port: number }).port;
+  const port = await freePort();
+  const slow = await startProxy(
+    pair,
+    pair.proxyConfig({
+      listen: { port },
+      primary: { port: relayPort },
+      audit: { journalDir: `${pair.dir}/audit-early` },
+    }),
+  );
+  try {
+    holdGreetings = true;
+    const c = await greeted(port);
+    c.write(frame(1, goodResponse(c)));
+    await new Promise((r) => setTimeout(r, 100)); // pairgate is now waiting for the backend's greeting
+    c.write(frame(0, comQuery("SELECT 7 AS seven")));
+    const ok = await c.read(5000);
+    assert.is(ok.payload[0], 0x00, "the login's OK comes first");
+    const columns = await c.read(5000);
+    assert.is(columns.payload[0], 1, "then the result set of the command sent early: one column");
+    c.close();
+  } finally {
+    holdGreetings = false;
+    await slow.stop();
+    relay.close();
   }
 });
 
