@@ -214,10 +214,16 @@ export class PairgateProxy {
       this.logger.warn({ err: (e as Error).message }, "starting before both backends were checked");
     }
     this.address = await this.listener.listen();
-    this.admin = await startAdminServer({
-      host: this.config.admin.host,
-      port: this.config.admin.port,
-      token: this.config.admin.token,
+    this.admin = await this.startAdmin(this.config);
+    this.adminPort = this.admin.port;
+    this.logger.info({ listen: this.address, mode: this.topology.mode }, "pairgate is serving");
+  }
+
+  private startAdmin(config: Config): Promise<AdminServer> {
+    return startAdminServer({
+      host: config.admin.host,
+      port: config.admin.port,
+      token: config.admin.token,
       topology: this.topology,
       metrics: this.metrics,
       logger: this.logger.child({ part: "admin" }),
@@ -225,15 +231,53 @@ export class PairgateProxy {
       sessions: () => this.sessions.size,
       configInfo: () => ({ file: this.config.file, site: this.config.site, listen: this.address }),
     });
-    this.adminPort = this.admin.port;
-    this.logger.info({ listen: this.address, mode: this.topology.mode }, "pairgate is serving");
+  }
+
+  /**
+   * A reload changed `listen` or `admin`: bind the new address, then let go of the old one. Open
+   * client sessions stay. When the new address cannot be bound the old one keeps serving.
+   * Resolves when done (reload() does not wait for it).
+   */
+  private async rebind(previous: Config, next: Config): Promise<void> {
+    const same = (a: { host: string; port: number }, b: { host: string; port: number }) =>
+      a.host === b.host && a.port === b.port;
+    if (!same(previous.listen, next.listen)) {
+      try {
+        this.address = await this.listener.rebind(next.listen.host, next.listen.port);
+        this.logger.info({ listen: this.address }, "listening on the reloaded address");
+      } catch (e) {
+        this.metrics.configReload("error");
+        this.logger.error(
+          { listen: next.listen, err: (e as Error).message },
+          "cannot listen on the reloaded address: still listening on the old one",
+        );
+      }
+    }
+    if (!same(previous.admin, next.admin) && this.admin) {
+      try {
+        const admin = await this.startAdmin(next);
+        const old = this.admin;
+        this.admin = admin;
+        this.adminPort = admin.port;
+        await old.close().catch(() => {});
+        this.logger.info({ admin: { host: next.admin.host, port: admin.port } }, "admin moved");
+      } catch (e) {
+        this.metrics.configReload("error");
+        this.logger.error(
+          { admin: next.admin, err: (e as Error).message },
+          "cannot listen on the reloaded admin address: the admin stays where it was",
+        );
+      }
+    }
   }
 
   /**
    * Apply a new, already validated config without dropping sessions: backends' addresses (sessions
-   * move at their next statement boundary), users, monitor timings, limits.
+   * move at their next statement boundary), users, monitor timings, limits, audit rules — at once;
+   * a new `listen` or `admin` address once it is bound (the returned promise; it never rejects).
    */
-  reload(next: Config): void {
+  reload(next: Config): Promise<void> {
+    const previous = this.config;
     const moved = (r: Role) => {
       const a = r === "primary" ? this.config.primary : this.config.secondary;
       const b = r === "primary" ? next.primary : next.secondary;
@@ -252,7 +296,12 @@ export class PairgateProxy {
     for (const s of this.sessions) for (const r of movedRoles) s.backendMoved(r);
     this.metrics.configReload("ok");
     this.logger.info({ file: next.file, moved: movedRoles }, "config reloaded");
+    this.rebinding = this.rebinding.then(() => this.rebind(previous, next));
+    return this.rebinding;
   }
+
+  /** Rebinds run one after another (two quick SIGHUPs must not race). */
+  private rebinding: Promise<void> = Promise.resolve();
 
   /** Stop accepting, let statements finish until the deadline, close sessions, stop the monitor. */
   async stop(deadlineMs = this.config.shutdownTimeoutMs): Promise<void> {

@@ -55,7 +55,7 @@ export function registerStartCommand(program: Command): void {
       process.on("SIGHUP", () => {
         try {
           const next = loadConfig(opts.config);
-          proxy.reload(next);
+          void proxy.reload(next);
         } catch (e) {
           const msg = e instanceof ConfigError ? e.problems.join("; ") : (e as Error).message;
           logger.error({ err: msg }, "config reload refused: the running config stays");

@@ -43,18 +43,22 @@ export class ClientListener {
   }
 
   listen(): Promise<{ host: string; port: number }> {
-    return new Promise((resolve, reject) => {
-      this.server.once("error", reject);
-      this.server.listen({ host: this.opts.host, port: this.opts.port, backlog: 1024 }, () => {
-        this.server.off("error", reject);
-        const a = this.server.address();
-        resolve(
-          typeof a === "object" && a
-            ? { host: a.address, port: a.port }
-            : { host: this.opts.host, port: this.opts.port },
-        );
-      });
-    });
+    return listenOn(this.server, this.opts.host, this.opts.port);
+  }
+
+  /**
+   * Move to a new address (a config reload changed `listen`): listen there first, then stop
+   * accepting on the old one. Sessions accepted before keep running and still count against
+   * maxConnections. Rejects, changing nothing, when the new address cannot be bound.
+   */
+  async rebind(host: string, port: number): Promise<{ host: string; port: number }> {
+    const next = createServer({ noDelay: true }, (s) => this.accept(s));
+    const address = await listenOn(next, host, port);
+    const old = this.server;
+    this.server = next;
+    old.close();
+    if (!this.accepting) next.close();
+    return address;
   }
 
   /** Stop accepting new clients; existing ones continue. */
@@ -144,4 +148,15 @@ export class ClientListener {
   destroyAll(): void {
     for (const s of this.sockets) s.destroy();
   }
+}
+
+function listenOn(server: Server, host: string, port: number): Promise<{ host: string; port: number }> {
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen({ host, port, backlog: 1024 }, () => {
+      server.off("error", reject);
+      const a = server.address();
+      resolve(typeof a === "object" && a ? { host: a.address, port: a.port } : { host, port });
+    });
+  });
 }

@@ -120,6 +120,56 @@ test("SIGHUP: a new primary port while clients keep working; an invalid file is 
   }
 });
 
+test("SIGHUP with new listen and admin ports: the open session keeps working, new clients use the new ports, the old ones close", async () => {
+  const [listen, admin, listen2, admin2] = await freePorts(4);
+  const file = join(pair.dir, "rebind.config.json");
+  const raw = pair.proxyConfig({
+    listen: { port: listen },
+    admin: { port: admin },
+    audit: { journalDir: join(pair.dir, "audit-rebind") },
+  });
+  const proc = await startProxyProcess(pair, raw, file);
+  const c = await proc.connect();
+  try {
+    await c.query("SELECT 1");
+    const moved = JSON.parse(readFileSync(file, "utf8"));
+    moved.listen.port = listen2;
+    moved.admin.port = admin2;
+    writeFileSync(file, JSON.stringify(moved));
+    proc.child.kill("SIGHUP");
+    await until(
+      "the admin answers on its new port",
+      async () => (await fetch(`http://127.0.0.1:${admin2}/healthz`)).ok,
+    );
+    const fresh = await proc.connect({ port: listen2 });
+    const [[row]] = (await fresh.query("SELECT @@server_id AS id")) as unknown as [{ id: number }[]];
+    assert.is(row.id, 1, "a new client logs in through the new listen port");
+    await fresh.end();
+    const [[again]] = (await c.query("SELECT 2 AS two")) as unknown as [{ two: number }[]];
+    assert.is(again.two, 2, "the session opened on the old port still works");
+    const refused = await proc.connect({ port: listen, connectTimeout: 2000 }).then(
+      async (x) => {
+        await x.end();
+        return null;
+      },
+      (e: NodeJS.ErrnoException) => e.code ?? e.message,
+    );
+    assert.is(refused, "ECONNREFUSED", "the old listen port no longer accepts");
+    const oldAdmin = await fetch(`http://127.0.0.1:${admin}/healthz`).then(
+      () => "answered",
+      (e: Error & { cause?: { code?: string } }) => e.cause?.code ?? e.message,
+    );
+    assert.is(oldAdmin, "ECONNREFUSED", "the old admin port is closed");
+    const status = (await (await fetch(`http://127.0.0.1:${admin2}/status`)).json()) as {
+      config?: { listen?: { port: number } };
+    };
+    assert.is(status.config?.listen?.port, listen2, "/status names the new listen address");
+  } finally {
+    await c.end().catch(() => {});
+    await proc.stop();
+  }
+});
+
 test("SIGTERM: statements in flight finish, sessions close, the audit journal is flushed, exit 0", async () => {
   const [listen, admin] = await freePorts(2);
   const journalDir = join(pair.dir, "audit-term");

@@ -150,7 +150,7 @@ test("primary killed: promote, reload pairgate, and writes through it go to the 
     assert.is((await q(c, "SHOW SLAVE STATUS")).length, 0);
   });
 
-  proxy.proxy.reload(loadConfig(file));
+  await proxy.proxy.reload(loadConfig(file));
   assert.is(await writeThrough(proxy.port, pair, "after-promote"), 2);
   // The status says what the promoted state is: one server, read/write, no fallback — and does not
   // mistake the promoted server for a writable secondary.
