@@ -4,6 +4,7 @@
  * `pairgate check-config [--config FILE]` — validate a config file and nothing else.
  */
 import type { Command } from "commander";
+import { sameEndpoint } from "../config/endpoint.js";
 import { type Config, ConfigError, loadConfig } from "../config/load.js";
 import { formatStatusText, type StatusDocument } from "./status.js";
 
@@ -33,7 +34,7 @@ function describeFetchError(e: unknown): string {
 export function configProblems(c: Config): { problems: string[]; notes: string[] } {
   const problems: string[] = [];
   const notes: string[] = [];
-  if (c.primary.host === c.secondary.host && c.primary.port === c.secondary.port) {
+  if (sameEndpoint(c.primary, c.secondary)) {
     // What `pairgate promote` writes: the promoted server alone until a new secondary is set up.
     notes.push(
       `secondary: same address as primary (${c.primary.host}:${c.primary.port}), as \`pairgate promote\` leaves it: that server serves alone, with no read-only fallback, until a new secondary is set up (\`pairgate replication setup\`) and written under "secondary"`,

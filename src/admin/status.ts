@@ -3,6 +3,7 @@
  * prints. Built from the topology's snapshot; the words follow the seed's HA page
  * ("Connection Status: Alive and High Availability Live is in progress now").
  */
+import { sameEndpoint } from "../config/endpoint.js";
 import type { BackendHealth, Mode, PairStatus, ReplicationStatus, Transition } from "../topology/types.js";
 
 export interface StatusBackend {
@@ -102,14 +103,14 @@ export function buildStatus(inputs: StatusInputs, now = Date.now()): StatusDocum
   const s = inputs.snapshot;
   const p = s.primary;
   const sec = s.secondary;
-  const rep = sec.up && !(p.host === sec.host && p.port === sec.port) ? sec.replication : null;
+  // After `pairgate promote` the config names the promoted server twice: there is no secondary.
+  const alone = sameEndpoint(p, sec);
+  const rep = sec.up && !alone ? sec.replication : null;
   const details: string[] = [];
   const warnings: string[] = [];
   let connectionStatus: string;
   let headline: string;
 
-  // After `pairgate promote` the config names the promoted server twice: there is no secondary.
-  const alone = p.host === sec.host && p.port === sec.port;
   if (s.mode === "read_write") {
     connectionStatus = "Alive";
     if (alone) {

@@ -1,10 +1,8 @@
 /** `HOST:PORT` addresses as the replication commands take them (`[::1]:3306` for IPv6). */
+import { type Endpoint, formatEndpoint, sameEndpoint } from "../config/endpoint.js";
 import { ReplicationError } from "./errors.js";
 
-export interface Endpoint {
-  host: string;
-  port: number;
-}
+export { type Endpoint, formatEndpoint, sameEndpoint };
 
 export function parseEndpoint(text: string, defaultPort = 3306): Endpoint {
   const t = text.trim();
@@ -25,17 +23,4 @@ export function parseEndpoint(text: string, defaultPort = 3306): Endpoint {
   if (!host || !Number.isInteger(n) || n < 1 || n > 65535 || (port !== undefined && !/^\d+$/.test(port)))
     throw new ReplicationError("PAIRGATE_REPL_ADDRESS", `not a HOST:PORT address: ${JSON.stringify(text)}`);
   return { host, port: n };
-}
-
-export function formatEndpoint(e: Endpoint): string {
-  return e.host.includes(":") ? `[${e.host}]:${e.port}` : `${e.host}:${e.port}`;
-}
-
-export function sameEndpoint(a: Endpoint, b: Endpoint): boolean {
-  return a.port === b.port && normalHost(a.host) === normalHost(b.host);
-}
-
-function normalHost(h: string): string {
-  const l = h.toLowerCase();
-  return l === "localhost" || l === "::1" || l.startsWith("127.") ? "loopback" : l;
 }

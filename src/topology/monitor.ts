@@ -21,6 +21,7 @@
  * "backendUp" (role, cause).
  */
 import { EventEmitter } from "node:events";
+import { sameEndpoint } from "../config/endpoint.js";
 import type { BackendConfig, Config } from "../config/load.js";
 import type { Logger } from "../observability/logger.js";
 import { Probe, type ProbeLike, type ProbeResult, type ProbeTimeouts } from "./probe.js";
@@ -524,7 +525,7 @@ export class Topology extends EventEmitter<TopologyEvents> {
     b.warnedReadOnly = ro;
     if (b.role === "secondary") {
       // The same server as the primary (a promoted config): writable as a primary should be.
-      if (b.probe.address === this.backends.primary.probe.address) return;
+      if (sameEndpoint(b.cfg, this.backends.primary.cfg)) return;
       if (ro === false) {
         this.logger.warn(
           { role: "secondary", address: b.probe.address },
