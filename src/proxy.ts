@@ -239,9 +239,7 @@ export class PairgateProxy {
    * Resolves when done (reload() does not wait for it).
    */
   private async rebind(previous: Config, next: Config): Promise<void> {
-    const same = (a: { host: string; port: number }, b: { host: string; port: number }) =>
-      a.host === b.host && a.port === b.port;
-    if (!same(previous.listen, next.listen)) {
+    if (!sameAddress(previous.listen, next.listen)) {
       try {
         this.address = await this.listener.rebind(next.listen.host, next.listen.port);
         this.logger.info({ listen: this.address }, "listening on the reloaded address");
@@ -253,7 +251,7 @@ export class PairgateProxy {
         );
       }
     }
-    if (!same(previous.admin, next.admin) && this.admin) {
+    if (!sameAddress(previous.admin, next.admin) && this.admin) {
       try {
         const admin = await this.startAdmin(next);
         const old = this.admin;
@@ -278,12 +276,9 @@ export class PairgateProxy {
    */
   reload(next: Config): Promise<void> {
     const previous = this.config;
-    const moved = (r: Role) => {
-      const a = r === "primary" ? this.config.primary : this.config.secondary;
-      const b = r === "primary" ? next.primary : next.secondary;
-      return a.host !== b.host || a.port !== b.port;
-    };
-    const movedRoles = (["primary", "secondary"] as const).filter(moved);
+    const movedRoles = (["primary", "secondary"] as const).filter(
+      (r: Role) => !sameAddress(this.config[r], next[r]),
+    );
     this.config = next;
     this.users.clear();
     for (const u of next.users) this.users.set(u.username, u.password);
@@ -314,4 +309,12 @@ export class PairgateProxy {
     await this.audit?.stop();
     await this.topology.stop();
   }
+}
+
+/**
+ * Exactly the same host and port. Not sameEndpoint(): "localhost" and "127.0.0.1" are one server
+ * but not one address to bind or connect to (localhost may resolve to ::1).
+ */
+function sameAddress(a: { host: string; port: number }, b: { host: string; port: number }): boolean {
+  return a.host === b.host && a.port === b.port;
 }

@@ -283,9 +283,9 @@ export class ClientSession {
     );
     // Only now read commands (the login left the socket paused). A plain client is read through
     // a channel (no stream machinery per read); a TLS one with 'data' events.
-    const channel = new ReadChannel("adaptive");
-    channel.handler = this.onClientData;
-    if (this.clientTls || !adoptSocket(client, channel)) {
+    const channel = this.clientTls ? null : new ReadChannel("adaptive");
+    if (channel) channel.handler = this.onClientData;
+    if (!channel || !adoptSocket(client, channel)) {
       client.on("data", this.onClientData);
       client.resume();
     }
