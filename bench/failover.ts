@@ -304,16 +304,7 @@ async function runOne(ctx: Ctx, proxy: ProxyKind, fault: FaultKind): Promise<Run
   try {
     running = await startProxy(ctx, proxy, primary, tag);
     const mark = await binlogMark(pair, "secondary");
-    load = new Load({
-      host: HOST,
-      port: running.port,
-      user: pair.appUser.username,
-      password: pair.appUser.password,
-      database: BENCH_SCHEMA,
-      clients: o.clients,
-      pauseMs: o.pauseMs,
-      errorPauseMs: 10,
-    });
+    load = appLoad(pair, running.port, o);
     load.start();
     await sleep(o.warmupMs);
     const { fault: t0, answered, restarted } = await faultAndRecover(ctx, fault, link);
@@ -381,6 +372,20 @@ interface Row {
   target: Partial<Record<FaultKind, string>>;
   check?: Partial<Record<FaultKind, Check>>;
   cell: (r: RunResult) => string;
+}
+
+/** The mixed read/write load of a run or the soak, as the application user through `port`. */
+function appLoad(pair: TestPair, port: number, o: Options): Load {
+  return new Load({
+    host: HOST,
+    port,
+    user: pair.appUser.username,
+    password: pair.appUser.password,
+    database: BENCH_SCHEMA,
+    clients: o.clients,
+    pauseMs: o.pauseMs,
+    errorPauseMs: 10,
+  });
 }
 
 const ms = (x: number) => (Number.isFinite(x) ? `${fmt(x)} ms` : "—");
@@ -600,16 +605,7 @@ async function runSoak(
         rss.push({ t: (now() - t0) / 1000, mib: rssMiB(pid) });
       } catch {}
     }, 5000);
-    load = new Load({
-      host: HOST,
-      port: running.port,
-      user: pair.appUser.username,
-      password: pair.appUser.password,
-      database: BENCH_SCHEMA,
-      clients: o.clients,
-      pauseMs: o.pauseMs,
-      errorPauseMs: 10,
-    });
+    load = appLoad(pair, running.port, o);
     load.start();
     const count = Math.max(1, Math.floor((o.soak * 1000) / SOAK_PERIOD_MS));
     const faults: SoakFault[] = [];
