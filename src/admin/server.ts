@@ -5,7 +5,7 @@
  *   GET  /              HA status page (refreshes itself from /status every 2 s)
  *   GET  /status        the status document (JSON)
  *   GET  /healthz       200 while the process lives
- *   GET  /readyz        200 when reads can be served (mode != down), else 503
+ *   GET  /readyz        200 when reads can be served (mode != down) and the audit journal is open, else 503
  *   GET  /metrics       Prometheus exposition
  *   POST /maintenance   {"readOnly": true|false}
  *   POST /audit/deliver deliver the audit journal now
@@ -25,6 +25,8 @@ export interface AdminAudit {
   pending(): number;
   readonly lastDeliveryAt: number | null;
   deliverNow(): Promise<{ delivered: number }>;
+  /** Why the audit journal is not open (audited statements are refused), or null. */
+  readonly journalProblem?: string | null;
 }
 
 export interface AdminServerOptions {
@@ -179,7 +181,9 @@ export async function startAdminServer(opts: AdminServerOptions): Promise<AdminS
         return json(req, res, 200, { ok: true, uptimeSeconds: Math.round(process.uptime()) });
       case "/readyz": {
         const mode = opts.topology.mode;
-        return json(req, res, mode === "down" ? 503 : 200, { ready: mode !== "down", mode });
+        const audit = opts.audit?.journalProblem ?? null;
+        const ready = mode !== "down" && audit === null;
+        return json(req, res, ready ? 200 : 503, audit ? { ready, mode, audit } : { ready, mode });
       }
       case "/metrics": {
         const m = await opts.metrics.render();
