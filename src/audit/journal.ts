@@ -21,7 +21,7 @@
  * second process out. Segments from earlier runs are sealed: every open starts a
  * new segment, so a torn tail is never appended after.
  */
-import { closeSync, constants, fdatasync, fsync, open, openSync, write } from "node:fs";
+import { closeSync, constants, fdatasync, fsync, open, write } from "node:fs";
 import * as fsp from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { crc32 } from "node:zlib";
