@@ -120,7 +120,11 @@ export const configSchema = z.strictObject({
   instanceId: z.string().optional(),
   site: z.string().default("default"),
   log: z
-    .strictObject({ level: z.enum(["trace", "debug", "info", "warn", "error", "fatal"]).default("info") })
+    .strictObject({
+      level: z.enum(["trace", "debug", "info", "warn", "error", "fatal"]).default("info"),
+      /** auto: lines in words on a TTY, JSON otherwise; `pairgate start --log-format` overrides. */
+      format: z.enum(["auto", "json", "pretty"]).default("auto"),
+    })
     .prefault({}),
   shutdownTimeoutMs: z.number().int().min(0).default(10_000),
 });
