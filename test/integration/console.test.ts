@@ -22,7 +22,6 @@ test.after(async () => {
   await pair?.stop();
 });
 
-// biome-ignore lint/suspicious/noControlCharactersInRegex: colour codes are what is stripped
 const plain = (s: string) => s.replace(/\x1b\[[0-9;]*[A-Za-z]/g, "").replace(/\r/g, "");
 
 interface Run {
