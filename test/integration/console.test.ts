@@ -43,7 +43,7 @@ async function run(tty: boolean, extra: string[] = []): Promise<Run & { listen: 
   const argv = [...pairgateCommand(), "start", "--config", file, ...extra];
   const env = { ...process.env, PAIRGATE_LOG_LEVEL: "info" };
   const child = tty
-    ? spawn("script", ["-qfec", argv.map((a) => `'${a}'`).join(" "), "/dev/null"], {
+    ? spawn("script", ["-qfec", `exec ${argv.map((a) => `'${a}'`).join(" ")}`, "/dev/null"], {
         stdio: ["pipe", "pipe", "pipe"],
         env: { ...env, TERM: "xterm" },
       })
@@ -87,10 +87,15 @@ test("on a TTY: a banner (connect line with the lab's user and password, status 
       text.split("\n").some((l) => l.trim().startsWith('{"level"')),
       "no JSON line on a TTY",
     );
-    // Ctrl-C typed at the terminal: a graceful stop.
+    // Ctrl-C typed at the terminal: a graceful stop (pairgate is the pty's foreground process:
+    // `exec`, no shell in between to die first and take the terminal away).
     r.child.stdin!.write("\x03");
+    await until(
+      "pairgate says it shuts down",
+      async () => /shutting down.*SIGINT/.test(plain(r.out())),
+      15_000,
+    );
     await until("pairgate stops on Ctrl-C", async () => r.exited(), 15_000);
-    assert.match(plain(r.out()), /shutting down.*SIGINT|SIGINT.*shutting down|stopped/);
   } finally {
     if (!r.exited()) r.child.kill("SIGKILL");
   }
