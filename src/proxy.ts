@@ -4,6 +4,7 @@
  */
 import { readFileSync } from "node:fs";
 import { createSecureContext } from "node:tls";
+import { StatusHistory } from "./admin/history.js";
 import { type AdminServer, startAdminServer } from "./admin/server.js";
 import { Audit } from "./audit/index.js";
 import type { BackendTarget, Role } from "./backend/connection.js";
@@ -21,6 +22,8 @@ export class PairgateProxy {
   readonly topology: Topology;
   readonly metrics: Metrics;
   readonly audit: Audit | null = null;
+  /** The last hour for the status page's charts. */
+  readonly history: StatusHistory;
   private listener: ClientListener;
   private sessions = new Set<ClientSession>();
   private users: Map<string, string>;
@@ -46,6 +49,15 @@ export class PairgateProxy {
     });
     this.topology.setMaxListeners(0); // every session waiting out a fault listens for a moment
     this.metrics.attachTopology(this.topology);
+    this.history = new StatusHistory(
+      {
+        mode: () => this.topology.mode,
+        lagSeconds: () => this.topology.snapshot().secondary.replication?.secondsBehind ?? null,
+        statements: () => this.metrics.statementTotals(),
+      },
+      config.admin.charts,
+    );
+    this.topology.on("transition", (t) => this.history.transition(t));
     this.users = new Map(config.users.map((u) => [u.username, u.password]));
     this.tls = this.buildTls(config);
     this.topology.on("transition", (t) => {
@@ -214,6 +226,7 @@ export class PairgateProxy {
       this.logger.warn({ err: (e as Error).message }, "starting before both backends were checked");
     }
     this.address = await this.listener.listen();
+    this.history.start();
     this.admin = await this.startAdmin(this.config);
     this.adminPort = this.admin.port;
     this.logger.info({ listen: this.address, mode: this.topology.mode }, "pairgate is serving");
@@ -229,6 +242,7 @@ export class PairgateProxy {
       logger: this.logger.child({ part: "admin" }),
       audit: this.audit ?? undefined,
       sessions: () => this.sessions.size,
+      history: () => this.history.document(),
       configInfo: () => ({ file: this.config.file, site: this.config.site, listen: this.address }),
     });
   }
@@ -307,6 +321,7 @@ export class PairgateProxy {
     while (this.sessions.size > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
     this.listener.destroyAll();
     await this.audit?.stop();
+    this.history.stop();
     await this.topology.stop();
   }
 }

@@ -2,9 +2,11 @@
  * `pairgate start --config FILE`: run the proxy in the foreground. Brings the lab pair up first when
  * the config has a `lab` section. SIGTERM/SIGINT shut down gracefully; SIGHUP reloads the config.
  */
+import { readFileSync } from "node:fs";
 import type { Command } from "commander";
 import { ConfigError, loadConfig } from "./config/load.js";
 import { Lab, labOptionsFromConfig } from "./lab/index.js";
+import { renderBanner, resolveLogFormat } from "./observability/console.js";
 import { createLogger } from "./observability/logger.js";
 import { PairgateProxy } from "./proxy.js";
 import { removePidFile, writePidFile } from "./replication/pidfile.js";
@@ -14,7 +16,11 @@ export function registerStartCommand(program: Command): void {
     .command("start")
     .description("run the proxy in the foreground (brings the lab pair up first when the config has `lab`)")
     .option("-c, --config <file>", "config file", "proxy.config.json")
-    .action(async (opts: { config: string }) => {
+    .option(
+      "--log-format <format>",
+      "auto (lines in words and a banner on a TTY, JSON otherwise), json or pretty; default: log.format in the config, else auto",
+    )
+    .action(async (opts: { config: string; logFormat?: string }) => {
       let config: ReturnType<typeof loadConfig>;
       try {
         config = loadConfig(opts.config);
@@ -23,13 +29,34 @@ export function registerStartCommand(program: Command): void {
         process.exitCode = 2;
         return;
       }
-      const logger = createLogger(process.env.PAIRGATE_LOG_LEVEL ?? config.log.level);
+      let format: ReturnType<typeof resolveLogFormat>;
+      try {
+        format = resolveLogFormat(opts.logFormat, config.log.format, process.stdout.isTTY === true);
+      } catch (e) {
+        process.stderr.write(`${(e as Error).message}\n`);
+        process.exitCode = 2;
+        return;
+      }
+      const logger = createLogger(process.env.PAIRGATE_LOG_LEVEL ?? config.log.level, format);
       if (config.lab) {
         logger.info({ dir: config.lab.dir }, "bringing the lab pair up");
         await new Lab(labOptionsFromConfig(config)).up();
       }
       const proxy = new PairgateProxy(config, logger);
       await proxy.start();
+      if (format === "pretty" && proxy.address) {
+        process.stdout.write(
+          renderBanner({
+            config,
+            listen: proxy.address,
+            adminPort: proxy.adminPort ?? config.admin.port,
+            mode: proxy.topology.mode,
+            pid: process.pid,
+            version: packageVersion(),
+            color: process.stdout.isTTY === true,
+          }),
+        );
+      }
       // `pairgate promote` finds this process here to reload it (SIGHUP).
       const pidFile = writePidFile(config.file);
       if (!pidFile) logger.warn({ config: config.file }, "could not write the pid file next to the config");
@@ -63,4 +90,15 @@ export function registerStartCommand(program: Command): void {
         }
       });
     });
+}
+
+function packageVersion(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as {
+      version?: string;
+    };
+    return pkg.version ?? "?";
+  } catch {
+    return "?";
+  }
 }

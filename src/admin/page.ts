@@ -4,6 +4,7 @@
  * then fetches `/status` every 2 s and re-renders. Without JavaScript the <noscript> text summary
  * (the same as `pairgate status`) still says what matters.
  */
+import type { HistoryDocument } from "./history.js";
 import { formatStatusText, type StatusDocument } from "./status.js";
 
 const escapeHtml = (s: string) =>
@@ -55,6 +56,13 @@ code { font: 13px/1.3 ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; 
 .err { color:var(--bad); }
 footer { margin-top:22px; color:var(--muted); font-size:13px; display:flex; justify-content:space-between; flex-wrap:wrap; gap:8px; }
 footer .stale { color:var(--bad); font-weight:600; }
+#charts { margin-bottom:18px; }
+#charts h3 { font-size:13px; font-weight:600; margin:10px 0 2px; color:var(--muted); display:flex; gap:14px; align-items:center; }
+#charts h3 .key { font-weight:400; display:inline-flex; align-items:center; gap:5px; }
+#charts h3 .sw { display:inline-block; width:14px; height:4px; border-radius:2px; }
+#charts svg { display:block; width:100%; height:auto; overflow:visible; }
+#charts svg text { font: 11px system-ui, -apple-system, "Segoe UI", Roboto, Arial, sans-serif; fill:#5b6876; }
+#charts svg .mk text { font-weight:600; }
 `;
 
 /** The renderer runs in the browser: plain ES2017, no framework. */
@@ -109,12 +117,142 @@ const SCRIPT = `
     if (!t) return "none";
     return when(t.at) + "<br>" + esc(t.cause) + "<br><span class=muted>detected in " + esc(t.detectionSeconds.toFixed(3)) + " s</span>";
   }
+
+  var history = null;
+  var MODE_COLOR = { read_write: "#2f9e5a", read_only: "#e0a526", down: "#d0443c" };
+  var W = 1000, L = 58, R = 12;
+  function fmt(n) { return n >= 100 ? String(Math.round(n)) : n >= 10 ? n.toFixed(0) : n >= 1 ? n.toFixed(1) : n === 0 ? "0" : n.toFixed(2); }
+  function niceMax(v) {
+    if (!(v > 0)) return 1;
+    var p = Math.pow(10, Math.floor(Math.log(v) / Math.LN10));
+    var m = [1, 2, 2.5, 5, 10];
+    for (var i = 0; i < m.length; i++) if (m[i] * p >= v) return m[i] * p;
+    return 10 * p;
+  }
+  function clock(t, secs) {
+    var d = new Date(t);
+    var p = function (n) { return (n < 10 ? "0" : "") + n; };
+    return p(d.getHours()) + ":" + p(d.getMinutes()) + (secs ? ":" + p(d.getSeconds()) : "");
+  }
+  function scaleX(h) {
+    var t0 = h.now - h.windowMs;
+    return function (t) { return L + (Math.max(t0, Math.min(h.now, t)) - t0) / h.windowMs * (W - L - R); };
+  }
+  function ticks(h) {
+    var steps = [10e3, 30e3, 60e3, 120e3, 300e3, 600e3, 900e3, 1800e3, 3600e3, 7200e3];
+    var step = steps[steps.length - 1];
+    for (var i = 0; i < steps.length; i++) if (h.windowMs / steps[i] <= 7) { step = steps[i]; break; }
+    var out = [];
+    for (var t = Math.ceil((h.now - h.windowMs) / step) * step; t <= h.now; t += step) out.push(t);
+    return { list: out, secs: step < 60e3 };
+  }
+  function markers(h, x, top, bottom, labels) {
+    var shown = h.transitions.filter(function (tr) { return tr.at >= h.now - h.windowMs; });
+    // Labels go in the first of three rows where they do not run into another: failovers and
+    // failbacks first, the other mode changes where room is left.
+    var placed = {};
+    if (labels) {
+      var rows = [[], [], []];
+      var order = shown.map(function (tr, i) { return i; });
+      order.sort(function (i, j) { return (shown[i].kind === "other" ? 1 : 0) - (shown[j].kind === "other" ? 1 : 0) || i - j; });
+      order.forEach(function (i) {
+        var tr = shown[i];
+        var label = (tr.kind === "failover" ? "▼ failover " : tr.kind === "failback" ? "▲ failback " : "→ " + tr.to + " ") + clock(tr.at, true);
+        var px = x(tr.at), w = label.length * 6.6 + 8;
+        var right = px + w > W - R;
+        var a = right ? px - w : px, b = right ? px : px + w;
+        for (var r = 0; r < rows.length; r++) {
+          var free = rows[r].every(function (iv) { return b < iv[0] || a > iv[1]; });
+          if (free) { rows[r].push([a, b]); placed[i] = { row: r, right: right, label: label }; break; }
+        }
+      });
+    }
+    var s = "";
+    shown.forEach(function (tr, i) {
+      var c = tr.kind === "failover" ? "#c0392b" : tr.kind === "failback" ? "#1f7a3f" : "#8a5a00";
+      var px = x(tr.at);
+      var xx = px.toFixed(1);
+      s += "<g class=mk data-kind=" + tr.kind + "><title>" + esc(tr.from + " → " + tr.to + " at " + new Date(tr.at).toLocaleTimeString() + ": " + tr.cause) + "</title>";
+      s += "<line x1=" + xx + " x2=" + xx + " y1=" + top + " y2=" + bottom + " stroke='" + c + "' stroke-width='1.5' stroke-dasharray='4 3'/>";
+      var p = placed[i];
+      if (p) s += "<text x=" + (p.right ? px - 4 : px + 4).toFixed(1) + " y=" + (10 + 12 * p.row) + " text-anchor=" + (p.right ? "end" : "start") + " style='fill:" + c + "'>" + esc(p.label) + "</text>";
+      s += "</g>";
+    });
+    return s;
+  }
+  function modeChart(h, x) {
+    var H = 66, y0 = 38, y1 = 60;
+    var s = "<svg id=chart-mode viewBox='0 0 " + W + " " + H + "' role=img aria-label='mode over the last hour'>";
+    s += "<rect x=" + L + " y=" + y0 + " width=" + (W - L - R) + " height=" + (y1 - y0) + " fill='#eef1f4' rx='3'/>";
+    var segs = [];
+    var mode = h.initialMode, from = h.since;
+    h.transitions.forEach(function (tr) { if (tr.at > from) { segs.push([from, tr.at, mode]); } mode = tr.to; from = Math.max(from, tr.at); });
+    segs.push([from, h.now, mode]);
+    segs.forEach(function (g) {
+      if (g[1] < h.now - h.windowMs) return;
+      var a = x(g[0]), b = x(g[1]);
+      s += "<rect class=seg data-mode=" + g[2] + " x=" + a.toFixed(1) + " y=" + y0 + " width=" + Math.max(1.5, b - a).toFixed(1) + " height=" + (y1 - y0) + " fill='" + MODE_COLOR[g[2]] + "'/>";
+    });
+    s += "<text x=" + (L - 6) + " y=" + (y1 - 7) + " text-anchor=end>mode</text>";
+    s += markers(h, x, 2, y1 + 4, true);
+    return s + "</svg>";
+  }
+  function path(h, x, ys, top, height, max) {
+    var d = "", pen = false;
+    for (var i = 0; i < h.t.length; i++) {
+      var v = ys[i];
+      if (v === null || v === undefined) { pen = false; continue; }
+      var px = x(h.t[i]).toFixed(1), py = (top + height - Math.min(v, max) / max * height).toFixed(1);
+      d += (pen ? "L" : "M") + px + " " + py + " ";
+      pen = true;
+    }
+    return d;
+  }
+  function lineChart(h, x, id, label, series, unit) {
+    var H = 96, top = 8, height = 70;
+    var max = 0;
+    series.forEach(function (se) { se.v.forEach(function (v) { if (v !== null && v > max) max = v; }); });
+    max = niceMax(Math.max(max, unit === "s" ? 1 : 1));
+    var s = "<svg id=" + id + " viewBox='0 0 " + W + " " + H + "' role=img aria-label='" + esc(label) + "'>";
+    [0, 0.5, 1].forEach(function (f) {
+      var y = (top + height - f * height).toFixed(1);
+      s += "<line x1=" + L + " x2=" + (W - R) + " y1=" + y + " y2=" + y + " stroke='#e3e8ee'/>";
+      s += "<text x=" + (L - 6) + " y=" + (Number(y) + 4) + " text-anchor=end>" + fmt(max * f) + (f === 1 && unit ? " " + unit : "") + "</text>";
+    });
+    series.forEach(function (se) {
+      var d = path(h, x, se.v, top, height, max);
+      if (!d) return;
+      if (se.fill) s += "<path d='" + d + "' fill=none stroke='" + se.fill + "' stroke-width=6 stroke-linejoin=round opacity='.25'/>";
+      s += "<path class=series data-series=" + se.name + " d='" + d + "' fill=none stroke='" + se.color + "' stroke-width=1.8 stroke-linejoin='round'/>";
+    });
+    s += markers(h, x, top, top + height, false);
+    var tk = ticks(h);
+    tk.list.forEach(function (t) {
+      var xx = x(t).toFixed(1);
+      s += "<line x1=" + xx + " x2=" + xx + " y1=" + (top + height) + " y2=" + (top + height + 4) + " stroke='#aab4bf'/>";
+      s += "<text x=" + xx + " y=" + (top + height + 16) + " text-anchor=middle>" + clock(t, tk.secs) + "</text>";
+    });
+    return s + "</svg>";
+  }
+  function charts(h) {
+    var secs = Math.round(h.windowMs / 1000);
+    var span = secs === 3600 ? "hour" : secs % 3600 === 0 ? secs / 3600 + " hours" : secs >= 120 ? Math.round(secs / 60) + " minutes" : secs + " seconds";
+    var head = "<section class=card id=charts><h2><span>Last " + span + "</span><span class=muted>sampled every " + fmt(h.sampleMs / 1000) + " s, kept in pairgate's memory</span></h2>";
+    var x = scaleX(h);
+    var key = function (c, t) { return "<span class=key><span class=sw style='background:" + c + "'></span>" + t + "</span>"; };
+    var s = head;
+    s += "<h3>Mode " + key(MODE_COLOR.read_write, "read_write") + key(MODE_COLOR.read_only, "read_only") + key(MODE_COLOR.down, "down") + key("#c0392b", "failover") + key("#1f7a3f", "failback") + "</h3>" + modeChart(h, x);
+    s += "<h3>Replication lag (seconds behind the primary)</h3>" + lineChart(h, x, "chart-lag", "replication lag", [{ name: "lag", v: h.lag, color: "#6a4fb3" }], "s");
+    s += "<h3>Statements per second " + key("#2b6cb0", "primary") + key("#dd7a1f", "secondary") + "</h3>" + lineChart(h, x, "chart-qps", "statements per second per backend", [{ name: "primary", v: h.primaryPerSecond, color: "#2b6cb0" }, { name: "secondary", v: h.secondaryPerSecond, color: "#dd7a1f" }], "/s");
+    return s + "</section>";
+  }
   function render(s) {
     var h = "<section class='banner " + s.mode + "' id=banner>";
     h += "<p class=status id=connection-status>Connection Status: " + esc(s.connectionStatus) + " — " + esc(s.headline) + "</p>";
     h += "<div>Mode <span class='pill mode' id=mode>" + esc(s.mode) + "</span>" + (s.maintenance ? " <span class='pill mode'>maintenance</span>" : "") + " since " + when(s.since) + "</div>";
     h += "<ul>" + s.details.map(function (d) { return "<li>" + esc(d) + "</li>"; }).join("") + "</ul></section>";
     if (s.warnings.length) h += "<section class=warnings id=warnings>" + s.warnings.map(function (w) { return "<p>⚠ " + esc(w) + "</p>"; }).join("") + "</section>";
+    if (history) h += charts(history);
     h += "<div class=grid>" + server(s.primary, "Primary") + server(s.secondary, "Secondary") + replication(s.replication, s.secondary.up);
     h += "<section class=card id=history><h2><span>Failover history</span></h2><dl>" + row("Last failover", transition(s.lastFailover)) + row("Last failback", transition(s.lastFailback)) + "</dl></section>";
     h += "<section class=card id=audit><h2><span>Audit</span></h2><dl>";
@@ -127,7 +265,9 @@ const SCRIPT = `
     el.innerHTML = h;
     document.title = "pairgate — " + s.connectionStatus;
   }
+  var ticks_ = 0;
   function tick() {
+    if (ticks_++ % 3 === 2) fetch("history", { cache: "no-store" }).then(function (r) { return r.ok ? r.json() : null; }).then(function (h) { if (h) history = h; }).catch(function () {});
     fetch("status", { cache: "no-store" }).then(function (r) {
       if (!r.ok) throw new Error("HTTP " + r.status);
       return r.json();
@@ -141,12 +281,14 @@ const SCRIPT = `
       foot.textContent = "pairgate is not answering (" + e.message + "); last update " + Math.round((Date.now() - lastOk) / 1000) + " s ago";
     });
   }
+  var initialHistory = document.getElementById("history");
+  if (initialHistory) history = JSON.parse(initialHistory.textContent);
   render(JSON.parse(document.getElementById("initial").textContent));
   setInterval(tick, 2000);
 })();
 `;
 
-export function renderStatusPage(doc: StatusDocument): string {
+export function renderStatusPage(doc: StatusDocument, history?: HistoryDocument): string {
   return `<!doctype html>
 <html lang="en">
 <head>
@@ -162,6 +304,7 @@ export function renderStatusPage(doc: StatusDocument): string {
 <footer><span id="updated">Updated ${escapeHtml(new Date(doc.generatedAt).toISOString())} · refreshes every 2 s</span><span><a href="status">status JSON</a> · <a href="metrics">metrics</a></span></footer>
 </main>
 <script id="initial" type="application/json">${scriptJson(doc)}</script>
+${history ? `<script id="history" type="application/json">${scriptJson(history)}</script>\n` : ""}
 <script>${SCRIPT}</script>
 </body>
 </html>

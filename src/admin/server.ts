@@ -4,8 +4,9 @@
  *
  *   GET  /              HA status page (refreshes itself from /status every 2 s)
  *   GET  /status        the status document (JSON)
+ *   GET  /history       the last hour for the page's charts (JSON, see history.ts)
  *   GET  /healthz       200 while the process lives
- *   GET  /readyz        200 when reads can be served (mode != down), else 503
+ *   GET  /readyz        200 when reads can be served (mode != down) and the audit journal is open, else 503
  *   GET  /metrics       Prometheus exposition
  *   POST /maintenance   {"readOnly": true|false}
  *   POST /audit/deliver deliver the audit journal now
@@ -18,6 +19,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import type { Logger } from "../observability/logger.js";
 import type { Metrics } from "../observability/metrics.js";
 import type { Topology } from "../topology/monitor.js";
+import type { HistoryDocument } from "./history.js";
 import { renderStatusPage } from "./page.js";
 import { buildStatus, type StatusDocument } from "./status.js";
 
@@ -25,6 +27,8 @@ export interface AdminAudit {
   pending(): number;
   readonly lastDeliveryAt: number | null;
   deliverNow(): Promise<{ delivered: number }>;
+  /** Why the audit journal is not open (audited statements are refused), or null. */
+  readonly journalProblem?: string | null;
 }
 
 export interface AdminServerOptions {
@@ -37,6 +41,7 @@ export interface AdminServerOptions {
   audit?: AdminAudit;
   sessions?: () => number;
   configInfo?: () => object;
+  history?: () => HistoryDocument;
 }
 
 export interface AdminServer {
@@ -102,6 +107,7 @@ async function readJson(req: IncomingMessage): Promise<unknown> {
 const ROUTES: Record<string, readonly string[]> = {
   "/": ["GET", "HEAD"],
   "/status": ["GET", "HEAD"],
+  "/history": ["GET", "HEAD"],
   "/healthz": ["GET", "HEAD"],
   "/readyz": ["GET", "HEAD"],
   "/metrics": ["GET", "HEAD"],
@@ -169,17 +175,22 @@ export async function startAdminServer(opts: AdminServerOptions): Promise<AdminS
     }
     switch (path) {
       case "/":
-        return send(req, res, 200, "text/html; charset=utf-8", renderStatusPage(status()), {
+        return send(req, res, 200, "text/html; charset=utf-8", renderStatusPage(status(), opts.history?.()), {
           "Content-Security-Policy":
             "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; connect-src 'self'; img-src data:",
         });
       case "/status":
         return json(req, res, 200, status());
+      case "/history":
+        if (!opts.history) throw new HttpError(404, "no history in this admin server");
+        return send(req, res, 200, "application/json; charset=utf-8", JSON.stringify(opts.history()));
       case "/healthz":
         return json(req, res, 200, { ok: true, uptimeSeconds: Math.round(process.uptime()) });
       case "/readyz": {
         const mode = opts.topology.mode;
-        return json(req, res, mode === "down" ? 503 : 200, { ready: mode !== "down", mode });
+        const audit = opts.audit?.journalProblem ?? null;
+        const ready = mode !== "down" && audit === null;
+        return json(req, res, ready ? 200 : 503, audit ? { ready, mode, audit } : { ready, mode });
       }
       case "/metrics": {
         const m = await opts.metrics.render();

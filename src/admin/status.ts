@@ -51,7 +51,8 @@ export interface StatusDocument {
   replication: ReplicationStatus | null;
   lastFailover: StatusTransition | null;
   lastFailback: StatusTransition | null;
-  audit: { pending: number; lastDeliveryAt: string | null } | null;
+  /** `journalProblem`: why the journal is not open (audited statements are refused until it is). */
+  audit: { pending: number; lastDeliveryAt: string | null; journalProblem: string | null } | null;
   sessions: number | null;
   config: object | null;
   generatedAt: string;
@@ -92,7 +93,11 @@ const hostPort = (h: { host: string; port: number }) => `${h.host}:${h.port}`;
 
 export interface StatusInputs {
   snapshot: PairStatus;
-  audit?: { pending(): number; lastDeliveryAt: number | null } | null;
+  audit?: {
+    pending(): number;
+    lastDeliveryAt: number | null;
+    readonly journalProblem?: string | null;
+  } | null;
   sessions?: (() => number) | null;
   configInfo?: (() => object) | null;
   /** Lag above which a warning is shown. */
@@ -188,7 +193,16 @@ export function buildStatus(inputs: StatusInputs, now = Date.now()): StatusDocum
 
   let audit: StatusDocument["audit"] = null;
   if (inputs.audit) {
-    audit = { pending: inputs.audit.pending(), lastDeliveryAt: iso(inputs.audit.lastDeliveryAt) };
+    audit = {
+      pending: inputs.audit.pending(),
+      lastDeliveryAt: iso(inputs.audit.lastDeliveryAt),
+      journalProblem: inputs.audit.journalProblem ?? null,
+    };
+    if (audit.journalProblem) {
+      warnings.unshift(
+        `Audit journal unavailable: ${audit.journalProblem}. Audited statements are refused; pairgate retries every second.`,
+      );
+    }
     if (audit.pending > 0 && s.mode === "read_write") {
       details.push(`Audit: ${audit.pending} event(s) waiting for delivery to the primary`);
     } else if (audit.pending > 0) {

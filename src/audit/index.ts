@@ -75,8 +75,10 @@ export interface AuditStartOptions {
   onPrimaryUp?: (listener: () => void) => (() => void) | undefined;
 }
 
-/** Opening a failed journal is retried at most this often, from record(). */
+/** A journal that could not be opened is retried this often in the background until it opens. */
 const REOPEN_INTERVAL_MS = 1000;
+/** record() itself tries again when the last attempt is at least this old (the lock may just have been freed). */
+const RECORD_REOPEN_MS = 100;
 
 export class Audit {
   readonly instanceId: string;
@@ -93,6 +95,8 @@ export class Audit {
   #journalError: JournalError | null = null;
   #lastOpenAttempt = 0;
   #opening: Promise<void> | null = null;
+  #openFailures = 0;
+  #retryTimer: NodeJS.Timeout | null = null;
   #auditLog: AuditLog | null = null;
   #delivery: Delivery | null = null;
   #unsubscribe: (() => void) | undefined;
@@ -154,20 +158,52 @@ export class Audit {
           segmentBytes: this.#o.segmentBytes,
           io: this.#o.journalIo,
         });
+        if (this.#openFailures > 0) {
+          this.#log.info(
+            { dir: this.journalDir, failedAttempts: this.#openFailures },
+            "audit journal opened; audited statements are served again",
+          );
+        }
         this.#journalError = null;
-        if (this.#started) this.#startDelivery();
+        this.#openFailures = 0;
+        if (this.#stopped) {
+          // stop() ran while this open was under way: let the folder go again.
+          const j = this.#journal;
+          this.#journal = null;
+          await j.close();
+        } else if (this.#started) this.#startDelivery();
       } catch (e) {
         this.#journalError =
           e instanceof JournalError ? e : new JournalError((e as Error).message, "EUNKNOWN", { cause: e });
-        this.#log.error(
-          { err: e, dir: this.journalDir },
-          "audit journal unavailable; audited statements fail",
-        );
+        // The first failure is an error; the retries every second repeat it only once a minute.
+        if (this.#openFailures % 60 === 0) {
+          this.#log.error(
+            { err: this.#journalError.message, dir: this.journalDir, attempts: this.#openFailures + 1 },
+            "audit journal unavailable; audited statements fail; retrying every second",
+          );
+        }
+        this.#openFailures++;
+        this.#scheduleRetry();
       } finally {
         this.#opening = null;
       }
     })();
     return this.#opening;
+  }
+
+  #scheduleRetry(): void {
+    if (this.#stopped || this.#retryTimer) return;
+    this.#retryTimer = setTimeout(() => {
+      this.#retryTimer = null;
+      if (this.#journal === null && !this.#stopped) void this.#openJournal();
+    }, REOPEN_INTERVAL_MS);
+    this.#retryTimer.unref();
+  }
+
+  /** Why the journal is not open (null when it is, or audit is off): for /readyz and the status page. */
+  get journalProblem(): string | null {
+    if (!this.enabled || this.#journal !== null) return null;
+    return this.#journalError?.message ?? "the audit journal is not open yet";
   }
 
   #started: AuditStartOptions | null = null;
@@ -267,12 +303,9 @@ export class Audit {
     const event = completeEvent(input, this.#ids, this.instanceId, this.site);
     this.#counts[event.operation] = (this.#counts[event.operation] ?? 0) + 1;
     if (!this.enabled) return event;
-    if (
-      this.#journal === null &&
-      !this.#stopped &&
-      Date.now() - this.#lastOpenAttempt >= REOPEN_INTERVAL_MS
-    ) {
-      await this.#openJournal();
+    if (this.#journal === null && !this.#stopped) {
+      if (this.#opening) await this.#opening;
+      else if (Date.now() - this.#lastOpenAttempt >= RECORD_REOPEN_MS) await this.#openJournal();
     }
     const journal = this.#journal;
     try {
@@ -335,6 +368,8 @@ export class Audit {
   /** Flush the journal, stop delivery, close the journal and the audit log. */
   async stop(): Promise<void> {
     this.#stopped = true;
+    if (this.#retryTimer) clearTimeout(this.#retryTimer);
+    this.#retryTimer = null;
     this.#unsubscribe?.();
     this.#unsubscribe = undefined;
     await this.#opening;

@@ -17,25 +17,16 @@
  * segments entirely before it are removed.
  *
  * Concurrency: one writer (this object) and one reader (the delivery worker) per journal directory;
- * a lock file keeps a second process out. Segments from earlier runs are sealed: every open starts a
+ * a lock the kernel releases when its owner dies (a listening unix socket, see dir-lock.ts) keeps a
+ * second process out. Segments from earlier runs are sealed: every open starts a
  * new segment, so a torn tail is never appended after.
  */
-import {
-  closeSync,
-  constants,
-  fdatasync,
-  fsync,
-  open,
-  openSync,
-  readFileSync,
-  unlinkSync,
-  write,
-  writeSync,
-} from "node:fs";
+import { closeSync, constants, fdatasync, fsync, open, write } from "node:fs";
 import * as fsp from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { crc32 } from "node:zlib";
 import type { Logger } from "pino";
+import { type DirLock, DirLockedError, lockDir } from "./dir-lock.js";
 
 export const JOURNAL_FAILED = "PAIRGATE_AUDIT_JOURNAL_FAILED";
 
@@ -89,7 +80,8 @@ const SEGMENT_RE = /^seg-(\d{16})\.pgj$/;
 const POSITION_FILE = "position.json";
 /** The position file always has this size, so it can be rewritten in place on a full disk. */
 const POSITION_BYTES = 128;
-const LOCK_FILE = "journal.lock";
+/** The pid file of earlier versions: ignored (a pid proves nothing), removed when found. */
+const LEGACY_LOCK_FILE = "journal.lock";
 
 export function segmentName(n: number): string {
   return `seg-${String(n).padStart(16, "0")}.pgj`;
@@ -264,7 +256,7 @@ export class Journal<T = unknown> {
   #healthy = true;
   #lastError: JournalError | null = null;
   #closed = false;
-  #locked = false;
+  #lock: DirLock | null = null;
   #reported = new Set<string>();
   readonly stats: JournalStats = { appends: 0, batches: 0, fsyncs: 0, bytes: 0, failures: 0 };
 
@@ -297,8 +289,13 @@ export class Journal<T = unknown> {
   async #init(): Promise<void> {
     try {
       await fsp.mkdir(this.dir, { recursive: true, mode: 0o700 });
-      this.#lock();
-      this.#locked = true;
+      try {
+        this.#lock = await lockDir(this.dir);
+      } catch (e) {
+        if (e instanceof DirLockedError) throw new JournalError(e.message, "ELOCKED", { cause: e });
+        throw e;
+      }
+      await fsp.rm(join(this.dir, LEGACY_LOCK_FILE), { force: true });
       this.#segments = (await fsp.readdir(this.dir))
         .map((f) => SEGMENT_RE.exec(f)?.[1])
         .filter((s): s is string => s !== undefined)
@@ -331,39 +328,6 @@ export class Journal<T = unknown> {
       this.#fail(e);
       this.#log.error({ err: e, dir: this.dir }, "audit journal: cannot start a segment; appends will fail");
     }
-  }
-
-  #lock(): void {
-    const path = join(this.dir, LOCK_FILE);
-    for (let attempt = 0; attempt < 2; attempt++) {
-      try {
-        const fd = openSync(path, "wx", 0o600);
-        try {
-          writeSync(fd, `${process.pid}\n`);
-        } finally {
-          closeSync(fd);
-        }
-        return;
-      } catch (e) {
-        if (errCode(e) !== "EEXIST") throw e;
-      }
-      // A lock left behind by a dead process (kill -9) is stale; a live other process owns the dir.
-      let pid = Number.NaN;
-      try {
-        pid = Number.parseInt(readFileSync(path, "utf8"), 10);
-      } catch {
-        // unreadable: treat as stale
-      }
-      if (Number.isInteger(pid) && pid !== process.pid && pidAlive(pid)) {
-        throw new JournalError(`audit journal ${this.dir} is in use by process ${pid}`, "ELOCKED");
-      }
-      try {
-        unlinkSync(path);
-      } catch {
-        // raced with another remover
-      }
-    }
-    throw new JournalError(`audit journal ${this.dir}: cannot take the lock`, "ELOCKED");
   }
 
   async #loadPosition(): Promise<Position> {
@@ -713,8 +677,9 @@ export class Journal<T = unknown> {
   async #release(): Promise<void> {
     if (this.#fd !== null) closeQuiet(this.#fd);
     this.#fd = null;
-    if (this.#locked) await fsp.rm(join(this.dir, LOCK_FILE), { force: true }).catch(() => {});
-    this.#locked = false;
+    const lock = this.#lock;
+    this.#lock = null;
+    await lock?.release();
     openDirs.delete(this.dir);
   }
 }
@@ -736,14 +701,5 @@ async function readRange(path: string, offset: number, length: number): Promise<
     return got === length ? buf : buf.subarray(0, got);
   } finally {
     await fh.close();
-  }
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return errCode(e) === "EPERM";
   }
 }

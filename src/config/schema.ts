@@ -92,6 +92,18 @@ export const configSchema = z.strictObject({
       host: host.default("127.0.0.1"),
       port: port.default(9345),
       token: secretSchema.optional(),
+      /** The status page's charts: one sample every `sampleMs`, the last `windowMs` kept in memory. */
+      charts: z
+        .strictObject({
+          sampleMs: z.number().int().min(100).max(60_000).default(5000),
+          windowMs: z
+            .number()
+            .int()
+            .min(10_000)
+            .max(24 * 3_600_000)
+            .default(3_600_000),
+        })
+        .prefault({}),
     })
     .prefault({}),
   primary: backendSchema,
@@ -120,7 +132,11 @@ export const configSchema = z.strictObject({
   instanceId: z.string().optional(),
   site: z.string().default("default"),
   log: z
-    .strictObject({ level: z.enum(["trace", "debug", "info", "warn", "error", "fatal"]).default("info") })
+    .strictObject({
+      level: z.enum(["trace", "debug", "info", "warn", "error", "fatal"]).default("info"),
+      /** auto: lines in words on a TTY, JSON otherwise; `pairgate start --log-format` overrides. */
+      format: z.enum(["auto", "json", "pretty"]).default("auto"),
+    })
     .prefault({}),
   shutdownTimeoutMs: z.number().int().min(0).default(10_000),
 });

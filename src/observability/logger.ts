@@ -1,8 +1,30 @@
-/** The operational log: pino JSON lines on stdout. One root logger per process, children per part/session. */
+/**
+ * The operational log: pino JSON lines on stdout (files, pipes, collectors), or lines in words
+ * through pino-pretty for a person at a terminal (see console.ts for when). One root logger per
+ * process, children per part/session.
+ */
 import { type Logger, pino } from "pino";
+import pretty from "pino-pretty";
+import type { LogFormat } from "./console.js";
 
 export type { Logger };
 
-export function createLogger(level = process.env.PAIRGATE_LOG_LEVEL ?? "info"): Logger {
-  return pino({ level, base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime });
+export function createLogger(
+  level = process.env.PAIRGATE_LOG_LEVEL ?? "info",
+  format: LogFormat = "json",
+  color = process.stdout.isTTY === true,
+): Logger {
+  const options = { level, base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime };
+  if (format === "json") return pino(options);
+  return pino(
+    options,
+    pretty({
+      colorize: color,
+      sync: true,
+      translateTime: "SYS:HH:MM:ss.l",
+      ignore: "pid,hostname,part",
+      messageFormat: "{if part}{part}: {end}{msg}",
+      singleLine: true,
+    }),
+  );
 }

@@ -366,6 +366,18 @@ export class Metrics {
     this.queryDuration.observe(b, seconds);
   };
 
+  /** Statements relayed to each backend since start, all kinds (the status page's traffic chart). */
+  statementTotals(): { primary: number; secondary: number } {
+    const v = this.queriesTotal.values;
+    let primary = 0;
+    let secondary = 0;
+    for (let k = 0; k < 5; k++) {
+      primary += v[k];
+      secondary += v[5 + k];
+    }
+    return { primary, secondary };
+  }
+
   /** A write refused with 1290 while read-only. */
   readonly writeRejected = (): void => {
     this.writeRejections.values[0]++;

@@ -4,7 +4,7 @@
  * signalled when that process is still a pairgate started with this config file (its command line,
  * where /proc shows it), so a stale file never hands SIGHUP to an unrelated process.
  */
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { basename, dirname, join, resolve } from "node:path";
 import { commandLine, isAlive } from "../lab/process.js";
 
@@ -19,7 +19,10 @@ export function writePidFile(configFile: string): string | null {
   const file = pidFilePath(configFile);
   try {
     mkdirSync(dirname(file), { recursive: true });
-    writeFileSync(file, `${process.pid}\n`);
+    // Written aside and renamed: a reader (promote, a test) never sees the file empty.
+    const tmp = `${file}.${process.pid}.tmp`;
+    writeFileSync(tmp, `${process.pid}\n`);
+    renameSync(tmp, file);
     return file;
   } catch {
     return null;

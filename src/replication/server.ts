@@ -204,6 +204,29 @@ export async function userDatabases(conn: Connection): Promise<string[]> {
   return r.map((x) => String(x.name));
 }
 
+/**
+ * How many tables (views and sequences included), routines and events each database holds. A
+ * database with none (a fresh install's `test`) holds nothing a setup could overwrite.
+ */
+export async function databaseObjects(
+  conn: Connection,
+  databases: readonly string[],
+): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  if (databases.length === 0) return out;
+  const r = await rows(
+    conn,
+    `SELECT s.SCHEMA_NAME AS name,
+       (SELECT COUNT(*) FROM information_schema.TABLES t WHERE t.TABLE_SCHEMA = s.SCHEMA_NAME)
+     + (SELECT COUNT(*) FROM information_schema.ROUTINES r WHERE r.ROUTINE_SCHEMA = s.SCHEMA_NAME)
+     + (SELECT COUNT(*) FROM information_schema.EVENTS e WHERE e.EVENT_SCHEMA = s.SCHEMA_NAME) AS objects
+     FROM information_schema.SCHEMATA s WHERE s.SCHEMA_NAME IN (?)`,
+    [databases],
+  );
+  for (const x of r) out.set(String(x.name), Number(x.objects));
+  return out;
+}
+
 export async function inspect(
   role: string,
   s: AdminSession,

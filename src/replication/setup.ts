@@ -7,8 +7,9 @@
  *    primary, binlog, GTID, distinct server_ids, TLS. Option-file changes are printed, not guessed.
  * 2. A secondary that already replicates from this primary is only verified (TLS turned on if it
  *    was off, threads started, read_only set, caught up): running setup twice is harmless.
- * 3. Otherwise, unless --force, refuse a secondary that holds databases of its own or follows
- *    another primary. Then: secondary read-only; replication user (REQUIRE SSL, random password)
+ * 3. Otherwise, unless --force, refuse a secondary that holds databases of its own with tables
+ *    (or routines, events) in them, or follows another primary. Databases without any (a fresh
+ *    install's `test`) are named, dropped and replaced by the primary's. Then: secondary read-only; replication user (REQUIRE SSL, random password)
  *    on the primary; missing accounts copied; the primary's databases streamed across from one
  *    consistent snapshot; the replica starts at that snapshot's GTID position, over TLS.
  * 4. Wait for both replication threads and for the secondary to catch up; print the summary.
@@ -26,6 +27,7 @@ import {
   type AdminSession,
   closeAll,
   connectPair,
+  databaseObjects,
   inspect,
   label,
   replicaStatus,
@@ -240,11 +242,18 @@ export async function setupReplication(o: SetupOptions): Promise<SetupResult> {
           "pass --force to copy the data again and replicate by GTID",
       );
     const own = s.facts.userDatabases;
-    if (own.length && !o.force && !fromThisPrimary)
+    const objects = await databaseObjects(sc, own);
+    const emptyDbs = own.filter((db) => (objects.get(db) ?? 0) === 0);
+    const withData = own.filter((db) => !emptyDbs.includes(db));
+    if (withData.length && !o.force && !fromThisPrimary)
       throw new ReplicationError(
         "PAIRGATE_REPL_SECONDARY_HAS_DATA",
-        `${who.secondary} holds databases of its own (${own.join(", ")}): setting it up would overwrite them. ` +
+        `${who.secondary} holds databases of its own (${withData.join(", ")}): setting it up would overwrite them. ` +
           "Pass --force to replace them with the primary's data",
+      );
+    if (emptyDbs.length && !o.force)
+      log(
+        `${who.secondary}: database(s) without tables, routines or events will be dropped: ${emptyDbs.join(", ")}`,
       );
 
     // --- seed --------------------------------------------------------------------------------
@@ -268,7 +277,21 @@ export async function setupReplication(o: SetupOptions): Promise<SetupResult> {
     }
 
     const databases = await userDatabases(pc);
-    if (o.force) {
+    if (!o.force) {
+      // Counted again now the secondary is read-only: a table created since the check is not dropped.
+      const now = await databaseObjects(sc, emptyDbs);
+      const filled = emptyDbs.filter((db) => (now.get(db) ?? 0) > 0);
+      if (filled.length)
+        throw new ReplicationError(
+          "PAIRGATE_REPL_SECONDARY_HAS_DATA",
+          `${who.secondary}: tables appeared in ${filled.join(", ")} during the setup; nothing was dropped. ` +
+            "Pass --force to replace them with the primary's data",
+        );
+      for (const db of emptyDbs) {
+        log(`${who.secondary}: dropping empty database ${db}`);
+        await sc.query(`DROP DATABASE ${sc.escapeId(db)}`);
+      }
+    } else {
       const onlyHere = (await userDatabases(sc)).filter((db) => !databases.includes(db));
       for (const db of onlyHere) {
         log(`${who.secondary}: dropping database ${db} (--force; the primary has no such database)`);

@@ -11,7 +11,7 @@
  *   const servers = await startServers(2);
  *   try { ... servers.list[0].endpoint ... } finally { await servers.stop(); }
  */
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -19,7 +19,7 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import type { Connection, ConnectionOptions } from "mysql2/promise";
 import mysql from "mysql2/promise";
 import { Lab } from "../../src/lab/index.js";
-import { copyTemplate, renderOptionFile } from "../../src/lab/mariadb.js";
+import { copyTemplate, mariadbBinaries, renderOptionFile, runningAsRoot } from "../../src/lab/mariadb.js";
 import { pidsWithArg, signal } from "../../src/lab/process.js";
 import { ensureTls } from "../../src/lab/tls.js";
 import { freePorts } from "./ports.js";
@@ -52,6 +52,24 @@ export interface StartServersOptions {
   /** server_id of each server; 1, 2, 3… unless given (equal ids make a setup refuse). */
   serverIds?: number[];
   keep?: boolean;
+  /**
+   * Indexes of servers whose data directory is `mariadb-install-db`'s own output, untouched (its
+   * `test` database, anonymous accounts and socket-authenticated root included), instead of the
+   * lab's cleaned template. Only the admin account is added, as a person would before a setup.
+   */
+  freshInstall?: number[];
+}
+
+/** `mariadb-install-db` with its defaults into `dataDir` (only --user=root when run as root). */
+function installDb(dataDir: string): void {
+  const bin = mariadbBinaries();
+  const r = spawnSync(
+    bin.installDb,
+    ["--no-defaults", `--datadir=${dataDir}`, ...(runningAsRoot ? ["--user=root"] : [])],
+    { encoding: "utf8" },
+  );
+  if (r.status !== 0)
+    throw new Error(`mariadb-install-db failed (${r.status ?? r.signal}):\n${r.stdout}\n${r.stderr}`);
 }
 
 const live = new Set<{ labs: Lab[]; dir: string; keep: boolean }>();
@@ -99,7 +117,8 @@ export async function startServers(n: number, opts: StartServersOptions = {}): P
       });
       labs.push(lab);
       mkdirSync(join(lab.dir, "primary"), { recursive: true, mode: 0o700 });
-      copyTemplate(lab.spec("primary").dataDir);
+      if (opts.freshInstall?.includes(i)) installDb(lab.spec("primary").dataDir);
+      else copyTemplate(lab.spec("primary").dataDir);
       writeFileSync(
         lab.optionFile("primary"),
         renderOptionFile({

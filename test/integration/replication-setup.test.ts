@@ -21,6 +21,9 @@ let secondary: StandaloneServer;
 let dirty: StandaloneServer;
 /** A server whose server_id is the primary's. */
 let clash: StandaloneServer;
+/** Two servers straight out of mariadb-install-db (with its empty `test` database). */
+let freshPrimary: StandaloneServer;
+let freshSecondary: StandaloneServer;
 const ROWS = 2500;
 const admin = { user: ADMIN_USER.username, password: ADMIN_USER.password };
 
@@ -48,8 +51,8 @@ async function eventually(what: string, f: () => Promise<boolean>, ms = 10_000):
 }
 
 test.before(async () => {
-  servers = await startServers(4, { serverIds: [1, 2, 3, 1] });
-  [primary, secondary, dirty, clash] = servers.list;
+  servers = await startServers(6, { serverIds: [1, 2, 3, 1, 5, 6], freshInstall: [4, 5] });
+  [primary, secondary, dirty, clash, freshPrimary, freshSecondary] = servers.list;
   await on(primary, async (c) => {
     await c.query("CREATE DATABASE vault");
     await c.query(
@@ -64,7 +67,12 @@ test.before(async () => {
     await c.query("CREATE USER 'vault_app'@'%' IDENTIFIED BY 'vault-app-secret'");
     await c.query("GRANT SELECT, INSERT ON vault.* TO 'vault_app'@'%'");
   });
-  await on(dirty, (c) => c.query("CREATE DATABASE own_data"));
+  await on(dirty, async (c) => {
+    await c.query("CREATE DATABASE own_data");
+    await c.query("CREATE TABLE own_data.notes (id INT PRIMARY KEY)");
+    // Without tables: not "data of its own", named but not a reason to refuse.
+    await c.query("CREATE DATABASE own_empty");
+  });
 });
 
 test.after(async () => {
@@ -212,7 +220,8 @@ test("a secondary with databases of its own is refused without --force, and left
   } catch (e) {
     assert.instance(e, ReplicationError);
     assert.is((e as ReplicationError).code, "PAIRGATE_REPL_SECONDARY_HAS_DATA");
-    assert.match((e as Error).message, "own_data");
+    assert.match((e as Error).message, "(own_data)");
+    assert.not.match((e as Error).message, "own_empty");
   }
   await on(dirty, async (c) => {
     assert.is((await q(c, "SHOW SLAVE STATUS")).length, 0);
@@ -234,6 +243,55 @@ test("a secondary with databases of its own is refused without --force, and left
   );
   assert.is(cli.code, 1);
   assert.match(cli.stderr, "holds databases of its own (own_data)");
+});
+
+test("two freshly installed servers (mariadb-install-db's output, its empty `test` database included) pair without --force", async () => {
+  for (const s of [freshPrimary, freshSecondary])
+    await on(s, async (c) =>
+      assert.equal(
+        (await q(c, "SHOW DATABASES LIKE 'test'")).map((r) => Object.values(r)[0]),
+        ["test"],
+        `${s.name} is a fresh install with its test database`,
+      ),
+    );
+  const cli = await runCli(
+    [
+      "replication",
+      "setup",
+      "--primary",
+      freshPrimary.endpoint,
+      "--secondary",
+      freshSecondary.endpoint,
+      "--admin-user",
+      ADMIN_USER.username,
+      "--ssl-ca",
+      servers.caFile,
+    ],
+    { PAIRGATE_ADMIN_PASSWORD: ADMIN_USER.password },
+  );
+  assert.is(cli.code, 0, `${cli.stdout}\n${cli.stderr}`);
+  const out = cli.stdout + cli.stderr;
+  assert.match(out, /will be dropped: test\b/);
+  assert.match(out, /dropping empty database test/);
+  await on(freshPrimary, (c) => c.query("CREATE TABLE test.after_setup (id INT PRIMARY KEY)"));
+  await on(freshPrimary, (c) => c.query("INSERT INTO test.after_setup VALUES (42)"));
+  await eventually("the secondary follows the primary", () =>
+    on(freshSecondary, async (c) => {
+      const r = await q(
+        c,
+        "SELECT COUNT(*) AS n FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'test' AND TABLE_NAME = 'after_setup'",
+      );
+      return (
+        Number(r[0].n) === 1 && Number((await q(c, "SELECT COUNT(*) AS n FROM test.after_setup"))[0].n) === 1
+      );
+    }),
+  );
+  await on(freshSecondary, async (c) => {
+    const st = (await q(c, "SHOW SLAVE STATUS"))[0];
+    assert.is(st.Slave_IO_Running, "Yes");
+    assert.is(st.Slave_SQL_Running, "Yes");
+    assert.is(Number((await q(c, "SELECT @@GLOBAL.read_only AS ro"))[0].ro), 1);
+  });
 });
 
 test("--force replaces the secondary's own data with the primary's", async () => {
