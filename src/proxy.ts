@@ -5,6 +5,7 @@
 import { readFileSync } from "node:fs";
 import { createSecureContext } from "node:tls";
 import { type AdminServer, startAdminServer } from "./admin/server.js";
+import { truncateField } from "./audit/event.js";
 import { Audit } from "./audit/index.js";
 import type { BackendTarget, Role } from "./backend/connection.js";
 import { type Config, configPath } from "./config/load.js";
@@ -108,7 +109,11 @@ export class PairgateProxy {
           authWindow = now;
           authFailuresLogged = 0;
         }
-        if (authFailuresLogged++ < 10) this.logger.warn({ user: username, client: address }, message);
+        if (authFailuresLogged++ < 10)
+          this.logger.warn(
+            { user: username && truncateField(username, 128), client: address },
+            truncateField(message, 512),
+          );
         this.audit?.post({
           operation: "login_failed",
           outcome: "refused",
@@ -116,6 +121,18 @@ export class PairgateProxy {
           clientAddr: address,
         });
       },
+      loginThrottle: () => this.config.listen.loginThrottle,
+      onAddressBlocked: (address, blockMs) => {
+        this.metrics.loginBlocked();
+        this.logger.warn({ client: address, blockMs }, "client address blocked after too many failed logins");
+        this.audit?.post({
+          operation: "login_blocked",
+          outcome: "refused",
+          clientAddr: address,
+          detail: { blockMs, maxFailures: this.config.listen.loginThrottle.maxFailures },
+        });
+      },
+      onThrottled: () => this.metrics.loginThrottled(),
       onCount: (d) => this.metrics.clientConnections(d),
     });
   }

@@ -85,6 +85,18 @@ export const configSchema = z.strictObject({
        * TLS on a user's first login, fast path after).
        */
       authPlugin: z.enum(["mysql_native_password", "caching_sha2_password"]).default("mysql_native_password"),
+      /**
+       * Failed-login throttling per client address: `maxFailures` refused logins within `windowMs`
+       * block the address for `blockMs` (its new connections get ERR 1129 before the greeting).
+       */
+      loginThrottle: z
+        .strictObject({
+          enabled: z.boolean().default(true),
+          maxFailures: z.number().int().min(1).default(10),
+          windowMs: z.number().int().min(1).default(60_000),
+          blockMs: z.number().int().min(1).default(60_000),
+        })
+        .prefault({}),
     })
     .prefault({}),
   admin: z
