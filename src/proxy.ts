@@ -240,7 +240,9 @@ export class PairgateProxy {
     return startAdminServer({
       host: config.admin.host,
       port: config.admin.port,
-      token: config.admin.token,
+      // Read at each request: a token added or changed by a reload (SIGHUP) applies at once.
+      token: () => this.config.admin.token,
+      allowedHosts: () => this.config.admin.allowedHosts,
       topology: this.topology,
       metrics: this.metrics,
       logger: this.logger.child({ part: "admin" }),
@@ -297,6 +299,11 @@ export class PairgateProxy {
       (r: Role) => !sameAddress(this.config[r], next[r]),
     );
     this.config = next;
+    if (previous.admin.token !== next.admin.token)
+      this.logger.warn(
+        { token: next.admin.token ? "set" : "none (actions from loopback only)" },
+        "admin.token changed by the reload: applied to admin actions from now on",
+      );
     this.users.clear();
     for (const u of next.users) this.users.set(u.username, u.password);
     this.listener.clearAuthCache();

@@ -104,6 +104,11 @@ export const configSchema = z.strictObject({
       host: host.default("127.0.0.1"),
       port: port.default(9345),
       token: secretSchema.optional(),
+      /**
+       * Host names the admin answers to (the Host header), besides IP addresses, localhost and
+       * admin.host: a DNS-rebinding page uses a name of its own and is refused (421).
+       */
+      allowedHosts: z.array(z.string().min(1)).default([]),
     })
     .prefault({}),
   primary: backendSchema,
