@@ -346,5 +346,5 @@ export function formatResult(r: HostileResult): string {
   const notes = Object.entries(r.notes)
     .map(([k, v]) => `${k}=${v}`)
     .join(" ");
-  return `${PHASE_TITLES[r.phase].padEnd(62)} probe max ${f(r.probe.maxMs).padStart(8)} ms  p99 ${f(r.probe.p99Ms).padStart(7)} ms  (n=${r.probe.n})  hostile ${f(r.hostileMs, 0)} ms  cpu ${f(r.cpuPercent, 0)} %  rss ${f(r.rssBeforeMiB, 0)}→${f(r.rssPeakMiB, 0)} peak→${f(r.rssAfterMiB, 0)} MiB  ${notes}`;
+  return `${PHASE_TITLES[r.phase].padEnd(62)} probe max ${f(r.probe.maxMs).padStart(8)} ms  p99 ${f(r.probe.p99Ms).padStart(7)} ms  (n=${r.probe.n})  hostile ${f(r.hostileMs, 0)} ms  cpu ${f(r.cpuPercent, 0)} %  rss ${f(r.rssBeforeMiB, 0)}→${f(r.rssAfterMiB, 0)} MiB (2 s after)  ${notes}`;
 }
