@@ -38,7 +38,7 @@ export class LoginThrottle {
     const e = this.entries.get(address);
     if (!e) return 0;
     const left = e.blockedUntil - this.now();
-    return left > 0 ? left : 0;
+    return Math.max(left, 0);
   }
 
   /** A refused login from `address`. Returns true when this failure blocked the address. */
