@@ -6,6 +6,7 @@ import { readFileSync } from "node:fs";
 import { createSecureContext } from "node:tls";
 import { StatusHistory } from "./admin/history.js";
 import { type AdminServer, startAdminServer } from "./admin/server.js";
+import { truncateField } from "./audit/event.js";
 import { Audit } from "./audit/index.js";
 import type { BackendTarget, Role } from "./backend/connection.js";
 import { type Config, configPath } from "./config/load.js";
@@ -120,7 +121,11 @@ export class PairgateProxy {
           authWindow = now;
           authFailuresLogged = 0;
         }
-        if (authFailuresLogged++ < 10) this.logger.warn({ user: username, client: address }, message);
+        if (authFailuresLogged++ < 10)
+          this.logger.warn(
+            { user: username && truncateField(username, 128), client: address },
+            truncateField(message, 512),
+          );
         this.audit?.post({
           operation: "login_failed",
           outcome: "refused",
@@ -128,6 +133,18 @@ export class PairgateProxy {
           clientAddr: address,
         });
       },
+      loginThrottle: () => this.config.listen.loginThrottle,
+      onAddressBlocked: (address, blockMs) => {
+        this.metrics.loginBlocked();
+        this.logger.warn({ client: address, blockMs }, "client address blocked after too many failed logins");
+        this.audit?.post({
+          operation: "login_blocked",
+          outcome: "refused",
+          clientAddr: address,
+          detail: { blockMs, maxFailures: this.config.listen.loginThrottle.maxFailures },
+        });
+      },
+      onThrottled: () => this.metrics.loginThrottled(),
       onCount: (d) => this.metrics.clientConnections(d),
     });
   }
@@ -236,7 +253,9 @@ export class PairgateProxy {
     return startAdminServer({
       host: config.admin.host,
       port: config.admin.port,
-      token: config.admin.token,
+      // Read at each request: a token added or changed by a reload (SIGHUP) applies at once.
+      token: () => this.config.admin.token,
+      allowedHosts: () => this.config.admin.allowedHosts,
       topology: this.topology,
       metrics: this.metrics,
       logger: this.logger.child({ part: "admin" }),
@@ -294,6 +313,11 @@ export class PairgateProxy {
       (r: Role) => !sameAddress(this.config[r], next[r]),
     );
     this.config = next;
+    if (previous.admin.token !== next.admin.token)
+      this.logger.warn(
+        { token: next.admin.token ? "set" : "none (actions from loopback only)" },
+        "admin.token changed by the reload: applied to admin actions from now on",
+      );
     this.users.clear();
     for (const u of next.users) this.users.set(u.username, u.password);
     this.listener.clearAuthCache();

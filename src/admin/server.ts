@@ -12,10 +12,22 @@
  *   POST /audit/deliver deliver the audit journal now
  *
  * Actions need `Authorization: Bearer <admin.token>` when a token is configured (else 401);
- * without a token they are accepted only from loopback (else 403).
+ * without a token they are accepted only from loopback (else 403). The token is read at each
+ * request, so one added or changed by a reload (SIGHUP) applies at once.
+ *
+ * Against web pages (a browser on the operator's machine can reach a loopback admin):
+ * - an action's body must be `Content-Type: application/json` (else 415): an HTML form can only
+ *   send text/plain, urlencoded or multipart, and a cross-origin fetch of JSON needs a CORS
+ *   preflight, which this server never grants;
+ * - an action with an `Origin` header must come from this server's own origin (else 403), and
+ *   one with `Sec-Fetch-Site` must be same-origin or user-initiated ("none");
+ * - every request's `Host` must name this listener (else 421): an IP literal, `localhost`,
+ *   `admin.host`, or one of `admin.allowedHosts` — a DNS-rebinding page (its own name resolving
+ *   to 127.0.0.1) is refused, and cannot read /status either.
  */
 import { timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import { isIP } from "node:net";
 import type { Logger } from "../observability/logger.js";
 import type { Metrics } from "../observability/metrics.js";
 import type { Topology } from "../topology/monitor.js";
@@ -34,7 +46,10 @@ export interface AdminAudit {
 export interface AdminServerOptions {
   host: string;
   port: number;
-  token?: string;
+  /** The token, or a function read at each request (so a reload applies it without a restart). */
+  token?: string | (() => string | undefined);
+  /** Host names accepted in the Host header besides IP literals, `localhost` and `host`. */
+  allowedHosts?: readonly string[] | (() => readonly string[]);
   topology: Pick<Topology, "snapshot" | "setMaintenance" | "mode">;
   metrics: Pick<Metrics, "render">;
   logger: Logger;
@@ -69,9 +84,9 @@ export function isLoopback(address: string | undefined): boolean {
 }
 
 function tokenMatches(header: string | undefined, token: string): boolean {
-  const m = /^Bearer\s+(.+)$/i.exec(header ?? "");
-  if (!m) return false;
-  const given = Buffer.from(m[1].trim());
+  const h = header ?? "";
+  if (h.length < 7 || h.slice(0, 7).toLowerCase() !== "bearer ") return false;
+  const given = Buffer.from(h.slice(7).trim());
   const want = Buffer.from(token);
   return given.length === want.length && timingSafeEqual(given, want);
 }
@@ -104,6 +119,37 @@ async function readJson(req: IncomingMessage): Promise<unknown> {
   }
 }
 
+/** The host name of a Host header value (`name:port`, `[v6]:port`), lower case; null if malformed. */
+export function hostName(header: string | undefined): string | null {
+  if (!header) return null;
+  const h = header.trim().toLowerCase();
+  if (h.startsWith("[")) {
+    const end = h.indexOf("]");
+    return end > 0 ? h.slice(1, end) : null;
+  }
+  const colon = h.indexOf(":");
+  return colon >= 0 ? h.slice(0, colon) : h;
+}
+
+/** An IPv4 or IPv6 literal: a name no DNS answer can rebind. */
+function isIpLiteral(name: string): boolean {
+  return isIP(name) !== 0;
+}
+
+/** `p` without trailing slashes (a loop: the regex /\/+$/ is quadratic on a run of slashes). */
+function trimSlashes(p: string): string {
+  let end = p.length;
+  while (end > 1 && p.charCodeAt(end - 1) === 0x2f) end--;
+  return end === p.length ? p : p.slice(0, end);
+}
+
+/** The media type of a Content-Type header (no parameters), lower case. */
+function mediaType(header: string | undefined): string {
+  if (!header) return "";
+  const semi = header.indexOf(";");
+  return (semi >= 0 ? header.slice(0, semi) : header).trim().toLowerCase();
+}
+
 const ROUTES: Record<string, readonly string[]> = {
   "/": ["GET", "HEAD"],
   "/status": ["GET", "HEAD"],
@@ -117,7 +163,18 @@ const ROUTES: Record<string, readonly string[]> = {
 
 export async function startAdminServer(opts: AdminServerOptions): Promise<AdminServer> {
   const logger = opts.logger.child({ part: "admin" });
-  const token = opts.token && opts.token.length > 0 ? opts.token : undefined;
+  const currentToken = (): string | undefined => {
+    const t = typeof opts.token === "function" ? opts.token() : opts.token;
+    return t && t.length > 0 ? t : undefined;
+  };
+  const allowedHosts = (): readonly string[] =>
+    (typeof opts.allowedHosts === "function" ? opts.allowedHosts() : opts.allowedHosts) ?? [];
+  const hostAllowed = (req: IncomingMessage): boolean => {
+    const name = hostName(req.headers.host);
+    if (name === null || name === "") return false;
+    if (isIpLiteral(name) || name === "localhost" || name === opts.host.toLowerCase()) return true;
+    return allowedHosts().some((h) => h.toLowerCase() === name);
+  };
 
   const status = (): StatusDocument =>
     buildStatus({
@@ -148,7 +205,27 @@ export async function startAdminServer(opts: AdminServerOptions): Promise<AdminS
   const json = (req: IncomingMessage, res: ServerResponse, code: number, v: unknown, headers = {}) =>
     send(req, res, code, "application/json; charset=utf-8", `${JSON.stringify(v, null, 2)}\n`, headers);
 
+  /** The browser rules for actions: JSON only, same origin only. */
+  const checkActionRequest = (req: IncomingMessage) => {
+    if (mediaType(req.headers["content-type"]) !== "application/json") {
+      throw new HttpError(415, "actions accept only Content-Type: application/json");
+    }
+    const origin = req.headers.origin;
+    if (origin !== undefined) {
+      const host = req.headers.host ?? "";
+      if (origin !== `http://${host}` && origin !== `https://${host}`) {
+        throw new HttpError(403, `actions are not accepted from another origin (${origin.slice(0, 200)})`);
+      }
+    }
+    const site = req.headers["sec-fetch-site"];
+    if (site !== undefined && site !== "same-origin" && site !== "none") {
+      throw new HttpError(403, `actions are not accepted from a ${String(site).slice(0, 40)} request`);
+    }
+  };
+
   const authorize = (req: IncomingMessage) => {
+    checkActionRequest(req);
+    const token = currentToken();
     if (token) {
       if (!tokenMatches(req.headers.authorization, token)) {
         throw new HttpError(401, "this action needs Authorization: Bearer <admin.token>", {
@@ -163,8 +240,14 @@ export async function startAdminServer(opts: AdminServerOptions): Promise<AdminS
   };
 
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
+    if (!hostAllowed(req)) {
+      throw new HttpError(
+        421,
+        `Host ${JSON.stringify((req.headers.host ?? "").slice(0, 200))} does not name this admin listener (an IP address, localhost, admin.host or admin.allowedHosts)`,
+      );
+    }
     const url = new URL(req.url ?? "/", "http://admin.invalid");
-    const path = url.pathname.length > 1 ? url.pathname.replace(/\/+$/, "") : url.pathname;
+    const path = trimSlashes(url.pathname);
     const methods = ROUTES[path];
     if (!methods) throw new HttpError(404, `no such path: ${path}`);
     const method = req.method ?? "GET";
@@ -225,7 +308,7 @@ export async function startAdminServer(opts: AdminServerOptions): Promise<AdminS
         return;
       }
       if (err instanceof HttpError) {
-        if (err.status === 401 || err.status === 403) {
+        if (err.status === 401 || err.status === 403 || err.status === 415) {
           logger.warn(
             { path: req.url, from: req.socket.remoteAddress, status: err.status },
             "admin action refused",
@@ -252,7 +335,7 @@ export async function startAdminServer(opts: AdminServerOptions): Promise<AdminS
   const address = server.address();
   const port = typeof address === "object" && address ? address.port : opts.port;
   logger.info(
-    { host: opts.host, port, token: token ? "set" : "none (actions from loopback only)" },
+    { host: opts.host, port, token: currentToken() ? "set" : "none (actions from loopback only)" },
     "admin listening",
   );
   server.on("error", (err) => logger.error({ err }, "admin listener error"));

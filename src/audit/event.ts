@@ -8,6 +8,8 @@ import { randomFillSync } from "node:crypto";
 export type AuditOperation =
   | "login"
   | "login_failed"
+  /** A client address blocked by listen.loginThrottle (once per block, not per refused connection). */
+  | "login_blocked"
   | "logout"
   | "password_retrieval"
   | "write_rejected"
@@ -121,7 +123,53 @@ export function isUuidV7(id: string): boolean {
   return UUID_V7.test(id);
 }
 
-/** Fill in an input into a complete event. */
+/**
+ * The longest each client-supplied field of an event may be, in UTF-16 code units; longer values
+ * are cut and end with "…". A client controls these (a user name in a failed login can be 65,000
+ * bytes), and every event is written to the journal, the audit log and the primary: without a
+ * bound, an unauthenticated client fills the disk. Documented in README (Audit field limits).
+ * `sql` (a captured write, replayed on the primary) is never cut: it is bounded by
+ * maxAllowedPacket and comes only from a logged-in client.
+ */
+export const AUDIT_FIELD_LIMITS = {
+  dbUser: 128,
+  clientAddr: 64,
+  sessionId: 64,
+  object: 255,
+  objectKey: 255,
+  appUser: 255,
+  digest: 64,
+  schema: 192,
+  /** Each string value inside `detail` (error text and the like). */
+  detailValue: 1024,
+} as const;
+
+/** `s` cut to at most `max` code units (ending in "…" when cut), never inside a surrogate pair. */
+export function truncateField(s: string, max: number): string {
+  if (s.length <= max) return s;
+  let end = max - 1;
+  const c = s.charCodeAt(end - 1);
+  if (c >= 0xd800 && c <= 0xdbff) end--;
+  return `${s.slice(0, end)}…`;
+}
+
+function cut(v: string | null | undefined, max: number): string | null {
+  return v == null ? null : truncateField(v, max);
+}
+
+function cutDetail(d: Record<string, unknown>): Record<string, unknown> {
+  let out: Record<string, unknown> | null = null;
+  for (const k of Object.keys(d)) {
+    const v = d[k];
+    if (typeof v === "string" && v.length > AUDIT_FIELD_LIMITS.detailValue) {
+      out ??= { ...d };
+      out[k] = truncateField(v, AUDIT_FIELD_LIMITS.detailValue);
+    }
+  }
+  return out ?? d;
+}
+
+/** Fill in an input into a complete event; client-supplied fields are cut to AUDIT_FIELD_LIMITS. */
 export function completeEvent(
   input: AuditEventInput,
   ids: UuidV7,
@@ -137,18 +185,18 @@ export function completeEvent(
     site,
     operation: input.operation,
     outcome: input.outcome ?? "ok",
-    clientAddr: input.clientAddr ?? null,
-    dbUser: input.dbUser ?? null,
-    sessionId: input.sessionId ?? null,
+    clientAddr: cut(input.clientAddr, AUDIT_FIELD_LIMITS.clientAddr),
+    dbUser: cut(input.dbUser, AUDIT_FIELD_LIMITS.dbUser),
+    sessionId: cut(input.sessionId, AUDIT_FIELD_LIMITS.sessionId),
     backend: input.backend ?? null,
-    object: input.object ?? null,
-    objectKey: input.objectKey ?? null,
-    appUser: input.appUser ?? null,
-    digest: input.digest ?? null,
+    object: cut(input.object, AUDIT_FIELD_LIMITS.object),
+    objectKey: cut(input.objectKey, AUDIT_FIELD_LIMITS.objectKey),
+    appUser: cut(input.appUser, AUDIT_FIELD_LIMITS.appUser),
+    digest: cut(input.digest, AUDIT_FIELD_LIMITS.digest),
   };
   if (input.durationMs !== undefined) ev.durationMs = input.durationMs;
   if (input.sql !== undefined) ev.sql = input.sql;
-  if (input.schema !== undefined) ev.schema = input.schema;
-  if (input.detail !== undefined) ev.detail = input.detail;
+  if (input.schema !== undefined) ev.schema = cut(input.schema, AUDIT_FIELD_LIMITS.schema);
+  if (input.detail !== undefined) ev.detail = cutDetail(input.detail);
   return ev;
 }

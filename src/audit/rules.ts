@@ -3,7 +3,9 @@
  * the SQL text against one case-insensitive regex of the rules' bare table names and returns
  * null before calling the classifier when none occurs (the common case).
  */
+import { RE2JS } from "re2js";
 import type { AuditOperation } from "./event.js";
+import { commentTagValue, startsWithInsert } from "./scan.js";
 
 export interface AuditRuleConfig {
   operation: string;
@@ -29,9 +31,10 @@ interface CompiledRule {
   /** Qualified names must match exactly; unqualified ones match that table in any schema. */
   qualified: Set<string>;
   bare: Set<string>;
-  key: RegExp | null;
-  appUser: RegExp | null;
-  tag: RegExp | null;
+  key: RE2JS | null;
+  appUser: RE2JS | null;
+  /** Lower-cased comment tag name (appUserTag). */
+  tag: string | null;
 }
 
 function escapeRegex(s: string): string {
@@ -50,23 +53,26 @@ export function resolveTable(name: string, defaultSchema: string | null | undefi
 }
 
 /**
- * A regex capturing the value of `tag` inside a SQL comment: `/* app_user=alice *\/`,
- * `-- app_user: alice`, `# app_user='alice'`.
+ * `keyPattern` and `appUserPattern` see at most this many characters of a statement (its start).
+ * They run in RE2's linear-time engine, whose cost per character is high: the bound keeps one
+ * statement's pattern work to a few milliseconds. A key or user past it is not extracted (the
+ * event is still recorded, with that field null).
  */
-export function commentTagRegex(tag: string): RegExp {
-  const t = escapeRegex(tag);
-  return new RegExp(
-    `(?:\\/\\*(?:(?!\\*\\/)[\\s\\S])*?|(?:--|#)[^\\n]*?)\\b${t}\\s*[=:]\\s*["']?([^\\s"'*,;]+)`,
-    "i",
-  );
-}
+export const PATTERN_SCAN_LIMIT = 16 * 1024;
 
-function compilePattern(p: string | undefined, where: string): RegExp | null {
+/**
+ * An operator's pattern, compiled for RE2 (via re2js): matching takes time linear in the input
+ * whatever the pattern, so no statement can make it backtrack. RE2 syntax: no lookaround, no
+ * backreferences; `\s`, `\w`, `\b` are ASCII.
+ */
+function compilePattern(p: string | undefined, where: string): RE2JS | null {
   if (!p) return null;
   try {
-    return new RegExp(p, "i");
+    return RE2JS.compile(p, RE2JS.CASE_INSENSITIVE);
   } catch (e) {
-    throw new Error(`${where}: invalid regular expression: ${(e as Error).message}`);
+    throw new Error(
+      `${where}: invalid regular expression (RE2 syntax, linear-time: no lookaround or backreferences): ${(e as Error).message}`,
+    );
   }
 }
 
@@ -93,7 +99,7 @@ export class AuditRules {
         bare,
         key: compilePattern(r.keyPattern, `audit.rules.${i}.keyPattern`),
         appUser: compilePattern(r.appUserPattern, `audit.rules.${i}.appUserPattern`),
-        tag: r.appUserTag ? commentTagRegex(r.appUserTag) : null,
+        tag: r.appUserTag ? r.appUserTag.toLowerCase() : null,
       };
     });
     this.#precheck =
@@ -127,7 +133,7 @@ export class AuditRules {
         if (key !== undefined) m.key = key;
         const appUser =
           (rule.appUser ? firstCapture(rule.appUser, sql) : undefined) ??
-          (rule.tag ? firstCapture(rule.tag, sql) : undefined);
+          (rule.tag ? commentTagValue(sql, rule.tag) : undefined);
         if (appUser !== undefined) m.appUser = appUser;
         return m;
       }
@@ -136,11 +142,15 @@ export class AuditRules {
   }
 }
 
-function firstCapture(re: RegExp, s: string): string | undefined {
-  const m = re.exec(s);
-  if (!m) return undefined;
-  for (let i = 1; i < m.length; i++) if (m[i] !== undefined) return m[i];
-  return m[0];
+/** The first group that took part in the match (or the whole match), over the statement's start. */
+function firstCapture(re: RE2JS, s: string): string | undefined {
+  const m = re.matcher(s.length > PATTERN_SCAN_LIMIT ? s.slice(0, PATTERN_SCAN_LIMIT) : s);
+  if (!m.find()) return undefined;
+  for (let i = 1; i <= m.groupCount(); i++) {
+    const g = m.group(i);
+    if (g !== null) return g;
+  }
+  return m.group(0) ?? undefined;
 }
 
 /**
@@ -163,7 +173,8 @@ export class CaptureTables {
   /** The resolved table if `sql` is a capturable INSERT, else null. */
   match(sql: string, defaultSchema: string | null | undefined): string | null {
     if (this.#precheck === null || !this.#precheck.test(sql)) return null;
-    if (!LEADING_INSERT.test(sql) || /\bon\s+duplicate\s+key\b/i.test(sql)) return null;
+    // ON_DUPLICATE_KEY is linear: each "on" is tried once, over the whitespace run after it.
+    if (!startsWithInsert(sql) || ON_DUPLICATE_KEY.test(sql)) return null;
     const { read, written } = this.#tablesOf(sql);
     if (read.length > 0 || written.length !== 1) return null;
     const t = resolveTable(written[0]!, defaultSchema);
@@ -172,5 +183,4 @@ export class CaptureTables {
   }
 }
 
-/** INSERT as the first keyword, after any comments. */
-const LEADING_INSERT = /^(?:\s+|\/\*(?:(?!\*\/)[\s\S])*\*\/|(?:--\s|#)[^\n]*\n)*insert\b/i;
+const ON_DUPLICATE_KEY = /\bon\s+duplicate\s+key\b/i;

@@ -85,6 +85,18 @@ export const configSchema = z.strictObject({
        * TLS on a user's first login, fast path after).
        */
       authPlugin: z.enum(["mysql_native_password", "caching_sha2_password"]).default("mysql_native_password"),
+      /**
+       * Failed-login throttling per client address: `maxFailures` refused logins within `windowMs`
+       * block the address for `blockMs` (its new connections get ERR 1129 before the greeting).
+       */
+      loginThrottle: z
+        .strictObject({
+          enabled: z.boolean().default(true),
+          maxFailures: z.number().int().min(1).default(10),
+          windowMs: z.number().int().min(1).default(60_000),
+          blockMs: z.number().int().min(1).default(60_000),
+        })
+        .prefault({}),
     })
     .prefault({}),
   admin: z
@@ -104,6 +116,11 @@ export const configSchema = z.strictObject({
             .default(3_600_000),
         })
         .prefault({}),
+      /**
+       * Host names the admin answers to (the Host header), besides IP addresses, localhost and
+       * admin.host: a DNS-rebinding page uses a name of its own and is refused (421).
+       */
+      allowedHosts: z.array(z.string().min(1)).default([]),
     })
     .prefault({}),
   primary: backendSchema,

@@ -259,7 +259,8 @@ export async function authenticateClient(
         seq,
         ER_ACCESS_DENIED_ERROR,
         "28000",
-        `Access denied for user '${username}'@'${host}' (using password: ${sawPassword ? "YES" : "NO"})`,
+        // The name is the client's: cut, as the server's messages are (MYSQL_ERRMSG_SIZE 512).
+        `Access denied for user '${username.length > 80 ? `${username.slice(0, 79)}…` : username}'@'${host}' (using password: ${sawPassword ? "YES" : "NO"})`,
         "PAIRGATE_AUTH_DENIED",
         username,
       );

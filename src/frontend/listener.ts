@@ -5,10 +5,11 @@
 import { createServer, type Server, type Socket } from "node:net";
 import type { SecureContext } from "node:tls";
 import type { Logger } from "../observability/logger.js";
-import { ER_CON_COUNT_ERROR, ER_HANDSHAKE_ERROR } from "../protocol/constants.js";
+import { ER_CON_COUNT_ERROR, ER_HANDSHAKE_ERROR, ER_HOST_IS_BLOCKED } from "../protocol/constants.js";
 import { encodeErr } from "../protocol/messages.js";
 import { framePayload } from "../protocol/packet.js";
 import { type AuthenticatedClient, authenticateClient, HandshakeError } from "./handshake.js";
+import { LoginThrottle, type LoginThrottleConfig } from "./throttle.js";
 
 export interface ListenerOptions {
   host: string;
@@ -23,6 +24,12 @@ export interface ListenerOptions {
   /** Called with each authenticated client; returns when the session is done with the login phase. */
   onClient(client: AuthenticatedClient, connectionId: number, plain: Socket): void;
   onAuthFailure(username: string | null, address: string, reason: string): void;
+  /** `listen.loginThrottle`, read at each failure and connection. */
+  loginThrottle(): LoginThrottleConfig;
+  /** `address` was just blocked (it reached loginThrottle.maxFailures). */
+  onAddressBlocked?(address: string, blockMs: number): void;
+  /** A connection from a blocked address was refused with ERR 1129. */
+  onThrottled?(address: string): void;
   /** Live client count changed (accepted or closed), for metrics. */
   onCount(delta: number): void;
 }
@@ -33,8 +40,10 @@ export class ClientListener {
   private nextConnectionId = 1;
   private sha2Cache = new Set<string>();
   private accepting = true;
+  readonly throttle: LoginThrottle;
 
   constructor(private opts: ListenerOptions) {
+    this.throttle = new LoginThrottle(() => opts.loginThrottle());
     this.server = createServer({ noDelay: true }, (s) => this.accept(s));
   }
 
@@ -79,6 +88,23 @@ export class ClientListener {
     socket.on("error", () => {}); // errors surface as 'close'; a reset client must not crash us
     if (!this.accepting) {
       socket.destroy();
+      return;
+    }
+    const blockedMs = this.throttle.blockedFor(address);
+    if (blockedMs > 0) {
+      // Before the greeting, as the server does: no scramble, no handshake work, no session.
+      this.opts.onThrottled?.(address);
+      socket.end(
+        framePayload(
+          encodeErr({
+            code: ER_HOST_IS_BLOCKED,
+            sqlState: "HY000",
+            message: `Host '${address}' is blocked because of many failed logins; pairgate accepts it again in ${Math.ceil(blockedMs / 1000)} s (listen.loginThrottle)`,
+          }),
+          0,
+        ),
+      );
+      setTimeout(() => socket.destroy(), 1000).unref();
       return;
     }
     if (this.sockets.size >= this.opts.maxConnections()) {
@@ -133,9 +159,11 @@ export class ClientListener {
       (e: Error) => {
         clearTimeout(timer);
         const reason = e instanceof HandshakeError ? e.code : "PAIRGATE_HANDSHAKE";
-        if (e instanceof HandshakeError && e.code === "PAIRGATE_AUTH_DENIED")
+        if (e instanceof HandshakeError && e.code === "PAIRGATE_AUTH_DENIED") {
           this.opts.onAuthFailure(e.username, address, e.message);
-        else this.opts.logger.debug({ client: address, reason, err: e.message }, "login failed");
+          if (this.throttle.failure(address))
+            this.opts.onAddressBlocked?.(address, this.opts.loginThrottle().blockMs);
+        } else this.opts.logger.debug({ client: address, reason, err: e.message }, "login failed");
         if (!socket.destroyed) {
           socket.end();
           setTimeout(() => socket.destroy(), 500).unref();

@@ -158,6 +158,8 @@ export class Metrics {
   private readonly queryDuration: HotHistogram;
   private readonly writeRejections: HotMetric;
   private readonly authFailures: HotMetric;
+  private readonly loginsThrottled: HotMetric;
+  private readonly loginBlocks: HotMetric;
   private readonly clientConns: HotMetric;
   private readonly backendConns: HotMetric;
 
@@ -281,6 +283,16 @@ export class Metrics {
       "Client logins refused by pairgate.",
       "counter",
     );
+    this.loginsThrottled = new HotMetric(
+      "pairgate_login_throttled_total",
+      "Client connections refused with ERR 1129 because their address is blocked after failed logins (listen.loginThrottle).",
+      "counter",
+    );
+    this.loginBlocks = new HotMetric(
+      "pairgate_login_blocks_total",
+      "Times a client address was blocked for reaching listen.loginThrottle.maxFailures.",
+      "counter",
+    );
     this.clientConns = new HotMetric("pairgate_client_connections", "Client sessions open now.", "gauge");
     this.backendConns = new HotMetric(
       "pairgate_backend_connections",
@@ -293,6 +305,8 @@ export class Metrics {
       this.queryDuration,
       this.writeRejections,
       this.authFailures,
+      this.loginsThrottled,
+      this.loginBlocks,
       this.clientConns,
       this.backendConns,
     ]) {
@@ -386,6 +400,16 @@ export class Metrics {
   /** A client login refused. */
   readonly authFailure = (): void => {
     this.authFailures.values[0]++;
+  };
+
+  /** A connection from a blocked address refused with ERR 1129. */
+  readonly loginThrottled = (): void => {
+    this.loginsThrottled.values[0]++;
+  };
+
+  /** A client address blocked by the login throttle. */
+  readonly loginBlocked = (): void => {
+    this.loginBlocks.values[0]++;
   };
 
   /** Client sessions opened (+1) or closed (-1). */

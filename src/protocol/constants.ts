@@ -114,6 +114,7 @@ export const CURSOR_TYPE_NO_CURSOR = 0x00;
 
 /** Errors pairgate sends itself, with the server's codes and SQLSTATEs. */
 export const ER_CON_COUNT_ERROR = 1040; // 08004 Too many connections
+export const ER_HOST_IS_BLOCKED = 1129; // HY000 Host is blocked because of many connection errors
 export const ER_HANDSHAKE_ERROR = 1043; // 08S01 Bad handshake
 export const ER_ACCESS_DENIED_ERROR = 1045; // 28000
 export const ER_UNKNOWN_COM_ERROR = 1047; // 08S01

@@ -19,8 +19,23 @@ export interface Packet {
   raw: Buffer | null;
 }
 
+/** Room a partial packet's buffer starts with when its header does not say more is needed. */
+const INITIAL_ROOM = 1024;
+
+/**
+ * Buffer lifetime rule: a packet handed out may be a view of the chunk it arrived in (the common
+ * case: zero-copy) or of a buffer this framer filled; the framer never writes into a buffer after
+ * handing out a view of it.
+ *
+ * Linear in the bytes received: a packet that arrives in many chunks is copied into one buffer
+ * that grows by doubling up to the size its header announces (so a client that announces 16 MiB
+ * and sends 10 bytes costs ~1 KiB, and one that trickles 16 MiB costs ~2 × 16 MiB of copying in
+ * all), and nothing is kept once the packet is complete.
+ */
 export class PacketFramer {
-  private pending: Buffer | null = null;
+  /** The incomplete packet (header + payload bytes so far) in `acc[0, accLen)`; null when none. */
+  private acc: Buffer | null = null;
+  private accLen = 0;
   private parts: Buffer[] = [];
   private partsLen = 0;
   private firstSeq = -1;
@@ -33,7 +48,7 @@ export class PacketFramer {
 
   /** Bytes received but not yet part of a complete packet. */
   buffered(): number {
-    return (this.pending?.length ?? 0) + this.partsLen;
+    return this.accLen + this.partsLen;
   }
 
   /**
@@ -41,43 +56,99 @@ export class PacketFramer {
    * with code PAIRGATE_PACKET_TOO_LARGE when a payload would exceed the limit.
    */
   push(chunk: Buffer): Packet[] {
-    const buf = this.pending ? Buffer.concat([this.pending, chunk]) : chunk;
-    this.pending = null;
     const out: Packet[] = [];
     let i = 0;
-    while (buf.length - i >= 4) {
-      const len = buf[i] | (buf[i + 1] << 8) | (buf[i + 2] << 16);
-      const seq = buf[i + 3];
-      if (this.partsLen + len > this.maxPayload) {
-        throw new ProtocolError(
-          `Got a packet bigger than 'max_allowed_packet' bytes (${this.partsLen + len} > ${this.maxPayload})`,
-          "PAIRGATE_PACKET_TOO_LARGE",
-        );
-      }
-      if (buf.length - i - 4 < len) break;
-      const payload = buf.subarray(i + 4, i + 4 + len);
-      i += 4 + len;
-      if (len === MAX_PACKET_PAYLOAD || this.parts.length > 0) {
-        if (this.parts.length === 0) this.firstSeq = seq;
-        this.parts.push(payload);
-        this.partsLen += len;
-        if (len === MAX_PACKET_PAYLOAD) continue;
-        out.push({
-          seq: this.firstSeq,
-          lastSeq: seq,
-          payload: Buffer.concat(this.parts, this.partsLen),
-          raw: null,
-        });
-        this.parts = [];
-        this.partsLen = 0;
-      } else {
-        out.push({ seq, lastSeq: seq, payload, raw: buf.subarray(i - 4 - len, i) });
-      }
+    if (this.acc !== null) {
+      i = this.fill(chunk);
+      if (this.acc !== null) return out; // still incomplete: the whole chunk was taken
+      this.emit(out, this.lastComplete!);
+      this.lastComplete = null;
     }
-    if (i < buf.length) {
-      // Copy the tail so the (possibly large) chunk it came from can be freed.
-      this.pending = Buffer.from(buf.subarray(i));
+    while (chunk.length - i >= 4) {
+      const len = chunk[i] | (chunk[i + 1] << 8) | (chunk[i + 2] << 16);
+      this.checkSize(len);
+      if (chunk.length - i - 4 < len) break;
+      i += 4 + len;
+      this.emit(out, chunk.subarray(i - 4 - len, i));
+    }
+    if (i < chunk.length) {
+      // Start a partial packet: a copy, so the (possibly large) chunk it came from can be freed.
+      const tail = chunk.length - i;
+      const need = tail >= 4 ? 4 + (chunk[i] | (chunk[i + 1] << 8) | (chunk[i + 2] << 16)) : INITIAL_ROOM;
+      this.acc = Buffer.allocUnsafe(Math.max(tail, Math.min(need, Math.max(INITIAL_ROOM, 2 * tail))));
+      chunk.copy(this.acc, 0, i);
+      this.accLen = tail;
     }
     return out;
+  }
+
+  /** The packet `fill` completed, until push emits it. */
+  private lastComplete: Buffer | null = null;
+
+  /**
+   * Copy from `chunk` into the partial packet, no further than its end; return how many bytes of
+   * `chunk` were taken. When the packet is complete, it moves to `lastComplete` and acc is reset.
+   */
+  private fill(chunk: Buffer): number {
+    let acc = this.acc!;
+    let taken = 0;
+    if (this.accLen < 4) {
+      const n = Math.min(4 - this.accLen, chunk.length);
+      chunk.copy(acc, this.accLen, 0, n);
+      this.accLen += n;
+      taken = n;
+      if (this.accLen < 4) return taken;
+    }
+    const len = acc[0] | (acc[1] << 8) | (acc[2] << 16);
+    this.checkSize(len);
+    const need = 4 + len;
+    const n = Math.min(need - this.accLen, chunk.length - taken);
+    if (this.accLen + n > acc.length) {
+      // Grow by doubling (amortised linear), never beyond the announced size.
+      const grown = Buffer.allocUnsafe(Math.min(need, Math.max(this.accLen + n, 2 * acc.length)));
+      acc.copy(grown, 0, 0, this.accLen);
+      this.acc = acc = grown;
+    }
+    chunk.copy(acc, this.accLen, taken, taken + n);
+    this.accLen += n;
+    taken += n;
+    if (this.accLen === need) {
+      this.lastComplete = acc.length === need ? acc : acc.subarray(0, need);
+      this.acc = null;
+      this.accLen = 0;
+    }
+    return taken;
+  }
+
+  private checkSize(len: number): void {
+    if (this.partsLen + len > this.maxPayload) {
+      throw new ProtocolError(
+        `Got a packet bigger than 'max_allowed_packet' bytes (${this.partsLen + len} > ${this.maxPayload})`,
+        "PAIRGATE_PACKET_TOO_LARGE",
+      );
+    }
+  }
+
+  /** One wire packet (header + payload): a logical packet, or a part of a split one. */
+  private emit(out: Packet[], raw: Buffer): void {
+    const len = raw.length - 4;
+    const seq = raw[3];
+    const payload = raw.subarray(4);
+    if (len === MAX_PACKET_PAYLOAD || this.parts.length > 0) {
+      if (this.parts.length === 0) this.firstSeq = seq;
+      this.parts.push(payload);
+      this.partsLen += len;
+      if (len === MAX_PACKET_PAYLOAD) return;
+      out.push({
+        seq: this.firstSeq,
+        lastSeq: seq,
+        payload: Buffer.concat(this.parts, this.partsLen),
+        raw: null,
+      });
+      this.parts = [];
+      this.partsLen = 0;
+    } else {
+      out.push({ seq, lastSeq: seq, payload, raw });
+    }
   }
 }

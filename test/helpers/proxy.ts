@@ -76,6 +76,9 @@ function newestMtime(dir: string): number {
  * dist/ is newer than every source file, else the sources through tsx (never a stale build).
  */
 export function pairgateCommand(): string[] {
+  // Another pairgate build to measure (bench/hostile.ts's before figures): a command line.
+  const other = process.env.PAIRGATE_HOSTILE_CLI;
+  if (other) return other.split(" ").filter((w) => w.length > 0);
   const cli = join(ROOT, "dist", "cli.js");
   if (existsSync(cli) && statSync(cli).mtimeMs >= newestMtime(join(ROOT, "src")))
     return [process.execPath, join(ROOT, "bin", "pairgate.js")];

@@ -1,7 +1,8 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { isUuidV7, UuidV7, uuidV7Time } from "../../src/audit/event.js";
-import { AuditRules, CaptureTables, commentTagRegex, type TablesOf } from "../../src/audit/rules.js";
+import { AuditRules, CaptureTables, type TablesOf } from "../../src/audit/rules.js";
+import { commentTagValue } from "../../src/audit/scan.js";
 
 /** A stand-in for the classifier's tablesOf, good enough for these statements. */
 const fakeTablesOf: TablesOf = (sql) => {
@@ -38,13 +39,13 @@ test("UUIDv7: strictly increasing and unique within a millisecond, across ms and
   assert.ok(ids.every((id) => !other.has(id)));
 });
 
-test("comment tag regex", () => {
-  const re = commentTagRegex("app_user");
-  assert.is(re.exec("SELECT 1 /* app_user=alice */")?.[1], "alice");
-  assert.is(re.exec("/* req=9, app_user = 'bob' */ SELECT 1")?.[1], "bob");
-  assert.is(re.exec("SELECT 1 -- app_user: carol\n")?.[1], "carol");
-  assert.is(re.exec("SELECT 'app_user=mallory'"), null, "not inside a comment");
-  assert.is(re.exec("SELECT 1 /* other */ WHERE x = 'app_user=eve'"), null);
+test("comment tag scanner", () => {
+  const v = (sql: string) => commentTagValue(sql, "app_user");
+  assert.is(v("SELECT 1 /* app_user=alice */"), "alice");
+  assert.is(v("/* req=9, app_user = 'bob' */ SELECT 1"), "bob");
+  assert.is(v("SELECT 1 -- app_user: carol\n"), "carol");
+  assert.is(v("SELECT 'app_user=mallory'"), undefined, "not inside a comment");
+  assert.is(v("SELECT 1 /* other */ WHERE x = 'app_user=eve'"), undefined);
 });
 
 function classifierTests(name: string, tablesOf: TablesOf): void {
@@ -121,6 +122,11 @@ test("an invalid rule regex names the rule", () => {
   assert.throws(
     () => new AuditRules([{ operation: "x", tables: ["t"], keyPattern: "(" }], fakeTablesOf),
     /audit\.rules\.0\.keyPattern/,
+  );
+  // Patterns run in RE2 (linear time): lookaround and backreferences are refused, with the reason.
+  assert.throws(
+    () => new AuditRules([{ operation: "x", tables: ["t"], appUserPattern: "(?=a)(\\w+)" }], fakeTablesOf),
+    /audit\.rules\.0\.appUserPattern.*RE2/,
   );
 });
 

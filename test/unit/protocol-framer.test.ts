@@ -223,4 +223,49 @@ test("setMaxPayload changes the limit for the next header", () => {
   assert.is(g.push(Buffer.from(packet(0, new Array(50).fill(0)))).length, 1);
 });
 
+test("a whole packet in one chunk is handed out zero-copy (a view of the chunk)", () => {
+  const f = new PacketFramer(1 << 20);
+  const chunk = Buffer.concat([
+    Buffer.from([3, 0, 0, 0]),
+    Buffer.from("\x03ab"),
+    Buffer.from([1, 0, 0, 0, 0x0e]),
+  ]);
+  const ps = f.push(chunk);
+  assert.is(ps.length, 2);
+  for (const p of ps) {
+    assert.is(p.payload.buffer, chunk.buffer, "payload is a view of the chunk");
+    assert.is(p.raw?.buffer, chunk.buffer, "raw is a view of the chunk");
+  }
+  assert.is(f.buffered(), 0);
+});
+
+test("a 16 MiB packet trickled in 1 KiB chunks is framed in linear time, and nothing is kept after (issue 11)", () => {
+  // At 6dbe06d every chunk copied everything buffered so far: ~16k copies of 8 MiB on average.
+  const len = 16 * 1024 * 1024 - 64;
+  const payload = Buffer.alloc(len, 0x61);
+  payload[0] = 0x03;
+  const wire = Buffer.concat([Buffer.from([len & 0xff, (len >> 8) & 0xff, len >> 16, 0]), payload]);
+  const f = new PacketFramer(64 * 1024 * 1024);
+  const budgetMs = 1500;
+  const t0 = performance.now();
+  let got: Packet[] = [];
+  for (let i = 0; i < wire.length; i += 1024) {
+    got = f.push(wire.subarray(i, Math.min(i + 1024, wire.length)));
+    if (performance.now() - t0 > budgetMs) break;
+  }
+  const elapsed = performance.now() - t0;
+  assert.ok(
+    elapsed <= budgetMs,
+    `framing took over ${budgetMs} ms (${elapsed.toFixed(0)} ms, stopped early)`,
+  );
+  assert.is(got.length, 1);
+  assert.is(got[0]!.payload.length, len);
+  assert.ok(got[0]!.payload.equals(payload));
+  assert.is(f.buffered(), 0, "nothing buffered once the packet is complete");
+  // A header announcing 16 MiB followed by a few bytes holds only what arrived (not 16 MiB).
+  const g = new PacketFramer(64 * 1024 * 1024);
+  g.push(wire.subarray(0, 14));
+  assert.is(g.buffered(), 14);
+});
+
 test.run();
