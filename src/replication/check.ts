@@ -319,6 +319,12 @@ async function checkTable(
     drift: [],
   };
   const snap = pd.snapshot();
+  // MariaDB 10.11: a semi-sync replica stopped by `START SLAVE UNTIL` right after it connected can
+  // leave the primary's binlog dump thread stuck ("Killed", never finalized), which refuses every
+  // later connection of that replica. The replica side of semi-sync is off while the check pauses
+  // replication (the primary is asynchronous meanwhile) and back on for the restart.
+  const semiReplica = await replicaSemiSyncOn(sc, sd);
+  if (semiReplica) await sc.query(`SET GLOBAL ${sd.replicaSemiSyncVariable} = OFF`);
   await sc.query(sd.stopReplica());
   try {
     for (const s of snap.begin) await pc.query(s);
@@ -354,9 +360,21 @@ async function checkTable(
     result.message = (e as Error).message;
   } finally {
     await pc.query("ROLLBACK").catch(() => {});
+    if (semiReplica) {
+      await sc.query(sd.stopReplica());
+      await sc.query(`SET GLOBAL ${sd.replicaSemiSyncVariable} = ON`);
+    }
     await sc.query(sd.startReplica());
   }
   return result;
+}
+
+async function replicaSemiSyncOn(sc: Connection, sd: Dialect): Promise<boolean> {
+  try {
+    return Number(await scalar(sc, `SELECT @@global.${sd.replicaSemiSyncVariable} AS v`)) === 1;
+  } catch {
+    return false; // no semi-sync on this server (MySQL without the plugin)
+  }
 }
 
 export function formatCheckReport(r: CheckReport): string[] {

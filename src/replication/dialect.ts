@@ -143,6 +143,8 @@ export interface Dialect {
   semiSyncOptionLines(timeoutMs: number): string[];
   /** Rows (n, v): semi-sync status and settings (see topology/replication.ts parseSemiSync). */
   semiSyncStatus(): string;
+  /** The global variable that turns the replica side of semi-sync on or off ("" when none). */
+  readonly replicaSemiSyncVariable: string;
   /** Parallel apply on a replica; run while its replication threads are stopped. */
   parallelApplyStatements(): string[];
   parallelApplyOptionLines(): string[];
@@ -314,6 +316,7 @@ class MariaDbDialect implements Dialect {
     return [
       "SET GLOBAL rpl_semi_sync_master_wait_point = 'AFTER_SYNC'",
       `SET GLOBAL rpl_semi_sync_master_timeout = ${Math.max(1, Math.round(timeoutMs))}`,
+      "SET GLOBAL rpl_semi_sync_master_wait_no_slave = OFF",
       "SET GLOBAL rpl_semi_sync_master_enabled = ON",
       "SET GLOBAL rpl_semi_sync_slave_enabled = ON",
     ];
@@ -324,11 +327,13 @@ class MariaDbDialect implements Dialect {
       "rpl_semi_sync_slave_enabled = ON",
       "rpl_semi_sync_master_wait_point = AFTER_SYNC",
       `rpl_semi_sync_master_timeout = ${Math.max(1, Math.round(timeoutMs))}`,
+      "rpl_semi_sync_master_wait_no_slave = OFF",
     ];
   }
   semiSyncStatus(): string {
     return semiSyncStatement(this.version);
   }
+  readonly replicaSemiSyncVariable = "rpl_semi_sync_slave_enabled";
   parallelApplyStatements(): string[] {
     return [
       `SET GLOBAL slave_parallel_threads = ${PARALLEL_APPLY_THREADS}`,
@@ -511,12 +516,14 @@ class MySqlDialect implements Dialect {
           replica: "rpl_semi_sync_replica",
           sourceSo: "semisync_source.so",
           replicaSo: "semisync_replica.so",
+          waitNoReplica: "rpl_semi_sync_source_wait_no_replica",
         }
       : {
           source: "rpl_semi_sync_master",
           replica: "rpl_semi_sync_slave",
           sourceSo: "semisync_master.so",
           replicaSo: "semisync_slave.so",
+          waitNoReplica: "rpl_semi_sync_master_wait_no_slave",
         };
   }
   semiSyncStatements(timeoutMs: number): string[] {
@@ -526,6 +533,7 @@ class MySqlDialect implements Dialect {
       `INSTALL PLUGIN ${n.replica} SONAME '${n.replicaSo}'`,
       `SET GLOBAL ${n.source}_wait_point = 'AFTER_SYNC'`,
       `SET GLOBAL ${n.source}_timeout = ${Math.max(1, Math.round(timeoutMs))}`,
+      `SET GLOBAL ${n.waitNoReplica} = OFF`,
       `SET GLOBAL ${n.source}_enabled = ON`,
       `SET GLOBAL ${n.replica}_enabled = ON`,
     ];
@@ -539,10 +547,14 @@ class MySqlDialect implements Dialect {
       `${n.replica}_enabled = ON`,
       `${n.source}_wait_point = AFTER_SYNC`,
       `${n.source}_timeout = ${Math.max(1, Math.round(timeoutMs))}`,
+      `${n.waitNoReplica} = OFF`,
     ];
   }
   semiSyncStatus(): string {
     return semiSyncStatement(this.version);
+  }
+  get replicaSemiSyncVariable(): string {
+    return `${this.semiNames.replica}_enabled`;
   }
   private get parallelNames() {
     return versionAtLeast(this.version, 8, 0, 26)

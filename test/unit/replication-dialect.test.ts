@@ -216,6 +216,7 @@ test("semi-sync (lossless, both sides) and parallel apply: MariaDB built in, MyS
   assert.equal(maria.semiSyncStatements(2500), [
     "SET GLOBAL rpl_semi_sync_master_wait_point = 'AFTER_SYNC'",
     "SET GLOBAL rpl_semi_sync_master_timeout = 2500",
+    "SET GLOBAL rpl_semi_sync_master_wait_no_slave = OFF",
     "SET GLOBAL rpl_semi_sync_master_enabled = ON",
     "SET GLOBAL rpl_semi_sync_slave_enabled = ON",
   ]);
