@@ -252,6 +252,14 @@ export function losslessVerdict(s: SemiSyncStatus | null): { lossless: boolean; 
         `semi-synchronous replication fell back to asynchronous (no replica acknowledged within ${s.timeoutMs ?? "?"} ms, ` +
         `${s.clients ?? 0} semi-sync replica(s) connected): a commit acknowledged now may be lost at a failover`,
     };
+  if (s.clients === 0)
+    // With rpl_semi_sync_master_wait_no_slave=OFF the status stays ON while no replica is
+    // connected, but no commit waits for anyone: asynchronous in fact.
+    return {
+      lossless: false,
+      reason:
+        "no semi-synchronous replica is connected: commits are not waiting for the secondary (asynchronous until it reconnects)",
+    };
   if (s.waitPoint && s.waitPoint.toUpperCase() !== "AFTER_SYNC")
     return {
       lossless: false,

@@ -108,6 +108,10 @@ test("semi-sync rows: active, fallen back, off, absent; MySQL source/replica nam
   assert.is(fell.lossless, false);
   assert.match(fell.reason, "fell back to asynchronous");
   assert.match(losslessVerdict({ ...active!, enabled: false, active: false }).reason, "off on the primary");
+  // wait_no_slave=OFF: the status stays ON with no replica connected, yet nothing waits.
+  const alone = losslessVerdict({ ...active!, clients: 0 });
+  assert.is(alone.lossless, false);
+  assert.match(alone.reason, "no semi-synchronous replica is connected");
   assert.match(losslessVerdict({ ...active!, waitPoint: "AFTER_COMMIT" }).reason, "AFTER_SYNC");
   assert.is(parseSemiSync([]), null);
   assert.match(losslessVerdict(null).reason, "asynchronous");
