@@ -108,7 +108,7 @@ export async function runStaleness(
   pair: TestPair,
   target: StalenessTarget,
   log: (m: string) => void,
-  windowMs = 3000,
+  windowMs = 6000,
 ): Promise<StalenessResult> {
   const result: StalenessResult = {
     label: target.label,
