@@ -6,6 +6,9 @@
  *   npm run bench:failover -- --soak 600     pairgate only: a fault every 30 s for 600 s
  *   npm run bench:failover -- --soak 120     the same, short
  *   npm run bench:failover -- --no-divergence   skip the HAProxy runs with the secondary's read_only OFF
+ *   npm run bench:failover -- --staleness    only the staleness runs (bench/lib/staleness.ts): pairgate
+ *                                            caught_up / immediate, HAProxy, and pairgate with
+ *                                            asynchronous replication; --no-staleness skips them
  *
  * The load (bench/lib/failover-load.ts): a mysql2 pool, 8 clients, 3 point selects on passtrix
  * tables to 1 INSERT with a client-side sequence number, no query timeout. Faults: (a) kill -9 of
@@ -47,6 +50,12 @@ import {
 import { ensureHaproxy, haproxyVersion } from "./lib/haproxy.js";
 import { describeMachine, type Machine, sourceRevision } from "./lib/machine.js";
 import { rssMiB } from "./lib/proc.js";
+import {
+  runStaleness,
+  type StalenessResult,
+  type StalenessTarget,
+  stalenessReport,
+} from "./lib/staleness.js";
 import { fmt, median } from "./lib/stats.js";
 import { markdownTable } from "./lib/table.js";
 import { benchWorkspace } from "./lib/workspace.js";
@@ -72,6 +81,8 @@ const FAULT_LABEL: Record<FaultKind, string> = {
 };
 
 interface Options {
+  /** The staleness runs: with the comparison (also), alone (only) or not at all (skip). */
+  staleness: "also" | "only" | "skip";
   soak: number;
   clients: number;
   pauseMs: number;
@@ -128,6 +139,8 @@ function options(): Options {
       "outage-s": { type: "string" },
       "after-s": { type: "string" },
       "no-divergence": { type: "boolean", default: false },
+      staleness: { type: "boolean", default: false },
+      "no-staleness": { type: "boolean", default: false },
       only: { type: "string" },
     },
     strict: true,
@@ -150,6 +163,7 @@ function options(): Options {
     warmupMs: 3000,
     drainMs: 15_000,
     divergence: !values["no-divergence"],
+    staleness: values.staleness ? "only" : values["no-staleness"] ? "skip" : "also",
     only,
   };
 }
@@ -184,7 +198,13 @@ async function waitServedByPrimary(ctx: Ctx, port: number, what: string, proc: M
   throw new Error(`${what} on ${HOST}:${port} did not serve from the primary within ${ms} ms (${last})`);
 }
 
-async function startProxy(ctx: Ctx, kind: ProxyKind, primary: Endpoint, tag: string): Promise<Running> {
+async function startProxy(
+  ctx: Ctx,
+  kind: ProxyKind,
+  primary: Endpoint,
+  tag: string,
+  extra: Record<string, unknown> = {},
+): Promise<Running> {
   const { pair, tmp } = ctx;
   let r: Running;
   if (kind === "pairgate") {
@@ -193,6 +213,7 @@ async function startProxy(ctx: Ctx, kind: ProxyKind, primary: Endpoint, tag: str
       monitor: MONITOR,
       primary: { host: primary.host, port: primary.port },
       log: { level: "info" },
+      ...extra,
     });
     writeFileSync(file, `${JSON.stringify(config, null, 2)}\n`);
     const proc = spawnManaged(
@@ -577,6 +598,53 @@ async function runComparison(ctx: Ctx): Promise<RunResult[]> {
   return results;
 }
 
+// ——— staleness ———
+
+async function runStalenessSet(ctx: Ctx): Promise<StalenessResult[]> {
+  const { pair } = ctx;
+  const pairgate = (mode: "caught_up" | "immediate", semiSync: boolean): StalenessTarget => ({
+    label: `pairgate (${mode})`,
+    semiSync,
+    start: async () => {
+      const r = await startProxy(
+        ctx,
+        "pairgate",
+        pair.primary,
+        `stale-${mode}-${semiSync ? "semi" : "async"}`,
+        {
+          failover: { readConsistency: mode },
+        },
+      );
+      return { port: r.port, stop: () => r.proc.stop(5000) };
+    },
+  });
+  const targets: StalenessTarget[] = [
+    pairgate("caught_up", true),
+    pairgate("immediate", true),
+    ...(ctx.haproxyBin
+      ? [
+          {
+            label: "HAProxy",
+            semiSync: true,
+            start: async () => {
+              const r = await startProxy(ctx, "haproxy", pair.primary, "stale-haproxy");
+              return { port: r.port, stop: () => r.proc.stop(5000) };
+            },
+          },
+        ]
+      : []),
+    pairgate("caught_up", false),
+  ];
+  const results: StalenessResult[] = [];
+  for (const t of targets) {
+    await restorePair(pair, log);
+    log(`staleness: ${t.label}${t.semiSync ? "" : " (asynchronous)"}`);
+    results.push(await runStaleness(pair, t, log));
+  }
+  await restorePair(pair, log);
+  return results;
+}
+
 // ——— soak ———
 
 interface SoakFault {
@@ -802,9 +870,14 @@ async function main(): Promise<void> {
       const s = await runSoak(ctx);
       md = soakReport(ctx, machine, versions, [loadAtStart, loadavg()[0]!], s, started);
       name = `failover-soak${o.soak}-${stamp}.md`;
+    } else if (o.staleness === "only") {
+      const st = await runStalenessSet(ctx);
+      md = `${machineLine(machine, versions, [loadAtStart, loadavg()[0]!])}\n\n${stalenessReport(st)}`;
+      name = `failover-staleness-${stamp}.md`;
     } else {
       const results = await runComparison(ctx);
       md = comparisonReport(ctx, machine, versions, [loadAtStart, loadavg()[0]!], results, started);
+      if (o.staleness === "also") md += `\n\n${stalenessReport(await runStalenessSet(ctx))}`;
       name = `failover-${stamp}${o.only ? "-partial" : ""}.md`;
     }
     const dir = join(ROOT, "bench", "results");

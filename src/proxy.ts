@@ -45,6 +45,7 @@ export class PairgateProxy {
       primary: config.primary,
       secondary: config.secondary,
       monitor: config.monitor,
+      failover: config.failover,
       logger: logger.child({ part: "topology" }),
       baseDir: config.baseDir,
     });
@@ -97,6 +98,35 @@ export class PairgateProxy {
       this.sessionContext.audit = this.audit;
       this.metrics.setAuditSource(this.audit);
       this.topology.on("transition", (t) => this.audit?.transition(t));
+      this.topology.on("catchUp", (r) => {
+        const s = r.status;
+        if (!r.acknowledgedMissing.length && s.state === "caught_up") return;
+        // Acknowledged writes the secondary lacks (semi-sync had fallen back), or a catch-up that
+        // ran out of time: a fact an auditor must be able to find.
+        this.audit?.post({
+          operation: r.acknowledgedMissing.length ? "acknowledged_writes_missing" : "catch_up_timeout",
+          outcome: "error",
+          backend: "secondary",
+          detail: {
+            state: s.state,
+            waitedMs: s.waitedMs,
+            missing: r.acknowledgedMissing.length ? r.acknowledgedMissing : s.missing,
+            missingCount: s.missingCount,
+            acknowledged: s.acknowledged,
+            received: s.received,
+            applied: s.applied,
+          },
+        });
+      });
+      this.topology.on("fence", (f) => {
+        if (f.fenced)
+          this.audit?.post({
+            operation: "primary_fenced",
+            outcome: "refused",
+            backend: "primary",
+            detail: { ...f },
+          });
+      });
     }
     const activity = this.sessionContext.activity;
     this.topology.setActivitySource((role) => activity[role]);
@@ -198,7 +228,39 @@ export class PairgateProxy {
     });
   }
 
+  /**
+   * What a new login waits for before its session opens a backend, or null to go at once:
+   * - the primary is suspect (a fault's first sign, no verdict yet): the monitor's verdict, so the
+   *   login lands on the secondary instead of failing on a dying primary (failover.verdictTimeoutMs);
+   * - reads are held for the secondary's catch-up: its end (failover.catchUpTimeoutMs).
+   * The client's socket is paused after the handshake: it simply waits for its login OK.
+   */
+  private loginGate(): Promise<void> | null {
+    const t = this.topology;
+    if (t.primarySuspect) return t.verdict().then(() => this.catchUpGate() ?? undefined);
+    return this.catchUpGate();
+  }
+
+  private catchUpGate(): Promise<void> | null {
+    const t = this.topology;
+    if (t.mode !== "read_only" || t.readRole !== "secondary") return null;
+    const r = t.secondaryReadable();
+    return r === true ? null : r;
+  }
+
   private startSession(client: AuthenticatedClient, id: number): void {
+    const gate = this.loginGate();
+    if (gate) {
+      void gate.then(() => {
+        if (client.socket.destroyed) return;
+        this.openSession(client, id);
+      });
+      return;
+    }
+    this.openSession(client, id);
+  }
+
+  private openSession(client: AuthenticatedClient, id: number): void {
     const session = new ClientSession(id, client.socket, this.sessionContext);
     this.sessions.add(session);
     client.socket.once("close", () => this.sessions.delete(session));
@@ -325,6 +387,7 @@ export class PairgateProxy {
     this.sessionContext.connectTimeoutMs = next.monitor.connectTimeoutMs;
     this.sessionContext.netReadTimeoutMs = next.netReadTimeoutMs;
     this.topology.reconfigure(next.primary, next.secondary, next.monitor);
+    this.topology.setFailoverConfig(next.failover);
     this.audit?.setRules(next.audit.rules, next.audit.captureTables);
     for (const s of this.sessions) for (const r of movedRoles) s.backendMoved(r);
     this.metrics.configReload("ok");

@@ -113,6 +113,16 @@ const SCRIPT = `
     if (r.lastSqlError) h += row("Last SQL error", "<span class=err>" + esc(r.lastSqlError) + "</span>");
     return h + "</dl></section>";
   }
+  function consistency(c) {
+    if (!c) return "";
+    var h = "<section class=card id=consistency><h2><span>Consistency</span></h2><dl>";
+    h += row("Lossless now", (c.lossless === null ? "unknown" : c.lossless ? "<span class=ok>yes</span>" : "<span class=err>NO</span>") + "<br><span class=muted>" + esc(c.losslessReason) + "</span>");
+    if (c.semiSync) h += row("Semi-sync", (c.semiSync.enabled ? "enabled" : "off") + ", " + (c.semiSync.active ? "active" : "inactive") + ", " + esc(c.semiSync.clients === null ? "?" : c.semiSync.clients) + " replica(s), timeout " + esc(c.semiSync.timeoutMs === null ? "?" : c.semiSync.timeoutMs) + " ms, " + esc(c.semiSync.waitPoint || "?"));
+    var cu = c.catchUp;
+    h += row("Last catch-up", cu.state === "idle" ? "no failover yet" : esc(cu.state.replace("_", " ")) + (cu.waitedMs === null ? "" : " after " + esc(cu.waitedMs) + " ms") + (cu.missing.length ? "<br><span class=err>secondary lacked " + esc(cu.missingCount) + " transaction(s): " + esc(cu.missing.join(", ")) + "</span>" : ""));
+    h += row("Promotion epoch", esc(c.fence.epochSeen) + (c.fence.seenOn ? " <span class=muted>(seen on " + esc(c.fence.seenOn) + ")</span>" : "") + (c.fence.fenced ? "<br><span class=err>" + esc(c.fence.fenced) + "</span>" : ""));
+    return h + "</dl></section>";
+  }
   function transition(t) {
     if (!t) return "none";
     return when(t.at) + "<br>" + esc(t.cause) + "<br><span class=muted>detected in " + esc(t.detectionSeconds.toFixed(3)) + " s</span>";
@@ -254,6 +264,7 @@ const SCRIPT = `
     if (s.warnings.length) h += "<section class=warnings id=warnings>" + s.warnings.map(function (w) { return "<p>⚠ " + esc(w) + "</p>"; }).join("") + "</section>";
     if (history) h += charts(history);
     h += "<div class=grid>" + server(s.primary, "Primary") + server(s.secondary, "Secondary") + replication(s.replication, s.secondary.up);
+    h += consistency(s.consistency);
     h += "<section class=card id=history><h2><span>Failover history</span></h2><dl>" + row("Last failover", transition(s.lastFailover)) + row("Last failback", transition(s.lastFailback)) + "</dl></section>";
     h += "<section class=card id=audit><h2><span>Audit</span></h2><dl>";
     if (s.audit) {

@@ -4,7 +4,16 @@
  * ("Connection Status: Alive and High Availability Live is in progress now").
  */
 import { sameEndpoint } from "../config/endpoint.js";
-import type { BackendHealth, Mode, PairStatus, ReplicationStatus, Transition } from "../topology/types.js";
+import type { SemiSyncStatus } from "../topology/replication.js";
+import type {
+  BackendHealth,
+  CatchUpStatus,
+  FenceStatus,
+  Mode,
+  PairStatus,
+  ReplicationStatus,
+  Transition,
+} from "../topology/types.js";
 
 export interface StatusBackend {
   role: "primary" | "secondary";
@@ -53,6 +62,21 @@ export interface StatusDocument {
   lastFailback: StatusTransition | null;
   /** `journalProblem`: why the journal is not open (audited statements are refused until it is). */
   audit: { pending: number; lastDeliveryAt: string | null; journalProblem: string | null } | null;
+  /** Consistency at failover: is the pair lossless now, the last catch-up, the split-brain fence. */
+  consistency: {
+    /** true: semi-sync active (an acknowledged commit is on the secondary too); false: asynchronous now; null: unknown. */
+    lossless: boolean | null;
+    losslessReason: string;
+    losslessSince: string;
+    /** The primary's semi-sync status and settings (null: none or not read). */
+    semiSync: SemiSyncStatus | null;
+    /** The catch-up at the last failover (times as ISO strings). */
+    catchUp: Omit<CatchUpStatus, "startedAt" | "endedAt"> & {
+      startedAt: string | null;
+      endedAt: string | null;
+    };
+    fence: FenceStatus;
+  };
   sessions: number | null;
   config: object | null;
   generatedAt: string;
@@ -133,6 +157,9 @@ export function buildStatus(inputs: StatusInputs, now = Date.now()): StatusDocum
     connectionStatus = "Read-only";
     if (s.maintenance) {
       headline = "planned maintenance: the service is read-only on purpose; writes are refused until it ends";
+    } else if (p.up && s.fence.fenced) {
+      headline =
+        "the configured primary is fenced (a newer promotion exists): reads are served, writes are refused — point this pairgate at the promoted server";
     } else if (p.up && p.readOnly) {
       headline = "the primary reports read_only=1: the service is read-only; writes are refused";
     } else {
@@ -191,6 +218,23 @@ export function buildStatus(inputs: StatusInputs, now = Date.now()): StatusDocum
   if (rep && rep.secondsBehind !== null && rep.secondsBehind > lagWarn)
     warnings.push(`The secondary is ${rep.secondsBehind} s behind the primary.`);
 
+  const cu = s.catchUp;
+  if (!alone && s.mode === "read_write") {
+    if (s.lossless.lossless === true) details.push(`Replication is lossless: ${s.lossless.reason}`);
+    else if (s.lossless.lossless === false)
+      warnings.push(`Replication is NOT lossless: ${s.lossless.reason}`);
+  }
+  if (cu.state === "waiting") details.push("Reads wait for the secondary to catch up (failover in progress)");
+  else if (cu.state !== "idle")
+    details.push(
+      `Last failover's catch-up: ${cu.state.replace("_", " ")}${cu.waitedMs === null ? "" : ` after ${cu.waitedMs} ms`}`,
+    );
+  if (cu.missing.length)
+    warnings.push(
+      `At the last failover the secondary lacked ${cu.missingCount} transaction(s) (${cu.missing.join(", ")}) — acknowledged or received before the primary was lost.`,
+    );
+  if (s.fence.fenced) warnings.push(s.fence.fenced);
+
   let audit: StatusDocument["audit"] = null;
   if (inputs.audit) {
     audit = {
@@ -225,6 +269,14 @@ export function buildStatus(inputs: StatusInputs, now = Date.now()): StatusDocum
     lastFailover: transition(s.lastFailover),
     lastFailback: transition(s.lastFailback),
     audit,
+    consistency: {
+      lossless: s.lossless.lossless,
+      losslessReason: s.lossless.reason,
+      losslessSince: new Date(s.lossless.since).toISOString(),
+      semiSync: p.semiSync,
+      catchUp: { ...cu, startedAt: iso(cu.startedAt), endedAt: iso(cu.endedAt) },
+      fence: s.fence,
+    },
     sessions: inputs.sessions ? inputs.sessions() : null,
     config: inputs.configInfo ? inputs.configInfo() : null,
     generatedAt: new Date(now).toISOString(),
@@ -284,6 +336,19 @@ export function formatStatusText(doc: StatusDocument, now = Date.now()): string 
       `audit backlog: ${doc.audit.pending} event(s); last delivery ${ago(doc.audit.lastDeliveryAt, now)}`,
     );
   }
+  const c = doc.consistency;
+  lines.push(
+    `lossless: ${c.lossless === null ? "unknown" : c.lossless ? "yes" : "NO"} — ${c.losslessReason}`,
+  );
+  if (c.catchUp.state !== "idle")
+    lines.push(
+      `last catch-up: ${c.catchUp.state}${c.catchUp.waitedMs === null ? "" : ` (${c.catchUp.waitedMs} ms)`}` +
+        `${c.catchUp.missing.length ? `; missing ${c.catchUp.missing.join(", ")}` : ""}`,
+    );
+  if (c.fence.epochSeen > 0)
+    lines.push(
+      `promotion epoch seen: ${c.fence.epochSeen} on ${c.fence.seenOn}${c.fence.fenced ? " — FENCED" : ""}`,
+    );
   if (doc.sessions !== null) lines.push(`client sessions: ${doc.sessions}`);
   for (const w of doc.warnings) lines.push(`WARNING: ${w}`);
   return `${lines.join("\n")}\n`;

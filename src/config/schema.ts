@@ -47,6 +47,25 @@ export const monitorSchema = z.strictObject({
   rise: z.number().int().min(1).default(2),
 });
 
+/**
+ * What happens to reads at a failover (see README "Consistency at failover").
+ * - `caught_up`: reads go to the secondary only once it has applied everything it had received
+ *   from the primary and every transaction pairgate itself acknowledged; reads arriving meanwhile
+ *   wait, at most `catchUpTimeoutMs`, then are served anyway (never failed) — with a warning, a
+ *   metric and an audit event naming the acknowledged transactions the secondary lacks.
+ * - `immediate`: reads go to the secondary at once, whatever it has applied (fastest, may be stale).
+ */
+export const failoverSchema = z.strictObject({
+  readConsistency: z.enum(["caught_up", "immediate"]).default("caught_up"),
+  /** Longest a read waits for the secondary's catch-up at a failover. */
+  catchUpTimeoutMs: z.number().int().min(0).default(5000),
+  /**
+   * Longest a login waits while the primary is suspect (a failed check not yet confirmed) for the
+   * monitor's verdict, so it lands on the secondary instead of failing.
+   */
+  verdictTimeoutMs: z.number().int().min(0).default(2000),
+});
+
 export const auditRuleSchema = z.strictObject({
   operation: z.string().min(1),
   tables: z.array(z.string().min(1)).min(1),
@@ -129,6 +148,7 @@ export const configSchema = z.strictObject({
   lab: z.strictObject({ dir: z.string().default(".pairgate/lab") }).optional(),
   monitor: monitorSchema.prefault({}),
   audit: auditSchema.prefault({}),
+  failover: failoverSchema.prefault({}),
   /** Most client sessions at once; the next gets ERR 1040 and is closed. */
   maxConnections: z.number().int().min(1).default(4000),
   /** A client that has not finished the handshake in this time is closed. */

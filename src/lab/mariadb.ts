@@ -165,6 +165,13 @@ export function copyTemplate(dataDir: string): void {
   renameSync(tmp, dataDir);
 }
 
+/**
+ * The lab's semi-sync timeout: short, so a test that stops the secondary stalls the primary's
+ * commits for at most this long before it falls back to asynchronous (`replication setup` defaults
+ * to 10 s, MariaDB's own default).
+ */
+export const LAB_SEMI_SYNC_TIMEOUT_MS = 2000;
+
 export interface ServerOptionFile {
   role: "primary" | "secondary";
   serverId: number;
@@ -217,6 +224,19 @@ export function renderOptionFile(o: ServerOptionFile): string {
     "gtid_strict_mode=ON",
     "binlog_expire_logs_seconds=604800",
     "slave_net_timeout=10",
+    "# lossless: semi-synchronous replication, both directions so the roles can swap after a promotion.",
+    "# A commit is acknowledged only once the secondary's relay log has it (AFTER_SYNC); after",
+    `# ${LAB_SEMI_SYNC_TIMEOUT_MS} ms without the secondary's ack the primary falls back to asynchronous.`,
+    "rpl_semi_sync_master_enabled=ON",
+    "rpl_semi_sync_slave_enabled=ON",
+    "rpl_semi_sync_master_wait_point=AFTER_SYNC",
+    `rpl_semi_sync_master_timeout=${LAB_SEMI_SYNC_TIMEOUT_MS}`,
+    "# with no semi-sync replica connected a commit does not wait at all (the secondary's own writes,",
+    "# a primary whose secondary is down): nothing to be lossless with, so no stall either",
+    "rpl_semi_sync_master_wait_no_slave=OFF",
+    "# parallel apply on the replica, so received events are applied quickly",
+    "slave_parallel_threads=4",
+    "slave_parallel_mode=optimistic",
     "# TLS with the lab's CA",
     `ssl_ca=${o.tls.ca}`,
     `ssl_cert=${o.tls.cert}`,

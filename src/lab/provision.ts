@@ -6,6 +6,7 @@
  */
 import type { Connection } from "mysql2/promise";
 import mysql from "mysql2/promise";
+import { FENCE_SCHEMA } from "../topology/fence.js";
 
 export interface Credentials {
   username: string;
@@ -63,6 +64,8 @@ export function provisionStatements(o: ProvisionOptions, seedDemo: boolean): str
     s.push(...userStatements(svc));
     s.push(`GRANT ${SERVICE_GLOBAL_PRIVILEGES} ON *.* TO ${account(svc.username)}`);
     s.push(`GRANT ${SERVICE_SCHEMA_PRIVILEGES} ON ${ident(o.auditSchema)}.* TO ${account(svc.username)}`);
+    // The promotion fence (`pairgate promote` writes pairgate.fence; every monitor reads it).
+    s.push(`GRANT SELECT ON ${ident(FENCE_SCHEMA)}.* TO ${account(svc.username)}`);
   }
   return s;
 }

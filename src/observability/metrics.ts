@@ -10,8 +10,9 @@
  *   hashing, no allocation. Those numbers become samples at scrape time (see HotMetric/HotHistogram).
  */
 import { Counter, collectDefaultMetrics, Gauge, Histogram, type Metric, Registry } from "prom-client";
+import type { CatchUpReport } from "../topology/catch-up.js";
 import type { Topology } from "../topology/monitor.js";
-import type { BackendHealth, Mode, Role, Transition } from "../topology/types.js";
+import type { BackendHealth, Mode, PairStatus, Role, Transition } from "../topology/types.js";
 
 export type QueryBackend = "primary" | "secondary";
 export type QueryKind = "read" | "write" | "transaction" | "session" | "unknown";
@@ -150,6 +151,9 @@ export class Metrics {
   private readonly replIo: Gauge;
   private readonly replSql: Gauge;
   private readonly replContact: Gauge;
+  private readonly catchUps: Counter;
+  private readonly ackMissingTotal: Counter;
+  private topologyRef: Topology | null = null;
   private readonly secondaryWritable: Gauge;
   private readonly modeSince: Gauge;
 
@@ -253,6 +257,79 @@ export class Metrics {
       name: "pairgate_replication_seconds_since_primary_contact",
       help: "Seconds since the secondary's IO thread last heard from the primary (NaN when the server does not say).",
       registers: reg,
+    });
+    /** The monitor's snapshot at scrape time; partial in tests that stand in for the monitor. */
+    const snap = (): Partial<PairStatus> | undefined => this.topologyRef?.snapshot();
+    new Gauge({
+      name: "pairgate_replication_lossless",
+      help: "1 while the primary's semi-synchronous replication is active (AFTER_SYNC): an acknowledged commit is on the secondary too; 0 when asynchronous (fallen back after its timeout, or off); NaN when unknown.",
+      registers: reg,
+      collect() {
+        const l = snap()?.lossless?.lossless;
+        this.set(l === true ? 1 : l === false ? 0 : Number.NaN);
+      },
+    });
+    new Gauge({
+      name: "pairgate_replication_semi_sync_clients",
+      help: "Replicas acknowledging the primary's commits in semi-sync mode (Rpl_semi_sync_master_clients; NaN when unknown).",
+      registers: reg,
+      collect() {
+        const s = snap()?.primary?.semiSync;
+        this.set(s?.clients ?? Number.NaN);
+      },
+    });
+    new Gauge({
+      name: "pairgate_failover_catch_up_waiting",
+      help: "1 while reads wait for the secondary to catch up at a failover.",
+      registers: reg,
+      collect() {
+        this.set(snap()?.catchUp?.state === "waiting" ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: "pairgate_failover_catch_up_seconds",
+      help: "How long reads waited for the secondary's catch-up at the last failover (NaN before any).",
+      registers: reg,
+      collect() {
+        const w = snap()?.catchUp?.waitedMs;
+        this.set(w === null || w === undefined ? Number.NaN : w / 1000);
+      },
+    });
+    new Gauge({
+      name: "pairgate_acknowledged_writes_missing",
+      help: "Transactions pairgate acknowledged that the secondary lacked when reads were let through at the last failover (semi-sync had fallen back): lost unless the primary returns.",
+      registers: reg,
+      collect() {
+        const c = snap()?.catchUp;
+        this.set(c ? c.missingCount : 0);
+      },
+    });
+    this.catchUps = new Counter({
+      name: "pairgate_failover_catch_ups_total",
+      help: "Failover catch-ups that ran to an end, by result: caught_up, timed_out (reads served anyway).",
+      labelNames: ["result"],
+      registers: reg,
+    });
+    this.ackMissingTotal = new Counter({
+      name: "pairgate_acknowledged_writes_missing_total",
+      help: "Acknowledged transactions found missing on the secondary at failovers, summed.",
+      registers: reg,
+    });
+    new Gauge({
+      name: "pairgate_primary_fenced",
+      help: "1 when the configured primary holds an older promotion epoch than one seen: it gets no writes (a newer primary exists).",
+      registers: reg,
+      collect() {
+        this.set(snap()?.fence?.fenced ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: "pairgate_promotion_epoch_seen",
+      help: "The highest promotion epoch (pairgate.fence) seen on either server (0: never promoted).",
+      registers: reg,
+      collect() {
+        this.set(snap()?.fence?.epochSeen ?? 0);
+      },
     });
     this.secondaryWritable = new Gauge({
       name: "pairgate_secondary_writable",
@@ -369,6 +446,8 @@ export class Metrics {
     this.auditPending.set(0);
     this.auditLastDelivery.set(0);
     for (const result of ["ok", "invalid", "error"]) this.configReloads.inc({ result }, 0);
+    for (const result of ["caught_up", "timed_out"]) this.catchUps.inc({ result }, 0);
+    this.ackMissingTotal.inc(0);
   }
 
   // ----- hot path: pre-bound, allocation-free -----------------------------------------------------
@@ -438,8 +517,14 @@ export class Metrics {
     this.detachTopology?.();
     const onCheck = (role: Role, h: BackendHealth) => this.onCheck(role, h);
     const onTransition = (t: Transition) => this.onTransition(t, topology);
+    const onCatchUp = (r: CatchUpReport) => {
+      this.catchUps.inc({ result: r.status.state });
+      if (r.acknowledgedMissing.length) this.ackMissingTotal.inc(r.status.missingCount);
+    };
+    this.topologyRef = topology;
     topology.on("check", onCheck);
     topology.on("transition", onTransition);
+    topology.on("catchUp", onCatchUp);
     const snap = topology.snapshot();
     this.onCheck("primary", snap.primary);
     this.onCheck("secondary", snap.secondary);
@@ -449,6 +534,8 @@ export class Metrics {
     const detach = () => {
       topology.off("check", onCheck);
       topology.off("transition", onTransition);
+      topology.off("catchUp", onCatchUp);
+      if (this.topologyRef === topology) this.topologyRef = null;
       if (this.detachTopology === detach) this.detachTopology = null;
     };
     this.detachTopology = detach;

@@ -70,6 +70,14 @@ export const SERVER_MORE_RESULTS_EXISTS = 0x8;
 export const SERVER_STATUS_CURSOR_EXISTS = 0x40;
 export const SERVER_STATUS_LAST_ROW_SENT = 0x80;
 export const SERVER_STATUS_IN_TRANS_READONLY = 0x2000;
+/** The OK packet carries session state changes (only on a hop that negotiated CLIENT_SESSION_TRACK). */
+export const SERVER_SESSION_STATE_CHANGED = 0x4000;
+
+/** Session state change types in an OK packet's session state info (MySQL `enum_session_state_type`). */
+export const SESSION_TRACK_SYSTEM_VARIABLES = 0;
+export const SESSION_TRACK_SCHEMA = 1;
+export const SESSION_TRACK_STATE_CHANGE = 2;
+export const SESSION_TRACK_GTIDS = 3;
 
 /** Command bytes (https://dev.mysql.com/doc/dev/mysql-server/latest/page_protocol_command_phase.html). */
 export const COM_SLEEP = 0x00;

@@ -19,6 +19,7 @@
  * difference that is not drift. A check that is interrupted (SIGINT/SIGTERM) restarts replication
  * before it exits.
  */
+
 import type { Connection } from "mysql2/promise";
 import {
   boundarySql,
@@ -31,6 +32,7 @@ import {
 import { type Dialect, type ReplicaStatus, SYSTEM_SCHEMAS } from "./dialect.js";
 import { type Endpoint, formatEndpoint, sameEndpoint } from "./endpoint.js";
 import { ReplicationError } from "./errors.js";
+import { formatLossless, type LosslessReport, losslessReport } from "./lossless.js";
 import {
   type AdminCredentials,
   type AdminSession,
@@ -96,6 +98,8 @@ export interface CheckReport {
   primary: string;
   secondary: string;
   replication: ReplicationHealth;
+  /** Semi-sync (lossless or not) and the secondary's parallel apply; informational, does not fail the check. */
+  lossless: LosslessReport | null;
   consistency: {
     checked: boolean;
     reason?: string;
@@ -219,6 +223,7 @@ export async function checkReplication(o: CheckOptions): Promise<CheckReport> {
       primary: formatEndpoint(o.primary),
       secondary: formatEndpoint(o.secondary),
       replication: health,
+      lossless: await losslessReport(pc, pd, sc, sd).catch(() => null),
       consistency: { checked: false, chunkSize, tables: [], drifted: [] },
     };
     if (!health.ok || health.status?.ioRunning !== "Yes" || health.status.sqlRunning !== "Yes") {
@@ -314,6 +319,12 @@ async function checkTable(
     drift: [],
   };
   const snap = pd.snapshot();
+  // MariaDB 10.11: a semi-sync replica stopped by `START SLAVE UNTIL` right after it connected can
+  // leave the primary's binlog dump thread stuck ("Killed", never finalized), which refuses every
+  // later connection of that replica. The replica side of semi-sync is off while the check pauses
+  // replication (the primary is asynchronous meanwhile) and back on for the restart.
+  const semiReplica = await replicaSemiSyncOn(sc, sd);
+  if (semiReplica) await sc.query(`SET GLOBAL ${sd.replicaSemiSyncVariable} = OFF`);
   await sc.query(sd.stopReplica());
   try {
     for (const s of snap.begin) await pc.query(s);
@@ -349,9 +360,21 @@ async function checkTable(
     result.message = (e as Error).message;
   } finally {
     await pc.query("ROLLBACK").catch(() => {});
+    if (semiReplica) {
+      await sc.query(sd.stopReplica());
+      await sc.query(`SET GLOBAL ${sd.replicaSemiSyncVariable} = ON`);
+    }
     await sc.query(sd.startReplica());
   }
   return result;
+}
+
+async function replicaSemiSyncOn(sc: Connection, sd: Dialect): Promise<boolean> {
+  try {
+    return Number(await scalar(sc, `SELECT @@global.${sd.replicaSemiSyncVariable} AS v`)) === 1;
+  } catch {
+    return false; // no semi-sync on this server (MySQL without the plugin)
+  }
 }
 
 export function formatCheckReport(r: CheckReport): string[] {
@@ -367,6 +390,7 @@ export function formatCheckReport(r: CheckReport): string[] {
     if (st.lastSqlError) out.push(`  last SQL error: ${st.lastSqlError}`);
   }
   for (const p of r.replication.problems) out.push(`  problem: ${p}`);
+  if (r.lossless) out.push(...formatLossless(r.lossless));
   const c = r.consistency;
   if (!c.checked) {
     out.push(`consistency: not checked — ${c.reason}`);

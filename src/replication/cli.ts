@@ -5,6 +5,7 @@
 import { type Command, InvalidArgumentError, Option } from "commander";
 import { ConfigError } from "../config/load.js";
 import { type CheckReport, checkReplication, formatCheckReport } from "./check.js";
+import { DEFAULT_SEMI_SYNC_TIMEOUT_MS } from "./dialect.js";
 import { type Endpoint, parseEndpoint } from "./endpoint.js";
 import { ReplicationError } from "./errors.js";
 import { formatPromoteResult, promote } from "./promote.js";
@@ -120,6 +121,18 @@ export function registerReplicationCommands(program: Command): void {
     .option("--replication-user-host <host>", "host part of that account", "%")
     .option("--no-copy-accounts", "do not create the primary's accounts on the secondary")
     .option("--force", "overwrite a secondary that holds data of its own or follows another primary")
+    .option(
+      "--no-semi-sync",
+      "leave replication asynchronous (not lossless: an acknowledged commit can be lost at a crash)",
+    )
+    .addOption(
+      new Option(
+        "--semi-sync-timeout <ms>",
+        "how long a commit waits for the secondary's acknowledgement before the primary falls back to asynchronous",
+      )
+        .argParser(positiveInt)
+        .default(DEFAULT_SEMI_SYNC_TIMEOUT_MS),
+    )
     .addOption(
       new Option("--timeout <seconds>", "longest wait for the secondary to catch up")
         .argParser(positiveInt)
@@ -135,6 +148,8 @@ export function registerReplicationCommands(program: Command): void {
           copyAccounts: boolean;
           force?: boolean;
           timeout: number;
+          semiSync: boolean;
+          semiSyncTimeout: number;
         },
       ) =>
         run("replication setup", async () => {
@@ -150,6 +165,8 @@ export function registerReplicationCommands(program: Command): void {
             copyAccounts: o.copyAccounts,
             force: o.force === true,
             timeoutMs: o.timeout * 1000,
+            semiSync: o.semiSync,
+            semiSyncTimeoutMs: o.semiSyncTimeout,
             log: o.json ? undefined : (line) => out(line),
             onProgress: o.json ? undefined : progressPrinter(),
           });

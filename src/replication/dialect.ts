@@ -14,6 +14,8 @@
  * | stop at a position      | START SLAVE UNTIL master_gtid_pos = '…' | START REPLICA UNTIL SQL_AFTER_GTIDS = '…'        |
  * | GTIDs                   | always on                               | gtid_mode=ON + enforce_gtid_consistency=ON       |
  * | dump                    | mariadb-dump --gtid --master-data=2     | mysqldump --set-gtid-purged=COMMENTED            |
+ * | semi-sync (lossless)    | built in: rpl_semi_sync_master_* / _slave_* | plugins rpl_semi_sync_source / _replica (8.0.26+; master/slave before) |
+ * | parallel apply          | slave_parallel_threads, slave_parallel_mode=optimistic | replica_parallel_workers, replica_preserve_commit_order |
  */
 import mysql from "mysql2";
 import {
@@ -21,8 +23,14 @@ import {
   type ReplicaStatus,
   readReplicaRow,
   type ServerVersion,
+  semiSyncStatement,
   versionAtLeast,
 } from "../topology/replication.js";
+
+/** `replication setup`'s default semi-sync timeout: MariaDB's and MySQL's own default. */
+export const DEFAULT_SEMI_SYNC_TIMEOUT_MS = 10_000;
+/** Parallel apply threads on the secondary. */
+export const PARALLEL_APPLY_THREADS = 4;
 
 export type Flavor = "mariadb" | "mysql";
 export type { ReplicaStatus, ServerVersion };
@@ -123,6 +131,25 @@ export interface Dialect {
   replicaDisabledEvents(): string;
   disableEventOnReplica(schema: string, name: string): string;
   enableEvent(schema: string, name: string): string;
+
+  /**
+   * Semi-synchronous replication on this server, both sides (it acknowledges as a replica and waits
+   * as a source), so the roles can swap after a promotion: AFTER_SYNC (lossless), `timeoutMs` before
+   * a commit stops waiting and the source falls back to asynchronous. MySQL: plugins installed first
+   * (an "already exists" error from INSTALL PLUGIN is expected and ignored by the caller).
+   */
+  semiSyncStatements(timeoutMs: number): string[];
+  /** The same settings as option-file lines, so they survive a restart. */
+  semiSyncOptionLines(timeoutMs: number): string[];
+  /** Rows (n, v): semi-sync status and settings (see topology/replication.ts parseSemiSync). */
+  semiSyncStatus(): string;
+  /** The global variable that turns the replica side of semi-sync on or off ("" when none). */
+  readonly replicaSemiSyncVariable: string;
+  /** Parallel apply on a replica; run while its replication threads are stopped. */
+  parallelApplyStatements(): string[];
+  parallelApplyOptionLines(): string[];
+  /** One row, columns threads and mode: the replica's parallel apply settings. */
+  parallelApplyStatus(): string;
 }
 
 const lit = (v: string) => mysql.escape(v);
@@ -285,6 +312,40 @@ class MariaDbDialect implements Dialect {
     // Accounts with READ_ONLY ADMIN (the admin account) still write.
     return this.setReadOnly(true);
   }
+  semiSyncStatements(timeoutMs: number): string[] {
+    return [
+      "SET GLOBAL rpl_semi_sync_master_wait_point = 'AFTER_SYNC'",
+      `SET GLOBAL rpl_semi_sync_master_timeout = ${Math.max(1, Math.round(timeoutMs))}`,
+      "SET GLOBAL rpl_semi_sync_master_wait_no_slave = OFF",
+      "SET GLOBAL rpl_semi_sync_master_enabled = ON",
+      "SET GLOBAL rpl_semi_sync_slave_enabled = ON",
+    ];
+  }
+  semiSyncOptionLines(timeoutMs: number): string[] {
+    return [
+      "rpl_semi_sync_master_enabled = ON",
+      "rpl_semi_sync_slave_enabled = ON",
+      "rpl_semi_sync_master_wait_point = AFTER_SYNC",
+      `rpl_semi_sync_master_timeout = ${Math.max(1, Math.round(timeoutMs))}`,
+      "rpl_semi_sync_master_wait_no_slave = OFF",
+    ];
+  }
+  semiSyncStatus(): string {
+    return semiSyncStatement(this.version);
+  }
+  readonly replicaSemiSyncVariable = "rpl_semi_sync_slave_enabled";
+  parallelApplyStatements(): string[] {
+    return [
+      `SET GLOBAL slave_parallel_threads = ${PARALLEL_APPLY_THREADS}`,
+      "SET GLOBAL slave_parallel_mode = 'optimistic'",
+    ];
+  }
+  parallelApplyOptionLines(): string[] {
+    return [`slave_parallel_threads = ${PARALLEL_APPLY_THREADS}`, "slave_parallel_mode = optimistic"];
+  }
+  parallelApplyStatus(): string {
+    return "SELECT @@global.slave_parallel_threads AS threads, @@global.slave_parallel_mode AS mode";
+  }
   listAccounts(): string {
     return "SELECT User AS user, Host AS host FROM mysql.user WHERE is_role = 'N' AND User <> '' ORDER BY User, Host";
   }
@@ -446,6 +507,77 @@ class MySqlDialect implements Dialect {
   setReadOnlyExceptAdmins(): string[] {
     // super_read_only would stop the seed itself (the admin account has SUPER): it comes at the end.
     return ["SET GLOBAL super_read_only = OFF", "SET GLOBAL read_only = ON"];
+  }
+  /** 8.0.26 renamed the plugins and their variables (source/replica). */
+  private get semiNames() {
+    return versionAtLeast(this.version, 8, 0, 26)
+      ? {
+          source: "rpl_semi_sync_source",
+          replica: "rpl_semi_sync_replica",
+          sourceSo: "semisync_source.so",
+          replicaSo: "semisync_replica.so",
+          waitNoReplica: "rpl_semi_sync_source_wait_no_replica",
+        }
+      : {
+          source: "rpl_semi_sync_master",
+          replica: "rpl_semi_sync_slave",
+          sourceSo: "semisync_master.so",
+          replicaSo: "semisync_slave.so",
+          waitNoReplica: "rpl_semi_sync_master_wait_no_slave",
+        };
+  }
+  semiSyncStatements(timeoutMs: number): string[] {
+    const n = this.semiNames;
+    return [
+      `INSTALL PLUGIN ${n.source} SONAME '${n.sourceSo}'`,
+      `INSTALL PLUGIN ${n.replica} SONAME '${n.replicaSo}'`,
+      `SET GLOBAL ${n.source}_wait_point = 'AFTER_SYNC'`,
+      `SET GLOBAL ${n.source}_timeout = ${Math.max(1, Math.round(timeoutMs))}`,
+      `SET GLOBAL ${n.waitNoReplica} = OFF`,
+      `SET GLOBAL ${n.source}_enabled = ON`,
+      `SET GLOBAL ${n.replica}_enabled = ON`,
+    ];
+  }
+  semiSyncOptionLines(timeoutMs: number): string[] {
+    const n = this.semiNames;
+    return [
+      `plugin_load_add = ${n.sourceSo}`,
+      `plugin_load_add = ${n.replicaSo}`,
+      `${n.source}_enabled = ON`,
+      `${n.replica}_enabled = ON`,
+      `${n.source}_wait_point = AFTER_SYNC`,
+      `${n.source}_timeout = ${Math.max(1, Math.round(timeoutMs))}`,
+      `${n.waitNoReplica} = OFF`,
+    ];
+  }
+  semiSyncStatus(): string {
+    return semiSyncStatement(this.version);
+  }
+  get replicaSemiSyncVariable(): string {
+    return `${this.semiNames.replica}_enabled`;
+  }
+  private get parallelNames() {
+    return versionAtLeast(this.version, 8, 0, 26)
+      ? { workers: "replica_parallel_workers", order: "replica_preserve_commit_order" }
+      : { workers: "slave_parallel_workers", order: "slave_preserve_commit_order" };
+  }
+  parallelApplyStatements(): string[] {
+    const n = this.parallelNames;
+    // Before 8.0.27 the default type (DATABASE) parallelises only across schemas.
+    const type = versionAtLeast(this.version, 8, 0, 27)
+      ? []
+      : [
+          `SET GLOBAL ${versionAtLeast(this.version, 8, 0, 26) ? "replica" : "slave"}_parallel_type = 'LOGICAL_CLOCK'`,
+        ];
+    return [...type, `SET GLOBAL ${n.workers} = ${PARALLEL_APPLY_THREADS}`, `SET GLOBAL ${n.order} = ON`];
+  }
+  parallelApplyOptionLines(): string[] {
+    const n = this.parallelNames;
+    return [`${n.workers} = ${PARALLEL_APPLY_THREADS}`, `${n.order} = ON`];
+  }
+  parallelApplyStatus(): string {
+    const n = this.parallelNames;
+    return `SELECT @@global.${n.workers} AS threads, IF(@@global.${n.order}, 'preserve_commit_order', 'unordered') AS mode`;
   }
   listAccounts(): string {
     return (

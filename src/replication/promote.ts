@@ -18,9 +18,12 @@ import { copyFileSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { Socket } from "node:net";
 import { resolve } from "node:path";
 import { type Config, configPath, loadConfig, parseConfig } from "../config/load.js";
+import { FENCE_SCHEMA, FENCE_TABLE, fenceWriteStatements } from "../topology/fence.js";
 import { promoteConfigText } from "./config-rewrite.js";
+import { DEFAULT_SEMI_SYNC_TIMEOUT_MS } from "./dialect.js";
 import { type Endpoint, formatEndpoint, sameEndpoint } from "./endpoint.js";
 import { ReplicationError } from "./errors.js";
+import { enableSemiSync, readSemiSync } from "./lossless.js";
 import { findRunningPairgate } from "./pidfile.js";
 import {
   type AdminCredentials,
@@ -58,6 +61,8 @@ export interface PromoteResult {
   /** What the secondary had received and applied when replication was stopped; null if it had none. */
   replication: { received: string; applied: string; relayLogDrained: boolean } | null;
   readOnlyWas: boolean;
+  /** The promotion epoch written on the new primary (pairgate.fence): every pairgate fences servers with an older one. */
+  epoch: number | null;
   configFile: string;
   backupFile: string | null;
   configChanged: boolean;
@@ -107,6 +112,7 @@ export async function promote(o: PromoteOptions): Promise<PromoteResult> {
     fenced: null,
     replication: null,
     readOnlyWas: false,
+    epoch: null,
     configFile: config.file,
     backupFile: null,
     configChanged: false,
@@ -205,6 +211,42 @@ export async function promote(o: PromoteOptions): Promise<PromoteResult> {
       await c.query(d.enableEvent(String(ev.schema), String(ev.name)));
       log(`event ${ev.schema}.${ev.name} enabled again`);
     }
+    // The split-brain fence: a new epoch on the new primary, binlogged so its future replicas carry it.
+    if (!alreadyPromoted || !(await hasFenceMark(c))) {
+      for (const q of fenceWriteStatements()) await c.query(q);
+      result.epoch = Number(await scalar(c, `SELECT epoch AS pos FROM ${FENCE_TABLE} WHERE id = 1`)) || null;
+      log(
+        `promotion epoch ${result.epoch} written to ${FENCE_TABLE}: a pairgate that still sends writes to the old primary fences it`,
+      );
+    } else {
+      result.epoch = Number(await scalar(c, `SELECT epoch AS pos FROM ${FENCE_TABLE} WHERE id = 1`)) || null;
+    }
+    const serviceUser = config.secondary.user;
+    try {
+      for (const a of await rows(
+        c,
+        `SELECT User AS user, Host AS host FROM mysql.user WHERE User = ${c.escape(serviceUser)}`,
+      ))
+        await c.query(
+          `GRANT SELECT ON ${FENCE_SCHEMA}.* TO ${c.escape(String(a.user))}@${c.escape(String(a.host))}`,
+        );
+    } catch (err) {
+      warnings.push(
+        `could not grant SELECT on ${FENCE_SCHEMA}.* to the service account ${serviceUser}: ${(err as Error).message} — ` +
+          "pairgate instances cannot read the promotion epoch without it",
+      );
+    }
+    // Semi-sync stays coherent for the swapped roles: the new primary waits for the acknowledgement
+    // of whichever replica is attached next (inactive, so no commit waits, until one is).
+    try {
+      const semi = await readSemiSync(c, d);
+      await enableSemiSync(c, d, semi?.timeoutMs ?? DEFAULT_SEMI_SYNC_TIMEOUT_MS);
+      log(
+        "semi-synchronous replication enabled on the new primary: lossless again once a secondary is attached",
+      );
+    } catch (err) {
+      warnings.push(`semi-synchronous replication not enabled on the new primary: ${(err as Error).message}`);
+    }
     result.nextSteps.push(
       `Remove read_only=ON from the option file of ${formatEndpoint(candidate)} (${d.optionGroup}), or it comes back read-only after a restart.`,
     );
@@ -221,6 +263,14 @@ export async function promote(o: PromoteOptions): Promise<PromoteResult> {
     `Then set "secondary" in ${result.configFile} to that server and reload pairgate (kill -HUP <pid>). Until then pairgate has no read-only fallback.`,
   );
   return result;
+}
+
+async function hasFenceMark(c: AdminSession["conn"]): Promise<boolean> {
+  try {
+    return (await rows(c, `SELECT epoch FROM ${FENCE_TABLE} WHERE id = 1`)).length > 0;
+  } catch {
+    return false;
+  }
 }
 
 /** Best effort: read_only=ON on an old primary that still answers. */
@@ -295,6 +345,11 @@ export function formatPromoteResult(r: PromoteResult): string[] {
     `Promoted ${r.newPrimary} to primary (the former primary was ${r.formerPrimary}).`,
     ...(r.replication
       ? [`  it had applied everything it received: ${r.replication.applied || "(empty)"}`]
+      : []),
+    ...(r.epoch !== null
+      ? [
+          `  promotion epoch ${r.epoch}: pairgate instances fence any primary with an older one (split-brain fence)`,
+        ]
       : []),
     r.configChanged
       ? `  config ${r.configFile} rewritten (backup ${r.backupFile})`

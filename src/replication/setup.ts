@@ -12,14 +12,28 @@
  *    install's `test`) are named, dropped and replaced by the primary's. Then: secondary read-only; replication user (REQUIRE SSL, random password)
  *    on the primary; missing accounts copied; the primary's databases streamed across from one
  *    consistent snapshot; the replica starts at that snapshot's GTID position, over TLS.
- * 4. Wait for both replication threads and for the secondary to catch up; print the summary.
+ * 4. Lossless by default: semi-synchronous replication (AFTER_SYNC, `semiSyncTimeoutMs`) on both
+ *    servers — each acknowledges as a replica and waits as a source, so the roles can swap after a
+ *    promotion — and parallel apply on the secondary (both at runtime; the option-file lines to keep
+ *    them are printed).
+ * 5. Wait for both replication threads and for the secondary to catch up; print the summary.
  */
 import { randomBytes } from "node:crypto";
 import type { Connection } from "mysql2/promise";
 import { copyMissingAccounts } from "./accounts.js";
-import type { Dialect, ReplicaStatus } from "./dialect.js";
+import { DEFAULT_SEMI_SYNC_TIMEOUT_MS, type Dialect, type ReplicaStatus } from "./dialect.js";
 import { type Endpoint, formatEndpoint, sameEndpoint } from "./endpoint.js";
 import { ReplicationError } from "./errors.js";
+import {
+  enableSemiSync,
+  formatLossless,
+  type LosslessReport,
+  losslessReport,
+  parallelApplyOk,
+  readParallelApply,
+  readSemiSync,
+  waitSemiSyncActive,
+} from "./lossless.js";
 import { formatOptionLines, optionFileAdvice, preflight } from "./preflight.js";
 import { type SeedProgress, type SeedResult, streamSeed } from "./seed.js";
 import {
@@ -55,6 +69,10 @@ export interface SetupOptions {
   force?: boolean;
   /** Longest wait for the replica to start and catch up (default 300 s). */
   timeoutMs?: number;
+  /** Semi-synchronous (lossless) replication: default true. */
+  semiSync?: boolean;
+  /** How long a commit waits for the secondary's acknowledgement before the primary falls back to asynchronous (default 10 s). */
+  semiSyncTimeoutMs?: number;
   log?: (line: string) => void;
   onProgress?: (p: SeedProgress) => void;
 }
@@ -75,6 +93,8 @@ export interface SetupResult {
   summary: string[];
   /** Option-file lines the operator should add so the setup survives a restart. */
   advice: string[];
+  /** Semi-sync and parallel apply as they are once set up. */
+  lossless: LosslessReport | null;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -139,12 +159,49 @@ export async function waitCaughtUp(
   return pos;
 }
 
+/**
+ * Semi-sync on both servers and parallel apply on the secondary. `replicaStopped`: the secondary's
+ * replication threads are stopped now (parallel apply can only change then); otherwise they are
+ * restarted when a setting needs it (the replica side of semi-sync takes effect when its IO thread
+ * reconnects).
+ */
+async function configureLossless(
+  pc: Connection,
+  pd: Dialect,
+  sc: Connection,
+  sd: Dialect,
+  timeoutMs: number,
+  replicaStopped: boolean,
+  log: (line: string) => void,
+): Promise<void> {
+  const before = await readSemiSync(sc, sd);
+  await enableSemiSync(pc, pd, timeoutMs);
+  await enableSemiSync(sc, sd, timeoutMs);
+  log(`semi-synchronous replication on both servers (AFTER_SYNC, timeout ${timeoutMs} ms)`);
+  const parallel = await readParallelApply(sc, sd);
+  const needParallel = !parallelApplyOk(parallel, sd);
+  if (replicaStopped) {
+    if (needParallel) await exec(sc, sd.parallelApplyStatements());
+  } else if (needParallel) {
+    await sc.query(sd.stopReplica());
+    await exec(sc, sd.parallelApplyStatements());
+    await sc.query(sd.startReplica());
+  } else if (!before?.replicaEnabled) {
+    // The replica side of semi-sync is negotiated when the IO thread connects.
+    await sc.query(sd.stopIoThread());
+    await sc.query(sd.startReplica());
+  }
+  if (needParallel) log("parallel apply on the secondary");
+}
+
 export async function setupReplication(o: SetupOptions): Promise<SetupResult> {
   const log = o.log ?? (() => {});
   const timeoutMs = o.timeoutMs ?? 300_000;
   const replUser = o.replicationUser ?? DEFAULT_REPLICATION_USER;
   const replHost = o.replicationUserHost ?? "%";
   const replCa = o.replicationSslCa ?? o.sslCa;
+  const semiSync = o.semiSync ?? true;
+  const semiSyncTimeoutMs = o.semiSyncTimeoutMs ?? DEFAULT_SEMI_SYNC_TIMEOUT_MS;
   if (sameEndpoint(o.primary, o.secondary))
     throw new ReplicationError("PAIRGATE_REPL_SAME_SERVER", "--primary and --secondary are the same address");
 
@@ -175,9 +232,34 @@ export async function setupReplication(o: SetupOptions): Promise<SetupResult> {
 
     const advice = [
       `${who.secondary}: keep it read-only after a restart; add to its option file:`,
-      formatOptionLines(sd.optionGroup, ["read_only = ON"]),
+      formatOptionLines(sd.optionGroup, [
+        "read_only = ON",
+        ...(semiSync ? [...sd.semiSyncOptionLines(semiSyncTimeoutMs), ...sd.parallelApplyOptionLines()] : []),
+      ]),
+      ...(semiSync
+        ? [
+            `${who.primary}: keep replication lossless after a restart; add to its option file:`,
+            formatOptionLines(pd.optionGroup, [
+              ...pd.semiSyncOptionLines(semiSyncTimeoutMs),
+              ...pd.parallelApplyOptionLines(),
+            ]),
+          ]
+        : []),
       ...optionFileAdvice(pre, who, pd.optionGroup),
     ];
+    /** After the replica runs: semi-sync seen active (or not), reported. */
+    const finishLossless = async (): Promise<LosslessReport | null> => {
+      if (!semiSync) {
+        warnings.push(
+          "--no-semi-sync: replication is asynchronous; a commit acknowledged just before a crash can be lost",
+        );
+        return null;
+      }
+      await waitSemiSyncActive(pc, pd, Math.min(timeoutMs, 10_000));
+      const r = await losslessReport(pc, pd, sc, sd);
+      for (const x of r.problems) warnings.push(x);
+      return r;
+    };
     const changeTls = { sslCa: replCa, verifyServerCert: replCa !== undefined };
     if (!replCa)
       warnings.push(
@@ -212,9 +294,11 @@ export async function setupReplication(o: SetupOptions): Promise<SetupResult> {
         log("starting the replication threads");
         await sc.query(sd.startReplica());
       }
+      if (semiSync) await configureLossless(pc, pd, sc, sd, semiSyncTimeoutMs, false, log);
       await exec(sc, sd.setReadOnly(true));
       const st = await waitReplicating(sc, sd, Math.min(timeoutMs, 60_000));
       const position = await waitCaughtUp(pc, pd, sc, sd, timeoutMs);
+      const lossless = await finishLossless();
       return {
         action: "verified",
         primary: p.facts,
@@ -224,8 +308,12 @@ export async function setupReplication(o: SetupOptions): Promise<SetupResult> {
         tlsVerified: st.sslVerifyServerCert,
         accountsCopied: [],
         warnings,
-        summary: summaryLines(o, st, position, "verified: already set up, nothing copied"),
+        summary: [
+          ...summaryLines(o, st, position, "verified: already set up, nothing copied"),
+          ...(lossless ? formatLossless(lossless).map((l) => `  ${l}`) : []),
+        ],
         advice,
+        lossless,
       };
     }
 
@@ -330,6 +418,7 @@ export async function setupReplication(o: SetupOptions): Promise<SetupResult> {
       log("the primary holds no databases of its own: nothing to copy");
     }
 
+    if (semiSync) await configureLossless(pc, pd, sc, sd, semiSyncTimeoutMs, true, log);
     await exec(sc, sd.seedPosition(position));
     await sc.query(
       sd.changeSource({
@@ -345,6 +434,7 @@ export async function setupReplication(o: SetupOptions): Promise<SetupResult> {
     log(`replication started from ${position || "the beginning"}; waiting for the secondary to catch up`);
     const st = await waitReplicating(sc, sd, Math.min(timeoutMs, 60_000));
     const reached = await waitCaughtUp(pc, pd, sc, sd, timeoutMs);
+    const lossless = await finishLossless();
     return {
       action: "seeded",
       primary: p.facts,
@@ -355,8 +445,12 @@ export async function setupReplication(o: SetupOptions): Promise<SetupResult> {
       tlsVerified: st.sslVerifyServerCert,
       accountsCopied,
       warnings,
-      summary: summaryLines(o, st, reached, "set up"),
+      summary: [
+        ...summaryLines(o, st, reached, "set up"),
+        ...(lossless ? formatLossless(lossless).map((l) => `  ${l}`) : []),
+      ],
       advice,
+      lossless,
     };
   } finally {
     await closeAll(ps, ss);

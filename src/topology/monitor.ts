@@ -24,15 +24,36 @@ import { EventEmitter } from "node:events";
 import { sameEndpoint } from "../config/endpoint.js";
 import type { BackendConfig, Config } from "../config/load.js";
 import type { Logger } from "../observability/logger.js";
+import { CatchUp, type CatchUpDriver, type CatchUpReport } from "./catch-up.js";
+import { SqlCatchUpDriver } from "./catch-up-driver.js";
+import { type FenceSeen, fenceReason } from "./fence.js";
 import { Probe, type ProbeLike, type ProbeResult, type ProbeTimeouts } from "./probe.js";
-import type { BackendHealth, Mode, PairStatus, Role, Transition } from "./types.js";
+import { losslessVerdict } from "./replication.js";
+import type {
+  BackendHealth,
+  FenceStatus,
+  LosslessStatus,
+  Mode,
+  PairStatus,
+  Role,
+  Transition,
+} from "./types.js";
 
 export type MonitorConfig = Config["monitor"];
+export type FailoverConfig = Config["failover"];
+
+const DEFAULT_FAILOVER: FailoverConfig = {
+  readConsistency: "caught_up",
+  catchUpTimeoutMs: 5000,
+  verdictTimeoutMs: 2000,
+};
 
 export interface TopologyOptions {
   primary: BackendConfig;
   secondary: BackendConfig;
   monitor: MonitorConfig;
+  /** Catch-up at a failover (default: caught_up, 5 s). */
+  failover?: FailoverConfig;
   logger: Logger;
   /** Spacing of the `rise` confirmation checks once a down backend answers. Default min(50, intervalMs). */
   confirmIntervalMs?: number;
@@ -45,6 +66,8 @@ export interface TopologyOptions {
     timeouts: ProbeTimeouts,
     onLost: (err: Error) => void,
   ) => ProbeLike;
+  /** Tests: a stand-in for the catch-up's connection to the secondary. */
+  catchUpDriverFactory?: (secondary: BackendConfig) => CatchUpDriver;
 }
 
 export interface TopologyEvents {
@@ -53,6 +76,12 @@ export interface TopologyEvents {
   reconfigured: [];
   backendDown: [Role, string];
   backendUp: [Role, string];
+  /** The pair became lossless or stopped being so (semi-sync active or not on the primary). */
+  lossless: [LosslessStatus];
+  /** A failover's catch-up ended (caught up, timed out). */
+  catchUp: [CatchUpReport];
+  /** The fence changed: a newer promotion epoch seen, or the primary fenced / unfenced. */
+  fence: [FenceStatus];
 }
 
 const ROLES: readonly Role[] = ["primary", "secondary"];
@@ -106,6 +135,8 @@ function emptyHealth(role: Role, cfg: BackendConfig, now: number): BackendHealth
     lastOkAt: null,
     lastCheckMs: null,
     since: now,
+    semiSync: null,
+    fence: null,
   };
 }
 
@@ -125,6 +156,12 @@ export class Topology extends EventEmitter<TopologyEvents> {
   private running = false;
   private initialDone = false;
   private readyWaiters: Array<() => void> = [];
+  private failoverCfg: FailoverConfig;
+  private readonly catchUpDriverFactory: TopologyOptions["catchUpDriverFactory"];
+  private readonly catchUp: CatchUp;
+  private losslessState: LosslessStatus = { lossless: null, reason: "not checked yet", since: Date.now() };
+  private fenceSeen: FenceSeen | null = null;
+  private fenced: string | null = null;
 
   constructor(opts: TopologyOptions) {
     super();
@@ -133,6 +170,12 @@ export class Topology extends EventEmitter<TopologyEvents> {
     this.confirmIntervalOverride = opts.confirmIntervalMs;
     this.baseDir = opts.baseDir;
     this.probeFactory = opts.probeFactory;
+    this.failoverCfg = { ...DEFAULT_FAILOVER, ...opts.failover };
+    this.catchUpDriverFactory = opts.catchUpDriverFactory;
+    this.catchUp = new CatchUp(
+      (report) => this.onCatchUpEnd(report),
+      (err) => this.logger.warn({ err: describeError(err) }, "catch-up: cannot follow the secondary"),
+    );
     const now = Date.now();
     const make = (role: Role, cfg: BackendConfig): BackendState => {
       const state: BackendState = {
@@ -193,6 +236,7 @@ export class Topology extends EventEmitter<TopologyEvents> {
   async stop(): Promise<void> {
     if (!this.running) return;
     this.running = false;
+    this.catchUp.close();
     for (const role of ROLES) {
       const b = this.backends[role];
       b.probe.close();
@@ -238,7 +282,162 @@ export class Topology extends EventEmitter<TopologyEvents> {
       lastFailback: this.lastFailback ? { ...this.lastFailback } : null,
       since: this.modeSince,
       readRole: this.computeReadRole(this.currentMode),
+      lossless: { ...this.losslessState },
+      catchUp: this.catchUp.status,
+      fence: this.fenceStatus(),
     };
+  }
+
+  // --- consistency at failover: the API the session uses ----------------------------------------
+
+  /**
+   * May a read go to the secondary now? `true`: yes (the common case: a field read). Otherwise a
+   * promise that resolves when the secondary has caught up at this failover or
+   * `failover.catchUpTimeoutMs` passed — it never rejects: reads wait, they are not failed.
+   * Only meaningful when the read would go to the secondary (`readRole === "secondary"`).
+   */
+  secondaryReadable(): true | Promise<void> {
+    return this.catchUp.readable();
+  }
+
+  /**
+   * A session acknowledged a commit on the primary: its GTID as the OK packet's session state
+   * reported it (MariaDB `last_gtid`, e.g. "0-1-25"; MySQL a GTID set). The catch-up at the next
+   * failover waits for it, and names it if the secondary never got it. Cheap (no I/O).
+   */
+  noteAcknowledged(gtid: string): void {
+    if (gtid) this.catchUp.noteAcknowledged(gtid);
+  }
+
+  /** The highest GTID per stream acknowledged so far (for status and tests). */
+  get acknowledgedPosition(): string {
+    return this.catchUp.acknowledged;
+  }
+
+  /**
+   * The primary is suspect: in service, but a fault's first sign was seen (a failed check, the
+   * monitor connection lost, a session's reported error) and the monitor has not decided yet.
+   * A login arriving now should wait for `verdict()` instead of failing on the primary.
+   */
+  get primarySuspect(): boolean {
+    const b = this.backends.primary;
+    return this.running && b.health.up && (b.signAt !== null || b.urgent || b.health.consecutiveFailures > 0);
+  }
+
+  /**
+   * Resolves once the primary is no longer suspect — confirmed down (a transition) or answering
+   * again — or after `timeoutMs` (default failover.verdictTimeoutMs). Never rejects.
+   */
+  verdict(timeoutMs = this.failoverCfg.verdictTimeoutMs): Promise<void> {
+    if (!this.primarySuspect) return Promise.resolve();
+    return new Promise((resolvePromise) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.off("transition", done);
+        this.off("check", onCheck);
+        resolvePromise();
+      };
+      const onCheck = () => {
+        if (!this.primarySuspect) done();
+      };
+      const timer = setTimeout(done, timeoutMs);
+      this.on("transition", done);
+      this.on("check", onCheck);
+    });
+  }
+
+  /** New failover settings (a config reload); a catch-up in progress keeps its deadline. */
+  setFailoverConfig(cfg: FailoverConfig): void {
+    this.failoverCfg = { ...cfg };
+  }
+
+  private fenceStatus(): FenceStatus {
+    return {
+      epochSeen: this.fenceSeen?.epoch ?? 0,
+      seenOn: this.fenceSeen?.seenOn ?? null,
+      fenced: this.fenced,
+    };
+  }
+
+  /** Start (or skip) the catch-up as the secondary begins serving reads. */
+  private beginCatchUp(): void {
+    if (this.failoverCfg.readConsistency === "immediate") {
+      this.catchUp.skip();
+      return;
+    }
+    const cfg = this.backends.secondary.cfg;
+    const factory =
+      this.catchUpDriverFactory ??
+      ((c: BackendConfig) => new SqlCatchUpDriver(c, this.monitorCfg.connectTimeoutMs, this.baseDir));
+    this.catchUp.begin(() => factory(cfg), this.failoverCfg.catchUpTimeoutMs);
+    this.logger.info(
+      { timeoutMs: this.failoverCfg.catchUpTimeoutMs, acknowledged: this.catchUp.acknowledged || undefined },
+      "reads wait for the secondary to catch up",
+    );
+  }
+
+  private onCatchUpEnd(report: CatchUpReport): void {
+    const s = report.status;
+    const fields = {
+      state: s.state,
+      waitedMs: s.waitedMs,
+      received: s.received,
+      acknowledged: s.acknowledged,
+      applied: s.applied,
+      missing: s.missing.length ? s.missing : undefined,
+    };
+    if (report.acknowledgedMissing.length) {
+      this.logger.error(
+        { ...fields, acknowledgedMissing: report.acknowledgedMissing },
+        `the secondary lacks transactions pairgate acknowledged (${report.acknowledgedMissing.join(", ")}): serving reads anyway`,
+      );
+    } else if (s.state === "caught_up") this.logger.info(fields, "secondary caught up: reads served");
+    else this.logger.warn(fields, `catch-up ${s.state}: ${s.detail}`);
+    this.emit("catchUp", report);
+  }
+
+  private updateLossless(now: number): void {
+    const p = this.backends.primary.health;
+    let next: { lossless: boolean | null; reason: string };
+    if (!p.up || p.lastOkAt === null) next = { lossless: null, reason: "the primary is not answering" };
+    else if (sameEndpoint(this.backends.primary.cfg, this.backends.secondary.cfg))
+      next = {
+        lossless: false,
+        reason: "one server only (a promoted config): no replica to copy commits to",
+      };
+    else next = losslessVerdict(p.semiSync);
+    const cur = this.losslessState;
+    if (cur.lossless === next.lossless && cur.reason === next.reason) return;
+    const changed = cur.lossless !== next.lossless;
+    this.losslessState = { ...next, since: changed ? now : cur.since };
+    if (!changed) return;
+    if (next.lossless === true) this.logger.info({ reason: next.reason }, "replication is lossless");
+    else if (next.lossless === false)
+      this.logger.warn({ reason: next.reason }, "replication is NOT lossless");
+    this.emit("lossless", { ...this.losslessState });
+  }
+
+  private updateFence(b: BackendState, now: number): void {
+    const mark = b.health.fence;
+    let changed = false;
+    if (mark && mark.epoch > 0 && (!this.fenceSeen || mark.epoch > this.fenceSeen.epoch)) {
+      this.fenceSeen = { ...mark, seenOn: b.probe.address, seenAt: now };
+      this.logger.info(
+        { epoch: mark.epoch, serverId: mark.serverId, promotedAt: mark.promotedAt, seenOn: b.probe.address },
+        "promotion epoch seen",
+      );
+      changed = true;
+    }
+    const p = this.backends.primary;
+    const reason = fenceReason(p.health.fence, p.probe.address, this.fenceSeen);
+    if (reason !== this.fenced) {
+      this.fenced = reason;
+      changed = true;
+      if (reason) this.logger.error({ primary: p.probe.address }, reason);
+      else this.logger.info({ primary: p.probe.address }, "the primary is no longer fenced");
+      if (this.initialDone) this.evaluate(reason ?? "fence lifted: the primary holds the newest epoch", null);
+    }
+    if (changed) this.emit("fence", this.fenceStatus());
   }
 
   /**
@@ -423,6 +622,7 @@ export class Topology extends EventEmitter<TopologyEvents> {
     h.lastCheckMs = now - started;
     if (result) this.onSuccess(b, result, now);
     else this.onFailure(b, error, started, now);
+    this.updateLossless(now);
     this.emit("check", b.role, { ...h, replication: h.replication ? { ...h.replication } : null });
     if (!this.initialDone && this.backends.primary.checked && this.backends.secondary.checked) {
       this.initialDone = true;
@@ -446,6 +646,9 @@ export class Topology extends EventEmitter<TopologyEvents> {
     h.serverId = r.serverId;
     h.version = r.version;
     h.replication = r.replication;
+    h.semiSync = r.semiSync ?? null;
+    h.fence = r.fence ?? null;
+    this.updateFence(b, now);
     this.noteReadOnly(b);
     this.noteReplicationError(b, r.replicationError);
     if (h.up) {
@@ -561,7 +764,7 @@ export class Topology extends EventEmitter<TopologyEvents> {
   private computeMode(): Mode {
     const p = this.backends.primary.health;
     const s = this.backends.secondary.health;
-    if (p.up && p.readOnly === false && !this.maintenance) return "read_write";
+    if (p.up && p.readOnly === false && !this.maintenance && this.fenced === null) return "read_write";
     if (s.up || p.up) return "read_only";
     return "down";
   }
@@ -594,8 +797,13 @@ export class Topology extends EventEmitter<TopologyEvents> {
       detectionSeconds: signAt === null ? 0 : Math.max(0, (at - signAt) / 1000),
       kind,
     };
+    const readBefore = this.computeReadRole(from);
     this.currentMode = to;
     this.modeSince = at;
+    const readAfter = this.computeReadRole(to);
+    // Before anyone hears of the transition: a session that sees the new mode sees the catch-up.
+    if (readAfter === "secondary" && readBefore !== "secondary") this.beginCatchUp();
+    else if (readAfter !== "secondary") this.catchUp.cancel(`reads left the secondary (mode ${to})`);
     if (kind === "failover") this.lastFailover = t;
     if (kind === "failback") this.lastFailback = t;
     const fields = {

@@ -10,13 +10,17 @@ import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import mysql, { type Connection } from "mysql2";
 import type { BackendConfig } from "../config/load.js";
+import { FENCE_READ_SQL, type FenceMark, readFenceRow } from "./fence.js";
 import {
   lastContactStatement,
   parseReplicationRow,
+  parseSemiSync,
   parseVersion,
   pickReplicationRow,
   replicationStatement,
+  type SemiSyncStatus,
   type ServerVersion,
+  semiSyncStatement,
 } from "./replication.js";
 import type { ReplicationStatus } from "./types.js";
 
@@ -33,6 +37,10 @@ export interface ProbeResult {
   replication: ReplicationStatus | null;
   /** A replication query that failed without failing the check (a missing privilege), once per change. */
   replicationError: string | null;
+  /** Semi-sync status and settings; null when the server has none or they could not be read. */
+  semiSync?: SemiSyncStatus | null;
+  /** The promotion fence mark (epoch 0 when none); null when it could not be read (privilege). */
+  fence?: FenceMark | null;
 }
 
 /** A check that ran out of time. `code` follows Node's naming so logs read the same as socket errors. */
@@ -47,6 +55,7 @@ export class ProbeTimeoutError extends Error {
 /** SQL errors that mean "this query is not allowed or not known here", not "the server is sick". */
 const SOFT_SQL_ERRORS = new Set([
   1044, // ER_DBACCESS_DENIED_ERROR
+  1049, // ER_BAD_DB_ERROR
   1142, // ER_TABLEACCESS_DENIED_ERROR
   1227, // ER_SPECIFIC_ACCESS_DENIED_ERROR
   1054, // ER_BAD_FIELD_ERROR
@@ -161,12 +170,36 @@ export class Probe implements ProbeLike {
         version,
         replication: null,
         replicationError: null,
+        semiSync: null,
+        fence: null,
       };
       if (wantReplication) await this.readReplication(conn, v, result);
+      result.semiSync = parseSemiSync((await this.softQuery(conn, semiSyncStatement(v))) ?? []);
+      const fenceRows = await this.softQuery(conn, FENCE_READ_SQL, true);
+      result.fence = fenceRows === null ? null : readFenceRow(fenceRows);
       return result;
     } catch (err) {
       this.drop();
       throw err;
+    }
+  }
+
+  /**
+   * A query whose failure for lack of privilege or object does not fail the check: null then (an
+   * empty result when `missingIsEmpty` and the object does not exist: no fence table is epoch 0).
+   */
+  private async softQuery(
+    conn: Connection,
+    sql: string,
+    missingIsEmpty = false,
+  ): Promise<Record<string, unknown>[] | null> {
+    try {
+      return await this.query(conn, sql);
+    } catch (err) {
+      if (!isSoftSqlError(err)) throw err;
+      const errno = (err as { errno?: number }).errno;
+      if (missingIsEmpty && (errno === 1146 || errno === 1049)) return [];
+      return null;
     }
   }
 

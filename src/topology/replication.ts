@@ -165,3 +165,108 @@ export function parseReplicationRow(row: Row): ReplicationStatus {
     secondsSinceMasterContact: null,
   };
 }
+
+/** Semi-synchronous replication as one server reports it (its source side, and its replica side). */
+export interface SemiSyncStatus {
+  /** rpl_semi_sync_master_enabled / rpl_semi_sync_source_enabled. */
+  enabled: boolean;
+  /** Rpl_semi_sync_master_status: ON while commits wait for a replica's acknowledgement. */
+  active: boolean;
+  /** Replicas connected in semi-sync mode (Rpl_semi_sync_master_clients). */
+  clients: number | null;
+  /** rpl_semi_sync_master_timeout in ms: how long a commit waits before falling back to async. */
+  timeoutMs: number | null;
+  /** AFTER_SYNC (lossless) or AFTER_COMMIT. */
+  waitPoint: string | null;
+  /** rpl_semi_sync_slave_enabled / rpl_semi_sync_replica_enabled. */
+  replicaEnabled: boolean;
+  /** Rpl_semi_sync_slave_status: the replica side acknowledges events now. */
+  replicaActive: boolean;
+}
+
+const SEMI_SYNC_NAMES = [
+  "RPL_SEMI_SYNC_MASTER_STATUS",
+  "RPL_SEMI_SYNC_SOURCE_STATUS",
+  "RPL_SEMI_SYNC_MASTER_CLIENTS",
+  "RPL_SEMI_SYNC_SOURCE_CLIENTS",
+  "RPL_SEMI_SYNC_SLAVE_STATUS",
+  "RPL_SEMI_SYNC_REPLICA_STATUS",
+  "RPL_SEMI_SYNC_MASTER_ENABLED",
+  "RPL_SEMI_SYNC_SOURCE_ENABLED",
+  "RPL_SEMI_SYNC_MASTER_TIMEOUT",
+  "RPL_SEMI_SYNC_SOURCE_TIMEOUT",
+  "RPL_SEMI_SYNC_MASTER_WAIT_POINT",
+  "RPL_SEMI_SYNC_SOURCE_WAIT_POINT",
+  "RPL_SEMI_SYNC_SLAVE_ENABLED",
+  "RPL_SEMI_SYNC_REPLICA_ENABLED",
+];
+
+/**
+ * One query for the semi-sync status and settings, as rows (n, v). MariaDB: information_schema;
+ * MySQL 8: performance_schema (the plugins' names, master/slave or source/replica). A server
+ * without semi-sync returns no rows.
+ */
+export function semiSyncStatement(v: ServerVersion): string {
+  const list = SEMI_SYNC_NAMES.map((n) => `'${n}'`).join(",");
+  if (v.flavor === "mariadb") {
+    return (
+      `SELECT UPPER(VARIABLE_NAME) AS n, VARIABLE_VALUE AS v FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME IN (${list})` +
+      ` UNION ALL SELECT UPPER(VARIABLE_NAME), VARIABLE_VALUE FROM information_schema.GLOBAL_VARIABLES WHERE VARIABLE_NAME IN (${list})`
+    );
+  }
+  return (
+    `SELECT UPPER(VARIABLE_NAME) AS n, VARIABLE_VALUE AS v FROM performance_schema.global_status WHERE UPPER(VARIABLE_NAME) IN (${list})` +
+    ` UNION ALL SELECT UPPER(VARIABLE_NAME), VARIABLE_VALUE FROM performance_schema.global_variables WHERE UPPER(VARIABLE_NAME) IN (${list})`
+  );
+}
+
+/** The rows of `semiSyncStatement` as a status; null when the server has no semi-sync at all. */
+export function parseSemiSync(rows: Row[]): SemiSyncStatus | null {
+  if (rows.length === 0) return null;
+  const m = new Map<string, string>();
+  for (const r of rows) m.set(rowString(r, "n").toUpperCase(), rowString(r, "v"));
+  const get = (a: string, b: string) => m.get(a) ?? m.get(b);
+  const on = (x: string | undefined) => x !== undefined && /^(on|1|yes)$/i.test(x);
+  const num = (x: string | undefined) =>
+    x === undefined || x === "" || !Number.isFinite(Number(x)) ? null : Number(x);
+  return {
+    enabled: on(get("RPL_SEMI_SYNC_MASTER_ENABLED", "RPL_SEMI_SYNC_SOURCE_ENABLED")),
+    active: on(get("RPL_SEMI_SYNC_MASTER_STATUS", "RPL_SEMI_SYNC_SOURCE_STATUS")),
+    clients: num(get("RPL_SEMI_SYNC_MASTER_CLIENTS", "RPL_SEMI_SYNC_SOURCE_CLIENTS")),
+    timeoutMs: num(get("RPL_SEMI_SYNC_MASTER_TIMEOUT", "RPL_SEMI_SYNC_SOURCE_TIMEOUT")),
+    waitPoint: get("RPL_SEMI_SYNC_MASTER_WAIT_POINT", "RPL_SEMI_SYNC_SOURCE_WAIT_POINT") ?? null,
+    replicaEnabled: on(get("RPL_SEMI_SYNC_SLAVE_ENABLED", "RPL_SEMI_SYNC_REPLICA_ENABLED")),
+    replicaActive: on(get("RPL_SEMI_SYNC_SLAVE_STATUS", "RPL_SEMI_SYNC_REPLICA_STATUS")),
+  };
+}
+
+/** Is a pair whose primary reports `s` lossless now, and why (or why not), in words. */
+export function losslessVerdict(s: SemiSyncStatus | null): { lossless: boolean; reason: string } {
+  if (!s) return { lossless: false, reason: "the primary has no semi-synchronous replication: asynchronous" };
+  if (!s.enabled)
+    return { lossless: false, reason: "semi-synchronous replication is off on the primary: asynchronous" };
+  if (!s.active)
+    return {
+      lossless: false,
+      reason:
+        `semi-synchronous replication fell back to asynchronous (no replica acknowledged within ${s.timeoutMs ?? "?"} ms, ` +
+        `${s.clients ?? 0} semi-sync replica(s) connected): a commit acknowledged now may be lost at a failover`,
+    };
+  if (s.clients === 0)
+    // With rpl_semi_sync_master_wait_no_slave=OFF the status stays ON while no replica is
+    // connected, but no commit waits for anyone: asynchronous in fact.
+    return {
+      lossless: false,
+      reason:
+        "no semi-synchronous replica is connected: commits are not waiting for the secondary (asynchronous until it reconnects)",
+    };
+  if (s.waitPoint && s.waitPoint.toUpperCase() !== "AFTER_SYNC")
+    return {
+      lossless: false,
+      reason: `semi-synchronous replication is active but waits ${s.waitPoint}: not lossless (use AFTER_SYNC)`,
+    };
+  return {
+    lossless: true,
+    reason: `semi-synchronous replication active (${s.clients ?? "?"} replica(s) acknowledge every commit, AFTER_SYNC)`,
+  };
+}

@@ -2,6 +2,9 @@
  * The shape of what the monitor knows about the pair. The router reads `mode`; the admin page,
  * /status, metrics and audit read snapshots and listen to transitions.
  */
+import type { FenceMark } from "./fence.js";
+import type { SemiSyncStatus } from "./replication.js";
+
 export type Role = "primary" | "secondary";
 
 /** read_write: the primary serves everything. read_only: reads on the secondary, writes refused (1290). down: nothing serves. */
@@ -47,6 +50,50 @@ export interface BackendHealth {
   lastCheckMs: number | null;
   /** The up/down state last changed (epoch ms). */
   since: number;
+  /** Semi-synchronous replication on this server (null: none, or not read yet). */
+  semiSync: SemiSyncStatus | null;
+  /** Its promotion fence mark (epoch 0: none); null when unreadable or not read yet. */
+  fence: FenceMark | null;
+}
+
+/** Is a commit acknowledged by the primary now also on the secondary (semi-sync active)? */
+export interface LosslessStatus {
+  /** true: semi-sync active (AFTER_SYNC); false: asynchronous now; null: unknown (primary not answering). */
+  lossless: boolean | null;
+  reason: string;
+  /** This verdict holds since (epoch ms). */
+  since: number;
+}
+
+/** The catch-up of the secondary at the last failover (see Topology.secondaryReadable). */
+export interface CatchUpStatus {
+  /** idle: no failover yet; waiting: reads wait; caught_up; timed_out: served anyway; cancelled: the primary came back; skipped: readConsistency immediate. */
+  state: "idle" | "waiting" | "caught_up" | "timed_out" | "cancelled" | "skipped";
+  startedAt: number | null;
+  endedAt: number | null;
+  /** How long reads waited (ms), once ended. */
+  waitedMs: number | null;
+  /** What the secondary had received when the catch-up began (Gtid_IO_Pos). */
+  received: string;
+  /** What pairgate had acknowledged (GTIDs reported by sessions). */
+  acknowledged: string;
+  /** What the secondary had applied when the catch-up ended. */
+  applied: string;
+  /** Acknowledged (or received) transactions the secondary lacked when reads were let through: GTID ranges. */
+  missing: string[];
+  /** How many transactions those ranges hold (at most). */
+  missingCount: number;
+  /** Why the catch-up ended as it did, in words. */
+  detail: string;
+}
+
+/** The split-brain fence (see fence.ts). */
+export interface FenceStatus {
+  /** The highest promotion epoch seen on either server since start (0: none). */
+  epochSeen: number;
+  seenOn: string | null;
+  /** Why the primary gets no writes, or null. */
+  fenced: string | null;
 }
 
 export interface Transition {
@@ -73,4 +120,7 @@ export interface PairStatus {
   /** Which backend serves reads now: the primary in read_write, the secondary (or, when only the
    * primary answers but is read-only or in maintenance, the primary) in read_only, null when down. */
   readRole: Role | null;
+  lossless: LosslessStatus;
+  catchUp: CatchUpStatus;
+  fence: FenceStatus;
 }

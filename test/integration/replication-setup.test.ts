@@ -100,6 +100,18 @@ test("two fresh servers: setup copies the data and replicates by GTID over verif
   assert.ok(r.tlsVerified);
   assert.ok(r.accountsCopied.includes("'vault_app'@'%'"), r.accountsCopied.join());
   assert.ok(log.some((l) => l.includes("consistent snapshot")));
+  // Lossless by default: semi-sync active on the primary (AFTER_SYNC, 10 s), both sides on both
+  // servers, parallel apply on the secondary; the summary says so and the option lines are given.
+  assert.is(r.lossless?.lossless, true, r.lossless?.reason);
+  assert.is(r.lossless?.primary?.waitPoint, "AFTER_SYNC");
+  assert.is(r.lossless?.primary?.timeoutMs, 10_000);
+  assert.ok(r.lossless?.secondary?.enabled && r.lossless?.secondary?.replicaEnabled);
+  assert.equal(r.lossless?.parallelApply, { threads: 4, mode: "optimistic" });
+  assert.ok(
+    r.summary.some((l) => l.includes("lossless: yes")),
+    r.summary.join("\n"),
+  );
+  assert.ok(r.advice.some((l) => l.includes("rpl_semi_sync_master_wait_point = AFTER_SYNC")));
 
   await on(secondary, async (c) => {
     const [row] = await q(c, "SELECT COUNT(*) AS n, SUM(note IS NULL) AS nulls FROM vault.items");

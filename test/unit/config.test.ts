@@ -16,6 +16,23 @@ test("the shipped proxy.config.json is valid and uses the lab", () => {
   assert.is(c.monitor.intervalMs, 250);
 });
 
+test("failover: caught-up reads by default, bounded; immediate on request; bad values named", () => {
+  const c = parseConfig(base, "t.json");
+  assert.equal(c.failover, { readConsistency: "caught_up", catchUpTimeoutMs: 5000, verdictTimeoutMs: 2000 });
+  const i = parseConfig(
+    { ...base, failover: { readConsistency: "immediate", catchUpTimeoutMs: 0 } },
+    "t.json",
+  );
+  assert.is(i.failover.readConsistency, "immediate");
+  assert.is(i.failover.catchUpTimeoutMs, 0);
+  try {
+    parseConfig({ ...base, failover: { readConsistency: "eventual" } }, "t.json");
+    assert.unreachable("should have thrown");
+  } catch (e) {
+    assert.match((e as Error).message, "failover.readConsistency");
+  }
+});
+
 test("wrong types and unknown keys are named with their path", () => {
   try {
     parseConfig({ ...base, primary: { ...base.primary, port: "x" }, bogus: 1 }, "t.json");

@@ -68,6 +68,9 @@ test("the rules cover the operator's list of alerts", () => {
     "PairgateSecondaryWritable",
     "PairgateAuditBacklogGrowing",
     "PairgateAuditDeliveryStale",
+    "PairgateReplicationNotLossless",
+    "PairgateAcknowledgedWritesMissing",
+    "PairgatePrimaryFenced",
   ]) {
     assert.match(text, `alert: ${name}\n`);
   }

@@ -212,4 +212,38 @@ test("replica status rows of both families read into one shape", () => {
   assert.is(maria.parseReplicaStatus(undefined), null);
 });
 
+test("semi-sync (lossless, both sides) and parallel apply: MariaDB built in, MySQL plugins by version", () => {
+  assert.equal(maria.semiSyncStatements(2500), [
+    "SET GLOBAL rpl_semi_sync_master_wait_point = 'AFTER_SYNC'",
+    "SET GLOBAL rpl_semi_sync_master_timeout = 2500",
+    "SET GLOBAL rpl_semi_sync_master_wait_no_slave = OFF",
+    "SET GLOBAL rpl_semi_sync_master_enabled = ON",
+    "SET GLOBAL rpl_semi_sync_slave_enabled = ON",
+  ]);
+  assert.ok(maria.semiSyncOptionLines(2500).includes("rpl_semi_sync_master_wait_point = AFTER_SYNC"));
+  assert.equal(maria.parallelApplyStatements(), [
+    "SET GLOBAL slave_parallel_threads = 4",
+    "SET GLOBAL slave_parallel_mode = 'optimistic'",
+  ]);
+  assert.match(maria.semiSyncStatus(), "information_schema.GLOBAL_STATUS");
+  assert.equal(mysql80.semiSyncStatements(1000).slice(0, 3), [
+    "INSTALL PLUGIN rpl_semi_sync_source SONAME 'semisync_source.so'",
+    "INSTALL PLUGIN rpl_semi_sync_replica SONAME 'semisync_replica.so'",
+    "SET GLOBAL rpl_semi_sync_source_wait_point = 'AFTER_SYNC'",
+  ]);
+  assert.ok(mysql80.semiSyncOptionLines(1000).includes("plugin_load_add = semisync_source.so"));
+  assert.equal(mysql80.parallelApplyStatements(), [
+    "SET GLOBAL replica_parallel_workers = 4",
+    "SET GLOBAL replica_preserve_commit_order = ON",
+  ]);
+  const mysql8023 = dialectFor("8.0.23");
+  assert.match(mysql8023.semiSyncStatements(1000)[0], "rpl_semi_sync_master SONAME 'semisync_master.so'");
+  assert.equal(mysql8023.parallelApplyStatements(), [
+    "SET GLOBAL slave_parallel_type = 'LOGICAL_CLOCK'",
+    "SET GLOBAL slave_parallel_workers = 4",
+    "SET GLOBAL slave_preserve_commit_order = ON",
+  ]);
+  assert.match(mysql84.semiSyncStatus(), "performance_schema.global_status");
+});
+
 test.run();

@@ -2,7 +2,9 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import {
   lastContactStatement,
+  losslessVerdict,
   parseReplicationRow,
+  parseSemiSync,
   parseVersion,
   pickReplicationRow,
   replicationStatement,
@@ -79,6 +81,46 @@ test("multi-source: the default (unnamed) connection is chosen", () => {
   assert.is(pickReplicationRow(rows), rows[1]);
   assert.is(pickReplicationRow([{ Connection_name: "x" }])!.Connection_name, "x");
   assert.is(pickReplicationRow([]), null);
+});
+
+test("semi-sync rows: active, fallen back, off, absent; MySQL source/replica names", () => {
+  const row = (n: string, v: string) => ({ n, v });
+  const active = parseSemiSync([
+    row("RPL_SEMI_SYNC_MASTER_STATUS", "ON"),
+    row("RPL_SEMI_SYNC_MASTER_CLIENTS", "1"),
+    row("RPL_SEMI_SYNC_MASTER_ENABLED", "ON"),
+    row("RPL_SEMI_SYNC_MASTER_TIMEOUT", "2000"),
+    row("RPL_SEMI_SYNC_MASTER_WAIT_POINT", "AFTER_SYNC"),
+    row("RPL_SEMI_SYNC_SLAVE_ENABLED", "ON"),
+    row("RPL_SEMI_SYNC_SLAVE_STATUS", "OFF"),
+  ]);
+  assert.equal(active, {
+    enabled: true,
+    active: true,
+    clients: 1,
+    timeoutMs: 2000,
+    waitPoint: "AFTER_SYNC",
+    replicaEnabled: true,
+    replicaActive: false,
+  });
+  assert.is(losslessVerdict(active).lossless, true);
+  const fell = losslessVerdict({ ...active!, active: false, clients: 0 });
+  assert.is(fell.lossless, false);
+  assert.match(fell.reason, "fell back to asynchronous");
+  assert.match(losslessVerdict({ ...active!, enabled: false, active: false }).reason, "off on the primary");
+  // wait_no_slave=OFF: the status stays ON with no replica connected, yet nothing waits.
+  const alone = losslessVerdict({ ...active!, clients: 0 });
+  assert.is(alone.lossless, false);
+  assert.match(alone.reason, "no semi-synchronous replica is connected");
+  assert.match(losslessVerdict({ ...active!, waitPoint: "AFTER_COMMIT" }).reason, "AFTER_SYNC");
+  assert.is(parseSemiSync([]), null);
+  assert.match(losslessVerdict(null).reason, "asynchronous");
+  const mysql = parseSemiSync([
+    row("RPL_SEMI_SYNC_SOURCE_STATUS", "ON"),
+    row("RPL_SEMI_SYNC_SOURCE_ENABLED", "1"),
+  ]);
+  assert.is(mysql?.active, true);
+  assert.is(mysql?.enabled, true);
 });
 
 test.run();

@@ -1,0 +1,133 @@
+/**
+ * Session state tracking in OK packets — how pairgate learns the GTID of each write it
+ * acknowledges, without an extra round trip. Pure functions over one OK payload.
+ *
+ * Spec: https://dev.mysql.com/doc/dev/mysql-server/latest/page_protocol_basic_ok_packet.html and
+ * MariaDB's "OK_Packet" page. On a hop that negotiated CLIENT_SESSION_TRACK the OK packet is
+ *
+ *   header(0x00, or 0xFE ending a result set under DEPRECATE_EOF) affected_rows<lenenc>
+ *   last_insert_id<lenenc> status<2> warnings<2>
+ *   [info<lenenc string>                     — present when bytes remain]
+ *   [session_state_info<lenenc string>       — when status has SERVER_SESSION_STATE_CHANGED]
+ *
+ * and session_state_info is a run of `type<1> data<lenenc string>`; for
+ * SESSION_TRACK_SYSTEM_VARIABLES the data is `name<lenenc string> value<lenenc string>`, for
+ * SESSION_TRACK_GTIDS (MySQL only) `encoding<1> gtids<lenenc string>`.
+ *
+ * MariaDB 10.11 has no `session_track_gtids`; it reports the GTID of the session's last commit as
+ * the system variable `last_gtid` once the session adds it to `session_track_system_variables`:
+ *
+ *   SET SESSION session_track_system_variables = CONCAT(@@session_track_system_variables, ',last_gtid')
+ *
+ * after which the OK of every committing statement (an autocommit write, COMMIT) carries
+ * `last_gtid = 0-1-25`. MySQL 8: `SET SESSION session_track_gtids = OWN_GTID`.
+ *
+ * Without CLIENT_SESSION_TRACK on the client's side, `info` is the rest of the packet (no length):
+ * an OK that carries session state must then be rewritten for the client (`okWithoutSessionState`).
+ */
+import {
+  SERVER_SESSION_STATE_CHANGED,
+  SESSION_TRACK_GTIDS,
+  SESSION_TRACK_SCHEMA,
+  SESSION_TRACK_SYSTEM_VARIABLES,
+} from "./constants.js";
+import { PacketReader, PacketWriter } from "./packet.js";
+
+export interface SessionStateChanges {
+  /** Tracked system variables that changed, in order (name, value). */
+  systemVariables: Array<[string, string]>;
+  /** New default schema, when it changed. */
+  schema: string | null;
+  /** MySQL's SESSION_TRACK_GTIDS payload (a GTID set), when present. */
+  gtids: string | null;
+}
+
+interface OkLayout {
+  statusFlags: number;
+  /** Offset of the first byte after warnings. */
+  afterWarnings: number;
+  info: Buffer;
+  /** The session_state_info bytes (without their length), or null. */
+  state: Buffer | null;
+}
+
+/** Reads an OK payload as a CLIENT_SESSION_TRACK hop sends it. Throws ProtocolError when malformed. */
+function readOk(payload: Buffer): OkLayout {
+  const r = new PacketReader(payload, 1);
+  r.lenenc();
+  r.lenenc();
+  const statusFlags = r.u16();
+  r.skip(2);
+  const afterWarnings = r.offset;
+  let info: Buffer = Buffer.alloc(0);
+  let state: Buffer | null = null;
+  if (r.remaining() > 0) {
+    info = r.lenencBytes();
+    if (statusFlags & SERVER_SESSION_STATE_CHANGED && r.remaining() > 0) state = r.lenencBytes();
+  }
+  return { statusFlags, afterWarnings, info, state };
+}
+
+/**
+ * The session state changes an OK packet reports, or null when it reports none. `payload` is an OK
+ * payload from a hop that negotiated CLIENT_SESSION_TRACK.
+ */
+export function parseOkSessionState(payload: Buffer): SessionStateChanges | null {
+  const ok = readOk(payload);
+  if (!ok.state) return null;
+  const out: SessionStateChanges = { systemVariables: [], schema: null, gtids: null };
+  const r = new PacketReader(ok.state);
+  while (r.remaining() > 0) {
+    const type = r.u8();
+    const data = r.lenencBytes();
+    const d = new PacketReader(data);
+    if (type === SESSION_TRACK_SYSTEM_VARIABLES) {
+      // One entry per variable; MariaDB and MySQL both send name and value as lenenc strings.
+      const name = d.lenencString();
+      const value = d.remaining() > 0 ? d.lenencString() : "";
+      out.systemVariables.push([name, value]);
+    } else if (type === SESSION_TRACK_SCHEMA) {
+      out.schema = d.lenencString();
+    } else if (type === SESSION_TRACK_GTIDS) {
+      d.skip(1); // encoding specification: 0 = the GTID set as text
+      out.gtids = d.lenencString();
+    }
+    // Other types (state change, transaction characteristics/state) are skipped by their length.
+  }
+  return out;
+}
+
+/**
+ * The GTID of the transaction this OK acknowledges: MariaDB's tracked `last_gtid` (when not
+ * empty) or MySQL's SESSION_TRACK_GTIDS; null when the OK carries neither. Cheap when there is
+ * nothing: only the status flags are read.
+ */
+export function lastGtidFromOk(payload: Buffer): string | null {
+  // Fast reject: header + two lenenc + status. Most OKs carry no state change.
+  const r = new PacketReader(payload, 1);
+  r.lenenc();
+  r.lenenc();
+  if ((r.u16() & SERVER_SESSION_STATE_CHANGED) === 0) return null;
+  const s = parseOkSessionState(payload);
+  if (!s) return null;
+  let gtid: string | null = s.gtids || null;
+  for (const [name, value] of s.systemVariables)
+    if (name.toLowerCase() === "last_gtid" && value) gtid = value;
+  return gtid;
+}
+
+/**
+ * The same OK for a client that did not negotiate CLIENT_SESSION_TRACK: the state change flag
+ * cleared, the session state dropped, `info` as the rest of the packet. Returns `payload` itself
+ * when there is nothing to change (no state, no info).
+ */
+export function okWithoutSessionState(payload: Buffer): Buffer {
+  const ok = readOk(payload);
+  if (ok.afterWarnings === payload.length) return payload;
+  const w = new PacketWriter(ok.afterWarnings + ok.info.length);
+  w.bytes(payload.subarray(0, ok.afterWarnings - 4));
+  w.u16(ok.statusFlags & ~SERVER_SESSION_STATE_CHANGED);
+  w.bytes(payload.subarray(ok.afterWarnings - 2, ok.afterWarnings));
+  if (ok.info.length) w.bytes(ok.info);
+  return Buffer.from(w.payload());
+}

@@ -1,0 +1,123 @@
+/**
+ * session-state.ts: the OK packet's session state (CLIENT_SESSION_TRACK), built with the
+ * independent byte builder — the `last_gtid` MariaDB 10.11 reports when a session tracks it, MySQL's
+ * SESSION_TRACK_GTIDS, the rewrite for a client without session tracking, and every truncation.
+ */
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { ProtocolError } from "../../src/protocol/packet.js";
+import {
+  lastGtidFromOk,
+  okWithoutSessionState,
+  parseOkSessionState,
+} from "../../src/protocol/session-state.js";
+import { type Bytes, int1, int2, lenenc, lenencStr } from "../helpers/wire.js";
+
+const STATE_CHANGED = 0x4000;
+const AUTOCOMMIT = 0x0002;
+
+function ok(status: number, rest: Bytes = [], header = 0x00, affected = 1, insertId = 7): Buffer {
+  return Buffer.from([
+    header,
+    ...lenenc(affected),
+    ...lenenc(insertId),
+    ...int2(status),
+    ...int2(0),
+    ...rest,
+  ]);
+}
+
+function entry(type: number, data: Bytes): Bytes {
+  return [...int1(type), ...lenenc(data.length), ...data];
+}
+
+const sysvar = (name: string, value: string) => entry(0, [...lenencStr(name), ...lenencStr(value)]);
+
+function withState(status: number, info: string, entries: Bytes[], header = 0x00): Buffer {
+  const state = entries.flat();
+  return ok(status | STATE_CHANGED, [...lenencStr(info), ...lenenc(state.length), ...state], header);
+}
+
+test("MariaDB last_gtid from a tracked system variable", () => {
+  const p = withState(AUTOCOMMIT, "", [sysvar("last_gtid", "0-1-25")]);
+  assert.is(lastGtidFromOk(p), "0-1-25");
+  assert.equal(parseOkSessionState(p), {
+    systemVariables: [["last_gtid", "0-1-25"]],
+    schema: null,
+    gtids: null,
+  });
+});
+
+test("last_gtid among other tracked variables, a schema change and unknown types", () => {
+  const p = withState(AUTOCOMMIT, "Rows matched: 1", [
+    sysvar("autocommit", "ON"),
+    entry(1, lenencStr("vault")),
+    entry(2, lenencStr("1")),
+    sysvar("last_gtid", "1-3-900"),
+    entry(5, lenencStr("________")),
+  ]);
+  assert.is(lastGtidFromOk(p), "1-3-900");
+  const s = parseOkSessionState(p);
+  assert.is(s?.schema, "vault");
+  assert.equal(s?.systemVariables, [
+    ["autocommit", "ON"],
+    ["last_gtid", "1-3-900"],
+  ]);
+});
+
+test("an empty last_gtid (a statement that logged nothing) is no GTID", () => {
+  assert.is(lastGtidFromOk(withState(AUTOCOMMIT, "", [sysvar("last_gtid", "")])), null);
+});
+
+test("MySQL SESSION_TRACK_GTIDS", () => {
+  const uuid = "3e11fa47-71ca-11e1-9e33-c80aa9429562";
+  const p = withState(AUTOCOMMIT, "", [entry(3, [0, ...lenencStr(`${uuid}:23`)])]);
+  assert.is(lastGtidFromOk(p), `${uuid}:23`);
+});
+
+test("an OK without the state-changed flag: null, whatever follows", () => {
+  assert.is(lastGtidFromOk(ok(AUTOCOMMIT)), null);
+  assert.is(lastGtidFromOk(ok(AUTOCOMMIT, lenencStr("info"))), null);
+  assert.is(parseOkSessionState(ok(AUTOCOMMIT, lenencStr("info"))), null);
+  // The flag without any bytes after warnings (seen on MySQL's 0xFE OK) is harmless.
+  assert.is(lastGtidFromOk(ok(AUTOCOMMIT | STATE_CHANGED)), null);
+});
+
+test("a 0xFE OK ending a result set and big lenenc fields", () => {
+  const p = Buffer.from([
+    0xfe,
+    ...lenenc(70000),
+    ...lenenc(2 ** 33),
+    ...int2(AUTOCOMMIT | STATE_CHANGED),
+    ...int2(3),
+    ...lenencStr(""),
+    ...lenenc(sysvar("last_gtid", "0-1-1").length),
+    ...sysvar("last_gtid", "0-1-1"),
+  ]);
+  assert.is(lastGtidFromOk(p), "0-1-1");
+});
+
+test("okWithoutSessionState: flag cleared, state dropped, info kept as the rest of the packet", () => {
+  const p = withState(AUTOCOMMIT, "Rows matched: 1  Changed: 1", [sysvar("last_gtid", "0-1-25")]);
+  const q = okWithoutSessionState(p);
+  const expected = ok(AUTOCOMMIT, [...Buffer.from("Rows matched: 1  Changed: 1")]);
+  assert.equal([...q], [...expected]);
+  const bare = ok(AUTOCOMMIT);
+  assert.is(okWithoutSessionState(bare), bare);
+  const noInfo = withState(AUTOCOMMIT, "", [sysvar("last_gtid", "0-1-25")]);
+  assert.equal([...okWithoutSessionState(noInfo)], [...ok(AUTOCOMMIT)]);
+});
+
+test("every truncation of a state-carrying OK either parses as less or throws ProtocolError", () => {
+  const p = withState(AUTOCOMMIT, "x", [sysvar("autocommit", "ON"), sysvar("last_gtid", "0-1-25")]);
+  for (let n = 1; n < p.length; n++) {
+    try {
+      const g = lastGtidFromOk(p.subarray(0, n));
+      assert.ok(g === null || g === "0-1-25");
+    } catch (e) {
+      assert.instance(e, ProtocolError);
+    }
+  }
+});
+
+test.run();
