@@ -12,9 +12,19 @@
  * Kinds of a multi-statement text combine by rank, read < session < transaction < unknown < write:
  * `SELECT 1; UPDATE t ...` is a write, `BEGIN; SELECT ...` is transaction control.
  */
-import { K, KW_UPPER } from "./keywords.js";
+import { isBuiltinName } from "./builtins.js";
+import {
+  DEFAULT_DIALECT,
+  parseSqlMode,
+  type SqlDialect,
+  unsureDialect,
+  withCharset,
+  withSqlMode,
+} from "./dialect.js";
+import { isReserved, K, KF_FUNC, KW_FLAGS, KW_UPPER } from "./keywords.js";
 import {
   CH_COMMA,
+  CH_DOT,
   CH_EQ,
   CH_LPAREN,
   CH_RPAREN,
@@ -97,6 +107,54 @@ export interface Classification {
     | "user_variable_select"
     | "prepare_sql"
     | "handler";
+  /**
+   * The lexer cannot be sure the server reads this text as it did (a versioned executable comment
+   * with the server version unknown, a byte whose class depends on a character set pairgate does not
+   * walk, a dialect made unknown by an earlier statement). The kind is then at least "unknown".
+   */
+  uncertain?: true;
+  /**
+   * Routines the text calls: stored functions or UDFs (`f(...)` not a known built-in, any
+   * `db.f(...)`, any quoted `` `f`(...) ``) and procedures (`CALL p`), lower-cased, unquoted,
+   * qualified as written. Only collected in statements that could otherwise be reads or session
+   * statements (SELECT, WITH, TABLE, VALUES, SET, SET STATEMENT, DO, CALL).
+   */
+  routines?: string[];
+  /**
+   * The text would be a read (or session statement) but for the routines it calls, so its kind is
+   * "unknown": a routine may write. The session may still send it to the secondary where the
+   * server-side read-only session is in force there (a write inside the routine then fails, 1792).
+   */
+  readExceptRoutines?: true;
+  /**
+   * Never send this to the secondary, whatever the mode (kind is "write"): it changes the server
+   * (SET GLOBAL / PERSIST), what the server logs (sql_log_bin, skip_replication, gtid_*, server_id,
+   * pseudo_*), or lifts the read-only guard (transaction_read_only / tx_read_only,
+   * SET [SESSION] TRANSACTION READ WRITE). Also in SET STATEMENT ... FOR.
+   */
+  neverSecondary?: true;
+  /** Dynamic SQL (PREPARE, EXECUTE, EXECUTE IMMEDIATE): what runs is not in this text. */
+  dynamic?: true;
+  /** A HANDLER statement; in a multi-statement, the last one. */
+  handler?: HandlerOp;
+  /**
+   * The text may change the session's lexing rules (sql_mode, character_set_client) in a way
+   * `dialectAfter` cannot compute from its text (CALL, EXECUTE, a routine call): `dialectAfter`
+   * returns an unsure dialect.
+   */
+  mayChangeDialect?: true;
+}
+
+/** A HANDLER statement (https://mariadb.com/kb/en/handler-commands/). */
+export interface HandlerOp {
+  op: "open" | "read" | "close" | "other";
+  /**
+   * The handle's name, lower-cased: for OPEN the alias, else the table's name without schema (the
+   * server's rule); for READ / CLOSE the name written.
+   */
+  name: string;
+  /** OPEN: the table as written, lower-cased and unquoted ("schema.table" or "table"). */
+  table?: string;
 }
 
 type Pinning = NonNullable<Classification["pinning"]>;
@@ -227,12 +285,16 @@ const {
   XA,
 } = K;
 
-/** Classifies one COM_QUERY / COM_STMT_PREPARE text. Never throws. */
-export function classify(sql: string): Classification {
-  const run = new Run(sql);
+/**
+ * Classifies one COM_QUERY / COM_STMT_PREPARE text, read as the server of `dialect` reads it (see
+ * dialect.ts). Never throws.
+ */
+export function classify(sql: string, dialect: SqlDialect = DEFAULT_DIALECT): Classification {
+  const run = new Run(sql, dialect);
   const lx = run.lx;
   let rank = -1;
   let count = 0;
+  let d = dialect;
   lx.next();
   while (lx.type !== TOK_EOF) {
     if (lx.type === TOK_PUNCT && lx.ch === CH_SEMI) {
@@ -240,9 +302,21 @@ export function classify(sql: string): Classification {
       continue;
     }
     count++;
-    const r = run.statement();
+    const before = run.session === undefined ? 0 : run.session.length;
+    let r = run.statement();
+    if (run.neverSecondary && r < R_WRITE) r = R_WRITE;
     if (r > rank) rank = r;
+    if ((run.session !== undefined && run.session.length > before) || run.mayChangeDialect) {
+      // The server reads the next statement of a multi-statement with the state this one left.
+      const next = run.mayChangeDialect ? unsureDialect(d) : dialectAfterChanges(d, run.session!, before);
+      if (next !== d) {
+        d = next;
+        // An unsure dialect makes the rest of the text uncertain: only if there is a rest.
+        if (!d.unsure || !restIsEmpty(sql, lx.pos)) lx.setDialect(d);
+      }
+    }
   }
+  if (lx.uncertain && rank < R_UNKNOWN) rank = R_UNKNOWN;
   const c: Classification = {
     kind: rank < 0 ? "unknown" : KIND_OF_RANK[rank],
     verb: run.verb,
@@ -252,8 +326,113 @@ export function classify(sql: string): Classification {
   if (run.txn !== undefined) c.txn = run.txn;
   if (run.session !== undefined) c.session = run.session;
   if (run.pinning !== undefined) c.pinning = run.pinning;
+  if (lx.uncertain) c.uncertain = true;
+  if (run.routines !== undefined) c.routines = run.routines;
+  if (run.routineLifted && !run.otherUnknown && rank === R_UNKNOWN && !lx.uncertain)
+    c.readExceptRoutines = true;
+  if (run.neverSecondary) c.neverSecondary = true;
+  if (run.dynamic) c.dynamic = true;
+  if (run.handler !== undefined) c.handler = run.handler;
+  if (run.mayChangeDialect) c.mayChangeDialect = true;
   return c;
 }
+
+/** Only whitespace and `;` from `p` to the end. */
+function restIsEmpty(s: string, p: number): boolean {
+  for (let i = p; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c > 32 && c !== 59) return false;
+  }
+  return true;
+}
+
+/**
+ * Session variables that must never be set on the secondary: they change what the server logs or
+ * lift its read-only guard (any value: pairgate does not evaluate expressions).
+ */
+const GUARD_VARIABLES = new Set([
+  "sql_log_bin",
+  "transaction_read_only",
+  "tx_read_only",
+  "skip_replication",
+  "pseudo_slave_mode",
+  "pseudo_thread_id",
+  "gtid_domain_id",
+  "gtid_seq_no",
+  "gtid_next",
+  "server_id",
+  "wsrep_on",
+  "binlog_format",
+  "binlog_row_image",
+  "binlog_annotate_row_events",
+  "read_only",
+  "sql_slave_skip_counter",
+]);
+
+/** Is `name` (a lower-cased system variable name) one that must never be set on the secondary? */
+export function isGuardVariable(name: string): boolean {
+  return GUARD_VARIABLES.has(name) || name.startsWith("gtid_") || name.startsWith("binlog_");
+}
+
+/**
+ * The session's dialect after a statement that succeeded: follows `SET sql_mode`, `SET NAMES`,
+ * `SET CHARACTER SET` / `CHARSET` and `SET character_set_client` (session scope, any spelling:
+ * `SET @@session.sql_mode := ...`, `SET LOCAL ...`). A value pairgate cannot evaluate (an expression
+ * such as `CONCAT(@@sql_mode, ',ANSI_QUOTES')`, a variable, DEFAULT, a `?`), or a statement that may
+ * change them unseen (CALL, EXECUTE, a routine call: `mayChangeDialect`), gives an unsure dialect:
+ * the session should then read `@@session.sql_mode` and `@@session.character_set_client` back from
+ * the server and `makeDialect` from them. `SET STATEMENT ... FOR` changes nothing after it.
+ */
+export function dialectAfter(d: SqlDialect, c: Classification): SqlDialect {
+  if (c.mayChangeDialect) return unsureDialect(d);
+  if (c.session === undefined) return d;
+  return dialectAfterChanges(d, c.session, 0);
+}
+
+function dialectAfterChanges(d: SqlDialect, changes: readonly SessionChange[], from: number): SqlDialect {
+  let out = d;
+  for (let i = from; i < changes.length; i++) {
+    const ch = changes[i];
+    if (ch.global) continue;
+    if (ch.type === "variable") {
+      if (ch.name === "sql_mode") {
+        const v = literalValue(ch.value);
+        out = v === null ? unsureDialect(out) : withSqlMode(out, v);
+        if (v !== null && parseSqlMode(v).unsure) out = unsureDialect(out);
+      } else if (ch.name === "character_set_client") {
+        const v = literalValue(ch.value);
+        out = v === null ? unsureDialect(out) : withCharset(out, v);
+      }
+    } else if (ch.type === "names" || ch.type === "charset") {
+      const v = literalValue(ch.value);
+      out = v === null ? unsureDialect(out) : withCharset(out, v);
+    }
+  }
+  return out;
+}
+
+/**
+ * The value of a SET assignment when it is a constant: a quoted string (no escapes needed for mode or
+ * character set names) or a bare word other than DEFAULT; null for anything else.
+ */
+function literalValue(v: string | undefined): string | null {
+  if (v === undefined) return null;
+  const t = v.trim();
+  const q = t.charCodeAt(0);
+  if ((q === 39 || q === 34) && t.length >= 2 && t.charCodeAt(t.length - 1) === q) {
+    const inner = t.slice(1, -1);
+    if (inner.includes("\\") || inner.includes(String.fromCharCode(q))) return null;
+    return inner;
+  }
+  if (/^[A-Za-z0-9_]+$/.test(t) && t.toLowerCase() !== "default") return t;
+  if (q === 96 && /^`[A-Za-z0-9_]+`$/.test(t)) return t.slice(1, -1);
+  return null;
+}
+
+/** Keyword ids that name a built-in function (or take `(` in the grammar) although not flagged KF_FUNC. */
+const KW_BUILTIN: boolean[] = KW_UPPER.map(
+  (u, i) => i !== 0 && ((KW_FLAGS[i] & KF_FUNC) !== 0 || isBuiltinName(u.toLowerCase())),
+);
 
 /** State of one classify() call: the lexer, what has been found, and the token detector's memory. */
 class Run {
@@ -273,9 +452,32 @@ class Run {
   private lidOpen = false;
   /** dispatch() calls in this statement. */
   private nesting = 0;
+  routines: string[] | undefined = undefined;
+  /** Some statement was made "unknown" by its routine calls only / by something else. */
+  routineLifted = false;
+  otherUnknown = false;
+  neverSecondary = false;
+  dynamic = false;
+  mayChangeDialect = false;
+  handler: HandlerOp | undefined = undefined;
+  /** Collect routine calls in this statement (a statement that could otherwise be a read). */
+  private detectRoutines = false;
+  /** This statement calls a routine. */
+  private stmtRoutine = false;
+  /** The two tokens before the current one (the detector's memory): start, end, type, char. */
+  private prevStart = 0;
+  private prevEnd = 0;
+  private prevCh = 0;
+  private prev2Type = TOK_EOF;
+  private prev2Ch = 0;
+  private prev2Start = 0;
+  private prev2End = 0;
+  private prev3Type = TOK_EOF;
+  private prev3Start = 0;
+  private prev3End = 0;
 
-  constructor(sql: string) {
-    this.lx = new Lexer(sql);
+  constructor(sql: string, dialect: SqlDialect) {
+    this.lx = new Lexer(sql, dialect);
   }
 
   /** Classifies the statement at the current token; returns with the current token at `;` or EOF. */
@@ -285,8 +487,64 @@ class Run {
     this.prevType = TOK_EOF;
     this.lidOpen = false;
     this.nesting = 0;
+    this.detectRoutines = false;
+    this.stmtRoutine = false;
+    this.prev2Type = this.prev3Type = TOK_EOF;
     const base = this.dispatch();
-    return Math.max(base, this.found);
+    let r = Math.max(base, this.found);
+    if (this.stmtRoutine) {
+      this.mayChangeDialect = true;
+      if (r <= R_SESSION) {
+        r = R_UNKNOWN;
+        this.routineLifted = true;
+      }
+    } else if (r === R_UNKNOWN) this.otherUnknown = true;
+    return r;
+  }
+
+  private addRoutine(name: string): void {
+    this.stmtRoutine = true;
+    if (this.routines === undefined) this.routines = [name];
+    else if (!this.routines.includes(name)) this.routines.push(name);
+  }
+
+  /** The name of an identifier token at [start, end): unquoted, lower-cased. */
+  private nameAt(start: number, end: number): string {
+    const src = this.lx.src;
+    return src.charCodeAt(start) === 96
+      ? unquoteIdent(src, start, end).toLowerCase()
+      : src.slice(start, end).toLowerCase();
+  }
+
+  /**
+   * At `(` after a word or quoted identifier, in a statement that collects routines: is it a call of
+   * a stored function or UDF? Built-ins and grammar words are not; `db.f(` and `` `f`( `` always are;
+   * an alias's column list (`AS dt (a, b)`, `(SELECT ...) dt (a, b)`) is not.
+   */
+  private maybeRoutine(): void {
+    const kw = this.prevKw;
+    if (this.prev2Kw === AS || (this.prev2Type === TOK_PUNCT && this.prev2Ch === CH_RPAREN)) return;
+    if (this.prev2Type === TOK_PUNCT && this.prev2Ch === CH_DOT) {
+      // `db.f(`: qualified names are never built-ins.
+      let name = this.nameAt(this.prevStart, this.prevEnd);
+      if (this.prev3Type === TOK_WORD || this.prev3Type === TOK_QIDENT)
+        name = `${this.nameAt(this.prev3Start, this.prev3End)}.${name}`;
+      this.addRoutine(name);
+      return;
+    }
+    if (this.prevType === TOK_QIDENT) {
+      this.addRoutine(this.nameAt(this.prevStart, this.prevEnd));
+      return;
+    }
+    if (kw !== 0) {
+      if (KW_BUILTIN[kw] || isReserved(kw)) return;
+    } else {
+      const name = this.nameAt(this.prevStart, this.prevEnd);
+      if (isBuiltinName(name)) return;
+      this.addRoutine(name);
+      return;
+    }
+    this.addRoutine(KW_UPPER[kw].toLowerCase());
   }
 
   private pin(p: Pinning): void {
@@ -348,13 +606,19 @@ class Run {
           this.escalate(R_WRITE);
         } else if (kw === FOR && this.prevKw === VALUE && this.prev2Kw === NEXT) {
           this.escalate(R_WRITE);
+        } else if (kw === NEXTVAL && this.prevType === TOK_PUNCT && this.prevCh === CH_DOT) {
+          this.escalate(R_WRITE); // MariaDB `seq.nextval`
         }
       }
       this.prev2Kw = this.prevKw;
       this.prevKw = kw;
     } else {
       if (t === TOK_PUNCT) {
-        if (lx.ch === CH_LPAREN && this.prevType === TOK_WORD) this.call(this.prevKw);
+        if (lx.ch === CH_LPAREN) {
+          if (this.prevType === TOK_WORD) this.call(this.prevKw);
+          if (this.detectRoutines && (this.prevType === TOK_WORD || this.prevType === TOK_QIDENT))
+            this.maybeRoutine();
+        }
       } else if (t === TOK_VAR) {
         if (this.prevKw === INTO) this.pin("user_variable_select");
       } else if (t === TOK_OP && lx.ch === 58 /* := */ && this.prevType === TOK_VAR) {
@@ -363,7 +627,17 @@ class Run {
       this.prev2Kw = this.prevKw;
       this.prevKw = 0;
     }
+    this.prev3Type = this.prev2Type;
+    this.prev3Start = this.prev2Start;
+    this.prev3End = this.prev2End;
+    this.prev2Type = this.prevType;
+    this.prev2Ch = this.prevCh;
+    this.prev2Start = this.prevStart;
+    this.prev2End = this.prevEnd;
     this.prevType = t;
+    this.prevCh = lx.ch;
+    this.prevStart = lx.start;
+    this.prevEnd = lx.end;
   }
 
   /** A function call `fn(` seen by the detector. */
@@ -414,8 +688,10 @@ class Run {
       case SELECT:
       case TABLE: // MySQL 8.0.19 `TABLE t`
       case VALUES: // MySQL 8.0.19 `VALUES ROW(...)`
+        this.detectRoutines = true;
         return this.scan(R_READ);
       case WITH:
+        this.detectRoutines = true;
         return this.withQuery();
       case SHOW:
       case HELP:
@@ -431,6 +707,7 @@ class Run {
       case ANALYZE:
         return this.analyze();
       case SET:
+        this.detectRoutines = true;
         return this.set();
       case USE:
         return this.use();
@@ -472,7 +749,7 @@ class Run {
         // HANDLER t OPEN / READ / CLOSE: a cursor on one connection, so pinning; routed as a write
         // because the handler must be read where it was opened.
         this.pin("handler");
-        this.skip();
+        this.handlerStatement();
         return R_WRITE;
       case BACKUP: // MariaDB BACKUP STAGE / BACKUP LOCK: locks held by this connection
         this.pin("lock_tables");
@@ -488,11 +765,22 @@ class Run {
         return this.scan(R_WRITE);
       case PREPARE:
       case EXECUTE:
-      case DEALLOCATE:
-        // SQL-level prepared statements live in the connection; what EXECUTE runs is not visible here.
+        // What PREPARE ... FROM @var and EXECUTE [IMMEDIATE] run is not in this text.
+        this.dynamic = true;
+        this.mayChangeDialect = true;
         this.pin("prepare_sql");
         this.skip();
         return R_WRITE;
+      case DEALLOCATE:
+        // SQL-level prepared statements live in the connection.
+        this.pin("prepare_sql");
+        this.skip();
+        return R_WRITE;
+      case CALL:
+        return this.callStatement();
+      case DO: // DO evaluates expressions for their side effects
+        this.detectRoutines = true;
+        return this.scan(R_WRITE);
       case INSERT:
       case REPLACE:
       case UPDATE:
@@ -504,8 +792,6 @@ class Run {
       case OPTIMIZE:
       case REPAIR:
       case LOAD:
-      case CALL: // a procedure may do anything
-      case DO: // DO evaluates expressions for their side effects
       case KILL:
       case PURGE:
       case RESET:
@@ -523,6 +809,63 @@ class Run {
       default:
         return this.scan(R_UNKNOWN);
     }
+  }
+
+  /** `CALL [db.]p[(args)]`: a procedure may do anything (a write); its name is a routine. */
+  private callStatement(): number {
+    const lx = this.lx;
+    lx.next();
+    if (lx.type === TOK_WORD || lx.type === TOK_QIDENT) {
+      let name = this.nameAt(lx.start, lx.end);
+      lx.next();
+      if (lx.isPunct(CH_DOT)) {
+        lx.next();
+        if (lx.type === TOK_WORD || lx.type === TOK_QIDENT) {
+          name = `${name}.${this.nameAt(lx.start, lx.end)}`;
+          lx.next();
+        }
+      }
+      this.addRoutine(name);
+    }
+    this.detectRoutines = true;
+    return this.scan(R_WRITE);
+  }
+
+  /**
+   * HANDLER tbl OPEN [[AS] alias] | HANDLER name READ ... | HANDLER name CLOSE
+   * (https://mariadb.com/kb/en/handler-commands/). A READ returns the rows of the table the handle
+   * was opened on: the session keeps handle -> table from the OPENs that succeeded.
+   */
+  private handlerStatement(): void {
+    const lx = this.lx;
+    lx.next();
+    if (lx.type !== TOK_WORD && lx.type !== TOK_QIDENT) {
+      this.skip();
+      return;
+    }
+    let table = this.nameAt(lx.start, lx.end);
+    let last = table;
+    lx.next();
+    if (lx.isPunct(CH_DOT)) {
+      lx.next();
+      if (lx.type === TOK_WORD || lx.type === TOK_QIDENT) {
+        last = this.nameAt(lx.start, lx.end);
+        table = `${table}.${last}`;
+        lx.next();
+      }
+    }
+    const kw = lx.type === TOK_WORD ? lx.kw : 0;
+    if (kw === K.OPEN) {
+      lx.next();
+      if (lx.isKw(AS)) lx.next();
+      let name = last;
+      if (lx.type === TOK_QIDENT || (lx.type === TOK_WORD && (lx.kw === 0 || !isReserved(lx.kw))))
+        name = this.nameAt(lx.start, lx.end);
+      this.handler = { op: "open", name, table };
+    } else if (kw === READ) this.handler = { op: "read", name: table };
+    else if (kw === K.CLOSE) this.handler = { op: "close", name: table };
+    else this.handler = { op: "other", name: table };
+    this.skip();
   }
 
   /**
@@ -743,8 +1086,20 @@ class Run {
       if (kw === ROLE || kw === K.RESOURCE) return this.scan(R_UNKNOWN);
       if (kw === STATEMENT) return this.setStatement();
       if (kw === TRANSACTION) {
-        this.skip();
+        // SET TRANSACTION READ WRITE lifts the server-side read-only session for the next transaction.
+        let prev = 0;
+        let readWrite = false;
+        while (!lx.atEnd()) {
+          const k = lx.type === TOK_WORD ? lx.kw : 0;
+          if (k === WRITE && prev === READ) readWrite = true;
+          prev = k;
+          lx.next();
+        }
         this.txn = "set_transaction";
+        if (readWrite) {
+          this.neverSecondary = true;
+          return R_WRITE;
+        }
         return R_TXN;
       }
     }
@@ -831,7 +1186,16 @@ class Run {
         return this.scan(R_UNKNOWN);
       }
       this.addSession(change);
-      if (change.global) rank = R_WRITE;
+      if (
+        change.global ||
+        (change.type === "variable" && change.name !== undefined && isGuardVariable(change.name)) ||
+        (change.type === "transaction_characteristics" &&
+          change.value !== undefined &&
+          /\bread\s+write\b/i.test(change.value))
+      ) {
+        this.neverSecondary = true;
+        rank = R_WRITE;
+      }
       if (this.lx.isPunct(CH_COMMA)) {
         lx.next();
         continue;
@@ -873,19 +1237,42 @@ class Run {
     return lx.src.slice(start, end);
   }
 
-  /** MariaDB `SET STATEMENT assignments FOR statement` (https://mariadb.com/kb/en/set-statement/). */
+  /**
+   * MariaDB `SET STATEMENT var = value [, ...] FOR statement` (https://mariadb.com/kb/en/set-statement/):
+   * classified as its statement; the values go through the detector (a routine call there runs
+   * too) and a guard variable (sql_log_bin, transaction_read_only, ...) keeps it off the secondary.
+   * The variables apply while the statement runs: the statement itself was already read with the
+   * session's sql_mode, so the dialect does not change.
+   */
   private setStatement(): number {
     const lx = this.lx;
     let depth = 0;
+    let atName = true;
     lx.next();
-    while (!this.lx.atEnd()) {
-      if (lx.type === TOK_PUNCT) {
+    while (!lx.atEnd()) {
+      const t = lx.type;
+      if (t === TOK_PUNCT) {
         if (lx.ch === CH_LPAREN) depth++;
         else if (lx.ch === CH_RPAREN) depth--;
-      } else if (depth === 0 && lx.type === TOK_WORD && lx.kw === FOR) {
+        else if (lx.ch === CH_COMMA && depth === 0) {
+          atName = true;
+          this.see();
+          lx.next();
+          continue;
+        }
+      } else if (depth === 0 && t === TOK_WORD && lx.kw === FOR) {
         lx.next();
+        this.detectRoutines = false;
         return this.dispatch();
+      } else if (atName && depth === 0 && (t === TOK_WORD || t === TOK_QIDENT || t === TOK_VAR)) {
+        let name = this.nameAt(lx.start, lx.end);
+        if (t === TOK_VAR) name = name.slice(name.lastIndexOf("@") + 1);
+        const dot = name.lastIndexOf(".");
+        if (dot >= 0) name = name.slice(dot + 1);
+        if (isGuardVariable(name)) this.neverSecondary = true;
       }
+      atName = false;
+      this.see();
       lx.next();
     }
     return R_UNKNOWN;

@@ -283,7 +283,9 @@ const cases: Array<[string, Expect]> = [
       ],
     },
   ],
-  ["/*M!100101 SET sql_mode = 'ANSI' */", { kind: "session", session: [v("sql_mode", "'ANSI'")] }],
+  // With the server version unknown (classify's default dialect) a MariaDB versioned comment is
+  // uncertain; see sql-lexer-parity.test.ts for the same text against a known MariaDB version.
+  ["/*M!100101 SET sql_mode = 'ANSI' */", { kind: "unknown", session: [v("sql_mode", "'ANSI'")] }],
   ["/*!50100 SET time_zone = '+00:00' */", { kind: "session", session: [v("time_zone", "'+00:00'")] }],
   ["/*! SET time_zone = 'UTC'*/", { kind: "session", session: [v("time_zone", "'UTC'")] }],
   // --- global SET is a write
