@@ -104,12 +104,32 @@ export class Lexer {
    * not carry, a dialect whose rules are unknown. Sticky for the rest of the text.
    */
   uncertain = false;
+  /** Why `uncertain` was first set (for logs and audit details). */
+  uncertainWhy = "";
+  /** Where (a position in the text). */
+  uncertainAt = -1;
+
+  private unsure(why: string): void {
+    if (!this.uncertain) {
+      this.uncertain = true;
+      this.uncertainWhy = why;
+      this.uncertainAt = this.pos;
+    }
+  }
   /** Set when an executable comment (executed or skipped by version) was met. */
   sawExecComment = false;
 
   constructor(src: string, dialect: SqlDialect = DEFAULT_DIALECT) {
     this.src = src;
-    this.n = src.length;
+    // The server drops trailing `;` and whitespace before it parses (sql_parse.cc alloc_query):
+    // `SELECT 5 --;` ends in a `--` comment there.
+    let n = src.length;
+    for (;;) {
+      const c = src.charCodeAt(n - 1);
+      if (c === 59 || c === 32 || (c >= 9 && c <= 13)) n--;
+      else break;
+    }
+    this.n = n;
     this.setDialect(dialect);
   }
 
@@ -123,7 +143,7 @@ export class Lexer {
     this.ansiQuotes = d.ansiQuotes;
     this.backslash = !d.noBackslashEscapes;
     this.cs = d.cs;
-    if (d.unsure) this.uncertain = true;
+    if (d.unsure) this.unsure("dialect unknown");
   }
 
   /** The current token's source text. */
@@ -195,12 +215,17 @@ export class Lexer {
     // Whitespace and comments.
     for (;;) {
       if (p >= n) {
+        // An executable comment left open: the server rejects the text (unbalanced comment).
+        if (this.inExec) this.unsure("executable comment left open");
         this.pos = this.start = this.end = n;
         this.kw = 0;
         return (this.type = TOK_EOF);
       }
       c = s.charCodeAt(p);
       if (c <= 32) {
+        // A NUL byte is not whitespace for the server (a syntax error); control bytes other than
+        // 0x09-0x0D are not either, but an error executes nothing, and what follows is still lexed.
+        if (c === 0) this.unsure("NUL byte");
         p++;
         continue;
       }
@@ -219,8 +244,11 @@ export class Lexer {
       ) {
         // `--` needs whitespace or a control character after it (my_isspace || my_iscntrl of the
         // client character set, sql_lex.cc); NaN (end of input: the server sees its NUL) counts.
+        // The comment ends at a newline, or at a NUL byte (then a syntax error there).
         const e = s.indexOf("\n", p);
+        const z = this.nulFrom(p);
         p = e < 0 ? n : e + 1;
+        if (z < p) p = z;
         continue;
       }
       break;
@@ -237,7 +265,7 @@ export class Lexer {
       return (this.type = lc === 110 ? TOK_STRING : TOK_HEX);
     }
     if (c >= 128 || (CC[c] & 3) === 1) {
-      if (c >= 128 && this.cs !== CS_UTF8) this.uncertain = true;
+      if (c >= 128 && this.cs !== CS_UTF8) this.unsure("byte >= 0x80 outside quotes");
       return this.word();
     }
     if (isDigit(c)) return this.number(p);
@@ -307,14 +335,17 @@ export class Lexer {
       this.pos = this.end = p + len;
       return (this.type = TOK_OP);
     }
+    // `;` inside an executable comment: the server ends the statement there and reads the next one
+    // outside any comment.
+    if (c === 59 && this.inExec) this.unsure("`;` inside an executable comment");
     this.pos = this.end = p + 1;
     return (this.type = TOK_PUNCT);
   }
 
   /**
    * Returns the position after the closing quote (or end of input if unterminated). In a multi-byte
-   * character set a valid multi-byte character is skipped whole, also after a backslash, as the
-   * server's get_text does: its trail byte may be 0x5C or a quote's neighbour.
+   * character set a valid multi-byte character is skipped whole, as the server's get_text does: its
+   * trail byte may be 0x5C (`\`) or 0x60 (a backtick).
    */
   private skipQuoted(p: number, q: number, backslash: boolean): number {
     const s = this.src;
@@ -335,9 +366,9 @@ export class Lexer {
         return p + 1;
       }
       if (c === 92 && backslash) {
-        p++;
-        if (p < n && s.charCodeAt(p) >= 128 && cs !== CS_UTF8) p += this.mbSkip(p);
-        else p++;
+        // The escaped character is one byte, even a multi-byte lead: `\` + 0x95 0x5C escapes 0x95,
+        // and the 0x5C then escapes what follows (checked against MariaDB 10.11, gbk/cp932/big5).
+        p += 2;
         continue;
       }
       p++;
@@ -345,12 +376,22 @@ export class Lexer {
     return n;
   }
 
+  /** Position of the first NUL at or after `p` (the text's length if none); cached, texts rarely have one. */
+  private nul = -1;
+  private nulFrom(p: number): number {
+    if (this.nul < p) {
+      const z = this.src.indexOf("\0", p);
+      this.nul = z < 0 ? this.src.length + 1 : z;
+    }
+    return this.nul;
+  }
+
   /** At a char >= 0x80 of byte text: its length in the client character set (1 if not multi-byte). */
   private mbSkip(p: number): number {
     const c = this.src.charCodeAt(p);
     if (c > 0xff || this.cs === CS_UNKNOWN) {
       // Not byte text (decoded as UTF-8), or a set pairgate cannot walk.
-      this.uncertain = true;
+      this.unsure("text not decoded byte for byte");
       return 1;
     }
     const l = mbLength(this.cs, this.src, p);
@@ -363,7 +404,7 @@ export class Lexer {
     if (c === 127) return true; // DEL: _MY_CTR in every ctype table
     if (c >= 128 && this.cs !== CS_UTF8) {
       // latin1 0xA0 is a space, other sets have their own tables: pairgate cannot tell.
-      this.uncertain = true;
+      this.unsure("`--` before a byte >= 0x80");
     }
     return false;
   }
@@ -376,57 +417,61 @@ export class Lexer {
    *   quotes (one nested `/* *\/` allowed). MariaDB ignores MySQL versions 50700-99999 unless `/*M!`.
    * - `/*!` or `/*M!` with fewer digits: executed, the digits part of the code.
    * - `/*M!` is MariaDB's; MySQL reads it as a plain comment.
-   * - Inside an executed comment, another `/*!` or `/*M!` is a plain comment.
+   * - Inside an executed comment a plain comment is a comment, a skipped versioned one is skipped,
+   *   and an executed one makes the text uncertain (the server ends both at its `*\/`).
+   * Checked against MariaDB 10.11 by test/integration/sql-lexer-parity.test.ts.
    */
   private comment(p: number): number {
     const s = this.src;
     let q = p + 2;
-    if (!this.inExec) {
-      let maria = false;
-      if (this.mariadb && s.charCodeAt(q) === 77 /* M */ && s.charCodeAt(q + 1) === 33) {
-        maria = true;
-        q++;
-      }
-      if (s.charCodeAt(q) === 33 /* ! */) {
-        q++;
-        this.sawExecComment = true;
-        if (
-          isDigit(s.charCodeAt(q)) &&
-          isDigit(s.charCodeAt(q + 1)) &&
-          isDigit(s.charCodeAt(q + 2)) &&
-          isDigit(s.charCodeAt(q + 3)) &&
-          isDigit(s.charCodeAt(q + 4))
-        ) {
-          let v = 0;
-          let len = 5;
-          if (this.mariadb) {
-            if (isDigit(s.charCodeAt(q + 5))) len = 6;
-            for (let i = 0; i < len; i++) v = v * 10 + s.charCodeAt(q + i) - 48;
-          } else {
-            // strtol: every digit counts (capped: any huge number is above every version).
-            for (let i = q; isDigit(s.charCodeAt(i)); i++) if (v < 1e9) v = v * 10 + s.charCodeAt(i) - 48;
-          }
-          let run: boolean;
-          if (this.version === 0) {
-            // Version unknown: below 5.7 every server pairgate supports (MariaDB 10+, MySQL 5.7+)
-            // executes the comment; above, it depends.
-            run = true;
-            if (v >= 50700) this.uncertain = true;
-          } else {
-            run = v <= this.version && (!this.mariadb || v < 50700 || v > 99999 || maria);
-          }
-          if (run) {
-            this.inExec = true;
-            return q + (this.mariadb ? len : 5);
-          }
-          return this.consumeComment(q, 1);
+    let maria = false;
+    if (this.mariadb && s.charCodeAt(q) === 77 /* M */ && s.charCodeAt(q + 1) === 33) {
+      maria = true;
+      q++;
+    }
+    if (s.charCodeAt(q) === 33 /* ! */) {
+      q++;
+      this.sawExecComment = true;
+      let run = true;
+      let codeAt = q;
+      if (
+        isDigit(s.charCodeAt(q)) &&
+        isDigit(s.charCodeAt(q + 1)) &&
+        isDigit(s.charCodeAt(q + 2)) &&
+        isDigit(s.charCodeAt(q + 3)) &&
+        isDigit(s.charCodeAt(q + 4))
+      ) {
+        let v = 0;
+        let len = 5;
+        if (this.mariadb) {
+          if (isDigit(s.charCodeAt(q + 5))) len = 6;
+          for (let i = 0; i < len; i++) v = v * 10 + s.charCodeAt(q + i) - 48;
+        } else {
+          // strtol: every digit counts (capped: any huge number is above every version).
+          for (let i = q; isDigit(s.charCodeAt(i)); i++) if (v < 1e9) v = v * 10 + s.charCodeAt(i) - 48;
         }
-        this.inExec = true;
-        return q;
+        if (this.version === 0) {
+          // Version unknown: below 5.7 every server pairgate supports (MariaDB 10+, MySQL 5.7+)
+          // executes the comment; above, it depends.
+          if (v >= 50700) this.unsure("versioned comment, server version unknown");
+        } else {
+          run = v <= this.version && (!this.mariadb || v < 50700 || v > 99999 || maria);
+        }
+        codeAt = q + (this.mariadb ? len : 5);
       }
+      if (!run) return this.consumeComment(q, 1);
+      // An executed comment inside an executed one: its `*\/` ends both for the server, whose
+      // parser then meets the outer `*\/` as code (a syntax error). Not worth reading exactly.
+      if (this.inExec) this.unsure("executed comment inside an executed comment");
+      this.inExec = true;
+      return codeAt;
     }
     const e = s.indexOf("*/", p + 2);
-    return e < 0 ? this.n : e + 2;
+    if (e < 0) {
+      this.unsure("unterminated comment"); // unterminated: a syntax error for the server
+      return this.n;
+    }
+    return e + 2;
   }
 
   /** sql_lex.cc consume_comment: to after the next `*\/`, `nest` levels of `/* *\/` allowed inside. */
@@ -441,6 +486,7 @@ export class Lexer {
       }
       if (c === 42 && s.charCodeAt(p) === 47) return p + 1;
     }
+    this.unsure("unterminated comment"); // unterminated: a syntax error for the server
     return n;
   }
 
@@ -464,7 +510,7 @@ export class Lexer {
         if (this.cs !== CS_UTF8) {
           // Outside quotes the class of a byte >= 0x80 (letter, space, punctuation, a lead byte
           // whose trail is `\` or a backtick) depends on the set's ctype table.
-          this.uncertain = true;
+          this.unsure("byte >= 0x80 outside quotes");
         }
       }
       p++;
@@ -518,7 +564,7 @@ export class Lexer {
     while (p < n) {
       const c = s.charCodeAt(p);
       if (isWordChar(c)) {
-        if (c >= 128 && this.cs !== CS_UTF8) this.uncertain = true;
+        if (c >= 128 && this.cs !== CS_UTF8) this.unsure("byte >= 0x80 outside quotes");
         p++;
         atNameStart = false;
       } else if (c === 46 /* . */) {
