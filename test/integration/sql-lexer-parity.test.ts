@@ -236,7 +236,12 @@ class Gen {
 }
 
 /** The bytes of a string literal's value, unescaped as the server's Lex_input_stream::unescape. */
-function literalBytes(body: string, q: number, d: SqlDialect, mbLen: (s: string, p: number) => number): string {
+function literalBytes(
+  body: string,
+  q: number,
+  d: SqlDialect,
+  mbLen: (s: string, p: number) => number,
+): string {
   let out = "";
   for (let i = 0; i < body.length; i++) {
     const l = mbLen(body, i);
