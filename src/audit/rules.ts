@@ -77,6 +77,11 @@ export interface AuditContext {
   handles?: ReadonlyMap<string, string>;
   /** The session's database user, for rules with `dbUsers`. Absent: every rule applies. */
   dbUser?: string | null;
+  /**
+   * The session is not sure of its default schema (a multi-statement with a USE failed part-way):
+   * an unqualified name then matches a qualified rule by its bare name.
+   */
+  schemaUncertain?: boolean;
 }
 
 interface CompiledRule {
@@ -205,7 +210,7 @@ export class AuditRules {
       rules = rules.filter((r) => r.dbUsers === null || r.dbUsers.has(user));
       if (rules.length === 0) return null;
     }
-    const named = this.#precheck !== null && this.#precheck.test(sql);
+    const named = this.#precheck?.test(sql) === true;
     let c = ctx.classification;
     if (c === undefined) {
       if (!named && !MAYBE_HIDDEN.test(sql)) return null;
@@ -247,7 +252,7 @@ export class AuditRules {
       const refs = this.#tablesOf(sql, ctx.dialect);
       if (refs.uncertain) unresolve("text read uncertainly (sql_mode, character set or executable comment)");
       for (const t of refs.read) {
-        found = this.#tableRule(rules, t, defaultSchema);
+        found = this.#tableRule(rules, t, defaultSchema, ctx.schemaUncertain === true && !t.includes("."));
         if (found !== null) break;
       }
     }
@@ -276,11 +281,14 @@ export class AuditRules {
     rules: readonly CompiledRule[],
     table: string,
     defaultSchema: string | null,
+    anySchema = false,
   ): { rule: CompiledRule; object: string } | null {
     const resolved = resolveTable(table, defaultSchema);
     const bareName = resolved.slice(resolved.lastIndexOf(".") + 1);
     for (const rule of rules) {
       if (rule.qualified.has(resolved) || rule.bare.has(bareName)) return { rule, object: resolved };
+      if (anySchema)
+        for (const q of rule.qualified) if (q.endsWith(`.${bareName}`)) return { rule, object: q };
     }
     return null;
   }

@@ -77,6 +77,12 @@ export interface SessionChange {
   collation?: string;
   /** SET GLOBAL / PERSIST / @@global.: changes the server, not the session; the statement is a write. */
   global?: boolean;
+  /**
+   * Index (0-based) of the statement of a multi-statement text that makes this change. The server
+   * stops at the first statement that fails: apply the changes of the statements before it only
+   * (a `USE` that failed changes nothing; one before a failed statement did change the schema).
+   */
+  statement?: number;
 }
 
 export interface Classification {
@@ -481,7 +487,11 @@ class Run {
   }
 
   /** Classifies the statement at the current token; returns with the current token at `;` or EOF. */
+  /** Index of the current statement in the text. */
+  index = -1;
+
   statement(): number {
+    this.index++;
     this.found = R_READ;
     this.prevKw = this.prev2Kw = 0;
     this.prevType = TOK_EOF;
@@ -556,6 +566,7 @@ class Run {
   }
 
   private addSession(s: SessionChange): void {
+    if (this.index > 0) s.statement = this.index;
     if (this.session === undefined) this.session = [s];
     else this.session.push(s);
   }

@@ -240,7 +240,9 @@ export class Lexer {
       }
       if (
         c === 35 /* # */ ||
-        (c === 45 && s.charCodeAt(p + 1) === 45 && this.dashComment(s.charCodeAt(p + 2)))
+        (c === 45 &&
+          s.charCodeAt(p + 1) === 45 &&
+          this.dashComment(p + 2 < n ? s.charCodeAt(p + 2) : Number.NaN))
       ) {
         // `--` needs whitespace or a control character after it (my_isspace || my_iscntrl of the
         // client character set, sql_lex.cc); NaN (end of input: the server sees its NUL) counts.

@@ -342,7 +342,12 @@ const cases: Array<[string, Expect]> = [
   ["SET NAMES utf8; SELECT 1", { kind: "session", multi: true, session: [{ type: "names", value: "utf8" }] }],
   [
     "SET sql_mode = ''; SET time_zone = '+00:00'",
-    { kind: "session", multi: true, session: [v("sql_mode", "''"), v("time_zone", "'+00:00'")] },
+    {
+      kind: "session",
+      multi: true,
+      // `statement`: the index of the statement that makes the change (the first has none).
+      session: [v("sql_mode", "''"), v("time_zone", "'+00:00'", { statement: 1 })],
+    },
   ],
   ["/*!40101 SET NAMES utf8 */; SELECT 1", { kind: "session", multi: true }],
   ["SELECT 1; SELECT GET_LOCK('a', 1)", { kind: "write", multi: true, pinning: "get_lock" }],
