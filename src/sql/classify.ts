@@ -310,11 +310,12 @@ export function classify(sql: string, dialect: SqlDialect = DEFAULT_DIALECT): Cl
     count++;
     const before = run.session === undefined ? 0 : run.session.length;
     let r = run.statement();
-    if (run.neverSecondary && r < R_WRITE) r = R_WRITE;
+    if (run.f & F_NEVER_SECONDARY && r < R_WRITE) r = R_WRITE;
     if (r > rank) rank = r;
-    if ((run.session !== undefined && run.session.length > before) || run.mayChangeDialect) {
+    if ((run.session !== undefined && run.session.length > before) || run.f & F_MAY_CHANGE_DIALECT) {
       // The server reads the next statement of a multi-statement with the state this one left.
-      const next = run.mayChangeDialect ? unsureDialect(d) : dialectAfterChanges(d, run.session!, before);
+      const next =
+        run.f & F_MAY_CHANGE_DIALECT ? unsureDialect(d) : dialectAfterChanges(d, run.session!, before);
       if (next !== d) {
         d = next;
         // An unsure dialect makes the rest of the text uncertain: only if there is a rest.
@@ -334,14 +335,23 @@ export function classify(sql: string, dialect: SqlDialect = DEFAULT_DIALECT): Cl
   if (run.pinning !== undefined) c.pinning = run.pinning;
   if (lx.uncertain) c.uncertain = true;
   if (run.routines !== undefined) c.routines = run.routines;
-  if (run.routineLifted && !run.otherUnknown && rank === R_UNKNOWN && !lx.uncertain)
+  if ((run.f & (F_LIFTED | F_OTHER_UNKNOWN)) === F_LIFTED && rank === R_UNKNOWN && !lx.uncertain)
     c.readExceptRoutines = true;
-  if (run.neverSecondary) c.neverSecondary = true;
-  if (run.dynamic) c.dynamic = true;
+  if (run.f & F_NEVER_SECONDARY) c.neverSecondary = true;
+  if (run.f & F_DYNAMIC) c.dynamic = true;
   if (run.handler !== undefined) c.handler = run.handler;
-  if (run.mayChangeDialect) c.mayChangeDialect = true;
+  if (run.f & F_MAY_CHANGE_DIALECT) c.mayChangeDialect = true;
   return c;
 }
+
+/** Run.f bits. */
+const F_LIFTED = 1; // some statement was "unknown" only because of its routine calls
+const F_OTHER_UNKNOWN = 2; // some statement was "unknown" for another reason
+const F_NEVER_SECONDARY = 4;
+const F_DYNAMIC = 8;
+const F_MAY_CHANGE_DIALECT = 16;
+const F_DETECT = 32; // collect routine calls in the current statement
+const F_STMT_ROUTINE = 64; // the current statement calls a routine
 
 /** Only whitespace and `;` from `p` to the end. */
 function restIsEmpty(s: string, p: number): boolean {
@@ -377,7 +387,11 @@ const GUARD_VARIABLES = new Set([
 
 /** Is `name` (a lower-cased system variable name) one that must never be set on the secondary? */
 export function isGuardVariable(name: string): boolean {
-  return GUARD_VARIABLES.has(name) || name.startsWith("gtid_") || name.startsWith("binlog_");
+  const c = name.charCodeAt(0);
+  // First letters of the guard names: most variables (autocommit, time_zone, ...) stop here.
+  if (c !== 115 && c !== 116 && c !== 103 && c !== 98 && c !== 112 && c !== 119 && c !== 114) return false;
+  if (GUARD_VARIABLES.has(name)) return true;
+  return (c === 103 /* g */ && name.startsWith("gtid_")) || (c === 98 /* b */ && name.startsWith("binlog_"));
 }
 
 /**
@@ -435,6 +449,10 @@ function literalValue(v: string | undefined): string | null {
   return null;
 }
 
+/** Keyword ids the detector looks at (seeKeyword). */
+const KW_SEEN = new Uint8Array(KW_UPPER.length);
+for (const k of [K.UPDATE, K.SHARE, K.INTO, K.FOR, K.NEXTVAL]) KW_SEEN[k] = 1;
+
 /** Keyword ids that name a built-in function (or take `(` in the grammar) although not flagged KF_FUNC. */
 const KW_BUILTIN: boolean[] = KW_UPPER.map(
   (u, i) => i !== 0 && ((KW_FLAGS[i] & KF_FUNC) !== 0 || isBuiltinName(u.toLowerCase())),
@@ -459,28 +477,19 @@ class Run {
   /** dispatch() calls in this statement. */
   private nesting = 0;
   routines: string[] | undefined = undefined;
-  /** Some statement was made "unknown" by its routine calls only / by something else. */
-  routineLifted = false;
-  otherUnknown = false;
-  neverSecondary = false;
-  dynamic = false;
-  mayChangeDialect = false;
   handler: HandlerOp | undefined = undefined;
-  /** Collect routine calls in this statement (a statement that could otherwise be a read). */
-  private detectRoutines = false;
-  /** This statement calls a routine. */
-  private stmtRoutine = false;
-  /** The two tokens before the current one (the detector's memory): start, end, type, char. */
-  private prevStart = 0;
-  private prevEnd = 0;
-  private prevCh = 0;
-  private prev2Type = TOK_EOF;
-  private prev2Ch = 0;
-  private prev2Start = 0;
-  private prev2End = 0;
-  private prev3Type = TOK_EOF;
-  private prev3Start = 0;
-  private prev3End = 0;
+  /** F_* bits: what the text and the current statement were found to do (one field, a small Run). */
+  f = 0;
+  /** Tokens seen by the detector, and where the last name, `.`, `)` and qualifier were. */
+  private tok = 0;
+  private nameTok = -9;
+  private nameStart = 0;
+  private nameEnd = 0;
+  private dotTok = -9;
+  private rparenTok = -9;
+  private qualTok = -9;
+  private qualStart = 0;
+  private qualEnd = 0;
 
   constructor(sql: string, dialect: SqlDialect) {
     this.lx = new Lexer(sql, dialect);
@@ -497,23 +506,21 @@ class Run {
     this.prevType = TOK_EOF;
     this.lidOpen = false;
     this.nesting = 0;
-    this.detectRoutines = false;
-    this.stmtRoutine = false;
-    this.prev2Type = this.prev3Type = TOK_EOF;
+    this.f &= ~(F_DETECT | F_STMT_ROUTINE);
     const base = this.dispatch();
     let r = Math.max(base, this.found);
-    if (this.stmtRoutine) {
-      this.mayChangeDialect = true;
+    if (this.f & F_STMT_ROUTINE) {
+      this.f |= F_MAY_CHANGE_DIALECT;
       if (r <= R_SESSION) {
         r = R_UNKNOWN;
-        this.routineLifted = true;
+        this.f |= F_LIFTED;
       }
-    } else if (r === R_UNKNOWN) this.otherUnknown = true;
+    } else if (r === R_UNKNOWN) this.f |= F_OTHER_UNKNOWN;
     return r;
   }
 
   private addRoutine(name: string): void {
-    this.stmtRoutine = true;
+    this.f |= F_STMT_ROUTINE;
     if (this.routines === undefined) this.routines = [name];
     else if (!this.routines.includes(name)) this.routines.push(name);
   }
@@ -531,25 +538,24 @@ class Run {
    * a stored function or UDF? Built-ins and grammar words are not; `db.f(` and `` `f`( `` always are;
    * an alias's column list (`AS dt (a, b)`, `(SELECT ...) dt (a, b)`) is not.
    */
-  private maybeRoutine(): void {
+  private maybeRoutine(i: number): void {
     const kw = this.prevKw;
-    if (this.prev2Kw === AS || (this.prev2Type === TOK_PUNCT && this.prev2Ch === CH_RPAREN)) return;
-    if (this.prev2Type === TOK_PUNCT && this.prev2Ch === CH_DOT) {
+    if (this.prev2Kw === AS || this.rparenTok === i - 2) return;
+    if (this.dotTok === i - 2) {
       // `db.f(`: qualified names are never built-ins.
-      let name = this.nameAt(this.prevStart, this.prevEnd);
-      if (this.prev3Type === TOK_WORD || this.prev3Type === TOK_QIDENT)
-        name = `${this.nameAt(this.prev3Start, this.prev3End)}.${name}`;
+      let name = this.nameAt(this.nameStart, this.nameEnd);
+      if (this.qualTok === i - 3) name = `${this.nameAt(this.qualStart, this.qualEnd)}.${name}`;
       this.addRoutine(name);
       return;
     }
     if (this.prevType === TOK_QIDENT) {
-      this.addRoutine(this.nameAt(this.prevStart, this.prevEnd));
+      this.addRoutine(this.nameAt(this.nameStart, this.nameEnd));
       return;
     }
     if (kw !== 0) {
       if (KW_BUILTIN[kw] || isReserved(kw)) return;
     } else {
-      const name = this.nameAt(this.prevStart, this.prevEnd);
+      const name = this.nameAt(this.nameStart, this.nameEnd);
       if (isBuiltinName(name)) return;
       this.addRoutine(name);
       return;
@@ -601,35 +607,27 @@ class Run {
   private see(): void {
     const lx = this.lx;
     const t = lx.type;
+    const i = ++this.tok;
     if (this.lidOpen) {
       this.lidOpen = false;
       if (!(t === TOK_PUNCT && lx.ch === CH_RPAREN)) this.escalate(R_WRITE);
     }
     if (t === TOK_WORD) {
       const kw = lx.kw;
-      if (kw !== 0) {
-        if (kw === UPDATE || kw === SHARE) {
-          if (this.prevKw === FOR || (kw === SHARE && this.prevKw === IN && this.prev2Kw === LOCK)) {
-            this.lockingRead = true;
-            this.escalate(R_WRITE);
-          }
-        } else if (kw === INTO) {
-          this.escalate(R_WRITE);
-        } else if (kw === FOR && this.prevKw === VALUE && this.prev2Kw === NEXT) {
-          this.escalate(R_WRITE);
-        } else if (kw === NEXTVAL && this.prevType === TOK_PUNCT && this.prevCh === CH_DOT) {
-          this.escalate(R_WRITE); // MariaDB `seq.nextval`
-        }
-      }
+      if (KW_SEEN[kw] === 1) this.seeKeyword(kw, i);
+      this.nameTok = i;
+      this.nameStart = lx.start;
+      this.nameEnd = lx.end;
       this.prev2Kw = this.prevKw;
       this.prevKw = kw;
     } else {
       if (t === TOK_PUNCT) {
-        if (lx.ch === CH_LPAREN) {
-          if (this.prevType === TOK_WORD) this.call(this.prevKw);
-          if (this.detectRoutines && (this.prevType === TOK_WORD || this.prevType === TOK_QIDENT))
-            this.maybeRoutine();
-        }
+        const ch = lx.ch;
+        if (ch === CH_LPAREN || ch === CH_DOT || ch === CH_RPAREN) this.seePunct(ch, i);
+      } else if (t === TOK_QIDENT) {
+        this.nameTok = i;
+        this.nameStart = lx.start;
+        this.nameEnd = lx.end;
       } else if (t === TOK_VAR) {
         if (this.prevKw === INTO) this.pin("user_variable_select");
       } else if (t === TOK_OP && lx.ch === 58 /* := */ && this.prevType === TOK_VAR) {
@@ -638,17 +636,38 @@ class Run {
       this.prev2Kw = this.prevKw;
       this.prevKw = 0;
     }
-    this.prev3Type = this.prev2Type;
-    this.prev3Start = this.prev2Start;
-    this.prev3End = this.prev2End;
-    this.prev2Type = this.prevType;
-    this.prev2Ch = this.prevCh;
-    this.prev2Start = this.prevStart;
-    this.prev2End = this.prevEnd;
     this.prevType = t;
-    this.prevCh = lx.ch;
-    this.prevStart = lx.start;
-    this.prevEnd = lx.end;
+  }
+
+  /** The detector at one of the keywords of KW_SEEN (token `i`). */
+  private seeKeyword(kw: number, i: number): void {
+    if (kw === UPDATE || kw === SHARE) {
+      if (this.prevKw === FOR || (kw === SHARE && this.prevKw === IN && this.prev2Kw === LOCK)) {
+        this.lockingRead = true;
+        this.escalate(R_WRITE);
+      }
+    } else if (kw === INTO) {
+      this.escalate(R_WRITE);
+    } else if (kw === FOR) {
+      if (this.prevKw === VALUE && this.prev2Kw === NEXT) this.escalate(R_WRITE);
+    } else if (kw === NEXTVAL && this.dotTok === i - 1) {
+      this.escalate(R_WRITE); // MariaDB `seq.nextval`
+    }
+  }
+
+  /** The detector at `(`, `.` or `)` (token `i`). */
+  private seePunct(ch: number, i: number): void {
+    if (ch === CH_LPAREN) {
+      if (this.prevType === TOK_WORD) this.call(this.prevKw);
+      if (this.f & F_DETECT && this.nameTok === i - 1) this.maybeRoutine(i);
+    } else if (ch === CH_DOT) {
+      this.dotTok = i;
+      if (this.nameTok === i - 1) {
+        this.qualTok = i - 1;
+        this.qualStart = this.nameStart;
+        this.qualEnd = this.nameEnd;
+      }
+    } else this.rparenTok = i;
   }
 
   /** A function call `fn(` seen by the detector. */
@@ -699,10 +718,10 @@ class Run {
       case SELECT:
       case TABLE: // MySQL 8.0.19 `TABLE t`
       case VALUES: // MySQL 8.0.19 `VALUES ROW(...)`
-        this.detectRoutines = true;
+        this.f |= F_DETECT;
         return this.scan(R_READ);
       case WITH:
-        this.detectRoutines = true;
+        this.f |= F_DETECT;
         return this.withQuery();
       case SHOW:
       case HELP:
@@ -718,7 +737,7 @@ class Run {
       case ANALYZE:
         return this.analyze();
       case SET:
-        this.detectRoutines = true;
+        this.f |= F_DETECT;
         return this.set();
       case USE:
         return this.use();
@@ -777,8 +796,7 @@ class Run {
       case PREPARE:
       case EXECUTE:
         // What PREPARE ... FROM @var and EXECUTE [IMMEDIATE] run is not in this text.
-        this.dynamic = true;
-        this.mayChangeDialect = true;
+        this.f |= F_DYNAMIC | F_MAY_CHANGE_DIALECT;
         this.pin("prepare_sql");
         this.skip();
         return R_WRITE;
@@ -790,7 +808,7 @@ class Run {
       case CALL:
         return this.callStatement();
       case DO: // DO evaluates expressions for their side effects
-        this.detectRoutines = true;
+        this.f |= F_DETECT;
         return this.scan(R_WRITE);
       case INSERT:
       case REPLACE:
@@ -838,7 +856,7 @@ class Run {
       }
       this.addRoutine(name);
     }
-    this.detectRoutines = true;
+    this.f |= F_DETECT;
     return this.scan(R_WRITE);
   }
 
@@ -1108,7 +1126,7 @@ class Run {
         }
         this.txn = "set_transaction";
         if (readWrite) {
-          this.neverSecondary = true;
+          this.f |= F_NEVER_SECONDARY;
           return R_WRITE;
         }
         return R_TXN;
@@ -1204,7 +1222,7 @@ class Run {
           change.value !== undefined &&
           /\bread\s+write\b/i.test(change.value))
       ) {
-        this.neverSecondary = true;
+        this.f |= F_NEVER_SECONDARY;
         rank = R_WRITE;
       }
       if (this.lx.isPunct(CH_COMMA)) {
@@ -1273,14 +1291,14 @@ class Run {
         }
       } else if (depth === 0 && t === TOK_WORD && lx.kw === FOR) {
         lx.next();
-        this.detectRoutines = false;
+        this.f &= ~F_DETECT;
         return this.dispatch();
       } else if (atName && depth === 0 && (t === TOK_WORD || t === TOK_QIDENT || t === TOK_VAR)) {
         let name = this.nameAt(lx.start, lx.end);
         if (t === TOK_VAR) name = name.slice(name.lastIndexOf("@") + 1);
         const dot = name.lastIndexOf(".");
         if (dot >= 0) name = name.slice(dot + 1);
-        if (isGuardVariable(name)) this.neverSecondary = true;
+        if (isGuardVariable(name)) this.f |= F_NEVER_SECONDARY;
       }
       atName = false;
       this.see();

@@ -92,12 +92,8 @@ export class Lexer {
   /** First char code of the current TOK_PUNCT / TOK_OP. */
   ch = 0;
 
-  /** Lexing rules of the session's dialect (see dialect.ts). */
-  private mariadb = true;
-  private version = 0;
-  private ansiQuotes = false;
-  private backslash = true;
-  private cs = CS_UTF8;
+  /** The session's dialect (see dialect.ts): read on the rare paths (comments, strings, bytes >= 0x80). */
+  private d: SqlDialect;
   /**
    * The server may read this text differently from this lexer: a versioned executable comment with
    * the server version unknown, a byte >= 0x80 whose class depends on a character set pairgate does
@@ -130,7 +126,8 @@ export class Lexer {
       else break;
     }
     this.n = n;
-    this.setDialect(dialect);
+    this.d = dialect;
+    if (dialect.unsure) this.unsure("dialect unknown");
   }
 
   /**
@@ -138,11 +135,7 @@ export class Lexer {
    * session state the previous ones left).
    */
   setDialect(d: SqlDialect): void {
-    this.mariadb = d.flavor === "mariadb";
-    this.version = d.version;
-    this.ansiQuotes = d.ansiQuotes;
-    this.backslash = !d.noBackslashEscapes;
-    this.cs = d.cs;
+    this.d = d;
     if (d.unsure) this.unsure("dialect unknown");
   }
 
@@ -223,9 +216,8 @@ export class Lexer {
       }
       c = s.charCodeAt(p);
       if (c <= 32) {
-        // A NUL byte is not whitespace for the server (a syntax error); control bytes other than
-        // 0x09-0x0D are not either, but an error executes nothing, and what follows is still lexed.
-        if (c === 0) this.unsure("NUL byte");
+        // Control bytes other than 0x09-0x0D (NUL included) are not whitespace for the server but
+        // a syntax error: the statement and the rest of the text do not run, so reading on is safe.
         p++;
         continue;
       }
@@ -246,11 +238,9 @@ export class Lexer {
       ) {
         // `--` needs whitespace or a control character after it (my_isspace || my_iscntrl of the
         // client character set, sql_lex.cc); NaN (end of input: the server sees its NUL) counts.
-        // The comment ends at a newline, or at a NUL byte (then a syntax error there).
+        // The server also ends it at a NUL byte, which is then a syntax error (nothing runs).
         const e = s.indexOf("\n", p);
-        const z = this.nulFrom(p);
         p = e < 0 ? n : e + 1;
-        if (z < p) p = z;
         continue;
       }
       break;
@@ -262,28 +252,28 @@ export class Lexer {
 
     // Prefixed literals: N'..' X'..' B'..'.
     if ((lc === 110 || lc === 120 || lc === 98) && s.charCodeAt(p + 1) === 39) {
-      p = this.skipQuoted(p + 1, 39, this.backslash);
+      p = this.skipQuoted(p + 1, 39, !this.d.noBackslashEscapes);
       this.pos = this.end = p;
       return (this.type = lc === 110 ? TOK_STRING : TOK_HEX);
     }
     if (c >= 128 || (CC[c] & 3) === 1) {
-      if (c >= 128 && this.cs !== CS_UTF8) this.unsure("byte >= 0x80 outside quotes");
+      if (c >= 128 && this.d.cs !== CS_UTF8) this.unsure("byte >= 0x80 outside quotes");
       return this.word();
     }
     if (isDigit(c)) return this.number(p);
     switch (c) {
       case 34: // "
-        if (this.ansiQuotes) {
+        if (this.d.ansiQuotes) {
           // ANSI_QUOTES: an identifier, no backslash escapes (sql_lex.cc MY_LEX_STRING_OR_DELIMITER).
           p = this.skipQuoted(p, 34, false);
           this.pos = this.end = p;
           return (this.type = TOK_QIDENT);
         }
-        p = this.skipQuoted(p, c, this.backslash);
+        p = this.skipQuoted(p, c, !this.d.noBackslashEscapes);
         this.pos = this.end = p;
         return (this.type = TOK_STRING);
       case 39: // '
-        p = this.skipQuoted(p, c, this.backslash);
+        p = this.skipQuoted(p, c, !this.d.noBackslashEscapes);
         this.pos = this.end = p;
         return (this.type = TOK_STRING);
       case 96: // `
@@ -352,7 +342,7 @@ export class Lexer {
   private skipQuoted(p: number, q: number, backslash: boolean): number {
     const s = this.src;
     const n = this.n;
-    const cs = this.cs;
+    const cs = this.d.cs;
     p++;
     while (p < n) {
       const c = s.charCodeAt(p);
@@ -378,25 +368,15 @@ export class Lexer {
     return n;
   }
 
-  /** Position of the first NUL at or after `p` (the text's length if none); cached, texts rarely have one. */
-  private nul = -1;
-  private nulFrom(p: number): number {
-    if (this.nul < p) {
-      const z = this.src.indexOf("\0", p);
-      this.nul = z < 0 ? this.src.length + 1 : z;
-    }
-    return this.nul;
-  }
-
   /** At a char >= 0x80 of byte text: its length in the client character set (1 if not multi-byte). */
   private mbSkip(p: number): number {
     const c = this.src.charCodeAt(p);
-    if (c > 0xff || this.cs === CS_UNKNOWN) {
+    if (c > 0xff || this.d.cs === CS_UNKNOWN) {
       // Not byte text (decoded as UTF-8), or a set pairgate cannot walk.
       this.unsure("text not decoded byte for byte");
       return 1;
     }
-    const l = mbLength(this.cs, this.src, p);
+    const l = mbLength(this.d.cs, this.src, p);
     return Math.max(l, 1);
   }
 
@@ -404,7 +384,7 @@ export class Lexer {
   private dashComment(c: number): boolean {
     if (!(c > 32)) return true; // NaN (end), controls 0x00-0x1F, space
     if (c === 127) return true; // DEL: _MY_CTR in every ctype table
-    if (c >= 128 && this.cs !== CS_UTF8) {
+    if (c >= 128 && this.d.cs !== CS_UTF8) {
       // latin1 0xA0 is a space, other sets have their own tables: pairgate cannot tell.
       this.unsure("`--` before a byte >= 0x80");
     }
@@ -427,7 +407,8 @@ export class Lexer {
     const s = this.src;
     let q = p + 2;
     let maria = false;
-    if (this.mariadb && s.charCodeAt(q) === 77 /* M */ && s.charCodeAt(q + 1) === 33) {
+    const mariadb = this.d.flavor === "mariadb";
+    if (mariadb && s.charCodeAt(q) === 77 /* M */ && s.charCodeAt(q + 1) === 33) {
       maria = true;
       q++;
     }
@@ -445,21 +426,21 @@ export class Lexer {
       ) {
         let v = 0;
         let len = 5;
-        if (this.mariadb) {
+        if (mariadb) {
           if (isDigit(s.charCodeAt(q + 5))) len = 6;
           for (let i = 0; i < len; i++) v = v * 10 + s.charCodeAt(q + i) - 48;
         } else {
           // strtol: every digit counts (capped: any huge number is above every version).
           for (let i = q; isDigit(s.charCodeAt(i)); i++) if (v < 1e9) v = v * 10 + s.charCodeAt(i) - 48;
         }
-        if (this.version === 0) {
+        if (this.d.version === 0) {
           // Version unknown: below 5.7 every server pairgate supports (MariaDB 10+, MySQL 5.7+)
           // executes the comment; above, it depends.
           if (v >= 50700) this.unsure("versioned comment, server version unknown");
         } else {
-          run = v <= this.version && (!this.mariadb || v < 50700 || v > 99999 || maria);
+          run = v <= this.d.version && (!mariadb || v < 50700 || v > 99999 || maria);
         }
-        codeAt = q + (this.mariadb ? len : 5);
+        codeAt = q + (mariadb ? len : 5);
       }
       if (!run) return this.consumeComment(q, 1);
       // An executed comment inside an executed one: its `*\/` ends both for the server, whose
@@ -509,7 +490,7 @@ export class Lexer {
         h = (Math.imul(h, 31) + (c | 0x20)) | 0;
       } else {
         ascii = false;
-        if (this.cs !== CS_UTF8) {
+        if (this.d.cs !== CS_UTF8) {
           // Outside quotes the class of a byte >= 0x80 (letter, space, punctuation, a lead byte
           // whose trail is `\` or a backtick) depends on the set's ctype table.
           this.unsure("byte >= 0x80 outside quotes");
@@ -566,14 +547,20 @@ export class Lexer {
     while (p < n) {
       const c = s.charCodeAt(p);
       if (isWordChar(c)) {
-        if (c >= 128 && this.cs !== CS_UTF8) this.unsure("byte >= 0x80 outside quotes");
+        if (c >= 128 && this.d.cs !== CS_UTF8) this.unsure("byte >= 0x80 outside quotes");
         p++;
         atNameStart = false;
       } else if (c === 46 /* . */) {
         p++;
         atNameStart = true;
       } else if (atNameStart && (c === 39 || c === 34 || c === 96)) {
-        p = this.skipQuoted(p, c, c === 39 ? this.backslash : c === 34 && this.backslash && !this.ansiQuotes);
+        p = this.skipQuoted(
+          p,
+          c,
+          c === 39
+            ? !this.d.noBackslashEscapes
+            : c === 34 && !this.d.noBackslashEscapes && !this.d.ansiQuotes,
+        );
         atNameStart = false;
       } else break;
     }

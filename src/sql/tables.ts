@@ -371,32 +371,37 @@ class TableScan {
    */
   private sessionStatement(kw: number): void {
     const lx = this.lx;
-    let changes = kw !== SET;
     const m = lx.save();
-    while (!lx.atEnd()) {
-      if (lx.type === TOK_WORD || lx.type === TOK_VAR) {
-        const k = lx.kw;
-        if (k === K.NAMES || k === K.CHARACTER || k === K.CHARSET) changes = true;
-        else if (k === 0) {
-          const t = lx.text().toLowerCase();
-          if (t.endsWith("sql_mode") || t.endsWith("character_set_client")) changes = true;
-        }
-      }
-      lx.next();
-    }
-    const end = lx.pos;
-    lx.restore(m);
     lx.next();
     this.scan(0, false); // subqueries in values and arguments read tables
-    if (changes && kw !== K.PREPARE) {
-      for (let p = end; p < lx.src.length; p++) {
-        const c = lx.src.charCodeAt(p);
-        if (c > 32 && c !== 59) {
-          lx.setDialect(unsureDialect(this.dialect));
-          break;
-        }
+    if (kw === K.PREPARE) return;
+    // Only a statement followed by more text matters (re-lexed then, to look for what it sets).
+    let more = false;
+    for (let p = lx.pos; p < lx.src.length; p++) {
+      const c = lx.src.charCodeAt(p);
+      if (c > 32 && c !== 59) {
+        more = true;
+        break;
       }
     }
+    if (!more) return;
+    let changes = kw !== SET;
+    if (!changes) {
+      lx.restore(m);
+      lx.next();
+      while (!lx.atEnd()) {
+        if (lx.type === TOK_WORD || lx.type === TOK_VAR) {
+          const k = lx.kw;
+          if (k === K.NAMES || k === K.CHARACTER || k === K.CHARSET) changes = true;
+          else if (k === 0) {
+            const t = lx.text().toLowerCase();
+            if (t.endsWith("sql_mode") || t.endsWith("character_set_client")) changes = true;
+          }
+        }
+        lx.next();
+      }
+    }
+    if (changes) lx.setDialect(unsureDialect(this.dialect));
   }
 
   /** EXPLAIN / ANALYZE options; returns true if ANALYZE was among them (the statement runs). */
