@@ -21,11 +21,19 @@ import { Delivery, type DeliveryHooks } from "./delivery.js";
 import { type AuditEvent, type AuditEventInput, completeEvent, UuidV7 } from "./event.js";
 import { Journal, JournalError, type JournalIo } from "./journal.js";
 import { type AuditLog, createAuditLog } from "./log.js";
-import { type AuditRuleConfig, AuditRules, CaptureTables, type RuleMatch, type TablesOf } from "./rules.js";
+import {
+  type AuditContext,
+  type AuditRuleConfig,
+  AuditRules,
+  CaptureTables,
+  type RuleMatch,
+  type TablesOf,
+} from "./rules.js";
 
 export type { AuditEvent, AuditEventInput, AuditOperation, AuditOutcome } from "./event.js";
 export { JOURNAL_FAILED, JournalError } from "./journal.js";
-export type { RuleMatch, TablesOf } from "./rules.js";
+export type { AuditContext, RuleMatch, TablesOf } from "./rules.js";
+export { UNRESOLVED_OPERATION } from "./rules.js";
 
 /** The parts of the config audit reads (a full `Config` fits). */
 export interface AuditConfig {
@@ -35,6 +43,8 @@ export interface AuditConfig {
     table: string;
     rules: readonly AuditRuleConfig[];
     captureTables: readonly string[];
+    unresolved?: "audit" | "refuse";
+    safeRoutines?: readonly string[];
     onJournalFailure: "refuse" | "allow";
     groupCommitMs: number;
     deliveryBatchSize: number;
@@ -111,7 +121,7 @@ export class Audit {
     this.site = opts.config.site;
     const base = opts.config.baseDir ?? process.cwd();
     this.journalDir = resolve(base, opts.config.audit.journalDir);
-    this.#rules = new AuditRules(opts.config.audit.rules, opts.tablesOf);
+    this.#rules = new AuditRules(opts.config.audit.rules, opts.tablesOf, opts.config.audit);
     this.#capture = new CaptureTables(opts.config.audit.captureTables, opts.tablesOf);
   }
 
@@ -276,14 +286,14 @@ export class Audit {
 
   /** Config reload: new rules and capture tables apply to the next statement. */
   setRules(rules: readonly AuditRuleConfig[], captureTables: readonly string[]): void {
-    this.#rules = new AuditRules(rules, this.#o.tablesOf);
+    this.#rules = new AuditRules(rules, this.#o.tablesOf, this.#cfg.audit);
     this.#capture = new CaptureTables(captureTables, this.#o.tablesOf);
   }
 
   /** Does this statement read a table an audit rule names? Cheap when not (one regex test). */
-  matchStatement(sql: string, defaultSchema: string | null | undefined): RuleMatch | null {
+  matchStatement(sql: string, context: string | null | undefined | AuditContext): RuleMatch | null {
     if (!this.enabled) return null;
-    return this.#rules.match(sql, defaultSchema);
+    return this.#rules.match(sql, context);
   }
 
   /**

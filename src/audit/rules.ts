@@ -1,29 +1,89 @@
 /**
  * Audit rules from the config, compiled once. `match` runs on every statement, so it first tests
  * the SQL text against one case-insensitive regex of the rules' bare table names and returns
- * null before calling the classifier when none occurs (the common case).
+ * null before calling the classifier when none occurs and nothing in the statement could hide an
+ * audited read (the common case).
+ *
+ * What a proxy cannot see, it does not pretend to resolve: a statement that calls a routine no rule
+ * names (and `audit.safeRoutines` does not list), runs dynamic SQL (PREPARE / EXECUTE / EXECUTE
+ * IMMEDIATE), reads a HANDLER whose table is not known, or whose text pairgate cannot read as the
+ * server does (the lexer's `uncertain`) gets a conservative match: operation `unresolved_access`
+ * with the list of what was not resolved, or, with `audit.unresolved: "refuse"`, a refusal for the
+ * users the rules bind.
  */
 import { RE2JS } from "re2js";
+import { type Classification, classify } from "../sql/classify.js";
+import type { SqlDialect } from "../sql/dialect.js";
 import type { AuditOperation } from "./event.js";
 import { commentTagValue, startsWithInsert } from "./scan.js";
 
 export interface AuditRuleConfig {
   operation: string;
-  tables: string[];
+  /** Tables (and views: a view is read like a table) whose reads are audited. */
+  tables?: string[];
+  /** Views, as `tables` (kept apart for readability of the config). */
+  views?: string[];
+  /** Stored functions and procedures whose calls are audited (`f(...)`, `CALL p`). */
+  routines?: string[];
+  /** Database users the rule binds (default: every user). */
+  dbUsers?: string[];
   keyPattern?: string;
   appUserPattern?: string;
   appUserTag?: string;
 }
 
 /** The classifier's table extraction: lower-cased "schema.table" or "table". */
-export type TablesOf = (sql: string) => { read: string[]; written: string[] };
+export type TablesOf = (
+  sql: string,
+  dialect?: SqlDialect,
+) => { read: string[]; written: string[]; uncertain?: true };
+
+/** The operation of a conservative match (see the module comment). */
+export const UNRESOLVED_OPERATION = "unresolved_access";
 
 export interface RuleMatch {
   operation: AuditOperation;
-  /** The matched table, resolved against the default schema: `schema.table`. */
+  /** The matched table, view or routine, resolved against the default schema: `schema.name`; "" for a conservative match. */
   object: string;
   key?: string;
   appUser?: string;
+  /**
+   * What pairgate could not resolve in the statement ("routine shop.f", "dynamic SQL",
+   * "HANDLER h READ", "text read uncertainly"): the event should carry it (detail.unresolved).
+   */
+  unresolved?: string[];
+  /** `audit.unresolved` is "refuse": refuse the statement (it did not run) instead of recording it as run. */
+  refuse?: boolean;
+}
+
+/** How unresolved statements are treated (config `audit.unresolved`, `audit.safeRoutines`). */
+export interface AuditResolveOptions {
+  unresolved?: "audit" | "refuse";
+  /** Routines known not to read audited objects: calling them is not "unresolved". */
+  safeRoutines?: readonly string[];
+}
+
+/** What the session knows about a statement beyond its text. */
+export interface AuditContext {
+  /** The session's default schema (after the USEs the server accepted). */
+  defaultSchema?: string | null;
+  /** `classify(sql, dialect)` as the session already computed it; computed here when absent. */
+  classification?: Classification;
+  /** The session's dialect (see src/sql/dialect.ts). */
+  dialect?: SqlDialect;
+  /**
+   * Open HANDLER handles: lower-cased handle name -> resolved `schema.table`, from the OPENs the
+   * server accepted (Classification.handler), removed on CLOSE. Absent: every HANDLER READ is
+   * unresolved.
+   */
+  handles?: ReadonlyMap<string, string>;
+  /** The session's database user, for rules with `dbUsers`. Absent: every rule applies. */
+  dbUser?: string | null;
+  /**
+   * The session is not sure of its default schema (a multi-statement with a USE failed part-way):
+   * an unqualified name then matches a qualified rule by its bare name.
+   */
+  schemaUncertain?: boolean;
 }
 
 interface CompiledRule {
@@ -31,11 +91,18 @@ interface CompiledRule {
   /** Qualified names must match exactly; unqualified ones match that table in any schema. */
   qualified: Set<string>;
   bare: Set<string>;
+  /** Routines, the same way. */
+  routinesQualified: Set<string>;
+  routinesBare: Set<string>;
+  dbUsers: Set<string> | null;
   key: RE2JS | null;
   appUser: RE2JS | null;
   /** Lower-cased comment tag name (appUserTag). */
   tag: string | null;
 }
+
+/** A statement that may hide an audited read without naming the table: worth classifying. */
+const MAYBE_HIDDEN = /[(]|call|execute|prepare|handler|\/\*/i;
 
 function escapeRegex(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
@@ -80,23 +147,37 @@ export class AuditRules {
   readonly #rules: CompiledRule[];
   readonly #precheck: RegExp | null;
   readonly #tablesOf: TablesOf;
+  readonly #refuse: boolean;
+  readonly #safe: Set<string>;
 
-  constructor(rules: readonly AuditRuleConfig[], tablesOf: TablesOf) {
+  constructor(rules: readonly AuditRuleConfig[], tablesOf: TablesOf, opts: AuditResolveOptions = {}) {
     this.#tablesOf = tablesOf;
+    this.#refuse = opts.unresolved === "refuse";
+    this.#safe = new Set((opts.safeRoutines ?? []).map(normalizeTable));
     const names = new Set<string>();
     this.#rules = rules.map((r, i) => {
       const qualified = new Set<string>();
       const bare = new Set<string>();
-      for (const t of r.tables) {
+      for (const t of [...(r.tables ?? []), ...(r.views ?? [])]) {
         const n = normalizeTable(t);
         if (n.includes(".")) qualified.add(n);
         else bare.add(n);
         names.add(n.slice(n.lastIndexOf(".") + 1));
       }
+      const routinesQualified = new Set<string>();
+      const routinesBare = new Set<string>();
+      for (const t of r.routines ?? []) {
+        const n = normalizeTable(t);
+        if (n.includes(".")) routinesQualified.add(n);
+        else routinesBare.add(n);
+      }
       return {
         operation: r.operation,
         qualified,
         bare,
+        routinesQualified,
+        routinesBare,
+        dbUsers: r.dbUsers && r.dbUsers.length > 0 ? new Set(r.dbUsers.map((u) => u.toLowerCase())) : null,
         key: compilePattern(r.keyPattern, `audit.rules.${i}.keyPattern`),
         appUser: compilePattern(r.appUserPattern, `audit.rules.${i}.appUserPattern`),
         tag: r.appUserTag ? r.appUserTag.toLowerCase() : null,
@@ -118,25 +199,102 @@ export class AuditRules {
     return this.#rules.length;
   }
 
-  /** The first rule whose tables the statement reads, with key and app user extracted; else null. */
-  match(sql: string, defaultSchema: string | null | undefined): RuleMatch | null {
-    if (this.#precheck === null || !this.#precheck.test(sql)) return null;
-    const { read } = this.#tablesOf(sql);
-    if (read.length === 0) return null;
-    for (const rule of this.#rules) {
-      for (const t of read) {
-        const resolved = resolveTable(t, defaultSchema);
+  /**
+   * The first rule whose tables, views or routines the statement reads, with key and app user
+   * extracted; a conservative match when the statement cannot be resolved (see the module comment);
+   * else null. The second argument is the session's default schema (the original signature) or an
+   * `AuditContext`.
+   */
+  match(sql: string, context: string | null | undefined | AuditContext): RuleMatch | null {
+    if (this.#rules.length === 0) return null;
+    const ctx: AuditContext =
+      typeof context === "object" && context !== null ? context : { defaultSchema: context ?? null };
+    const defaultSchema = ctx.defaultSchema ?? null;
+    let rules = this.#rules;
+    if (ctx.dbUser !== undefined) {
+      const user = (ctx.dbUser ?? "").toLowerCase();
+      rules = rules.filter((r) => r.dbUsers === null || r.dbUsers.has(user));
+      if (rules.length === 0) return null;
+    }
+    const named = this.#precheck?.test(sql) === true;
+    let c = ctx.classification;
+    if (c === undefined) {
+      if (!named && !MAYBE_HIDDEN.test(sql)) return null;
+      c = classify(sql, ctx.dialect);
+    }
+    if (
+      !named &&
+      c.routines === undefined &&
+      c.dynamic === undefined &&
+      c.uncertain === undefined &&
+      !(c.handler !== undefined && c.handler.op === "read")
+    )
+      return null;
+
+    let unresolved: string[] | undefined;
+    const unresolve = (what: string) => {
+      if (unresolved === undefined) unresolved = [what];
+      else if (!unresolved.includes(what)) unresolved.push(what);
+    };
+    let found: { rule: CompiledRule; object: string } | null = null;
+
+    if (c.uncertain) unresolve("text read uncertainly (sql_mode, character set or executable comment)");
+    if (c.dynamic) unresolve("dynamic SQL (PREPARE / EXECUTE)");
+    if (c.routines !== undefined) {
+      for (const r of c.routines) {
+        const resolved = resolveTable(r, defaultSchema);
         const bareName = resolved.slice(resolved.lastIndexOf(".") + 1);
-        if (!rule.qualified.has(resolved) && !rule.bare.has(bareName)) continue;
-        const m: RuleMatch = { operation: rule.operation, object: resolved };
-        const key = rule.key ? firstCapture(rule.key, sql) : undefined;
-        if (key !== undefined) m.key = key;
-        const appUser =
-          (rule.appUser ? firstCapture(rule.appUser, sql) : undefined) ??
-          (rule.tag ? commentTagValue(sql, rule.tag) : undefined);
-        if (appUser !== undefined) m.appUser = appUser;
-        return m;
+        const rule = rules.find((x) => x.routinesQualified.has(resolved) || x.routinesBare.has(bareName));
+        if (rule !== undefined) found ??= { rule, object: resolved };
+        else if (!this.#safe.has(resolved) && !this.#safe.has(bareName)) unresolve(`routine ${resolved}`);
       }
+    }
+    if (c.handler !== undefined && c.handler.op === "read") {
+      const table = ctx.handles?.get(c.handler.name);
+      if (table !== undefined) found ??= this.#tableRule(rules, table, defaultSchema);
+      else if (ctx.handles === undefined) unresolve(`HANDLER ${c.handler.name} READ`);
+    }
+    if (found === null && named) {
+      const refs = this.#tablesOf(sql, ctx.dialect);
+      if (refs.uncertain) unresolve("text read uncertainly (sql_mode, character set or executable comment)");
+      for (const t of refs.read) {
+        found = this.#tableRule(rules, t, defaultSchema, ctx.schemaUncertain === true && !t.includes("."));
+        if (found !== null) break;
+      }
+    }
+    if (found === null && unresolved === undefined) return null;
+    const m: RuleMatch =
+      found !== null
+        ? { operation: found.rule.operation, object: found.object }
+        : { operation: UNRESOLVED_OPERATION, object: "" };
+    if (found !== null) {
+      const rule = found.rule;
+      const key = rule.key ? firstCapture(rule.key, sql) : undefined;
+      if (key !== undefined) m.key = key;
+      const appUser =
+        (rule.appUser ? firstCapture(rule.appUser, sql) : undefined) ??
+        (rule.tag ? commentTagValue(sql, rule.tag) : undefined);
+      if (appUser !== undefined) m.appUser = appUser;
+    }
+    if (unresolved !== undefined) {
+      m.unresolved = unresolved;
+      if (this.#refuse) m.refuse = true;
+    }
+    return m;
+  }
+
+  #tableRule(
+    rules: readonly CompiledRule[],
+    table: string,
+    defaultSchema: string | null,
+    anySchema = false,
+  ): { rule: CompiledRule; object: string } | null {
+    const resolved = resolveTable(table, defaultSchema);
+    const bareName = resolved.slice(resolved.lastIndexOf(".") + 1);
+    for (const rule of rules) {
+      if (rule.qualified.has(resolved) || rule.bare.has(bareName)) return { rule, object: resolved };
+      if (anySchema)
+        for (const q of rule.qualified) if (q.endsWith(`.${bareName}`)) return { rule, object: q };
     }
     return null;
   }

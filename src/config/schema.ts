@@ -66,16 +66,27 @@ export const failoverSchema = z.strictObject({
   verdictTimeoutMs: z.number().int().min(0).default(2000),
 });
 
-export const auditRuleSchema = z.strictObject({
-  operation: z.string().min(1),
-  tables: z.array(z.string().min(1)).min(1),
-  /** Regex with one capture group run over the statement text: the object's key (e.g. an account id). */
-  keyPattern: z.string().optional(),
-  /** Regex with one capture group: the application's own user. */
-  appUserPattern: z.string().optional(),
-  /** Name of a SQL comment tag (app_user in a comment such as "app_user=alice") holding the application user. */
-  appUserTag: z.string().optional(),
-});
+export const auditRuleSchema = z
+  .strictObject({
+    operation: z.string().min(1),
+    /** Tables (or views) whose reads are audited: "schema.table", or "table" in any schema. */
+    tables: z.array(z.string().min(1)).default([]),
+    /** Views over audited tables, matched as tables (a view pairgate is not told about is invisible to it). */
+    views: z.array(z.string().min(1)).default([]),
+    /** Stored functions and procedures whose calls are audited ("schema.name" or "name"). */
+    routines: z.array(z.string().min(1)).default([]),
+    /** Database users the rule binds; default every user. Unresolved statements are refused or audited for them. */
+    dbUsers: z.array(z.string().min(1)).optional(),
+    /** Regex with one capture group run over the statement text: the object's key (e.g. an account id). */
+    keyPattern: z.string().optional(),
+    /** Regex with one capture group: the application's own user. */
+    appUserPattern: z.string().optional(),
+    /** Name of a SQL comment tag (app_user in a comment such as "app_user=alice") holding the application user. */
+    appUserTag: z.string().optional(),
+  })
+  .refine((r) => r.tables.length + r.views.length + r.routines.length > 0, {
+    message: "a rule names at least one table, view or routine",
+  });
 
 export const auditSchema = z.strictObject({
   enabled: z.boolean().default(true),
@@ -83,6 +94,14 @@ export const auditSchema = z.strictObject({
   table: z.string().default("passtrix.pairgate_audit"),
   rules: z.array(auditRuleSchema).default([]),
   captureTables: z.array(z.string()).default([]),
+  /**
+   * A statement pairgate cannot resolve for audit (a routine no rule names, dynamic SQL, a HANDLER
+   * read of an unknown handle, text it cannot read as the server does), for users bound by a rule:
+   * "audit" records an `unresolved_access` event saying what was not resolved; "refuse" refuses it.
+   */
+  unresolved: z.enum(["audit", "refuse"]).default("audit"),
+  /** Routines known not to read audited tables: calling them is not unresolved. */
+  safeRoutines: z.array(z.string().min(1)).default([]),
   onJournalFailure: z.enum(["refuse", "allow"]).default("refuse"),
   /** Group commit: the longest an event waits for its fsync batch. */
   groupCommitMs: z.number().int().min(0).default(2),

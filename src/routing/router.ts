@@ -17,11 +17,27 @@ const REFUSE_READ_ONLY: Decision = Object.freeze({ refuse: "read_only" });
 const REFUSE_DOWN: Decision = Object.freeze({ refuse: "down" });
 const to = (role: Role): Decision => (role === "primary" ? TO_PRIMARY : TO_SECONDARY);
 
-/** Is this statement safe to run on the secondary? */
-export function isProvableRead(c: Classification): boolean {
+export interface ReadProofOptions {
+  /**
+   * The secondary session runs with the server-side read-only guard (`SET SESSION TRANSACTION READ
+   * ONLY` / `tx_read_only=1`, confirmed): a statement that is a read but for the stored routines it
+   * calls (`Classification.readExceptRoutines`) may go there, a write inside the routine fails
+   * with 1792. Never lifts `neverSecondary` or anything uncertain.
+   */
+  serverReadOnly?: boolean;
+}
+
+/**
+ * Is this statement safe to run on the secondary? Only what is provably a read: the classifier
+ * fails safe (routine calls, dynamic SQL, text it cannot read as the server does are "unknown";
+ * guard variables, SET GLOBAL and SET TRANSACTION READ WRITE are writes with `neverSecondary`).
+ */
+export function isProvableRead(c: Classification, opts?: ReadProofOptions): boolean {
+  if (c.neverSecondary || c.uncertain) return false;
   if (c.kind === "read") return !c.lockingRead;
   if (c.kind === "session") return true; // SET/USE change session state only (SET GLOBAL is classified a write)
   if (c.kind === "transaction") return c.txn !== "begin_read_write" && c.txn !== "xa";
+  if (c.kind === "unknown" && c.readExceptRoutines && opts?.serverReadOnly === true) return !c.lockingRead;
   return false;
 }
 

@@ -12,9 +12,19 @@
  * Kinds of a multi-statement text combine by rank, read < session < transaction < unknown < write:
  * `SELECT 1; UPDATE t ...` is a write, `BEGIN; SELECT ...` is transaction control.
  */
-import { K, KW_UPPER } from "./keywords.js";
+import { isBuiltinName } from "./builtins.js";
+import {
+  DEFAULT_DIALECT,
+  parseSqlMode,
+  type SqlDialect,
+  unsureDialect,
+  withCharset,
+  withSqlMode,
+} from "./dialect.js";
+import { isReserved, K, KF_FUNC, KW_FLAGS, KW_UPPER } from "./keywords.js";
 import {
   CH_COMMA,
+  CH_DOT,
   CH_EQ,
   CH_LPAREN,
   CH_RPAREN,
@@ -67,6 +77,12 @@ export interface SessionChange {
   collation?: string;
   /** SET GLOBAL / PERSIST / @@global.: changes the server, not the session; the statement is a write. */
   global?: boolean;
+  /**
+   * Index (0-based) of the statement of a multi-statement text that makes this change. The server
+   * stops at the first statement that fails: apply the changes of the statements before it only
+   * (a `USE` that failed changes nothing; one before a failed statement did change the schema).
+   */
+  statement?: number;
 }
 
 export interface Classification {
@@ -97,6 +113,54 @@ export interface Classification {
     | "user_variable_select"
     | "prepare_sql"
     | "handler";
+  /**
+   * The lexer cannot be sure the server reads this text as it did (a versioned executable comment
+   * with the server version unknown, a byte whose class depends on a character set pairgate does not
+   * walk, a dialect made unknown by an earlier statement). The kind is then at least "unknown".
+   */
+  uncertain?: true;
+  /**
+   * Routines the text calls: stored functions or UDFs (`f(...)` not a known built-in, any
+   * `db.f(...)`, any quoted `` `f`(...) ``) and procedures (`CALL p`), lower-cased, unquoted,
+   * qualified as written. Only collected in statements that could otherwise be reads or session
+   * statements (SELECT, WITH, TABLE, VALUES, SET, SET STATEMENT, DO, CALL).
+   */
+  routines?: string[];
+  /**
+   * The text would be a read (or session statement) but for the routines it calls, so its kind is
+   * "unknown": a routine may write. The session may still send it to the secondary where the
+   * server-side read-only session is in force there (a write inside the routine then fails, 1792).
+   */
+  readExceptRoutines?: true;
+  /**
+   * Never send this to the secondary, whatever the mode (kind is "write"): it changes the server
+   * (SET GLOBAL / PERSIST), what the server logs (sql_log_bin, skip_replication, gtid_*, server_id,
+   * pseudo_*), or lifts the read-only guard (transaction_read_only / tx_read_only,
+   * SET [SESSION] TRANSACTION READ WRITE). Also in SET STATEMENT ... FOR.
+   */
+  neverSecondary?: true;
+  /** Dynamic SQL (PREPARE, EXECUTE, EXECUTE IMMEDIATE): what runs is not in this text. */
+  dynamic?: true;
+  /** A HANDLER statement; in a multi-statement, the last one. */
+  handler?: HandlerOp;
+  /**
+   * The text may change the session's lexing rules (sql_mode, character_set_client) in a way
+   * `dialectAfter` cannot compute from its text (CALL, EXECUTE, a routine call): `dialectAfter`
+   * returns an unsure dialect.
+   */
+  mayChangeDialect?: true;
+}
+
+/** A HANDLER statement (https://mariadb.com/kb/en/handler-commands/). */
+export interface HandlerOp {
+  op: "open" | "read" | "close" | "other";
+  /**
+   * The handle's name, lower-cased: for OPEN the alias, else the table's name without schema (the
+   * server's rule); for READ / CLOSE the name written.
+   */
+  name: string;
+  /** OPEN: the table as written, lower-cased and unquoted ("schema.table" or "table"). */
+  table?: string;
 }
 
 type Pinning = NonNullable<Classification["pinning"]>;
@@ -227,12 +291,16 @@ const {
   XA,
 } = K;
 
-/** Classifies one COM_QUERY / COM_STMT_PREPARE text. Never throws. */
-export function classify(sql: string): Classification {
-  const run = new Run(sql);
+/**
+ * Classifies one COM_QUERY / COM_STMT_PREPARE text, read as the server of `dialect` reads it (see
+ * dialect.ts). Never throws.
+ */
+export function classify(sql: string, dialect: SqlDialect = DEFAULT_DIALECT): Classification {
+  const run = new Run(sql, dialect);
   const lx = run.lx;
   let rank = -1;
   let count = 0;
+  let d = dialect;
   lx.next();
   while (lx.type !== TOK_EOF) {
     if (lx.type === TOK_PUNCT && lx.ch === CH_SEMI) {
@@ -240,9 +308,22 @@ export function classify(sql: string): Classification {
       continue;
     }
     count++;
-    const r = run.statement();
+    const before = run.session === undefined ? 0 : run.session.length;
+    let r = run.statement();
+    if (run.f & F_NEVER_SECONDARY && r < R_WRITE) r = R_WRITE;
     if (r > rank) rank = r;
+    if ((run.session !== undefined && run.session.length > before) || run.f & F_MAY_CHANGE_DIALECT) {
+      // The server reads the next statement of a multi-statement with the state this one left.
+      const next =
+        run.f & F_MAY_CHANGE_DIALECT ? unsureDialect(d) : dialectAfterChanges(d, run.session!, before);
+      if (next !== d) {
+        d = next;
+        // An unsure dialect makes the rest of the text uncertain: only if there is a rest.
+        if (!d.unsure || !restIsEmpty(sql, lx.pos)) lx.setDialect(d);
+      }
+    }
   }
+  if (lx.uncertain && rank < R_UNKNOWN) rank = R_UNKNOWN;
   const c: Classification = {
     kind: rank < 0 ? "unknown" : KIND_OF_RANK[rank],
     verb: run.verb,
@@ -252,8 +333,130 @@ export function classify(sql: string): Classification {
   if (run.txn !== undefined) c.txn = run.txn;
   if (run.session !== undefined) c.session = run.session;
   if (run.pinning !== undefined) c.pinning = run.pinning;
+  if (lx.uncertain) c.uncertain = true;
+  if (run.routines !== undefined) c.routines = run.routines;
+  if ((run.f & (F_LIFTED | F_OTHER_UNKNOWN)) === F_LIFTED && rank === R_UNKNOWN && !lx.uncertain)
+    c.readExceptRoutines = true;
+  if (run.f & F_NEVER_SECONDARY) c.neverSecondary = true;
+  if (run.f & F_DYNAMIC) c.dynamic = true;
+  if (run.handler !== undefined) c.handler = run.handler;
+  if (run.f & F_MAY_CHANGE_DIALECT) c.mayChangeDialect = true;
   return c;
 }
+
+/** Run.f bits. */
+const F_LIFTED = 1; // some statement was "unknown" only because of its routine calls
+const F_OTHER_UNKNOWN = 2; // some statement was "unknown" for another reason
+const F_NEVER_SECONDARY = 4;
+const F_DYNAMIC = 8;
+const F_MAY_CHANGE_DIALECT = 16;
+const F_DETECT = 32; // collect routine calls in the current statement
+const F_STMT_ROUTINE = 64; // the current statement calls a routine
+
+/** Only whitespace and `;` from `p` to the end. */
+function restIsEmpty(s: string, p: number): boolean {
+  for (let i = p; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c > 32 && c !== 59) return false;
+  }
+  return true;
+}
+
+/**
+ * Session variables that must never be set on the secondary: they change what the server logs or
+ * lift its read-only guard (any value: pairgate does not evaluate expressions).
+ */
+const GUARD_VARIABLES = new Set([
+  "sql_log_bin",
+  "transaction_read_only",
+  "tx_read_only",
+  "skip_replication",
+  "pseudo_slave_mode",
+  "pseudo_thread_id",
+  "gtid_domain_id",
+  "gtid_seq_no",
+  "gtid_next",
+  "server_id",
+  "wsrep_on",
+  "binlog_format",
+  "binlog_row_image",
+  "binlog_annotate_row_events",
+  "read_only",
+  "sql_slave_skip_counter",
+]);
+
+/** Is `name` (a lower-cased system variable name) one that must never be set on the secondary? */
+export function isGuardVariable(name: string): boolean {
+  const c = name.charCodeAt(0);
+  // First letters of the guard names: most variables (autocommit, time_zone, ...) stop here.
+  if (c !== 115 && c !== 116 && c !== 103 && c !== 98 && c !== 112 && c !== 119 && c !== 114) return false;
+  if (GUARD_VARIABLES.has(name)) return true;
+  return (c === 103 /* g */ && name.startsWith("gtid_")) || (c === 98 /* b */ && name.startsWith("binlog_"));
+}
+
+/**
+ * The session's dialect after a statement that succeeded: follows `SET sql_mode`, `SET NAMES`,
+ * `SET CHARACTER SET` / `CHARSET` and `SET character_set_client` (session scope, any spelling:
+ * `SET @@session.sql_mode := ...`, `SET LOCAL ...`). A value pairgate cannot evaluate (an expression
+ * such as `CONCAT(@@sql_mode, ',ANSI_QUOTES')`, a variable, DEFAULT, a `?`), or a statement that may
+ * change them unseen (CALL, EXECUTE, a routine call: `mayChangeDialect`), gives an unsure dialect:
+ * the session should then read `@@session.sql_mode` and `@@session.character_set_client` back from
+ * the server and `makeDialect` from them. `SET STATEMENT ... FOR` changes nothing after it.
+ */
+export function dialectAfter(d: SqlDialect, c: Classification): SqlDialect {
+  if (c.mayChangeDialect) return unsureDialect(d);
+  if (c.session === undefined) return d;
+  return dialectAfterChanges(d, c.session, 0);
+}
+
+function dialectAfterChanges(d: SqlDialect, changes: readonly SessionChange[], from: number): SqlDialect {
+  let out = d;
+  for (let i = from; i < changes.length; i++) {
+    const ch = changes[i];
+    if (ch.global) continue;
+    if (ch.type === "variable") {
+      if (ch.name === "sql_mode") {
+        const v = literalValue(ch.value);
+        out = v === null ? unsureDialect(out) : withSqlMode(out, v);
+        if (v !== null && parseSqlMode(v).unsure) out = unsureDialect(out);
+      } else if (ch.name === "character_set_client") {
+        const v = literalValue(ch.value);
+        out = v === null ? unsureDialect(out) : withCharset(out, v);
+      }
+    } else if (ch.type === "names" || ch.type === "charset") {
+      const v = literalValue(ch.value);
+      out = v === null ? unsureDialect(out) : withCharset(out, v);
+    }
+  }
+  return out;
+}
+
+/**
+ * The value of a SET assignment when it is a constant: a quoted string (no escapes needed for mode or
+ * character set names) or a bare word other than DEFAULT; null for anything else.
+ */
+function literalValue(v: string | undefined): string | null {
+  if (v === undefined) return null;
+  const t = v.trim();
+  const q = t.charCodeAt(0);
+  if ((q === 39 || q === 34) && t.length >= 2 && t.charCodeAt(t.length - 1) === q) {
+    const inner = t.slice(1, -1);
+    if (inner.includes("\\") || inner.includes(String.fromCharCode(q))) return null;
+    return inner;
+  }
+  if (/^[A-Za-z0-9_]+$/.test(t) && t.toLowerCase() !== "default") return t;
+  if (q === 96 && /^`[A-Za-z0-9_]+`$/.test(t)) return t.slice(1, -1);
+  return null;
+}
+
+/** Keyword ids the detector looks at (seeKeyword). */
+const KW_SEEN = new Uint8Array(KW_UPPER.length);
+for (const k of [K.UPDATE, K.SHARE, K.INTO, K.FOR, K.NEXTVAL]) KW_SEEN[k] = 1;
+
+/** Keyword ids that name a built-in function (or take `(` in the grammar) although not flagged KF_FUNC. */
+const KW_BUILTIN: boolean[] = KW_UPPER.map(
+  (u, i) => i !== 0 && ((KW_FLAGS[i] & KF_FUNC) !== 0 || isBuiltinName(u.toLowerCase())),
+);
 
 /** State of one classify() call: the lexer, what has been found, and the token detector's memory. */
 class Run {
@@ -273,20 +476,91 @@ class Run {
   private lidOpen = false;
   /** dispatch() calls in this statement. */
   private nesting = 0;
+  routines: string[] | undefined = undefined;
+  handler: HandlerOp | undefined = undefined;
+  /** F_* bits: what the text and the current statement were found to do (one field, a small Run). */
+  f = 0;
+  /** Tokens seen by the detector, and where the last name, `.`, `)` and qualifier were. */
+  private tok = 0;
+  private nameTok = -9;
+  private nameStart = 0;
+  private nameEnd = 0;
+  private dotTok = -9;
+  private rparenTok = -9;
+  private qualTok = -9;
+  private qualStart = 0;
+  private qualEnd = 0;
 
-  constructor(sql: string) {
-    this.lx = new Lexer(sql);
+  constructor(sql: string, dialect: SqlDialect) {
+    this.lx = new Lexer(sql, dialect);
   }
 
   /** Classifies the statement at the current token; returns with the current token at `;` or EOF. */
+  /** Index of the current statement in the text. */
+  index = -1;
+
   statement(): number {
+    this.index++;
     this.found = R_READ;
     this.prevKw = this.prev2Kw = 0;
     this.prevType = TOK_EOF;
     this.lidOpen = false;
     this.nesting = 0;
+    this.f &= ~(F_DETECT | F_STMT_ROUTINE);
     const base = this.dispatch();
-    return Math.max(base, this.found);
+    let r = Math.max(base, this.found);
+    if (this.f & F_STMT_ROUTINE) {
+      this.f |= F_MAY_CHANGE_DIALECT;
+      if (r <= R_SESSION) {
+        r = R_UNKNOWN;
+        this.f |= F_LIFTED;
+      }
+    } else if (r === R_UNKNOWN) this.f |= F_OTHER_UNKNOWN;
+    return r;
+  }
+
+  private addRoutine(name: string): void {
+    this.f |= F_STMT_ROUTINE;
+    if (this.routines === undefined) this.routines = [name];
+    else if (!this.routines.includes(name)) this.routines.push(name);
+  }
+
+  /** The name of an identifier token at [start, end): unquoted, lower-cased. */
+  private nameAt(start: number, end: number): string {
+    const src = this.lx.src;
+    return src.charCodeAt(start) === 96
+      ? unquoteIdent(src, start, end).toLowerCase()
+      : src.slice(start, end).toLowerCase();
+  }
+
+  /**
+   * At `(` after a word or quoted identifier, in a statement that collects routines: is it a call of
+   * a stored function or UDF? Built-ins and grammar words are not; `db.f(` and `` `f`( `` always are;
+   * an alias's column list (`AS dt (a, b)`, `(SELECT ...) dt (a, b)`) is not.
+   */
+  private maybeRoutine(i: number): void {
+    const kw = this.prevKw;
+    if (this.prev2Kw === AS || this.rparenTok === i - 2) return;
+    if (this.dotTok === i - 2) {
+      // `db.f(`: qualified names are never built-ins.
+      let name = this.nameAt(this.nameStart, this.nameEnd);
+      if (this.qualTok === i - 3) name = `${this.nameAt(this.qualStart, this.qualEnd)}.${name}`;
+      this.addRoutine(name);
+      return;
+    }
+    if (this.prevType === TOK_QIDENT) {
+      this.addRoutine(this.nameAt(this.nameStart, this.nameEnd));
+      return;
+    }
+    if (kw !== 0) {
+      if (KW_BUILTIN[kw] || isReserved(kw)) return;
+    } else {
+      const name = this.nameAt(this.nameStart, this.nameEnd);
+      if (isBuiltinName(name)) return;
+      this.addRoutine(name);
+      return;
+    }
+    this.addRoutine(KW_UPPER[kw].toLowerCase());
   }
 
   private pin(p: Pinning): void {
@@ -298,6 +572,7 @@ class Run {
   }
 
   private addSession(s: SessionChange): void {
+    if (this.index > 0) s.statement = this.index;
     if (this.session === undefined) this.session = [s];
     else this.session.push(s);
   }
@@ -332,29 +607,27 @@ class Run {
   private see(): void {
     const lx = this.lx;
     const t = lx.type;
+    const i = ++this.tok;
     if (this.lidOpen) {
       this.lidOpen = false;
       if (!(t === TOK_PUNCT && lx.ch === CH_RPAREN)) this.escalate(R_WRITE);
     }
     if (t === TOK_WORD) {
       const kw = lx.kw;
-      if (kw !== 0) {
-        if (kw === UPDATE || kw === SHARE) {
-          if (this.prevKw === FOR || (kw === SHARE && this.prevKw === IN && this.prev2Kw === LOCK)) {
-            this.lockingRead = true;
-            this.escalate(R_WRITE);
-          }
-        } else if (kw === INTO) {
-          this.escalate(R_WRITE);
-        } else if (kw === FOR && this.prevKw === VALUE && this.prev2Kw === NEXT) {
-          this.escalate(R_WRITE);
-        }
-      }
+      if (KW_SEEN[kw] === 1) this.seeKeyword(kw, i);
+      this.nameTok = i;
+      this.nameStart = lx.start;
+      this.nameEnd = lx.end;
       this.prev2Kw = this.prevKw;
       this.prevKw = kw;
     } else {
       if (t === TOK_PUNCT) {
-        if (lx.ch === CH_LPAREN && this.prevType === TOK_WORD) this.call(this.prevKw);
+        const ch = lx.ch;
+        if (ch === CH_LPAREN || ch === CH_DOT || ch === CH_RPAREN) this.seePunct(ch, i);
+      } else if (t === TOK_QIDENT) {
+        this.nameTok = i;
+        this.nameStart = lx.start;
+        this.nameEnd = lx.end;
       } else if (t === TOK_VAR) {
         if (this.prevKw === INTO) this.pin("user_variable_select");
       } else if (t === TOK_OP && lx.ch === 58 /* := */ && this.prevType === TOK_VAR) {
@@ -364,6 +637,37 @@ class Run {
       this.prevKw = 0;
     }
     this.prevType = t;
+  }
+
+  /** The detector at one of the keywords of KW_SEEN (token `i`). */
+  private seeKeyword(kw: number, i: number): void {
+    if (kw === UPDATE || kw === SHARE) {
+      if (this.prevKw === FOR || (kw === SHARE && this.prevKw === IN && this.prev2Kw === LOCK)) {
+        this.lockingRead = true;
+        this.escalate(R_WRITE);
+      }
+    } else if (kw === INTO) {
+      this.escalate(R_WRITE);
+    } else if (kw === FOR) {
+      if (this.prevKw === VALUE && this.prev2Kw === NEXT) this.escalate(R_WRITE);
+    } else if (kw === NEXTVAL && this.dotTok === i - 1) {
+      this.escalate(R_WRITE); // MariaDB `seq.nextval`
+    }
+  }
+
+  /** The detector at `(`, `.` or `)` (token `i`). */
+  private seePunct(ch: number, i: number): void {
+    if (ch === CH_LPAREN) {
+      if (this.prevType === TOK_WORD) this.call(this.prevKw);
+      if (this.f & F_DETECT && this.nameTok === i - 1) this.maybeRoutine(i);
+    } else if (ch === CH_DOT) {
+      this.dotTok = i;
+      if (this.nameTok === i - 1) {
+        this.qualTok = i - 1;
+        this.qualStart = this.nameStart;
+        this.qualEnd = this.nameEnd;
+      }
+    } else this.rparenTok = i;
   }
 
   /** A function call `fn(` seen by the detector. */
@@ -414,8 +718,10 @@ class Run {
       case SELECT:
       case TABLE: // MySQL 8.0.19 `TABLE t`
       case VALUES: // MySQL 8.0.19 `VALUES ROW(...)`
+        this.f |= F_DETECT;
         return this.scan(R_READ);
       case WITH:
+        this.f |= F_DETECT;
         return this.withQuery();
       case SHOW:
       case HELP:
@@ -431,6 +737,7 @@ class Run {
       case ANALYZE:
         return this.analyze();
       case SET:
+        this.f |= F_DETECT;
         return this.set();
       case USE:
         return this.use();
@@ -472,7 +779,7 @@ class Run {
         // HANDLER t OPEN / READ / CLOSE: a cursor on one connection, so pinning; routed as a write
         // because the handler must be read where it was opened.
         this.pin("handler");
-        this.skip();
+        this.handlerStatement();
         return R_WRITE;
       case BACKUP: // MariaDB BACKUP STAGE / BACKUP LOCK: locks held by this connection
         this.pin("lock_tables");
@@ -488,11 +795,21 @@ class Run {
         return this.scan(R_WRITE);
       case PREPARE:
       case EXECUTE:
-      case DEALLOCATE:
-        // SQL-level prepared statements live in the connection; what EXECUTE runs is not visible here.
+        // What PREPARE ... FROM @var and EXECUTE [IMMEDIATE] run is not in this text.
+        this.f |= F_DYNAMIC | F_MAY_CHANGE_DIALECT;
         this.pin("prepare_sql");
         this.skip();
         return R_WRITE;
+      case DEALLOCATE:
+        // SQL-level prepared statements live in the connection.
+        this.pin("prepare_sql");
+        this.skip();
+        return R_WRITE;
+      case CALL:
+        return this.callStatement();
+      case DO: // DO evaluates expressions for their side effects
+        this.f |= F_DETECT;
+        return this.scan(R_WRITE);
       case INSERT:
       case REPLACE:
       case UPDATE:
@@ -504,8 +821,6 @@ class Run {
       case OPTIMIZE:
       case REPAIR:
       case LOAD:
-      case CALL: // a procedure may do anything
-      case DO: // DO evaluates expressions for their side effects
       case KILL:
       case PURGE:
       case RESET:
@@ -523,6 +838,63 @@ class Run {
       default:
         return this.scan(R_UNKNOWN);
     }
+  }
+
+  /** `CALL [db.]p[(args)]`: a procedure may do anything (a write); its name is a routine. */
+  private callStatement(): number {
+    const lx = this.lx;
+    lx.next();
+    if (lx.type === TOK_WORD || lx.type === TOK_QIDENT) {
+      let name = this.nameAt(lx.start, lx.end);
+      lx.next();
+      if (lx.isPunct(CH_DOT)) {
+        lx.next();
+        if (lx.type === TOK_WORD || lx.type === TOK_QIDENT) {
+          name = `${name}.${this.nameAt(lx.start, lx.end)}`;
+          lx.next();
+        }
+      }
+      this.addRoutine(name);
+    }
+    this.f |= F_DETECT;
+    return this.scan(R_WRITE);
+  }
+
+  /**
+   * HANDLER tbl OPEN [[AS] alias] | HANDLER name READ ... | HANDLER name CLOSE
+   * (https://mariadb.com/kb/en/handler-commands/). A READ returns the rows of the table the handle
+   * was opened on: the session keeps handle -> table from the OPENs that succeeded.
+   */
+  private handlerStatement(): void {
+    const lx = this.lx;
+    lx.next();
+    if (lx.type !== TOK_WORD && lx.type !== TOK_QIDENT) {
+      this.skip();
+      return;
+    }
+    let table = this.nameAt(lx.start, lx.end);
+    let last = table;
+    lx.next();
+    if (lx.isPunct(CH_DOT)) {
+      lx.next();
+      if (lx.type === TOK_WORD || lx.type === TOK_QIDENT) {
+        last = this.nameAt(lx.start, lx.end);
+        table = `${table}.${last}`;
+        lx.next();
+      }
+    }
+    const kw = lx.type === TOK_WORD ? lx.kw : 0;
+    if (kw === K.OPEN) {
+      lx.next();
+      if (lx.isKw(AS)) lx.next();
+      let name = last;
+      if (lx.type === TOK_QIDENT || (lx.type === TOK_WORD && (lx.kw === 0 || !isReserved(lx.kw))))
+        name = this.nameAt(lx.start, lx.end);
+      this.handler = { op: "open", name, table };
+    } else if (kw === READ) this.handler = { op: "read", name: table };
+    else if (kw === K.CLOSE) this.handler = { op: "close", name: table };
+    else this.handler = { op: "other", name: table };
+    this.skip();
   }
 
   /**
@@ -743,8 +1115,20 @@ class Run {
       if (kw === ROLE || kw === K.RESOURCE) return this.scan(R_UNKNOWN);
       if (kw === STATEMENT) return this.setStatement();
       if (kw === TRANSACTION) {
-        this.skip();
+        // SET TRANSACTION READ WRITE lifts the server-side read-only session for the next transaction.
+        let prev = 0;
+        let readWrite = false;
+        while (!lx.atEnd()) {
+          const k = lx.type === TOK_WORD ? lx.kw : 0;
+          if (k === WRITE && prev === READ) readWrite = true;
+          prev = k;
+          lx.next();
+        }
         this.txn = "set_transaction";
+        if (readWrite) {
+          this.f |= F_NEVER_SECONDARY;
+          return R_WRITE;
+        }
         return R_TXN;
       }
     }
@@ -831,7 +1215,16 @@ class Run {
         return this.scan(R_UNKNOWN);
       }
       this.addSession(change);
-      if (change.global) rank = R_WRITE;
+      if (
+        change.global ||
+        (change.type === "variable" && change.name !== undefined && isGuardVariable(change.name)) ||
+        (change.type === "transaction_characteristics" &&
+          change.value !== undefined &&
+          /\bread\s+write\b/i.test(change.value))
+      ) {
+        this.f |= F_NEVER_SECONDARY;
+        rank = R_WRITE;
+      }
       if (this.lx.isPunct(CH_COMMA)) {
         lx.next();
         continue;
@@ -873,19 +1266,42 @@ class Run {
     return lx.src.slice(start, end);
   }
 
-  /** MariaDB `SET STATEMENT assignments FOR statement` (https://mariadb.com/kb/en/set-statement/). */
+  /**
+   * MariaDB `SET STATEMENT var = value [, ...] FOR statement` (https://mariadb.com/kb/en/set-statement/):
+   * classified as its statement; the values go through the detector (a routine call there runs
+   * too) and a guard variable (sql_log_bin, transaction_read_only, ...) keeps it off the secondary.
+   * The variables apply while the statement runs: the statement itself was already read with the
+   * session's sql_mode, so the dialect does not change.
+   */
   private setStatement(): number {
     const lx = this.lx;
     let depth = 0;
+    let atName = true;
     lx.next();
-    while (!this.lx.atEnd()) {
-      if (lx.type === TOK_PUNCT) {
+    while (!lx.atEnd()) {
+      const t = lx.type;
+      if (t === TOK_PUNCT) {
         if (lx.ch === CH_LPAREN) depth++;
         else if (lx.ch === CH_RPAREN) depth--;
-      } else if (depth === 0 && lx.type === TOK_WORD && lx.kw === FOR) {
+        else if (lx.ch === CH_COMMA && depth === 0) {
+          atName = true;
+          this.see();
+          lx.next();
+          continue;
+        }
+      } else if (depth === 0 && t === TOK_WORD && lx.kw === FOR) {
         lx.next();
+        this.f &= ~F_DETECT;
         return this.dispatch();
+      } else if (atName && depth === 0 && (t === TOK_WORD || t === TOK_QIDENT || t === TOK_VAR)) {
+        let name = this.nameAt(lx.start, lx.end);
+        if (t === TOK_VAR) name = name.slice(name.lastIndexOf("@") + 1);
+        const dot = name.lastIndexOf(".");
+        if (dot >= 0) name = name.slice(dot + 1);
+        if (isGuardVariable(name)) this.f |= F_NEVER_SECONDARY;
       }
+      atName = false;
+      this.see();
       lx.next();
     }
     return R_UNKNOWN;

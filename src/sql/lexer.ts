@@ -8,19 +8,20 @@
  * Lexical rules, from the MySQL 8.0 reference manual and the MariaDB knowledge base:
  * - Comments: `#` to end of line, `-- ` (the second dash followed by whitespace or a control
  *   character) to end of line, `/* ... *\/` (https://dev.mysql.com/doc/refman/8.0/en/comments.html).
- * - Executable comments `/*! ... *\/`, `/*!50100 ... *\/` (MySQL, 5 digits; newer servers accept 6) and
- *   `/*M! ... *\/`, `/*M!100101 ... *\/` (MariaDB, https://mariadb.com/kb/en/comment-syntax/): the
- *   content is SQL. The lexer skips the opening marker and version, lexes the content as ordinary
- *   tokens, and skips the closing `*\/`. The version is ignored: for routing it is safer to assume
- *   the server executes the content. Optimizer hints `/*+ ... *\/` are plain comments here.
- * - Strings `'...'` and `"..."` (double quotes are strings unless ANSI_QUOTES, which a proxy cannot see
- *   per statement), with backslash escapes and doubled quotes
+ * - Executable comments `/*! ... *\/`, `/*!50100 ... *\/` and MariaDB's `/*M!100101 ... *\/`
+ *   (https://mariadb.com/kb/en/comment-syntax/): resolved against the dialect's server version exactly
+ *   as sql_lex.cc does (see `comment()`); an executed one's content is lexed as ordinary tokens, a
+ *   skipped one is a comment. With the version unknown the content is lexed and the text flagged
+ *   `uncertain`. Optimizer hints `/*+ ... *\/` are plain comments here.
+ * - Strings `'...'` and `"..."` (double quotes are identifiers under ANSI_QUOTES), with backslash
+ *   escapes (none under NO_BACKSLASH_ESCAPES; multi-byte characters skipped whole) and doubled quotes
  *   (https://dev.mysql.com/doc/refman/8.0/en/string-literals.html); `N'..'`, `X'..'`, `B'..'`.
  * - Quoted identifiers in backticks, a doubled backtick standing for one
  *   (https://dev.mysql.com/doc/refman/8.0/en/identifiers.html). Unquoted identifiers may contain
  *   `$`, any character U+0080 and above, and may begin with a digit.
  * - Variables `@name`, `@'name'`, `@@scope.name` (user-defined and system variables).
  */
+import { CS_UNKNOWN, CS_UTF8, DEFAULT_DIALECT, mbLength, type SqlDialect } from "./dialect.js";
 import { KW_MAX_LEN, lookupKeyword } from "./keywords.js";
 
 /** End of input. */
@@ -91,9 +92,51 @@ export class Lexer {
   /** First char code of the current TOK_PUNCT / TOK_OP. */
   ch = 0;
 
-  constructor(src: string) {
+  /** The session's dialect (see dialect.ts): read on the rare paths (comments, strings, bytes >= 0x80). */
+  private d: SqlDialect;
+  /**
+   * The server may read this text differently from this lexer: a versioned executable comment with
+   * the server version unknown, a byte >= 0x80 whose class depends on a character set pairgate does
+   * not carry, a dialect whose rules are unknown. Sticky for the rest of the text.
+   */
+  uncertain = false;
+  /** Why `uncertain` was first set (for logs and audit details). */
+  uncertainWhy = "";
+  /** Where (a position in the text). */
+  uncertainAt = -1;
+
+  private unsure(why: string): void {
+    if (!this.uncertain) {
+      this.uncertain = true;
+      this.uncertainWhy = why;
+      this.uncertainAt = this.pos;
+    }
+  }
+  /** Set when an executable comment (executed or skipped by version) was met. */
+  sawExecComment = false;
+
+  constructor(src: string, dialect: SqlDialect = DEFAULT_DIALECT) {
     this.src = src;
-    this.n = src.length;
+    // The server drops trailing `;` and whitespace before it parses (sql_parse.cc alloc_query):
+    // `SELECT 5 --;` ends in a `--` comment there.
+    let n = src.length;
+    for (;;) {
+      const c = src.charCodeAt(n - 1);
+      if (c === 59 || c === 32 || (c >= 9 && c <= 13)) n--;
+      else break;
+    }
+    this.n = n;
+    this.d = dialect;
+    if (dialect.unsure) this.unsure("dialect unknown");
+  }
+
+  /**
+   * Lex the rest of the text with `d` (a multi-statement: the server reads each statement with the
+   * session state the previous ones left).
+   */
+  setDialect(d: SqlDialect): void {
+    this.d = d;
+    if (d.unsure) this.unsure("dialect unknown");
   }
 
   /** The current token's source text. */
@@ -165,29 +208,21 @@ export class Lexer {
     // Whitespace and comments.
     for (;;) {
       if (p >= n) {
+        // An executable comment left open: the server rejects the text (unbalanced comment).
+        if (this.inExec) this.unsure("executable comment left open");
         this.pos = this.start = this.end = n;
         this.kw = 0;
         return (this.type = TOK_EOF);
       }
       c = s.charCodeAt(p);
       if (c <= 32) {
+        // Control bytes other than 0x09-0x0D (NUL included) are not whitespace for the server but
+        // a syntax error: the statement and the rest of the text do not run, so reading on is safe.
         p++;
         continue;
       }
       if (c === 47 /* / */ && s.charCodeAt(p + 1) === 42 /* * */) {
-        const c2 = s.charCodeAt(p + 2);
-        if (c2 === 33 /* ! */ || (c2 === 77 /* M */ && s.charCodeAt(p + 3) === 33)) {
-          p += c2 === 33 ? 3 : 4;
-          let d = 0;
-          while (d < 6 && isDigit(s.charCodeAt(p))) {
-            p++;
-            d++;
-          }
-          this.inExec = true;
-          continue;
-        }
-        const e = s.indexOf("*/", p + 2);
-        p = e < 0 ? n : e + 2;
+        p = this.comment(p);
         continue;
       }
       if (c === 42 /* * */ && this.inExec && s.charCodeAt(p + 1) === 47) {
@@ -195,8 +230,15 @@ export class Lexer {
         this.inExec = false;
         continue;
       }
-      if (c === 35 /* # */ || (c === 45 && s.charCodeAt(p + 1) === 45 && !(s.charCodeAt(p + 2) > 32))) {
-        // `-- ` needs whitespace or a control char after the dashes; NaN (end of input) counts.
+      if (
+        c === 35 /* # */ ||
+        (c === 45 &&
+          s.charCodeAt(p + 1) === 45 &&
+          this.dashComment(p + 2 < n ? s.charCodeAt(p + 2) : Number.NaN))
+      ) {
+        // `--` needs whitespace or a control character after it (my_isspace || my_iscntrl of the
+        // client character set, sql_lex.cc); NaN (end of input: the server sees its NUL) counts.
+        // The server also ends it at a NUL byte, which is then a syntax error (nothing runs).
         const e = s.indexOf("\n", p);
         p = e < 0 ? n : e + 1;
         continue;
@@ -210,16 +252,28 @@ export class Lexer {
 
     // Prefixed literals: N'..' X'..' B'..'.
     if ((lc === 110 || lc === 120 || lc === 98) && s.charCodeAt(p + 1) === 39) {
-      p = this.skipQuoted(p + 1, 39, true);
+      p = this.skipQuoted(p + 1, 39, !this.d.noBackslashEscapes);
       this.pos = this.end = p;
       return (this.type = lc === 110 ? TOK_STRING : TOK_HEX);
     }
-    if (c >= 128 || (CC[c] & 3) === 1) return this.word();
+    if (c >= 128 || (CC[c] & 3) === 1) {
+      if (c >= 128 && this.d.cs !== CS_UTF8) this.unsure("byte >= 0x80 outside quotes");
+      return this.word();
+    }
     if (isDigit(c)) return this.number(p);
     switch (c) {
-      case 39: // '
       case 34: // "
-        p = this.skipQuoted(p, c, true);
+        if (this.d.ansiQuotes) {
+          // ANSI_QUOTES: an identifier, no backslash escapes (sql_lex.cc MY_LEX_STRING_OR_DELIMITER).
+          p = this.skipQuoted(p, 34, false);
+          this.pos = this.end = p;
+          return (this.type = TOK_QIDENT);
+        }
+        p = this.skipQuoted(p, c, !this.d.noBackslashEscapes);
+        this.pos = this.end = p;
+        return (this.type = TOK_STRING);
+      case 39: // '
+        p = this.skipQuoted(p, c, !this.d.noBackslashEscapes);
         this.pos = this.end = p;
         return (this.type = TOK_STRING);
       case 96: // `
@@ -273,17 +327,29 @@ export class Lexer {
       this.pos = this.end = p + len;
       return (this.type = TOK_OP);
     }
+    // `;` inside an executable comment: the server ends the statement there and reads the next one
+    // outside any comment.
+    if (c === 59 && this.inExec) this.unsure("`;` inside an executable comment");
     this.pos = this.end = p + 1;
     return (this.type = TOK_PUNCT);
   }
 
-  /** Returns the position after the closing quote (or end of input if unterminated). */
+  /**
+   * Returns the position after the closing quote (or end of input if unterminated). In a multi-byte
+   * character set a valid multi-byte character is skipped whole, as the server's get_text does: its
+   * trail byte may be 0x5C (`\`) or 0x60 (a backtick).
+   */
   private skipQuoted(p: number, q: number, backslash: boolean): number {
     const s = this.src;
     const n = this.n;
+    const cs = this.d.cs;
     p++;
     while (p < n) {
       const c = s.charCodeAt(p);
+      if (c >= 128 && cs !== CS_UTF8) {
+        p += this.mbSkip(p);
+        continue;
+      }
       if (c === q) {
         if (s.charCodeAt(p + 1) === q) {
           p += 2;
@@ -291,8 +357,119 @@ export class Lexer {
         }
         return p + 1;
       }
-      p += c === 92 && backslash ? 2 : 1;
+      if (c === 92 && backslash) {
+        // The escaped character is one byte, even a multi-byte lead: `\` + 0x95 0x5C escapes 0x95,
+        // and the 0x5C then escapes what follows (checked against MariaDB 10.11, gbk/cp932/big5).
+        p += 2;
+        continue;
+      }
+      p++;
     }
+    return n;
+  }
+
+  /** At a char >= 0x80 of byte text: its length in the client character set (1 if not multi-byte). */
+  private mbSkip(p: number): number {
+    const c = this.src.charCodeAt(p);
+    if (c > 0xff || this.d.cs === CS_UNKNOWN) {
+      // Not byte text (decoded as UTF-8), or a set pairgate cannot walk.
+      this.unsure("text not decoded byte for byte");
+      return 1;
+    }
+    const l = mbLength(this.d.cs, this.src, p);
+    return Math.max(l, 1);
+  }
+
+  /** Is `c`, the character after `--`, whitespace or a control character for the server? */
+  private dashComment(c: number): boolean {
+    if (!(c > 32)) return true; // NaN (end), controls 0x00-0x1F, space
+    if (c === 127) return true; // DEL: _MY_CTR in every ctype table
+    if (c >= 128 && this.d.cs !== CS_UTF8) {
+      // latin1 0xA0 is a space, other sets have their own tables: pairgate cannot tell.
+      this.unsure("`--` before a byte >= 0x80");
+    }
+    return false;
+  }
+
+  /**
+   * At `/*`: returns the position after the comment, or inside an executable comment whose content
+   * the server executes (then `inExec` is set). The rules of sql_lex.cc (MY_LEX_LONG_COMMENT):
+   * - `/*!` followed by 5 digits (MariaDB: 5 or 6; MySQL: all digits, strtol) is versioned: executed
+   *   when the version is at most the server's, else skipped to the next `*\/` without looking at
+   *   quotes (one nested `/* *\/` allowed). MariaDB ignores MySQL versions 50700-99999 unless `/*M!`.
+   * - `/*!` or `/*M!` with fewer digits: executed, the digits part of the code.
+   * - `/*M!` is MariaDB's; MySQL reads it as a plain comment.
+   * - Inside an executed comment a plain comment is a comment, a skipped versioned one is skipped,
+   *   and an executed one makes the text uncertain (the server ends both at its `*\/`).
+   * Checked against MariaDB 10.11 by test/integration/sql-lexer-parity.test.ts.
+   */
+  private comment(p: number): number {
+    const s = this.src;
+    let q = p + 2;
+    let maria = false;
+    const mariadb = this.d.flavor === "mariadb";
+    if (mariadb && s.charCodeAt(q) === 77 /* M */ && s.charCodeAt(q + 1) === 33) {
+      maria = true;
+      q++;
+    }
+    if (s.charCodeAt(q) === 33 /* ! */) {
+      q++;
+      this.sawExecComment = true;
+      let run = true;
+      let codeAt = q;
+      if (
+        isDigit(s.charCodeAt(q)) &&
+        isDigit(s.charCodeAt(q + 1)) &&
+        isDigit(s.charCodeAt(q + 2)) &&
+        isDigit(s.charCodeAt(q + 3)) &&
+        isDigit(s.charCodeAt(q + 4))
+      ) {
+        let v = 0;
+        let len = 5;
+        if (mariadb) {
+          if (isDigit(s.charCodeAt(q + 5))) len = 6;
+          for (let i = 0; i < len; i++) v = v * 10 + s.charCodeAt(q + i) - 48;
+        } else {
+          // strtol: every digit counts (capped: any huge number is above every version).
+          for (let i = q; isDigit(s.charCodeAt(i)); i++) if (v < 1e9) v = v * 10 + s.charCodeAt(i) - 48;
+        }
+        if (this.d.version === 0) {
+          // Version unknown: below 5.7 every server pairgate supports (MariaDB 10+, MySQL 5.7+)
+          // executes the comment; above, it depends.
+          if (v >= 50700) this.unsure("versioned comment, server version unknown");
+        } else {
+          run = v <= this.d.version && (!mariadb || v < 50700 || v > 99999 || maria);
+        }
+        codeAt = q + (mariadb ? len : 5);
+      }
+      if (!run) return this.consumeComment(q, 1);
+      // An executed comment inside an executed one: its `*\/` ends both for the server, whose
+      // parser then meets the outer `*\/` as code (a syntax error). Not worth reading exactly.
+      if (this.inExec) this.unsure("executed comment inside an executed comment");
+      this.inExec = true;
+      return codeAt;
+    }
+    const e = s.indexOf("*/", p + 2);
+    if (e < 0) {
+      this.unsure("unterminated comment"); // unterminated: a syntax error for the server
+      return this.n;
+    }
+    return e + 2;
+  }
+
+  /** sql_lex.cc consume_comment: to after the next `*\/`, `nest` levels of `/* *\/` allowed inside. */
+  private consumeComment(p: number, nest: number): number {
+    const s = this.src;
+    const n = this.n;
+    while (p < n) {
+      const c = s.charCodeAt(p++);
+      if (nest > 0 && c === 47 && s.charCodeAt(p) === 42) {
+        p = this.consumeComment(p + 1, nest - 1);
+        continue;
+      }
+      if (c === 42 && s.charCodeAt(p) === 47) return p + 1;
+    }
+    this.unsure("unterminated comment"); // unterminated: a syntax error for the server
     return n;
   }
 
@@ -311,7 +488,14 @@ export class Lexer {
       if (c < 128) {
         if ((CC[c] & 1) === 0) break;
         h = (Math.imul(h, 31) + (c | 0x20)) | 0;
-      } else ascii = false;
+      } else {
+        ascii = false;
+        if (this.d.cs !== CS_UTF8) {
+          // Outside quotes the class of a byte >= 0x80 (letter, space, punctuation, a lead byte
+          // whose trail is `\` or a backtick) depends on the set's ctype table.
+          this.unsure("byte >= 0x80 outside quotes");
+        }
+      }
       p++;
     }
     this.pos = this.end = p;
@@ -363,13 +547,20 @@ export class Lexer {
     while (p < n) {
       const c = s.charCodeAt(p);
       if (isWordChar(c)) {
+        if (c >= 128 && this.d.cs !== CS_UTF8) this.unsure("byte >= 0x80 outside quotes");
         p++;
         atNameStart = false;
       } else if (c === 46 /* . */) {
         p++;
         atNameStart = true;
       } else if (atNameStart && (c === 39 || c === 34 || c === 96)) {
-        p = this.skipQuoted(p, c, c !== 96);
+        p = this.skipQuoted(
+          p,
+          c,
+          c === 39
+            ? !this.d.noBackslashEscapes
+            : c === 34 && !this.d.noBackslashEscapes && !this.d.ansiQuotes,
+        );
         atNameStart = false;
       } else break;
     }

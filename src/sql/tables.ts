@@ -10,6 +10,7 @@
  * tables. Names are lower-cased, unquoted, "schema.table" when qualified, deduplicated, and a table
  * that is written is not repeated in `read`.
  */
+import { DEFAULT_DIALECT, type SqlDialect, unsureDialect } from "./dialect.js";
 import { isReserved, K } from "./keywords.js";
 import {
   CH_COMMA,
@@ -23,12 +24,18 @@ import {
   TOK_EOF,
   TOK_PUNCT,
   TOK_QIDENT,
+  TOK_VAR,
   TOK_WORD,
 } from "./lexer.js";
 
 export interface TableRefs {
   read: string[];
   written: string[];
+  /**
+   * The lexer cannot be sure the server reads the text as it did (see Lexer.uncertain): the lists
+   * may miss tables. Audit treats the text as unresolved.
+   */
+  uncertain?: true;
 }
 
 const {
@@ -94,6 +101,7 @@ const {
   TRUNCATE,
   UNION,
   UPDATE,
+  USE,
   USING,
   VALUES,
   VIEW,
@@ -108,9 +116,14 @@ const F_WRITTEN = 1;
 /** A multi-table DELETE target: may be an alias declared in the table references. */
 const F_TARGET = 2;
 
-/** Lists the tables `sql` reads and writes. Never throws. */
-export function tablesOf(sql: string): TableRefs {
-  const scan = new TableScan(sql);
+/**
+ * Lists the tables `sql` reads and writes, read as the server of `dialect` reads it. Never throws.
+ * A `USE db` in the text qualifies the unqualified names of the statements after it with `db` (the
+ * server runs them in that schema; if the USE fails they do not run). Unqualified names before any
+ * USE are for the caller to resolve against the session's default schema.
+ */
+export function tablesOf(sql: string, dialect: SqlDialect = DEFAULT_DIALECT): TableRefs {
+  const scan = new TableScan(sql, dialect);
   const lx = scan.lx;
   lx.next();
   while (lx.type !== TOK_EOF) {
@@ -122,6 +135,7 @@ export function tablesOf(sql: string): TableRefs {
   }
   const written = scan.written;
   const read = written.length === 0 ? scan.read : scan.read.filter((t) => !written.includes(t));
+  if (lx.uncertain) return { read, written, uncertain: true };
   return { read, written };
 }
 
@@ -144,9 +158,13 @@ class TableScan {
   private readOnly = false;
   /** dispatch() calls in this statement. */
   private nesting = 0;
+  /** The schema of the last `USE` in the text: qualifies the unqualified names after it. */
+  private useSchema: string | null = null;
+  private readonly dialect: SqlDialect;
 
-  constructor(sql: string) {
-    this.lx = new Lexer(sql);
+  constructor(sql: string, dialect: SqlDialect) {
+    this.dialect = dialect;
+    this.lx = new Lexer(sql, dialect);
   }
 
   statement(): void {
@@ -170,6 +188,7 @@ class TableScan {
           }
         }
       }
+      if (this.useSchema !== null && !name.includes(".")) name = `${this.useSchema}.${name}`;
       addUnique(f & F_WRITTEN && !this.readOnly ? this.written : this.read, name);
     }
   }
@@ -317,14 +336,72 @@ class TableScan {
         this.lockList();
         return;
       case HANDLER:
+        // HANDLER t OPEN reads t (its READs are resolved by the caller from the handle name).
         lx.next();
-        if (this.isName()) this.tableRef(0, false);
+        if (this.isName()) {
+          const i = this.names.length;
+          this.tableRef(0, false);
+          if (!this.lx.isKw(K.OPEN) && this.names.length > i) this.names.length = this.flags.length = i;
+        }
+        return;
+      case USE:
+        lx.next();
+        if (lx.type === TOK_WORD || lx.type === TOK_QIDENT) {
+          this.useSchema = identText(lx);
+          lx.next();
+        }
+        return;
+      case SET:
+      case K.CALL:
+      case K.EXECUTE:
+      case K.PREPARE:
+        this.sessionStatement(lx.kw);
         return;
       case SHOW:
         return;
       default:
         this.scan(0, false);
     }
+  }
+
+  /**
+   * SET, CALL, EXECUTE, PREPARE: no tables here, but the server reads the rest of a multi-statement
+   * with the sql_mode and character set they leave. A SET of those, or a CALL / EXECUTE (which may
+   * set them unseen), followed by more text makes the rest uncertain.
+   */
+  private sessionStatement(kw: number): void {
+    const lx = this.lx;
+    const m = lx.save();
+    lx.next();
+    this.scan(0, false); // subqueries in values and arguments read tables
+    if (kw === K.PREPARE) return;
+    // Only a statement followed by more text matters (re-lexed then, to look for what it sets).
+    let more = false;
+    for (let p = lx.pos; p < lx.src.length; p++) {
+      const c = lx.src.charCodeAt(p);
+      if (c > 32 && c !== 59) {
+        more = true;
+        break;
+      }
+    }
+    if (!more) return;
+    let changes = kw !== SET;
+    if (!changes) {
+      lx.restore(m);
+      lx.next();
+      while (!lx.atEnd()) {
+        if (lx.type === TOK_WORD || lx.type === TOK_VAR) {
+          const k = lx.kw;
+          if (k === K.NAMES || k === K.CHARACTER || k === K.CHARSET) changes = true;
+          else if (k === 0) {
+            const t = lx.text().toLowerCase();
+            if (t.endsWith("sql_mode") || t.endsWith("character_set_client")) changes = true;
+          }
+        }
+        lx.next();
+      }
+    }
+    if (changes) lx.setDialect(unsureDialect(this.dialect));
   }
 
   /** EXPLAIN / ANALYZE options; returns true if ANALYZE was among them (the statement runs). */
@@ -594,7 +671,13 @@ class TableScan {
           expectW = false;
           break;
         case FOR:
-          if (prevKw !== INDEX && prevKw !== KEY) {
+          // `FOR SYSTEM_TIME ...` (system-versioned tables) and `USE INDEX FOR JOIN` stay in the
+          // table list: `FROM t1 FOR SYSTEM_TIME ALL, t2` reads t2 too.
+          if (
+            prevKw !== INDEX &&
+            prevKw !== KEY &&
+            !(lx.peek() === TOK_WORD && lx.peekKw === K.SYSTEM_TIME)
+          ) {
             ctx &= ~bit;
             wctx &= ~bit;
           }

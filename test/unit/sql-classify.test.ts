@@ -283,7 +283,9 @@ const cases: Array<[string, Expect]> = [
       ],
     },
   ],
-  ["/*M!100101 SET sql_mode = 'ANSI' */", { kind: "session", session: [v("sql_mode", "'ANSI'")] }],
+  // With the server version unknown (classify's default dialect) a MariaDB versioned comment is
+  // uncertain; see sql-lexer-parity.test.ts for the same text against a known MariaDB version.
+  ["/*M!100101 SET sql_mode = 'ANSI' */", { kind: "unknown", session: [v("sql_mode", "'ANSI'")] }],
   ["/*!50100 SET time_zone = '+00:00' */", { kind: "session", session: [v("time_zone", "'+00:00'")] }],
   ["/*! SET time_zone = 'UTC'*/", { kind: "session", session: [v("time_zone", "'UTC'")] }],
   // --- global SET is a write
@@ -340,7 +342,12 @@ const cases: Array<[string, Expect]> = [
   ["SET NAMES utf8; SELECT 1", { kind: "session", multi: true, session: [{ type: "names", value: "utf8" }] }],
   [
     "SET sql_mode = ''; SET time_zone = '+00:00'",
-    { kind: "session", multi: true, session: [v("sql_mode", "''"), v("time_zone", "'+00:00'")] },
+    {
+      kind: "session",
+      multi: true,
+      // `statement`: the index of the statement that makes the change (the first has none).
+      session: [v("sql_mode", "''"), v("time_zone", "'+00:00'", { statement: 1 })],
+    },
   ],
   ["/*!40101 SET NAMES utf8 */; SELECT 1", { kind: "session", multi: true }],
   ["SELECT 1; SELECT GET_LOCK('a', 1)", { kind: "write", multi: true, pinning: "get_lock" }],
@@ -403,7 +410,8 @@ test("never throws on truncated or odd input", () => {
   ];
   for (const a of bits) for (const b of bits) for (const c of bits) classify(`${a} ${b}${c}`);
   assert.is(classify("SELECT 'unterminated").kind, "read");
-  assert.is(classify("SELECT 1 /* unterminated").kind, "read");
+  // An unterminated comment is a syntax error for the server: pairgate does not claim to read it.
+  assert.is(classify("SELECT 1 /* unterminated").kind, "unknown");
   assert.is(classify("SET @x = 'unterminated").kind, "session");
 });
 
