@@ -150,9 +150,10 @@ export class ClientSession implements AuditSubject {
       this.handler.close("backend login failed");
       return false;
     }
-    loop.start(client, this.handler, this.clientTls);
     loop.to("logged_in");
     loop.write(framePayload(encodeOk({ statusFlags: this.slot.loginStatus }), okSeq));
+    // Only now read commands (a command sent early waits in the socket until after the OK).
+    loop.start(client, this.handler, this.clientTls);
     this.handler.audit.post({ operation: "login", outcome: "ok", backend: this.slot.role });
     return true;
   }
