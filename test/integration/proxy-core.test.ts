@@ -9,6 +9,7 @@ import * as assert from "uvu/assert";
 import { readsThroughChannel } from "../../src/net/read-channel.js";
 import { startPair, type TestPair } from "../helpers/pair.js";
 import { type RunningProxy, startProxy } from "../helpers/proxy.js";
+import { comQuery, isErr, parseErr, rawLogin, textRow } from "../helpers/raw-client.js";
 
 let pair: TestPair;
 let px: RunningProxy;
@@ -169,16 +170,46 @@ test("packets of 16 MiB and more pass both ways", async () => {
   }
 });
 
-test("COM_PING, COM_INIT_DB, COM_RESET_CONNECTION and COM_CHANGE_USER", async () => {
+test("COM_PING, COM_INIT_DB and COM_RESET_CONNECTION, as sent on the wire, and their results", async () => {
+  const c = await rawLogin(px.port, { user: pair.appUser.username, password: pair.appUser.password });
+  try {
+    const database = async () => textRow((await c.query(comQuery("SELECT DATABASE()"))).rows[0])[0];
+    const ping = await c.command(Buffer.from([0x0e]));
+    assert.is(ping.payload[0], 0x00, "COM_PING: OK");
+    const init = await c.command(Buffer.concat([Buffer.from([0x02]), Buffer.from("sbtest")]));
+    assert.is(init.payload[0], 0x00, "COM_INIT_DB sbtest: OK");
+    assert.is(await database(), "sbtest", "the schema the server now uses");
+    const bad = await c.command(Buffer.concat([Buffer.from([0x02]), Buffer.from("no_such_db")]));
+    assert.ok(isErr(bad), "COM_INIT_DB to a schema that does not exist: ERR");
+    assert.is(parseErr(bad).code, 1049, "ER_BAD_DB_ERROR");
+    assert.is(await database(), "sbtest", "a failed COM_INIT_DB changes nothing");
+    // The session remembers the schema COM_INIT_DB chose: a statement after a reset still runs there.
+    await c.query(comQuery("SET @x = 1"));
+    const reset = await c.command(Buffer.from([0x1f]));
+    assert.is(reset.payload[0], 0x00, "COM_RESET_CONNECTION: OK");
+    assert.is(textRow((await c.query(comQuery("SELECT @x"))).rows[0])[0], null, "user variables are gone");
+    assert.is(await database(), "sbtest", "the schema stays");
+  } finally {
+    c.close();
+  }
+});
+
+test("COM_CHANGE_USER: a new login inside the session, with its own schema", async () => {
   const c = await px.connect();
   try {
-    await c.ping();
+    await c.query("SET @before = 1");
     await c.changeUser({ user: pair.appUser.username, password: pair.appUser.password, database: "sbtest" });
-    const [[db]] = (await c.query("SELECT DATABASE() AS d")) as unknown as [{ d: string }[]];
-    assert.is(db.d, "sbtest");
-    await (c as unknown as { reset?: () => Promise<void> }).reset?.();
+    const [[row]] = (await c.query("SELECT DATABASE() AS d, @before AS b")) as unknown as [
+      { d: string; b: number | null }[],
+    ];
+    assert.equal(row, { d: "sbtest", b: null }, "new schema, old session state gone");
+    const e = await c.changeUser({ user: pair.appUser.username, password: "wrong" }).then(
+      () => null,
+      (err: { errno?: number }) => err,
+    );
+    assert.is(e?.errno, 1045, "a wrong password: access denied");
   } finally {
-    await c.end();
+    await c.end().catch(() => {});
   }
 });
 
