@@ -92,6 +92,9 @@ export class CommandLoop {
     const next = nextPhase(this.phase, e);
     if (next) {
       this.phase = next;
+      // Packets the client sent after the command that asked for a file are that file's data, as
+      // the server would read them, even those that came before the request and wait in the queue.
+      if (e === "infile_requested") this.queuedToInfile();
       return;
     }
     this.log.warn(
@@ -182,6 +185,10 @@ export class CommandLoop {
       return;
     }
     this.handler!.command(p);
+  }
+
+  private queuedToInfile(): void {
+    while (this.phase.tag === "infile" && this.queue.length > 0) this.handler!.infileData(this.queue.shift()!);
   }
 
   private onClientData = (chunk: Buffer): void => {

@@ -57,11 +57,13 @@ test.after(async () => {
 
 const user = () => ({ user: pair.appUser.username, password: pair.appUser.password, database: "passtrix" });
 
+let stillServesCalls = 0;
+
 /** Proof that pairgate serves: a fresh mysql2 login and a query with a known answer. */
 async function stillServes(port = px.port): Promise<void> {
   const c = await px.connect({ port });
   try {
-    const n = Math.floor(Math.random() * 1e9);
+    const n = 1_000_003 * ++stillServesCalls;
     const [rows] = await c.query(
       "SELECT ? AS n, MD5(?) AS h, (SELECT COUNT(*) FROM ptrx_resources) > 0 AS r",
       [n, String(n)],
@@ -601,7 +603,7 @@ test(`fuzz: ${FUZZ_PACKETS} mutated and truncated packets, before and after logi
     }),
   );
   stopLater.push(proc);
-  const seed = Number(process.env.PAIRGATE_FUZZ_SEED ?? Date.now() % 0xffffffff);
+  const seed = Number(process.env.PAIRGATE_FUZZ_SEED ?? Date.now() % 0xffffffff) >>> 0;
   const captured = await captureTraffic(port);
   assert.ok(captured.logins.length >= 2 && captured.commands.length >= 20, "traffic was captured");
 
@@ -610,9 +612,10 @@ test(`fuzz: ${FUZZ_PACKETS} mutated and truncated packets, before and after logi
   let checks = 0;
   const failures: string[] = [];
   let stopLive = false;
+  const liveRng = prng(seed ^ 0x5eed);
   const liveLoop = (async () => {
     while (!stopLive) {
-      const n = Math.floor(Math.random() * 1e9);
+      const n = liveRng.int(1e9);
       try {
         const [a] = await live.query("SELECT ? AS n, CONCAT('v', ?) AS s", [n, n]);
         const [b] = await live.execute("SELECT ? + 1 AS m", [n]);
@@ -629,15 +632,16 @@ test(`fuzz: ${FUZZ_PACKETS} mutated and truncated packets, before and after logi
     }
   })();
 
-  const rng = prng(seed);
+  // One generator per worker, each with its own share of the packets: what a worker sends does not
+  // depend on how the workers interleave, so PAIRGATE_FUZZ_SEED replays a run.
   let sent = 0;
   let connections = 0;
   let loggedIn = 0;
   const deadline = Date.now() + FUZZ_DEADLINE_MS;
 
-  async function preLogin(): Promise<void> {
+  async function preLogin(rng: Rng): Promise<number> {
     const c = await RawConnection.connect(port).catch(() => null);
-    if (!c) return;
+    if (!c) return 0;
     connections++;
     try {
       if (rng.next() < 0.8) await c.readGreeting(3000).catch(() => {});
@@ -650,19 +654,21 @@ test(`fuzz: ${FUZZ_PACKETS} mutated and truncated packets, before and after logi
       c.write(Buffer.concat(chunks));
       sent += n;
       await drainUntilQuiet(c.socket, 30, 300);
+      return n;
     } finally {
       c.close();
     }
   }
 
-  async function postLogin(): Promise<void> {
+  async function postLogin(rng: Rng): Promise<number> {
     const c = await rawLogin(port, {
       ...user(),
       capabilities: rng.next() < 0.5 ? DEFAULT_CAPS : DEFAULT_CAPS | CAP.DEPRECATE_EOF,
     }).catch(() => null);
-    if (!c) return;
+    if (!c) return 0;
     connections++;
     loggedIn++;
+    let mine = 0;
     try {
       const n = 40 + rng.int(120);
       for (let done = 0; done < n && !c.closed; ) {
@@ -672,19 +678,23 @@ test(`fuzz: ${FUZZ_PACKETS} mutated and truncated packets, before and after logi
           chunks.push(badPacket(rng, mutate(rng, rng.pick(captured.commands)), 0));
         c.write(Buffer.concat(chunks));
         sent += burst;
+        mine += burst;
         done += burst;
         await drainUntilQuiet(c.socket, 5, 100);
       }
       await drainUntilQuiet(c.socket, 20, 200);
+      return mine;
     } finally {
       c.close();
     }
   }
 
-  const workers = Array.from({ length: 16 }, async () => {
-    while (sent < FUZZ_PACKETS && Date.now() < deadline && proc.exit() === null) {
-      if (rng.next() < 0.6) await preLogin();
-      else await postLogin();
+  const WORKERS = 16;
+  const workers = Array.from({ length: WORKERS }, async (_, w) => {
+    const rng = prng((seed + Math.imul(w + 1, 0x9e3779b9)) >>> 0);
+    const share = Math.ceil(FUZZ_PACKETS / WORKERS);
+    for (let mine = 0; mine < share && Date.now() < deadline && proc.exit() === null; ) {
+      mine += rng.next() < 0.6 ? await preLogin(rng) : await postLogin(rng);
     }
   });
   await Promise.all(workers);
