@@ -142,7 +142,8 @@ test("kill -9 of the primary → read_only in milliseconds (with detectionSecond
     console.log(
       `figure: primary's first good check → read_write in ${(back.detectionSeconds * 1000).toFixed(0)} ms — ${back.cause}`,
     );
-    assert.ok(back.detectionSeconds < 0.5, `rise took ${back.detectionSeconds} s`);
+    // The figure above is bench:failover's business; the property: rise confirmations, not intervals.
+    assert.ok(back.detectionSeconds < 1.5, `rise took ${back.detectionSeconds} s`);
   } finally {
     await topology.stop();
   }
@@ -348,7 +349,9 @@ test("blackholed primary link: down within ~(query timeout + connect timeout + i
     // stop() during a hanging connect returns promptly.
     const s0 = Date.now();
     await topology.stop();
-    assert.ok(Date.now() - s0 < 200, `stop took ${Date.now() - s0} ms`);
+    console.log(`figure: stop() during a hanging connect returned in ${Date.now() - s0} ms`);
+    // The property: stop() does not wait out the hanging connect (connectTimeoutMs) or the interval.
+    assert.ok(Date.now() - s0 < MONITOR.connectTimeoutMs, `stop took ${Date.now() - s0} ms`);
     assert.ok(Date.now() - stopStarted < 10_000);
   } finally {
     await topology.stop();
