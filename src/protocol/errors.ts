@@ -57,7 +57,7 @@ export const ERROR_CODES = {
   PAIRGATE_SHUTDOWN: { errno: ER_SERVER_SHUTDOWN, sqlState: "08S01" },
   PAIRGATE_AUDIT_REFUSED: { errno: EE_WRITE, sqlState: "HY000" },
   // Never sent to a client (operators see them).
-  PAIRGATE_CONFIG: { errno: 0, sqlState: "HY000" },
+  PAIRGATE_CONFIG_INVALID: { errno: 0, sqlState: "HY000" },
   PAIRGATE_INTERNAL: { errno: 0, sqlState: "HY000" },
 } as const satisfies Record<string, { errno: number; sqlState: string }>;
 

@@ -188,7 +188,8 @@ export class CommandLoop {
   }
 
   private queuedToInfile(): void {
-    while (this.phase.tag === "infile" && this.queue.length > 0) this.handler!.infileData(this.queue.shift()!);
+    while (this.phase.tag === "infile" && this.queue.length > 0)
+      this.handler!.infileData(this.queue.shift()!);
   }
 
   private onClientData = (chunk: Buffer): void => {
