@@ -85,21 +85,15 @@ export class AuditGate {
     if (!audit || sql === null) return null;
     const m = audit.matchStatement(sql, this.subject.schema);
     if (!m) return null;
-    return audit
-      .record({
-        ...this.base(),
-        operation: m.operation,
-        outcome: "ok",
-        backend: role,
-        object: m.object,
-        objectKey: m.key ?? null,
-        appUser: m.appUser ?? null,
-        digest: digest(sql),
-      })
-      .then(
-        () => true,
-        () => !audit.refuseOnJournalFailure,
-      );
+    const event = {
+      operation: m.operation,
+      backend: role,
+      object: m.object,
+      objectKey: m.key ?? null,
+      appUser: m.appUser ?? null,
+      digest: digest(sql),
+    };
+    return this.durable(audit, event, !audit.refuseOnJournalFailure);
   }
 
   /**
@@ -112,19 +106,19 @@ export class AuditGate {
     if (!audit || sql === null) return null;
     const table = audit.captureTable(sql, this.subject.schema);
     if (!table) return null;
-    return audit
-      .record({
-        ...this.base(),
-        operation: "captured_write",
-        outcome: "ok",
-        backend: null,
-        object: table,
-        sql,
-        digest: digest(sql),
-      })
-      .then(
-        () => true,
-        () => false,
-      );
+    const event = { operation: "captured_write", backend: null, object: table, sql, digest: digest(sql) };
+    return this.durable(audit, event, false);
+  }
+
+  /** Record `event` (outcome ok): true once durable, `whenNot` when it cannot be. */
+  private durable(
+    audit: SessionAudit,
+    event: Partial<AuditInput> & { operation: string },
+    whenNot: boolean,
+  ): Promise<boolean> {
+    return audit.record({ ...this.base(), outcome: "ok", ...event }).then(
+      () => true,
+      () => whenNot,
+    );
   }
 }

@@ -14,6 +14,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { startPair, type TestPair } from "../helpers/pair.js";
 import { freePort } from "../helpers/ports.js";
+import { prng, type Rng } from "../helpers/prng.js";
 import { type ProxyProcess, type RunningProxy, startProxy, startProxyProcess } from "../helpers/proxy.js";
 import {
   CAP,
@@ -446,30 +447,6 @@ test("more clients than maxConnections (5): ERR 1040 / 08004, then close; when o
 });
 
 // ---------------------------------------------------------------- the randomised run
-
-/** A small deterministic PRNG (xorshift32), so a failing run can be replayed with its seed. */
-function prng(seed: number) {
-  let x = seed >>> 0 || 1;
-  const next = () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x / 0x100000000;
-  };
-  return {
-    next,
-    int: (n: number) => Math.floor(next() * n),
-    pick: <T>(a: readonly T[]): T => a[Math.floor(next() * a.length)],
-    bytes: (n: number) => {
-      const b = Buffer.allocUnsafe(n);
-      for (let i = 0; i < n; i++) b[i] = Math.floor(next() * 256);
-      return b;
-    },
-  };
-}
-type Rng = ReturnType<typeof prng>;
 
 /** Change a captured payload: flip bytes or bits, cut it, grow it, or replace it. */
 function mutate(rng: Rng, base: Buffer): Buffer {

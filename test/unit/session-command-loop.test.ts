@@ -18,20 +18,7 @@ import type { Logger } from "../../src/observability/logger.js";
 import type { Packet } from "../../src/protocol/framer.js";
 import { type CommandHandler, CommandLoop } from "../../src/session/command-loop.js";
 import { IDLE, nextPhase, type Phase, type PhaseEvent } from "../../src/session/phase.js";
-
-function prng(seed: number) {
-  let x = seed >>> 0 || 1;
-  const next = () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x / 0x100000000;
-  };
-  return { next, int: (n: number) => Math.floor(next() * n) };
-}
-type Rng = ReturnType<typeof prng>;
+import { prng, type Rng } from "../helpers/prng.js";
 
 /** Just enough of a net.Socket for the loop: writes recorded, pause state kept, events emitted by the test. */
 class FakeSocket extends EventEmitter {
