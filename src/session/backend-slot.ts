@@ -337,3 +337,15 @@ export class BackendSlot {
     this.events.lost(f, role, err, wasInTransaction, modeSeen);
   }
 }
+
+/**
+ * Could `ensure` succeed once the topology has a verdict (the backend could not be reached), or
+ * is the answer final (the server refused, the session is pinned, its transaction is lost)?
+ */
+export function worthAnotherTry(e: Error): boolean {
+  if (e instanceof ServerError) return false;
+  return !(
+    e instanceof PairgateError &&
+    (e.code === "PAIRGATE_SESSION_PINNED" || e.code === "PAIRGATE_TRANSACTION_LOST")
+  );
+}

@@ -72,9 +72,14 @@ export class CommandLoop {
    * Start reading commands (the login left the socket paused). A plain client is read through a
    * channel (no stream machinery per read); a TLS one with 'data' events.
    */
-  start(client: Socket, handler: CommandHandler, tls: boolean): void {
-    this.client = client;
+  /** The handler commands go to; set once, before the login ends (a shutdown may close the session meanwhile). */
+  bind(handler: CommandHandler): void {
     this.handler = handler;
+  }
+
+  start(client: Socket, tls: boolean): void {
+    const handler = this.handler!;
+    this.client = client;
     client.on("drain", handler.clientDrained);
     client.on("error", this.onClientError);
     client.on("close", this.onClientClose);

@@ -28,7 +28,7 @@ import {
   COM_STMT_RESET,
   COM_STMT_SEND_LONG_DATA,
 } from "../protocol/constants.js";
-import { PairgateError, ServerError } from "../protocol/errors.js";
+import { PairgateError } from "../protocol/errors.js";
 import type { Packet } from "../protocol/framer.js";
 import { encodeOk } from "../protocol/messages.js";
 import { framePayload } from "../protocol/packet.js";
@@ -47,11 +47,17 @@ import type { PreparedStatement } from "../routing/session-state.js";
 import { type Classification, classify, digest } from "../sql/index.js";
 import type { Mode } from "../topology/types.js";
 import { AUDIT_REFUSED_MESSAGE, type AuditGate } from "./audit-gate.js";
-import type { BackendSlot, Inflight, SlotEvents, SlotIdentity } from "./backend-slot.js";
+import {
+  type BackendSlot,
+  type Inflight,
+  type SlotEvents,
+  type SlotIdentity,
+  worthAnotherTry,
+} from "./backend-slot.js";
 import { changeUser } from "./change-user.js";
 import type { CommandHandler, CommandLoop } from "./command-loop.js";
 import type { SessionContext } from "./context.js";
-import { frameForBackend, handlerName, type StatementMap } from "./statements.js";
+import { frameForBackend, type StatementMap, statementResponseKind } from "./statements.js";
 
 /** One client command, as decoded for routing. */
 interface Command {
@@ -72,6 +78,7 @@ interface Command {
 }
 
 export class SessionHandler implements CommandHandler, SlotEvents {
+  readonly startedAt = Date.now();
   /** A transaction was lost while no command ran: the next command is told so. */
   private transactionLost = false;
   /** Filled per command and passed to `route` (reused: routing allocates nothing). */
@@ -175,10 +182,8 @@ export class SessionHandler implements CommandHandler, SlotEvents {
     }
     const stmt = this.statements.lookup(payload);
     if (!stmt) {
-      if (noReply) return; // no response expected
-      const id = this.statements.clientIdOf(payload);
-      const message = `Unknown prepared statement handler (${id}) given to ${handlerName(command)}`;
-      this.loop.refuse(1, "PAIRGATE_UNKNOWN_STATEMENT", message);
+      if (!noReply)
+        this.loop.refuse(1, "PAIRGATE_UNKNOWN_STATEMENT", this.statements.unknown(payload, command));
       return;
     }
     if (command === COM_STMT_CLOSE) {
@@ -186,14 +191,7 @@ export class SessionHandler implements CommandHandler, SlotEvents {
       this.slot.closeStatement(stmt);
       return;
     }
-    const kind =
-      command === COM_STMT_EXECUTE
-        ? ResponseKind.Execute
-        : command === COM_STMT_FETCH
-          ? ResponseKind.Fetch
-          : command === COM_STMT_RESET
-            ? ResponseKind.Single
-            : null;
+    const kind = statementResponseKind(command);
     const statement = command === COM_STMT_EXECUTE ? preparedClassOf(stmt.kind, stmt.lockingRead) : "none";
     this.dispatch({ p, command, kind, c: null, stmt, prepareSql: null, sql: null, statement });
   }
@@ -240,7 +238,7 @@ export class SessionHandler implements CommandHandler, SlotEvents {
       },
       (e: Error) => {
         if (this.loop.closed) return;
-        if (!retried && !isFinal(e)) {
+        if (!retried && worthAnotherTry(e)) {
           void this.ctx.settle(this.ctx.connectTimeoutMs * 2, role, modeSeen).then(() => {
             if (this.loop.closed) return;
             this.loop.to("done");
@@ -387,6 +385,8 @@ export class SessionHandler implements CommandHandler, SlotEvents {
     if (loop.closed) return;
     if (wasInTransaction && !f) this.transactionLost = true;
     if (!f) return;
+    // The response was complete and waits for its audit event: the gate releases it; nothing is lost.
+    if (loop.phase.tag === "waiting" && loop.phase.on === "audit") return;
     if (f.forwarded) {
       // Part of the response already reached the client: it cannot be completed or retried.
       this.close("backend lost in the middle of a response");
@@ -436,8 +436,6 @@ export class SessionHandler implements CommandHandler, SlotEvents {
     this.slot.drop(true);
   }
 
-  readonly startedAt = Date.now();
-
   close(reason?: string): void {
     if (this.loop.closed) return;
     this.loop.to("closed");
@@ -445,13 +443,4 @@ export class SessionHandler implements CommandHandler, SlotEvents {
     this.slot.drop(true);
     this.loop.end();
   }
-}
-
-/** Errors after which a command is not tried again once the topology has a verdict. */
-function isFinal(e: Error): boolean {
-  if (e instanceof ServerError) return true; // the server refused (login, re-prepare)
-  return (
-    e instanceof PairgateError &&
-    (e.code === "PAIRGATE_SESSION_PINNED" || e.code === "PAIRGATE_TRANSACTION_LOST")
-  );
 }

@@ -50,7 +50,6 @@ export interface SessionLogin {
 export class ClientSession implements AuditSubject {
   readonly id: number;
   readonly remoteAddress: string;
-  readonly startedAt = Date.now();
   private readonly loop: CommandLoop;
   private readonly slot: BackendSlot;
   private readonly handler: SessionHandler;
@@ -88,6 +87,11 @@ export class ClientSession implements AuditSubject {
       log,
     );
     this.slot.events = this.handler;
+    this.loop.bind(this.handler);
+  }
+
+  get startedAt(): number {
+    return this.handler.startedAt;
   }
 
   get client(): Socket {
@@ -153,7 +157,7 @@ export class ClientSession implements AuditSubject {
     loop.to("logged_in");
     loop.write(framePayload(encodeOk({ statusFlags: this.slot.loginStatus }), okSeq));
     // Only now read commands (a command sent early waits in the socket until after the OK).
-    loop.start(client, this.handler, this.clientTls);
+    loop.start(client, this.clientTls);
     this.handler.audit.post({ operation: "login", outcome: "ok", backend: this.slot.role });
     return true;
   }

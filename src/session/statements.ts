@@ -3,9 +3,10 @@
  * for the life of the session, whatever backend serves it; the backend's id (valid on one backend
  * connection, its "generation") is swapped in on the way out.
  */
-import { COM_STMT_EXECUTE, COM_STMT_FETCH } from "../protocol/constants.js";
+import { COM_STMT_EXECUTE, COM_STMT_FETCH, COM_STMT_RESET } from "../protocol/constants.js";
 import { frameWithStatementId, setPrepareOkStatementId } from "../protocol/messages.js";
 import { framePayload } from "../protocol/packet.js";
+import { ResponseKind } from "../protocol/response-scanner.js";
 import type { PreparedStatement, SessionState } from "../routing/session-state.js";
 import type { Classification } from "../sql/index.js";
 
@@ -27,6 +28,17 @@ export class StatementMap {
   clientIdOf(payload: Buffer): number {
     const sent = payload.readUInt32LE(1);
     return sent === LAST_PREPARED ? this.lastPrepared : sent;
+  }
+
+  /** The server's message for a statement id it does not know. */
+  unknown(payload: Buffer, command: number): string {
+    const name =
+      command === COM_STMT_EXECUTE
+        ? "mysqld_stmt_execute"
+        : command === COM_STMT_FETCH
+          ? "mysqld_stmt_fetch"
+          : "mysqld_stmt_reset";
+    return `Unknown prepared statement handler (${this.clientIdOf(payload)}) given to ${name}`;
   }
 
   forget(stmt: PreparedStatement): void {
@@ -66,13 +78,12 @@ export class StatementMap {
   }
 }
 
-/** The name the server uses in ER_UNKNOWN_STMT_HANDLER for a command. */
-export function handlerName(command: number): string {
-  return command === COM_STMT_EXECUTE
-    ? "mysqld_stmt_execute"
-    : command === COM_STMT_FETCH
-      ? "mysqld_stmt_fetch"
-      : "mysqld_stmt_reset";
+/** How the response to a COM_STMT_* command is shaped; null when it has none (SEND_LONG_DATA, CLOSE). */
+export function statementResponseKind(command: number): ResponseKind | null {
+  if (command === COM_STMT_EXECUTE) return ResponseKind.Execute;
+  if (command === COM_STMT_FETCH) return ResponseKind.Fetch;
+  if (command === COM_STMT_RESET) return ResponseKind.Single;
+  return null;
 }
 
 /**

@@ -181,7 +181,9 @@ test("COM_PING, COM_INIT_DB and COM_RESET_CONNECTION, as sent on the wire, and t
     assert.is(await database(), "sbtest", "the schema the server now uses");
     const bad = await c.command(Buffer.concat([Buffer.from([0x02]), Buffer.from("no_such_db")]));
     assert.ok(isErr(bad), "COM_INIT_DB to a schema that does not exist: ERR");
-    assert.is(parseErr(bad).code, 1049, "ER_BAD_DB_ERROR");
+    // The server's own answer, relayed: 1044 for a user without rights on it (the app user), 1049 else.
+    assert.ok([1044, 1049].includes(parseErr(bad).code), `errno ${parseErr(bad).code}`);
+    assert.match(parseErr(bad).message, /no_such_db/);
     assert.is(await database(), "sbtest", "a failed COM_INIT_DB changes nothing");
     // The session remembers the schema COM_INIT_DB chose: a statement after a reset still runs there.
     await c.query(comQuery("SET @x = 1"));

@@ -170,7 +170,8 @@ async function runOne(seed: number): Promise<void> {
   );
   const handler = new FakeHandler(loop, rng);
   loop.to("logged_in");
-  loop.start(socket as unknown as Socket, handler, true);
+  loop.bind(handler);
+  loop.start(socket as unknown as Socket, true);
   const { bytes, packets } = stream(rng, max);
   // Cut the stream at random points and deliver it, running pending answers in between.
   let off = 0;
