@@ -29,13 +29,15 @@ import {
   DEFAULT_CAPS,
   errOf,
   isErr,
-  type RawConnection,
+  parseErr,
+  RawConnection,
   RawServerError,
   rawLogin,
   readPrepareOk,
   SERVER_STATUS_CURSOR_EXISTS,
   SERVER_STATUS_LAST_ROW_SENT,
   sha2Token,
+  sslRequest,
   textRow,
 } from "../helpers/raw-client.js";
 
@@ -269,6 +271,24 @@ test("mysql2 over TLS (ssl.ca): queries and prepared statements on an encrypted 
     assert.is(echo.n, big.length, "a 3 MiB parameter crosses the TLS hop");
   } finally {
     await o.conn.end();
+  }
+});
+
+test("bytes that are no login after the TLS upgrade: ERR 1043 with sequence id 3 (the SSLRequest was 1)", async () => {
+  const tlsPx = await tlsPairgate();
+  const c = await RawConnection.connect(tlsPx.port);
+  try {
+    await c.readGreeting();
+    c.send(1, sslRequest(DEFAULT_CAPS | CAP.SSL));
+    await (c as unknown as { upgrade(ca: Buffer): Promise<void> }).upgrade(readFileSync(pair.caFile));
+    // A header announcing 100 KiB: over the login limit, refused before any handshake decoding.
+    c.write(Buffer.from([0x00, 0x90, 0x01, 2]));
+    const err = await c.read(5000);
+    assert.ok(isErr(err), "an ERR");
+    assert.is(parseErr(err).code, 1043, "ER_HANDSHAKE_ERROR");
+    assert.is(err.seq, 3, "after the client's packets 1 (SSLRequest) and 2");
+  } finally {
+    c.close();
   }
 });
 

@@ -6,10 +6,12 @@ import { Readable } from "node:stream";
 import mysql from "mysql2/promise";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
+import type { Config } from "../../src/config/load.js";
 import { readsThroughChannel } from "../../src/net/read-channel.js";
 import { startPair, type TestPair } from "../helpers/pair.js";
+import { freePort } from "../helpers/ports.js";
 import { type RunningProxy, startProxy } from "../helpers/proxy.js";
-import { comQuery, isErr, parseErr, rawLogin, textRow } from "../helpers/raw-client.js";
+import { comQuery, isErr, parseErr, RawConnection, rawLogin, textRow } from "../helpers/raw-client.js";
 
 let pair: TestPair;
 let px: RunningProxy;
@@ -212,6 +214,44 @@ test("COM_CHANGE_USER: a new login inside the session, with its own schema", asy
     assert.is(e?.errno, 1045, "a wrong password: access denied");
   } finally {
     await c.end().catch(() => {});
+  }
+});
+
+test("a reload's maxAllowedPacket holds for open sessions too; the greeting names the server that serves now", async () => {
+  const port = await freePort();
+  // A slow monitor, so that only the check events this test emits change the greeting.
+  const p2 = await startProxy(
+    pair,
+    pair.proxyConfig({
+      listen: { port },
+      monitor: { intervalMs: 60_000, connectTimeoutMs: 2500, queryTimeoutMs: 2500, fall: 3, rise: 2 },
+    }),
+  );
+  try {
+    const { username, password } = pair.appUser;
+    const open = await rawLogin(p2.port, { user: username, password });
+    const query = comQuery(`SELECT '${"x".repeat(200 * 1024)}' AS big`);
+    assert.is((await open.query(query)).rows.length, 1, "200 KiB passes under the default limit");
+    const current = (p2.proxy as unknown as { config: Config }).config;
+    await p2.proxy.reload({ ...current, maxAllowedPacket: 100 * 1024 });
+    const refused = await open.command(query);
+    assert.ok(isErr(refused), "the open session is held to the reloaded limit");
+    assert.is(parseErr(refused).code, 1153, "ER_NET_PACKET_TOO_LARGE");
+    await open.waitClosed();
+    const fresh = await rawLogin(p2.port, { user: username, password });
+    assert.ok(isErr(await fresh.command(query)), "and a new one");
+    fresh.close();
+
+    // The greeting's version follows the checks of the server that serves (read_write: the primary).
+    const topology = p2.proxy.topology;
+    const health = topology.snapshot().primary;
+    topology.emit("check", "primary", { ...health, version: "10.99.9-MariaDB-promoted" });
+    topology.emit("check", "secondary", { ...health, version: "10.1.1-MariaDB-not-serving" });
+    const c = await RawConnection.connect(p2.port);
+    assert.is((await c.readGreeting()).serverVersion, "5.5.5-10.99.9-MariaDB-promoted");
+    c.close();
+  } finally {
+    await p2.stop();
   }
 });
 
