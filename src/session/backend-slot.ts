@@ -216,6 +216,7 @@ export class BackendSlot {
    */
   async retry(f: Inflight, lost: Role, modeSeen: Mode): Promise<void> {
     await this.ctx.settle(this.ctx.connectTimeoutMs * 2, lost, modeSeen);
+    if (this.out.closed) throw new Error("session closed");
     const to = retryTarget(this.ctx.mode(), this.ctx.readRole(), lost);
     if (!to)
       throw new PairgateError(
