@@ -29,8 +29,9 @@ export class PairgateProxy {
   private sessions = new Set<ClientSession>();
   private users: Map<string, string>;
   private tls: ReturnType<PairgateProxy["buildTls"]>;
+  /** The version the greeting announces: the one of the server that serves now (updated by checks). */
   private serverVersion = "5.5.5-10.11.0-MariaDB-pairgate";
-  private versionKnown = false;
+  private sha2Cache = new Set<string>();
   private sessionContext: SessionContext;
   address: { host: string; port: number } | null = null;
   private admin: AdminServer | null = null;
@@ -65,10 +66,11 @@ export class PairgateProxy {
     this.topology.on("transition", (t) => {
       for (const s of this.sessions) s.onModeChange(t.to);
     });
-    this.topology.on("check", (_role, h) => {
-      if (!this.versionKnown && h.version) {
+    this.topology.on("check", (role, h) => {
+      // The server that serves now: after a promotion or a reload that moved a backend, the
+      // greeting follows it (clients pick dialects and workarounds from it).
+      if (h.version && role === this.servingRole()) {
         this.serverVersion = /mariadb/i.test(h.version) ? `5.5.5-${h.version}` : h.version;
-        this.versionKnown = true;
       }
     });
     const hooks = {
@@ -87,6 +89,8 @@ export class PairgateProxy {
       reportBackendError: (role, err) => this.topology.reportBackendError(role, err),
       settle: (ms, role, modeSeen) => this.settle(ms, role, modeSeen),
       users: this.users,
+      authPlugin: () => this.config.listen.authPlugin,
+      sha2Cache: this.sha2Cache,
       connectTimeoutMs: config.monitor.connectTimeoutMs,
       maxAllowedPacket: config.maxAllowedPacket,
       netReadTimeoutMs: config.netReadTimeoutMs,
@@ -142,6 +146,7 @@ export class PairgateProxy {
       tls: () => this.tls,
       serverVersion: () => this.serverVersion,
       authPlugin: () => this.config.listen.authPlugin,
+      sha2Cache: this.sha2Cache,
       onClient: (client, id) => this.startSession(client, id),
       onAuthFailure: (username, address, message) => {
         this.metrics.authFailure();
@@ -189,6 +194,11 @@ export class PairgateProxy {
       }),
       require: t.require,
     };
+  }
+
+  /** The backend that serves clients now: the primary, or the read role in read_only mode. */
+  private servingRole(): Role {
+    return this.topology.mode === "read_only" ? (this.topology.readRole ?? "secondary") : "primary";
   }
 
   target(role: Role): BackendTarget {
@@ -386,6 +396,9 @@ export class PairgateProxy {
     this.tls = this.buildTls(next);
     this.sessionContext.connectTimeoutMs = next.monitor.connectTimeoutMs;
     this.sessionContext.netReadTimeoutMs = next.netReadTimeoutMs;
+    this.sessionContext.maxAllowedPacket = next.maxAllowedPacket;
+    if (next.maxAllowedPacket !== previous.maxAllowedPacket)
+      for (const s of this.sessions) s.setMaxAllowedPacket(next.maxAllowedPacket);
     this.topology.reconfigure(next.primary, next.secondary, next.monitor);
     this.topology.setFailoverConfig(next.failover);
     this.audit?.setRules(next.audit.rules, next.audit.captureTables);

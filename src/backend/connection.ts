@@ -36,6 +36,7 @@ import {
   ERR_HEADER,
   OK_HEADER,
 } from "../protocol/constants.js";
+import { type ErrorCode, PairgateError } from "../protocol/errors.js";
 import type { Packet } from "../protocol/framer.js";
 import {
   decodeAuthSwitch,
@@ -44,6 +45,7 @@ import {
   encodeHandshakeResponse,
   encodeSslRequest,
   type HandshakeV10,
+  okStatusAt,
   ServerError,
 } from "../protocol/messages.js";
 import { framePayload, PacketWriter, ProtocolError } from "../protocol/packet.js";
@@ -69,23 +71,24 @@ export interface BackendLogin {
   connectAttrs: Buffer | null;
 }
 
-/** A backend could not be reached or refused us; `transient` errors are worth a failover check. */
-export class BackendError extends Error {
+type BackendErrorCode = Extract<ErrorCode, `PAIRGATE_BACKEND_${string}`>;
+
+/** A backend could not be reached, was lost, or asks for what pairgate cannot do. */
+export class BackendError extends PairgateError {
   constructor(
     message: string,
-    readonly code: string,
+    code: BackendErrorCode,
     readonly role: Role,
-    readonly transient: boolean,
   ) {
-    super(message);
-    this.name = "BackendError";
+    super(code, message);
   }
 }
 
 const MAX_BACKEND_PACKET = 1 << 30;
 export class BackendConnection {
-  readonly socket: Socket;
-  readonly channel: ReadChannel;
+  /** Only this class and the session's backend slot (through the methods below) touch the socket. */
+  private readonly socket: Socket;
+  private readonly channel: ReadChannel;
   readonly role: Role;
   readonly serverVersion: string;
   readonly connectionId: number;
@@ -131,7 +134,6 @@ export class BackendConnection {
           `${target.role} ${target.host}:${target.port} did not finish the handshake in ${connectTimeoutMs} ms`,
           "PAIRGATE_BACKEND_TIMEOUT",
           target.role,
-          true,
         ),
       );
       socket.destroy();
@@ -179,6 +181,42 @@ export class BackendConnection {
     return scanner.prepared;
   }
 
+  /**
+   * Hand the command phase to a relay: every chunk read goes to `onData` (the chunk may be kept;
+   * see ReadChannel's buffer lifetime rule), a close to `onClose`.
+   */
+  attach(
+    onData: (chunk: Buffer) => void,
+    onClose: () => void,
+    onError: (e: NodeJS.ErrnoException) => void,
+  ): void {
+    this.channel.handler = onData;
+    this.socket.on("close", onClose);
+    this.socket.on("error", onError);
+  }
+
+  /** Undo `attach`; later errors are swallowed (the connection is being let go). */
+  detach(onClose: () => void, onError: (e: NodeJS.ErrnoException) => void): void {
+    this.channel.handler = noop;
+    this.socket.off("close", onClose);
+    this.socket.off("error", onError);
+    this.socket.on("error", noop);
+  }
+
+  /** Send bytes already framed. */
+  write(framed: Buffer): void {
+    this.socket.write(framed);
+  }
+
+  /** Backpressure: stop reading while the client cannot take more. */
+  pause(): void {
+    this.socket.pause();
+  }
+
+  resume(): void {
+    if (this.socket.isPaused()) this.socket.resume();
+  }
+
   closeStatement(statementId: number): void {
     if (this.closed) return;
     this.socket.write(framePayload(new PacketWriter(5).u8(COM_STMT_CLOSE).u32(statementId).payload(), 0));
@@ -197,9 +235,7 @@ export class BackendConnection {
       };
       const onClose = () => {
         cleanup();
-        reject(
-          new BackendError(`${this.role} closed the connection`, "PAIRGATE_BACKEND_LOST", this.role, true),
-        );
+        reject(new BackendError(`${this.role} closed the connection`, "PAIRGATE_BACKEND_LOST", this.role));
       };
       const cleanup = () => {
         this.channel.handler = previous;
@@ -224,6 +260,8 @@ export class BackendConnection {
     this.socket.destroy();
   }
 }
+
+const noop = (): void => {};
 
 function firstErr(reply: Buffer): Error {
   // The reply's last ERR packet: for our single statements it is the first packet.
@@ -255,7 +293,6 @@ function connectSocket(
           `could not connect to ${target.role} ${target.host}:${target.port} within ${timeoutMs} ms`,
           "PAIRGATE_BACKEND_TIMEOUT",
           target.role,
-          true,
         ),
       );
     }, timeoutMs);
@@ -269,9 +306,8 @@ function connectSocket(
       reject(
         new BackendError(
           `could not connect to ${target.role} ${target.host}:${target.port}: ${e.code ?? e.message}`,
-          e.code ?? "PAIRGATE_BACKEND_UNREACHABLE",
+          "PAIRGATE_BACKEND_UNREACHABLE",
           target.role,
-          true,
         ),
       );
     });
@@ -323,22 +359,10 @@ class HandshakeReader {
   private onData = (chunk: Buffer) => this.queue.push(chunk);
   private onClose = () =>
     this.fail(
-      new BackendError(
-        `${this.role} closed the connection during login`,
-        "PAIRGATE_BACKEND_LOST",
-        this.role,
-        true,
-      ),
+      new BackendError(`${this.role} closed the connection during login`, "PAIRGATE_BACKEND_LOST", this.role),
     );
   private onError = (e: NodeJS.ErrnoException) =>
-    this.fail(
-      new BackendError(
-        `${this.role}: ${e.code ?? e.message}`,
-        e.code ?? "PAIRGATE_BACKEND_ERROR",
-        this.role,
-        true,
-      ),
-    );
+    this.fail(new BackendError(`${this.role}: ${e.code ?? e.message}`, "PAIRGATE_BACKEND_ERROR", this.role));
 }
 
 function authToken(plugin: string, password: string, scramble: Buffer, secure: boolean): Buffer {
@@ -349,7 +373,6 @@ function authToken(plugin: string, password: string, scramble: Buffer, secure: b
     `the backend asks for authentication plugin ${plugin}, which pairgate does not support${plugin === CLEAR_PASSWORD ? " without TLS" : ""}`,
     "PAIRGATE_BACKEND_AUTH_PLUGIN",
     "primary",
-    false,
   );
 }
 
@@ -377,7 +400,6 @@ async function handshake(
         `${target.role} does not offer TLS but the config asks for it`,
         "PAIRGATE_BACKEND_NO_TLS",
         target.role,
-        false,
       );
     }
     plain.write(framePayload(encodeSslRequest(caps, MAX_BACKEND_PACKET, login.collation), seq++));
@@ -417,7 +439,7 @@ async function handshake(
     seq = p.seq + 1;
     const h = p.payload[0];
     if (h === OK_HEADER) {
-      const status = p.payload.length >= 5 ? readOkStatus(p.payload) : 0;
+      const status = okStatusAt(p.payload);
       return { socket, hs, caps, status };
     }
     if (h === ERR_HEADER) throw decodeErrAsError(p.payload);
@@ -451,15 +473,6 @@ async function handshake(
   }
 }
 
-function readOkStatus(payload: Buffer): number {
-  let p = 1;
-  for (let k = 0; k < 2; k++) {
-    const v = payload[p];
-    p += v < 0xfb ? 1 : v === 0xfc ? 3 : v === 0xfd ? 4 : 9;
-  }
-  return p + 2 <= payload.length ? payload.readUInt16LE(p) : 0;
-}
-
 function upgradeTls(socket: Socket, target: BackendTarget): Promise<TLSSocket> {
   return new Promise((resolve, reject) => {
     const s = tlsConnect({
@@ -475,12 +488,7 @@ function upgradeTls(socket: Socket, target: BackendTarget): Promise<TLSSocket> {
     });
     s.once("error", (e) =>
       reject(
-        new BackendError(
-          `TLS to ${target.role} failed: ${e.message}`,
-          "PAIRGATE_BACKEND_TLS",
-          target.role,
-          false,
-        ),
+        new BackendError(`TLS to ${target.role} failed: ${e.message}`, "PAIRGATE_BACKEND_TLS", target.role),
       ),
     );
   });

@@ -5,6 +5,7 @@
 import { readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import type { z } from "zod";
+import { PairgateError } from "../protocol/errors.js";
 import { configSchema, type Secret } from "./schema.js";
 
 type Parsed = z.output<typeof configSchema>;
@@ -24,14 +25,12 @@ export type Config = Readonly<
   }
 >;
 
-export class ConfigError extends Error {
-  readonly code = "PAIRGATE_CONFIG_INVALID";
+export class ConfigError extends PairgateError {
   constructor(
     readonly file: string,
     readonly problems: string[],
   ) {
-    super(`${file}: invalid configuration\n  ${problems.join("\n  ")}`);
-    this.name = "ConfigError";
+    super("PAIRGATE_CONFIG_INVALID", `${file}: invalid configuration\n  ${problems.join("\n  ")}`);
   }
 }
 

@@ -8,15 +8,7 @@
  */
 import type { Socket } from "node:net";
 import { type SecureContext, TLSSocket } from "node:tls";
-import {
-  CACHING_SHA2_PASSWORD,
-  NATIVE_PASSWORD,
-  newScramble,
-  SHA2_FAST_AUTH_SUCCESS,
-  SHA2_PERFORM_FULL_AUTH,
-  verifyCleartext,
-  verifyToken,
-} from "../protocol/auth.js";
+import { type CACHING_SHA2_PASSWORD, NATIVE_PASSWORD, newScramble } from "../protocol/auth.js";
 import {
   CLIENT_PLUGIN_AUTH,
   CLIENT_SSL,
@@ -28,11 +20,10 @@ import {
   PROXY_CAPABILITIES,
   SERVER_STATUS_AUTOCOMMIT,
 } from "../protocol/constants.js";
+import { PairgateError } from "../protocol/errors.js";
 import type { Packet } from "../protocol/framer.js";
 import {
   decodeHandshakeResponse,
-  encodeAuthMoreData,
-  encodeAuthSwitch,
   encodeErr,
   encodeHandshakeV10,
   type HandshakeResponse,
@@ -40,6 +31,7 @@ import {
 } from "../protocol/messages.js";
 import { framePayload, ProtocolError } from "../protocol/packet.js";
 import { PacketQueue } from "../protocol/packet-queue.js";
+import { authenticate } from "./authenticate.js";
 
 export interface FrontendAuthOptions {
   serverVersion: string;
@@ -66,14 +58,16 @@ export interface AuthenticatedClient {
 }
 
 /** Login refused or malformed: `errPacket` has already been sent (or the socket is gone). */
-export class HandshakeError extends Error {
+type HandshakeErrorCode = "PAIRGATE_AUTH_DENIED" | "PAIRGATE_HANDSHAKE" | "PAIRGATE_TLS_REQUIRED";
+
+export class HandshakeError extends PairgateError {
+  declare readonly code: HandshakeErrorCode;
   constructor(
     message: string,
-    readonly code: "PAIRGATE_AUTH_DENIED" | "PAIRGATE_HANDSHAKE" | "PAIRGATE_TLS_REQUIRED",
+    code: HandshakeErrorCode,
     readonly username: string | null,
   ) {
-    super(message);
-    this.name = "HandshakeError";
+    super(code, message);
   }
 }
 
@@ -155,6 +149,9 @@ export async function authenticateClient(
     if (!socket.destroyed) socket.end(framePayload(encodeErr({ code, sqlState: state, message }), seq));
     return new HandshakeError(message, kind, user);
   };
+  // Sequence id of an ERR for bytes that are no login at all: after the client's packet 1, or
+  // after its packet 2 once TLS is up (the SSLRequest was packet 1).
+  let badHandshakeSeq = 2;
   try {
     // Every client packet of the login carries the next sequence id, as the server checks.
     const expectSeq = (got: Packet, want: number) => {
@@ -193,6 +190,7 @@ export async function authenticateClient(
       socket = await upgradeToTls(plain, opts.tls.context);
       listen(socket);
       isTls = true;
+      badHandshakeSeq = 3;
       p = await queue.next();
       expectSeq(p, 2);
     }
@@ -221,58 +219,43 @@ export async function authenticateClient(
     }
     const capabilities = (response.capabilities & offered) >>> 0;
     const username = response.username;
-    const password = opts.users.get(username);
-    let seq = p.seq + 1;
-    let plugin =
-      capabilities & CLIENT_PLUGIN_AUTH && response.authPlugin ? response.authPlugin : NATIVE_PASSWORD;
-    let token = response.authResponse;
-    let sawPassword = token.length > 0;
-    if (plugin !== NATIVE_PASSWORD && plugin !== CACHING_SHA2_PASSWORD) {
-      // Ask the client to answer with mysql_native_password on the same scramble.
-      socket.write(
-        framePayload(encodeAuthSwitch(NATIVE_PASSWORD, Buffer.concat([scramble, Buffer.from([0])])), seq),
-      );
-      const answer = await queue.next();
-      expectSeq(answer, seq + 1);
-      seq = answer.seq + 1;
-      token = answer.payload;
-      plugin = NATIVE_PASSWORD;
-      sawPassword = token.length > 0;
-    }
-    let ok = password !== undefined && verifyToken(plugin, password, scramble, token);
-    if (ok && plugin === CACHING_SHA2_PASSWORD && password !== "") {
-      if (isTls && !opts.sha2Cache.has(username)) {
-        // As MySQL does on a first login: full authentication, the password sent over TLS.
-        socket.write(framePayload(encodeAuthMoreData(Buffer.from([SHA2_PERFORM_FULL_AUTH])), seq));
-        const clear = await queue.next();
-        expectSeq(clear, seq + 1);
-        seq = clear.seq + 1;
-        ok = verifyCleartext(password!, clear.payload);
-        if (ok) opts.sha2Cache.add(username);
-      } else {
-        socket.write(framePayload(encodeAuthMoreData(Buffer.from([SHA2_FAST_AUTH_SUCCESS])), seq++));
-      }
-    }
-    if (!ok) {
-      const host = plain.remoteAddress?.replace(/^::ffff:/, "") ?? "unknown";
-      throw fail(
-        seq,
-        ER_ACCESS_DENIED_ERROR,
-        "28000",
-        // The name is the client's: cut, as the server's messages are (MYSQL_ERRMSG_SIZE 512).
-        `Access denied for user '${username.length > 80 ? `${username.slice(0, 79)}…` : username}'@'${host}' (using password: ${sawPassword ? "YES" : "NO"})`,
-        "PAIRGATE_AUTH_DENIED",
+    const host = plain.remoteAddress?.replace(/^::ffff:/, "") ?? "unknown";
+    const auth = await authenticate(
+      {
+        write: (payload, seq) => socket.write(framePayload(payload, seq)),
+        next: async (want) => {
+          const answer = await queue.next();
+          expectSeq(answer, want);
+          return answer;
+        },
+      },
+      {
         username,
-      );
-    }
+        answer: {
+          plugin:
+            capabilities & CLIENT_PLUGIN_AUTH && response.authPlugin ? response.authPlugin : NATIVE_PASSWORD,
+          token: response.authResponse,
+          scramble,
+        },
+        seq: p.seq + 1,
+        secure: isTls,
+        plugin: opts.authPlugin,
+        users: opts.users,
+        sha2Cache: opts.sha2Cache,
+        host,
+      },
+    );
+    if (!auth.ok)
+      throw fail(auth.seq, ER_ACCESS_DENIED_ERROR, "28000", auth.message, "PAIRGATE_AUTH_DENIED", username);
+    const { password, seq } = auth;
     if (queue.leftover() > 0) throw new ProtocolError("client sent data before the login finished");
-    return { socket, response, capabilities, username, password: password!, nextSeq: seq, tls: isTls };
+    return { socket, response, capabilities, username, password, nextSeq: seq, tls: isTls };
   } catch (e) {
     if (e instanceof HandshakeError) throw e;
     // Bytes that are no login at all (garbage, a packet over the login limit, data sent early):
     // a clear ERR, as the server's "Bad handshake", rather than a silent close.
     throw fail(
-      2,
+      badHandshakeSeq,
       ER_HANDSHAKE_ERROR,
       "08S01",
       `Bad handshake: ${(e as Error).message}`,

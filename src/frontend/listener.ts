@@ -21,6 +21,8 @@ export interface ListenerOptions {
   tls(): { context: SecureContext; require: boolean } | null;
   serverVersion(): string;
   authPlugin(): "mysql_native_password" | "caching_sha2_password";
+  /** Users that completed a caching_sha2_password full authentication (shared with COM_CHANGE_USER). */
+  sha2Cache: Set<string>;
   /** Called with each authenticated client; returns when the session is done with the login phase. */
   onClient(client: AuthenticatedClient, connectionId: number, plain: Socket): void;
   onAuthFailure(username: string | null, address: string, reason: string): void;
@@ -38,17 +40,12 @@ export class ClientListener {
   private server: Server;
   private sockets = new Set<Socket>();
   private nextConnectionId = 1;
-  private sha2Cache = new Set<string>();
   private accepting = true;
   readonly throttle: LoginThrottle;
 
   constructor(private opts: ListenerOptions) {
     this.throttle = new LoginThrottle(() => opts.loginThrottle());
     this.server = createServer({ noDelay: true }, (s) => this.accept(s));
-  }
-
-  get connections(): number {
-    return this.sockets.size;
   }
 
   listen(): Promise<{ host: string; port: number }> {
@@ -80,7 +77,7 @@ export class ClientListener {
 
   /** Forget cached caching_sha2 logins (users changed on reload). */
   clearAuthCache(): void {
-    this.sha2Cache.clear();
+    this.opts.sha2Cache.clear();
   }
 
   private accept(socket: Socket): void {
@@ -149,7 +146,7 @@ export class ClientListener {
       connectionId,
       users: this.opts.users(),
       tls: this.opts.tls(),
-      sha2Cache: this.sha2Cache,
+      sha2Cache: this.opts.sha2Cache,
       authPlugin: this.opts.authPlugin(),
     }).then(
       (client) => {

@@ -88,13 +88,16 @@ function onreadSlots(socket: Socket): OnreadSlots | null {
  * Make an already connected plain TCP socket (one a server accepted, which Node 20 gives no
  * `onread` option) read into `channel` from now on, exactly as `onread` would have set it up.
  * Bytes the stream had already buffered go to the handler first. Returns false, changing nothing,
- * when this Node does not keep the `onread` state where expected or the socket has no TCP handle
- * (a TLS socket): the caller then reads with 'data' events.
+ * when this Node does not keep the `onread` state where expected, the socket is destroyed, or it
+ * is a TLS socket: the caller then reads with 'data' events.
  *
  * The socket must be paused with no 'data' listener; it is resumed here.
  */
 export function adoptSocket(socket: Socket, channel: ReadChannel): boolean {
   const handle = (socket as unknown as { _handle?: { useUserBuffer?: (b: Uint8Array) => void } })._handle;
+  // A TLS socket's handle (the TLS layer) has useUserBuffer too, but the socket is not the plain
+  // TCP stream this is written for: test it by name, not by the handle's shape.
+  if ((socket as { encrypted?: boolean }).encrypted === true) return false;
   const s = onreadSlots(socket);
   if (!s || !handle || typeof handle.useUserBuffer !== "function" || socket.destroyed) return false;
   const early = socket.readableLength > 0 ? (socket.read() as Buffer | null) : null;

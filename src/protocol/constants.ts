@@ -137,6 +137,14 @@ export const ER_LOCK_OR_ACTIVE_TRANSACTION = 1192; // HY000
 /** CR_SERVER_LOST-like: the backend went away. 2013 is the client's code; servers use 1927 (MariaDB ER_CONNECTION_KILLED, 70100). */
 export const ER_CONNECTION_KILLED = 1927;
 export const ER_QUERY_INTERRUPTED = 1317; // 70100
+export const ER_SERVER_SHUTDOWN = 1053; // 08S01
+export const ER_MALFORMED_PACKET = 1835; // HY000 Malformed communication packet
+/** A table write inside a read-only transaction/session (`SET SESSION TRANSACTION READ ONLY`). */
+export const ER_CANT_EXECUTE_IN_READ_ONLY_TRANSACTION = 1792; // 25006
+/** mysys "Error writing file": pairgate's answer when an audit event cannot be made durable. */
+export const EE_WRITE = 3; // HY000
+/** The client library's "Can't connect to MySQL server": sent when no backend can be reached. */
+export const CR_CONN_HOST_ERROR = 2003; // HY000
 
 /** utf8mb4_general_ci: the collation pairgate announces in its handshake. */
 export const DEFAULT_COLLATION_ID = 45;

@@ -14,7 +14,8 @@ import {
   ERR_HEADER,
   OK_HEADER,
 } from "./constants.js";
-import { PacketReader, PacketWriter, ProtocolError } from "./packet.js";
+import { ServerError } from "./errors.js";
+import { framePayload, PacketReader, PacketWriter, ProtocolError } from "./packet.js";
 
 /** https://dev.mysql.com/doc/dev/mysql-server/latest/page_protocol_connection_phase_packets_protocol_handshake_v10.html */
 export interface HandshakeV10 {
@@ -183,12 +184,34 @@ export function encodeOk(ok: Partial<OkPacket> & { statusFlags: number }, header
   return w.payload();
 }
 
-/** Status flags of an OK packet (header 0x00, or 0xFE when it ends a result set under DEPRECATE_EOF). */
-export function okStatusFlags(payload: Buffer): number {
-  const r = new PacketReader(payload, 1);
-  r.lenenc();
-  r.lenenc();
-  return r.u16();
+/**
+ * Status flags of an OK packet whose header byte (0x00, or 0xFE when it ends a result set under
+ * CLIENT_DEPRECATE_EOF) is at `off`: the one OK-status reader (response scanner, backend login).
+ * Looks at at most 1 + 9 + 9 + 2 bytes; a packet too short for them reads as 0.
+ */
+export function okStatusAt(b: Uint8Array, off = 0, end = b.length): number {
+  let p = off + 1;
+  p += lenencSizeAt(b, p);
+  p += lenencSizeAt(b, p);
+  return p + 2 <= end ? b[p] | (b[p + 1] << 8) : 0;
+}
+
+/** Bytes taken by the length-encoded integer at `off` (1, 3, 4 or 9). */
+export function lenencSizeAt(b: Uint8Array, off: number): number {
+  const v = b[off];
+  return v < 0xfb ? 1 : v === 0xfc ? 3 : v === 0xfd ? 4 : 9;
+}
+
+/**
+ * The length-encoded integer at `off` (0xFC: 2 bytes, 0xFD: 3, 0xFE: 8). An 8-byte value above
+ * 2^53 is not exact as a JS number; counts and lengths never come near that.
+ */
+export function lenencAt(b: Buffer, off: number): number {
+  const v = b[off];
+  if (v < 0xfb) return v;
+  if (v === 0xfc) return b.readUInt16LE(off + 1);
+  if (v === 0xfd) return b.readUIntLE(off + 1, 3);
+  return b.readUInt32LE(off + 1) + b.readUInt32LE(off + 5) * 0x1_0000_0000;
 }
 
 /** Status flags of a classic EOF packet: 0xFE, warnings(2), status(2). */
@@ -227,18 +250,6 @@ export function decodeErr(payload: Buffer): ErrPacket {
   return { code, sqlState, message: r.restString() };
 }
 
-/** A server error as a JS error, keeping its code and SQLSTATE. */
-export class ServerError extends Error {
-  constructor(
-    readonly errno: number,
-    readonly sqlState: string,
-    message: string,
-  ) {
-    super(message);
-    this.name = "ServerError";
-  }
-}
-
 export function decodeErrAsError(payload: Buffer): ServerError {
   const e = decodeErr(payload);
   return new ServerError(e.code, e.sqlState, e.message);
@@ -257,6 +268,57 @@ export function decodeAuthSwitch(payload: Buffer): { plugin: string; data: Buffe
   if (data.length > 0 && data[data.length - 1] === 0) data = data.subarray(0, data.length - 1);
   return { plugin, data };
 }
+
+/**
+ * COM_CHANGE_USER: https://dev.mysql.com/doc/dev/mysql-server/latest/page_protocol_com_change_user.html
+ * Its fields follow the capabilities negotiated at login. Throws ProtocolError when cut short.
+ */
+export interface ChangeUser {
+  username: string;
+  authResponse: Buffer;
+  /** "" when the client names none. */
+  database: string;
+  /** The character set byte, or null when the packet ends before it. */
+  collation: number | null;
+  authPlugin: string | null;
+  connectAttrs: Buffer | null;
+}
+
+export function decodeChangeUser(payload: Buffer, capabilities: number): ChangeUser {
+  const r = new PacketReader(payload, 1);
+  const username = r.nulString();
+  let authResponse: Buffer;
+  if (capabilities & CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA) authResponse = r.lenencBytes();
+  else if (capabilities & CLIENT_SECURE_CONNECTION) authResponse = r.bytes(r.u8());
+  else authResponse = r.nulBytes();
+  const database = r.remaining() > 0 ? r.nulOrRest() : "";
+  const collation = r.remaining() >= 2 ? r.u16() & 0xff : null;
+  const authPlugin = capabilities & CLIENT_PLUGIN_AUTH && r.remaining() > 0 ? r.nulOrRest() : null;
+  let connectAttrs: Buffer | null = null;
+  if (capabilities & CLIENT_CONNECT_ATTRS && r.remaining() > 0) {
+    const start = r.offset;
+    r.skip(r.lenenc());
+    connectAttrs = payload.subarray(start, r.offset);
+  }
+  return { username, authResponse, database, collation, authPlugin, connectAttrs };
+}
+
+/**
+ * A COM_STMT_* payload framed for the backend with the statement id (bytes 1..4) replaced: the
+ * client's id becomes the backend's. Copies: the client's payload may still be needed as sent.
+ */
+export function frameWithStatementId(payload: Buffer, statementId: number): Buffer {
+  const framed = framePayload(payload, 0);
+  framed.writeUInt32LE(statementId >>> 0, 5); // header(4) + command(1)
+  return framed;
+}
+
+/** Replace the statement id of a framed COM_STMT_PREPARE_OK (the reply's first packet) in place. */
+export function setPrepareOkStatementId(framedReply: Buffer, statementId: number): void {
+  framedReply.writeUInt32LE(statementId >>> 0, 5); // header(4) + 0x00
+}
+
+export { ServerError };
 
 export function encodeAuthMoreData(data: Buffer): Buffer {
   return new PacketWriter(data.length + 1).u8(0x01).bytes(data).payload();

@@ -6,13 +6,15 @@
  * 0xFFFFFF bytes or more continues in the next packet; see `framePayload`.
  */
 import { MAX_PACKET_PAYLOAD } from "./constants.js";
+import { PairgateError } from "./errors.js";
 
-export class ProtocolError extends Error {
-  readonly code: string;
-  constructor(message: string, code = "PAIRGATE_PROTOCOL") {
-    super(message);
-    this.name = "ProtocolError";
-    this.code = code;
+/** Bytes that break the protocol (truncated, oversized, out of place). */
+export class ProtocolError extends PairgateError {
+  constructor(
+    message: string,
+    code: "PAIRGATE_PROTOCOL" | "PAIRGATE_PACKET_TOO_LARGE" | "PAIRGATE_OLD_CLIENT" = "PAIRGATE_PROTOCOL",
+  ) {
+    super(code, message);
   }
 }
 

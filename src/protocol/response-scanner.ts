@@ -23,6 +23,7 @@ import {
   SERVER_MORE_RESULTS_EXISTS,
   SERVER_STATUS_CURSOR_EXISTS,
 } from "./constants.js";
+import { lenencAt, okStatusAt } from "./messages.js";
 
 /** What the command's response looks like. */
 export enum ResponseKind {
@@ -68,8 +69,8 @@ export class ResponseScanner {
   awaitingClientData = false;
   /** Statement id, column and parameter counts from a PREPARE_OK. */
   prepared: { statementId: number; columns: number; params: number } | null = null;
-  /** Packets (logical, not counting continuations) seen in this response. */
-  packets = 0;
+  /** The error number of the ERR packet that ended the response (0 when it did not fail). */
+  errno = 0;
 
   private deprecateEof = false;
   private kind: ResponseKind = ResponseKind.Single;
@@ -95,7 +96,7 @@ export class ResponseScanner {
     this.failed = false;
     this.awaitingClientData = false;
     this.prepared = null;
-    this.packets = 0;
+    this.errno = 0;
     this.hdrHave = 0;
     this.payloadLeft = 0;
     this.continuation = false;
@@ -178,7 +179,6 @@ export class ResponseScanner {
   }
 
   private onPacket(b: Buffer, off: number, len: number): void {
-    this.packets++;
     const first = len > 0 ? b[off] : -1;
     switch (this.phase) {
       case Phase.First:
@@ -191,10 +191,9 @@ export class ResponseScanner {
             this.afterPrepareOk(params);
             return;
           }
-          this.endWithStatus(okStatus(b, off));
+          this.endWithStatus(okStatusAt(b, off));
         } else if (first === ERR_HEADER) {
-          this.failed = true;
-          this.phase = Phase.Done;
+          this.fail(b, off, len);
         } else if (first === LOCAL_INFILE_HEADER && this.kind === ResponseKind.Query) {
           this.phase = Phase.LocalInfile;
           this.awaitingClientData = true;
@@ -220,10 +219,9 @@ export class ResponseScanner {
       }
       case Phase.Rows:
         if (first === EOF_HEADER && len < MAX_PACKET_PAYLOAD) {
-          this.endWithStatus(this.deprecateEof ? okStatus(b, off) : eofStatus(b, off, len));
+          this.endWithStatus(this.deprecateEof ? okStatusAt(b, off) : eofStatus(b, off, len));
         } else if (first === ERR_HEADER) {
-          this.failed = true;
-          this.phase = Phase.Done;
+          this.fail(b, off, len);
         }
         return;
       case Phase.PrepareParams:
@@ -243,15 +241,14 @@ export class ResponseScanner {
         return;
       case Phase.FieldList:
         if (first === ERR_HEADER) {
-          this.failed = true;
-          this.phase = Phase.Done;
+          this.fail(b, off, len);
         } else if (first === EOF_HEADER && len < MAX_PACKET_PAYLOAD) {
           this.phase = Phase.Done;
         }
         return;
       case Phase.Single:
-        if (first === ERR_HEADER) this.failed = true;
-        else if (first === OK_HEADER) this.status = okStatus(b, off);
+        if (first === ERR_HEADER) this.fail(b, off, len);
+        else if (first === OK_HEADER) this.status = okStatusAt(b, off);
         else if (first === EOF_HEADER && len < 9) this.status = eofStatus(b, off, len);
         this.phase = Phase.Done;
         return;
@@ -276,31 +273,16 @@ export class ResponseScanner {
     } else this.phase = Phase.Done;
   }
 
+  private fail(b: Buffer, off: number, len: number): void {
+    this.failed = true;
+    this.errno = len >= 3 ? b[off + 1] | (b[off + 2] << 8) : 0;
+    this.phase = Phase.Done;
+  }
+
   private endWithStatus(status: number): void {
     this.status = status;
     this.phase = status & SERVER_MORE_RESULTS_EXISTS ? Phase.First : Phase.Done;
   }
-}
-
-function lenencAt(b: Buffer, off: number): number {
-  const v = b[off];
-  if (v < 0xfb) return v;
-  if (v === 0xfc) return b.readUInt16LE(off + 1);
-  if (v === 0xfd) return b.readUIntLE(off + 1, 3);
-  return b.readUInt32LE(off + 1); // 8-byte counts do not occur for column counts
-}
-
-function lenencSize(b: Buffer, off: number): number {
-  const v = b[off];
-  return v < 0xfb ? 1 : v === 0xfc ? 3 : v === 0xfd ? 4 : 9;
-}
-
-/** Status flags of an OK packet whose header byte is at `off`. */
-function okStatus(b: Buffer, off: number): number {
-  let p = off + 1;
-  p += lenencSize(b, p);
-  p += lenencSize(b, p);
-  return p + 2 <= b.length ? b.readUInt16LE(p) : 0;
 }
 
 function eofStatus(b: Buffer, off: number, len: number): number {

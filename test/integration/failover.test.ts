@@ -155,6 +155,11 @@ test("a session whose state cannot move (LOCK TABLES, GET_LOCK) gets a clear err
     for (const c of [locked, getLock]) {
       const e = await errnoOf(c.query("SELECT COUNT(*) FROM ptrx_resources"));
       assert.ok(e, "the pinned session gets an error");
+      assert.is(e!.errno, 2003, "CR_CONN_HOST_ERROR: the session cannot be served any more");
+      assert.match(
+        e!.message,
+        /must move this session to the secondary database, but it holds (LOCK TABLES|GET_LOCK\(\))/,
+      );
       assert.match(e!.message, /cannot be moved; the session is closed/);
       const after = await errnoOf(c.query("SELECT 1"));
       assert.ok(after, "and is closed afterwards");
@@ -181,8 +186,11 @@ test("both servers down: a fast, clear error and new connections refused; back w
     const e = await errnoOf(c.query("SELECT 1"));
     assert.ok(e, "a statement fails while nothing can serve");
     assert.ok(Date.now() - t0 < 1500, `the error took ${Date.now() - t0} ms`);
+    assert.is(e!.errno, 2003, `errno of: ${e!.message}`);
+    assert.match(e!.message, /neither the primary nor the secondary database can be reached/);
     const refused = await errnoOf(px.connect());
     assert.ok(refused, "a new connection is refused");
+    assert.is(refused!.errno, 2003, `errno of: ${refused!.message}`);
     assert.match(refused!.message, /neither the primary nor the secondary/);
   } finally {
     await c.end().catch(() => {});

@@ -14,6 +14,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { startPair, type TestPair } from "../helpers/pair.js";
 import { freePort } from "../helpers/ports.js";
+import { prng, type Rng } from "../helpers/prng.js";
 import { type ProxyProcess, type RunningProxy, startProxy, startProxyProcess } from "../helpers/proxy.js";
 import {
   CAP,
@@ -38,7 +39,7 @@ import { startTap } from "../helpers/tap.js";
 /** At least this many mutated or truncated packets are thrown at the listener by the fuzz test. */
 const FUZZ_PACKETS = 100_000;
 /** The fuzz test stops early (and fails) if it has not reached FUZZ_PACKETS by then. */
-const FUZZ_DEADLINE_MS = 55_000;
+const FUZZ_DEADLINE_MS = 120_000; // ~20 s on an idle 2-core machine; room for a loaded one
 
 let pair: TestPair;
 let px: RunningProxy;
@@ -57,11 +58,13 @@ test.after(async () => {
 
 const user = () => ({ user: pair.appUser.username, password: pair.appUser.password, database: "passtrix" });
 
+let stillServesCalls = 0;
+
 /** Proof that pairgate serves: a fresh mysql2 login and a query with a known answer. */
 async function stillServes(port = px.port): Promise<void> {
   const c = await px.connect({ port });
   try {
-    const n = Math.floor(Math.random() * 1e9);
+    const n = 1_000_003 * ++stillServesCalls;
     const [rows] = await c.query(
       "SELECT ? AS n, MD5(?) AS h, (SELECT COUNT(*) FROM ptrx_resources) > 0 AS r",
       [n, String(n)],
@@ -445,30 +448,6 @@ test("more clients than maxConnections (5): ERR 1040 / 08004, then close; when o
 
 // ---------------------------------------------------------------- the randomised run
 
-/** A small deterministic PRNG (xorshift32), so a failing run can be replayed with its seed. */
-function prng(seed: number) {
-  let x = seed >>> 0 || 1;
-  const next = () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x / 0x100000000;
-  };
-  return {
-    next,
-    int: (n: number) => Math.floor(next() * n),
-    pick: <T>(a: readonly T[]): T => a[Math.floor(next() * a.length)],
-    bytes: (n: number) => {
-      const b = Buffer.allocUnsafe(n);
-      for (let i = 0; i < n; i++) b[i] = Math.floor(next() * 256);
-      return b;
-    },
-  };
-}
-type Rng = ReturnType<typeof prng>;
-
 /** Change a captured payload: flip bytes or bits, cut it, grow it, or replace it. */
 function mutate(rng: Rng, base: Buffer): Buffer {
   const b = Buffer.from(base);
@@ -603,7 +582,7 @@ test(`fuzz: ${FUZZ_PACKETS} mutated and truncated packets, before and after logi
     }),
   );
   stopLater.push(proc);
-  const seed = Number(process.env.PAIRGATE_FUZZ_SEED ?? Date.now() % 0xffffffff);
+  const seed = Number(process.env.PAIRGATE_FUZZ_SEED ?? Date.now() % 0xffffffff) >>> 0;
   const captured = await captureTraffic(port);
   assert.ok(captured.logins.length >= 2 && captured.commands.length >= 20, "traffic was captured");
 
@@ -612,9 +591,10 @@ test(`fuzz: ${FUZZ_PACKETS} mutated and truncated packets, before and after logi
   let checks = 0;
   const failures: string[] = [];
   let stopLive = false;
+  const liveRng = prng(seed ^ 0x5eed);
   const liveLoop = (async () => {
     while (!stopLive) {
-      const n = Math.floor(Math.random() * 1e9);
+      const n = liveRng.int(1e9);
       try {
         const [a] = await live.query("SELECT ? AS n, CONCAT('v', ?) AS s", [n, n]);
         const [b] = await live.execute("SELECT ? + 1 AS m", [n]);
@@ -631,15 +611,16 @@ test(`fuzz: ${FUZZ_PACKETS} mutated and truncated packets, before and after logi
     }
   })();
 
-  const rng = prng(seed);
+  // One generator per worker, each with its own share of the packets: what a worker sends does not
+  // depend on how the workers interleave, so PAIRGATE_FUZZ_SEED replays a run.
   let sent = 0;
   let connections = 0;
   let loggedIn = 0;
   const deadline = Date.now() + FUZZ_DEADLINE_MS;
 
-  async function preLogin(): Promise<void> {
+  async function preLogin(rng: Rng): Promise<number> {
     const c = await RawConnection.connect(port).catch(() => null);
-    if (!c) return;
+    if (!c) return 0;
     connections++;
     try {
       if (rng.next() < 0.8) await c.readGreeting(3000).catch(() => {});
@@ -652,19 +633,21 @@ test(`fuzz: ${FUZZ_PACKETS} mutated and truncated packets, before and after logi
       c.write(Buffer.concat(chunks));
       sent += n;
       await drainUntilQuiet(c.socket, 30, 300);
+      return n;
     } finally {
       c.close();
     }
   }
 
-  async function postLogin(): Promise<void> {
+  async function postLogin(rng: Rng): Promise<number> {
     const c = await rawLogin(port, {
       ...user(),
       capabilities: rng.next() < 0.5 ? DEFAULT_CAPS : DEFAULT_CAPS | CAP.DEPRECATE_EOF,
     }).catch(() => null);
-    if (!c) return;
+    if (!c) return 0;
     connections++;
     loggedIn++;
+    let mine = 0;
     try {
       const n = 40 + rng.int(120);
       for (let done = 0; done < n && !c.closed; ) {
@@ -674,19 +657,23 @@ test(`fuzz: ${FUZZ_PACKETS} mutated and truncated packets, before and after logi
           chunks.push(badPacket(rng, mutate(rng, rng.pick(captured.commands)), 0));
         c.write(Buffer.concat(chunks));
         sent += burst;
+        mine += burst;
         done += burst;
         await drainUntilQuiet(c.socket, 5, 100);
       }
       await drainUntilQuiet(c.socket, 20, 200);
+      return mine;
     } finally {
       c.close();
     }
   }
 
-  const workers = Array.from({ length: 16 }, async () => {
-    while (sent < FUZZ_PACKETS && Date.now() < deadline && proc.exit() === null) {
-      if (rng.next() < 0.6) await preLogin();
-      else await postLogin();
+  const WORKERS = 16;
+  const workers = Array.from({ length: WORKERS }, async (_, w) => {
+    const rng = prng((seed + Math.imul(w + 1, 0x9e3779b9)) >>> 0);
+    const share = Math.ceil(FUZZ_PACKETS / WORKERS);
+    for (let mine = 0; mine < share && Date.now() < deadline && proc.exit() === null; ) {
+      mine += rng.next() < 0.6 ? await preLogin(rng) : await postLogin(rng);
     }
   });
   await Promise.all(workers);

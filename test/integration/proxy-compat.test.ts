@@ -29,12 +29,15 @@ import {
   DEFAULT_CAPS,
   errOf,
   isErr,
-  type RawConnection,
+  parseErr,
+  RawConnection,
   RawServerError,
   rawLogin,
   readPrepareOk,
   SERVER_STATUS_CURSOR_EXISTS,
   SERVER_STATUS_LAST_ROW_SENT,
+  sha2Token,
+  sslRequest,
   textRow,
 } from "../helpers/raw-client.js";
 
@@ -271,6 +274,24 @@ test("mysql2 over TLS (ssl.ca): queries and prepared statements on an encrypted 
   }
 });
 
+test("bytes that are no login after the TLS upgrade: ERR 1043 with sequence id 3 (the SSLRequest was 1)", async () => {
+  const tlsPx = await tlsPairgate();
+  const c = await RawConnection.connect(tlsPx.port);
+  try {
+    await c.readGreeting();
+    c.send(1, sslRequest(DEFAULT_CAPS | CAP.SSL));
+    await (c as unknown as { upgrade(ca: Buffer): Promise<void> }).upgrade(readFileSync(pair.caFile));
+    // A header announcing 100 KiB: over the login limit, refused before any handshake decoding.
+    c.write(Buffer.from([0x00, 0x90, 0x01, 2]));
+    const err = await c.read(5000);
+    assert.ok(isErr(err), "an ERR");
+    assert.is(parseErr(err).code, 1043, "ER_HANDSHAKE_ERROR");
+    assert.is(err.seq, 3, "after the client's packets 1 (SSLRequest) and 2");
+  } finally {
+    c.close();
+  }
+});
+
 test("listen.authPlugin caching_sha2_password: fast path in plain, full auth over TLS once, then fast", async () => {
   const sha2 = await anotherProxy({ listen: { ...tlsListen(false), authPlugin: "caching_sha2_password" } });
   const ca = readFileSync(pair.caFile);
@@ -298,6 +319,36 @@ test("listen.authPlugin caching_sha2_password: fast path in plain, full auth ove
   const wrong = await observedMysql2(sha2.port, { ssl: { ca }, password: "nope" }).catch((e) => e);
   assert.is(wrong.errno, 1045);
   assert.is(wrong.sqlState, "28000");
+
+  // COM_CHANGE_USER asks for the login's plugin too (one authentication routine for both).
+  const { username, password } = pair.appUser;
+  const raw = await rawLogin(sha2.port, { user: username, password, plugin: "caching_sha2_password" });
+  try {
+    const changeUser = Buffer.concat([
+      Buffer.from([0x11]),
+      Buffer.from(`${username}\0`),
+      Buffer.from([0]), // no auth data: pairgate asks afresh anyway
+      Buffer.from("passtrix\0"),
+      Buffer.from([45, 0]),
+      Buffer.from("mysql_native_password\0"),
+    ]);
+    raw.send(0, changeUser);
+    const sw = await raw.read();
+    assert.is(sw.payload[0], 0xfe, "an auth switch request");
+    const nul = sw.payload.indexOf(0, 1);
+    assert.is(sw.payload.toString("latin1", 1, nul), "caching_sha2_password", "listen.authPlugin");
+    const scramble = sw.payload.subarray(nul + 1, sw.payload.length - 1);
+    raw.send(sw.seq + 1, sha2Token(password, scramble));
+    const fast = await raw.read();
+    assert.equal([...fast.payload], [0x01, 0x03], "fast authentication success, as at login without TLS");
+    const ok = await raw.read();
+    assert.is(ok.payload[0], 0x00, "then OK");
+    assert.is(ok.seq, fast.seq + 1);
+    const db = await raw.query(comQuery("SELECT DATABASE()"));
+    assert.equal(textRow(db.rows[0]), ["passtrix"], "the new login's schema");
+  } finally {
+    raw.close();
+  }
 });
 
 // ---------------------------------------------------------------- sysbench

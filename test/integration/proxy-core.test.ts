@@ -6,9 +6,12 @@ import { Readable } from "node:stream";
 import mysql from "mysql2/promise";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
+import type { Config } from "../../src/config/load.js";
 import { readsThroughChannel } from "../../src/net/read-channel.js";
 import { startPair, type TestPair } from "../helpers/pair.js";
+import { freePort } from "../helpers/ports.js";
 import { type RunningProxy, startProxy } from "../helpers/proxy.js";
+import { comQuery, isErr, parseErr, RawConnection, rawLogin, textRow } from "../helpers/raw-client.js";
 
 let pair: TestPair;
 let px: RunningProxy;
@@ -169,16 +172,86 @@ test("packets of 16 MiB and more pass both ways", async () => {
   }
 });
 
-test("COM_PING, COM_INIT_DB, COM_RESET_CONNECTION and COM_CHANGE_USER", async () => {
+test("COM_PING, COM_INIT_DB and COM_RESET_CONNECTION, as sent on the wire, and their results", async () => {
+  const c = await rawLogin(px.port, { user: pair.appUser.username, password: pair.appUser.password });
+  try {
+    const database = async () => textRow((await c.query(comQuery("SELECT DATABASE()"))).rows[0])[0];
+    const ping = await c.command(Buffer.from([0x0e]));
+    assert.is(ping.payload[0], 0x00, "COM_PING: OK");
+    const init = await c.command(Buffer.concat([Buffer.from([0x02]), Buffer.from("sbtest")]));
+    assert.is(init.payload[0], 0x00, "COM_INIT_DB sbtest: OK");
+    assert.is(await database(), "sbtest", "the schema the server now uses");
+    const bad = await c.command(Buffer.concat([Buffer.from([0x02]), Buffer.from("no_such_db")]));
+    assert.ok(isErr(bad), "COM_INIT_DB to a schema that does not exist: ERR");
+    // The server's own answer, relayed: 1044 for a user without rights on it (the app user), 1049 else.
+    assert.ok([1044, 1049].includes(parseErr(bad).code), `errno ${parseErr(bad).code}`);
+    assert.match(parseErr(bad).message, /no_such_db/);
+    assert.is(await database(), "sbtest", "a failed COM_INIT_DB changes nothing");
+    // The session remembers the schema COM_INIT_DB chose: a statement after a reset still runs there.
+    await c.query(comQuery("SET @x = 1"));
+    const reset = await c.command(Buffer.from([0x1f]));
+    assert.is(reset.payload[0], 0x00, "COM_RESET_CONNECTION: OK");
+    assert.is(textRow((await c.query(comQuery("SELECT @x"))).rows[0])[0], null, "user variables are gone");
+    assert.is(await database(), "sbtest", "the schema stays");
+  } finally {
+    c.close();
+  }
+});
+
+test("COM_CHANGE_USER: a new login inside the session, with its own schema", async () => {
   const c = await px.connect();
   try {
-    await c.ping();
+    await c.query("SET @before = 1");
     await c.changeUser({ user: pair.appUser.username, password: pair.appUser.password, database: "sbtest" });
-    const [[db]] = (await c.query("SELECT DATABASE() AS d")) as unknown as [{ d: string }[]];
-    assert.is(db.d, "sbtest");
-    await (c as unknown as { reset?: () => Promise<void> }).reset?.();
+    const [[row]] = (await c.query("SELECT DATABASE() AS d, @before AS b")) as unknown as [
+      { d: string; b: number | null }[],
+    ];
+    assert.equal(row, { d: "sbtest", b: null }, "new schema, old session state gone");
+    const e = await c.changeUser({ user: pair.appUser.username, password: "wrong" }).then(
+      () => null,
+      (err: { errno?: number }) => err,
+    );
+    assert.is(e?.errno, 1045, "a wrong password: access denied");
   } finally {
-    await c.end();
+    await c.end().catch(() => {});
+  }
+});
+
+test("a reload's maxAllowedPacket holds for open sessions too; the greeting names the server that serves now", async () => {
+  const port = await freePort();
+  // A slow monitor, so that only the check events this test emits change the greeting.
+  const p2 = await startProxy(
+    pair,
+    pair.proxyConfig({
+      listen: { port },
+      monitor: { intervalMs: 60_000, connectTimeoutMs: 2500, queryTimeoutMs: 2500, fall: 3, rise: 2 },
+    }),
+  );
+  try {
+    const { username, password } = pair.appUser;
+    const open = await rawLogin(p2.port, { user: username, password });
+    const query = comQuery(`SELECT '${"x".repeat(200 * 1024)}' AS big`);
+    assert.is((await open.query(query)).rows.length, 1, "200 KiB passes under the default limit");
+    const current = (p2.proxy as unknown as { config: Config }).config;
+    await p2.proxy.reload({ ...current, maxAllowedPacket: 100 * 1024 });
+    const refused = await open.command(query);
+    assert.ok(isErr(refused), "the open session is held to the reloaded limit");
+    assert.is(parseErr(refused).code, 1153, "ER_NET_PACKET_TOO_LARGE");
+    await open.waitClosed();
+    const fresh = await rawLogin(p2.port, { user: username, password });
+    assert.ok(isErr(await fresh.command(query)), "and a new one");
+    fresh.close();
+
+    // The greeting's version follows the checks of the server that serves (read_write: the primary).
+    const topology = p2.proxy.topology;
+    const health = topology.snapshot().primary;
+    topology.emit("check", "primary", { ...health, version: "10.99.9-MariaDB-promoted" });
+    topology.emit("check", "secondary", { ...health, version: "10.1.1-MariaDB-not-serving" });
+    const c = await RawConnection.connect(p2.port);
+    assert.is((await c.readGreeting()).serverVersion, "5.5.5-10.99.9-MariaDB-promoted");
+    c.close();
+  } finally {
+    await p2.stop();
   }
 });
 

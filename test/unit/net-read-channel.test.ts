@@ -5,9 +5,14 @@
  * restart reading, and the end of the stream still closes the socket.
  */
 import { once } from "node:events";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { connect, createServer, type Server, type Socket } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createSecureContext, TLSSocket, connect as tlsConnect } from "node:tls";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
+import { ensureTls } from "../../src/lab/tls.js";
 import { adoptSocket, ReadChannel, readsThroughChannel } from "../../src/net/read-channel.js";
 import { until } from "../helpers/wait.js";
 
@@ -130,12 +135,45 @@ test("pause stops reading through the channel and resume restarts it; the peer's
   }
 });
 
-test("a TLS-like socket without a TCP handle is not adopted (the caller falls back to 'data')", async () => {
+test("a TLS socket is not adopted (its handle is the TLS layer, not TCP): the caller falls back to 'data'", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "pairgate-readchannel-tls-"));
   const l = await link();
   try {
+    const files = ensureTls(join(dir, "tls"), "127.0.0.1");
+    const secureContext = createSecureContext({
+      cert: readFileSync(files.cert),
+      key: readFileSync(files.key),
+    });
+    l.accepted.resume();
+    const server = new TLSSocket(l.accepted, { isServer: true, secureContext });
+    const client = tlsConnect({ socket: l.client, ca: readFileSync(files.ca), servername: "localhost" });
+    await Promise.all([once(server, "secure"), once(client, "secureConnect")]);
+    server.pause();
     const channel = new ReadChannel();
+    let viaChannel = 0;
+    channel.handler = () => viaChannel++;
+    assert.not.ok(adoptSocket(server, channel), "a TLS socket is left alone");
+    assert.not.ok(readsThroughChannel(server));
+    // Nothing was half-changed: the plaintext still arrives as 'data' events.
+    const got: Buffer[] = [];
+    server.on("data", (c: Buffer) => got.push(c));
+    server.resume();
+    client.write("over tls");
+    await until("the plaintext arrived", async () => Buffer.concat(got).toString() === "over tls", 2000);
+    assert.is(viaChannel, 0);
+    client.destroy();
+    server.destroy();
+  } finally {
+    close(l);
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("a destroyed socket is not adopted", async () => {
+  const l = await link();
+  try {
     l.accepted.destroy();
-    assert.not.ok(adoptSocket(l.accepted, channel), "a destroyed socket is left alone");
+    assert.not.ok(adoptSocket(l.accepted, new ReadChannel()), "a destroyed socket is left alone");
   } finally {
     close(l);
   }

@@ -8,6 +8,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import {
   decodeAuthSwitch,
+  decodeChangeUser,
   decodeErr,
   decodeErrAsError,
   decodeHandshakeResponse,
@@ -21,11 +22,13 @@ import {
   encodeOk,
   encodeSslRequest,
   eofStatusFlags,
+  frameWithStatementId,
   type HandshakeResponse,
   type HandshakeV10,
   isSslRequest,
-  okStatusFlags,
+  okStatusAt,
   ServerError,
+  setPrepareOkStatementId,
 } from "../../src/protocol/messages.js";
 import { ProtocolError } from "../../src/protocol/packet.js";
 import {
@@ -450,22 +453,23 @@ test("OK: encode equals the builder's bytes; status flags read back", () => {
   for (const c of cases) {
     const want = okPayload({ status: c.statusFlags, ...c });
     assert.equal(bytesOf(encodeOk(c)), want, JSON.stringify(c));
-    assert.is(okStatusFlags(b(want)), c.statusFlags);
+    assert.is(okStatusAt(b(want)), c.statusFlags);
     // The same OK ending a result set under CLIENT_DEPRECATE_EOF.
     const eofOk = encodeOk(c, 0xfe);
     assert.equal(bytesOf(eofOk), okPayload({ status: c.statusFlags, ...c, header: 0xfe }));
-    assert.is(okStatusFlags(eofOk), c.statusFlags);
+    assert.is(okStatusAt(eofOk), c.statusFlags);
   }
   // IN_TRANS | AUTOCOMMIT and friends.
-  assert.is(okStatusFlags(b(okPayload({ status: 0x0001 }))) & 0x0001, 1);
-  assert.is(okStatusFlags(b(okPayload({ status: 0x0002 }))) & 0x0001, 0);
-  // Truncated OK: a ProtocolError, not garbage.
-  try {
-    okStatusFlags(b([0x00, 0x00, 0x00, 0x02]));
-    assert.unreachable();
-  } catch (e) {
-    assert.instance(e, ProtocolError);
-  }
+  assert.is(okStatusAt(b(okPayload({ status: 0x0001 }))) & 0x0001, 1);
+  assert.is(okStatusAt(b(okPayload({ status: 0x0002 }))) & 0x0001, 0);
+  // Truncated OK: no status (0), not garbage read past its end.
+  assert.is(okStatusAt(b([0x00, 0x00, 0x00, 0x02])), 0);
+  // In place, at an offset (the response scanner reads it where the packet starts in a chunk).
+  const framed = Buffer.concat([Buffer.from([0xaa, 0xbb, 0xcc]), b(okPayload({ status: 0x2003 }))]);
+  assert.is(okStatusAt(framed, 3), 0x2003);
+  // 8-byte length-encoded affected rows and insert id (0xFE prefix).
+  const big = b(okPayload({ status: 0x0021, affectedRows: 2 ** 40, lastInsertId: 2 ** 50 }));
+  assert.is(okStatusAt(big), 0x0021);
 });
 
 test("EOF: encode equals the builder's bytes; status flags read back", () => {
@@ -494,6 +498,55 @@ test("AuthSwitchRequest: plugin name and data (trailing NUL dropped)", () => {
 test("AuthMoreData: 0x01 then the data", () => {
   assert.equal(bytesOf(encodeAuthMoreData(b([0x03]))), [0x01, 0x03]);
   assert.equal(bytesOf(encodeAuthMoreData(Buffer.alloc(0))), [0x01]);
+});
+
+// ---------------------------------------------------------------- COM_CHANGE_USER, statement ids
+
+test("COM_CHANGE_USER: fields as the login's capabilities say; cut short is a ProtocolError", () => {
+  const PLUGIN_AUTH = 0x80000;
+  const LENENC_DATA = 0x200000;
+  const SECURE = 0x8000;
+  const ATTRS = 0x100000;
+  const attrs = [...lenenc(4), ...lenencStr("a"), ...lenencStr("b")];
+  const full = b([
+    0x11,
+    ...nulStr("alice"),
+    ...lenencStr(repeat(0x41, 20)),
+    ...nulStr("passtrix"),
+    33,
+    0,
+    ...nulStr("mysql_native_password"),
+    ...attrs,
+  ]);
+  const r = decodeChangeUser(full, PLUGIN_AUTH | LENENC_DATA | SECURE | ATTRS);
+  assert.is(r.username, "alice");
+  assert.equal(bytesOf(r.authResponse), repeat(0x41, 20));
+  assert.is(r.database, "passtrix");
+  assert.is(r.collation, 33);
+  assert.is(r.authPlugin, "mysql_native_password");
+  assert.equal(bytesOf(r.connectAttrs!), attrs);
+  // Without CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA: a one-byte length; a packet that ends after the schema.
+  const short = decodeChangeUser(b([0x11, ...nulStr("bob"), 2, 9, 9, ...str("db")]), SECURE);
+  assert.equal(
+    [short.username, bytesOf(short.authResponse), short.database, short.collation],
+    ["bob", [9, 9], "db", null],
+  );
+  try {
+    decodeChangeUser(b([0x11, 0x70, 0x6d]), SECURE);
+    assert.unreachable();
+  } catch (e) {
+    assert.instance(e, ProtocolError);
+  }
+});
+
+test("statement ids: a COM_STMT_* framed with the backend's id; a PREPARE_OK given the client's", () => {
+  const execute = b([0x17, 7, 0, 0, 0, 0, 1, 0, 0, 0]);
+  const framed = frameWithStatementId(execute, 0x01020304);
+  assert.equal(bytesOf(framed), [10, 0, 0, 0, 0x17, 4, 3, 2, 1, 0, 1, 0, 0, 0]);
+  assert.equal(bytesOf(execute), [0x17, 7, 0, 0, 0, 0, 1, 0, 0, 0], "the client's payload is left as sent");
+  const prepareOk = Buffer.from([12, 0, 0, 1, 0x00, 99, 0, 0, 0, 1, 0, 2, 0, 0, 0, 0]);
+  setPrepareOkStatementId(prepareOk, 5);
+  assert.equal(bytesOf(prepareOk), [12, 0, 0, 1, 0x00, 5, 0, 0, 0, 1, 0, 2, 0, 0, 0, 0]);
 });
 
 test.run();

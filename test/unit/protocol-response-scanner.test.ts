@@ -45,7 +45,6 @@ interface Expect {
   status: number;
   failed?: boolean;
   prepared?: { statementId: number; columns: number; params: number } | null;
-  packets?: number;
   awaitingClientData?: boolean;
 }
 
@@ -89,7 +88,6 @@ function check(s: ResponseScanner, expect: Expect, label: string): void {
   assert.is(s.failed, expect.failed ?? false, `${label}: failed`);
   assert.equal(s.prepared, expect.prepared ?? null, `${label}: prepared`);
   assert.is(s.awaitingClientData, expect.awaitingClientData ?? false, `${label}: awaitingClientData`);
-  if (expect.packets !== undefined) assert.is(s.packets, expect.packets, `${label}: packets`);
 }
 
 const ok = (status: number, extra: Partial<Parameters<typeof okPayload>[0]> = {}) =>
@@ -101,7 +99,6 @@ test("OK to a query: status flags come from the OK", () => {
   for (const m of MODES) {
     scan(ResponseKind.Query, m.caps, packets([ok(IN_TRANS | AUTOCOMMIT, { affectedRows: 1 })]), {
       status: IN_TRANS | AUTOCOMMIT,
-      packets: 1,
     });
     scan(ResponseKind.Query, m.caps, packets([ok(AUTOCOMMIT)]), { status: AUTOCOMMIT }, { initialStatus: 3 });
   }
@@ -123,13 +120,13 @@ test("OK with multi-byte length-encoded affected rows / insert id and an info st
 test("ERR to a query: failed, status keeps the last known flags", () => {
   for (const m of MODES) {
     const bytes = packets([errPayload(1146, "42S02", "Table 'db.nope' doesn't exist")]);
-    scan(ResponseKind.Query, m.caps, bytes, { status: 0, failed: true, packets: 1 });
+    scan(ResponseKind.Query, m.caps, bytes, { status: 0, failed: true });
     scan(ResponseKind.Query, m.caps, bytes, { status: 3, failed: true }, { initialStatus: 3 });
   }
 });
 
 test("single-packet commands: OK, ERR, EOF (MariaDB's COM_SET_OPTION) and a plain string", () => {
-  scan(ResponseKind.Single, CLASSIC, packets([ok(AUTOCOMMIT)]), { status: AUTOCOMMIT, packets: 1 });
+  scan(ResponseKind.Single, CLASSIC, packets([ok(AUTOCOMMIT)]), { status: AUTOCOMMIT });
   scan(ResponseKind.Single, CLASSIC, packets([errPayload(1047, "08S01", "Unknown command")]), {
     status: 0,
     failed: true,
@@ -140,7 +137,7 @@ test("single-packet commands: OK, ERR, EOF (MariaDB's COM_SET_OPTION) and a plai
   scan(ResponseKind.Single, DEPRECATE, packets([eofPayload(AUTOCOMMIT)]), { status: AUTOCOMMIT });
   // COM_STATISTICS answers with a bare string; a long one passes the scanner's look-ahead.
   const stats = str("Uptime: 21  Threads: 1  Questions: 31  Slow queries: 0  Opens: 12  Open tables: 7");
-  scan(ResponseKind.Single, CLASSIC, packets([stats]), { status: 5, packets: 1 }, { initialStatus: 5 });
+  scan(ResponseKind.Single, CLASSIC, packets([stats]), { status: 5 }, { initialStatus: 5 });
   scan(ResponseKind.Single, CLASSIC, packets([str("U")]), { status: 0 });
 });
 
@@ -163,7 +160,6 @@ test("text result set: column count, definitions, [EOF], rows, EOF or 0xFE-OK", 
     });
     scan(ResponseKind.Query, m.caps, packets(payloads), {
       status: IN_TRANS | AUTOCOMMIT,
-      packets: m.deprecateEof ? 8 : 9,
     });
   }
 });
@@ -176,7 +172,22 @@ test("text result set with no rows", () => {
       deprecateEof: m.deprecateEof,
       status: 0x22,
     });
-    scan(ResponseKind.Query, m.caps, packets(payloads), { status: 0x22, packets: m.deprecateEof ? 3 : 4 });
+    scan(ResponseKind.Query, m.caps, packets(payloads), { status: 0x22 });
+  }
+});
+
+test("a column count written as an 8-byte length-encoded integer (0xFE prefix, 9 bytes)", () => {
+  // Legal though no server sends it for small counts: the count must be read from all 8 bytes and
+  // the 9-byte packet not be taken for an EOF (which is shorter than 9 bytes).
+  for (const m of MODES) {
+    const payloads = resultSetPayloads({
+      columns: threeColumns,
+      rows: someRows,
+      deprecateEof: m.deprecateEof,
+      status: AUTOCOMMIT,
+    });
+    payloads[0] = [0xfe, 3, 0, 0, 0, 0, 0, 0, 0];
+    scan(ResponseKind.Query, m.caps, packets(payloads), { status: AUTOCOMMIT });
   }
 });
 
@@ -226,7 +237,7 @@ test("more than 250 columns: the column count is a 3-byte length-encoded integer
       status: 2,
     });
     assert.equal(payloads[0], [0xfc, 0x2c, 0x01]);
-    scan(ResponseKind.Query, m.caps, packets(payloads), { status: 2, packets: m.deprecateEof ? 304 : 305 });
+    scan(ResponseKind.Query, m.caps, packets(payloads), { status: 2 });
   }
 });
 
@@ -241,7 +252,6 @@ test("exactly 251 columns (first count that needs the 0xFC prefix)", () => {
   const end = bytes.length - 9;
   assert.is(s.feed(Buffer.from(bytes.slice(0, end))), false);
   assert.is(s.feed(Buffer.from(bytes.slice(end))), true);
-  assert.is(s.packets, 254);
 });
 
 // ---------------------------------------------------------------- multi-results
@@ -271,7 +281,7 @@ test("multi-result: an OK with MORE_RESULTS is not the end", () => {
     ok(AUTOCOMMIT | MORE_RESULTS),
     ok(2),
   ]);
-  scan(ResponseKind.Query, CLASSIC, bytes, { status: AUTOCOMMIT, packets: 3 });
+  scan(ResponseKind.Query, CLASSIC, bytes, { status: AUTOCOMMIT });
 });
 
 test("multi-result: an ERR in a later statement ends the response", () => {
@@ -299,7 +309,6 @@ test("ERR in the middle of rows ends the response", () => {
     scan(ResponseKind.Query, m.caps, packets(payloads), {
       status: m.deprecateEof ? 0 : 0x22,
       failed: true,
-      packets: payloads.length,
     });
   }
 });
@@ -337,7 +346,6 @@ test("LOCAL INFILE: 0xFB turns the direction around; the OK after the client's d
   for (const m of MODES) {
     localInfile(m.caps, [ok(AUTOCOMMIT, { affectedRows: 2, info: "Records: 2  Deleted: 0  Skipped: 0" })], {
       status: AUTOCOMMIT,
-      packets: 2,
     });
     localInfile(m.caps, [errPayload(1062, "23000", "Duplicate entry '1' for key 'PRIMARY'")], {
       status: 0,
@@ -392,7 +400,7 @@ test("COM_STMT_PREPARE: PREPARE_OK, parameter definitions [EOF], column definiti
         ResponseKind.Prepare,
         m.caps,
         packets(payloads),
-        { status: 7, prepared: { statementId, columns, params }, packets: payloads.length },
+        { status: 7, prepared: { statementId, columns, params } },
         { initialStatus: 7 },
       );
     }
@@ -440,7 +448,7 @@ test("COM_STMT_EXECUTE: binary result set", () => {
       deprecateEof: m.deprecateEof,
       status: IN_TRANS,
     });
-    scan(ResponseKind.Execute, m.caps, packets(payloads), { status: IN_TRANS, packets: payloads.length });
+    scan(ResponseKind.Execute, m.caps, packets(payloads), { status: IN_TRANS });
   }
 });
 
@@ -464,7 +472,7 @@ test("COM_STMT_EXECUTE that opens a cursor: CURSOR_EXISTS after the definitions,
   ];
   const status = AUTOCOMMIT | CURSOR_EXISTS | 0x20;
   // Classic: the EOF after the column definitions carries CURSOR_EXISTS and ends the response.
-  scan(ResponseKind.Execute, CLASSIC, packets([...defs, eofPayload(status)]), { status, packets: 4 });
+  scan(ResponseKind.Execute, CLASSIC, packets([...defs, eofPayload(status)]), { status });
   // Under CLIENT_DEPRECATE_EOF the server (MariaDB 10.11, captured) ends it with a 0xFE-OK instead.
   scan(ResponseKind.Execute, DEPRECATE, packets([...defs, terminatorPayload(true, status)]), { status });
 });
@@ -487,7 +495,6 @@ test("COM_STMT_FETCH: rows then EOF (cursor still open, or last row sent)", () =
       const rows = [binaryRowPayload([0, 1]), binaryRowPayload([null, 2])];
       scan(ResponseKind.Fetch, m.caps, packets([...rows, terminatorPayload(m.deprecateEof, status)]), {
         status,
-        packets: 3,
       });
     }
     // No rows left: just the terminator.
@@ -508,7 +515,6 @@ test("COM_FIELD_LIST: column definitions until EOF (0xFE-OK under DEPRECATE_EOF)
     const defs = ["a", "b", "c"].map((name) => columnDefPayload({ name, table: "t", schema: "db" }));
     scan(ResponseKind.FieldList, m.caps, packets([...defs, terminatorPayload(m.deprecateEof, AUTOCOMMIT)]), {
       status: 0,
-      packets: 4,
     });
     scan(ResponseKind.FieldList, m.caps, packets([terminatorPayload(m.deprecateEof, AUTOCOMMIT)]), {
       status: 0,
@@ -539,7 +545,6 @@ test("one scanner reused across responses keeps the last status and resets the r
   assert.ok(run(ResponseKind.Single, [ok(AUTOCOMMIT)]));
   assert.is(s.prepared, null);
   assert.is(s.status, AUTOCOMMIT);
-  assert.is(s.packets, 1);
   // A response abandoned half-way (the backend died mid-header) must not leak into the next one.
   s.begin(ResponseKind.Query, DEPRECATE);
   assert.is(s.feed(Buffer.from([0x30, 0x00])), false);

@@ -1,0 +1,124 @@
+/**
+ * The session's audit gate: which statements the audit trail must see, and the promises that hold a
+ * result back until its event is durable. Fire-and-forget events (login, logout, refusals) go out
+ * through `post`; nothing here is on the path of a statement no audit rule matches.
+ */
+import type { Role } from "../backend/connection.js";
+import { digest } from "../sql/index.js";
+
+/** What a session asks of the audit trail (src/audit's Audit fits). */
+export interface SessionAudit {
+  matchStatement(
+    sql: string,
+    defaultSchema: string | null,
+  ): { operation: string; object: string; key?: string; appUser?: string } | null;
+  captureTable(sql: string, defaultSchema: string | null): string | null;
+  /** Resolves once the event is durable; rejects when it cannot be. */
+  record(event: AuditInput): Promise<unknown>;
+  /** Fire and forget (events that hold no result back). */
+  post(event: AuditInput): void;
+  readonly refuseOnJournalFailure: boolean;
+}
+
+export interface AuditInput {
+  operation: string;
+  outcome?: "ok" | "error" | "refused";
+  clientAddr?: string | null;
+  dbUser?: string | null;
+  sessionId?: string | null;
+  backend?: Role | null;
+  object?: string | null;
+  objectKey?: string | null;
+  appUser?: string | null;
+  digest?: string | null;
+  durationMs?: number;
+  sql?: string;
+  schema?: string | null;
+  detail?: Record<string, unknown>;
+}
+
+export const AUDIT_REFUSED_MESSAGE =
+  "pairgate could not record this statement's audit event on local disk (journal unwritable: disk full or permissions), " +
+  "so it was refused rather than served unaudited (audit.onJournalFailure = refuse). Operators: free space in audit.journalDir.";
+
+/** Who the events are about, read when each event is made (COM_CHANGE_USER changes the user). */
+export interface AuditSubject {
+  readonly id: number;
+  readonly remoteAddress: string;
+  readonly username: string;
+  readonly schema: string | null;
+}
+
+export class AuditGate {
+  constructor(
+    private audit: SessionAudit | null,
+    private subject: AuditSubject,
+  ) {}
+
+  get enabled(): boolean {
+    return this.audit !== null;
+  }
+
+  /** The fields every audit event of this session carries. */
+  private base(): AuditInput {
+    const s = this.subject;
+    return {
+      operation: "",
+      clientAddr: s.remoteAddress,
+      dbUser: s.username,
+      sessionId: String(s.id),
+      schema: s.schema,
+    };
+  }
+
+  post(event: Partial<AuditInput> & { operation: string }): void {
+    this.audit?.post({ ...this.base(), ...event });
+  }
+
+  /**
+   * Start recording an audited statement's event (a password retrieval, per the config's rules)
+   * alongside running it. Resolves true when the event is durable, false when the result must be
+   * refused; null when no rule matches `sql`.
+   */
+  gate(sql: string | null, role: Role): Promise<boolean> | null {
+    const audit = this.audit;
+    if (!audit || sql === null) return null;
+    const m = audit.matchStatement(sql, this.subject.schema);
+    if (!m) return null;
+    const event = {
+      operation: m.operation,
+      backend: role,
+      object: m.object,
+      objectKey: m.key ?? null,
+      appUser: m.appUser ?? null,
+      digest: digest(sql),
+    };
+    return this.durable(audit, event, !audit.refuseOnJournalFailure);
+  }
+
+  /**
+   * Read-only mode refused a write. An INSERT into one of `audit.captureTables` is journaled
+   * instead, to be replayed on the primary when it returns: resolves true once durable, false when
+   * it cannot be; null when `sql` is no such INSERT.
+   */
+  capture(sql: string | null): Promise<boolean> | null {
+    const audit = this.audit;
+    if (!audit || sql === null) return null;
+    const table = audit.captureTable(sql, this.subject.schema);
+    if (!table) return null;
+    const event = { operation: "captured_write", backend: null, object: table, sql, digest: digest(sql) };
+    return this.durable(audit, event, false);
+  }
+
+  /** Record `event` (outcome ok): true once durable, `whenNot` when it cannot be. */
+  private durable(
+    audit: SessionAudit,
+    event: Partial<AuditInput> & { operation: string },
+    whenNot: boolean,
+  ): Promise<boolean> {
+    return audit.record({ ...this.base(), outcome: "ok", ...event }).then(
+      () => true,
+      () => whenNot,
+    );
+  }
+}

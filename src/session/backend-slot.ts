@@ -1,0 +1,352 @@
+/**
+ * The session's backend slot: the one owner of the backend connection. It connects, replays the
+ * session state on a new connection, re-prepares statements, moves the session when the config
+ * moved a backend, retries a lost read, and relays the response of the command in flight to the
+ * client. Nobody else writes to, pauses or reads the backend socket.
+ *
+ * Hot path (`onData`): scan the chunk (ResponseScanner looks at headers and response ends only),
+ * forward the same chunk to the client, pause the backend when the client cannot keep up. No
+ * allocation per chunk.
+ */
+import type { Socket } from "node:net";
+import { BackendConnection, BackendError, type BackendTarget, type Role } from "../backend/connection.js";
+import type { Logger } from "../observability/logger.js";
+import { SERVER_STATUS_AUTOCOMMIT, SERVER_STATUS_IN_TRANS } from "../protocol/constants.js";
+import { PairgateError, ServerError } from "../protocol/errors.js";
+import type { Packet } from "../protocol/framer.js";
+import { framePayload } from "../protocol/packet.js";
+import { type ResponseKind, ResponseScanner } from "../protocol/response-scanner.js";
+import { retryTarget, TRANSACTION_LOST_MESSAGE } from "../routing/router.js";
+import type { PreparedStatement, SessionState } from "../routing/session-state.js";
+import type { Classification } from "../sql/index.js";
+import type { Mode } from "../topology/types.js";
+import { frameForBackend } from "./statements.js";
+
+/** The command whose response the slot is relaying. */
+export interface Inflight {
+  command: number;
+  kind: ResponseKind;
+  role: Role;
+  /** The client's command payload, kept to resend when a read is retried on another backend. */
+  payload: Buffer;
+  stmt: PreparedStatement | null;
+  classification: Classification | null;
+  startedAt: number;
+  /** Bytes of the response already forwarded: after the first one, no retry is possible. */
+  forwarded: boolean;
+  /**
+   * Responses held back instead of streamed: a prepare's (its statement id is rewritten) and an
+   * audited statement's (released only once its audit event is durable).
+   */
+  collect: Buffer[] | null;
+  /** An audited statement: resolves true when its event is durable, false when it must be refused. */
+  gate: Promise<boolean> | null;
+  prepareSql: string | null;
+  /** The router said: may run once more elsewhere if the backend is lost before any byte went out. */
+  retryable: boolean;
+  retried: boolean;
+}
+
+/** Who the session is on the backend: the login it replays on every new connection. */
+export interface SlotIdentity {
+  username: string;
+  password: string;
+  capabilities: number;
+  connectAttrs: Buffer | null;
+  state: SessionState;
+}
+
+/** What the slot needs from the proxy (a part of SessionContext). */
+export interface SlotContext {
+  mode(): Mode;
+  readRole(): Role;
+  isUp(role: Role): boolean;
+  activity: Record<Role, number>;
+  target(role: Role): BackendTarget;
+  reportBackendError(role: Role, err: Error): void;
+  settle(ms: number, role: Role, modeSeen: Mode): Promise<void>;
+  connectTimeoutMs: number;
+  hooks: { backendConnections(role: Role, delta: number): void };
+  /**
+   * Seam: statements to run on every new connection to `role` after the state replay (for example
+   * `SET SESSION TRANSACTION READ ONLY` on the secondary). None when absent.
+   */
+  sessionSetup?(role: Role): readonly string[];
+}
+
+/** What the slot tells its owner (the SessionHandler). */
+export interface SlotEvents {
+  /** The response to the command in flight is complete; the scanner holds its status. */
+  completed(f: Inflight): void;
+  /** The server asked for the client's LOCAL INFILE data. */
+  infileRequested(): void;
+  /** The backend is gone; `f` is the command that was in flight on it, if any. */
+  lost(f: Inflight | null, role: Role, err: Error, wasInTransaction: boolean, modeSeen: Mode): void;
+}
+
+const EMPTY_OK_STATUS = SERVER_STATUS_AUTOCOMMIT;
+
+export class BackendSlot {
+  /** Status flags of the last response: whether a transaction is open, autocommit. */
+  status = EMPTY_OK_STATUS;
+  /** Bumped on each new connection: a prepared statement knows on which one its backend id is valid. */
+  generation = 0;
+  readonly scanner = new ResponseScanner();
+  private conn: BackendConnection | null = null;
+  private inflight: Inflight | null = null;
+  private infile = false;
+  /** A backend to leave once the current statement/transaction ends (config reload moved it). */
+  private moveWhenIdle: Role | null = null;
+  /** Where the slot reports; set once, right after the owner is built. */
+  events!: SlotEvents;
+
+  constructor(
+    private ctx: SlotContext,
+    private who: SlotIdentity,
+    private out: { readonly client: Socket; readonly closed: boolean },
+    private log: Logger,
+  ) {}
+
+  get role(): Role | null {
+    return this.conn && !this.conn.closed ? this.conn.role : null;
+  }
+
+  get inTransaction(): boolean {
+    return (this.status & SERVER_STATUS_IN_TRANS) !== 0;
+  }
+
+  /** The last status the backend reported at login or replay (the OK pairgate sends after login). */
+  get loginStatus(): number {
+    return this.conn?.status || EMPTY_OK_STATUS;
+  }
+
+  /** The fast path's test: connected to `role`, with `stmt` (if any) prepared on this connection. */
+  serves(role: Role, stmt: PreparedStatement | null): boolean {
+    const c = this.conn;
+    return (
+      c !== null && !c.closed && c.role === role && (!stmt || stmt.backendGeneration === this.generation)
+    );
+  }
+
+  /** Send a command whose response the slot relays. */
+  send(f: Inflight, framed: Buffer): void {
+    const conn = this.conn!;
+    this.inflight = f;
+    this.scanner.begin(f.kind, conn.capabilities);
+    conn.write(framed);
+  }
+
+  /** Send a command that has no response (COM_STMT_SEND_LONG_DATA). */
+  sendOnly(framed: Buffer): void {
+    this.conn!.write(framed);
+  }
+
+  /** One packet of the client's LOCAL INFILE data; the empty one ends it. */
+  relayInfile(p: Packet): boolean {
+    this.conn?.write(p.raw ?? framePayload(p.payload, p.seq));
+    if (p.payload.length > 0) return false;
+    this.infile = false;
+    this.scanner.clientDataSent();
+    return true;
+  }
+
+  /** The command in flight is finished with (its response handled): take the status it ended with. */
+  finish(status: number): void {
+    if (status !== 0) this.status = status;
+    this.inflight = null;
+    if (this.moveWhenIdle && !this.inTransaction) {
+      this.moveWhenIdle = null;
+      this.drop(true);
+    }
+  }
+
+  closeStatement(stmt: PreparedStatement): void {
+    if (this.conn && stmt.backendGeneration === this.generation) this.conn.closeStatement(stmt.backendId);
+  }
+
+  /** The client can take more: resume reading the backend. */
+  clientDrained(): void {
+    this.conn?.resume();
+  }
+
+  /** The pair changed mode: a statement in flight on a backend that left service is answered now. */
+  modeChanged(mode: Mode): void {
+    const f = this.inflight;
+    // Planned maintenance leaves the primary up: what runs there may finish.
+    if (!f || !this.conn || f.role === "secondary" || mode === "read_write" || this.ctx.isUp("primary"))
+      return;
+    this.log.debug({ mode }, "primary left service with a statement in flight");
+    this.lost(new Error(`the primary left service (mode ${mode})`));
+  }
+
+  /** The config moved this backend: leave it at the next statement boundary (never mid-transaction). */
+  moved(role: Role): void {
+    if (this.role !== role) return;
+    if (!this.inflight && !this.inTransaction) this.drop(true);
+    else this.moveWhenIdle = role;
+  }
+
+  /** Make `role` the session's backend: connect (or move), replay the session state, re-prepare `stmt`. */
+  async ensure(role: Role, stmt: PreparedStatement | null): Promise<void> {
+    if (!this.conn || this.conn.closed || this.conn.role !== role) {
+      if (this.conn && !this.conn.closed && this.inTransaction) {
+        // Never move a transaction; the router only asks when the old backend left service.
+        this.drop(true);
+        this.status &= ~SERVER_STATUS_IN_TRANS;
+        throw new PairgateError("PAIRGATE_TRANSACTION_LOST", TRANSACTION_LOST_MESSAGE);
+      }
+      if (this.who.state.pinnedBy && this.generation > 0) {
+        throw new PairgateError(
+          "PAIRGATE_SESSION_PINNED",
+          `pairgate must move this session to the ${role} database, but it holds ${this.who.state.pinnedBy}, which cannot be moved; the session is closed. Reconnect to continue.`,
+        );
+      }
+      await this.open(role, this.generation > 0);
+    }
+    if (stmt && stmt.backendGeneration !== this.generation) {
+      const r = await this.conn!.prepare(stmt.sql);
+      stmt.backendId = r.statementId;
+      stmt.backendGeneration = this.generation;
+    }
+  }
+
+  /**
+   * After the backend was lost under a retryable command: wait for the topology's verdict, then run
+   * the command again where reads go now. Rejects when nothing can run it.
+   */
+  async retry(f: Inflight, lost: Role, modeSeen: Mode): Promise<void> {
+    await this.ctx.settle(this.ctx.connectTimeoutMs * 2, lost, modeSeen);
+    if (this.out.closed) throw new Error("session closed");
+    const to = retryTarget(this.ctx.mode(), this.ctx.readRole(), lost);
+    if (!to)
+      throw new PairgateError(
+        "PAIRGATE_STATEMENT_LOST",
+        `pairgate lost the ${lost} database while running this statement and no other server can run it`,
+      );
+    await this.ensure(to, f.stmt);
+    f.role = to;
+    f.retried = true;
+    f.startedAt = performance.now();
+    f.forwarded = false;
+    if (f.collect) f.collect = [];
+    this.send(f, frameForBackend(f.payload, null, f.stmt));
+  }
+
+  /** Open a connection to `role` as the session's user; `replay` the session state on it. */
+  async open(role: Role, replay: boolean): Promise<void> {
+    this.drop(true);
+    let conn: BackendConnection;
+    const who = this.who;
+    try {
+      conn = await BackendConnection.open(
+        this.ctx.target(role),
+        {
+          username: who.username,
+          password: who.password,
+          database: who.state.schema,
+          collation: who.state.collation,
+          capabilities: who.capabilities,
+          connectAttrs: who.connectAttrs,
+        },
+        this.ctx.connectTimeoutMs,
+      );
+    } catch (e) {
+      if (e instanceof ServerError) throw e; // the server refused the login: no failover matter
+      this.ctx.reportBackendError(role, e as Error);
+      throw e instanceof BackendError
+        ? e
+        : new BackendError(`${role}: ${(e as Error).message}`, "PAIRGATE_BACKEND_ERROR", role);
+    }
+    if (this.out.closed) {
+      conn.destroy();
+      throw new Error("session closed");
+    }
+    if (replay) {
+      const autocommit = (this.status & SERVER_STATUS_AUTOCOMMIT) !== 0;
+      for (const sql of who.state.replayStatements(autocommit)) await conn.runQuery(sql);
+    }
+    const setup = this.ctx.sessionSetup?.(role);
+    if (setup) for (const sql of setup) await conn.runQuery(sql);
+    this.conn = conn;
+    this.generation++;
+    this.ctx.hooks.backendConnections(role, 1);
+    conn.attach(this.onData, this.onClose, this.onError);
+    this.status =
+      (this.status & ~SERVER_STATUS_IN_TRANS) |
+      (conn.status & SERVER_STATUS_AUTOCOMMIT ? SERVER_STATUS_AUTOCOMMIT : 0);
+    if (replay) this.log.info({ to: role }, "session moved to another backend, state replayed");
+  }
+
+  /** Let the backend go: `polite` with COM_QUIT, else at once. */
+  drop(polite: boolean): void {
+    const c = this.conn;
+    if (!c) return;
+    this.conn = null;
+    c.detach(this.onClose, this.onError);
+    this.ctx.hooks.backendConnections(c.role, -1);
+    if (polite) c.quit();
+    else c.destroy();
+  }
+
+  /** A new session identity (COM_CHANGE_USER): the next connection logs in as it. */
+  reset(status: number): void {
+    this.status = status;
+  }
+
+  private onData = (chunk: Buffer): void => {
+    const f = this.inflight;
+    // Unsolicited (e.g. the server's "connection killed" before it closes): the close handles it.
+    if (!f) return;
+    const done = this.scanner.feed(chunk);
+    this.ctx.activity[f.role]++;
+    if (f.collect) f.collect.push(chunk);
+    else {
+      f.forwarded = true;
+      if (!this.out.client.write(chunk)) this.conn!.pause();
+    }
+    if (this.scanner.awaitingClientData) {
+      if (!this.infile) {
+        this.infile = true;
+        this.events.infileRequested();
+      }
+      return;
+    }
+    if (done) this.events.completed(f);
+  };
+
+  private onClose = (): void => {
+    this.lost(new Error("the backend closed the connection"));
+  };
+
+  private onError = (e: NodeJS.ErrnoException): void => {
+    this.log.debug({ err: e.code ?? e.message }, "backend socket error");
+  };
+
+  /** The backend serving this session is gone (crash, reset, or it left service). */
+  private lost(err: Error): void {
+    const conn = this.conn;
+    if (!conn) return;
+    const role = conn.role;
+    const modeSeen = this.ctx.mode();
+    this.drop(false);
+    this.ctx.reportBackendError(role, err);
+    const wasInTransaction = this.inTransaction;
+    this.status &= ~SERVER_STATUS_IN_TRANS;
+    const f = this.inflight;
+    this.inflight = null;
+    this.infile = false;
+    this.events.lost(f, role, err, wasInTransaction, modeSeen);
+  }
+}
+
+/**
+ * Could `ensure` succeed once the topology has a verdict (the backend could not be reached), or
+ * is the answer final (the server refused, the session is pinned, its transaction is lost)?
+ */
+export function worthAnotherTry(e: Error): boolean {
+  if (e instanceof ServerError) return false;
+  return !(
+    e instanceof PairgateError &&
+    (e.code === "PAIRGATE_SESSION_PINNED" || e.code === "PAIRGATE_TRANSACTION_LOST")
+  );
+}

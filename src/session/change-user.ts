@@ -1,0 +1,62 @@
+/**
+ * COM_CHANGE_USER: a new login inside the session. The client is asked to authenticate afresh
+ * with the plugin the login uses (listen.authPlugin) through the same routine as the login; then
+ * the session starts over (new state, a new backend connection as the new user).
+ * https://dev.mysql.com/doc/dev/mysql-server/latest/page_protocol_com_change_user.html
+ */
+import { authenticate } from "../frontend/authenticate.js";
+import { SERVER_STATUS_AUTOCOMMIT } from "../protocol/constants.js";
+import { PairgateError } from "../protocol/errors.js";
+import type { Packet } from "../protocol/framer.js";
+import { decodeChangeUser, encodeOk } from "../protocol/messages.js";
+import { framePayload, ProtocolError } from "../protocol/packet.js";
+import { DOWN_MESSAGE, routeLogin } from "../routing/router.js";
+import { SessionState } from "../routing/session-state.js";
+import type { SessionHandler } from "./handler.js";
+
+export async function changeUser(h: SessionHandler, p: Packet): Promise<void> {
+  const { loop, slot, who, ctx } = h;
+  loop.to("wait_change_user");
+  let replySeq = 1; // the answer to the command itself, until the authentication moves it on
+  try {
+    const request = decodeChangeUser(p.payload, who.capabilities);
+    const auth = await authenticate(
+      { write: (payload, seq) => loop.write(framePayload(payload, seq)), next: () => loop.nextPacket() },
+      {
+        username: request.username,
+        answer: null, // whatever the client used, ask again with a fresh scramble we know
+        seq: 1,
+        secure: h.tls(),
+        plugin: ctx.authPlugin(),
+        users: ctx.users,
+        sha2Cache: ctx.sha2Cache,
+        host: h.remoteAddress,
+      },
+    );
+    replySeq = auth.seq;
+    if (!auth.ok) {
+      ctx.hooks.authFailure();
+      loop.refuse(auth.seq, "PAIRGATE_AUTH_DENIED", auth.message);
+      h.close("change user denied");
+      return;
+    }
+    who.username = request.username;
+    who.password = auth.password;
+    who.state = new SessionState(request.database || null, request.collation ?? who.state.collation);
+    h.statements.prepareFailed(); // "the statement prepared last" names none in the new session
+    slot.reset(SERVER_STATUS_AUTOCOMMIT);
+    const d = routeLogin(ctx.mode(), ctx.readRole());
+    if ("refuse" in d) throw new PairgateError("PAIRGATE_DOWN", DOWN_MESSAGE);
+    await slot.open(d.to, false);
+    loop.write(framePayload(encodeOk({ statusFlags: slot.status }), auth.seq));
+  } catch (e) {
+    if (e instanceof ProtocolError)
+      loop.refuse(replySeq, "PAIRGATE_PROTOCOL", `Malformed communication packet: ${e.message}`);
+    else loop.sendError(replySeq, e);
+  } finally {
+    if (!loop.closed) {
+      loop.to("done");
+      loop.pump();
+    }
+  }
+}

@@ -1,0 +1,259 @@
+/**
+ * The client side of a session, as Vitess's `mysql.Conn`: reads the client socket, frames packets,
+ * checks that each command starts with sequence id 0, queues what a client pipelines and hands one
+ * command at a time to a `CommandHandler` — only while the session's phase is `idle`. It knows no
+ * routing, no backend and no SQL.
+ *
+ * Concurrency rule: one command in flight per session; the rest wait in `queue` (the client is
+ * paused past 64 of them). Buffer lifetime: a packet's payload points into the chunk it came in
+ * (see ReadChannel); it stays valid as long as anybody holds it.
+ */
+import type { Socket } from "node:net";
+import { adoptSocket, ReadChannel } from "../net/read-channel.js";
+import type { Logger } from "../observability/logger.js";
+import { ERROR_CODES, type ErrorCode, errPacketOf } from "../protocol/errors.js";
+import { type Packet, PacketFramer } from "../protocol/framer.js";
+import { encodeErr } from "../protocol/messages.js";
+import { framePayload } from "../protocol/packet.js";
+import { LOGIN, nextPhase, type Phase, type PhaseEvent } from "./phase.js";
+
+/** What the command loop drives (pairgate's SessionHandler; a test's fake in the loop's fuzz target). */
+export interface CommandHandler {
+  /** One client command: sequence id 0, non-empty payload; called only in phase `idle`. */
+  command(p: Packet): void;
+  /** One packet of LOCAL INFILE data (phase `infile`). */
+  infileData(p: Packet): void;
+  /** The client's socket can take more again. */
+  clientDrained(): void;
+  /** The client's socket closed. */
+  clientClosed(): void;
+  /** The loop gives up on the session (bad packets, a stall, shutdown): close everything. */
+  close(reason: string): void;
+}
+
+export interface LoopLimits {
+  maxAllowedPacket: number;
+  /** How long a client may stall in the middle of a packet (the server's net_read_timeout). */
+  netReadTimeoutMs: number;
+}
+
+const QUEUE_PAUSE = 64;
+const QUEUE_RESUME = 16;
+
+export class CommandLoop {
+  /** The session's phase; changed only through `to()`. */
+  phase: Phase = LOGIN;
+  /** The client socket (the TLS one after an upgrade). */
+  client: Socket;
+  private handler: CommandHandler | null = null;
+  private framer: PacketFramer;
+  private queue: Packet[] = [];
+  private draining = false;
+  /** Armed while a client packet is incomplete: see LoopLimits.netReadTimeoutMs. */
+  private readTimer: NodeJS.Timeout | null = null;
+  /** COM_CHANGE_USER waits for the client's auth answer here. */
+  private packetWaiter: { resolve(p: Packet): void; reject(e: Error): void } | null = null;
+
+  constructor(
+    client: Socket,
+    private limits: LoopLimits,
+    private log: Logger,
+  ) {
+    this.client = client;
+    this.framer = new PacketFramer(limits.maxAllowedPacket);
+  }
+
+  /** Apply a reloaded max_allowed_packet to this session's next packets. */
+  setMaxAllowedPacket(n: number): void {
+    this.framer.setMaxPayload(n);
+  }
+
+  /**
+   * Start reading commands (the login left the socket paused). A plain client is read through a
+   * channel (no stream machinery per read); a TLS one with 'data' events.
+   */
+  /** The handler commands go to; set once, before the login ends (a shutdown may close the session meanwhile). */
+  bind(handler: CommandHandler): void {
+    this.handler = handler;
+  }
+
+  start(client: Socket, tls: boolean): void {
+    const handler = this.handler!;
+    this.client = client;
+    client.on("drain", handler.clientDrained);
+    client.on("error", this.onClientError);
+    client.on("close", this.onClientClose);
+    client.setNoDelay(true);
+    const channel = tls ? null : new ReadChannel("adaptive");
+    if (channel) channel.handler = this.onClientData;
+    if (!channel || !adoptSocket(client, channel)) {
+      client.on("data", this.onClientData);
+      client.resume();
+    }
+  }
+
+  /** Move the phase on; an impossible transition is a bug, and the session is closed rather than confused. */
+  to(e: PhaseEvent): void {
+    const next = nextPhase(this.phase, e);
+    if (next) {
+      this.phase = next;
+      // Packets the client sent after the command that asked for a file are that file's data, as
+      // the server would read them, even those that came before the request and wait in the queue.
+      if (e === "infile_requested") this.queuedToInfile();
+      return;
+    }
+    this.log.warn(
+      { phase: this.phase, event: e },
+      "session phase: impossible transition; closing the session",
+    );
+    this.handler?.close(`impossible phase transition ${this.phase.tag} + ${e}`);
+  }
+
+  get closed(): boolean {
+    return this.phase.tag === "closed";
+  }
+
+  write(framed: Buffer): boolean {
+    return this.client.write(framed);
+  }
+
+  /** An ERR of pairgate's own, its errno and SQLSTATE from the error table. */
+  refuse(seq: number, code: ErrorCode, message: string): void {
+    const e = ERROR_CODES[code];
+    this.writeErr(seq, e.errno, e.sqlState, message);
+  }
+
+  /** An ERR for an error thrown below (a server's, pairgate's, or anything else as 2003). */
+  sendError(seq: number, e: unknown): void {
+    const p = errPacketOf(e);
+    this.writeErr(seq, p.code, p.sqlState, p.message);
+  }
+
+  private writeErr(seq: number, code: number, sqlState: string, message: string): void {
+    if (this.client.destroyed) return;
+    this.client.write(framePayload(encodeErr({ code, sqlState, message }), seq));
+  }
+
+  /** The next packet from the client, taken out of the command flow (auth switch answers). */
+  nextPacket(): Promise<Packet> {
+    if (this.queue.length > 0) {
+      const p = this.queue.shift()!;
+      if (this.queue.length < QUEUE_RESUME && this.client.isPaused()) this.client.resume();
+      return Promise.resolve(p);
+    }
+    if (this.closed) return Promise.reject(new Error("client left during COM_CHANGE_USER"));
+    // onClientData queues packets (the phase holds the pump) and hands the first one here.
+    return new Promise((resolve, reject) => {
+      this.packetWaiter = { resolve, reject };
+    });
+  }
+
+  /** Graceful shutdown: let the command in flight finish, then close; later commands get ER_SERVER_SHUTDOWN. */
+  drain(): void {
+    this.draining = true;
+    const t = this.phase.tag;
+    if (t === "idle" || t === "login") this.handler?.close("shutdown");
+  }
+
+  /** End the client connection (the phase is already `closed`). */
+  end(): void {
+    if (this.readTimer) this.clearReadTimer();
+    this.client.end();
+    setTimeout(() => this.client.destroy(), 2000).unref();
+  }
+
+  /** Hand queued commands on while the session is idle. */
+  pump(): void {
+    if (this.queue.length === 0 && !this.draining) return; // the common case, after each response
+    if (this.draining && this.phase.tag === "idle") {
+      if (this.queue.length > 0)
+        this.refuse(1, "PAIRGATE_SHUTDOWN", "pairgate is shutting down; reconnect to continue");
+      this.handler!.close("shutdown");
+      return;
+    }
+    while (this.phase.tag === "idle" && this.queue.length > 0) this.command(this.queue.shift()!);
+    if (this.queue.length < QUEUE_RESUME && this.client.isPaused()) this.client.resume();
+  }
+
+  private command(p: Packet): void {
+    if (p.seq !== 0) {
+      this.refuse(
+        p.lastSeq + 1,
+        "PAIRGATE_OUT_OF_ORDER",
+        "Got packets out of order (pairgate expected a new command with sequence id 0)",
+      );
+      this.handler!.close("packets out of order");
+      return;
+    }
+    if (p.payload.length === 0) {
+      this.refuse(1, "PAIRGATE_UNKNOWN_COMMAND", "Unknown command: empty packet");
+      return;
+    }
+    this.handler!.command(p);
+  }
+
+  private queuedToInfile(): void {
+    while (this.phase.tag === "infile" && this.queue.length > 0)
+      this.handler!.infileData(this.queue.shift()!);
+  }
+
+  private onClientData = (chunk: Buffer): void => {
+    let packets: Packet[];
+    try {
+      packets = this.framer.push(chunk);
+    } catch (e) {
+      this.sendError(0, e);
+      this.handler!.close("packet too large");
+      return;
+    }
+    // Rarely true (a packet split across reads): only then is the stall timer touched.
+    if (this.framer.buffered() > 0) this.awaitRestOfPacket();
+    else if (this.readTimer) this.clearReadTimer();
+    for (const p of packets) {
+      if (this.phase.tag === "infile") this.handler!.infileData(p);
+      else this.queue.push(p);
+    }
+    const waiter = this.packetWaiter;
+    if (waiter && this.queue.length > 0) {
+      this.packetWaiter = null;
+      waiter.resolve(this.queue.shift()!);
+    }
+    if (this.queue.length > QUEUE_PAUSE && !this.client.isPaused()) this.client.pause();
+    this.pump();
+  };
+
+  private awaitRestOfPacket(): void {
+    if (this.readTimer) {
+      this.readTimer.refresh();
+      return;
+    }
+    const ms = this.limits.netReadTimeoutMs;
+    this.readTimer = setTimeout(() => {
+      this.readTimer = null;
+      if (this.closed || this.framer.buffered() === 0) return;
+      this.refuse(
+        1,
+        "PAIRGATE_READ_TIMEOUT",
+        `Got timeout reading communication packets: pairgate waited ${ms} ms for the rest of a packet (netReadTimeoutMs)`,
+      );
+      this.handler!.close("client stalled in the middle of a packet");
+    }, ms);
+    this.readTimer.unref();
+  }
+
+  private clearReadTimer(): void {
+    clearTimeout(this.readTimer!);
+    this.readTimer = null;
+  }
+
+  private onClientError = (e: Error): void => {
+    this.log.debug({ err: e.message }, "client socket error");
+  };
+
+  private onClientClose = (): void => {
+    if (this.readTimer) this.clearReadTimer();
+    this.packetWaiter?.reject(new Error("client left during COM_CHANGE_USER"));
+    this.packetWaiter = null;
+    this.handler!.clientClosed();
+  };
+}

@@ -1,0 +1,446 @@
+/**
+ * The session's handler (Vitess's `mysql.Handler`, with pairgate as the one implementation): turns
+ * each client command into a decision — classify, route, refuse or send — and each finished
+ * response into session state. It reads no socket: commands come from the CommandLoop, responses
+ * and backend losses from the BackendSlot.
+ *
+ * A COM_QUERY, top-down: `command` (decode) → `classify` (the one classifier call) → `dispatch`
+ * (`route`, the one routing function) → `send` (audit gate, Inflight) → BackendSlot relays the
+ * response → `completed` → `finish` → `applySessionState` (the one place SET/USE/INIT_DB/RESET take
+ * effect, after the server's OK) → CommandLoop.pump for the next command.
+ */
+import type { Role } from "../backend/connection.js";
+import type { Logger } from "../observability/logger.js";
+import {
+  COM_CHANGE_USER,
+  COM_FIELD_LIST,
+  COM_INIT_DB,
+  COM_PING,
+  COM_QUERY,
+  COM_QUIT,
+  COM_RESET_CONNECTION,
+  COM_SET_OPTION,
+  COM_STATISTICS,
+  COM_STMT_CLOSE,
+  COM_STMT_EXECUTE,
+  COM_STMT_FETCH,
+  COM_STMT_PREPARE,
+  COM_STMT_RESET,
+  COM_STMT_SEND_LONG_DATA,
+} from "../protocol/constants.js";
+import { PairgateError } from "../protocol/errors.js";
+import type { Packet } from "../protocol/framer.js";
+import { encodeOk } from "../protocol/messages.js";
+import { framePayload } from "../protocol/packet.js";
+import { ResponseKind } from "../protocol/response-scanner.js";
+import {
+  DOWN_MESSAGE,
+  preparedClassOf,
+  READ_ONLY_MESSAGE,
+  type RouteInput,
+  route,
+  type StatementClass,
+  statementClassOf,
+  TRANSACTION_LOST_MESSAGE,
+} from "../routing/router.js";
+import type { PreparedStatement } from "../routing/session-state.js";
+import { type Classification, classify, digest } from "../sql/index.js";
+import type { Mode } from "../topology/types.js";
+import { AUDIT_REFUSED_MESSAGE, type AuditGate } from "./audit-gate.js";
+import {
+  type BackendSlot,
+  type Inflight,
+  type SlotEvents,
+  type SlotIdentity,
+  worthAnotherTry,
+} from "./backend-slot.js";
+import { changeUser } from "./change-user.js";
+import type { CommandHandler, CommandLoop } from "./command-loop.js";
+import type { SessionContext } from "./context.js";
+import { frameForBackend, type StatementMap, statementResponseKind } from "./statements.js";
+
+/** One client command, as decoded for routing. */
+interface Command {
+  p: Packet;
+  command: number;
+  /** How the response is shaped; null when the command has none (COM_STMT_SEND_LONG_DATA). */
+  kind: ResponseKind | null;
+  /** The statement's class, for COM_QUERY. */
+  c: Classification | null;
+  /** The prepared statement a COM_STMT_* command names. */
+  stmt: PreparedStatement | null;
+  /** The text of a COM_STMT_PREPARE. */
+  prepareSql: string | null;
+  /** The statement text of a COM_QUERY. */
+  sql: string | null;
+  /** What routing needs to know of it. */
+  statement: StatementClass;
+}
+
+export class SessionHandler implements CommandHandler, SlotEvents {
+  readonly startedAt = Date.now();
+  /** A transaction was lost while no command ran: the next command is told so. */
+  private transactionLost = false;
+  /** Filled per command and passed to `route` (reused: routing allocates nothing). */
+  private routeInput: RouteInput = {
+    mode: "read_write",
+    readRole: "secondary",
+    current: null,
+    inTransaction: false,
+    statement: "none",
+  };
+
+  constructor(
+    readonly ctx: SessionContext,
+    readonly loop: CommandLoop,
+    readonly slot: BackendSlot,
+    readonly who: SlotIdentity,
+    readonly statements: StatementMap,
+    readonly audit: AuditGate,
+    readonly remoteAddress: string,
+    /** The client talks TLS (COM_CHANGE_USER's caching_sha2 full authentication needs it). */
+    readonly tls: () => boolean,
+    public log: Logger,
+  ) {}
+
+  // ---------------------------------------------------------------- commands (from the loop)
+
+  command(p: Packet): void {
+    const payload = p.payload;
+    const command = payload[0];
+    switch (command) {
+      case COM_QUIT:
+        this.close();
+        return;
+      case COM_QUERY: {
+        const sql = payload.toString("utf8", 1);
+        const c = this.classify(sql);
+        const statement = statementClassOf(c);
+        this.dispatch({
+          p,
+          command,
+          kind: ResponseKind.Query,
+          c,
+          stmt: null,
+          prepareSql: null,
+          sql,
+          statement,
+        });
+        return;
+      }
+      case COM_STMT_PREPARE: {
+        const prepareSql = payload.toString("utf8", 1);
+        const kind = ResponseKind.Prepare;
+        this.dispatch({ p, command, kind, c: null, stmt: null, prepareSql, sql: null, statement: "none" });
+        return;
+      }
+      case COM_STMT_EXECUTE:
+      case COM_STMT_FETCH:
+      case COM_STMT_SEND_LONG_DATA:
+      case COM_STMT_RESET:
+      case COM_STMT_CLOSE:
+        this.statementCommand(p, command);
+        return;
+      case COM_INIT_DB:
+      case COM_PING:
+      case COM_FIELD_LIST:
+      case COM_STATISTICS:
+      case COM_SET_OPTION:
+      case COM_RESET_CONNECTION: {
+        const kind = command === COM_FIELD_LIST ? ResponseKind.FieldList : ResponseKind.Single;
+        const statement = command === COM_PING || command === COM_STATISTICS ? "probe" : "none";
+        this.dispatch({ p, command, kind, c: null, stmt: null, prepareSql: null, sql: null, statement });
+        return;
+      }
+      case COM_CHANGE_USER:
+        void changeUser(this, p);
+        return;
+      default:
+        this.loop.refuse(
+          1,
+          "PAIRGATE_UNKNOWN_COMMAND",
+          `Unknown command 0x${command.toString(16).padStart(2, "0")}: pairgate does not relay this command`,
+        );
+    }
+  }
+
+  /**
+   * The one place the session asks the classifier about a statement (COM_QUERY, COM_STMT_PREPARE).
+   * Seam: a per-session SQL dialect (sql_mode, client charset, backend version) is passed from here.
+   */
+  classify(sql: string): Classification {
+    return classify(sql);
+  }
+
+  private statementCommand(p: Packet, command: number): void {
+    const payload = p.payload;
+    const noReply = command === COM_STMT_CLOSE || command === COM_STMT_SEND_LONG_DATA;
+    if (payload.length < 5) {
+      if (!noReply)
+        this.loop.refuse(1, "PAIRGATE_PROTOCOL", "Malformed communication packet: statement id missing");
+      return;
+    }
+    const stmt = this.statements.lookup(payload);
+    if (!stmt) {
+      if (!noReply)
+        this.loop.refuse(1, "PAIRGATE_UNKNOWN_STATEMENT", this.statements.unknown(payload, command));
+      return;
+    }
+    if (command === COM_STMT_CLOSE) {
+      this.statements.forget(stmt);
+      this.slot.closeStatement(stmt);
+      return;
+    }
+    const kind = statementResponseKind(command);
+    const statement = command === COM_STMT_EXECUTE ? preparedClassOf(stmt.kind, stmt.lockingRead) : "none";
+    this.dispatch({ p, command, kind, c: null, stmt, prepareSql: null, sql: null, statement });
+  }
+
+  /**
+   * Send a command to the backend the router picks, connecting or moving first when needed. When the
+   * backend cannot be reached, wait for the topology's verdict once and decide again: a read then
+   * goes to the secondary, a write gets 1290 — not a connection error.
+   *
+   * Seam (catch-up before serving): a wait on the topology before a statement runs on the secondary
+   * belongs on the slow path below, before `slot.ensure`, with `serves()` false while it is pending.
+   */
+  private dispatch(cmd: Command, retried = false): void {
+    if (this.transactionLost) {
+      this.transactionLost = false;
+      this.loop.refuse(1, "PAIRGATE_TRANSACTION_LOST", TRANSACTION_LOST_MESSAGE);
+      return;
+    }
+    const r = this.routeInput;
+    const modeSeen = this.ctx.mode();
+    r.mode = modeSeen;
+    r.readRole = this.ctx.readRole();
+    r.current = this.slot.role;
+    r.inTransaction = this.slot.inTransaction;
+    r.statement = cmd.statement;
+    const d = route(r);
+    if ("refuse" in d) {
+      this.refuse(cmd, d.refuse);
+      return;
+    }
+    const role = d.to;
+    if (this.slot.serves(role, cmd.stmt)) {
+      this.send(cmd, role, d.retryable);
+      return;
+    }
+    // Slow path: connect, move the session, or re-prepare a statement on this backend.
+    this.loop.to("wait_backend");
+    this.slot.ensure(role, cmd.stmt).then(
+      () => {
+        if (this.loop.closed) return;
+        this.send(cmd, role, d.retryable);
+        if (this.loop.phase.tag === "waiting") this.loop.to("done"); // nothing in flight (SEND_LONG_DATA)
+        this.loop.pump();
+      },
+      (e: Error) => {
+        if (this.loop.closed) return;
+        if (!retried && worthAnotherTry(e)) {
+          void this.ctx.settle(this.ctx.connectTimeoutMs * 2, role, modeSeen).then(() => {
+            if (this.loop.closed) return;
+            this.loop.to("done");
+            this.dispatch(cmd, true);
+            this.loop.pump();
+          });
+          return;
+        }
+        this.loop.to("done");
+        this.loop.sendError(1, e);
+        if (e instanceof PairgateError && e.code === "PAIRGATE_SESSION_PINNED") this.close(e.message);
+        this.loop.pump();
+      },
+    );
+  }
+
+  private send(cmd: Command, role: Role, retryable: boolean): void {
+    const { p, command, kind, stmt } = cmd;
+    const framed = frameForBackend(p.payload, p.raw, stmt);
+    if (kind === null) {
+      this.slot.sendOnly(framed); // COM_STMT_SEND_LONG_DATA: no response
+      return;
+    }
+    const audit = this.audit;
+    const gate = audit.enabled
+      ? audit.gate(command === COM_QUERY ? cmd.sql : command === COM_STMT_EXECUTE ? stmt!.sql : null, role)
+      : null;
+    const f: Inflight = {
+      command,
+      kind,
+      role,
+      payload: p.payload,
+      stmt,
+      classification: cmd.c,
+      startedAt: performance.now(),
+      forwarded: false,
+      collect: kind === ResponseKind.Prepare || gate ? [] : null,
+      gate,
+      prepareSql: cmd.prepareSql,
+      retryable,
+      retried: false,
+    };
+    this.loop.to("sent");
+    this.slot.send(f, framed);
+  }
+
+  /**
+   * The router refused. In read_only mode an INSERT into one of `audit.captureTables` is journaled
+   * and answered OK instead, to be replayed on the primary when it returns.
+   */
+  private refuse(cmd: Command, why: "read_only" | "down"): void {
+    const loop = this.loop;
+    if (why === "down") {
+      loop.refuse(1, "PAIRGATE_DOWN", DOWN_MESSAGE);
+      return;
+    }
+    const sql = cmd.sql ?? cmd.stmt?.sql ?? null;
+    const captured = cmd.command === COM_QUERY ? this.audit.capture(sql) : null;
+    if (captured) {
+      loop.to("wait_audit");
+      void captured.then((durable) => {
+        if (loop.closed) return;
+        if (durable)
+          loop.write(framePayload(encodeOk({ affectedRows: 1, statusFlags: this.slot.status }), 1));
+        else loop.refuse(1, "PAIRGATE_AUDIT_REFUSED", AUDIT_REFUSED_MESSAGE);
+        loop.to("done");
+        loop.pump();
+      });
+      return;
+    }
+    this.ctx.hooks.writeRejected();
+    loop.refuse(1, "PAIRGATE_READ_ONLY", READ_ONLY_MESSAGE);
+    if (this.audit.enabled)
+      this.audit.post({ operation: "write_rejected", outcome: "refused", digest: sql ? digest(sql) : null });
+  }
+
+  // ---------------------------------------------------------------- responses (from the slot)
+
+  /**
+   * The response is complete. Seam (server-enforced read-only sessions): a refusal the secondary
+   * sends itself (`slot.scanner.errno` 1792) is turned into pairgate's 1290 here, for a response
+   * held back in `f.collect`.
+   */
+  completed(f: Inflight): void {
+    const s = this.slot.scanner;
+    if (f.gate) {
+      // Hold the result until the audit event is durable; nothing else runs on this session meanwhile.
+      const status = s.status;
+      const failed = s.failed;
+      const gate = f.gate;
+      f.gate = null;
+      this.loop.to("wait_audit");
+      void gate.then((durable) => {
+        if (this.loop.closed) return;
+        if (durable) this.loop.write(Buffer.concat(f.collect!));
+        else this.loop.refuse(1, "PAIRGATE_AUDIT_REFUSED", AUDIT_REFUSED_MESSAGE);
+        f.collect = null;
+        this.finish(f, status, failed || !durable);
+      });
+      return;
+    }
+    if (f.collect) this.prepared(f, Buffer.concat(f.collect));
+    this.finish(f, s.status, s.failed);
+  }
+
+  /** Give the client a stable statement id of pairgate's, not the backend's. */
+  private prepared(f: Inflight, reply: Buffer): void {
+    const s = this.slot.scanner;
+    const sql = f.prepareSql ?? "";
+    if (s.prepared && !s.failed)
+      this.statements.prepared(reply, sql, this.classify(sql), s.prepared, this.slot.generation);
+    else this.statements.prepareFailed();
+    f.forwarded = true;
+    this.loop.write(reply);
+  }
+
+  private finish(f: Inflight, status: number, failed: boolean): void {
+    if (!failed) this.applySessionState(f);
+    this.slot.finish(status);
+    this.loop.to("done");
+    this.ctx.hooks.query(f.role, f.classification?.kind ?? "read", (performance.now() - f.startedAt) / 1000);
+    this.loop.pump();
+  }
+
+  /** The one place session state changes, after the server said OK (SET, USE, COM_INIT_DB, COM_RESET_CONNECTION). */
+  private applySessionState(f: Inflight): void {
+    const state = this.who.state;
+    if (f.classification) state.apply(f.classification);
+    else if (f.command === COM_INIT_DB) state.schema = f.payload.toString("utf8", 1);
+    if (f.command === COM_RESET_CONNECTION) state.reset();
+  }
+
+  infileRequested(): void {
+    this.loop.to("infile_requested");
+  }
+
+  infileData(p: Packet): void {
+    if (this.slot.relayInfile(p)) this.loop.to("infile_sent");
+  }
+
+  /** The backend is gone. A command in flight is retried, answered with an error, or the session closes. */
+  lost(f: Inflight | null, role: Role, err: Error, wasInTransaction: boolean, modeSeen: Mode): void {
+    const loop = this.loop;
+    if (loop.closed) return;
+    if (wasInTransaction && !f) this.transactionLost = true;
+    if (!f) return;
+    // The response was complete and waits for its audit event: the gate releases it; nothing is lost.
+    if (loop.phase.tag === "waiting" && loop.phase.on === "audit") return;
+    if (f.forwarded) {
+      // Part of the response already reached the client: it cannot be completed or retried.
+      this.close("backend lost in the middle of a response");
+      return;
+    }
+    if (f.retryable && !f.retried) {
+      // An autocommit read that failed before any byte reached the client: retry once, where the
+      // topology now sends reads.
+      loop.to("wait_backend");
+      this.slot.retry(f, role, modeSeen).then(
+        () => {
+          if (!loop.closed) loop.to("sent");
+        },
+        (e: Error) => {
+          if (loop.closed) return;
+          loop.to("done");
+          loop.sendError(1, e);
+          loop.pump();
+        },
+      );
+      return;
+    }
+    const what =
+      f.classification && f.classification.kind !== "read"
+        ? "this statement may or may not have been applied"
+        : "the statement did not complete";
+    const message = `pairgate lost the connection to the ${role} database (${err.message}); ${what}`;
+    loop.refuse(1, "PAIRGATE_STATEMENT_LOST", message);
+    loop.to("done");
+    loop.pump();
+  }
+
+  // ---------------------------------------------------------------- client socket (from the loop)
+
+  clientDrained = (): void => {
+    this.slot.clientDrained();
+  };
+
+  clientClosed(): void {
+    this.audit.post({
+      operation: "logout",
+      outcome: "ok",
+      backend: this.slot.role,
+      durationMs: Date.now() - this.startedAt,
+    });
+    this.loop.to("closed");
+    this.slot.drop(true);
+  }
+
+  close(reason?: string): void {
+    if (this.loop.closed) return;
+    this.loop.to("closed");
+    if (reason) this.log.debug({ reason }, "session closing");
+    this.slot.drop(true);
+    this.loop.end();
+  }
+}
