@@ -15,6 +15,7 @@ import { ClientListener } from "./frontend/listener.js";
 import type { Logger } from "./observability/logger.js";
 import { Metrics } from "./observability/metrics.js";
 import { ClientSession, type SessionContext } from "./session/session.js";
+import { guardSetup } from "./session/secondary-guard.js";
 import { tablesOf } from "./sql/index.js";
 import { Topology } from "./topology/monitor.js";
 import type { BackendHealth, Mode } from "./topology/types.js";
@@ -88,6 +89,7 @@ export class PairgateProxy {
       target: (role) => this.target(role),
       reportBackendError: (role, err) => this.topology.reportBackendError(role, err),
       settle: (ms, role, modeSeen) => this.settle(ms, role, modeSeen),
+      sessionSetup: guardSetup,
       users: this.users,
       authPlugin: () => this.config.listen.authPlugin,
       sha2Cache: this.sha2Cache,

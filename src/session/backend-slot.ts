@@ -20,6 +20,7 @@ import { retryTarget, TRANSACTION_LOST_MESSAGE } from "../routing/router.js";
 import type { PreparedStatement, SessionState } from "../routing/session-state.js";
 import type { Classification } from "../sql/index.js";
 import type { Mode } from "../topology/types.js";
+import { guardRefusalSeq } from "./secondary-guard.js";
 import { frameForBackend } from "./statements.js";
 
 /** The command whose response the slot is relaying. */
@@ -80,6 +81,11 @@ export interface SlotEvents {
   completed(f: Inflight): void;
   /** The server asked for the client's LOCAL INFILE data. */
   infileRequested(): void;
+  /**
+   * The secondary refused the command itself with a read-only error (the server-side guard, see
+   * secondary-guard.ts) and nothing of the response reached the client: `seq` is its ERR's sequence id.
+   */
+  guardRefused(f: Inflight, seq: number): void;
   /** The backend is gone; `f` is the command that was in flight on it, if any. */
   lost(f: Inflight | null, role: Role, err: Error, wasInTransaction: boolean, modeSeen: Mode): void;
 }
@@ -263,7 +269,8 @@ export class BackendSlot {
     }
     if (replay) {
       const autocommit = (this.status & SERVER_STATUS_AUTOCOMMIT) !== 0;
-      for (const sql of who.state.replayStatements(autocommit)) await conn.runQuery(sql);
+      for (const sql of who.state.replayStatements(autocommit, role === "secondary"))
+        await conn.runQuery(sql);
     }
     const setup = this.ctx.sessionSetup?.(role);
     if (setup) for (const sql of setup) await conn.runQuery(sql);
@@ -299,6 +306,13 @@ export class BackendSlot {
     if (!f) return;
     const done = this.scanner.feed(chunk);
     this.ctx.activity[f.role]++;
+    if (done && this.scanner.failed && f.role === "secondary" && !f.forwarded && !f.collect?.length) {
+      const seq = guardRefusalSeq(chunk);
+      if (seq >= 0) {
+        this.events.guardRefused(f, seq);
+        return;
+      }
+    }
     if (f.collect) f.collect.push(chunk);
     else {
       f.forwarded = true;

@@ -37,6 +37,7 @@ import {
   DOWN_MESSAGE,
   preparedClassOf,
   READ_ONLY_MESSAGE,
+  type ReadProofOptions,
   type RouteInput,
   route,
   type StatementClass,
@@ -57,6 +58,7 @@ import {
 import { changeUser } from "./change-user.js";
 import type { CommandHandler, CommandLoop } from "./command-loop.js";
 import type { SessionContext } from "./context.js";
+import { GUARDED } from "./secondary-guard.js";
 import { frameForBackend, type StatementMap, statementResponseKind } from "./statements.js";
 
 /** One client command, as decoded for routing. */
@@ -115,7 +117,8 @@ export class SessionHandler implements CommandHandler, SlotEvents {
       case COM_QUERY: {
         const sql = payload.toString("utf8", 1);
         const c = this.classify(sql);
-        const statement = statementClassOf(c);
+        // A read but for the routines it calls runs on the secondary only under its server-side guard.
+        const statement = c.readExceptRoutines ? statementClassOf(c, this.readProof()) : statementClassOf(c);
         this.dispatch({
           p,
           command,
@@ -170,6 +173,15 @@ export class SessionHandler implements CommandHandler, SlotEvents {
    */
   classify(sql: string): Classification {
     return classify(sql);
+  }
+
+  /**
+   * Statements that reach the secondary run under its server-side read-only guard (every
+   * connection there runs `SECONDARY_SETUP` first or fails): `serverReadOnly` when reads go there.
+   * Not when the read role is a read-only primary (its `read_only` does not stop SUPER users).
+   */
+  private readProof(): ReadProofOptions | undefined {
+    return this.ctx.readRole() === "secondary" || this.slot.role === "secondary" ? GUARDED : undefined;
   }
 
   private statementCommand(p: Packet, command: number): void {
@@ -344,6 +356,28 @@ export class SessionHandler implements CommandHandler, SlotEvents {
     this.finish(f, s.status, s.failed);
   }
 
+  /**
+   * The secondary refused the command with a read-only error of its own (its server-side guard, or
+   * its `read_only`): the client gets pairgate's 1290, as for a write pairgate refuses itself.
+   */
+  guardRefused(f: Inflight, seq: number): void {
+    f.gate = null;
+    f.collect = null;
+    this.ctx.hooks.writeRejected();
+    this.loop.refuse(seq, "PAIRGATE_READ_ONLY", READ_ONLY_MESSAGE);
+    if (this.audit.enabled) {
+      const sql = f.command === COM_QUERY ? f.payload.toString("utf8", 1) : (f.stmt?.sql ?? null);
+      this.audit.post({
+        operation: "write_rejected",
+        outcome: "refused",
+        backend: "secondary",
+        digest: sql ? digest(sql) : null,
+        detail: { refusedBy: "secondary", serverErrno: this.slot.scanner.errno },
+      });
+    }
+    this.finish(f, 0, true);
+  }
+
   /** Give the client a stable statement id of pairgate's, not the backend's. */
   private prepared(f: Inflight, reply: Buffer): void {
     const s = this.slot.scanner;
@@ -368,7 +402,11 @@ export class SessionHandler implements CommandHandler, SlotEvents {
     const state = this.who.state;
     if (f.classification) state.apply(f.classification);
     else if (f.command === COM_INIT_DB) state.schema = f.payload.toString("utf8", 1);
-    if (f.command === COM_RESET_CONNECTION) state.reset();
+    if (f.command === COM_RESET_CONNECTION) {
+      state.reset();
+      // The reset also cleared the secondary's read-only guard: the next command connects afresh.
+      if (f.role === "secondary") this.slot.drop(true);
+    }
   }
 
   infileRequested(): void {
