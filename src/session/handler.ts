@@ -45,7 +45,16 @@ import {
   TRANSACTION_LOST_MESSAGE,
 } from "../routing/router.js";
 import type { PreparedStatement } from "../routing/session-state.js";
-import { type Classification, classify, digest } from "../sql/index.js";
+import {
+  type Classification,
+  classify,
+  DEFAULT_DIALECT,
+  decodeSql,
+  dialectAfter,
+  digest,
+  type SqlDialect,
+  unsureDialect,
+} from "../sql/index.js";
 import type { Mode } from "../topology/types.js";
 import { AUDIT_REFUSED_MESSAGE, type AuditGate } from "./audit-gate.js";
 import {
@@ -83,6 +92,10 @@ export class SessionHandler implements CommandHandler, SlotEvents {
   readonly startedAt = Date.now();
   /** A transaction was lost while no command ran: the next command is told so. */
   private transactionLost = false;
+  /** The session's SQL dialect, and the backend connection generation it was read on. */
+  private dialect: SqlDialect = DEFAULT_DIALECT;
+  private dialectGeneration = -1;
+  private relearnFailed = false;
   /** Filled per command and passed to `route` (reused: routing allocates nothing). */
   private routeInput: RouteInput = {
     mode: "read_write",
@@ -115,7 +128,12 @@ export class SessionHandler implements CommandHandler, SlotEvents {
         this.close();
         return;
       case COM_QUERY: {
-        const sql = payload.toString("utf8", 1);
+        if (this.dialect.unsure && !this.relearnFailed && this.dialectGeneration === this.slot.generation) {
+          this.relearnDialect(p);
+          return;
+        }
+        const sql = decodeSql(payload, 1, this.sessionDialect());
+        this.relearnFailed = false;
         const c = this.classify(sql);
         // A read but for the routines it calls runs on the secondary only under its server-side guard.
         const statement = c.readExceptRoutines ? statementClassOf(c, this.readProof()) : statementClassOf(c);
@@ -132,7 +150,12 @@ export class SessionHandler implements CommandHandler, SlotEvents {
         return;
       }
       case COM_STMT_PREPARE: {
-        const prepareSql = payload.toString("utf8", 1);
+        if (this.dialect.unsure && !this.relearnFailed && this.dialectGeneration === this.slot.generation) {
+          this.relearnDialect(p);
+          return;
+        }
+        const prepareSql = decodeSql(payload, 1, this.sessionDialect());
+        this.relearnFailed = false;
         const kind = ResponseKind.Prepare;
         this.dispatch({ p, command, kind, c: null, stmt: null, prepareSql, sql: null, statement: "none" });
         return;
@@ -172,7 +195,52 @@ export class SessionHandler implements CommandHandler, SlotEvents {
    * Seam: a per-session SQL dialect (sql_mode, client charset, backend version) is passed from here.
    */
   classify(sql: string): Classification {
-    return classify(sql);
+    return classify(sql, this.sessionDialect());
+  }
+
+  /** The dialect of the backend connection serving the session (a new connection brings its own). */
+  private sessionDialect(): SqlDialect {
+    if (this.dialectGeneration !== this.slot.generation) {
+      this.dialect = this.slot.dialect;
+      this.dialectGeneration = this.slot.generation;
+    }
+    return this.dialect;
+  }
+
+  /**
+   * A statement may have changed sql_mode or the client charset in a way pairgate could not follow
+   * (`dialectAfter` said unsure): read them back before the next statement is read. Until then (or
+   * if that fails) statements are uncertain, hence writes.
+   */
+  private relearnDialect(p: Packet): void {
+    const loop = this.loop;
+    loop.to("wait_backend");
+    const again = () => {
+      if (loop.closed) return;
+      loop.to("done");
+      this.command(p);
+      loop.pump();
+    };
+    this.slot.readDialect().then(
+      (d) => {
+        this.dialect = d;
+        again();
+      },
+      () => {
+        this.relearnFailed = true; // classify with the unsure dialect (uncertain: a write) this time
+        again();
+      },
+    );
+  }
+
+  /** After a statement: follow SET sql_mode / SET NAMES; a failed statement that changed session state may have applied part of it. */
+  private followDialect(f: Inflight, failed: boolean): void {
+    const c = f.classification;
+    const d = this.sessionDialect();
+    if (f.command === COM_RESET_CONNECTION) this.dialect = unsureDialect(d);
+    else if (!c) return;
+    else if (!failed) this.dialect = dialectAfter(d, c);
+    else if (c.session !== undefined || c.mayChangeDialect) this.dialect = unsureDialect(d);
   }
 
   /**
@@ -366,7 +434,7 @@ export class SessionHandler implements CommandHandler, SlotEvents {
     this.ctx.hooks.writeRejected();
     this.loop.refuse(seq, "PAIRGATE_READ_ONLY", READ_ONLY_MESSAGE);
     if (this.audit.enabled) {
-      const sql = f.command === COM_QUERY ? f.payload.toString("utf8", 1) : (f.stmt?.sql ?? null);
+      const sql = f.command === COM_QUERY ? decodeSql(f.payload, 1, this.dialect) : (f.stmt?.sql ?? null);
       this.audit.post({
         operation: "write_rejected",
         outcome: "refused",
@@ -391,6 +459,7 @@ export class SessionHandler implements CommandHandler, SlotEvents {
 
   private finish(f: Inflight, status: number, failed: boolean): void {
     if (!failed) this.applySessionState(f);
+    this.followDialect(f, failed);
     this.slot.finish(status);
     this.loop.to("done");
     this.ctx.hooks.query(f.role, f.classification?.kind ?? "read", (performance.now() - f.startedAt) / 1000);
@@ -404,8 +473,8 @@ export class SessionHandler implements CommandHandler, SlotEvents {
     else if (f.command === COM_INIT_DB) state.schema = f.payload.toString("utf8", 1);
     if (f.command === COM_RESET_CONNECTION) {
       state.reset();
-      // The reset also cleared the secondary's read-only guard: the next command connects afresh.
-      if (f.role === "secondary") this.slot.drop(true);
+      // The reset also cleared the secondary's read-only guard: it is set again before the next command.
+      if (f.role === "secondary") this.slot.guardLost();
     }
   }
 
