@@ -10,7 +10,13 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { AuditRules, UNRESOLVED_OPERATION } from "../../src/audit/rules.js";
-import { isProvableRead, route, routeKind } from "../../src/routing/router.js";
+import {
+  isProvableRead,
+  preparedClassOf,
+  route as routeInput,
+  type StatementClass,
+  statementClassOf,
+} from "../../src/routing/router.js";
 import { classify, dialectAfter } from "../../src/sql/classify.js";
 import { CS_GB18030, charsetOfCollationId, decodeSql, makeDialect, mbLength } from "../../src/sql/dialect.js";
 import { Lexer, TOK_EOF } from "../../src/sql/lexer.js";
@@ -96,6 +102,19 @@ const DISGUISED_WRITES: Array<[string, string, ReturnType<typeof makeDialect>]> 
   ["XA", "XA START 'x'", MARIADB],
   ["LOCK", "LOCK TABLES t WRITE", MARIADB],
 ];
+
+/** Issue 13's route() takes a RouteInput: a session on no backend yet, outside a transaction. */
+function routeClass(mode: "read_only" | "read_write", statement: StatementClass): unknown {
+  const d = routeInput({ mode, readRole: "secondary", current: null, inTransaction: false, statement });
+  return "refuse" in d ? { refuse: d.refuse } : { to: d.to };
+}
+const route = (mode: "read_only" | "read_write", c: ReturnType<typeof classify>) =>
+  routeClass(mode, statementClassOf(c));
+const routeKind = (
+  mode: "read_only" | "read_write",
+  kind: ReturnType<typeof classify>["kind"],
+  locking: boolean,
+) => routeClass(mode, preparedClassOf(kind, locking));
 
 for (const [name, sql, d] of DISGUISED_WRITES) {
   test(`never on the secondary: ${name}`, () => {
