@@ -9,6 +9,8 @@
  * response → `completed` → `finish` → `applySessionState` (the one place SET/USE/INIT_DB/RESET take
  * effect, after the server's OK) → CommandLoop.pump for the next command.
  */
+
+import type { AuditContext } from "../audit/rules.js";
 import type { Role } from "../backend/connection.js";
 import type { Logger } from "../observability/logger.js";
 import {
@@ -56,7 +58,12 @@ import {
   unsureDialect,
 } from "../sql/index.js";
 import type { Mode } from "../topology/types.js";
-import { AUDIT_REFUSED_MESSAGE, type AuditGate } from "./audit-gate.js";
+import {
+  AUDIT_REFUSED_MESSAGE,
+  AUDIT_UNRESOLVED_MESSAGE,
+  type AuditGate,
+  REFUSED_UNRESOLVED,
+} from "./audit-gate.js";
 import {
   type BackendSlot,
   type Inflight,
@@ -96,6 +103,11 @@ export class SessionHandler implements CommandHandler, SlotEvents {
   private dialect: SqlDialect = DEFAULT_DIALECT;
   private dialectGeneration = -1;
   private relearnFailed = false;
+  /** Open HANDLER handles → `schema.table` (after the server's OK); dropped on reset or a new connection. */
+  private readonly handles = new Map<string, string>();
+  /** A failed multi-statement with a USE: the server's default schema is not known for sure. */
+  private schemaUncertain = false;
+  private readonly auditCtx: AuditContext = {};
   /** Filled per command and passed to `route` (reused: routing allocates nothing). */
   private routeInput: RouteInput = {
     mode: "read_write",
@@ -203,6 +215,7 @@ export class SessionHandler implements CommandHandler, SlotEvents {
     if (this.dialectGeneration !== this.slot.generation) {
       this.dialect = this.slot.dialect;
       this.dialectGeneration = this.slot.generation;
+      if (this.handles.size) this.handles.clear(); // a new connection has no handles open
     }
     return this.dialect;
   }
@@ -344,8 +357,16 @@ export class SessionHandler implements CommandHandler, SlotEvents {
     }
     const audit = this.audit;
     const gate = audit.enabled
-      ? audit.gate(command === COM_QUERY ? cmd.sql : command === COM_STMT_EXECUTE ? stmt!.sql : null, role)
+      ? audit.gate(
+          command === COM_QUERY ? cmd.sql : command === COM_STMT_EXECUTE ? stmt!.sql : null,
+          role,
+          this.auditContext(cmd.c),
+        )
       : null;
+    if (gate === REFUSED_UNRESOLVED) {
+      this.loop.refuse(1, "PAIRGATE_AUDIT_UNRESOLVED", AUDIT_UNRESOLVED_MESSAGE);
+      return;
+    }
     const f: Inflight = {
       command,
       kind,
@@ -363,6 +384,49 @@ export class SessionHandler implements CommandHandler, SlotEvents {
     };
     this.loop.to("sent");
     this.slot.send(f, framed);
+  }
+
+  /** What audit resolution needs of the session (one object, refilled per audited command). */
+  private auditContext(c: Classification | null): AuditContext {
+    const a = this.auditCtx;
+    a.classification = c ?? undefined;
+    a.dialect = this.sessionDialect();
+    a.handles = this.handles;
+    a.schemaUncertain = this.schemaUncertain;
+    return a;
+  }
+
+  /**
+   * HANDLER handles the server accepted (OPEN's OK), so that `HANDLER h READ` resolves to its table;
+   * default schema certainty after a failed multi-statement that had a USE.
+   */
+  private followHandlesAndSchema(f: Inflight, failed: boolean): void {
+    if (f.command === COM_RESET_CONNECTION) {
+      this.handles.clear();
+      this.schemaUncertain = false;
+      return;
+    }
+    if (f.command === COM_INIT_DB && !failed) {
+      this.schemaUncertain = false;
+      return;
+    }
+    const c = f.classification;
+    if (!c) return;
+    if (c.session)
+      for (const ch of c.session) {
+        if (ch.type !== "use") continue;
+        // A failed single USE changed nothing; a failed multi-statement ran the USE if the ERR came
+        // after it: pairgate does not count results, so the schema is uncertain until the next USE.
+        if (!failed) this.schemaUncertain = false;
+        else if (c.multi) this.schemaUncertain = true;
+      }
+    const h = c.handler;
+    if (!h || failed) return;
+    if (h.op === "open" && h.table) {
+      const schema = this.who.state.schema;
+      const table = h.table.includes(".") || !schema ? h.table : `${schema.toLowerCase()}.${h.table}`;
+      this.handles.set(h.name, table);
+    } else if (h.op === "close") this.handles.delete(h.name);
   }
 
   /**
@@ -460,6 +524,7 @@ export class SessionHandler implements CommandHandler, SlotEvents {
   private finish(f: Inflight, status: number, failed: boolean): void {
     if (!failed) this.applySessionState(f);
     this.followDialect(f, failed);
+    this.followHandlesAndSchema(f, failed);
     this.slot.finish(status);
     this.loop.to("done");
     this.ctx.hooks.query(f.role, f.classification?.kind ?? "read", (performance.now() - f.startedAt) / 1000);
