@@ -20,6 +20,14 @@ import { RawConnection, RawServerError, textRow } from "../helpers/raw-client.js
 let pair: TestPair;
 let px: RunningProxy;
 
+const AUDIT_RULES = [
+  {
+    operation: "password_retrieval",
+    tables: ["passtrix.ptrx_passwords", "passtrix.guard_v"],
+    keyPattern: "account_id\\s*=\\s*(\\d+)",
+  },
+];
+
 const monitor = { intervalMs: 100, connectTimeoutMs: 300, queryTimeoutMs: 300, fall: 2, rise: 2 };
 const OUTFILE = () => join(pair.dir, "guard-outfile.txt");
 
@@ -111,6 +119,16 @@ test.before(async () => {
       await root.query(
         "CREATE PROCEDURE passtrix.guard_p() MODIFIES SQL DATA DELETE FROM passtrix.guard_t WHERE id = 2",
       );
+      // The audit side: a view named in a rule, a routine and a procedure that return secrets.
+      await root.query(
+        "CREATE VIEW passtrix.guard_v AS SELECT account_id, encrypted_password FROM passtrix.ptrx_passwords",
+      );
+      await root.query(
+        "CREATE FUNCTION passtrix.guard_secret(i INT) RETURNS BLOB DETERMINISTIC READS SQL DATA RETURN (SELECT encrypted_password FROM passtrix.ptrx_passwords WHERE account_id = i LIMIT 1)",
+      );
+      await root.query(
+        "CREATE PROCEDURE passtrix.guard_secret_p(i INT) READS SQL DATA SELECT encrypted_password FROM passtrix.ptrx_passwords WHERE account_id = i",
+      );
       // Wait until the secondary has all of it.
       const [[pos]] = (await root.query("SELECT @@gtid_binlog_pos AS p")) as unknown as [{ p: string }[]];
       const s = await pair.rootConnection("secondary");
@@ -122,7 +140,10 @@ test.before(async () => {
     } finally {
       await root.end();
     }
-    px = await startProxy(pair, pair.proxyConfig({ monitor }));
+    px = await startProxy(
+      pair,
+      pair.proxyConfig({ monitor, audit: { rules: AUDIT_RULES, journalDir: join(pair.dir, "audit-guard") } }),
+    );
     await pair.lab.kill("primary");
     await px.proxy.topology.waitFor("read_only", 15_000);
   } catch (e) {
@@ -295,6 +316,78 @@ test("a routine-calling read runs on the secondary under its guard", async () =>
   } finally {
     await c.end();
   }
+});
+
+/** Audit events recorded by pairgate so far, but logins and logouts. */
+function auditEvents(): number {
+  let n = 0;
+  for (const [op, count] of Object.entries(px.proxy.audit!.counts()))
+    if (op !== "login" && op !== "logout" && op !== "login_failed") n += count;
+  return n;
+}
+
+test("no secret leaves the secondary without an audit event: each retrieval is audited or refused", async () => {
+  const c = await px.connect({ multipleStatements: true });
+  const other = await px.connect({ database: "sbtest" });
+  const third = await px.connect({ database: "sbtest", multipleStatements: true });
+  const cases: [string, Connection, string, unknown[]?][] = [
+    ["plain", c, "SELECT encrypted_password FROM ptrx_passwords WHERE account_id = 1"],
+    ["binary protocol", c, "SELECT encrypted_password FROM ptrx_passwords WHERE account_id = ?", [1]],
+    ["view named in a rule", c, "SELECT encrypted_password FROM guard_v WHERE account_id = 1"],
+    ["stored function", c, "SELECT guard_secret(1)"],
+    ["stored function, qualified, in SET", c, "SET @s = passtrix.guard_secret(1)"],
+    ["procedure", c, "CALL guard_secret_p(1)"],
+    ["PREPARE", c, "PREPARE g1 FROM 'SELECT encrypted_password FROM ptrx_passwords'"],
+    ["EXECUTE", c, "EXECUTE g1"],
+    ["EXECUTE IMMEDIATE", c, "EXECUTE IMMEDIATE 'SELECT encrypted_password FROM ptrx_passwords'"],
+    ["FOR SYSTEM_TIME", c, "SELECT encrypted_password FROM ptrx_passwords FOR SYSTEM_TIME ALL"],
+    ["HANDLER OPEN", c, "HANDLER ptrx_passwords OPEN AS hp"],
+    ["HANDLER READ", c, "HANDLER hp READ FIRST"],
+    ["HANDLER CLOSE", c, "HANDLER hp CLOSE"],
+    ["executable comment", c, "SELECT /*!32302 encrypted_password FROM ptrx_passwords */"],
+    ["failed USE", other, "USE no_such_schema"],
+    ["after a failed USE: the schema is still sbtest", other, "SELECT * FROM passtrix.ptrx_passwords"],
+    ["USE in an executable comment", other, "/*!32302 USE passtrix */"],
+    ["after USE in a comment", other, "SELECT encrypted_password FROM ptrx_passwords"],
+    ["multi-statement: USE, then a statement fails", third, "USE passtrix; SELECT * FROM no_such_table"],
+    ["after it (the USE ran)", third, "SELECT encrypted_password FROM ptrx_passwords"],
+  ];
+  const leaks: string[] = [];
+  const table: string[] = [];
+  for (const [name, conn, sql, params] of cases) {
+    const before = auditEvents();
+    let rows = 0;
+    let outcome: string;
+    try {
+      const [r] = params ? await conn.execute(sql, params) : await conn.query(sql);
+      rows = Array.isArray(r) ? r.length : 0;
+      outcome = "ran";
+    } catch (e) {
+      outcome = `ERR ${(e as { errno?: number }).errno}`;
+    }
+    const audited = auditEvents() > before;
+    table.push(`  ${outcome.padEnd(8)} ${audited ? "audited" : "-      "} rows=${rows}  ${name}: ${sql}`);
+    // A statement that ran and returned rows from the secondary must have been audited.
+    if (
+      outcome === "ran" &&
+      rows > 0 &&
+      !audited &&
+      !/HANDLER (OPEN|CLOSE)|failed USE|^SELECT 1$/.test(name + sql)
+    )
+      leaks.push(`${name}: ${sql}`);
+  }
+  console.log(`audit through the guarded secondary:\n${table.join("\n")}`);
+  await c.end();
+  await other.end();
+  await third.end();
+  assert.equal(leaks, [], "every retrieval that returned rows was audited");
+});
+
+test("the monitor sees no GTIDs of the secondary's own", async () => {
+  const s = px.proxy.topology.snapshot();
+  const rep = s.secondary.replication;
+  assert.ok(rep, "the secondary reports replication");
+  assert.equal(rep?.localGtids, [], "no local GTIDs on the secondary");
 });
 
 test.run();
