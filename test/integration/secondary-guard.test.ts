@@ -390,4 +390,26 @@ test("the monitor sees no GTIDs of the secondary's own", async () => {
   assert.equal(rep?.localGtids, [], "no local GTIDs on the secondary");
 });
 
+test("primary back (read_write): HANDLER READ through a handle on an audited table is audited; a closed handle is forgotten", async () => {
+  await pair.lab.start("primary");
+  await px.proxy.topology.waitFor("read_write", 30_000);
+  const c = await px.connect();
+  try {
+    await c.query("HANDLER ptrx_passwords OPEN AS hp");
+    let before = auditEvents();
+    const [rows] = await c.query("HANDLER hp READ FIRST");
+    assert.is((rows as unknown[]).length, 1, "the handle read a row");
+    assert.ok(auditEvents() > before, "HANDLER hp READ on the audited table was audited");
+    // A handle on a table no rule names: reading it is not a retrieval.
+    await c.query("HANDLER guard_t OPEN AS hg");
+    before = auditEvents();
+    await c.query("HANDLER hg READ FIRST");
+    assert.is(auditEvents(), before, "a handle on guard_t is not audited");
+    await c.query("HANDLER hp CLOSE");
+    await c.query("HANDLER hg CLOSE");
+  } finally {
+    await c.end();
+  }
+});
+
 test.run();
