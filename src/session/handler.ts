@@ -262,7 +262,9 @@ export class SessionHandler implements CommandHandler, SlotEvents {
    * Not when the read role is a read-only primary (its `read_only` does not stop SUPER users).
    */
   private readProof(): ReadProofOptions | undefined {
-    return this.ctx.readRole() === "secondary" || this.slot.role === "secondary" ? GUARDED : undefined;
+    // Where a read goes: the read role, or the secondary holding the session's transaction (route rule 1).
+    const inSecondaryTx = this.slot.role === "secondary" && this.slot.inTransaction;
+    return inSecondaryTx || this.ctx.readRole() === "secondary" ? GUARDED : undefined;
   }
 
   private statementCommand(p: Packet, command: number): void {
