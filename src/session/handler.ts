@@ -525,8 +525,12 @@ export class SessionHandler implements CommandHandler, SlotEvents {
 
   private finish(f: Inflight, status: number, failed: boolean): void {
     if (!failed) this.applySessionState(f);
-    this.followDialect(f, failed);
-    this.followHandlesAndSchema(f, failed);
+    const c = f.classification;
+    // A plain statement that succeeded changes neither dialect, schema nor handles: nothing to do.
+    if (failed || f.command !== COM_QUERY || c?.session || c?.handler || c?.mayChangeDialect) {
+      this.followDialect(f, failed);
+      this.followHandlesAndSchema(f, failed);
+    }
     this.slot.finish(status);
     this.loop.to("done");
     this.ctx.hooks.query(f.role, f.classification?.kind ?? "read", (performance.now() - f.startedAt) / 1000);

@@ -14,6 +14,7 @@ import type { Connection } from "mysql2/promise";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { startPair, type TestPair } from "../helpers/pair.js";
+import { freePorts } from "../helpers/ports.js";
 import { type RunningProxy, startProxy } from "../helpers/proxy.js";
 import { RawConnection, RawServerError, textRow } from "../helpers/raw-client.js";
 
@@ -409,6 +410,34 @@ test("primary back (read_write): HANDLER READ through a handle on an audited tab
     await c.query("HANDLER hg CLOSE");
   } finally {
     await c.end();
+  }
+});
+
+test("audit.unresolved = refuse: a routine that may read the audited table is refused with 1142 and a refused event", async () => {
+  const [listen, admin] = await freePorts(2, "127.0.0.1");
+  const px2 = await startProxy(
+    pair,
+    pair.proxyConfig({
+      monitor,
+      listen: { port: listen },
+      admin: { port: admin },
+      audit: { rules: AUDIT_RULES, unresolved: "refuse", journalDir: join(pair.dir, "audit-refuse") },
+    }),
+  );
+  const c = await px2.connect();
+  try {
+    const refused = await c.query("SELECT guard_secret(1)").catch((e) => e);
+    assert.is(refused.errno, 1142, String(refused.message));
+    assert.match(refused.message, /audit\.unresolved = refuse/);
+    await new Promise((r) => setTimeout(r, 100)); // refused events are posted, not awaited
+    const counts = px2.proxy.audit!.counts();
+    assert.ok((counts.unresolved_access ?? 0) + (counts.password_retrieval ?? 0) > 0, JSON.stringify(counts));
+    // A plain retrieval still runs (audited).
+    const [rows] = await c.query("SELECT encrypted_password FROM ptrx_passwords WHERE account_id = 1");
+    assert.is((rows as unknown[]).length, 1);
+  } finally {
+    await c.end();
+    await px2.stop();
   }
 });
 
