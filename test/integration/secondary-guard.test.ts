@@ -7,6 +7,14 @@
  * in the session; GBK/SJIS/BIG5 with 0x5C trail bytes; the guard variables — and afterwards the
  * secondary must be exactly as before: table data, the sequence, @@read_only, its GTID positions,
  * no file written. Each statement is either refused (1290, pairgate's message) or harmless.
+ *
+ * At 7731d6f (before the session wiring) the first test failed: the statements sent after
+ * `SET sql_mode = 'NO_BACKSLASH_ESCAPES'` / `'ANSI_QUOTES'` and after `SET NAMES gbk|sjis|big5`
+ * (a 0x5C trail byte) were read with the default dialect, taken for reads and run on the
+ * secondary: guard_f() set row 1 to 'pwned', the multi-statement DELETE removed row 3, and the
+ * secondary's gtid_binlog_pos gained GTIDs of its own (0-2-…); after COM_RESET_CONNECTION the
+ * session was not read-only. The routine-read, audit (multi-statement USE before an ERR: 30
+ * secrets returned unaudited), HANDLER, unresolved=refuse and local-GTID tests failed too.
  */
 import { existsSync } from "node:fs";
 import { join } from "node:path";
