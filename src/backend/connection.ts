@@ -12,6 +12,7 @@ import { readFileSync } from "node:fs";
 import { connect as netConnect, type Socket } from "node:net";
 import { type TLSSocket, connect as tlsConnect } from "node:tls";
 import { ReadChannel } from "../net/read-channel.js";
+import { WriteChannel } from "../net/write-channel.js";
 import {
   CACHING_SHA2_PASSWORD,
   CLEAR_PASSWORD,
@@ -86,6 +87,8 @@ const MAX_BACKEND_PACKET = 1 << 30;
 export class BackendConnection {
   readonly socket: Socket;
   readonly channel: ReadChannel;
+  /** Commands relayed to this backend go out through this (straight to the handle when idle). */
+  readonly out: WriteChannel;
   readonly role: Role;
   readonly serverVersion: string;
   readonly connectionId: number;
@@ -105,6 +108,7 @@ export class BackendConnection {
   ) {
     this.socket = socket;
     this.channel = channel;
+    this.out = new WriteChannel(socket);
     this.role = role;
     this.serverVersion = hs.serverVersion;
     this.connectionId = hs.connectionId;

@@ -246,3 +246,25 @@ export function framePayload(payload: Buffer, seq: number): Buffer {
 export function packetCount(payloadLength: number): number {
   return Math.floor(payloadLength / MAX_PACKET_PAYLOAD) + 1;
 }
+
+/**
+ * Frame a COM_STMT_* command (sequence id 0) with the statement id at payload offset 1 replaced
+ * by `statementId`, in one allocation and one copy; `payload` itself is left as it was.
+ */
+export function frameStatementCommand(payload: Buffer, statementId: number): Buffer {
+  if (payload.length < 5) return framePayload(payload, 0);
+  if (payload.length >= MAX_PACKET_PAYLOAD) {
+    const copy = Buffer.from(payload);
+    copy.writeUInt32LE(statementId >>> 0, 1);
+    return framePayload(copy, 0);
+  }
+  const out = Buffer.allocUnsafe(4 + payload.length);
+  const n = payload.length;
+  out[0] = n & 0xff;
+  out[1] = (n >>> 8) & 0xff;
+  out[2] = (n >>> 16) & 0xff;
+  out[3] = 0;
+  payload.copy(out, 4);
+  out.writeUInt32LE(statementId >>> 0, 5);
+  return out;
+}

@@ -11,6 +11,7 @@
 import type { Socket } from "node:net";
 import { BackendConnection, type BackendTarget, type Role } from "../backend/connection.js";
 import { adoptSocket, ReadChannel } from "../net/read-channel.js";
+import { WriteChannel } from "../net/write-channel.js";
 import type { Logger } from "../observability/logger.js";
 import { NATIVE_PASSWORD, newScramble, verifyToken } from "../protocol/auth.js";
 import {
@@ -45,7 +46,7 @@ import {
 } from "../protocol/constants.js";
 import { type Packet, PacketFramer } from "../protocol/framer.js";
 import { encodeAuthSwitch, encodeErr, encodeOk, ServerError } from "../protocol/messages.js";
-import { framePayload, PacketReader, ProtocolError } from "../protocol/packet.js";
+import { framePayload, frameStatementCommand, PacketReader, ProtocolError } from "../protocol/packet.js";
 import { ResponseKind, ResponseScanner } from "../protocol/response-scanner.js";
 import {
   type Decision,
@@ -188,6 +189,8 @@ export class ClientSession {
   private queue: Packet[] = [];
   private inflight: Inflight | null = null;
   private scanner = new ResponseScanner();
+  /** Relayed responses go out through this (set in begin(), once the client socket is final). */
+  private clientOut!: WriteChannel;
   private status = EMPTY_OK_STATUS;
   private transactionLost = false;
   private infile = false;
@@ -274,6 +277,7 @@ export class ClientSession {
       this.close("backend login failed");
       return false;
     }
+    this.clientOut = new WriteChannel(client);
     client.on("drain", this.onClientDrain);
     client.on("error", this.onClientError);
     client.on("close", this.onClientClose);
@@ -636,7 +640,7 @@ export class ClientSession {
     // A plain command goes out as the client framed it (sequence id 0, checked on arrival).
     const raw = stmt || !p.raw ? frameForBackend(p.payload, stmt) : p.raw;
     if (kind === null) {
-      backend.socket.write(raw); // COM_STMT_SEND_LONG_DATA: no response
+      backend.out.write(raw); // COM_STMT_SEND_LONG_DATA: no response
       return;
     }
     const wasInTxn = this.inTransaction;
@@ -663,7 +667,7 @@ export class ClientSession {
       retried: false,
     };
     this.scanner.begin(kind, backend.capabilities);
-    backend.socket.write(raw);
+    backend.out.write(raw);
   }
 
   // ---------------------------------------------------------------- audit
@@ -761,7 +765,7 @@ export class ClientSession {
     if (f.collect) f.collect.push(chunk);
     else {
       f.forwarded = true;
-      if (!this.client.write(chunk)) this.backend!.socket.pause();
+      if (!this.clientOut.write(chunk)) this.backend!.socket.pause();
     }
     if (this.scanner.awaitingClientData) {
       this.infile = true;
@@ -1078,10 +1082,7 @@ export class ClientSession {
 
 /** The command as the backend must see it: the client's statement id replaced by the backend's. */
 function frameForBackend(payload: Buffer, stmt: PreparedStatement | null): Buffer {
-  if (!stmt) return framePayload(payload, 0);
-  const copy = Buffer.from(payload);
-  copy.writeUInt32LE(stmt.backendId, 1);
-  return framePayload(copy, 0);
+  return stmt ? frameStatementCommand(payload, stmt.backendId) : framePayload(payload, 0);
 }
 
 const ER_ERROR_ON_WRITE = 3;
