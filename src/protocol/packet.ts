@@ -268,3 +268,14 @@ export function frameStatementCommand(payload: Buffer, statementId: number): Buf
   out.writeUInt32LE(statementId >>> 0, 5);
   return out;
 }
+
+/**
+ * Put `statementId` into a COM_STMT_* packet as received (header + payload, one packet) in place,
+ * and return it: the relay then forwards the client's own bytes with no copy. The caller must own
+ * `raw` (a read-channel chunk, never reused by later reads) and must not need the client's id in it
+ * afterwards.
+ */
+export function patchStatementId(raw: Buffer, statementId: number): Buffer {
+  if (raw.length >= 9) raw.writeUInt32LE(statementId >>> 0, 5);
+  return raw;
+}

@@ -46,7 +46,13 @@ import {
 } from "../protocol/constants.js";
 import { type Packet, PacketFramer } from "../protocol/framer.js";
 import { encodeAuthSwitch, encodeErr, encodeOk, ServerError } from "../protocol/messages.js";
-import { framePayload, frameStatementCommand, PacketReader, ProtocolError } from "../protocol/packet.js";
+import {
+  framePayload,
+  frameStatementCommand,
+  PacketReader,
+  ProtocolError,
+  patchStatementId,
+} from "../protocol/packet.js";
 import { ResponseKind, ResponseScanner } from "../protocol/response-scanner.js";
 import {
   type Decision,
@@ -638,7 +644,13 @@ export class ClientSession {
     const c = cmd.c;
     const backend = this.backend!;
     // A plain command goes out as the client framed it (sequence id 0, checked on arrival).
-    const raw = stmt || !p.raw ? frameForBackend(p.payload, stmt) : p.raw;
+    // A COM_STMT_* packet gets the backend's statement id in place (the chunk is ours; a retry
+    // reframes from the payload with the id of its own backend).
+    const raw = p.raw
+      ? stmt
+        ? patchStatementId(p.raw, stmt.backendId)
+        : p.raw
+      : frameForBackend(p.payload, stmt);
     if (kind === null) {
       backend.out.write(raw); // COM_STMT_SEND_LONG_DATA: no response
       return;
