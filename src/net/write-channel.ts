@@ -68,6 +68,21 @@ function streamWrap(): StreamWrapBinding | null {
   return binding;
 }
 
+/** The fields of Node's WritableState that say whether the socket has writes of its own queued. */
+interface WritableStateView {
+  length: number;
+  corked: number;
+  ending: boolean;
+  destroyed: boolean;
+}
+
+function writableState(socket: Socket): WritableStateView | null {
+  const ws = (socket as unknown as { _writableState?: Partial<WritableStateView> })._writableState;
+  if (!ws || typeof ws.length !== "number" || typeof ws.corked !== "number") return null;
+  if (typeof ws.ending !== "boolean" || typeof ws.destroyed !== "boolean") return null;
+  return ws as WritableStateView;
+}
+
 /** The socket's TCP handle when it can be written directly, else null. */
 function tcpHandle(socket: Socket): TcpHandle | null {
   const handle = (
@@ -92,9 +107,13 @@ export class WriteChannel {
   /** `write` returned false: emit 'drain' once the pending direct writes are out. */
   private needDrain = false;
 
+  /** The socket's WritableState (Node keeps it as `_writableState`), or null: then never direct. */
+  private readonly state: WritableStateView | null;
+
   constructor(readonly socket: Socket) {
     this.wrap = streamWrap();
-    this.handle = this.wrap ? tcpHandle(socket) : null;
+    this.state = writableState(socket);
+    this.handle = this.wrap && this.state ? tcpHandle(socket) : null;
     this.direct = this.handle !== null;
   }
 
@@ -105,13 +124,17 @@ export class WriteChannel {
   write(buf: Buffer): boolean {
     const s = this.socket;
     const handle = this.handle;
+    // The Writable's own state, read directly: the public getters (writableLength, ...) each go
+    // through Duplex accessors. `destroyed` covers a handle closed under us.
+    const ws = this.state;
     if (
       handle === null ||
       this.pending > 0 ||
-      s.writableLength !== 0 ||
-      s.writableCorked !== 0 ||
-      s.writableEnded ||
-      s.destroyed ||
+      ws === null ||
+      ws.length !== 0 ||
+      ws.corked !== 0 ||
+      ws.ending ||
+      ws.destroyed ||
       (s as unknown as { _handle: unknown })._handle !== handle
     )
       return s.write(buf);
