@@ -46,6 +46,13 @@ interface TcpHandle {
 
 let binding: StreamWrapBinding | null | undefined;
 
+/** Direct writes made by every channel in this process (tests: the relay's fast path is taken). */
+let directTotal = 0;
+
+export function directWriteCount(): number {
+  return directTotal;
+}
+
 /** Node's stream_wrap binding, or null when this Node does not offer it as expected. */
 function streamWrap(): StreamWrapBinding | null {
   if (binding !== undefined) return binding;
@@ -143,6 +150,7 @@ export class WriteChannel {
     this.spare = null;
     const err = handle.writeBuffer(req, buf);
     this.directWrites++;
+    directTotal++;
     if (err !== 0) {
       s.destroy(systemError(err, req.error));
       return false;
