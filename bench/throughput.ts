@@ -148,6 +148,18 @@ function cases(o: Options): Case[] {
 const protocolName = (ps: PsMode) => (ps === "auto" ? "binary" : "text");
 
 /** Retries a login as the app user until it succeeds, `proc` exits, or the time is up. */
+/**
+ * Node options for every pairgate the bench starts: what bin/pairgate.js's first line sets when it
+ * runs as a program (`--max-semi-space-size=2`, see there), then PAIRGATE_BENCH_NODE_ARGS (e.g.
+ * "--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the proxy under load; a semi-space size there wins).
+ */
+function nodeArgs(): string[] {
+  const extra = process.env.PAIRGATE_BENCH_NODE_ARGS?.split(" ").filter(Boolean) ?? [];
+  return extra.some((a) => a.startsWith("--max-semi-space-size"))
+    ? extra
+    : ["--max-semi-space-size=2", ...extra];
+}
+
 async function waitForLogin(pair: TestPair, port: number, what: string, proc: Managed | null, ms = 30_000) {
   const until = Date.now() + ms;
   let last = "";
@@ -417,7 +429,7 @@ async function main(): Promise<void> {
       process.execPath,
       [
         // e.g. PAIRGATE_BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the proxy under load
-        ...(process.env.PAIRGATE_BENCH_NODE_ARGS?.split(" ").filter(Boolean) ?? []),
+        ...nodeArgs(),
         join(ROOT, "bin", "pairgate.js"),
         "start",
         "--config",
@@ -451,13 +463,7 @@ async function main(): Promise<void> {
       const base = spawnManaged(
         "baseline",
         process.execPath,
-        [
-          ...(process.env.PAIRGATE_BENCH_NODE_ARGS?.split(" ").filter(Boolean) ?? []),
-          join(o.baseline, "bin", "pairgate.js"),
-          "start",
-          "--config",
-          baseFile,
-        ],
+        [...nodeArgs(), join(o.baseline, "bin", "pairgate.js"), "start", "--config", baseFile],
         join(tmp, "pairgate-baseline.log"),
       );
       procs.push(base);
@@ -494,7 +500,7 @@ async function main(): Promise<void> {
       const audited = spawnManaged(
         "pairgate+audit",
         process.execPath,
-        [join(ROOT, "bin", "pairgate.js"), "start", "--config", auditFile],
+        [...nodeArgs(), join(ROOT, "bin", "pairgate.js"), "start", "--config", auditFile],
         join(tmp, "pairgate-audit.log"),
       );
       procs.push(audited);
