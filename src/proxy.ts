@@ -14,6 +14,7 @@ import type { AuthenticatedClient } from "./frontend/handshake.js";
 import { ClientListener } from "./frontend/listener.js";
 import type { Logger } from "./observability/logger.js";
 import { Metrics } from "./observability/metrics.js";
+import { guardSetup } from "./session/secondary-guard.js";
 import { ClientSession, type SessionContext } from "./session/session.js";
 import { tablesOf } from "./sql/index.js";
 import { Topology } from "./topology/monitor.js";
@@ -88,6 +89,7 @@ export class PairgateProxy {
       target: (role) => this.target(role),
       reportBackendError: (role, err) => this.topology.reportBackendError(role, err),
       settle: (ms, role, modeSeen) => this.settle(ms, role, modeSeen),
+      sessionSetup: guardSetup,
       users: this.users,
       authPlugin: () => this.config.listen.authPlugin,
       sha2Cache: this.sha2Cache,

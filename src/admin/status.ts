@@ -214,6 +214,11 @@ export function buildStatus(inputs: StatusInputs, now = Date.now()): StatusDocum
       `Replication SQL thread is ${rep.sqlRunning}${rep.lastSqlError ? `: ${rep.lastSqlError}` : ""}`,
     );
   if (rep && !rep.sslAllowed) warnings.push("Replication is not encrypted (Master_SSL_Allowed=No).");
+  const local = sec.up ? sec.replication?.localGtids : undefined;
+  if (local?.length)
+    warnings.push(
+      `The secondary has transactions of its own (${local.slice(0, 5).join(", ")}${local.length > 5 ? ", …" : ""}): something wrote on it, not through replication. Its data may differ from the primary's; find the writer before the next failover.`,
+    );
   const lagWarn = inputs.lagWarningSeconds ?? 30;
   if (rep && rep.secondsBehind !== null && rep.secondsBehind > lagWarn)
     warnings.push(`The secondary is ${rep.secondsBehind} s behind the primary.`);

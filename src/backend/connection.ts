@@ -175,6 +175,20 @@ export class BackendConnection {
     this.status = scanner.status;
   }
 
+  /**
+   * Run one of pairgate's own queries and return its first row as text (null for SQL NULL), or
+   * null when it returned no row. Same rule as `runQuery`: the session must not relay meanwhile.
+   */
+  async queryRow(sql: string): Promise<(string | null)[] | null> {
+    const payload = new PacketWriter(sql.length + 1).u8(COM_QUERY).string(sql).payload();
+    const scanner = new ResponseScanner();
+    scanner.begin(ResponseKind.Query, this.capabilities);
+    const reply = await this.exchange(payload, scanner);
+    if (scanner.failed) throw firstErr(reply);
+    this.status = scanner.status;
+    return firstTextRow(reply);
+  }
+
   /** Prepare a statement here (moving a session's statements to this backend). */
   async prepare(sql: string): Promise<{ statementId: number; params: number; columns: number }> {
     const payload = new PacketWriter(sql.length + 1).u8(COM_STMT_PREPARE).string(sql).payload();
@@ -270,6 +284,43 @@ export class BackendConnection {
 }
 
 const noop = (): void => {};
+
+/** The first row of a text result set (whole response in `reply`), values as utf8 text. */
+function firstTextRow(reply: Buffer): (string | null)[] | null {
+  const packets: Buffer[] = [];
+  for (let off = 0; off + 4 <= reply.length; ) {
+    const len = reply[off] | (reply[off + 1] << 8) | (reply[off + 2] << 16);
+    packets.push(reply.subarray(off + 4, off + 4 + len));
+    off += 4 + len;
+  }
+  if (packets.length === 0 || packets[0][0] === 0x00) return null;
+  const columns = packets[0][0];
+  let i = 1 + columns;
+  const isEof = (p: Buffer | undefined) => p !== undefined && p[0] === 0xfe && p.length < 9;
+  if (isEof(packets[i])) i++; // without CLIENT_DEPRECATE_EOF
+  const row = packets[i];
+  if (!row || isEof(row) || row[0] === 0xff) return null;
+  const out: (string | null)[] = [];
+  let p = 0;
+  for (let c = 0; c < columns && p < row.length; c++) {
+    let len = row[p];
+    if (len === 0xfb) {
+      out.push(null);
+      p++;
+      continue;
+    }
+    if (len === 0xfc) {
+      len = row[p + 1] | (row[p + 2] << 8);
+      p += 3;
+    } else if (len === 0xfd) {
+      len = row[p + 1] | (row[p + 2] << 8) | (row[p + 3] << 16);
+      p += 4;
+    } else p++;
+    out.push(row.toString("utf8", p, p + len));
+    p += len;
+  }
+  return out;
+}
 
 function firstErr(reply: Buffer): Error {
   // The reply's last ERR packet: for our single statements it is the first packet.

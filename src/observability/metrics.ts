@@ -151,6 +151,7 @@ export class Metrics {
   private readonly replIo: Gauge;
   private readonly replSql: Gauge;
   private readonly replContact: Gauge;
+  private readonly secondaryLocalGtids: Gauge;
   private readonly catchUps: Counter;
   private readonly ackMissingTotal: Counter;
   private topologyRef: Topology | null = null;
@@ -251,6 +252,11 @@ export class Metrics {
     this.replSql = new Gauge({
       name: "pairgate_replication_sql_running",
       help: "1 when the secondary's replication SQL thread runs, else 0.",
+      registers: reg,
+    });
+    this.secondaryLocalGtids = new Gauge({
+      name: "pairgate_secondary_local_gtids",
+      help: "Replication streams in which the secondary has GTIDs of its own (not received from the primary): a write happened on the secondary. 0 when none; NaN when unknown.",
       registers: reg,
     });
     this.replContact = new Gauge({
@@ -575,6 +581,7 @@ export class Metrics {
       this.replSql.set(r.sqlRunning === "Yes" ? 1 : 0);
       this.replLag.set(r.secondsBehind ?? Number.NaN);
       this.replContact.set(r.secondsSinceMasterContact ?? Number.NaN);
+      this.secondaryLocalGtids.set(r.localGtids ? r.localGtids.length : Number.NaN);
     } else if (!h.up || h.lastError === null) {
       // Unreachable, or reachable but not replicating at all.
       this.replIo.set(0);

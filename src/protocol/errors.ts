@@ -19,6 +19,7 @@ import {
   ER_OPTION_PREVENTS_STATEMENT,
   ER_SECURE_TRANSPORT_REQUIRED,
   ER_SERVER_SHUTDOWN,
+  ER_TABLEACCESS_DENIED_ERROR,
   ER_UNKNOWN_COM_ERROR,
   ER_UNKNOWN_STMT_HANDLER,
 } from "./constants.js";
@@ -56,6 +57,8 @@ export const ERROR_CODES = {
   PAIRGATE_SESSION_PINNED: { errno: CR_CONN_HOST_ERROR, sqlState: "HY000" },
   PAIRGATE_SHUTDOWN: { errno: ER_SERVER_SHUTDOWN, sqlState: "08S01" },
   PAIRGATE_AUDIT_REFUSED: { errno: EE_WRITE, sqlState: "HY000" },
+  /** audit.unresolved = refuse: pairgate cannot tell whether the statement reads an audited table. */
+  PAIRGATE_AUDIT_UNRESOLVED: { errno: ER_TABLEACCESS_DENIED_ERROR, sqlState: "42000" },
   // The audit journal: a statement whose event cannot be made durable is refused with EE_WRITE.
   PAIRGATE_AUDIT_JOURNAL_FAILED: { errno: EE_WRITE, sqlState: "HY000" },
   PAIRGATE_AUDIT_JOURNAL_LOCKED: { errno: EE_WRITE, sqlState: "HY000" },

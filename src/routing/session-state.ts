@@ -4,7 +4,7 @@
  *
  * Transaction state is not guessed from SQL: it comes from the server status flags of each response.
  */
-import type { Classification, SessionChange } from "../sql/index.js";
+import { type Classification, isGuardVariable, type SessionChange } from "../sql/index.js";
 
 export interface PreparedStatement {
   /** The id the client knows; stable for the life of the session whatever backend serves it. */
@@ -102,20 +102,26 @@ export class SessionState {
   /**
    * Statements that recreate this state on a fresh backend connection (which already has the
    * schema and the handshake collation). Autocommit is passed in: it comes from status flags.
+   * `guarded` (a connection to the secondary): guard variables (sql_log_bin, tx_read_only, ...) and
+   * READ WRITE characteristics are not replayed — the server-side read-only guard stays.
    */
-  replayStatements(autocommit: boolean): string[] {
+  replayStatements(autocommit: boolean, guarded = false): string[] {
     const out: string[] = [];
     if (this.names) out.push(`SET NAMES ${this.names}`);
     if (this.charset) out.push(`SET CHARACTER SET ${this.charset}`);
     const assignments: string[] = [];
     for (const [name, value] of this.variables) {
       if (name === "autocommit") continue;
+      if (guarded && isGuardVariable(name)) continue;
       assignments.push(`@@session.${name} = ${value}`);
     }
     assignments.push(`@@session.autocommit = ${autocommit ? 1 : 0}`);
     for (const [name, value] of this.userVariables) assignments.push(`@${name} = ${value}`);
     out.push(`SET ${assignments.join(", ")}`);
-    for (const t of this.transactionCharacteristics) out.push(`SET SESSION TRANSACTION ${t}`);
+    for (const t of this.transactionCharacteristics) {
+      if (guarded && /\bwrite\b/i.test(t)) continue;
+      out.push(`SET SESSION TRANSACTION ${t}`);
+    }
     return out;
   }
 }

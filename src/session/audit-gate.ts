@@ -3,6 +3,8 @@
  * result back until its event is durable. Fire-and-forget events (login, logout, refusals) go out
  * through `post`; nothing here is on the path of a statement no audit rule matches.
  */
+
+import type { AuditContext } from "../audit/rules.js";
 import type { Role } from "../backend/connection.js";
 import { digest } from "../sql/index.js";
 
@@ -10,8 +12,15 @@ import { digest } from "../sql/index.js";
 export interface SessionAudit {
   matchStatement(
     sql: string,
-    defaultSchema: string | null,
-  ): { operation: string; object: string; key?: string; appUser?: string } | null;
+    context: string | null | AuditContext,
+  ): {
+    operation: string;
+    object: string;
+    key?: string;
+    appUser?: string;
+    unresolved?: string[];
+    refuse?: boolean;
+  } | null;
   captureTable(sql: string, defaultSchema: string | null): string | null;
   /** Resolves once the event is durable; rejects when it cannot be. */
   record(event: AuditInput): Promise<unknown>;
@@ -36,6 +45,14 @@ export interface AuditInput {
   schema?: string | null;
   detail?: Record<string, unknown>;
 }
+
+/** `gate` said: audit.unresolved = refuse, the statement must not run. */
+export const REFUSED_UNRESOLVED = "refused";
+
+export const AUDIT_UNRESOLVED_MESSAGE =
+  "pairgate cannot tell which tables this statement reads (a routine, a view, dynamic SQL, a HANDLER or text it " +
+  "cannot read as the server does) and one of them may be audited; with audit.unresolved = refuse it was not run. " +
+  "Name the audited tables directly, or ask the operators to list the routine in audit.safeRoutines.";
 
 export const AUDIT_REFUSED_MESSAGE =
   "pairgate could not record this statement's audit event on local disk (journal unwritable: disk full or permissions), " +
@@ -80,10 +97,16 @@ export class AuditGate {
    * alongside running it. Resolves true when the event is durable, false when the result must be
    * refused; null when no rule matches `sql`.
    */
-  gate(sql: string | null, role: Role): Promise<boolean> | null {
+  gate(
+    sql: string | null,
+    role: Role,
+    context: AuditContext,
+  ): Promise<boolean> | typeof REFUSED_UNRESOLVED | null {
     const audit = this.audit;
     if (!audit || sql === null) return null;
-    const m = audit.matchStatement(sql, this.subject.schema);
+    context.defaultSchema = this.subject.schema;
+    context.dbUser = this.subject.username;
+    const m = audit.matchStatement(sql, context);
     if (!m) return null;
     const event = {
       operation: m.operation,
@@ -92,7 +115,13 @@ export class AuditGate {
       objectKey: m.key ?? null,
       appUser: m.appUser ?? null,
       digest: digest(sql),
+      detail: m.unresolved ? { unresolved: m.unresolved } : undefined,
     };
+    if (m.refuse) {
+      // Not run: the event says so (outcome refused), fire and forget like other refusals.
+      this.post({ ...event, outcome: "refused" });
+      return REFUSED_UNRESOLVED;
+    }
     return this.durable(audit, event, !audit.refuseOnJournalFailure);
   }
 

@@ -17,8 +17,10 @@ import { framePayload } from "../protocol/packet.js";
 import { type ResponseKind, ResponseScanner } from "../protocol/response-scanner.js";
 import { retryTarget, TRANSACTION_LOST_MESSAGE } from "../routing/router.js";
 import type { PreparedStatement, SessionState } from "../routing/session-state.js";
-import type { Classification } from "../sql/index.js";
+import { type Classification, DEFAULT_DIALECT, type SqlDialect } from "../sql/index.js";
 import type { Mode } from "../topology/types.js";
+import { guardRefusalSeq } from "./secondary-guard.js";
+import { probeDialect } from "./session-dialect.js";
 import { frameForBackend } from "./statements.js";
 
 /** The command whose response the slot is relaying. */
@@ -79,6 +81,11 @@ export interface SlotEvents {
   completed(f: Inflight): void;
   /** The server asked for the client's LOCAL INFILE data. */
   infileRequested(): void;
+  /**
+   * The secondary refused the command itself with a read-only error (the server-side guard, see
+   * secondary-guard.ts) and nothing of the response reached the client: `seq` is its ERR's sequence id.
+   */
+  guardRefused(f: Inflight, seq: number): void;
   /** The backend is gone; `f` is the command that was in flight on it, if any. */
   lost(f: Inflight | null, role: Role, err: Error, wasInTransaction: boolean, modeSeen: Mode): void;
 }
@@ -96,6 +103,10 @@ export class BackendSlot {
   private infile = false;
   /** A backend to leave once the current statement/transaction ends (config reload moved it). */
   private moveWhenIdle: Role | null = null;
+  /** `sessionSetup` must run (again) before the connection serves: after COM_RESET_CONNECTION. */
+  private needsSetup = false;
+  /** How the current connection's session reads SQL (read at connect, see session-dialect.ts). */
+  dialect: SqlDialect = DEFAULT_DIALECT;
   /** Where the slot reports; set once, right after the owner is built. */
   events!: SlotEvents;
 
@@ -124,7 +135,11 @@ export class BackendSlot {
   serves(role: Role, stmt: PreparedStatement | null): boolean {
     const c = this.conn;
     return (
-      c !== null && !c.closed && c.role === role && (!stmt || stmt.backendGeneration === this.generation)
+      c !== null &&
+      !c.closed &&
+      c.role === role &&
+      !this.needsSetup &&
+      (!stmt || stmt.backendGeneration === this.generation)
     );
   }
 
@@ -202,6 +217,13 @@ export class BackendSlot {
         );
       }
       await this.open(role, this.generation > 0);
+    } else if (this.needsSetup) {
+      try {
+        await this.setUp(this.conn);
+      } catch (e) {
+        this.drop(false);
+        throw e;
+      }
     }
     if (stmt && stmt.backendGeneration !== this.generation) {
       const r = await this.conn!.prepare(stmt.sql);
@@ -263,10 +285,15 @@ export class BackendSlot {
     }
     if (replay) {
       const autocommit = (this.status & SERVER_STATUS_AUTOCOMMIT) !== 0;
-      for (const sql of who.state.replayStatements(autocommit)) await conn.runQuery(sql);
+      for (const sql of who.state.replayStatements(autocommit, role === "secondary"))
+        await conn.runQuery(sql);
     }
-    const setup = this.ctx.sessionSetup?.(role);
-    if (setup) for (const sql of setup) await conn.runQuery(sql);
+    try {
+      await this.setUp(conn);
+    } catch (e) {
+      conn.destroy();
+      throw e;
+    }
     this.conn = conn;
     this.generation++;
     this.ctx.hooks.backendConnections(role, 1);
@@ -275,6 +302,32 @@ export class BackendSlot {
       (this.status & ~SERVER_STATUS_IN_TRANS) |
       (conn.status & SERVER_STATUS_AUTOCOMMIT ? SERVER_STATUS_AUTOCOMMIT : 0);
     if (replay) this.log.info({ to: role }, "session moved to another backend, state replayed");
+  }
+
+  /** Read the session's dialect back from the backend (between commands only). */
+  async readDialect(): Promise<SqlDialect> {
+    const c = this.conn;
+    if (!c || c.closed || this.inflight)
+      throw new Error("no idle backend connection to read the dialect from");
+    if (this.needsSetup) await this.setUp(c);
+    else this.dialect = await probeDialect(c, c.role);
+    return this.dialect;
+  }
+
+  /**
+   * The server reset the session (COM_RESET_CONNECTION): `sessionSetup` (the secondary's guard) is
+   * gone. Nothing runs on this connection before it is set again (`serves` is false until `ensure`).
+   */
+  guardLost(): void {
+    this.needsSetup = true;
+  }
+
+  /** Run `sessionSetup` on `c` and read its dialect (confirming the guard on the secondary). */
+  private async setUp(c: BackendConnection): Promise<void> {
+    const setup = this.ctx.sessionSetup?.(c.role);
+    if (setup) for (const sql of setup) await c.runQuery(sql);
+    this.dialect = await probeDialect(c, c.role);
+    this.needsSetup = false;
   }
 
   /** Let the backend go: `polite` with COM_QUIT, else at once. */
@@ -299,6 +352,13 @@ export class BackendSlot {
     if (!f) return;
     const done = this.scanner.feed(chunk);
     this.ctx.activity[f.role]++;
+    if (done && this.scanner.failed && f.role === "secondary" && !f.forwarded && !f.collect?.length) {
+      const seq = guardRefusalSeq(chunk);
+      if (seq >= 0) {
+        this.events.guardRefused(f, seq);
+        return;
+      }
+    }
     if (f.collect) f.collect.push(chunk);
     else {
       f.forwarded = true;

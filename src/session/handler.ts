@@ -9,6 +9,8 @@
  * response → `completed` → `finish` → `applySessionState` (the one place SET/USE/INIT_DB/RESET take
  * effect, after the server's OK) → CommandLoop.pump for the next command.
  */
+
+import type { AuditContext } from "../audit/rules.js";
 import type { Role } from "../backend/connection.js";
 import type { Logger } from "../observability/logger.js";
 import {
@@ -37,6 +39,7 @@ import {
   DOWN_MESSAGE,
   preparedClassOf,
   READ_ONLY_MESSAGE,
+  type ReadProofOptions,
   type RouteInput,
   route,
   type StatementClass,
@@ -44,9 +47,23 @@ import {
   TRANSACTION_LOST_MESSAGE,
 } from "../routing/router.js";
 import type { PreparedStatement } from "../routing/session-state.js";
-import { type Classification, classify, digest } from "../sql/index.js";
+import {
+  type Classification,
+  classify,
+  DEFAULT_DIALECT,
+  decodeSql,
+  dialectAfter,
+  digest,
+  type SqlDialect,
+  unsureDialect,
+} from "../sql/index.js";
 import type { Mode } from "../topology/types.js";
-import { AUDIT_REFUSED_MESSAGE, type AuditGate } from "./audit-gate.js";
+import {
+  AUDIT_REFUSED_MESSAGE,
+  AUDIT_UNRESOLVED_MESSAGE,
+  type AuditGate,
+  REFUSED_UNRESOLVED,
+} from "./audit-gate.js";
 import {
   type BackendSlot,
   type Inflight,
@@ -57,6 +74,7 @@ import {
 import { changeUser } from "./change-user.js";
 import type { CommandHandler, CommandLoop } from "./command-loop.js";
 import type { SessionContext } from "./context.js";
+import { GUARDED } from "./secondary-guard.js";
 import { frameForBackend, type StatementMap, statementResponseKind } from "./statements.js";
 
 /** One client command, as decoded for routing. */
@@ -81,6 +99,15 @@ export class SessionHandler implements CommandHandler, SlotEvents {
   readonly startedAt = Date.now();
   /** A transaction was lost while no command ran: the next command is told so. */
   private transactionLost = false;
+  /** The session's SQL dialect, and the backend connection generation it was read on. */
+  private dialect: SqlDialect = DEFAULT_DIALECT;
+  private dialectGeneration = -1;
+  private relearnFailed = false;
+  /** Open HANDLER handles → `schema.table` (after the server's OK); dropped on reset or a new connection. */
+  private readonly handles = new Map<string, string>();
+  /** A failed multi-statement with a USE: the server's default schema is not known for sure. */
+  private schemaUncertain = false;
+  private readonly auditCtx: AuditContext = {};
   /** Filled per command and passed to `route` (reused: routing allocates nothing). */
   private routeInput: RouteInput = {
     mode: "read_write",
@@ -113,9 +140,15 @@ export class SessionHandler implements CommandHandler, SlotEvents {
         this.close();
         return;
       case COM_QUERY: {
-        const sql = payload.toString("utf8", 1);
+        if (this.dialect.unsure && !this.relearnFailed && this.dialectGeneration === this.slot.generation) {
+          this.relearnDialect(p);
+          return;
+        }
+        const sql = decodeSql(payload, 1, this.sessionDialect());
+        this.relearnFailed = false;
         const c = this.classify(sql);
-        const statement = statementClassOf(c);
+        // A read but for the routines it calls runs on the secondary only under its server-side guard.
+        const statement = c.readExceptRoutines ? statementClassOf(c, this.readProof()) : statementClassOf(c);
         this.dispatch({
           p,
           command,
@@ -129,7 +162,12 @@ export class SessionHandler implements CommandHandler, SlotEvents {
         return;
       }
       case COM_STMT_PREPARE: {
-        const prepareSql = payload.toString("utf8", 1);
+        if (this.dialect.unsure && !this.relearnFailed && this.dialectGeneration === this.slot.generation) {
+          this.relearnDialect(p);
+          return;
+        }
+        const prepareSql = decodeSql(payload, 1, this.sessionDialect());
+        this.relearnFailed = false;
         const kind = ResponseKind.Prepare;
         this.dispatch({ p, command, kind, c: null, stmt: null, prepareSql, sql: null, statement: "none" });
         return;
@@ -169,7 +207,64 @@ export class SessionHandler implements CommandHandler, SlotEvents {
    * Seam: a per-session SQL dialect (sql_mode, client charset, backend version) is passed from here.
    */
   classify(sql: string): Classification {
-    return classify(sql);
+    return classify(sql, this.sessionDialect());
+  }
+
+  /** The dialect of the backend connection serving the session (a new connection brings its own). */
+  private sessionDialect(): SqlDialect {
+    if (this.dialectGeneration !== this.slot.generation) {
+      this.dialect = this.slot.dialect;
+      this.dialectGeneration = this.slot.generation;
+      if (this.handles.size) this.handles.clear(); // a new connection has no handles open
+    }
+    return this.dialect;
+  }
+
+  /**
+   * A statement may have changed sql_mode or the client charset in a way pairgate could not follow
+   * (`dialectAfter` said unsure): read them back before the next statement is read. Until then (or
+   * if that fails) statements are uncertain, hence writes.
+   */
+  private relearnDialect(p: Packet): void {
+    const loop = this.loop;
+    loop.to("wait_backend");
+    const again = () => {
+      if (loop.closed) return;
+      loop.to("done");
+      this.command(p);
+      loop.pump();
+    };
+    this.slot.readDialect().then(
+      (d) => {
+        this.dialect = d;
+        again();
+      },
+      () => {
+        this.relearnFailed = true; // classify with the unsure dialect (uncertain: a write) this time
+        again();
+      },
+    );
+  }
+
+  /** After a statement: follow SET sql_mode / SET NAMES; a failed statement that changed session state may have applied part of it. */
+  private followDialect(f: Inflight, failed: boolean): void {
+    const c = f.classification;
+    const d = this.sessionDialect();
+    if (f.command === COM_RESET_CONNECTION) this.dialect = unsureDialect(d);
+    else if (!c) return;
+    else if (!failed) this.dialect = dialectAfter(d, c);
+    else if (c.session !== undefined || c.mayChangeDialect) this.dialect = unsureDialect(d);
+  }
+
+  /**
+   * Statements that reach the secondary run under its server-side read-only guard (every
+   * connection there runs `SECONDARY_SETUP` first or fails): `serverReadOnly` when reads go there.
+   * Not when the read role is a read-only primary (its `read_only` does not stop SUPER users).
+   */
+  private readProof(): ReadProofOptions | undefined {
+    // Where a read goes: the read role, or the secondary holding the session's transaction (route rule 1).
+    const inSecondaryTx = this.slot.role === "secondary" && this.slot.inTransaction;
+    return inSecondaryTx || this.ctx.readRole() === "secondary" ? GUARDED : undefined;
   }
 
   private statementCommand(p: Packet, command: number): void {
@@ -264,8 +359,16 @@ export class SessionHandler implements CommandHandler, SlotEvents {
     }
     const audit = this.audit;
     const gate = audit.enabled
-      ? audit.gate(command === COM_QUERY ? cmd.sql : command === COM_STMT_EXECUTE ? stmt!.sql : null, role)
+      ? audit.gate(
+          command === COM_QUERY ? cmd.sql : command === COM_STMT_EXECUTE ? stmt!.sql : null,
+          role,
+          this.auditContext(cmd.c),
+        )
       : null;
+    if (gate === REFUSED_UNRESOLVED) {
+      this.loop.refuse(1, "PAIRGATE_AUDIT_UNRESOLVED", AUDIT_UNRESOLVED_MESSAGE);
+      return;
+    }
     const f: Inflight = {
       command,
       kind,
@@ -283,6 +386,49 @@ export class SessionHandler implements CommandHandler, SlotEvents {
     };
     this.loop.to("sent");
     this.slot.send(f, framed);
+  }
+
+  /** What audit resolution needs of the session (one object, refilled per audited command). */
+  private auditContext(c: Classification | null): AuditContext {
+    const a = this.auditCtx;
+    a.classification = c ?? undefined;
+    a.dialect = this.sessionDialect();
+    a.handles = this.handles;
+    a.schemaUncertain = this.schemaUncertain;
+    return a;
+  }
+
+  /**
+   * HANDLER handles the server accepted (OPEN's OK), so that `HANDLER h READ` resolves to its table;
+   * default schema certainty after a failed multi-statement that had a USE.
+   */
+  private followHandlesAndSchema(f: Inflight, failed: boolean): void {
+    if (f.command === COM_RESET_CONNECTION) {
+      this.handles.clear();
+      this.schemaUncertain = false;
+      return;
+    }
+    if (f.command === COM_INIT_DB && !failed) {
+      this.schemaUncertain = false;
+      return;
+    }
+    const c = f.classification;
+    if (!c) return;
+    if (c.session)
+      for (const ch of c.session) {
+        if (ch.type !== "use") continue;
+        // A failed single USE changed nothing; a failed multi-statement ran the USE if the ERR came
+        // after it: pairgate does not count results, so the schema is uncertain until the next USE.
+        if (!failed) this.schemaUncertain = false;
+        else if (c.multi) this.schemaUncertain = true;
+      }
+    const h = c.handler;
+    if (!h || failed) return;
+    if (h.op === "open" && h.table) {
+      const schema = this.who.state.schema;
+      const table = h.table.includes(".") || !schema ? h.table : `${schema.toLowerCase()}.${h.table}`;
+      this.handles.set(h.name, table);
+    } else if (h.op === "close") this.handles.delete(h.name);
   }
 
   /**
@@ -344,6 +490,28 @@ export class SessionHandler implements CommandHandler, SlotEvents {
     this.finish(f, s.status, s.failed);
   }
 
+  /**
+   * The secondary refused the command with a read-only error of its own (its server-side guard, or
+   * its `read_only`): the client gets pairgate's 1290, as for a write pairgate refuses itself.
+   */
+  guardRefused(f: Inflight, seq: number): void {
+    f.gate = null;
+    f.collect = null;
+    this.ctx.hooks.writeRejected();
+    this.loop.refuse(seq, "PAIRGATE_READ_ONLY", READ_ONLY_MESSAGE);
+    if (this.audit.enabled) {
+      const sql = f.command === COM_QUERY ? decodeSql(f.payload, 1, this.dialect) : (f.stmt?.sql ?? null);
+      this.audit.post({
+        operation: "write_rejected",
+        outcome: "refused",
+        backend: "secondary",
+        digest: sql ? digest(sql) : null,
+        detail: { refusedBy: "secondary", serverErrno: this.slot.scanner.errno },
+      });
+    }
+    this.finish(f, 0, true);
+  }
+
   /** Give the client a stable statement id of pairgate's, not the backend's. */
   private prepared(f: Inflight, reply: Buffer): void {
     const s = this.slot.scanner;
@@ -357,6 +525,12 @@ export class SessionHandler implements CommandHandler, SlotEvents {
 
   private finish(f: Inflight, status: number, failed: boolean): void {
     if (!failed) this.applySessionState(f);
+    const c = f.classification;
+    // A plain statement that succeeded changes neither dialect, schema nor handles: nothing to do.
+    if (failed || f.command !== COM_QUERY || c?.session || c?.handler || c?.mayChangeDialect) {
+      this.followDialect(f, failed);
+      this.followHandlesAndSchema(f, failed);
+    }
     this.slot.finish(status);
     this.loop.to("done");
     this.ctx.hooks.query(f.role, f.classification?.kind ?? "read", (performance.now() - f.startedAt) / 1000);
@@ -368,7 +542,11 @@ export class SessionHandler implements CommandHandler, SlotEvents {
     const state = this.who.state;
     if (f.classification) state.apply(f.classification);
     else if (f.command === COM_INIT_DB) state.schema = f.payload.toString("utf8", 1);
-    if (f.command === COM_RESET_CONNECTION) state.reset();
+    if (f.command === COM_RESET_CONNECTION) {
+      state.reset();
+      // The reset also cleared the secondary's read-only guard: it is set again before the next command.
+      if (f.role === "secondary") this.slot.guardLost();
+    }
   }
 
   infileRequested(): void {

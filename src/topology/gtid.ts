@@ -109,3 +109,23 @@ export function gapCount(gaps: readonly GtidGap[]): number {
 export function covers(have: GtidPosition, want: GtidPosition): boolean {
   return missingFrom(want, have).length === 0;
 }
+
+/**
+ * GTIDs a replica has of its own (MariaDB): entries of its `@@gtid_binlog_pos` it did not receive
+ * from its primary — beyond what `Gtid_IO_Pos` and `gtid_slave_pos` hold in their domain. Without
+ * GTID replication (both empty), entries with the replica's own server id. A write happened on
+ * the secondary: replication will diverge or break. Returns them as operators read them.
+ */
+export function localGtids(
+  binlogPos: string,
+  received: string,
+  applied: string,
+  ownServerId: number,
+): string[] {
+  const binlog = parsePosition(binlogPos);
+  if (!received.trim() && !applied.trim())
+    return [...binlog.values()]
+      .filter((e) => e.flavor === "mariadb" && e.server === String(ownServerId))
+      .map((e) => `${e.stream}-${e.server}-${e.seq}`);
+  return missingFrom(binlog, unionPositions(parsePosition(received), parsePosition(applied))).map(formatGap);
+}

@@ -460,6 +460,20 @@ export class Topology extends EventEmitter<TopologyEvents> {
     b.wake?.();
   }
 
+  /** The secondary shows GTIDs of its own (a write happened there): say so once per change. */
+  private noteLocalGtids(role: Role, before: string[] | undefined, now: string[] | undefined): void {
+    if (role !== "secondary") return;
+    const was = before?.join(",") ?? "";
+    const is = now?.join(",") ?? "";
+    if (was === is) return;
+    if (is)
+      this.logger.error(
+        { localGtids: now },
+        "the secondary has transactions of its own (GTIDs it did not receive from the primary): something wrote on it",
+      );
+    else if (was) this.logger.warn("the secondary no longer shows transactions of its own");
+  }
+
   /** Planned maintenance: hold read_only on purpose (the primary may be up). */
   setMaintenance(readOnly: boolean): void {
     if (this.maintenance === readOnly) return;
@@ -605,13 +619,7 @@ export class Topology extends EventEmitter<TopologyEvents> {
     }
     const now = Date.now();
     const h = b.health;
-    if (
-      !result &&
-      h.up &&
-      isTimeout(error) &&
-      this.activity &&
-      this.activity(b.role) !== activityBefore
-    ) {
+    if (!result && h.up && isTimeout(error) && this.activity && this.activity(b.role) !== activityBefore) {
       this.logger.debug(
         { role: b.role, err: describeError(error) },
         "check timed out while sessions were being answered: inconclusive",
@@ -645,6 +653,7 @@ export class Topology extends EventEmitter<TopologyEvents> {
     h.readOnly = r.readOnly;
     h.serverId = r.serverId;
     h.version = r.version;
+    this.noteLocalGtids(b.role, h.replication?.localGtids, r.replication?.localGtids);
     h.replication = r.replication;
     h.semiSync = r.semiSync ?? null;
     h.fence = r.fence ?? null;

@@ -12,6 +12,7 @@ import mysql, { type Connection } from "mysql2";
 import type { BackendConfig } from "../config/load.js";
 import { PairgateError } from "../protocol/errors.js";
 import { FENCE_READ_SQL, type FenceMark, readFenceRow } from "./fence.js";
+import { localGtids } from "./gtid.js";
 import {
   lastContactStatement,
   parseReplicationRow,
@@ -224,6 +225,14 @@ export class Probe implements ProbeLike {
     }
     const rep = parseReplicationRow(row);
     out.replication = rep;
+    if (v.flavor === "mariadb") {
+      try {
+        const [g] = await this.query(conn, "SELECT @@global.gtid_binlog_pos AS b");
+        rep.localGtids = localGtids(String(g?.b ?? ""), rep.gtidIoPos, rep.gtidExecuted, out.serverId);
+      } catch (err) {
+        if (!isSoftSqlError(err)) throw err;
+      }
+    }
     const sql = lastContactStatement(v);
     let waiting: number | null = null;
     let heartbeat: number | null = null;

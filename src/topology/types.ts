@@ -21,6 +21,11 @@ export interface ReplicationStatus {
   gtidIoPos: string;
   /** gtid_slave_pos / Executed_Gtid_Set. */
   gtidExecuted: string;
+  /**
+   * GTIDs the secondary has of its own (in its `@@gtid_binlog_pos`, not received from the
+   * primary): something wrote on it. MariaDB only; absent when not read.
+   */
+  localGtids?: string[];
   /** Seconds since the IO thread last heard from the primary, when the server says (null if unknown). */
   secondsSinceMasterContact: number | null;
   /** Slave_IO_State / Replica_IO_State in words ("Waiting for master to send event", "Reconnecting …"). */

@@ -6,6 +6,7 @@ import {
   formatGap,
   formatPosition,
   gapCount,
+  localGtids,
   mergeGtids,
   missingFrom,
   parsePosition,
@@ -47,3 +48,16 @@ test("garbage is ignored", () => {
 });
 
 test.run();
+
+test("localGtids: GTIDs the secondary did not receive from the primary (issue 11's alarm)", () => {
+  // Replicated only: binlog within what was received/applied.
+  assert.equal(localGtids("0-1-100", "0-1-100", "0-1-100", 2), []);
+  // A write on the secondary (server 2) takes the next seq in the domain.
+  assert.equal(localGtids("0-2-101", "0-1-100", "0-1-100", 2), ["0-2-101"]);
+  // A domain the primary never sent.
+  assert.equal(localGtids("0-1-100,5-2-3", "0-1-100", "0-1-100", 2), ["5-2-1..5-2-3"]);
+  // History from an earlier role swap, already covered by what it received: no alarm.
+  assert.equal(localGtids("0-2-50", "0-1-100", "0-1-100", 2), []);
+  // Without GTID replication: its own server id.
+  assert.equal(localGtids("0-2-7,1-1-9", "", "", 2), ["0-2-7"]);
+});

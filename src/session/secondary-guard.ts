@@ -1,0 +1,48 @@
+/**
+ * The server-side guard on the secondary (defence in depth, issue 11): every backend connection to
+ * the secondary runs `SET SESSION TRANSACTION READ ONLY` (MariaDB's `tx_read_only = 1`) before it
+ * serves a statement, so a write pairgate's classifier did not see — a stored function with side
+ * effects, SQL hidden where pairgate reads it differently — fails on the server itself with 1792,
+ * even for users with SUPER / READ_ONLY ADMIN that `read_only` lets through.
+ *
+ * Where the guard could be lifted, it is put back or never lifted:
+ * - a new connection (login, move, retry, COM_CHANGE_USER): `sessionSetup` runs after the replay;
+ * - COM_RESET_CONNECTION resets session variables: the handler lets that connection go, the next
+ *   command opens a fresh (guarded) one;
+ * - statements that would lift it (`Classification.neverSecondary`) are routed as writes;
+ * - session replay onto the secondary skips guard variables and READ WRITE characteristics.
+ */
+import type { Role } from "../backend/connection.js";
+import type { ReadProofOptions } from "../routing/router.js";
+
+/** Run on every new connection to the secondary, after the session replay. Fails the connect on ERR. */
+export const SECONDARY_SETUP: readonly string[] = Object.freeze(["SET SESSION TRANSACTION READ ONLY"]);
+const NO_SETUP: readonly string[] = Object.freeze([]);
+
+/** `SlotContext.sessionSetup`: the guard for the secondary, nothing for the primary. */
+export function guardSetup(role: Role): readonly string[] {
+  return role === "secondary" ? SECONDARY_SETUP : NO_SETUP;
+}
+
+/** For statements headed to a guarded secondary: routine-calling reads may run there. */
+export const GUARDED: ReadProofOptions = Object.freeze({ serverReadOnly: true });
+
+/**
+ * Errnos with which the secondary refuses a write itself: read-only transaction (1792,
+ * ER_CANT_EXECUTE_IN_READ_ONLY_TRANSACTION), `read_only` (1290, ER_OPTION_PREVENTS_STATEMENT),
+ * read-only mode (1836, ER_READ_ONLY_MODE). The client gets pairgate's 1290 instead.
+ */
+export function isGuardRefusal(errno: number): boolean {
+  return errno === 1792 || errno === 1290 || errno === 1836;
+}
+
+/**
+ * A response that is exactly one ERR packet (header + 0xFF payload) carrying a guard refusal, or
+ * -1: its sequence id, so pairgate's own ERR replaces it in place.
+ */
+export function guardRefusalSeq(chunk: Buffer): number {
+  if (chunk.length < 7 || chunk[4] !== 0xff) return -1;
+  const len = chunk[0] | (chunk[1] << 8) | (chunk[2] << 16);
+  if (chunk.length !== len + 4) return -1;
+  return isGuardRefusal(chunk[5] | (chunk[6] << 8)) ? chunk[3] : -1;
+}
