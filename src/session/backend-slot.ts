@@ -316,7 +316,15 @@ export class BackendSlot {
     const setup = this.ctx.sessionSetup?.(role);
     if (setup) for (const sql of setup) await conn.runQuery(sql);
     // After the replay: a replayed SET of a tracked variable must not change what is tracked.
-    if (conn.capabilities & CLIENT_SESSION_TRACK) await conn.runQuery(trackGtidStatement(conn.serverVersion));
+    if (conn.capabilities & CLIENT_SESSION_TRACK) {
+      try {
+        await conn.runQuery(trackGtidStatement(conn.serverVersion));
+      } catch (e) {
+        // A server without these variables: the session works, its commits are just not reported.
+        if (!(e instanceof ServerError)) throw e;
+        this.log.debug({ err: e.message }, "the primary does not track GTIDs for this session");
+      }
+    }
     this.conn = conn;
     this.generation++;
     this.ctx.hooks.backendConnections(role, 1);
