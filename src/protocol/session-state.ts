@@ -131,3 +131,28 @@ export function okWithoutSessionState(payload: Buffer): Buffer {
   if (ok.info.length) w.bytes(ok.info);
   return Buffer.from(w.payload());
 }
+
+/**
+ * The chunk that ends a response, whose last `payloadLength` bytes are the payload of its final OK
+ * (0x00, or 0xFE ending a result set) with the 4-byte header just before: the same chunk with that
+ * OK as `okWithoutSessionState` makes it, header length rewritten, sequence id kept. Returns
+ * `chunk` itself when the OK is not wholly inside it or there is nothing to change. Throws
+ * ProtocolError when the OK is malformed.
+ */
+export function withFinalOkWithoutSessionState(chunk: Buffer, payloadLength: number): Buffer {
+  const n = chunk.length;
+  const h = n - payloadLength - 4;
+  if (h < 0) return chunk;
+  const payload = chunk.subarray(n - payloadLength);
+  if (payload[0] !== 0x00 && payload[0] !== 0xfe) return chunk;
+  const stripped = okWithoutSessionState(payload);
+  if (stripped === payload) return chunk;
+  const out = Buffer.allocUnsafe(h + 4 + stripped.length);
+  chunk.copy(out, 0, 0, h);
+  out[h] = stripped.length & 0xff;
+  out[h + 1] = (stripped.length >> 8) & 0xff;
+  out[h + 2] = (stripped.length >> 16) & 0xff;
+  out[h + 3] = chunk[h + 3];
+  stripped.copy(out, h + 4);
+  return out;
+}

@@ -21,7 +21,7 @@ import { PairgateError, ServerError } from "../protocol/errors.js";
 import type { Packet } from "../protocol/framer.js";
 import { framePayload } from "../protocol/packet.js";
 import { type ResponseKind, ResponseScanner } from "../protocol/response-scanner.js";
-import { lastGtidFromOk, okWithoutSessionState } from "../protocol/session-state.js";
+import { lastGtidFromOk, withFinalOkWithoutSessionState } from "../protocol/session-state.js";
 import { DOWN_MESSAGE, retryTarget, routeLogin, TRANSACTION_LOST_MESSAGE } from "../routing/router.js";
 import type { PreparedStatement, SessionState } from "../routing/session-state.js";
 import type { Classification } from "../sql/index.js";
@@ -387,26 +387,13 @@ export class BackendSlot {
    */
   private stateChanged(f: Inflight, chunk: Buffer): Buffer {
     const len = this.scanner.lastPacketLength;
-    const n = chunk.length;
-    if (n < len + 4 || this.scanner.failed) return chunk;
-    const payload = chunk.subarray(n - len);
-    if (payload[0] !== 0x00 && payload[0] !== 0xfe) return chunk;
+    if (chunk.length < len + 4 || this.scanner.failed) return chunk;
     try {
       if (f.role === "primary") {
-        const gtid = lastGtidFromOk(payload);
+        const gtid = lastGtidFromOk(chunk.subarray(chunk.length - len));
         if (gtid) this.ctx.noteAcknowledged?.(gtid);
       }
-      const stripped = okWithoutSessionState(payload);
-      if (stripped === payload) return chunk;
-      const out = Buffer.allocUnsafe(n - len + stripped.length);
-      chunk.copy(out, 0, 0, n - len - 4);
-      const h = n - len - 4;
-      out[h] = stripped.length & 0xff;
-      out[h + 1] = (stripped.length >> 8) & 0xff;
-      out[h + 2] = (stripped.length >> 16) & 0xff;
-      out[h + 3] = chunk[h + 3]; // the sequence id is the server's
-      stripped.copy(out, h + 4);
-      return out;
+      return withFinalOkWithoutSessionState(chunk, len);
     } catch (e) {
       this.log.debug({ err: (e as Error).message }, "unreadable session state in an OK packet");
       return chunk;

@@ -10,6 +10,7 @@ import {
   lastGtidFromOk,
   okWithoutSessionState,
   parseOkSessionState,
+  withFinalOkWithoutSessionState,
 } from "../../src/protocol/session-state.js";
 import { type Bytes, int1, int2, lenenc, lenencStr } from "../helpers/wire.js";
 
@@ -118,6 +119,31 @@ test("every truncation of a state-carrying OK either parses as less or throws Pr
       assert.instance(e, ProtocolError);
     }
   }
+});
+
+const frame = (payload: Buffer, seq: number) =>
+  Buffer.concat([
+    Buffer.from([...int2(payload.length & 0xffff), (payload.length >> 16) & 0xff, seq]),
+    payload,
+  ]);
+
+test("the chunk that ends a response: only its final OK loses the session state, the rest is kept", () => {
+  const row = frame(Buffer.from([...lenencStr("x")]), 3);
+  const last = withState(AUTOCOMMIT, "Rows matched: 1", [sysvar("last_gtid", "0-1-9")], 0xfe);
+  const chunk = Buffer.concat([row, frame(last, 4)]);
+  const out = withFinalOkWithoutSessionState(chunk, last.length);
+  const want = okWithoutSessionState(last);
+  assert.ok(want.length < last.length);
+  assert.equal([...out], [...row, ...frame(want, 4)], "rows untouched, header length and sequence id right");
+  // An OK without state: the same chunk object, nothing copied.
+  const plain = frame(ok(AUTOCOMMIT), 1);
+  assert.is(withFinalOkWithoutSessionState(plain, plain.length - 4), plain);
+  // The OK is not wholly in this chunk (split across reads): relayed as it is.
+  const tail = frame(last, 1).subarray(10);
+  assert.is(withFinalOkWithoutSessionState(tail, last.length), tail);
+  // Not an OK at the end: untouched.
+  const err = frame(Buffer.from([0xff, ...int2(1290), ...Buffer.from("#HY000x")]), 1);
+  assert.is(withFinalOkWithoutSessionState(err, err.length - 4), err);
 });
 
 test.run();
