@@ -9,15 +9,15 @@
  */
 import { createServer, type Server } from "node:http";
 import { join } from "node:path";
-import { type Browser, chromium, type Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { parseConfig } from "../../src/config/load.js";
+import { launchChromium } from "../helpers/browser.js";
 import { startPair, type TestPair } from "../helpers/pair.js";
 import { freePort } from "../helpers/ports.js";
 import { type RunningProxy, startProxy } from "../helpers/proxy.js";
 
-const CHROMIUM = process.env.PAIRGATE_CHROMIUM ?? "/usr/bin/chromium";
 const REBIND_NAME = "rebind.pairgate.test";
 
 let pair: TestPair;
@@ -87,20 +87,7 @@ test.before(async () => {
   });
   await new Promise<void>((r) => evil.listen(evilPort, "127.0.0.1", r));
   // Playwright gives the browser a fresh temporary profile of its own (it refuses --user-data-dir).
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      "--headless",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-      `--host-resolver-rules=MAP ${REBIND_NAME} 127.0.0.1`,
-    ],
-  });
+  browser = await launchChromium([`--host-resolver-rules=MAP ${REBIND_NAME} 127.0.0.1`]);
 });
 
 test.after(async () => {

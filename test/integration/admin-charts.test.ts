@@ -10,16 +10,16 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { type Browser, chromium, type Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import type { HistoryDocument } from "../../src/admin/history.js";
+import { launchChromium } from "../helpers/browser.js";
 import { startPair, type TestPair } from "../helpers/pair.js";
 import { type RunningProxy, startProxy } from "../helpers/proxy.js";
 import { until } from "../helpers/wait.js";
 
 const ARTIFACTS = fileURLToPath(new URL("../../test-artifacts/", import.meta.url));
-const CHROMIUM = process.env.PAIRGATE_CHROMIUM ?? "/usr/bin/chromium";
 
 let pair: TestPair;
 let px: RunningProxy;
@@ -111,16 +111,7 @@ test.before(async () => {
       admin: { charts: { sampleMs: 250, windowMs: 60_000 } },
     }),
   );
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      "--headless",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--no-first-run",
-      "--disable-background-networking",
-    ],
-  });
+  browser = await launchChromium();
   page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
   load = startLoad();
 });

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Command } from "commander";
 import { pino } from "pino";
-import { type Browser, chromium } from "playwright-core";
+import type { Browser } from "playwright-core";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { registerCheckConfigCommand, registerStatusCommand } from "../../src/admin/cli.js";
@@ -19,11 +19,11 @@ import type { StatusDocument } from "../../src/admin/status.js";
 import type { BackendConfig } from "../../src/config/load.js";
 import { Metrics } from "../../src/observability/metrics.js";
 import { Topology } from "../../src/topology/monitor.js";
+import { CHROMIUM, launchChromium } from "../helpers/browser.js";
 import { startPair, type TestPair } from "../helpers/pair.js";
 import { freePort } from "../helpers/ports.js";
 
 const ARTIFACTS = fileURLToPath(new URL("../../test-artifacts/", import.meta.url));
-const CHROMIUM = process.env.PAIRGATE_CHROMIUM ?? "/usr/bin/chromium";
 const logger = pino({ level: "silent" });
 
 let pair: TestPair;
@@ -132,19 +132,7 @@ test.before(async () => {
     configInfo: () => ({ site: "site-a" }),
   });
   try {
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-      ],
-    });
+    browser = await launchChromium();
   } catch (e) {
     browser = null;
     console.error(

@@ -10,7 +10,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { AuditRules, UNRESOLVED_OPERATION } from "../../src/audit/rules.js";
-import { isProvableRead, route, routeKind } from "../../src/routing/router.js";
+import { isProvableRead, preparedClassOf, route, statementClassOf } from "../../src/routing/router.js";
 import { classify, dialectAfter } from "../../src/sql/classify.js";
 import { CS_GB18030, charsetOfCollationId, decodeSql, makeDialect, mbLength } from "../../src/sql/dialect.js";
 import { Lexer, TOK_EOF } from "../../src/sql/lexer.js";
@@ -101,9 +101,16 @@ for (const [name, sql, d] of DISGUISED_WRITES) {
   test(`never on the secondary: ${name}`, () => {
     const c = classify(sql, d);
     assert.is(isProvableRead(c), false, JSON.stringify(c));
-    assert.equal(route("read_only", c), { refuse: "read_only" });
+    const where = { mode: "read_only", readRole: "secondary", current: null, inTransaction: false } as const;
+    assert.equal(route({ ...where, statement: statementClassOf(c) }), {
+      refuse: "read_only",
+      retryable: false,
+    });
     // The binary protocol routes by the kind classified at prepare time.
-    assert.equal(routeKind("read_only", c.kind, c.lockingRead), { refuse: "read_only" });
+    assert.equal(route({ ...where, statement: preparedClassOf(c.kind, c.lockingRead) }), {
+      refuse: "read_only",
+      retryable: false,
+    });
   });
 }
 
