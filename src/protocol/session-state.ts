@@ -156,3 +156,101 @@ export function withFinalOkWithoutSessionState(chunk: Buffer, payloadLength: num
   stripped.copy(out, h + 4);
   return out;
 }
+
+const LAST_GTID = Buffer.from("last_gtid");
+
+/** Where the lenenc integer at `pos` ends (-1 when out of bounds or 0xFB/0xFF); its value in `lenValue`. */
+let lenValue = 0;
+function lenencEnd(b: Buffer, pos: number, end: number): number {
+  if (pos >= end) return -1;
+  const f = b[pos];
+  if (f < 0xfb) {
+    lenValue = f;
+    return pos + 1;
+  }
+  if (f === 0xfc) {
+    if (pos + 3 > end) return -1;
+    lenValue = b[pos + 1] | (b[pos + 2] << 8);
+    return pos + 3;
+  }
+  if (f === 0xfd) {
+    if (pos + 4 > end) return -1;
+    lenValue = b[pos + 1] | (b[pos + 2] << 8) | (b[pos + 3] << 16);
+    return pos + 4;
+  }
+  if (f === 0xfe) {
+    if (pos + 9 > end) return -1;
+    lenValue = b.readUInt32LE(pos + 1) + b.readUInt32LE(pos + 5) * 2 ** 32;
+    return pos + 9;
+  }
+  return -1;
+}
+
+/** What `readFinalOk` found: the GTID the OK acknowledges (or null) and the chunk to relay. */
+export const finalOkState = { gtid: null as string | null, chunk: Buffer.alloc(0) };
+
+/**
+ * One pass over the final OK of a response that ends `chunk` (its payload the last `payloadLength`
+ * bytes): `finalOkState.gtid` = MariaDB's tracked last_gtid / MySQL's GTIDs, `finalOkState.chunk`
+ * = the chunk with that OK without session state. Returns false when the layout is not the expected
+ * one (the caller then uses the general functions, which throw on malformed packets).
+ */
+export function readFinalOk(chunk: Buffer, payloadLength: number): boolean {
+  const n = chunk.length;
+  const h = n - payloadLength - 4;
+  if (h < 0) return false;
+  const start = h + 4;
+  const first = chunk[start];
+  if (first !== 0x00 && first !== 0xfe) return false;
+  let p = lenencEnd(chunk, start + 1, n);
+  if (p < 0) return false;
+  p = lenencEnd(chunk, p, n);
+  if (p < 0 || p + 4 > n) return false;
+  const status = chunk[p] | (chunk[p + 1] << 8);
+  const afterWarnings = p + 4;
+  if (!(status & SERVER_SESSION_STATE_CHANGED) || afterWarnings === n) return false;
+  p = lenencEnd(chunk, afterWarnings, n);
+  if (p < 0 || p + lenValue > n) return false;
+  const infoStart = p;
+  const infoEnd = p + lenValue;
+  let gtid: string | null = null;
+  if (infoEnd < n) {
+    p = lenencEnd(chunk, infoEnd, n);
+    if (p < 0 || p + lenValue !== n) return false;
+    while (p < n) {
+      const type = chunk[p];
+      p = lenencEnd(chunk, p + 1, n);
+      if (p < 0 || p + lenValue > n) return false;
+      const dataEnd = p + lenValue;
+      if (type === 0) {
+        let q = lenencEnd(chunk, p, dataEnd);
+        if (q < 0 || q + lenValue > dataEnd) return false;
+        const isGtid = lenValue === 9 && chunk.compare(LAST_GTID, 0, 9, q, q + 9) === 0;
+        q += lenValue;
+        if (isGtid && q < dataEnd) {
+          q = lenencEnd(chunk, q, dataEnd);
+          if (q < 0 || q + lenValue > dataEnd) return false;
+          if (lenValue > 0) gtid = chunk.toString("latin1", q, q + lenValue);
+        }
+      } else if (type === 3) {
+        const q = lenencEnd(chunk, p + 1, dataEnd);
+        if (q < 0 || q + lenValue > dataEnd) return false;
+        if (lenValue > 0 && gtid === null) gtid = chunk.toString("latin1", q, q + lenValue);
+      }
+      p = dataEnd;
+    }
+  }
+  const infoLength = infoEnd - infoStart;
+  const payloadOut = afterWarnings - start + infoLength;
+  const out = Buffer.allocUnsafe(start + payloadOut);
+  chunk.copy(out, 0, 0, afterWarnings);
+  out[h] = payloadOut & 0xff;
+  out[h + 1] = (payloadOut >> 8) & 0xff;
+  out[h + 2] = (payloadOut >> 16) & 0xff;
+  const s = afterWarnings - 4;
+  out[s + 1] = chunk[s + 1] & ~(SERVER_SESSION_STATE_CHANGED >> 8);
+  if (infoLength) chunk.copy(out, afterWarnings, infoStart, infoEnd);
+  finalOkState.gtid = gtid;
+  finalOkState.chunk = out;
+  return true;
+}

@@ -21,7 +21,12 @@ import { PairgateError, ServerError } from "../protocol/errors.js";
 import type { Packet } from "../protocol/framer.js";
 import { framePayload } from "../protocol/packet.js";
 import { type ResponseKind, ResponseScanner } from "../protocol/response-scanner.js";
-import { lastGtidFromOk, withFinalOkWithoutSessionState } from "../protocol/session-state.js";
+import {
+  finalOkState,
+  lastGtidFromOk,
+  readFinalOk,
+  withFinalOkWithoutSessionState,
+} from "../protocol/session-state.js";
 import { DOWN_MESSAGE, retryTarget, routeLogin, TRANSACTION_LOST_MESSAGE } from "../routing/router.js";
 import type { PreparedStatement, SessionState } from "../routing/session-state.js";
 import type { Classification } from "../sql/index.js";
@@ -388,6 +393,10 @@ export class BackendSlot {
   private stateChanged(f: Inflight, chunk: Buffer): Buffer {
     const len = this.scanner.lastPacketLength;
     if (chunk.length < len + 4 || this.scanner.failed) return chunk;
+    if (readFinalOk(chunk, len)) {
+      if (f.role === "primary" && finalOkState.gtid) this.ctx.noteAcknowledged?.(finalOkState.gtid);
+      return finalOkState.chunk;
+    }
     try {
       if (f.role === "primary") {
         const gtid = lastGtidFromOk(chunk.subarray(chunk.length - len));

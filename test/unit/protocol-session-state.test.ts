@@ -9,7 +9,9 @@ import { ProtocolError } from "../../src/protocol/packet.js";
 import {
   lastGtidFromOk,
   okWithoutSessionState,
+  finalOkState,
   parseOkSessionState,
+  readFinalOk,
   withFinalOkWithoutSessionState,
 } from "../../src/protocol/session-state.js";
 import { type Bytes, int1, int2, lenenc, lenencStr } from "../helpers/wire.js";
@@ -144,6 +146,37 @@ test("the chunk that ends a response: only its final OK loses the session state,
   // Not an OK at the end: untouched.
   const err = frame(Buffer.from([0xff, ...int2(1290), ...Buffer.from("#HY000x")]), 1);
   assert.is(withFinalOkWithoutSessionState(err, err.length - 4), err);
+});
+
+test("readFinalOk (the relay's one-pass path) agrees with lastGtidFromOk and withFinalOkWithoutSessionState", () => {
+  const gtids = (set: string) => entry(3, [...int1(0), ...lenencStr(set)]);
+  const cases: Buffer[] = [
+    withState(AUTOCOMMIT, "", [sysvar("last_gtid", "0-1-25")]),
+    withState(AUTOCOMMIT, "Rows matched: 1  Changed: 1  Warnings: 0", [sysvar("last_gtid", "0-1-123456")]),
+    withState(AUTOCOMMIT, "", [sysvar("last_gtid", "2-7-1")], 0xfe),
+    withState(AUTOCOMMIT, "x", [
+      sysvar("autocommit", "ON"),
+      entry(1, lenencStr("vault")),
+      sysvar("last_gtid", "1-3-900"),
+    ]),
+    withState(AUTOCOMMIT, "", [sysvar("last_gtid", "")]),
+    withState(AUTOCOMMIT, "", [gtids("3E11FA47-71CA-11E1-9E33-C80AA9429562:23")]),
+    withState(AUTOCOMMIT, "", [entry(2, lenencStr("1"))]),
+    withState(AUTOCOMMIT, "i".repeat(300), [sysvar("last_gtid", "0-1-7")]),
+  ];
+  for (const payload of cases) {
+    const chunk = Buffer.concat([frame(Buffer.from([...lenencStr("row")]), 2), frame(payload, 3)]);
+    assert.ok(readFinalOk(chunk, payload.length));
+    assert.is(finalOkState.gtid, lastGtidFromOk(payload));
+    assert.equal([...finalOkState.chunk], [...withFinalOkWithoutSessionState(chunk, payload.length)]);
+  }
+  // No state, split, not an OK, truncated state: the general path decides.
+  const plain = frame(ok(AUTOCOMMIT), 1);
+  assert.not.ok(readFinalOk(plain, plain.length - 4));
+  const full = frame(cases[1], 1);
+  assert.not.ok(readFinalOk(full.subarray(8), cases[1].length));
+  const truncated = cases[1].subarray(0, cases[1].length - 3);
+  assert.not.ok(readFinalOk(frame(truncated, 1), truncated.length));
 });
 
 test.run();
