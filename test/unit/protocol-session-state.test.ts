@@ -7,9 +7,9 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { ProtocolError } from "../../src/protocol/packet.js";
 import {
+  finalOkState,
   lastGtidFromOk,
   okWithoutSessionState,
-  finalOkState,
   parseOkSessionState,
   readFinalOk,
   withFinalOkWithoutSessionState,
