@@ -31,7 +31,7 @@ import {
   SESSION_TRACK_SCHEMA,
   SESSION_TRACK_SYSTEM_VARIABLES,
 } from "./constants.js";
-import { PacketReader, PacketWriter } from "./packet.js";
+import { PacketReader } from "./packet.js";
 
 export interface SessionStateChanges {
   /** Tracked system variables that changed, in order (name, value). */
@@ -47,6 +47,8 @@ interface OkLayout {
   /** Offset of the first byte after warnings. */
   afterWarnings: number;
   info: Buffer;
+  /** Offset of the first byte after `info` (with its length). */
+  infoEnd: number;
   /** The session_state_info bytes (without their length), or null. */
   state: Buffer | null;
 }
@@ -61,11 +63,13 @@ function readOk(payload: Buffer): OkLayout {
   const afterWarnings = r.offset;
   let info: Buffer = Buffer.alloc(0);
   let state: Buffer | null = null;
+  let infoEnd = afterWarnings;
   if (r.remaining() > 0) {
     info = r.lenencBytes();
+    infoEnd = r.offset;
     if (statusFlags & SERVER_SESSION_STATE_CHANGED && r.remaining() > 0) state = r.lenencBytes();
   }
-  return { statusFlags, afterWarnings, info, state };
+  return { statusFlags, afterWarnings, info, infoEnd, state };
 }
 
 /**
@@ -117,19 +121,20 @@ export function lastGtidFromOk(payload: Buffer): string | null {
 }
 
 /**
- * The same OK for a client that did not negotiate CLIENT_SESSION_TRACK: the state change flag
- * cleared, the session state dropped, `info` as the rest of the packet. Returns `payload` itself
- * when there is nothing to change (no state, no info).
+ * The same OK for a client that did not negotiate CLIENT_SESSION_TRACK, as the server would have
+ * sent it to that client: the state change flag cleared, the session state dropped, `info` kept as
+ * the length-encoded string servers send either way (MariaDB and MySQL store it with its length
+ * whatever the client's flags; libmysqlclient / Connector/C read it so — raw text there is
+ * "malformed packet", 2027), or left out when empty. Returns `payload` itself when the OK carries
+ * no session state.
  */
 export function okWithoutSessionState(payload: Buffer): Buffer {
   const ok = readOk(payload);
-  if (ok.afterWarnings === payload.length) return payload;
-  const w = new PacketWriter(ok.afterWarnings + ok.info.length);
-  w.bytes(payload.subarray(0, ok.afterWarnings - 4));
-  w.u16(ok.statusFlags & ~SERVER_SESSION_STATE_CHANGED);
-  w.bytes(payload.subarray(ok.afterWarnings - 2, ok.afterWarnings));
-  if (ok.info.length) w.bytes(ok.info);
-  return Buffer.from(w.payload());
+  if (!(ok.statusFlags & SERVER_SESSION_STATE_CHANGED)) return payload;
+  const keep = ok.info.length ? ok.infoEnd : ok.afterWarnings;
+  const out = Buffer.from(payload.subarray(0, keep));
+  out.writeUInt16LE(ok.statusFlags & ~SERVER_SESSION_STATE_CHANGED, ok.afterWarnings - 4);
+  return out;
 }
 
 /**
@@ -240,16 +245,16 @@ export function readFinalOk(chunk: Buffer, payloadLength: number): boolean {
       p = dataEnd;
     }
   }
-  const infoLength = infoEnd - infoStart;
-  const payloadOut = afterWarnings - start + infoLength;
-  const out = Buffer.allocUnsafe(start + payloadOut);
-  chunk.copy(out, 0, 0, afterWarnings);
+  // As okWithoutSessionState: info kept with its length (left out when empty), state dropped.
+  const keep = infoEnd > infoStart ? infoEnd : afterWarnings;
+  const payloadOut = keep - start;
+  const out = Buffer.allocUnsafe(keep);
+  chunk.copy(out, 0, 0, keep);
   out[h] = payloadOut & 0xff;
   out[h + 1] = (payloadOut >> 8) & 0xff;
   out[h + 2] = (payloadOut >> 16) & 0xff;
   const s = afterWarnings - 4;
   out[s + 1] = chunk[s + 1] & ~(SERVER_SESSION_STATE_CHANGED >> 8);
-  if (infoLength) chunk.copy(out, afterWarnings, infoStart, infoEnd);
   finalOkState.gtid = gtid;
   finalOkState.chunk = out;
   return true;

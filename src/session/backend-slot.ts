@@ -340,6 +340,19 @@ export class BackendSlot {
     if (replay) this.log.info({ to: role }, "session moved to another backend, state replayed");
   }
 
+  /**
+   * After a COM_RESET_CONNECTION the server's session variables are back to their defaults: a
+   * primary connection that tracked commits' GTIDs is told to again. Null when there is nothing
+   * to do; never rejects (a backend lost meanwhile is handled by the close).
+   */
+  trackAgain(): Promise<void> | null {
+    const conn = this.conn;
+    if (!conn || conn.closed || !(conn.capabilities & CLIENT_SESSION_TRACK)) return null;
+    return conn.runQuery(trackGtidStatement(conn.serverVersion)).catch((e: Error) => {
+      this.log.debug({ err: e.message }, "could not track GTIDs again after COM_RESET_CONNECTION");
+    });
+  }
+
   /** Let the backend go: `polite` with COM_QUIT, else at once. */
   drop(polite: boolean): void {
     const c = this.conn;

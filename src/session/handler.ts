@@ -378,6 +378,19 @@ export class SessionHandler implements CommandHandler, SlotEvents {
   private finish(f: Inflight, status: number, failed: boolean): void {
     if (!failed) this.applySessionState(f);
     this.slot.finish(status);
+    const again = f.command === COM_RESET_CONNECTION && !failed ? this.slot.trackAgain() : null;
+    if (again) {
+      // The reset also reset GTID tracking on the primary: restore it before the next command.
+      this.loop.to("wait_backend");
+      void again.then(() => {
+        if (!this.loop.closed) this.finished(f);
+      });
+      return;
+    }
+    this.finished(f);
+  }
+
+  private finished(f: Inflight): void {
     this.loop.to("done");
     this.ctx.hooks.query(f.role, f.classification?.kind ?? "read", (performance.now() - f.startedAt) / 1000);
     this.loop.pump();
