@@ -4,7 +4,11 @@
  *
  *   npm run bench                       3 rounds × 10 s per run, point_select + read_only at 8 and 64 threads
  *   npm run bench -- --rounds 5 --time 20
- *   npm run bench -- --quick            1 round × 5 s, point_select at 8 threads (while developing)
+ *   npm run bench -- --quick            1 round × 5 s, point_select at 8 threads, both protocols (while developing)
+ *   npm run bench -- --focus            5 rounds × 10 s, point_select at 8 threads, both protocols (issue 14's figure)
+ *   npm run bench -- --protocol text    only one protocol (text | binary | both, the default)
+ *   npm run bench -- --baseline DIR     also a second pairgate started from DIR/bin/pairgate.js (an older
+ *                                       build), interleaved with the others: before/after in one run
  *   npm run bench -- --audit            also a pairgate auditing every statement (the cost of auditing)
  *   npm run bench -- --sessions 500     idle sessions for the memory figure (default 2000; 0 skips it)
  *
@@ -40,7 +44,7 @@ const TABLE_SIZE = 10_000;
 const CHECK_USER = "pairgate_bench_check";
 const MAX_CONNECTIONS = 2500;
 
-type TargetName = "direct" | "haproxy" | "pairgate" | "pairgate+audit";
+type TargetName = "direct" | "haproxy" | "pairgate" | "pairgate+audit" | "baseline";
 
 interface Target {
   name: TargetName;
@@ -51,9 +55,13 @@ interface Target {
   out: string | null;
 }
 
+/** sysbench's --db-ps-mode: "disable" is the text protocol (COM_QUERY), "auto" the binary one (COM_STMT_*). */
+type PsMode = "disable" | "auto";
+
 interface Case {
   script: "oltp_point_select" | "oltp_read_only";
   threads: number;
+  ps: PsMode;
 }
 
 interface Sample {
@@ -71,6 +79,11 @@ interface Options {
   sessions: number;
   /** Also run a pairgate whose audit rules make every sysbench statement an audited retrieval. */
   audit: boolean;
+  /** Only point_select at 8 threads (both protocols unless --protocol says otherwise). */
+  focus: boolean;
+  protocols: PsMode[];
+  /** A checkout (with a built dist/) whose pairgate runs as a further target, "baseline". */
+  baseline: string | null;
 }
 
 const log = (msg: string) => process.stderr.write(`bench: ${msg}\n`);
@@ -84,10 +97,21 @@ function options(): Options {
       quick: { type: "boolean", default: false },
       sessions: { type: "string" },
       audit: { type: "boolean", default: false },
+      focus: { type: "boolean", default: false },
+      protocol: { type: "string", default: "both" },
+      baseline: { type: "string" },
     },
     strict: true,
   });
   const quick = values.quick ?? false;
+  const focus = values.focus ?? false;
+  const protocols: Record<string, PsMode[]> = {
+    text: ["disable"],
+    binary: ["auto"],
+    both: ["disable", "auto"],
+  };
+  const chosen = protocols[values.protocol ?? "both"];
+  if (!chosen) throw new Error(`--protocol wants text, binary or both, got ${values.protocol}`);
   const int = (v: string | undefined, dflt: number, name: string, min: number) => {
     if (v === undefined) return dflt;
     const n = Number(v);
@@ -96,24 +120,46 @@ function options(): Options {
   };
   return {
     quick,
-    rounds: int(values.rounds, quick ? 1 : 3, "rounds", 1),
+    focus,
+    rounds: int(values.rounds, quick ? 1 : focus ? 5 : 3, "rounds", 1),
     time: int(values.time, quick ? 5 : 10, "time", 1),
-    sessions: int(values.sessions, 2000, "sessions", 0),
+    sessions: int(values.sessions, quick || focus ? 0 : 2000, "sessions", 0),
     audit: values.audit ?? false,
+    protocols: chosen,
+    baseline: values.baseline ?? null,
   };
 }
 
 function cases(o: Options): Case[] {
-  if (o.quick) return [{ script: "oltp_point_select", threads: 8 }];
-  return [
-    { script: "oltp_point_select", threads: 8 },
-    { script: "oltp_point_select", threads: 64 },
-    { script: "oltp_read_only", threads: 8 },
-    { script: "oltp_read_only", threads: 64 },
-  ];
+  const out: Case[] = [];
+  for (const ps of o.protocols) {
+    if (o.quick || o.focus) out.push({ script: "oltp_point_select", threads: 8, ps });
+    else
+      out.push(
+        { script: "oltp_point_select", threads: 8, ps },
+        { script: "oltp_point_select", threads: 64, ps },
+        { script: "oltp_read_only", threads: 8, ps },
+        { script: "oltp_read_only", threads: 64, ps },
+      );
+  }
+  return out;
 }
 
+const protocolName = (ps: PsMode) => (ps === "auto" ? "binary" : "text");
+
 /** Retries a login as the app user until it succeeds, `proc` exits, or the time is up. */
+/**
+ * Node options for every pairgate the bench starts: what bin/pairgate.js's first line sets when it
+ * runs as a program (`--max-semi-space-size=2`, see there), then PAIRGATE_BENCH_NODE_ARGS (e.g.
+ * "--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the proxy under load; a semi-space size there wins).
+ */
+function nodeArgs(): string[] {
+  const extra = process.env.PAIRGATE_BENCH_NODE_ARGS?.split(" ").filter(Boolean) ?? [];
+  return extra.some((a) => a.startsWith("--max-semi-space-size"))
+    ? extra
+    : ["--max-semi-space-size=2", ...extra];
+}
+
 async function waitForLogin(pair: TestPair, port: number, what: string, proc: Managed | null, ms = 30_000) {
   const until = Date.now() + ms;
   let last = "";
@@ -223,7 +269,7 @@ async function measureMemory(pair: TestPair, t: Target, n: number, idleMiB: numb
   };
 }
 
-const label = (c: Case) => c.script.replace(/^oltp_/, "");
+const label = (c: Case) => `${c.script.replace(/^oltp_/, "")} (${protocolName(c.ps)})`;
 
 function report(
   o: Options,
@@ -237,7 +283,7 @@ function report(
   notes: string[],
   started: Date,
 ): string {
-  const key = (c: Case, t: TargetName) => `${c.script}/${c.threads}/${t}`;
+  const key = (c: Case, t: TargetName) => `${c.script}/${c.threads}/${c.ps}/${t}`;
   const lines: string[] = [];
   lines.push(`## Throughput — ${started.toISOString().slice(0, 16).replace("T", " ")} UTC`, "");
   lines.push(
@@ -249,7 +295,8 @@ function report(
     "",
   );
   lines.push(
-    `Setup: sysbench \`--db-ps-mode=disable\` (text protocol, like JDBC's default), \`--percentile=95\`, ` +
+    `Setup: sysbench \`--db-ps-mode=disable\` (text protocol: COM_QUERY, like JDBC's default) and ` +
+      `\`--db-ps-mode=auto\` (binary protocol: COM_STMT_PREPARE/EXECUTE, like server-side prepared statements), \`--percentile=95\`, ` +
       `${TABLES} tables × ${fmt(TABLE_SIZE)} rows; ${o.rounds} round(s) × ${o.time} s per run, targets ` +
       `interleaved within each round; every figure is the median over rounds (× HAProxy: the median of ` +
       `the per-round qps ratios). p95 is per event: one query for point_select, one 16-query transaction ` +
@@ -257,39 +304,45 @@ function report(
       `HAProxy: \`mode tcp\`, one server, default threads, mysql-check every 2 s.`,
     "",
   );
-  const rows: string[][] = [];
-  for (const c of all) {
-    const hap = samples.get(key(c, "haproxy")) ?? [];
-    for (const t of targets) {
-      const s = samples.get(key(c, t.name)) ?? [];
-      const good = s.filter((x) => x.error === null);
-      const ratios = good
-        .map((x) => {
-          const h = hap.find((y) => y.round === x.round && y.error === null);
-          return h ? x.qps / h.qps : Number.NaN;
-        })
-        .filter(Number.isFinite);
-      const failed = s.length - good.length;
-      rows.push([
-        label(c),
-        String(c.threads),
-        t.name,
-        fmt(median(good.map((x) => x.qps))),
-        fmt(median(good.map((x) => x.p95)), 2),
-        t.name === "haproxy" ? "1.00" : fmt(median(ratios), 2),
-        t.proc ? fmt(median(good.map((x) => x.cpuUsPerQuery)), 1) : "—",
-        s.length ? `${failed}/${s.length}` : "not run",
-      ]);
+  for (const ps of o.protocols) {
+    const rows: string[][] = [];
+    for (const c of all.filter((x) => x.ps === ps)) {
+      const hap = samples.get(key(c, "haproxy")) ?? [];
+      for (const t of targets) {
+        const s = samples.get(key(c, t.name)) ?? [];
+        const good = s.filter((x) => x.error === null);
+        const ratios = good
+          .map((x) => {
+            const h = hap.find((y) => y.round === x.round && y.error === null);
+            return h ? x.qps / h.qps : Number.NaN;
+          })
+          .filter(Number.isFinite);
+        const failed = s.length - good.length;
+        rows.push([
+          label(c),
+          String(c.threads),
+          t.name,
+          fmt(median(good.map((x) => x.qps))),
+          fmt(median(good.map((x) => x.p95)), 2),
+          t.name === "haproxy" ? "1.00" : fmt(median(ratios), 2),
+          t.proc ? fmt(median(good.map((x) => x.cpuUsPerQuery)), 1) : "—",
+          s.length ? `${failed}/${s.length}` : "not run",
+        ]);
+      }
     }
+    lines.push(
+      ps === "auto"
+        ? "Binary protocol (`--db-ps-mode=auto`: COM_STMT_PREPARE once per statement, then COM_STMT_EXECUTE):"
+        : "Text protocol (`--db-ps-mode=disable`: COM_QUERY):",
+      "",
+      markdownTable(
+        ["workload", "threads", "target", "qps", "p95 ms", "× HAProxy", "proxy CPU µs/query", "failed runs"],
+        ["left", "right", "left", "right", "right", "right", "right", "right"],
+        rows,
+      ),
+      "",
+    );
   }
-  lines.push(
-    markdownTable(
-      ["workload", "threads", "target", "qps", "p95 ms", "× HAProxy", "proxy CPU µs/query", "failed runs"],
-      ["left", "right", "left", "right", "right", "right", "right", "right"],
-      rows,
-    ),
-    "",
-  );
   if (memory.length) {
     lines.push(
       markdownTable(
@@ -376,7 +429,7 @@ async function main(): Promise<void> {
       process.execPath,
       [
         // e.g. PAIRGATE_BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the proxy under load
-        ...(process.env.PAIRGATE_BENCH_NODE_ARGS?.split(" ").filter(Boolean) ?? []),
+        ...nodeArgs(),
         join(ROOT, "bin", "pairgate.js"),
         "start",
         "--config",
@@ -391,6 +444,37 @@ async function main(): Promise<void> {
       { name: "haproxy", port: haproxyPort, proc: haproxy, out: null },
       { name: "pairgate", port: pair.listenPort, proc: pairgate, out: null },
     ];
+    if (o.baseline) {
+      // The same config on other ports, served by an older build: before/after in one interleaved run.
+      const [basePort, baseAdmin] = await freePorts(2);
+      const baseFile = join(tmp, "pairgate-baseline.config.json");
+      writeFileSync(
+        baseFile,
+        `${JSON.stringify(
+          pair.proxyConfig({
+            listen: { port: basePort },
+            admin: { port: baseAdmin },
+            instanceId: "bench-baseline",
+          }),
+          null,
+          2,
+        )}\n`,
+      );
+      const base = spawnManaged(
+        "baseline",
+        process.execPath,
+        [...nodeArgs(), join(o.baseline, "bin", "pairgate.js"), "start", "--config", baseFile],
+        join(tmp, "pairgate-baseline.log"),
+      );
+      procs.push(base);
+      const t: Target = { name: "baseline", port: basePort, proc: base, out: null };
+      targets.push(t);
+      try {
+        await waitForLogin(pair, basePort, "baseline", base);
+      } catch (e) {
+        t.out = `did not start: ${(e as Error).message}`;
+      }
+    }
     if (o.audit) {
       // The worst case for auditing: every point select reads an audited table, so every result
       // waits for its event's group-committed fsync.
@@ -416,7 +500,7 @@ async function main(): Promise<void> {
       const audited = spawnManaged(
         "pairgate+audit",
         process.execPath,
-        [join(ROOT, "bin", "pairgate.js"), "start", "--config", auditFile],
+        [...nodeArgs(), join(ROOT, "bin", "pairgate.js"), "start", "--config", auditFile],
         join(tmp, "pairgate-audit.log"),
       );
       procs.push(audited);
@@ -440,16 +524,21 @@ async function main(): Promise<void> {
     }
     const haproxyIdleMiB = rssMiB(haproxy.pid);
     const live = () => targets.filter((t) => t.out === null);
+    const notes0: string[] = [];
 
-    log("warm-up: 3 s of point selects through every target");
+    log("warm-up: 3 s of point selects through every target, in each protocol measured");
     for (const t of live()) {
-      const w = await runSysbench("run", sbTarget(t.port), { ...base, threads: 8, time: 3 });
-      if (!w.ok) log(`warm-up via ${t.name} FAILED: ${w.errors.join(" | ")}`);
+      for (const psMode of o.protocols) {
+        const w = await runSysbench("run", sbTarget(t.port), { ...base, threads: 8, time: 3, psMode });
+        if (!w.ok) log(`warm-up via ${t.name} FAILED: ${w.errors.join(" | ")}`);
+      }
     }
+    const idleMiB = new Map(live().flatMap((t) => (t.proc ? [[t.name, rssMiB(t.proc.pid)] as const] : [])));
+    if (o.baseline) notes0.push(`baseline: pairgate from ${o.baseline} at ${sourceRevision(o.baseline)}`);
 
     const all = cases(o);
     const samples = new Map<string, Sample[]>();
-    const notes: string[] = [];
+    const notes: string[] = notes0;
     for (let round = 1; round <= o.rounds; round++) {
       for (const [ci, c] of all.entries()) {
         const order = live();
@@ -463,7 +552,7 @@ async function main(): Promise<void> {
             script: c.script,
             threads: c.threads,
             time: o.time,
-            psMode: "disable",
+            psMode: c.ps,
             percentile: 95,
           });
           const died = t.proc?.exitStatus();
@@ -477,7 +566,7 @@ async function main(): Promise<void> {
             cpuUsPerQuery: r && r.queries > 0 && t.proc ? ((after - before) / r.queries) * 1e6 : Number.NaN,
             error,
           };
-          const k = `${c.script}/${c.threads}/${t.name}`;
+          const k = `${c.script}/${c.threads}/${c.ps}/${t.name}`;
           samples.set(k, [...(samples.get(k) ?? []), sample]);
           log(
             `round ${round} ${label(c)} ×${c.threads} ${t.name}: ` +
@@ -500,9 +589,13 @@ async function main(): Promise<void> {
     if (o.sessions > 0) {
       for (const t of live()) {
         if (!t.proc || t.name === "pairgate+audit") continue;
-        memory.push(
-          await measureMemory(pair, t, o.sessions, t.name === "pairgate" ? pairgateIdleMiB : haproxyIdleMiB),
-        );
+        const idle =
+          t.name === "pairgate"
+            ? pairgateIdleMiB
+            : t.name === "haproxy"
+              ? haproxyIdleMiB
+              : idleMiB.get(t.name);
+        memory.push(await measureMemory(pair, t, o.sessions, idle ?? Number.NaN));
         await sleep(1000);
       }
     }

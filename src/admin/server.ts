@@ -30,6 +30,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import { isIP } from "node:net";
 import type { Logger } from "../observability/logger.js";
 import type { Metrics } from "../observability/metrics.js";
+import { PairgateError } from "../protocol/errors.js";
 import type { Topology } from "../topology/monitor.js";
 import type { HistoryDocument } from "./history.js";
 import { renderStatusPage } from "./page.js";
@@ -66,13 +67,13 @@ export interface AdminServer {
 
 const MAX_BODY = 64 * 1024;
 
-class HttpError extends Error {
+class HttpError extends PairgateError {
   constructor(
     readonly status: number,
     message: string,
     readonly headers: Record<string, string> = {},
   ) {
-    super(message);
+    super("PAIRGATE_ADMIN_HTTP", message);
   }
 }
 

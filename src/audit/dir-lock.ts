@@ -19,21 +19,21 @@
 import { statSync, unlinkSync } from "node:fs";
 import { connect, createServer, type Server } from "node:net";
 import { join } from "node:path";
+import { PairgateError } from "../protocol/errors.js";
 
 export const LOCK_SOCKET = "journal.sock";
 
-export class DirLockedError extends Error {
-  readonly code = "ELOCKED";
+export class DirLockedError extends PairgateError {
   constructor(
     readonly dir: string,
     readonly holderPid: number | null,
   ) {
     super(
+      "PAIRGATE_AUDIT_JOURNAL_LOCKED",
       holderPid === null
         ? `audit journal ${dir} is in use by another process`
         : `audit journal ${dir} is in use by process ${holderPid} (another pairgate on the same journalDir?)`,
     );
-    this.name = "DirLockedError";
   }
 }
 

@@ -26,18 +26,17 @@ import * as fsp from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { crc32 } from "node:zlib";
 import type { Logger } from "pino";
+import { PairgateError } from "../protocol/errors.js";
 import { type DirLock, DirLockedError, lockDir } from "./dir-lock.js";
 
-export const JOURNAL_FAILED = "PAIRGATE_AUDIT_JOURNAL_FAILED";
+export const JOURNAL_FAILED = "PAIRGATE_AUDIT_JOURNAL_FAILED" as const;
 
 /** The journal could not make a record durable (disk full, permissions, I/O error). */
-export class JournalError extends Error {
-  readonly code = JOURNAL_FAILED;
-  /** The system error code behind it, e.g. `ENOSPC`, `EACCES`, `EIO`. */
+export class JournalError extends PairgateError {
+  /** The system error code behind it, e.g. `ENOSPC`, `EACCES`, `EIO`, or `ELOCKED`. */
   readonly reason: string;
   constructor(message: string, reason: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = "JournalError";
+    super(JOURNAL_FAILED, message, options);
     this.reason = reason;
   }
 }

@@ -12,6 +12,7 @@ import { readFileSync } from "node:fs";
 import { connect as netConnect, type Socket } from "node:net";
 import { type TLSSocket, connect as tlsConnect } from "node:tls";
 import { ReadChannel } from "../net/read-channel.js";
+import { WriteChannel } from "../net/write-channel.js";
 import {
   CACHING_SHA2_PASSWORD,
   CLEAR_PASSWORD,
@@ -89,6 +90,8 @@ export class BackendConnection {
   /** Only this class and the session's backend slot (through the methods below) touch the socket. */
   private readonly socket: Socket;
   private readonly channel: ReadChannel;
+  /** Commands relayed to this backend go out through this (straight to the handle when idle). */
+  private readonly out: WriteChannel;
   readonly role: Role;
   readonly serverVersion: string;
   readonly connectionId: number;
@@ -108,6 +111,7 @@ export class BackendConnection {
   ) {
     this.socket = socket;
     this.channel = channel;
+    this.out = new WriteChannel(socket);
     this.role = role;
     this.serverVersion = hs.serverVersion;
     this.connectionId = hs.connectionId;
@@ -203,9 +207,13 @@ export class BackendConnection {
     this.socket.on("error", noop);
   }
 
-  /** Send bytes already framed. */
-  write(framed: Buffer): void {
-    this.socket.write(framed);
+  /**
+   * Send bytes already framed (straight to the socket's handle when nothing is queued; see
+   * WriteChannel). The buffer must not be changed afterwards. False: the kernel did not take all
+   * of it and the socket's buffer is past its high-water mark.
+   */
+  write(framed: Buffer): boolean {
+    return this.out.write(framed);
   }
 
   /** Backpressure: stop reading while the client cannot take more. */

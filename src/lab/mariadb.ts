@@ -7,14 +7,11 @@ import { createHash, randomBytes } from "node:crypto";
 import { accessSync, constants, cpSync, existsSync, mkdirSync, renameSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
+import { type ErrorCode, PairgateError } from "../protocol/errors.js";
 
-export class LabError extends Error {
-  constructor(
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-    this.name = "LabError";
+export class LabError extends PairgateError {
+  constructor(code: ErrorCode & `PAIRGATE_LAB_${string}`, message: string) {
+    super(code, message);
   }
 }
 

@@ -56,9 +56,43 @@ export const ERROR_CODES = {
   PAIRGATE_SESSION_PINNED: { errno: CR_CONN_HOST_ERROR, sqlState: "HY000" },
   PAIRGATE_SHUTDOWN: { errno: ER_SERVER_SHUTDOWN, sqlState: "08S01" },
   PAIRGATE_AUDIT_REFUSED: { errno: EE_WRITE, sqlState: "HY000" },
+  // The audit journal: a statement whose event cannot be made durable is refused with EE_WRITE.
+  PAIRGATE_AUDIT_JOURNAL_FAILED: { errno: EE_WRITE, sqlState: "HY000" },
+  PAIRGATE_AUDIT_JOURNAL_LOCKED: { errno: EE_WRITE, sqlState: "HY000" },
   // Never sent to a client (operators see them).
   PAIRGATE_CONFIG_INVALID: { errno: 0, sqlState: "HY000" },
   PAIRGATE_INTERNAL: { errno: 0, sqlState: "HY000" },
+  PAIRGATE_PROBE_TIMEOUT: { errno: 0, sqlState: "HY000" },
+  PAIRGATE_ADMIN_HTTP: { errno: 0, sqlState: "HY000" },
+  PAIRGATE_USAGE: { errno: 0, sqlState: "HY000" },
+  // The lab (npm start, the tests' servers).
+  PAIRGATE_LAB_KILL: { errno: 0, sqlState: "HY000" },
+  PAIRGATE_LAB_NO_MARIADB: { errno: 0, sqlState: "HY000" },
+  PAIRGATE_LAB_NOT_SET_UP: { errno: 0, sqlState: "HY000" },
+  PAIRGATE_LAB_OPTIONS: { errno: 0, sqlState: "HY000" },
+  PAIRGATE_LAB_REPLICATION: { errno: 0, sqlState: "HY000" },
+  PAIRGATE_LAB_START: { errno: 0, sqlState: "HY000" },
+  PAIRGATE_LAB_STOP: { errno: 0, sqlState: "HY000" },
+  PAIRGATE_LAB_TEMPLATE: { errno: 0, sqlState: "HY000" },
+  PAIRGATE_LAB_TLS: { errno: 0, sqlState: "HY000" },
+  // The replication commands (setup, check, promote).
+  PAIRGATE_PROMOTE_NOT_APPLIED: { errno: 0, sqlState: "HY000" },
+  PAIRGATE_PROMOTE_PRIMARY_ALIVE: { errno: 0, sqlState: "HY000" },
+  PAIRGATE_REPL_ADDRESS: { errno: 0, sqlState: "HY000" },
+  PAIRGATE_REPL_CA: { errno: 0, sqlState: "HY000" },
+  PAIRGATE_REPL_INTERRUPTED: { errno: 0, sqlState: "HY000" },
+  PAIRGATE_REPL_IO_ERROR: { errno: 0, sqlState: "HY000" },
+  PAIRGATE_REPL_NO_CLIENT: { errno: 0, sqlState: "HY000" },
+  PAIRGATE_REPL_NO_GTID: { errno: 0, sqlState: "HY000" },
+  PAIRGATE_REPL_NOT_REPLICA: { errno: 0, sqlState: "HY000" },
+  PAIRGATE_REPL_OTHER_PRIMARY: { errno: 0, sqlState: "HY000" },
+  PAIRGATE_REPL_PREFLIGHT: { errno: 0, sqlState: "HY000" },
+  PAIRGATE_REPL_SAME_SERVER: { errno: 0, sqlState: "HY000" },
+  PAIRGATE_REPL_SECONDARY_HAS_DATA: { errno: 0, sqlState: "HY000" },
+  PAIRGATE_REPL_SEED: { errno: 0, sqlState: "HY000" },
+  PAIRGATE_REPL_SQL_ERROR: { errno: 0, sqlState: "HY000" },
+  PAIRGATE_REPL_TIMEOUT: { errno: 0, sqlState: "HY000" },
+  PAIRGATE_REPL_UNREACHABLE: { errno: 0, sqlState: "HY000" },
 } as const satisfies Record<string, { errno: number; sqlState: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -313,6 +313,17 @@ export function frameWithStatementId(payload: Buffer, statementId: number): Buff
   return framed;
 }
 
+/**
+ * Put `statementId` into a COM_STMT_* packet as received (header + payload, one packet) in place,
+ * and return it: the relay then forwards the client's own bytes with no copy. The caller must own
+ * `raw` (a read-channel chunk, never reused by later reads) and must not need the client's id in it
+ * afterwards.
+ */
+export function patchStatementId(raw: Buffer, statementId: number): Buffer {
+  if (raw.length >= 9) raw.writeUInt32LE(statementId >>> 0, 5); // header(4) + command(1)
+  return raw;
+}
+
 /** Replace the statement id of a framed COM_STMT_PREPARE_OK (the reply's first packet) in place. */
 export function setPrepareOkStatementId(framedReply: Buffer, statementId: number): void {
   framedReply.writeUInt32LE(statementId >>> 0, 5); // header(4) + 0x00

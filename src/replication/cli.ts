@@ -4,6 +4,7 @@
  */
 import { type Command, InvalidArgumentError, Option } from "commander";
 import { ConfigError } from "../config/load.js";
+import { PairgateError } from "../protocol/errors.js";
 import { type CheckReport, checkReplication, formatCheckReport } from "./check.js";
 import { DEFAULT_SEMI_SYNC_TIMEOUT_MS } from "./dialect.js";
 import { type Endpoint, parseEndpoint } from "./endpoint.js";
@@ -29,7 +30,11 @@ function positiveInt(value: string): number {
   return n;
 }
 
-class UsageError extends Error {}
+class UsageError extends PairgateError {
+  constructor(message: string) {
+    super("PAIRGATE_USAGE", message);
+  }
+}
 
 function adminCredentials(o: { adminUser: string; adminPassword?: string }): AdminCredentials {
   const password = o.adminPassword ?? process.env[ADMIN_PASSWORD_ENV];

@@ -2,14 +2,14 @@
  * Errors of the replication commands: a stable code for scripts and tests, a message for the
  * operator that says what was found and what to do.
  */
-export class ReplicationError extends Error {
+import { type ErrorCode, PairgateError } from "../protocol/errors.js";
+export class ReplicationError extends PairgateError {
   constructor(
-    readonly code: string,
+    code: ErrorCode & (`PAIRGATE_REPL_${string}` | `PAIRGATE_PROMOTE_${string}`),
     message: string,
     /** Extra lines printed after the message (e.g. option-file lines to add). */
     readonly details: string[] = [],
   ) {
-    super(message);
-    this.name = "ReplicationError";
+    super(code, message);
   }
 }

@@ -8,7 +8,6 @@
  * forward the same chunk to the client, pause the backend when the client cannot keep up. No
  * allocation per chunk.
  */
-import type { Socket } from "node:net";
 import { BackendConnection, BackendError, type BackendTarget, type Role } from "../backend/connection.js";
 import type { Logger } from "../observability/logger.js";
 import {
@@ -124,7 +123,8 @@ export class BackendSlot {
   constructor(
     private ctx: SlotContext,
     private who: SlotIdentity,
-    private out: { readonly client: Socket; readonly closed: boolean },
+    /** The client side: relayed chunks go out through `write` (false: pause the backend until 'drain'). */
+    private out: { write(chunk: Buffer): boolean; readonly closed: boolean },
     private log: Logger,
   ) {}
 
@@ -384,7 +384,7 @@ export class BackendSlot {
     if (f.collect) f.collect.push(chunk);
     else {
       f.forwarded = true;
-      if (!this.out.client.write(chunk)) this.conn!.pause();
+      if (!this.out.write(chunk)) this.conn!.pause();
     }
     if (this.scanner.awaitingClientData) {
       if (!this.infile) {

@@ -10,6 +10,7 @@
  */
 import type { Socket } from "node:net";
 import { adoptSocket, ReadChannel } from "../net/read-channel.js";
+import { WriteChannel } from "../net/write-channel.js";
 import type { Logger } from "../observability/logger.js";
 import { ERROR_CODES, type ErrorCode, errPacketOf } from "../protocol/errors.js";
 import { type Packet, PacketFramer } from "../protocol/framer.js";
@@ -45,6 +46,8 @@ export class CommandLoop {
   phase: Phase = LOGIN;
   /** The client socket (the TLS one after an upgrade). */
   client: Socket;
+  /** Writes to the client once commands are read (`start`): straight to the handle when idle. */
+  private out: WriteChannel | null = null;
   private handler: CommandHandler | null = null;
   private framer: PacketFramer;
   private queue: Packet[] = [];
@@ -80,6 +83,7 @@ export class CommandLoop {
   start(client: Socket, tls: boolean): void {
     const handler = this.handler!;
     this.client = client;
+    this.out = new WriteChannel(client);
     client.on("drain", handler.clientDrained);
     client.on("error", this.onClientError);
     client.on("close", this.onClientClose);
@@ -113,8 +117,13 @@ export class CommandLoop {
     return this.phase.tag === "closed";
   }
 
+  /**
+   * Write framed bytes to the client (the buffer must not be changed afterwards: a write the kernel
+   * did not take whole is finished later). False: wait for the client's 'drain'.
+   */
   write(framed: Buffer): boolean {
-    return this.client.write(framed);
+    const out = this.out;
+    return out !== null && out.socket === this.client ? out.write(framed) : this.client.write(framed);
   }
 
   /** An ERR of pairgate's own, its errno and SQLSTATE from the error table. */
@@ -131,7 +140,7 @@ export class CommandLoop {
 
   private writeErr(seq: number, code: number, sqlState: string, message: string): void {
     if (this.client.destroyed) return;
-    this.client.write(framePayload(encodeErr({ code, sqlState, message }), seq));
+    this.write(framePayload(encodeErr({ code, sqlState, message }), seq));
   }
 
   /** The next packet from the client, taken out of the command flow (auth switch answers). */

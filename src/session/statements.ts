@@ -4,7 +4,7 @@
  * connection, its "generation") is swapped in on the way out.
  */
 import { COM_STMT_EXECUTE, COM_STMT_FETCH, COM_STMT_RESET } from "../protocol/constants.js";
-import { frameWithStatementId, setPrepareOkStatementId } from "../protocol/messages.js";
+import { frameWithStatementId, patchStatementId, setPrepareOkStatementId } from "../protocol/messages.js";
 import { framePayload } from "../protocol/packet.js";
 import { ResponseKind } from "../protocol/response-scanner.js";
 import type { PreparedStatement, SessionState } from "../routing/session-state.js";
@@ -88,9 +88,13 @@ export function statementResponseKind(command: number): ResponseKind | null {
 
 /**
  * The command as the backend must see it: a plain command as the client framed it (`raw`, sequence
- * id 0, checked on arrival), a statement command with the backend's statement id.
+ * id 0, checked on arrival), a statement command with the backend's statement id — written into the
+ * client's own packet in place when it came as one (the read chunk is the session's and never
+ * reused; the statement was looked up before, and a retry reframes from the payload with the id of
+ * its own backend), else into a framed copy.
  */
 export function frameForBackend(payload: Buffer, raw: Buffer | null, stmt: PreparedStatement | null): Buffer {
-  if (stmt) return frameWithStatementId(payload, stmt.backendId);
+  if (stmt)
+    return raw ? patchStatementId(raw, stmt.backendId) : frameWithStatementId(payload, stmt.backendId);
   return raw ?? framePayload(payload, 0);
 }

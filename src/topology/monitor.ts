@@ -27,7 +27,7 @@ import type { Logger } from "../observability/logger.js";
 import { CatchUp, type CatchUpDriver, type CatchUpReport } from "./catch-up.js";
 import { SqlCatchUpDriver } from "./catch-up-driver.js";
 import { type FenceSeen, fenceReason } from "./fence.js";
-import { Probe, type ProbeLike, type ProbeResult, type ProbeTimeouts } from "./probe.js";
+import { isTimeout, Probe, type ProbeLike, type ProbeResult, type ProbeTimeouts } from "./probe.js";
 import { losslessVerdict } from "./replication.js";
 import type {
   BackendHealth,
@@ -608,7 +608,7 @@ export class Topology extends EventEmitter<TopologyEvents> {
     if (
       !result &&
       h.up &&
-      (error as { code?: string } | null)?.code === "ETIMEDOUT" &&
+      isTimeout(error) &&
       this.activity &&
       this.activity(b.role) !== activityBefore
     ) {
@@ -686,7 +686,7 @@ export class Topology extends EventEmitter<TopologyEvents> {
       return;
     }
     // A timeout's first sign is when the unanswered check began.
-    if (b.signAt === null) b.signAt = (err as { code?: string })?.code === "ETIMEDOUT" ? started : now;
+    if (b.signAt === null) b.signAt = isTimeout(err) ? started : now;
     if (h.consecutiveFailures === 1) {
       this.logger.info({ role: b.role, address: b.probe.address, err: msg }, "backend check failed");
     }

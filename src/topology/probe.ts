@@ -10,6 +10,7 @@ import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import mysql, { type Connection } from "mysql2";
 import type { BackendConfig } from "../config/load.js";
+import { PairgateError } from "../protocol/errors.js";
 import { FENCE_READ_SQL, type FenceMark, readFenceRow } from "./fence.js";
 import {
   lastContactStatement,
@@ -43,13 +44,16 @@ export interface ProbeResult {
   fence?: FenceMark | null;
 }
 
-/** A check that ran out of time. `code` follows Node's naming so logs read the same as socket errors. */
-export class ProbeTimeoutError extends Error {
-  readonly code = "ETIMEDOUT";
+/** A check that ran out of time. */
+export class ProbeTimeoutError extends PairgateError {
   constructor(what: string, ms: number) {
-    super(`${what} timed out after ${ms} ms`);
-    this.name = "ProbeTimeoutError";
+    super("PAIRGATE_PROBE_TIMEOUT", `${what} timed out after ${ms} ms`);
   }
+}
+
+/** A check that ran out of time, or a socket that did (Node's ETIMEDOUT): no answer, not a refusal. */
+export function isTimeout(err: unknown): boolean {
+  return err instanceof ProbeTimeoutError || (err as { code?: string } | null)?.code === "ETIMEDOUT";
 }
 
 /** SQL errors that mean "this query is not allowed or not known here", not "the server is sick". */

@@ -8,6 +8,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import type { Config } from "../../src/config/load.js";
 import { readsThroughChannel } from "../../src/net/read-channel.js";
+import { directWriteCount } from "../../src/net/write-channel.js";
 import { startPair, type TestPair } from "../helpers/pair.js";
 import { freePort } from "../helpers/ports.js";
 import { type RunningProxy, startProxy } from "../helpers/proxy.js";
@@ -46,6 +47,20 @@ test("a plain client's commands are read through the session's channel (the rela
     const sessions = [...px.proxy.activeSessions()];
     assert.is(sessions.length, 1);
     assert.ok(readsThroughChannel(sessions[0]!.client), "no 'data' events on the hot path");
+  } finally {
+    await c.end();
+  }
+});
+
+test("the relay writes commands and responses straight to the sockets' handles (the write side's fast path)", async () => {
+  const c = await px.connect();
+  try {
+    await c.query("SELECT 1");
+    const before = directWriteCount();
+    for (let i = 0; i < 10; i++) await c.query("SELECT 1");
+    await c.execute("SELECT ? AS x", [1]);
+    // Each statement: one command to the backend and at least one response chunk to the client.
+    assert.ok(directWriteCount() - before >= 22, `direct writes: ${directWriteCount() - before}`);
   } finally {
     await c.end();
   }

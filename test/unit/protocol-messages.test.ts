@@ -27,6 +27,7 @@ import {
   type HandshakeV10,
   isSslRequest,
   okStatusAt,
+  patchStatementId,
   ServerError,
   setPrepareOkStatementId,
 } from "../../src/protocol/messages.js";
@@ -547,6 +548,14 @@ test("statement ids: a COM_STMT_* framed with the backend's id; a PREPARE_OK giv
   const prepareOk = Buffer.from([12, 0, 0, 1, 0x00, 99, 0, 0, 0, 1, 0, 2, 0, 0, 0, 0]);
   setPrepareOkStatementId(prepareOk, 5);
   assert.equal(bytesOf(prepareOk), [12, 0, 0, 1, 0x00, 5, 0, 0, 0, 1, 0, 2, 0, 0, 0, 0]);
+});
+
+test("statement ids: a COM_STMT_* packet as received gets the backend's id in place (no copy)", () => {
+  const chunk = Buffer.from([10, 0, 0, 0, 0x17, 7, 0, 0, 0, 0, 1, 0, 0, 0, 0xaa]);
+  const raw = chunk.subarray(0, 14);
+  const out = patchStatementId(raw, 0x01020304);
+  assert.ok(out === raw, "the same buffer");
+  assert.equal(bytesOf(chunk), [10, 0, 0, 0, 0x17, 4, 3, 2, 1, 0, 1, 0, 0, 0, 0xaa], "only the id changed");
 });
 
 test.run();
