@@ -267,6 +267,6 @@ export function stalenessReport(results: StalenessResult[]): string {
     sep,
     ...rows,
     "",
-    `Load: ${load}. "Fresh from": the first read after which every read saw each key at or above its last acknowledged version. Missing counts acknowledged versions (summed over keys). pairgate's pooled-session reads wait for the catch-up only once the session wiring calls topology.secondaryReadable().`,
+    `Load: ${load}. "Fresh from": the first read after which every read saw each key at or above its last acknowledged version. Missing counts acknowledged versions (summed over keys). With caught_up, pairgate holds new logins and pooled sessions' reads alike until the secondary applied what it received and what pairgate acknowledged (the GTIDs its sessions learned from the primary's OKs); the catch-up's wait is in pairgate's log ("secondary caught up", waitedMs).`,
   ].join("\n");
 }

@@ -113,6 +113,11 @@ export class ResponseScanner {
               : Phase.First;
   }
 
+  /** Payload length of the last packet header seen (at the end of a response: its final packet). */
+  get lastPacketLength(): number {
+    return this.packetLen;
+  }
+
   /** The client finished sending its LOCAL INFILE data: the server's OK/ERR comes next. */
   clientDataSent(): void {
     this.awaitingClientData = false;

@@ -31,7 +31,7 @@ import {
   SESSION_TRACK_SCHEMA,
   SESSION_TRACK_SYSTEM_VARIABLES,
 } from "./constants.js";
-import { PacketReader, PacketWriter } from "./packet.js";
+import { PacketReader } from "./packet.js";
 
 export interface SessionStateChanges {
   /** Tracked system variables that changed, in order (name, value). */
@@ -47,6 +47,8 @@ interface OkLayout {
   /** Offset of the first byte after warnings. */
   afterWarnings: number;
   info: Buffer;
+  /** Offset of the first byte after `info` (with its length). */
+  infoEnd: number;
   /** The session_state_info bytes (without their length), or null. */
   state: Buffer | null;
 }
@@ -61,11 +63,13 @@ function readOk(payload: Buffer): OkLayout {
   const afterWarnings = r.offset;
   let info: Buffer = Buffer.alloc(0);
   let state: Buffer | null = null;
+  let infoEnd = afterWarnings;
   if (r.remaining() > 0) {
     info = r.lenencBytes();
+    infoEnd = r.offset;
     if (statusFlags & SERVER_SESSION_STATE_CHANGED && r.remaining() > 0) state = r.lenencBytes();
   }
-  return { statusFlags, afterWarnings, info, state };
+  return { statusFlags, afterWarnings, info, infoEnd, state };
 }
 
 /**
@@ -117,17 +121,141 @@ export function lastGtidFromOk(payload: Buffer): string | null {
 }
 
 /**
- * The same OK for a client that did not negotiate CLIENT_SESSION_TRACK: the state change flag
- * cleared, the session state dropped, `info` as the rest of the packet. Returns `payload` itself
- * when there is nothing to change (no state, no info).
+ * The same OK for a client that did not negotiate CLIENT_SESSION_TRACK, as the server would have
+ * sent it to that client: the state change flag cleared, the session state dropped, `info` kept as
+ * the length-encoded string servers send either way (MariaDB and MySQL store it with its length
+ * whatever the client's flags; libmysqlclient / Connector/C read it so — raw text there is
+ * "malformed packet", 2027), or left out when empty. Returns `payload` itself when the OK carries
+ * no session state.
  */
 export function okWithoutSessionState(payload: Buffer): Buffer {
   const ok = readOk(payload);
-  if (ok.afterWarnings === payload.length) return payload;
-  const w = new PacketWriter(ok.afterWarnings + ok.info.length);
-  w.bytes(payload.subarray(0, ok.afterWarnings - 4));
-  w.u16(ok.statusFlags & ~SERVER_SESSION_STATE_CHANGED);
-  w.bytes(payload.subarray(ok.afterWarnings - 2, ok.afterWarnings));
-  if (ok.info.length) w.bytes(ok.info);
-  return Buffer.from(w.payload());
+  if (!(ok.statusFlags & SERVER_SESSION_STATE_CHANGED)) return payload;
+  const keep = ok.info.length ? ok.infoEnd : ok.afterWarnings;
+  const out = Buffer.from(payload.subarray(0, keep));
+  out.writeUInt16LE(ok.statusFlags & ~SERVER_SESSION_STATE_CHANGED, ok.afterWarnings - 4);
+  return out;
+}
+
+/**
+ * The chunk that ends a response, whose last `payloadLength` bytes are the payload of its final OK
+ * (0x00, or 0xFE ending a result set) with the 4-byte header just before: the same chunk with that
+ * OK as `okWithoutSessionState` makes it, header length rewritten, sequence id kept. Returns
+ * `chunk` itself when the OK is not wholly inside it or there is nothing to change. Throws
+ * ProtocolError when the OK is malformed.
+ */
+export function withFinalOkWithoutSessionState(chunk: Buffer, payloadLength: number): Buffer {
+  const n = chunk.length;
+  const h = n - payloadLength - 4;
+  if (h < 0) return chunk;
+  const payload = chunk.subarray(n - payloadLength);
+  if (payload[0] !== 0x00 && payload[0] !== 0xfe) return chunk;
+  const stripped = okWithoutSessionState(payload);
+  if (stripped === payload) return chunk;
+  const out = Buffer.allocUnsafe(h + 4 + stripped.length);
+  chunk.copy(out, 0, 0, h);
+  out[h] = stripped.length & 0xff;
+  out[h + 1] = (stripped.length >> 8) & 0xff;
+  out[h + 2] = (stripped.length >> 16) & 0xff;
+  out[h + 3] = chunk[h + 3];
+  stripped.copy(out, h + 4);
+  return out;
+}
+
+const LAST_GTID = Buffer.from("last_gtid");
+
+/** Where the lenenc integer at `pos` ends (-1 when out of bounds or 0xFB/0xFF); its value in `lenValue`. */
+let lenValue = 0;
+function lenencEnd(b: Buffer, pos: number, end: number): number {
+  if (pos >= end) return -1;
+  const f = b[pos];
+  if (f < 0xfb) {
+    lenValue = f;
+    return pos + 1;
+  }
+  if (f === 0xfc) {
+    if (pos + 3 > end) return -1;
+    lenValue = b[pos + 1] | (b[pos + 2] << 8);
+    return pos + 3;
+  }
+  if (f === 0xfd) {
+    if (pos + 4 > end) return -1;
+    lenValue = b[pos + 1] | (b[pos + 2] << 8) | (b[pos + 3] << 16);
+    return pos + 4;
+  }
+  if (f === 0xfe) {
+    if (pos + 9 > end) return -1;
+    lenValue = b.readUInt32LE(pos + 1) + b.readUInt32LE(pos + 5) * 2 ** 32;
+    return pos + 9;
+  }
+  return -1;
+}
+
+/** What `readFinalOk` found: the GTID the OK acknowledges (or null) and the chunk to relay. */
+export const finalOkState = { gtid: null as string | null, chunk: Buffer.alloc(0) };
+
+/**
+ * One pass over the final OK of a response that ends `chunk` (its payload the last `payloadLength`
+ * bytes): `finalOkState.gtid` = MariaDB's tracked last_gtid / MySQL's GTIDs, `finalOkState.chunk`
+ * = the chunk with that OK without session state. Returns false when the layout is not the expected
+ * one (the caller then uses the general functions, which throw on malformed packets).
+ */
+export function readFinalOk(chunk: Buffer, payloadLength: number): boolean {
+  const n = chunk.length;
+  const h = n - payloadLength - 4;
+  if (h < 0) return false;
+  const start = h + 4;
+  const first = chunk[start];
+  if (first !== 0x00 && first !== 0xfe) return false;
+  let p = lenencEnd(chunk, start + 1, n);
+  if (p < 0) return false;
+  p = lenencEnd(chunk, p, n);
+  if (p < 0 || p + 4 > n) return false;
+  const status = chunk[p] | (chunk[p + 1] << 8);
+  const afterWarnings = p + 4;
+  if (!(status & SERVER_SESSION_STATE_CHANGED) || afterWarnings === n) return false;
+  p = lenencEnd(chunk, afterWarnings, n);
+  if (p < 0 || p + lenValue > n) return false;
+  const infoStart = p;
+  const infoEnd = p + lenValue;
+  let gtid: string | null = null;
+  if (infoEnd < n) {
+    p = lenencEnd(chunk, infoEnd, n);
+    if (p < 0 || p + lenValue !== n) return false;
+    while (p < n) {
+      const type = chunk[p];
+      p = lenencEnd(chunk, p + 1, n);
+      if (p < 0 || p + lenValue > n) return false;
+      const dataEnd = p + lenValue;
+      if (type === 0) {
+        let q = lenencEnd(chunk, p, dataEnd);
+        if (q < 0 || q + lenValue > dataEnd) return false;
+        const isGtid = lenValue === 9 && chunk.compare(LAST_GTID, 0, 9, q, q + 9) === 0;
+        q += lenValue;
+        if (isGtid && q < dataEnd) {
+          q = lenencEnd(chunk, q, dataEnd);
+          if (q < 0 || q + lenValue > dataEnd) return false;
+          if (lenValue > 0) gtid = chunk.toString("latin1", q, q + lenValue);
+        }
+      } else if (type === 3) {
+        const q = lenencEnd(chunk, p + 1, dataEnd);
+        if (q < 0 || q + lenValue > dataEnd) return false;
+        if (lenValue > 0 && gtid === null) gtid = chunk.toString("latin1", q, q + lenValue);
+      }
+      p = dataEnd;
+    }
+  }
+  // As okWithoutSessionState: info kept with its length (left out when empty), state dropped.
+  const keep = infoEnd > infoStart ? infoEnd : afterWarnings;
+  const payloadOut = keep - start;
+  const out = Buffer.allocUnsafe(keep);
+  chunk.copy(out, 0, 0, keep);
+  out[h] = payloadOut & 0xff;
+  out[h + 1] = (payloadOut >> 8) & 0xff;
+  out[h + 2] = (payloadOut >> 16) & 0xff;
+  const s = afterWarnings - 4;
+  out[s + 1] = chunk[s + 1] & ~(SERVER_SESSION_STATE_CHANGED >> 8);
+  finalOkState.gtid = gtid;
+  finalOkState.chunk = out;
+  return true;
 }

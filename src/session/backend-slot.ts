@@ -10,12 +10,23 @@
  */
 import { BackendConnection, BackendError, type BackendTarget, type Role } from "../backend/connection.js";
 import type { Logger } from "../observability/logger.js";
-import { SERVER_STATUS_AUTOCOMMIT, SERVER_STATUS_IN_TRANS } from "../protocol/constants.js";
+import {
+  CLIENT_SESSION_TRACK,
+  SERVER_SESSION_STATE_CHANGED,
+  SERVER_STATUS_AUTOCOMMIT,
+  SERVER_STATUS_IN_TRANS,
+} from "../protocol/constants.js";
 import { PairgateError, ServerError } from "../protocol/errors.js";
 import type { Packet } from "../protocol/framer.js";
 import { framePayload } from "../protocol/packet.js";
 import { type ResponseKind, ResponseScanner } from "../protocol/response-scanner.js";
-import { retryTarget, TRANSACTION_LOST_MESSAGE } from "../routing/router.js";
+import {
+  finalOkState,
+  lastGtidFromOk,
+  readFinalOk,
+  withFinalOkWithoutSessionState,
+} from "../protocol/session-state.js";
+import { DOWN_MESSAGE, retryTarget, routeLogin, TRANSACTION_LOST_MESSAGE } from "../routing/router.js";
 import type { PreparedStatement, SessionState } from "../routing/session-state.js";
 import { type Classification, DEFAULT_DIALECT, type SqlDialect } from "../sql/index.js";
 import type { Mode } from "../topology/types.js";
@@ -73,6 +84,16 @@ export interface SlotContext {
    * `SET SESSION TRANSACTION READ ONLY` on the secondary). None when absent.
    */
   sessionSetup?(role: Role): readonly string[];
+  /**
+   * Consistency at failover (issue 12). `true` (serve now: a field read) or a promise that resolves
+   * — never rejects — once the secondary caught up or the topology's catch-up timeout passed. Asked
+   * before a statement runs on the secondary. Absent: always serve.
+   */
+  secondaryReadable?(): true | Promise<void>;
+  /** The GTID of a commit the primary acknowledged through this session (no I/O). */
+  noteAcknowledged?(gtid: string): void;
+  /** Resolves once the topology decided about a suspect primary (bounded, never rejects). */
+  verdict?(): Promise<void>;
 }
 
 /** What the slot tells its owner (the SessionHandler). */
@@ -128,7 +149,7 @@ export class BackendSlot {
 
   /** The last status the backend reported at login or replay (the OK pairgate sends after login). */
   get loginStatus(): number {
-    return this.conn?.status || EMPTY_OK_STATUS;
+    return (this.conn?.status || EMPTY_OK_STATUS) & ~SERVER_SESSION_STATE_CHANGED;
   }
 
   /** The fast path's test: connected to `role`, with `stmt` (if any) prepared on this connection. */
@@ -167,7 +188,7 @@ export class BackendSlot {
 
   /** The command in flight is finished with (its response handled): take the status it ended with. */
   finish(status: number): void {
-    if (status !== 0) this.status = status;
+    if (status !== 0) this.status = status & ~SERVER_SESSION_STATE_CHANGED;
     this.inflight = null;
     if (this.moveWhenIdle && !this.inTransaction) {
       this.moveWhenIdle = null;
@@ -245,6 +266,8 @@ export class BackendSlot {
         "PAIRGATE_STATEMENT_LOST",
         `pairgate lost the ${lost} database while running this statement and no other server can run it`,
       );
+    if (to === "secondary") await this.ctx.secondaryReadable?.();
+    if (this.out.closed) throw new Error("session closed");
     await this.ensure(to, f.stmt);
     f.role = to;
     f.retried = true;
@@ -252,6 +275,35 @@ export class BackendSlot {
     f.forwarded = false;
     if (f.collect) f.collect = [];
     this.send(f, frameForBackend(f.payload, null, f.stmt));
+  }
+
+  /**
+   * Open the session's first connection (login, COM_CHANGE_USER) where the router sends a session
+   * without a statement. When the primary cannot be reached — a crash the monitor has not seen yet
+   * (a connection 12 ms after a kill -9 is refused) — the error is reported to the topology, the
+   * session waits for its verdict and routes again, once: it lands on the secondary instead of
+   * failing. Rejects with PAIRGATE_DOWN when nothing serves, else with the open's error.
+   */
+  async login(): Promise<Role> {
+    for (let attempt = 0; ; attempt++) {
+      const modeSeen = this.ctx.mode();
+      const d = routeLogin(modeSeen, this.ctx.readRole());
+      if ("refuse" in d) throw new PairgateError("PAIRGATE_DOWN", DOWN_MESSAGE);
+      try {
+        await this.open(d.to, false);
+        return d.to;
+      } catch (e) {
+        // `open` reported the error to the topology already.
+        if (attempt > 0 || d.to !== "primary" || !worthAnotherTry(e as Error) || this.out.closed) throw e;
+        this.log.debug(
+          { err: (e as Error).message },
+          "primary unreachable at login: waiting for the verdict",
+        );
+        if (this.ctx.verdict) await this.ctx.verdict();
+        else await this.ctx.settle(this.ctx.connectTimeoutMs * 2, "primary", modeSeen);
+        if (this.out.closed) throw e;
+      }
+    }
   }
 
   /** Open a connection to `role` as the session's user; `replay` the session state on it. */
@@ -267,7 +319,8 @@ export class BackendSlot {
           password: who.password,
           database: who.state.schema,
           collation: who.state.collation,
-          capabilities: who.capabilities,
+          // On the primary, ask for session state tracking: each commit's OK then names its GTID.
+          capabilities: role === "primary" ? who.capabilities | CLIENT_SESSION_TRACK : who.capabilities,
           connectAttrs: who.connectAttrs,
         },
         this.ctx.connectTimeoutMs,
@@ -293,6 +346,16 @@ export class BackendSlot {
     } catch (e) {
       conn.destroy();
       throw e;
+    }
+    // After the replay: a replayed SET of a tracked variable must not change what is tracked.
+    if (conn.capabilities & CLIENT_SESSION_TRACK) {
+      try {
+        await conn.runQuery(trackGtidStatement(conn.serverVersion));
+      } catch (e) {
+        // A server without these variables: the session works, its commits are just not reported.
+        if (!(e instanceof ServerError)) throw e;
+        this.log.debug({ err: e.message }, "the primary does not track GTIDs for this session");
+      }
     }
     this.conn = conn;
     this.generation++;
@@ -330,6 +393,19 @@ export class BackendSlot {
     this.needsSetup = false;
   }
 
+  /**
+   * After a COM_RESET_CONNECTION the server's session variables are back to their defaults: a
+   * primary connection that tracked commits' GTIDs is told to again. Null when there is nothing
+   * to do; never rejects (a backend lost meanwhile is handled by the close).
+   */
+  trackAgain(): Promise<void> | null {
+    const conn = this.conn;
+    if (!conn || conn.closed || !(conn.capabilities & CLIENT_SESSION_TRACK)) return null;
+    return conn.runQuery(trackGtidStatement(conn.serverVersion)).catch((e: Error) => {
+      this.log.debug({ err: e.message }, "could not track GTIDs again after COM_RESET_CONNECTION");
+    });
+  }
+
   /** Let the backend go: `polite` with COM_QUIT, else at once. */
   drop(polite: boolean): void {
     const c = this.conn;
@@ -351,6 +427,12 @@ export class BackendSlot {
     // Unsolicited (e.g. the server's "connection killed" before it closes): the close handles it.
     if (!f) return;
     const done = this.scanner.feed(chunk);
+    // A response that ends with session state (only commits, on a primary hop that tracks them):
+    // learn the GTID, and strip the state the client did not ask for. One flag test otherwise.
+    if (done && this.scanner.status & SERVER_SESSION_STATE_CHANGED) {
+      chunk = this.stateChanged(f, chunk);
+      this.scanner.status &= ~SERVER_SESSION_STATE_CHANGED; // handled: never seen by the next response
+    }
     this.ctx.activity[f.role]++;
     if (done && this.scanner.failed && f.role === "secondary" && !f.forwarded && !f.collect?.length) {
       const seq = guardRefusalSeq(chunk);
@@ -373,6 +455,32 @@ export class BackendSlot {
     }
     if (done) this.events.completed(f);
   };
+
+  /**
+   * The chunk that ends a response whose final OK carries session state: note the GTID it
+   * acknowledges and return the chunk with that OK rewritten as the client negotiated it (pairgate
+   * never offers CLIENT_SESSION_TRACK). The final OK ends the chunk; when it was split across
+   * chunks (its head already forwarded) it is relayed as the server sent it — clients read `info`
+   * by its length and ignore the rest.
+   */
+  private stateChanged(f: Inflight, chunk: Buffer): Buffer {
+    const len = this.scanner.lastPacketLength;
+    if (chunk.length < len + 4 || this.scanner.failed) return chunk;
+    if (readFinalOk(chunk, len)) {
+      if (f.role === "primary" && finalOkState.gtid) this.ctx.noteAcknowledged?.(finalOkState.gtid);
+      return finalOkState.chunk;
+    }
+    try {
+      if (f.role === "primary") {
+        const gtid = lastGtidFromOk(chunk.subarray(chunk.length - len));
+        if (gtid) this.ctx.noteAcknowledged?.(gtid);
+      }
+      return withFinalOkWithoutSessionState(chunk, len);
+    } catch (e) {
+      this.log.debug({ err: (e as Error).message }, "unreadable session state in an OK packet");
+      return chunk;
+    }
+  }
 
   private onClose = (): void => {
     this.lost(new Error("the backend closed the connection"));
@@ -397,6 +505,17 @@ export class BackendSlot {
     this.infile = false;
     this.events.lost(f, role, err, wasInTransaction, modeSeen);
   }
+}
+
+/**
+ * Track the GTID of each commit on this connection, and nothing else: MariaDB reports `last_gtid`
+ * as a tracked system variable, MySQL 8 its own GTIDs. The schema and the default variables are
+ * not tracked: fewer OKs carry state (only commits'), so fewer are rewritten for the client.
+ */
+export function trackGtidStatement(serverVersion: string): string {
+  return /mariadb/i.test(serverVersion)
+    ? "SET SESSION session_track_system_variables = 'last_gtid', session_track_schema = OFF, session_track_state_change = OFF"
+    : "SET SESSION session_track_gtids = OWN_GTID, session_track_system_variables = '', session_track_schema = OFF, session_track_state_change = OFF";
 }
 
 /**

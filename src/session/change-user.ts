@@ -6,11 +6,9 @@
  */
 import { authenticate } from "../frontend/authenticate.js";
 import { SERVER_STATUS_AUTOCOMMIT } from "../protocol/constants.js";
-import { PairgateError } from "../protocol/errors.js";
 import type { Packet } from "../protocol/framer.js";
 import { decodeChangeUser, encodeOk } from "../protocol/messages.js";
 import { framePayload, ProtocolError } from "../protocol/packet.js";
-import { DOWN_MESSAGE, routeLogin } from "../routing/router.js";
 import { SessionState } from "../routing/session-state.js";
 import type { SessionHandler } from "./handler.js";
 
@@ -45,9 +43,7 @@ export async function changeUser(h: SessionHandler, p: Packet): Promise<void> {
     who.state = new SessionState(request.database || null, request.collation ?? who.state.collation);
     h.statements.prepareFailed(); // "the statement prepared last" names none in the new session
     slot.reset(SERVER_STATUS_AUTOCOMMIT);
-    const d = routeLogin(ctx.mode(), ctx.readRole());
-    if ("refuse" in d) throw new PairgateError("PAIRGATE_DOWN", DOWN_MESSAGE);
-    await slot.open(d.to, false);
+    await slot.login(); // a primary that cannot be reached: the verdict, then the secondary
     loop.write(framePayload(encodeOk({ statusFlags: slot.status }), auth.seq));
   } catch (e) {
     if (e instanceof ProtocolError)

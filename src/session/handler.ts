@@ -296,8 +296,8 @@ export class SessionHandler implements CommandHandler, SlotEvents {
    * backend cannot be reached, wait for the topology's verdict once and decide again: a read then
    * goes to the secondary, a write gets 1290 — not a connection error.
    *
-   * Seam (catch-up before serving): a wait on the topology before a statement runs on the secondary
-   * belongs on the slow path below, before `slot.ensure`, with `serves()` false while it is pending.
+   * Catch-up before serving (issue 12): a statement bound for the secondary while the topology
+   * holds reads for its catch-up waits for it first (`waitForCatchUp`); a field read otherwise.
    */
   private dispatch(cmd: Command, retried = false): void {
     if (this.transactionLost) {
@@ -318,6 +318,7 @@ export class SessionHandler implements CommandHandler, SlotEvents {
       return;
     }
     const role = d.to;
+    if (role === "secondary" && this.waitForCatchUp(cmd, retried)) return;
     if (this.slot.serves(role, cmd.stmt)) {
       this.send(cmd, role, d.retryable);
       return;
@@ -348,6 +349,25 @@ export class SessionHandler implements CommandHandler, SlotEvents {
         this.loop.pump();
       },
     );
+  }
+
+  /**
+   * The secondary has not applied yet all it received (or all pairgate acknowledged) at this
+   * failover: hold the command until it has, or the topology's catch-up timeout passed (the promise
+   * never rejects), then decide again. The statement waits; it is never failed for it. Returns
+   * false — serve now — in the common case, after one call that reads a field.
+   */
+  private waitForCatchUp(cmd: Command, retried: boolean): boolean {
+    const readable = this.ctx.secondaryReadable?.();
+    if (readable === undefined || readable === true) return false;
+    this.loop.to("wait_backend");
+    void readable.then(() => {
+      if (this.loop.closed) return;
+      this.loop.to("done");
+      this.dispatch(cmd, retried);
+      this.loop.pump();
+    });
+    return true;
   }
 
   private send(cmd: Command, role: Role, retryable: boolean): void {
@@ -532,6 +552,19 @@ export class SessionHandler implements CommandHandler, SlotEvents {
       this.followHandlesAndSchema(f, failed);
     }
     this.slot.finish(status);
+    const again = f.command === COM_RESET_CONNECTION && !failed ? this.slot.trackAgain() : null;
+    if (again) {
+      // The reset also reset GTID tracking on the primary: restore it before the next command.
+      this.loop.to("wait_backend");
+      void again.then(() => {
+        if (!this.loop.closed) this.finished(f);
+      });
+      return;
+    }
+    this.finished(f);
+  }
+
+  private finished(f: Inflight): void {
     this.loop.to("done");
     this.ctx.hooks.query(f.role, f.classification?.kind ?? "read", (performance.now() - f.startedAt) / 1000);
     this.loop.pump();

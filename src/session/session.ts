@@ -19,12 +19,11 @@
  * packet is allocated; backpressure pauses the backend while the client is slow.
  */
 import type { Socket } from "node:net";
-import type { Role } from "../backend/connection.js";
+import { BackendError, type Role } from "../backend/connection.js";
 import { CLIENT_CONNECT_WITH_DB } from "../protocol/constants.js";
 import { PairgateError, ServerError } from "../protocol/errors.js";
 import { encodeOk } from "../protocol/messages.js";
 import { framePayload } from "../protocol/packet.js";
-import { DOWN_MESSAGE, routeLogin } from "../routing/router.js";
 import { SessionState } from "../routing/session-state.js";
 import type { Mode } from "../topology/types.js";
 import { AuditGate, type AuditSubject } from "./audit-gate.js";
@@ -56,11 +55,7 @@ export class ClientSession implements AuditSubject {
   private readonly who: SlotIdentity;
   private clientTls = false;
 
-  constructor(
-    id: number,
-    client: Socket,
-    private ctx: SessionContext,
-  ) {
+  constructor(id: number, client: Socket, ctx: SessionContext) {
     this.id = id;
     this.remoteAddress = client.remoteAddress?.replace(/^::ffff:/, "") ?? "unknown";
     const log = ctx.logger.child({ session: id, client: this.remoteAddress });
@@ -118,8 +113,8 @@ export class ClientSession implements AuditSubject {
    * Start the command phase after a successful login: open the backend, answer the client.
    * `client` may be the TLS socket that replaced the plain one during login.
    *
-   * Seam (logins during failure detection): a wait for the topology's verdict belongs before
-   * `routeLogin` here.
+   * Logins during failure detection: proxy.ts holds a login while the primary is suspect; one
+   * that still fails on the primary waits for the verdict and routes again (`BackendSlot.login`).
    */
   async begin(client: Socket, login: SessionLogin, okSeq: number): Promise<boolean> {
     const loop = this.loop;
@@ -136,17 +131,14 @@ export class ClientSession implements AuditSubject {
     );
     this.handler.log = this.handler.log.child({ user: login.username });
     try {
-      const d = routeLogin(this.ctx.mode(), this.ctx.readRole());
-      if ("refuse" in d) {
-        loop.refuse(okSeq, "PAIRGATE_DOWN", DOWN_MESSAGE);
-        this.handler.close("no backend serves");
-        return false;
-      }
-      await this.slot.open(d.to, false).catch((e: Error) => {
+      // A primary that cannot be reached is retried once after the topology's verdict (slot.login).
+      await this.slot.login().catch((e: Error) => {
         if (e instanceof ServerError) throw e; // the server refused this user: say what it said
+        if (e instanceof PairgateError && e.code === "PAIRGATE_DOWN") throw e;
+        const role = e instanceof BackendError ? e.role : "backend";
         throw new PairgateError(
           "PAIRGATE_BACKEND_UNREACHABLE",
-          `pairgate could not reach the ${d.to} database: ${e.message}`,
+          `pairgate could not reach the ${role} database: ${e.message}`,
         );
       });
     } catch (e) {

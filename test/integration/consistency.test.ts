@@ -10,7 +10,7 @@
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { Connection, RowDataPacket } from "mysql2/promise";
+import type { Connection, ResultSetHeader, RowDataPacket } from "mysql2/promise";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { loadConfig } from "../../src/config/load.js";
@@ -117,6 +117,10 @@ test("catch-up: reads and logins wait while the secondary's SQL thread is behind
     const app = await proxy.connect();
     await app.query("CREATE TABLE IF NOT EXISTS catchup (id INT PRIMARY KEY, v INT NOT NULL)");
     await waitReplicated(pair);
+    // A pooled session: logged in before the failover, its backend the primary.
+    const pooled = await proxy.connect();
+    pooled.on("error", () => {});
+    assert.is(Number((await q(pooled, "SELECT @@server_id AS s"))[0].s), 1);
     // The secondary receives (and acknowledges) but does not apply.
     await onRoot(pair, "secondary", (c) => c.query("STOP SLAVE SQL_THREAD"));
     for (let i = 1; i <= 200; i++) await app.query("INSERT INTO catchup VALUES (?, ?)", [i, i]);
@@ -145,15 +149,39 @@ test("catch-up: reads and logins wait while the secondary's SQL thread is behind
       },
       () => {},
     );
+    // The pooled session's next read moves it to the secondary: it waits for the catch-up too.
+    let pooledRead: RowDataPacket[] | null = null;
+    let pooledError: Error | null = null;
+    const pooledDone = q(pooled, "SELECT COUNT(*) AS n, MAX(v) AS m, @@server_id AS s FROM catchup").then(
+      (r) => {
+        pooledRead = r;
+      },
+      (e: Error) => {
+        pooledError = e;
+      },
+    );
     await sleep(800);
     assert.not.ok(released, "not released while the SQL thread is stopped");
     assert.not.ok(loggedIn, "the login waits for the catch-up");
+    assert.is(pooledRead, null, "the pooled session's read waits for the catch-up");
+    assert.is(pooledError, null, "the pooled session's read is not failed");
     assert.is(proxy.proxy.topology.snapshot().catchUp.state, "waiting");
     const metrics = await (await fetch(`http://127.0.0.1:${proxy.proxy.adminPort}/metrics`)).text();
     assert.match(metrics, /^pairgate_failover_catch_up_waiting 1$/m);
 
     await onRoot(pair, "secondary", (c) => c.query("START SLAVE SQL_THREAD"));
     await readable;
+    await pooledDone;
+    assert.is(pooledError, null, "the pooled session's read did not fail");
+    const pr = (pooledRead as RowDataPacket[] | null)![0];
+    assert.is(
+      Number(pr.n),
+      200,
+      "the pooled session's first read after the failover sees every acknowledged row",
+    );
+    assert.is(Number(pr.m), 200);
+    assert.is(Number(pr.s), 2, "the pooled session moved to the secondary");
+    await pooled.end();
     const c = await login;
     const waited = Date.now() - t0;
     try {
@@ -174,6 +202,130 @@ test("catch-up: reads and logins wait while the secondary's SQL thread is behind
   }
 });
 
+test("acknowledged GTIDs: pairgate learns each commit's GTID from the primary, the client sees a plain OK; semi-sync fallen back: the catch-up names what the secondary lacks", async () => {
+  const pair = await startPair();
+  let proxy: RunningProxy | undefined;
+  try {
+    await until("semi-sync active", () => semiSyncActive(pair));
+    proxy = await startProxy(
+      pair,
+      pair.proxyConfig({ monitor: { intervalMs: 100 }, failover: { catchUpTimeoutMs: 1500 } }),
+    );
+    const t = proxy.proxy.topology;
+    const app = await proxy.connect();
+    app.on("error", () => {});
+    await app.query("CREATE TABLE IF NOT EXISTS acks (id INT PRIMARY KEY, v INT NOT NULL)");
+    // The GTID of this session's last commit, as the primary knows it (pairgate's own audit
+    // delivery also commits on the primary, so @@gtid_binlog_pos may be ahead of what sessions acked).
+    const lastGtid = async () => String((await q(app, "SELECT @@last_gtid AS g"))[0].g);
+    assert.is(t.acknowledgedPosition, await lastGtid(), "the DDL's GTID");
+    // An autocommit write: the OK the client gets is the server's, minus the session state.
+    const [ins] = await app.query<ResultSetHeader>("INSERT INTO acks VALUES (1, 1), (2, 1)");
+    assert.is(ins.affectedRows, 2);
+    assert.is(ins.serverStatus & 0x4000, 0, "no SERVER_SESSION_STATE_CHANGED towards the client");
+    // (mysql2 without CLIENT_SESSION_TRACK reads info as the rest of the packet, length byte included.)
+    assert.match(
+      ins.info,
+      /Records: 2 {2}Duplicates: 0 {2}Warnings: 0$/,
+      "info intact, no session state after it",
+    );
+    assert.is(t.acknowledgedPosition, await lastGtid(), "an autocommit write's GTID");
+    const [upd] = await app.query<ResultSetHeader>("UPDATE acks SET v = 2 WHERE id = 1");
+    assert.match(upd.info, /Rows matched: 1 {2}Changed: 1 {2}Warnings: 0$/);
+    assert.is(upd.changedRows, 1);
+    assert.is(t.acknowledgedPosition, await lastGtid(), "each autocommit write's GTID");
+    // A transaction: its COMMIT's OK names the GTID.
+    await app.query("BEGIN");
+    await app.query("UPDATE acks SET v = 3 WHERE id = 2");
+    await app.query("COMMIT");
+    assert.is(t.acknowledgedPosition, await lastGtid(), "the COMMIT's GTID");
+    // A prepared statement's OK (binary protocol) too.
+    await app.execute("UPDATE acks SET v = ? WHERE id = ?", [4, 1]);
+    assert.is(t.acknowledgedPosition, await lastGtid(), "a prepared write's GTID");
+    // COM_RESET_CONNECTION resets the server's session variables: pairgate tracks GTIDs again.
+    await new Promise<void>((resolve, reject) =>
+      (app as unknown as { connection: { reset(cb: (e: Error | null) => void): void } }).connection.reset(
+        (e) => (e ? reject(e) : resolve()),
+      ),
+    );
+    await app.query("UPDATE acks SET v = 5 WHERE id = 1");
+    assert.is(t.acknowledgedPosition, await lastGtid(), "a write after COM_RESET_CONNECTION");
+    // Session state the client changes is still applied (nothing tracked leaks into its OKs).
+    await app.query("SET NAMES utf8mb4");
+    await app.query("USE passtrix");
+    assert.is(Number((await q(app, "SELECT COUNT(*) AS n FROM acks"))[0].n), 2);
+    await waitReplicated(pair);
+
+    // Semi-sync falls back: the secondary stops receiving, the primary acknowledges anyway.
+    await onRoot(pair, "secondary", (c) => c.query("STOP SLAVE IO_THREAD"));
+    for (let i = 10; i < 15; i++) await app.query("INSERT INTO acks VALUES (?, 1)", [i]);
+    const acknowledged = t.acknowledgedPosition;
+    assert.is(acknowledged, await lastGtid());
+    await pair.lab.kill("primary");
+    await t.waitFor("read_only", 10_000);
+    // The pooled session's read waits out the catch-up timeout, then is served (never failed).
+    const t0 = Date.now();
+    const rows = await q(app, "SELECT COUNT(*) AS n, @@server_id AS s FROM acks");
+    const waited = Date.now() - t0;
+    assert.is(Number(rows[0].s), 2);
+    assert.is(Number(rows[0].n), 2, "the secondary lacks the 5 acknowledged inserts");
+    assert.ok(waited >= 1000, `the read waited ${waited} ms for the catch-up timeout`);
+    const cu = t.snapshot().catchUp;
+    assert.is(cu.state, "timed_out");
+    assert.is(cu.acknowledged, acknowledged);
+    assert.ok(cu.missing.length > 0, "the missing acknowledged GTIDs are named");
+    await app.end();
+  } finally {
+    await proxy?.stop();
+    await pair.stop();
+  }
+});
+
+test("no failed login across a kill -9: a login and a COM_CHANGE_USER that find the primary gone before the monitor does wait for the verdict and land on the secondary", async () => {
+  const pair = await startPair();
+  let proxy: RunningProxy | undefined;
+  try {
+    // A slow monitor: it has not seen the crash when the session tries the primary.
+    proxy = await startProxy(pair, pair.proxyConfig({ monitor: { intervalMs: 5000 } }));
+    const t = proxy.proxy.topology;
+    const pooled = await proxy.connect();
+    pooled.on("error", () => {});
+    assert.is(Number((await q(pooled, "SELECT @@server_id AS s"))[0].s), 1);
+    await waitReplicated(pair);
+    // kill -9, and in the same tick a new login and a COM_CHANGE_USER: both reach pairgate before
+    // the monitor has a verdict (it checks every 5 s; only the pooled session's lost backend and
+    // the sessions' own failed connects tell it), so their backends are opened on the dead primary.
+    const pid = pair.lab.pid("primary");
+    assert.ok(pid !== null);
+    process.kill(pid, "SIGKILL");
+    const modeAtLogin = t.mode;
+    const attempts = Promise.allSettled([
+      proxy.connect(),
+      pooled.changeUser({ user: pair.appUser.username, password: pair.appUser.password }),
+    ]);
+    const suspectAtLogin = t.primarySuspect;
+    const [fresh, changed] = await attempts;
+    assert.is(fresh.status, "fulfilled", fresh.status === "rejected" ? String(fresh.reason) : "");
+    assert.is(changed.status, "fulfilled", changed.status === "rejected" ? String(changed.reason) : "");
+    const c = (fresh as PromiseFulfilledResult<Connection>).value;
+    assert.is(
+      Number((await q(c, "SELECT @@server_id AS s"))[0].s),
+      2,
+      "the new login landed on the secondary",
+    );
+    assert.is(Number((await q(pooled, "SELECT @@server_id AS s"))[0].s), 2, "so did COM_CHANGE_USER");
+    assert.is(t.mode, "read_only");
+    process.stdout.write(
+      `\n    when the logins started: mode ${modeAtLogin}, primary suspect ${suspectAtLogin}\n`,
+    );
+    await c.end();
+    await pooled.end();
+  } finally {
+    await proxy?.stop();
+    await pair.stop();
+  }
+});
+
 test("kill -9 under a write load through pairgate: fresh from the first read, no failed login, 0 acknowledged writes lost after promote", async () => {
   const pair = await startPair();
   let proxy: RunningProxy | undefined;
@@ -183,6 +335,7 @@ test("kill -9 under a write load through pairgate: fresh from the first read, no
     const file = join(pair.dir, "proxy.config.json");
     writeFileSync(file, JSON.stringify(pair.proxyConfig({ monitor: { intervalMs: 100 } }), null, 2));
     proxy = await startProxy(pair, JSON.parse(readFileSync(file, "utf8")), file);
+    const t = proxy.proxy.topology;
     const KEYS = 64;
     const WRITERS = 8;
     const setupConn = await proxy.connect();
@@ -227,10 +380,54 @@ test("kill -9 under a write load through pairgate: fresh from the first read, no
       }
     });
     await until("the load is under way", async () => writes >= 500, 30_000);
+
+    // Pooled readers: sessions logged in before the kill that read in a loop throughout. A read
+    // must see every version acknowledged before it started; a read that started after the kill,
+    // every version acknowledged at all (checked once the writers are done).
+    let killedAt = 0;
+    let stopReaders = false;
+    const pooledStale: string[] = [];
+    const pooledFailed: string[] = [];
+    const afterKill: Array<{ startedAt: number; rows: RowDataPacket[] }> = [];
+    let pooledReads = 0;
+    const readers = Array.from({ length: 2 }, async () => {
+      const c = await proxy!.connect();
+      c.on("error", () => {});
+      try {
+        while (!stopReaders) {
+          const startedAt = Date.now();
+          const want = [...acked];
+          const afterTheKill = killedAt !== 0;
+          let rows: RowDataPacket[];
+          try {
+            rows = await q(c, "SELECT k, ver FROM kv");
+          } catch (e) {
+            pooledFailed.push((e as Error).message);
+            return;
+          }
+          pooledReads++;
+          for (const r of rows)
+            if (Number(r.ver) < want[Number(r.k)])
+              pooledStale.push(`key ${r.k}: read ${r.ver}, acknowledged ${want[Number(r.k)]}`);
+          if (afterTheKill) afterKill.push({ startedAt, rows });
+        }
+      } finally {
+        c.destroy();
+      }
+    });
     await sleep(500);
-    const killedAt = Date.now();
+    killedAt = Date.now();
     killed = true;
     await pair.lab.kill("primary");
+    // A new connection right after the kill, before the monitor can know (issue 12 saw ERR 2003).
+    const early = sleep(12).then(async () => {
+      const c = await proxy!.connect();
+      try {
+        return { at: Date.now(), rows: await q(c, "SELECT k, ver FROM kv") };
+      } finally {
+        c.destroy();
+      }
+    });
     const snapshotAcked = () => [...acked];
     await Promise.all(writers);
     stop = true;
@@ -265,14 +462,29 @@ test("kill -9 under a write load through pairgate: fresh from the first read, no
         await c.end().catch(() => c?.destroy());
       }
     }
+    stopReaders = true;
+    await Promise.all(readers);
+    const e = await early.then(
+      (r) => r,
+      (err: Error) => err,
+    );
+    assert.not.instance(e, Error, `the login 12 ms after the kill: ${(e as Error).message}`);
+    const staleOf = (rows: RowDataPacket[]) => rows.filter((r) => Number(r.ver) < final[Number(r.k)]).length;
+    assert.is(staleOf((e as { rows: RowDataPacket[] }).rows), 0, "the early login's read is fresh");
+    assert.equal(pooledFailed, [], "no pooled read failed");
+    assert.equal(pooledStale.slice(0, 5), [], `${pooledStale.length} stale keys in pooled reads`);
+    assert.ok(afterKill.length > 3, `${afterKill.length} pooled reads after the kill`);
+    for (const r of afterKill)
+      assert.is(staleOf(r.rows), 0, `a pooled read ${r.startedAt - killedAt} ms after the kill`);
     assert.is(failedLogins, 0, stale.join("; "));
     assert.ok(reads > 3, `${reads} reads`);
     assert.equal(stale.slice(0, 5), [], `${stale.length} stale keys`);
     const cu = proxy.proxy.topology.snapshot().catchUp;
     assert.equal(cu.missing, []);
     process.stdout.write(
-      `\n    ${writes} acknowledged writes; first read ${firstReadAt - killedAt} ms after the kill, catch-up ${cu.state} in ${cu.waitedMs} ms; ${reads} reads, 0 stale\n`,
+      `\n    ${writes} acknowledged writes; first read ${firstReadAt - killedAt} ms after the kill, catch-up ${cu.state} in ${cu.waitedMs} ms; ${reads} new-connection reads, ${pooledReads} pooled reads (${afterKill.length} after the kill), the early login read at ${(e as { at: number }).at - killedAt} ms; 0 stale, 0 failed\n`,
     );
+    assert.is(t.acknowledgedPosition !== "", true, "pairgate learned the GTIDs it acknowledged");
 
     // Promote the secondary: every acknowledged version is there.
     const r = await promote({ configFile: file, admin, reload: false });

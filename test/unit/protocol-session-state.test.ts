@@ -7,9 +7,12 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { ProtocolError } from "../../src/protocol/packet.js";
 import {
+  finalOkState,
   lastGtidFromOk,
   okWithoutSessionState,
   parseOkSessionState,
+  readFinalOk,
+  withFinalOkWithoutSessionState,
 } from "../../src/protocol/session-state.js";
 import { type Bytes, int1, int2, lenenc, lenencStr } from "../helpers/wire.js";
 
@@ -97,13 +100,16 @@ test("a 0xFE OK ending a result set and big lenenc fields", () => {
   assert.is(lastGtidFromOk(p), "0-1-1");
 });
 
-test("okWithoutSessionState: flag cleared, state dropped, info kept as the rest of the packet", () => {
+test("okWithoutSessionState: flag cleared, state dropped, info kept length-encoded as servers send it", () => {
   const p = withState(AUTOCOMMIT, "Rows matched: 1  Changed: 1", [sysvar("last_gtid", "0-1-25")]);
   const q = okWithoutSessionState(p);
-  const expected = ok(AUTOCOMMIT, [...Buffer.from("Rows matched: 1  Changed: 1")]);
+  const expected = ok(AUTOCOMMIT, [...lenencStr("Rows matched: 1  Changed: 1")]);
   assert.equal([...q], [...expected]);
   const bare = ok(AUTOCOMMIT);
   assert.is(okWithoutSessionState(bare), bare);
+  // No state: untouched (the server's bytes are what a client without session tracking gets).
+  const infoOnly = ok(AUTOCOMMIT, [...lenencStr("Records: 2  Duplicates: 0  Warnings: 0")]);
+  assert.is(okWithoutSessionState(infoOnly), infoOnly);
   const noInfo = withState(AUTOCOMMIT, "", [sysvar("last_gtid", "0-1-25")]);
   assert.equal([...okWithoutSessionState(noInfo)], [...ok(AUTOCOMMIT)]);
 });
@@ -118,6 +124,62 @@ test("every truncation of a state-carrying OK either parses as less or throws Pr
       assert.instance(e, ProtocolError);
     }
   }
+});
+
+const frame = (payload: Buffer, seq: number) =>
+  Buffer.concat([
+    Buffer.from([...int2(payload.length & 0xffff), (payload.length >> 16) & 0xff, seq]),
+    payload,
+  ]);
+
+test("the chunk that ends a response: only its final OK loses the session state, the rest is kept", () => {
+  const row = frame(Buffer.from([...lenencStr("x")]), 3);
+  const last = withState(AUTOCOMMIT, "Rows matched: 1", [sysvar("last_gtid", "0-1-9")], 0xfe);
+  const chunk = Buffer.concat([row, frame(last, 4)]);
+  const out = withFinalOkWithoutSessionState(chunk, last.length);
+  const want = okWithoutSessionState(last);
+  assert.ok(want.length < last.length);
+  assert.equal([...out], [...row, ...frame(want, 4)], "rows untouched, header length and sequence id right");
+  // An OK without state: the same chunk object, nothing copied.
+  const plain = frame(ok(AUTOCOMMIT), 1);
+  assert.is(withFinalOkWithoutSessionState(plain, plain.length - 4), plain);
+  // The OK is not wholly in this chunk (split across reads): relayed as it is.
+  const tail = frame(last, 1).subarray(10);
+  assert.is(withFinalOkWithoutSessionState(tail, last.length), tail);
+  // Not an OK at the end: untouched.
+  const err = frame(Buffer.from([0xff, ...int2(1290), ...Buffer.from("#HY000x")]), 1);
+  assert.is(withFinalOkWithoutSessionState(err, err.length - 4), err);
+});
+
+test("readFinalOk (the relay's one-pass path) agrees with lastGtidFromOk and withFinalOkWithoutSessionState", () => {
+  const gtids = (set: string) => entry(3, [...int1(0), ...lenencStr(set)]);
+  const cases: Buffer[] = [
+    withState(AUTOCOMMIT, "", [sysvar("last_gtid", "0-1-25")]),
+    withState(AUTOCOMMIT, "Rows matched: 1  Changed: 1  Warnings: 0", [sysvar("last_gtid", "0-1-123456")]),
+    withState(AUTOCOMMIT, "", [sysvar("last_gtid", "2-7-1")], 0xfe),
+    withState(AUTOCOMMIT, "x", [
+      sysvar("autocommit", "ON"),
+      entry(1, lenencStr("vault")),
+      sysvar("last_gtid", "1-3-900"),
+    ]),
+    withState(AUTOCOMMIT, "", [sysvar("last_gtid", "")]),
+    withState(AUTOCOMMIT, "", [gtids("3E11FA47-71CA-11E1-9E33-C80AA9429562:23")]),
+    withState(AUTOCOMMIT, "", [entry(2, lenencStr("1"))]),
+    withState(AUTOCOMMIT, "i".repeat(300), [sysvar("last_gtid", "0-1-7")]),
+  ];
+  for (const payload of cases) {
+    const chunk = Buffer.concat([frame(Buffer.from([...lenencStr("row")]), 2), frame(payload, 3)]);
+    assert.ok(readFinalOk(chunk, payload.length));
+    assert.is(finalOkState.gtid, lastGtidFromOk(payload));
+    assert.equal([...finalOkState.chunk], [...withFinalOkWithoutSessionState(chunk, payload.length)]);
+  }
+  // No state, split, not an OK, truncated state: the general path decides.
+  const plain = frame(ok(AUTOCOMMIT), 1);
+  assert.not.ok(readFinalOk(plain, plain.length - 4));
+  const full = frame(cases[1], 1);
+  assert.not.ok(readFinalOk(full.subarray(8), cases[1].length));
+  const truncated = cases[1].subarray(0, cases[1].length - 3);
+  assert.not.ok(readFinalOk(frame(truncated, 1), truncated.length));
 });
 
 test.run();
