@@ -8,7 +8,7 @@
  * forward the same chunk to the client, pause the backend when the client cannot keep up. No
  * allocation per chunk.
  */
-import { BackendConnection, BackendError, type BackendTarget, type Role } from "../backend/connection.js";
+import { BackendConnection, BackendError, type Role } from "../backend/connection.js";
 import type { Logger } from "../observability/logger.js";
 import {
   CLIENT_SESSION_TRACK,
@@ -19,97 +19,16 @@ import {
 import { PairgateError, ServerError } from "../protocol/errors.js";
 import type { Packet } from "../protocol/framer.js";
 import { framePayload } from "../protocol/packet.js";
-import { type ResponseKind, ResponseScanner } from "../protocol/response-scanner.js";
-import {
-  finalOkState,
-  lastGtidFromOk,
-  readFinalOk,
-  withFinalOkWithoutSessionState,
-} from "../protocol/session-state.js";
+import { ResponseScanner } from "../protocol/response-scanner.js";
 import { DOWN_MESSAGE, retryTarget, routeLogin, TRANSACTION_LOST_MESSAGE } from "../routing/router.js";
-import type { PreparedStatement, SessionState } from "../routing/session-state.js";
-import { type Classification, DEFAULT_DIALECT, type SqlDialect } from "../sql/index.js";
+import type { PreparedStatement } from "../routing/session-state.js";
+import { DEFAULT_DIALECT, type SqlDialect } from "../sql/index.js";
 import type { Mode } from "../topology/types.js";
+import { stateChanged, trackGtidStatement } from "./gtid-tracking.js";
 import { guardRefusalSeq } from "./secondary-guard.js";
 import { probeDialect } from "./session-dialect.js";
+import type { Inflight, SlotContext, SlotEvents, SlotIdentity } from "./slot-types.js";
 import { frameForBackend } from "./statements.js";
-
-/** The command whose response the slot is relaying. */
-export interface Inflight {
-  command: number;
-  kind: ResponseKind;
-  role: Role;
-  /** The client's command payload, kept to resend when a read is retried on another backend. */
-  payload: Buffer;
-  stmt: PreparedStatement | null;
-  classification: Classification | null;
-  startedAt: number;
-  /** Bytes of the response already forwarded: after the first one, no retry is possible. */
-  forwarded: boolean;
-  /**
-   * Responses held back instead of streamed: a prepare's (its statement id is rewritten) and an
-   * audited statement's (released only once its audit event is durable).
-   */
-  collect: Buffer[] | null;
-  /** An audited statement: resolves true when its event is durable, false when it must be refused. */
-  gate: Promise<boolean> | null;
-  prepareSql: string | null;
-  /** The router said: may run once more elsewhere if the backend is lost before any byte went out. */
-  retryable: boolean;
-  retried: boolean;
-}
-
-/** Who the session is on the backend: the login it replays on every new connection. */
-export interface SlotIdentity {
-  username: string;
-  password: string;
-  capabilities: number;
-  connectAttrs: Buffer | null;
-  state: SessionState;
-}
-
-/** What the slot needs from the proxy (a part of SessionContext). */
-export interface SlotContext {
-  mode(): Mode;
-  readRole(): Role;
-  isUp(role: Role): boolean;
-  activity: Record<Role, number>;
-  target(role: Role): BackendTarget;
-  reportBackendError(role: Role, err: Error): void;
-  settle(ms: number, role: Role, modeSeen: Mode): Promise<void>;
-  connectTimeoutMs: number;
-  hooks: { backendConnections(role: Role, delta: number): void };
-  /**
-   * Seam: statements to run on every new connection to `role` after the state replay (for example
-   * `SET SESSION TRANSACTION READ ONLY` on the secondary). None when absent.
-   */
-  sessionSetup?(role: Role): readonly string[];
-  /**
-   * Consistency at failover (issue 12). `true` (serve now: a field read) or a promise that resolves
-   * — never rejects — once the secondary caught up or the topology's catch-up timeout passed. Asked
-   * before a statement runs on the secondary. Absent: always serve.
-   */
-  secondaryReadable?(): true | Promise<void>;
-  /** The GTID of a commit the primary acknowledged through this session (no I/O). */
-  noteAcknowledged?(gtid: string): void;
-  /** Resolves once the topology decided about a suspect primary (bounded, never rejects). */
-  verdict?(): Promise<void>;
-}
-
-/** What the slot tells its owner (the SessionHandler). */
-export interface SlotEvents {
-  /** The response to the command in flight is complete; the scanner holds its status. */
-  completed(f: Inflight): void;
-  /** The server asked for the client's LOCAL INFILE data. */
-  infileRequested(): void;
-  /**
-   * The secondary refused the command itself with a read-only error (the server-side guard, see
-   * secondary-guard.ts) and nothing of the response reached the client: `seq` is its ERR's sequence id.
-   */
-  guardRefused(f: Inflight, seq: number): void;
-  /** The backend is gone; `f` is the command that was in flight on it, if any. */
-  lost(f: Inflight | null, role: Role, err: Error, wasInTransaction: boolean, modeSeen: Mode): void;
-}
 
 const EMPTY_OK_STATUS = SERVER_STATUS_AUTOCOMMIT;
 
@@ -430,7 +349,7 @@ export class BackendSlot {
     // A response that ends with session state (only commits, on a primary hop that tracks them):
     // learn the GTID, and strip the state the client did not ask for. One flag test otherwise.
     if (done && this.scanner.status & SERVER_SESSION_STATE_CHANGED) {
-      chunk = this.stateChanged(f, chunk);
+      chunk = stateChanged(f.role, chunk, this.scanner, this.ctx, this.log);
       this.scanner.status &= ~SERVER_SESSION_STATE_CHANGED; // handled: never seen by the next response
     }
     this.ctx.activity[f.role]++;
@@ -456,32 +375,6 @@ export class BackendSlot {
     if (done) this.events.completed(f);
   };
 
-  /**
-   * The chunk that ends a response whose final OK carries session state: note the GTID it
-   * acknowledges and return the chunk with that OK rewritten as the client negotiated it (pairgate
-   * never offers CLIENT_SESSION_TRACK). The final OK ends the chunk; when it was split across
-   * chunks (its head already forwarded) it is relayed as the server sent it — clients read `info`
-   * by its length and ignore the rest.
-   */
-  private stateChanged(f: Inflight, chunk: Buffer): Buffer {
-    const len = this.scanner.lastPacketLength;
-    if (chunk.length < len + 4 || this.scanner.failed) return chunk;
-    if (readFinalOk(chunk, len)) {
-      if (f.role === "primary" && finalOkState.gtid) this.ctx.noteAcknowledged?.(finalOkState.gtid);
-      return finalOkState.chunk;
-    }
-    try {
-      if (f.role === "primary") {
-        const gtid = lastGtidFromOk(chunk.subarray(chunk.length - len));
-        if (gtid) this.ctx.noteAcknowledged?.(gtid);
-      }
-      return withFinalOkWithoutSessionState(chunk, len);
-    } catch (e) {
-      this.log.debug({ err: (e as Error).message }, "unreadable session state in an OK packet");
-      return chunk;
-    }
-  }
-
   private onClose = (): void => {
     this.lost(new Error("the backend closed the connection"));
   };
@@ -505,17 +398,6 @@ export class BackendSlot {
     this.infile = false;
     this.events.lost(f, role, err, wasInTransaction, modeSeen);
   }
-}
-
-/**
- * Track the GTID of each commit on this connection, and nothing else: MariaDB reports `last_gtid`
- * as a tracked system variable, MySQL 8 its own GTIDs. The schema and the default variables are
- * not tracked: fewer OKs carry state (only commits'), so fewer are rewritten for the client.
- */
-export function trackGtidStatement(serverVersion: string): string {
-  return /mariadb/i.test(serverVersion)
-    ? "SET SESSION session_track_system_variables = 'last_gtid', session_track_schema = OFF, session_track_state_change = OFF"
-    : "SET SESSION session_track_gtids = OWN_GTID, session_track_system_variables = '', session_track_schema = OFF, session_track_state_change = OFF";
 }
 
 /**

@@ -7,8 +7,8 @@ import type { ServerAuthPlugin } from "../frontend/authenticate.js";
 import type { Logger } from "../observability/logger.js";
 import type { Classification } from "../sql/index.js";
 import type { SessionAudit } from "./audit-gate.js";
-import type { SlotContext } from "./backend-slot.js";
 import type { LoopLimits } from "./command-loop.js";
+import type { SlotContext } from "./slot-types.js";
 
 export interface SessionContext extends SlotContext, LoopLimits {
   logger: Logger;

@@ -10,7 +10,6 @@
  * effect, after the server's OK) → CommandLoop.pump for the next command.
  */
 
-import type { AuditContext } from "../audit/rules.js";
 import type { Role } from "../backend/connection.js";
 import type { Logger } from "../observability/logger.js";
 import {
@@ -32,14 +31,9 @@ import {
 } from "../protocol/constants.js";
 import { PairgateError } from "../protocol/errors.js";
 import type { Packet } from "../protocol/framer.js";
-import { encodeOk } from "../protocol/messages.js";
-import { framePayload } from "../protocol/packet.js";
 import { ResponseKind } from "../protocol/response-scanner.js";
 import {
-  DOWN_MESSAGE,
   preparedClassOf,
-  READ_ONLY_MESSAGE,
-  type ReadProofOptions,
   type RouteInput,
   route,
   type StatementClass,
@@ -47,16 +41,7 @@ import {
   TRANSACTION_LOST_MESSAGE,
 } from "../routing/router.js";
 import type { PreparedStatement } from "../routing/session-state.js";
-import {
-  type Classification,
-  classify,
-  DEFAULT_DIALECT,
-  decodeSql,
-  dialectAfter,
-  digest,
-  type SqlDialect,
-  unsureDialect,
-} from "../sql/index.js";
+import { type Classification, classify } from "../sql/index.js";
 import type { Mode } from "../topology/types.js";
 import {
   AUDIT_REFUSED_MESSAGE,
@@ -64,21 +49,18 @@ import {
   type AuditGate,
   REFUSED_UNRESOLVED,
 } from "./audit-gate.js";
-import {
-  type BackendSlot,
-  type Inflight,
-  type SlotEvents,
-  type SlotIdentity,
-  worthAnotherTry,
-} from "./backend-slot.js";
+import { type BackendSlot, worthAnotherTry } from "./backend-slot.js";
+import { waitForCatchUp } from "./catch-up.js";
 import { changeUser } from "./change-user.js";
 import type { CommandHandler, CommandLoop } from "./command-loop.js";
 import type { SessionContext } from "./context.js";
-import { GUARDED } from "./secondary-guard.js";
+import { commandLost, refuseGuarded, refuseRouted } from "./refusals.js";
+import type { Inflight, SlotEvents, SlotIdentity } from "./slot-types.js";
+import { StatementContext } from "./statement-context.js";
 import { frameForBackend, type StatementMap, statementResponseKind } from "./statements.js";
 
 /** One client command, as decoded for routing. */
-interface Command {
+export interface Command {
   p: Packet;
   command: number;
   /** How the response is shaped; null when the command has none (COM_STMT_SEND_LONG_DATA). */
@@ -99,15 +81,8 @@ export class SessionHandler implements CommandHandler, SlotEvents {
   readonly startedAt = Date.now();
   /** A transaction was lost while no command ran: the next command is told so. */
   private transactionLost = false;
-  /** The session's SQL dialect, and the backend connection generation it was read on. */
-  private dialect: SqlDialect = DEFAULT_DIALECT;
-  private dialectGeneration = -1;
-  private relearnFailed = false;
-  /** Open HANDLER handles → `schema.table` (after the server's OK); dropped on reset or a new connection. */
-  private readonly handles = new Map<string, string>();
-  /** A failed multi-statement with a USE: the server's default schema is not known for sure. */
-  private schemaUncertain = false;
-  private readonly auditCtx: AuditContext = {};
+  /** How statements are read: dialect, HANDLER handles, default schema (statement-context.ts). */
+  readonly reading: StatementContext;
   /** Filled per command and passed to `route` (reused: routing allocates nothing). */
   private routeInput: RouteInput = {
     mode: "read_write",
@@ -128,7 +103,9 @@ export class SessionHandler implements CommandHandler, SlotEvents {
     /** The client talks TLS (COM_CHANGE_USER's caching_sha2 full authentication needs it). */
     readonly tls: () => boolean,
     public log: Logger,
-  ) {}
+  ) {
+    this.reading = new StatementContext(ctx, slot, who);
+  }
 
   // ---------------------------------------------------------------- commands (from the loop)
 
@@ -140,15 +117,16 @@ export class SessionHandler implements CommandHandler, SlotEvents {
         this.close();
         return;
       case COM_QUERY: {
-        if (this.dialect.unsure && !this.relearnFailed && this.dialectGeneration === this.slot.generation) {
+        if (this.reading.needsRelearn()) {
           this.relearnDialect(p);
           return;
         }
-        const sql = decodeSql(payload, 1, this.sessionDialect());
-        this.relearnFailed = false;
+        const sql = this.reading.decode(payload);
         const c = this.classify(sql);
         // A read but for the routines it calls runs on the secondary only under its server-side guard.
-        const statement = c.readExceptRoutines ? statementClassOf(c, this.readProof()) : statementClassOf(c);
+        const statement = c.readExceptRoutines
+          ? statementClassOf(c, this.reading.readProof())
+          : statementClassOf(c);
         this.dispatch({
           p,
           command,
@@ -162,12 +140,11 @@ export class SessionHandler implements CommandHandler, SlotEvents {
         return;
       }
       case COM_STMT_PREPARE: {
-        if (this.dialect.unsure && !this.relearnFailed && this.dialectGeneration === this.slot.generation) {
+        if (this.reading.needsRelearn()) {
           this.relearnDialect(p);
           return;
         }
-        const prepareSql = decodeSql(payload, 1, this.sessionDialect());
-        this.relearnFailed = false;
+        const prepareSql = this.reading.decode(payload);
         const kind = ResponseKind.Prepare;
         this.dispatch({ p, command, kind, c: null, stmt: null, prepareSql, sql: null, statement: "none" });
         return;
@@ -207,64 +184,19 @@ export class SessionHandler implements CommandHandler, SlotEvents {
    * Seam: a per-session SQL dialect (sql_mode, client charset, backend version) is passed from here.
    */
   classify(sql: string): Classification {
-    return classify(sql, this.sessionDialect());
+    return classify(sql, this.reading.current());
   }
 
-  /** The dialect of the backend connection serving the session (a new connection brings its own). */
-  private sessionDialect(): SqlDialect {
-    if (this.dialectGeneration !== this.slot.generation) {
-      this.dialect = this.slot.dialect;
-      this.dialectGeneration = this.slot.generation;
-      if (this.handles.size) this.handles.clear(); // a new connection has no handles open
-    }
-    return this.dialect;
-  }
-
-  /**
-   * A statement may have changed sql_mode or the client charset in a way pairgate could not follow
-   * (`dialectAfter` said unsure): read them back before the next statement is read. Until then (or
-   * if that fails) statements are uncertain, hence writes.
-   */
+  /** The dialect may have changed unseen: read it back (`StatementContext.relearn`), then read `p`. */
   private relearnDialect(p: Packet): void {
     const loop = this.loop;
     loop.to("wait_backend");
-    const again = () => {
+    void this.reading.relearn().then(() => {
       if (loop.closed) return;
       loop.to("done");
       this.command(p);
       loop.pump();
-    };
-    this.slot.readDialect().then(
-      (d) => {
-        this.dialect = d;
-        again();
-      },
-      () => {
-        this.relearnFailed = true; // classify with the unsure dialect (uncertain: a write) this time
-        again();
-      },
-    );
-  }
-
-  /** After a statement: follow SET sql_mode / SET NAMES; a failed statement that changed session state may have applied part of it. */
-  private followDialect(f: Inflight, failed: boolean): void {
-    const c = f.classification;
-    const d = this.sessionDialect();
-    if (f.command === COM_RESET_CONNECTION) this.dialect = unsureDialect(d);
-    else if (!c) return;
-    else if (!failed) this.dialect = dialectAfter(d, c);
-    else if (c.session !== undefined || c.mayChangeDialect) this.dialect = unsureDialect(d);
-  }
-
-  /**
-   * Statements that reach the secondary run under its server-side read-only guard (every
-   * connection there runs `SECONDARY_SETUP` first or fails): `serverReadOnly` when reads go there.
-   * Not when the read role is a read-only primary (its `read_only` does not stop SUPER users).
-   */
-  private readProof(): ReadProofOptions | undefined {
-    // Where a read goes: the read role, or the secondary holding the session's transaction (route rule 1).
-    const inSecondaryTx = this.slot.role === "secondary" && this.slot.inTransaction;
-    return inSecondaryTx || this.ctx.readRole() === "secondary" ? GUARDED : undefined;
+    });
   }
 
   private statementCommand(p: Packet, command: number): void {
@@ -299,7 +231,7 @@ export class SessionHandler implements CommandHandler, SlotEvents {
    * Catch-up before serving (issue 12): a statement bound for the secondary while the topology
    * holds reads for its catch-up waits for it first (`waitForCatchUp`); a field read otherwise.
    */
-  private dispatch(cmd: Command, retried = false): void {
+  dispatch(cmd: Command, retried = false): void {
     if (this.transactionLost) {
       this.transactionLost = false;
       this.loop.refuse(1, "PAIRGATE_TRANSACTION_LOST", TRANSACTION_LOST_MESSAGE);
@@ -314,11 +246,11 @@ export class SessionHandler implements CommandHandler, SlotEvents {
     r.statement = cmd.statement;
     const d = route(r);
     if ("refuse" in d) {
-      this.refuse(cmd, d.refuse);
+      refuseRouted(this, cmd, d.refuse);
       return;
     }
     const role = d.to;
-    if (role === "secondary" && this.waitForCatchUp(cmd, retried)) return;
+    if (role === "secondary" && waitForCatchUp(this, cmd, retried)) return;
     if (this.slot.serves(role, cmd.stmt)) {
       this.send(cmd, role, d.retryable);
       return;
@@ -351,25 +283,6 @@ export class SessionHandler implements CommandHandler, SlotEvents {
     );
   }
 
-  /**
-   * The secondary has not applied yet all it received (or all pairgate acknowledged) at this
-   * failover: hold the command until it has, or the topology's catch-up timeout passed (the promise
-   * never rejects), then decide again. The statement waits; it is never failed for it. Returns
-   * false — serve now — in the common case, after one call that reads a field.
-   */
-  private waitForCatchUp(cmd: Command, retried: boolean): boolean {
-    const readable = this.ctx.secondaryReadable?.();
-    if (readable === undefined || readable === true) return false;
-    this.loop.to("wait_backend");
-    void readable.then(() => {
-      if (this.loop.closed) return;
-      this.loop.to("done");
-      this.dispatch(cmd, retried);
-      this.loop.pump();
-    });
-    return true;
-  }
-
   private send(cmd: Command, role: Role, retryable: boolean): void {
     const { p, command, kind, stmt } = cmd;
     const framed = frameForBackend(p.payload, p.raw, stmt);
@@ -382,7 +295,7 @@ export class SessionHandler implements CommandHandler, SlotEvents {
       ? audit.gate(
           command === COM_QUERY ? cmd.sql : command === COM_STMT_EXECUTE ? stmt!.sql : null,
           role,
-          this.auditContext(cmd.c),
+          this.reading.auditContext(cmd.c),
         )
       : null;
     if (gate === REFUSED_UNRESOLVED) {
@@ -406,79 +319,6 @@ export class SessionHandler implements CommandHandler, SlotEvents {
     };
     this.loop.to("sent");
     this.slot.send(f, framed);
-  }
-
-  /** What audit resolution needs of the session (one object, refilled per audited command). */
-  private auditContext(c: Classification | null): AuditContext {
-    const a = this.auditCtx;
-    a.classification = c ?? undefined;
-    a.dialect = this.sessionDialect();
-    a.handles = this.handles;
-    a.schemaUncertain = this.schemaUncertain;
-    return a;
-  }
-
-  /**
-   * HANDLER handles the server accepted (OPEN's OK), so that `HANDLER h READ` resolves to its table;
-   * default schema certainty after a failed multi-statement that had a USE.
-   */
-  private followHandlesAndSchema(f: Inflight, failed: boolean): void {
-    if (f.command === COM_RESET_CONNECTION) {
-      this.handles.clear();
-      this.schemaUncertain = false;
-      return;
-    }
-    if (f.command === COM_INIT_DB && !failed) {
-      this.schemaUncertain = false;
-      return;
-    }
-    const c = f.classification;
-    if (!c) return;
-    if (c.session)
-      for (const ch of c.session) {
-        if (ch.type !== "use") continue;
-        // A failed single USE changed nothing; a failed multi-statement ran the USE if the ERR came
-        // after it: pairgate does not count results, so the schema is uncertain until the next USE.
-        if (!failed) this.schemaUncertain = false;
-        else if (c.multi) this.schemaUncertain = true;
-      }
-    const h = c.handler;
-    if (!h || failed) return;
-    if (h.op === "open" && h.table) {
-      const schema = this.who.state.schema;
-      const table = h.table.includes(".") || !schema ? h.table : `${schema.toLowerCase()}.${h.table}`;
-      this.handles.set(h.name, table);
-    } else if (h.op === "close") this.handles.delete(h.name);
-  }
-
-  /**
-   * The router refused. In read_only mode an INSERT into one of `audit.captureTables` is journaled
-   * and answered OK instead, to be replayed on the primary when it returns.
-   */
-  private refuse(cmd: Command, why: "read_only" | "down"): void {
-    const loop = this.loop;
-    if (why === "down") {
-      loop.refuse(1, "PAIRGATE_DOWN", DOWN_MESSAGE);
-      return;
-    }
-    const sql = cmd.sql ?? cmd.stmt?.sql ?? null;
-    const captured = cmd.command === COM_QUERY ? this.audit.capture(sql) : null;
-    if (captured) {
-      loop.to("wait_audit");
-      void captured.then((durable) => {
-        if (loop.closed) return;
-        if (durable)
-          loop.write(framePayload(encodeOk({ affectedRows: 1, statusFlags: this.slot.status }), 1));
-        else loop.refuse(1, "PAIRGATE_AUDIT_REFUSED", AUDIT_REFUSED_MESSAGE);
-        loop.to("done");
-        loop.pump();
-      });
-      return;
-    }
-    this.ctx.hooks.writeRejected();
-    loop.refuse(1, "PAIRGATE_READ_ONLY", READ_ONLY_MESSAGE);
-    if (this.audit.enabled)
-      this.audit.post({ operation: "write_rejected", outcome: "refused", digest: sql ? digest(sql) : null });
   }
 
   // ---------------------------------------------------------------- responses (from the slot)
@@ -510,25 +350,9 @@ export class SessionHandler implements CommandHandler, SlotEvents {
     this.finish(f, s.status, s.failed);
   }
 
-  /**
-   * The secondary refused the command with a read-only error of its own (its server-side guard, or
-   * its `read_only`): the client gets pairgate's 1290, as for a write pairgate refuses itself.
-   */
+  /** The secondary refused the command with a read-only error of its own (refusals.ts). */
   guardRefused(f: Inflight, seq: number): void {
-    f.gate = null;
-    f.collect = null;
-    this.ctx.hooks.writeRejected();
-    this.loop.refuse(seq, "PAIRGATE_READ_ONLY", READ_ONLY_MESSAGE);
-    if (this.audit.enabled) {
-      const sql = f.command === COM_QUERY ? decodeSql(f.payload, 1, this.dialect) : (f.stmt?.sql ?? null);
-      this.audit.post({
-        operation: "write_rejected",
-        outcome: "refused",
-        backend: "secondary",
-        digest: sql ? digest(sql) : null,
-        detail: { refusedBy: "secondary", serverErrno: this.slot.scanner.errno },
-      });
-    }
+    refuseGuarded(this, f, seq);
     this.finish(f, 0, true);
   }
 
@@ -548,8 +372,7 @@ export class SessionHandler implements CommandHandler, SlotEvents {
     const c = f.classification;
     // A plain statement that succeeded changes neither dialect, schema nor handles: nothing to do.
     if (failed || f.command !== COM_QUERY || c?.session || c?.handler || c?.mayChangeDialect) {
-      this.followDialect(f, failed);
-      this.followHandlesAndSchema(f, failed);
+      this.reading.follow(f, failed);
     }
     this.slot.finish(status);
     const again = f.command === COM_RESET_CONNECTION && !failed ? this.slot.trackAgain() : null;
@@ -592,42 +415,9 @@ export class SessionHandler implements CommandHandler, SlotEvents {
 
   /** The backend is gone. A command in flight is retried, answered with an error, or the session closes. */
   lost(f: Inflight | null, role: Role, err: Error, wasInTransaction: boolean, modeSeen: Mode): void {
-    const loop = this.loop;
-    if (loop.closed) return;
+    if (this.loop.closed) return;
     if (wasInTransaction && !f) this.transactionLost = true;
-    if (!f) return;
-    // The response was complete and waits for its audit event: the gate releases it; nothing is lost.
-    if (loop.phase.tag === "waiting" && loop.phase.on === "audit") return;
-    if (f.forwarded) {
-      // Part of the response already reached the client: it cannot be completed or retried.
-      this.close("backend lost in the middle of a response");
-      return;
-    }
-    if (f.retryable && !f.retried) {
-      // An autocommit read that failed before any byte reached the client: retry once, where the
-      // topology now sends reads.
-      loop.to("wait_backend");
-      this.slot.retry(f, role, modeSeen).then(
-        () => {
-          if (!loop.closed) loop.to("sent");
-        },
-        (e: Error) => {
-          if (loop.closed) return;
-          loop.to("done");
-          loop.sendError(1, e);
-          loop.pump();
-        },
-      );
-      return;
-    }
-    const what =
-      f.classification && f.classification.kind !== "read"
-        ? "this statement may or may not have been applied"
-        : "the statement did not complete";
-    const message = `pairgate lost the connection to the ${role} database (${err.message}); ${what}`;
-    loop.refuse(1, "PAIRGATE_STATEMENT_LOST", message);
-    loop.to("done");
-    loop.pump();
+    if (f) commandLost(this, f, role, err, modeSeen);
   }
 
   // ---------------------------------------------------------------- client socket (from the loop)

@@ -4,7 +4,9 @@
  *
  *   CommandLoop    (command-loop.ts)  client socket → packets → sequence check → queue → one command at a time
  *   SessionHandler (handler.ts)       command → classify → route (routing/router.ts) → refuse | send
+ *     (statement-context.ts: dialect, handles, schema; refusals.ts; catch-up.ts)
  *   BackendSlot    (backend-slot.ts)  the backend connection: ensure/replay/retry/move, relays the response
+ *     (slot-types.ts: Inflight and the slot's interfaces; gtid-tracking.ts: commits' GTIDs)
  *   StatementMap   (statements.ts)    prepared-statement ids, pairgate's ↔ the backend's
  *   AuditGate      (audit-gate.ts)    which results wait for a durable audit event
  *   Phase          (phase.ts)         login | idle | relaying | infile | waiting | closed, one transition function
@@ -27,10 +29,11 @@ import { framePayload } from "../protocol/packet.js";
 import { SessionState } from "../routing/session-state.js";
 import type { Mode } from "../topology/types.js";
 import { AuditGate, type AuditSubject } from "./audit-gate.js";
-import { BackendSlot, type SlotIdentity } from "./backend-slot.js";
+import { BackendSlot } from "./backend-slot.js";
 import { CommandLoop } from "./command-loop.js";
 import type { SessionContext } from "./context.js";
 import { SessionHandler } from "./handler.js";
+import type { SlotIdentity } from "./slot-types.js";
 import { StatementMap } from "./statements.js";
 
 export type { AuditInput, SessionAudit } from "./audit-gate.js";

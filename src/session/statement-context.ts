@@ -1,0 +1,147 @@
+/**
+ * How the session reads its statements (issue 11), owned by the SessionHandler: the SQL dialect of
+ * the backend connection serving it, the HANDLER handles open on it, whether its default schema is
+ * known, and the audit context built from them. Changed only after a response (`follow`) or when a
+ * new connection brings its own dialect; read per statement by plain field and method access.
+ */
+import type { AuditContext } from "../audit/rules.js";
+import { COM_INIT_DB, COM_RESET_CONNECTION } from "../protocol/constants.js";
+import type { ReadProofOptions } from "../routing/router.js";
+import {
+  type Classification,
+  DEFAULT_DIALECT,
+  decodeSql,
+  dialectAfter,
+  type SqlDialect,
+  unsureDialect,
+} from "../sql/index.js";
+import type { BackendSlot } from "./backend-slot.js";
+import type { SessionContext } from "./context.js";
+import { GUARDED } from "./secondary-guard.js";
+import type { Inflight, SlotIdentity } from "./slot-types.js";
+
+export class StatementContext {
+  /** The session's SQL dialect, and the backend connection generation it was read on. */
+  dialect: SqlDialect = DEFAULT_DIALECT;
+  private dialectGeneration = -1;
+  private relearnFailed = false;
+  /** Open HANDLER handles → `schema.table` (after the server's OK); dropped on reset or a new connection. */
+  private readonly handles = new Map<string, string>();
+  /** A failed multi-statement with a USE: the server's default schema is not known for sure. */
+  private schemaUncertain = false;
+  private readonly auditCtx: AuditContext = {};
+
+  constructor(
+    private readonly ctx: SessionContext,
+    private readonly slot: BackendSlot,
+    private readonly who: SlotIdentity,
+  ) {}
+
+  /** The dialect of the backend connection serving the session (a new connection brings its own). */
+  current(): SqlDialect {
+    if (this.dialectGeneration !== this.slot.generation) {
+      this.dialect = this.slot.dialect;
+      this.dialectGeneration = this.slot.generation;
+      if (this.handles.size) this.handles.clear(); // a new connection has no handles open
+    }
+    return this.dialect;
+  }
+
+  /** The dialect may have changed unseen on this connection and was not read back yet (`relearn`). */
+  needsRelearn(): boolean {
+    return this.dialect.unsure && !this.relearnFailed && this.dialectGeneration === this.slot.generation;
+  }
+
+  /** The text of a COM_QUERY / COM_STMT_PREPARE, decoded in the session's dialect. */
+  decode(payload: Buffer): string {
+    const sql = decodeSql(payload, 1, this.current());
+    this.relearnFailed = false;
+    return sql;
+  }
+
+  /**
+   * A statement may have changed sql_mode or the client charset in a way pairgate could not follow
+   * (`dialectAfter` said unsure): read them back before the next statement is read. Until then (or
+   * if that fails) statements are uncertain, hence writes. Never rejects.
+   */
+  relearn(): Promise<void> {
+    return this.slot.readDialect().then(
+      (d) => {
+        this.dialect = d;
+      },
+      () => {
+        this.relearnFailed = true; // classify with the unsure dialect (uncertain: a write) this time
+      },
+    );
+  }
+
+  /**
+   * Statements that reach the secondary run under its server-side read-only guard (every
+   * connection there runs `SECONDARY_SETUP` first or fails): `serverReadOnly` when reads go there.
+   * Not when the read role is a read-only primary (its `read_only` does not stop SUPER users).
+   */
+  readProof(): ReadProofOptions | undefined {
+    // Where a read goes: the read role, or the secondary holding the session's transaction (route rule 1).
+    const inSecondaryTx = this.slot.role === "secondary" && this.slot.inTransaction;
+    return inSecondaryTx || this.ctx.readRole() === "secondary" ? GUARDED : undefined;
+  }
+
+  /** What audit resolution needs of the session (one object, refilled per audited command). */
+  auditContext(c: Classification | null): AuditContext {
+    const a = this.auditCtx;
+    a.classification = c ?? undefined;
+    a.dialect = this.current();
+    a.handles = this.handles;
+    a.schemaUncertain = this.schemaUncertain;
+    return a;
+  }
+
+  /** After a statement that may have changed them: follow the dialect, handles and default schema. */
+  follow(f: Inflight, failed: boolean): void {
+    this.followDialect(f, failed);
+    this.followHandlesAndSchema(f, failed);
+  }
+
+  /** After a statement: follow SET sql_mode / SET NAMES; a failed statement that changed session state may have applied part of it. */
+  private followDialect(f: Inflight, failed: boolean): void {
+    const c = f.classification;
+    const d = this.current();
+    if (f.command === COM_RESET_CONNECTION) this.dialect = unsureDialect(d);
+    else if (!c) return;
+    else if (!failed) this.dialect = dialectAfter(d, c);
+    else if (c.session !== undefined || c.mayChangeDialect) this.dialect = unsureDialect(d);
+  }
+
+  /**
+   * HANDLER handles the server accepted (OPEN's OK), so that `HANDLER h READ` resolves to its table;
+   * default schema certainty after a failed multi-statement that had a USE.
+   */
+  private followHandlesAndSchema(f: Inflight, failed: boolean): void {
+    if (f.command === COM_RESET_CONNECTION) {
+      this.handles.clear();
+      this.schemaUncertain = false;
+      return;
+    }
+    if (f.command === COM_INIT_DB && !failed) {
+      this.schemaUncertain = false;
+      return;
+    }
+    const c = f.classification;
+    if (!c) return;
+    if (c.session)
+      for (const ch of c.session) {
+        if (ch.type !== "use") continue;
+        // A failed single USE changed nothing; a failed multi-statement ran the USE if the ERR came
+        // after it: pairgate does not count results, so the schema is uncertain until the next USE.
+        if (!failed) this.schemaUncertain = false;
+        else if (c.multi) this.schemaUncertain = true;
+      }
+    const h = c.handler;
+    if (!h || failed) return;
+    if (h.op === "open" && h.table) {
+      const schema = this.who.state.schema;
+      const table = h.table.includes(".") || !schema ? h.table : `${schema.toLowerCase()}.${h.table}`;
+      this.handles.set(h.name, table);
+    } else if (h.op === "close") this.handles.delete(h.name);
+  }
+}
