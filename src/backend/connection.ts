@@ -167,12 +167,7 @@ export class BackendConnection {
 
   /** Run one of pairgate's own statements (session replay). The session must not relay meanwhile. */
   async runQuery(sql: string): Promise<void> {
-    const payload = new PacketWriter(sql.length + 1).u8(COM_QUERY).string(sql).payload();
-    const scanner = new ResponseScanner();
-    scanner.begin(ResponseKind.Query, this.capabilities);
-    const reply = await this.exchange(payload, scanner);
-    if (scanner.failed) throw firstErr(reply);
-    this.status = scanner.status;
+    await this.ownQuery(sql);
   }
 
   /**
@@ -180,13 +175,18 @@ export class BackendConnection {
    * null when it returned no row. Same rule as `runQuery`: the session must not relay meanwhile.
    */
   async queryRow(sql: string): Promise<(string | null)[] | null> {
+    return firstTextRow(await this.ownQuery(sql));
+  }
+
+  /** One of pairgate's own statements: its whole reply, or the server's error thrown. */
+  private async ownQuery(sql: string): Promise<Buffer> {
     const payload = new PacketWriter(sql.length + 1).u8(COM_QUERY).string(sql).payload();
     const scanner = new ResponseScanner();
     scanner.begin(ResponseKind.Query, this.capabilities);
     const reply = await this.exchange(payload, scanner);
     if (scanner.failed) throw firstErr(reply);
     this.status = scanner.status;
-    return firstTextRow(reply);
+    return reply;
   }
 
   /** Prepare a statement here (moving a session's statements to this backend). */
