@@ -204,6 +204,7 @@ export async function checkReplication(o: CheckOptions): Promise<CheckReport> {
   let ps: AdminSession | undefined;
   let ss: AdminSession | undefined;
   let aborted = false;
+  let semiReplica = false;
   const onSignal = () => {
     aborted = true;
   };
@@ -236,6 +237,18 @@ export async function checkReplication(o: CheckOptions): Promise<CheckReport> {
       if (t.status !== "consistent") report.consistency.drifted.push(t.table);
       o.onTable?.(t);
     };
+    // MariaDB 10.11: a semi-sync replica stopped by `START SLAVE UNTIL` right after it connected can
+    // leave the primary's binlog dump thread stuck ("Killed", never finalized), which refuses every
+    // later connection of that replica. So the replica side of semi-sync is off for the whole check
+    // (the primary is asynchronous meanwhile; every per-table stop then follows a plain connect),
+    // switched off only once the current semi-sync connection has settled, and back on at the end.
+    semiReplica = await replicaSemiSyncOn(sc, sd);
+    if (semiReplica) {
+      await semiSyncSettled(pc, 3000);
+      await sc.query(`SET GLOBAL ${sd.replicaSemiSyncVariable} = OFF`);
+      await sc.query(sd.stopReplica());
+      await sc.query(sd.startReplica());
+    }
     const onPrimary = await baseTables(pc, o.databases);
     const onSecondary = await baseTables(sc, o.databases);
     const name = (t: TableRef) => `${t.schema}.${t.table}`;
@@ -293,6 +306,13 @@ export async function checkReplication(o: CheckOptions): Promise<CheckReport> {
       process.off("SIGINT", onSignal);
       process.off("SIGTERM", onSignal);
     }
+    if (semiReplica && ss) {
+      const sc = ss.conn;
+      const sd = (await inspect("secondary", ss)).dialect;
+      await sc.query(sd.stopReplica());
+      await sc.query(`SET GLOBAL ${sd.replicaSemiSyncVariable} = ON`);
+      await sc.query(sd.startReplica());
+    }
     await closeAll(ps, ss);
   }
 }
@@ -319,12 +339,6 @@ async function checkTable(
     drift: [],
   };
   const snap = pd.snapshot();
-  // MariaDB 10.11: a semi-sync replica stopped by `START SLAVE UNTIL` right after it connected can
-  // leave the primary's binlog dump thread stuck ("Killed", never finalized), which refuses every
-  // later connection of that replica. The replica side of semi-sync is off while the check pauses
-  // replication (the primary is asynchronous meanwhile) and back on for the restart.
-  const semiReplica = await replicaSemiSyncOn(sc, sd);
-  if (semiReplica) await sc.query(`SET GLOBAL ${sd.replicaSemiSyncVariable} = OFF`);
   await sc.query(sd.stopReplica());
   try {
     for (const s of snap.begin) await pc.query(s);
@@ -360,13 +374,26 @@ async function checkTable(
     result.message = (e as Error).message;
   } finally {
     await pc.query("ROLLBACK").catch(() => {});
-    if (semiReplica) {
-      await sc.query(sd.stopReplica());
-      await sc.query(`SET GLOBAL ${sd.replicaSemiSyncVariable} = ON`);
-    }
     await sc.query(sd.startReplica());
   }
   return result;
+}
+
+/** Waits (at most `ms`) until the primary counts a semi-sync replica: its handshake is over. */
+async function semiSyncSettled(pc: Connection, ms: number): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    try {
+      const n = await scalar(
+        pc,
+        "SELECT VARIABLE_VALUE AS v FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME IN ('RPL_SEMI_SYNC_MASTER_CLIENTS', 'RPL_SEMI_SYNC_SOURCE_CLIENTS')",
+      );
+      if (Number(n) >= 1) return;
+    } catch {
+      return; // no such status here: nothing to wait for
+    }
+    await sleep(50);
+  }
 }
 
 async function replicaSemiSyncOn(sc: Connection, sd: Dialect): Promise<boolean> {
