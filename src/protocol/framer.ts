@@ -39,6 +39,8 @@ export class PacketFramer {
   private parts: Buffer[] = [];
   private partsLen = 0;
   private firstSeq = -1;
+  /** What `push` returns, reused. */
+  private readonly out: Packet[] = [];
 
   constructor(private maxPayload: number) {}
 
@@ -52,11 +54,14 @@ export class PacketFramer {
   }
 
   /**
-   * Append a chunk and return the complete packets it finished, in order. Throws ProtocolError
+   * Append a chunk and return the complete packets it finished, in order. The array is the
+   * framer's own and valid until the next `push`: walk it, do not keep it. Throws ProtocolError
    * with code PAIRGATE_PACKET_TOO_LARGE when a payload would exceed the limit.
    */
   push(chunk: Buffer): Packet[] {
-    const out: Packet[] = [];
+    // One array for every push (the callers walk it before the next read): no allocation per chunk.
+    const out = this.out;
+    out.length = 0;
     let i = 0;
     if (this.acc !== null) {
       i = this.fill(chunk);
@@ -68,8 +73,10 @@ export class PacketFramer {
       const len = chunk[i] | (chunk[i + 1] << 8) | (chunk[i + 2] << 16);
       this.checkSize(len);
       if (chunk.length - i - 4 < len) break;
+      const start = i;
       i += 4 + len;
-      this.emit(out, chunk.subarray(i - 4 - len, i));
+      // The common case, a chunk that is exactly one packet, needs no view of its own.
+      this.emit(out, start === 0 && i === chunk.length ? chunk : chunk.subarray(start, i));
     }
     if (i < chunk.length) {
       // Start a partial packet: a copy, so the (possibly large) chunk it came from can be freed.

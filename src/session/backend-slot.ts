@@ -352,7 +352,9 @@ export class BackendSlot {
       chunk = stateChanged(f.role, chunk, this.scanner, this.ctx, this.log);
       this.scanner.status &= ~SERVER_SESSION_STATE_CHANGED; // handled: never seen by the next response
     }
-    this.ctx.activity[f.role]++;
+    // A branch, not activity[f.role]: a keyed store by a variable string goes through a slow IC.
+    if (f.role === "primary") this.ctx.activity.primary++;
+    else this.ctx.activity.secondary++;
     if (done && this.scanner.failed && f.role === "secondary" && !f.forwarded && !f.collect?.length) {
       const seq = guardRefusalSeq(chunk);
       if (seq >= 0) {

@@ -218,6 +218,19 @@ export class CommandLoop {
     // Rarely true (a packet split across reads): only then is the stall timer touched.
     if (this.framer.buffered() > 0) this.awaitRestOfPacket();
     else if (this.readTimer) this.clearReadTimer();
+    // The common case — one command while idle, nothing queued or awaited — goes straight to the
+    // handler: what the queue and `pump` would do, without the queue. (An empty queue means any
+    // pause for a long queue was lifted when it was emptied.)
+    if (
+      packets.length === 1 &&
+      this.queue.length === 0 &&
+      this.phase.tag === "idle" &&
+      this.packetWaiter === null &&
+      !this.draining
+    ) {
+      this.command(packets[0]!);
+      return;
+    }
     for (const p of packets) {
       if (this.phase.tag === "infile") this.handler!.infileData(p);
       else this.queue.push(p);
