@@ -19,44 +19,11 @@ import { startPair, type TestPair } from "../helpers/pair.js";
 import { freePort } from "../helpers/ports.js";
 import { type RunningProxy, startProxy } from "../helpers/proxy.js";
 import { ADMIN_USER } from "../helpers/servers.js";
+import { createAdmin, onRoot, q, waitReplicated } from "../helpers/sql.js";
 import { until } from "../helpers/wait.js";
 
 const admin = { user: ADMIN_USER.username, password: ADMIN_USER.password };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function q(conn: Connection, sql: string, params: unknown[] = []): Promise<RowDataPacket[]> {
-  const [r] = await conn.query<RowDataPacket[]>(sql, params);
-  return r;
-}
-
-async function onRoot<T>(
-  pair: TestPair,
-  role: "primary" | "secondary",
-  f: (c: Connection) => Promise<T>,
-): Promise<T> {
-  const c = await pair.rootConnection(role);
-  try {
-    return await f(c);
-  } finally {
-    await c.end();
-  }
-}
-
-async function createAdmin(pair: TestPair): Promise<void> {
-  await onRoot(pair, "primary", async (c) => {
-    await c.query("CREATE USER ?@'%' IDENTIFIED BY ?", [ADMIN_USER.username, ADMIN_USER.password]);
-    await c.query("GRANT ALL PRIVILEGES ON *.* TO ?@'%' WITH GRANT OPTION", [ADMIN_USER.username]);
-  });
-}
-
-async function waitReplicated(pair: TestPair): Promise<void> {
-  const pos = await onRoot(pair, "primary", async (c) =>
-    String((await q(c, "SELECT @@gtid_binlog_pos AS p"))[0].p),
-  );
-  await onRoot(pair, "secondary", async (c) =>
-    assert.is(Number((await q(c, "SELECT MASTER_GTID_WAIT(?, 20) AS r", [pos]))[0].r), 0),
-  );
-}
 
 async function semiSyncActive(pair: TestPair): Promise<boolean> {
   return onRoot(pair, "primary", async (c) => {
@@ -116,7 +83,7 @@ test("catch-up: reads and logins wait while the secondary's SQL thread is behind
     );
     const app = await proxy.connect();
     await app.query("CREATE TABLE IF NOT EXISTS catchup (id INT PRIMARY KEY, v INT NOT NULL)");
-    await waitReplicated(pair);
+    await waitReplicated(pair, 20);
     // A pooled session: logged in before the failover, its backend the primary.
     const pooled = await proxy.connect();
     pooled.on("error", () => {});
@@ -254,7 +221,7 @@ test("acknowledged GTIDs: pairgate learns each commit's GTID from the primary, t
     await app.query("SET NAMES utf8mb4");
     await app.query("USE passtrix");
     assert.is(Number((await q(app, "SELECT COUNT(*) AS n FROM acks"))[0].n), 2);
-    await waitReplicated(pair);
+    await waitReplicated(pair, 20);
 
     // Semi-sync falls back: the secondary stops receiving, the primary acknowledges anyway.
     await onRoot(pair, "secondary", (c) => c.query("STOP SLAVE IO_THREAD"));
@@ -291,7 +258,7 @@ test("no failed login across a kill -9: a login and a COM_CHANGE_USER that find 
     const pooled = await proxy.connect();
     pooled.on("error", () => {});
     assert.is(Number((await q(pooled, "SELECT @@server_id AS s"))[0].s), 1);
-    await waitReplicated(pair);
+    await waitReplicated(pair, 20);
     // kill -9, and in the same tick a new login and a COM_CHANGE_USER: both reach pairgate before
     // the monitor has a verdict (it checks every 5 s; only the pooled session's lost backend and
     // the sessions' own failed connects tell it), so their backends are opened on the dead primary.
@@ -344,7 +311,7 @@ test("kill -9 under a write load through pairgate: fresh from the first read, no
       `INSERT INTO kv VALUES ${Array.from({ length: KEYS }, (_, k) => `(${k}, 0)`).join(",")}`,
     );
     await setupConn.end();
-    await waitReplicated(pair);
+    await waitReplicated(pair, 20);
 
     // Each writer owns KEYS / WRITERS keys and bumps their versions; a version counts once its OK arrived.
     const acked = new Array<number>(KEYS).fill(0);
@@ -505,7 +472,7 @@ test("split-brain fence: promote through one pairgate, the old primary back writ
   const proxies: RunningProxy[] = [];
   try {
     await createAdmin(pair);
-    await waitReplicated(pair);
+    await waitReplicated(pair, 20);
     const fileA = join(pair.dir, "a.config.json");
     const fileB = join(pair.dir, "b.config.json");
     writeFileSync(fileA, JSON.stringify(pair.proxyConfig({ monitor: { intervalMs: 100 } }), null, 2));
@@ -525,7 +492,7 @@ test("split-brain fence: promote through one pairgate, the old primary back writ
       "CREATE TABLE fence_probe (id INT AUTO_INCREMENT PRIMARY KEY, via CHAR(1), server_id INT)",
     );
     await ca.end();
-    await waitReplicated(pair);
+    await waitReplicated(pair, 20);
 
     await pair.lab.kill("primary");
     await a.proxy.topology.waitFor("read_only", 10_000);
