@@ -36,6 +36,21 @@ async function eventually(what: string, f: () => Promise<boolean>, ms = 10_000):
   assert.unreachable(`${what} within ${ms} ms`);
 }
 
+/** `pairgate replication setup` from `primary` to `secondary` as ADMIN_USER, then `more`. */
+function setupArgs(primary: StandaloneServer, secondary: StandaloneServer, ...more: string[]): string[] {
+  return [
+    "replication",
+    "setup",
+    "--primary",
+    primary.endpoint,
+    "--secondary",
+    secondary.endpoint,
+    "--admin-user",
+    ADMIN_USER.username,
+    ...more,
+  ];
+}
+
 test.before(async () => {
   servers = await startServers(6, { serverIds: [1, 2, 3, 1, 5, 6], freshInstall: [4, 5] });
   [primary, secondary, dirty, clash, freshPrimary, freshSecondary] = servers.list;
@@ -177,36 +192,15 @@ test("setup twice is harmless: the second run only verifies and writes nothing t
 });
 
 test("the CLI: setup again through `pairgate replication setup` exits 0 with the summary", async () => {
-  const r = await runCli(
-    [
-      "replication",
-      "setup",
-      "--primary",
-      primary.endpoint,
-      "--secondary",
-      secondary.endpoint,
-      "--admin-user",
-      ADMIN_USER.username,
-      "--ssl-ca",
-      servers.caFile,
-    ],
-    { PAIRGATE_ADMIN_PASSWORD: ADMIN_USER.password },
-  );
+  const r = await runCli(setupArgs(primary, secondary, "--ssl-ca", servers.caFile), {
+    PAIRGATE_ADMIN_PASSWORD: ADMIN_USER.password,
+  });
   assert.is(r.code, 0, r.stderr);
   assert.match(r.stdout, "Connection Status: Alive — High Availability Live is in progress now");
   assert.match(r.stdout, `Secondary server is running in host: ${secondary.endpoint}`);
   assert.match(r.stdout, "[mariadbd]\nread_only = ON");
   // No password given anywhere: a usage error (2) before any connection.
-  const noPassword = await runCli([
-    "replication",
-    "setup",
-    "--primary",
-    primary.endpoint,
-    "--secondary",
-    secondary.endpoint,
-    "--admin-user",
-    ADMIN_USER.username,
-  ]);
+  const noPassword = await runCli(setupArgs(primary, secondary));
   assert.is(noPassword.code, 2);
   assert.match(noPassword.stderr, "PAIRGATE_ADMIN_PASSWORD");
 });
@@ -231,19 +225,7 @@ test("a secondary with databases of its own is refused without --force, and left
     assert.is(Number((await q(c, "SELECT @@GLOBAL.read_only AS ro"))[0].ro), 0);
     assert.is((await q(c, "SHOW DATABASES LIKE 'own_data'")).length, 1);
   });
-  const cli = await runCli(
-    [
-      "replication",
-      "setup",
-      "--primary",
-      primary.endpoint,
-      "--secondary",
-      dirty.endpoint,
-      "--admin-user",
-      ADMIN_USER.username,
-    ],
-    { PAIRGATE_ADMIN_PASSWORD: ADMIN_USER.password },
-  );
+  const cli = await runCli(setupArgs(primary, dirty), { PAIRGATE_ADMIN_PASSWORD: ADMIN_USER.password });
   assert.is(cli.code, 1);
   assert.match(cli.stderr, "holds databases of its own (own_data)");
 });
@@ -257,21 +239,9 @@ test("two freshly installed servers (mariadb-install-db's output, its empty `tes
         `${s.name} is a fresh install with its test database`,
       ),
     );
-  const cli = await runCli(
-    [
-      "replication",
-      "setup",
-      "--primary",
-      freshPrimary.endpoint,
-      "--secondary",
-      freshSecondary.endpoint,
-      "--admin-user",
-      ADMIN_USER.username,
-      "--ssl-ca",
-      servers.caFile,
-    ],
-    { PAIRGATE_ADMIN_PASSWORD: ADMIN_USER.password },
-  );
+  const cli = await runCli(setupArgs(freshPrimary, freshSecondary, "--ssl-ca", servers.caFile), {
+    PAIRGATE_ADMIN_PASSWORD: ADMIN_USER.password,
+  });
   assert.is(cli.code, 0, `${cli.stdout}\n${cli.stderr}`);
   const out = cli.stdout + cli.stderr;
   assert.match(out, /will be dropped: test\b/);
