@@ -279,17 +279,7 @@ export class RawConnection {
       if (this.closed) throw new ConnectionClosed(this.buf.length);
       const left = deadline - Date.now();
       if (left <= 0) throw new ReadTimeout(timeoutMs);
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(() => {
-          this.waiter = null;
-          resolve();
-        }, left);
-        this.waiter = () => {
-          clearTimeout(t);
-          this.waiter = null;
-          resolve();
-        };
-      });
+      await this.wake(left);
     }
   }
 
@@ -299,18 +289,23 @@ export class RawConnection {
     while (!this.closed) {
       const left = deadline - Date.now();
       if (left <= 0) throw new Error(`the server did not close the connection within ${timeoutMs} ms`);
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(() => {
-          this.waiter = null;
-          resolve();
-        }, left);
-        this.waiter = () => {
-          clearTimeout(t);
-          this.waiter = null;
-          resolve();
-        };
-      });
+      await this.wake(left);
     }
+  }
+
+  /** Resolves on the next data or close, or after `ms`, whichever comes first. */
+  private wake(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const t = setTimeout(() => {
+        this.waiter = null;
+        resolve();
+      }, ms);
+      this.waiter = () => {
+        clearTimeout(t);
+        this.waiter = null;
+        resolve();
+      };
+    });
   }
 
   async readGreeting(timeoutMs = 10_000): Promise<Greeting> {

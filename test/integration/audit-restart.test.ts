@@ -15,6 +15,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { startPair, type TestPair } from "../helpers/pair.js";
 import { freePorts } from "../helpers/ports.js";
+import { procState } from "../helpers/proc.js";
 import { appUserOptions, pairgateCommand } from "../helpers/proxy.js";
 import { until } from "../helpers/wait.js";
 
@@ -28,15 +29,6 @@ test.before(async () => {
 test.after(async () => {
   await pair?.stop();
 });
-
-function procState(pid: number): string | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[0];
-  } catch {
-    return null;
-  }
-}
 
 interface Unreaped {
   /** The `sleep` that is pairgate's parent and never waits for it. */

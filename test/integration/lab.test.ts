@@ -9,13 +9,9 @@ import { loadConfig } from "../../src/config/load.js";
 import { labOptionsFromConfig } from "../../src/lab/index.js";
 import { isAlive } from "../../src/lab/process.js";
 import { pairProcessesLeft, startPair, type TestPair } from "../helpers/pair.js";
+import { q } from "../helpers/sql.js";
 
 let pair: TestPair;
-
-async function query(conn: mysql.Connection, sql: string, params: unknown[] = []): Promise<RowDataPacket[]> {
-  const [rows] = await conn.query<RowDataPacket[]>(sql, params);
-  return rows;
-}
 
 /** Writes an audit row on the primary as the app user and returns its marker. */
 async function writeOnPrimary(tag: string): Promise<string> {
@@ -37,7 +33,7 @@ async function seenOnSecondary(marker: string, timeoutMs = 10_000): Promise<bool
   try {
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
-      const rows = await query(c, "SELECT id FROM ptrx_audit WHERE operation = ?", [marker]);
+      const rows = await q(c, "SELECT id FROM ptrx_audit WHERE operation = ?", [marker]);
       if (rows.length === 1) return true;
       await new Promise((r) => setTimeout(r, 25));
     }
@@ -50,7 +46,7 @@ async function seenOnSecondary(marker: string, timeoutMs = 10_000): Promise<bool
 async function replicationRow(): Promise<RowDataPacket> {
   const root = await pair.rootConnection("secondary");
   try {
-    return (await query(root, "SHOW SLAVE STATUS"))[0];
+    return (await q(root, "SHOW SLAVE STATUS"))[0];
   } finally {
     await root.end();
   }
@@ -76,13 +72,13 @@ test("both servers run on their own free ports with the demo schema replicated",
   assert.is(st.secondary.replication?.sqlRunning, "Yes");
   const c = await pair.connect("secondary");
   try {
-    const [counts] = await query(
+    const [counts] = await q(
       c,
       `SELECT (SELECT COUNT(*) FROM ptrx_resources) AS resources, (SELECT COUNT(*) FROM ptrx_accounts) AS accounts,
               (SELECT COUNT(*) FROM ptrx_passwords) AS passwords`,
     );
     assert.equal({ ...counts }, { resources: 10, accounts: 30, passwords: 30 });
-    const dbs = (await query(c, "SHOW DATABASES")).map((r) => r.Database);
+    const dbs = (await q(c, "SHOW DATABASES")).map((r) => r.Database);
     assert.ok(dbs.includes("sbtest"), "sbtest exists for sysbench");
   } finally {
     await c.end();
@@ -103,7 +99,7 @@ test("the replication channel uses TLS with the CA verified, and the replication
   const replUser = String(r.Master_User);
   const root = await pair.rootConnection("primary");
   try {
-    const [u] = await query(root, "SELECT ssl_type FROM mysql.user WHERE User = ?", [replUser]);
+    const [u] = await q(root, "SELECT ssl_type FROM mysql.user WHERE User = ?", [replUser]);
     assert.is(u.ssl_type, "ANY", "REQUIRE SSL");
   } finally {
     await root.end();
@@ -119,7 +115,7 @@ test("the replication channel uses TLS with the CA verified, and the replication
     assert.is((e as { errno?: number }).errno, 1045);
   }
   const tls = await mysql.createConnection({ ...plain, ssl: { ca: readFileSync(pair.caFile, "utf8") } });
-  const [cipher] = await query(tls, "SHOW SESSION STATUS LIKE 'Ssl_cipher'");
+  const [cipher] = await q(tls, "SHOW SESSION STATUS LIKE 'Ssl_cipher'");
   assert.ok(String(cipher.Value).length > 0, "session is encrypted");
   await tls.end();
 });
@@ -139,7 +135,7 @@ test("the application user's write on the secondary gets error 1290", async () =
 test("the application user holds no privilege that bypasses read_only", async () => {
   const c = await pair.connect("primary");
   try {
-    const grants = (await query(c, "SHOW GRANTS")).map((r) => String(Object.values(r)[0])).join("\n");
+    const grants = (await q(c, "SHOW GRANTS")).map((r) => String(Object.values(r)[0])).join("\n");
     assert.not.match(grants, /SUPER|READ_ONLY ADMIN|ALL PRIVILEGES/);
     assert.match(grants, /ON `passtrix`\.\*/);
     assert.match(grants, /ON `sbtest`\.\*/);
@@ -153,9 +149,9 @@ test("the service account can monitor and write the audit schema, nothing more",
   const svc = pair.serviceUser;
   const sec = await pair.connect("secondary", { user: svc.username, password: svc.password });
   try {
-    const [ro] = await query(sec, "SELECT @@read_only AS ro");
+    const [ro] = await q(sec, "SELECT @@read_only AS ro");
     assert.is(Number(ro.ro), 1);
-    const [st] = await query(sec, "SHOW SLAVE STATUS");
+    const [st] = await q(sec, "SHOW SLAVE STATUS");
     assert.is(st.Slave_IO_Running, "Yes");
   } finally {
     await sec.end();
@@ -269,7 +265,7 @@ test("pairs started at the same time are isolated", async () => {
     await c.query("CREATE TABLE passtrix.only_in_a (id INT PRIMARY KEY)");
     await c.end();
     const d = await b.connect("primary");
-    const rows = await query(d, "SHOW TABLES FROM passtrix LIKE 'only_in_a'");
+    const rows = await q(d, "SHOW TABLES FROM passtrix LIKE 'only_in_a'");
     await d.end();
     assert.is(rows.length, 0);
   } finally {

@@ -11,13 +11,13 @@ import type { TLSSocket } from "node:tls";
 import { promisify } from "node:util";
 import * as mariadb from "mariadb";
 import mysqlCb from "mysql2";
-import type { Connection } from "mysql2/promise";
+import type { Connection, ConnectionOptions } from "mysql2/promise";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { tlsFiles } from "../../src/lab/tls.js";
 import { startPair, type TestPair } from "../helpers/pair.js";
 import { freePort } from "../helpers/ports.js";
-import { type RunningProxy, startProxy } from "../helpers/proxy.js";
+import { appUserOptions, type RunningProxy, startProxy } from "../helpers/proxy.js";
 import {
   CAP,
   comExecute,
@@ -227,17 +227,10 @@ interface Observed {
 }
 
 /** A mysql2 connection whose login packets are watched (the promise API hides them). */
-function observedMysql2(port: number, options: Record<string, unknown>): Promise<Observed> {
+function observedMysql2(port: number, options: ConnectionOptions): Promise<Observed> {
   return new Promise((resolve, reject) => {
     const authMoreData: number[] = [];
-    const c = mysqlCb.createConnection({
-      host: "127.0.0.1",
-      port,
-      user: pair.appUser.username,
-      password: pair.appUser.password,
-      database: "passtrix",
-      ...options,
-    });
+    const c = mysqlCb.createConnection(appUserOptions(pair, port, options));
     const raw = c as unknown as {
       handlePacket(p?: { buffer: Buffer; start: number; end: number }): void;
       stream: TLSSocket;

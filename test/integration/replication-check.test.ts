@@ -4,46 +4,22 @@
  * (sql_log_bin=0) is named with its table and chunk, and the exit code is non-zero; stopped
  * replication is reported as broken; replication always runs again after a check.
  */
-import type { Connection, RowDataPacket } from "mysql2/promise";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { type CheckReport, checkReplication } from "../../src/replication/check.js";
 import { startPair, type TestPair } from "../helpers/pair.js";
 import { ADMIN_USER, runCli } from "../helpers/servers.js";
+import { createAdmin, onRoot, q, waitReplicated } from "../helpers/sql.js";
 
 let pair: TestPair;
 const admin = { user: ADMIN_USER.username, password: ADMIN_USER.password };
 const ROWS = 2500;
 
-async function q(conn: Connection, sql: string, params: unknown[] = []): Promise<RowDataPacket[]> {
-  const [r] = await conn.query<RowDataPacket[]>(sql, params);
-  return r;
-}
-
-async function onRoot<T>(role: "primary" | "secondary", f: (c: Connection) => Promise<T>): Promise<T> {
-  const c = await pair.rootConnection(role);
-  try {
-    return await f(c);
-  } finally {
-    await c.end();
-  }
-}
-
-async function caughtUp(): Promise<void> {
-  const pos = await onRoot("primary", async (c) =>
-    String((await q(c, "SELECT @@GLOBAL.gtid_binlog_pos AS p"))[0].p),
-  );
-  await onRoot("secondary", async (c) => {
-    const [r] = await q(c, "SELECT MASTER_GTID_WAIT(?, 10) AS r", [pos]);
-    assert.is(Number(r.r), 0, "the secondary caught up");
-  });
-}
-
 /** Replication runs again after a check (the IO thread may take a moment to reconnect). */
 async function replicationRunning(): Promise<void> {
   const deadline = Date.now() + 10_000;
   for (;;) {
-    const st = await onRoot("secondary", async (c) => (await q(c, "SHOW SLAVE STATUS"))[0]);
+    const st = await onRoot(pair, "secondary", async (c) => (await q(c, "SHOW SLAVE STATUS"))[0]);
     assert.is(st.Until_Condition, "None");
     assert.is(st.Slave_SQL_Running, "Yes");
     if (st.Slave_IO_Running === "Yes") return;
@@ -81,9 +57,8 @@ function cliArgs(...more: string[]): string[] {
 
 test.before(async () => {
   pair = await startPair();
-  await onRoot("primary", async (c) => {
-    await c.query("CREATE USER ?@'%' IDENTIFIED BY ?", [ADMIN_USER.username, ADMIN_USER.password]);
-    await c.query("GRANT ALL PRIVILEGES ON *.* TO ?@'%' WITH GRANT OPTION", [ADMIN_USER.username]);
+  await createAdmin(pair);
+  await onRoot(pair, "primary", async (c) => {
     await c.query(
       "CREATE TABLE sbtest.items (id INT PRIMARY KEY, v VARCHAR(32) NOT NULL, d DATETIME(3) NULL)",
     );
@@ -98,7 +73,7 @@ test.before(async () => {
       "INSERT INTO sbtest.by_date SELECT TIMESTAMP('2024-01-01') + INTERVAL seq SECOND, CONCAT('u', seq % 5), seq FROM seq_1_to_1200",
     );
   });
-  await caughtUp();
+  await waitReplicated(pair, 10);
 });
 
 test.after(async () => {
@@ -165,7 +140,7 @@ test("consistent while writes go on: each table is compared at one GTID position
 });
 
 test("a change made on the secondary outside the binlog is named: table and chunk, exit code 1", async () => {
-  await onRoot("secondary", async (c) => {
+  await onRoot(pair, "secondary", async (c) => {
     await c.query("SET SESSION sql_log_bin = 0");
     await c.query("UPDATE sbtest.items SET v = 'drifted' WHERE id = 1500");
     await c.query("DELETE FROM sbtest.keyless WHERE a IS NULL");
@@ -195,7 +170,7 @@ test("a change made on the secondary outside the binlog is named: table and chun
   );
   assert.match(cli.stdout, "DRIFT sbtest.keyless");
   // Mend it for the next test.
-  await onRoot("secondary", async (c) => {
+  await onRoot(pair, "secondary", async (c) => {
     await c.query("SET SESSION sql_log_bin = 0");
     await c.query("UPDATE sbtest.items SET v = 'v1500' WHERE id = 1500");
     await c.query("INSERT INTO sbtest.keyless VALUES (NULL, 'y')");
@@ -203,7 +178,7 @@ test("a change made on the secondary outside the binlog is named: table and chun
 });
 
 test("a row only on the secondary, past the primary's last key, lands in the last chunk", async () => {
-  await onRoot("secondary", async (c) => {
+  await onRoot(pair, "secondary", async (c) => {
     await c.query("SET SESSION sql_log_bin = 0");
     await c.query("INSERT INTO sbtest.items VALUES (999999, 'extra', NULL)");
   });
@@ -214,7 +189,7 @@ test("a row only on the secondary, past the primary's last key, lands in the las
     assert.is(items.drift[0].range, "id > 2000");
     assert.equal(r.consistency.drifted, ["sbtest.items"]);
   } finally {
-    await onRoot("secondary", async (c) => {
+    await onRoot(pair, "secondary", async (c) => {
       await c.query("SET SESSION sql_log_bin = 0");
       await c.query("DELETE FROM sbtest.items WHERE id = 999999");
     });
@@ -222,7 +197,7 @@ test("a row only on the secondary, past the primary's last key, lands in the las
 });
 
 test("stopped replication is broken: reported, consistency not compared, exit code 1", async () => {
-  await onRoot("secondary", (c) => c.query("STOP SLAVE"));
+  await onRoot(pair, "secondary", (c) => c.query("STOP SLAVE"));
   try {
     const r = await check();
     assert.not.ok(r.ok);
@@ -233,7 +208,7 @@ test("stopped replication is broken: reported, consistency not compared, exit co
     assert.is(cli.code, 1);
     assert.match(cli.stdout, "BROKEN");
   } finally {
-    await onRoot("secondary", (c) => c.query("START SLAVE"));
+    await onRoot(pair, "secondary", (c) => c.query("START SLAVE"));
   }
 });
 

@@ -7,7 +7,7 @@
  */
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { Connection, RowDataPacket } from "mysql2/promise";
+import type { Connection } from "mysql2/promise";
 import mysql from "mysql2/promise";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
@@ -18,40 +18,15 @@ import { promote } from "../../src/replication/promote.js";
 import { startPair, type TestPair } from "../helpers/pair.js";
 import { type RunningProxy, startProxy } from "../helpers/proxy.js";
 import { ADMIN_USER, runCli, spawnCli } from "../helpers/servers.js";
+import { createAdmin, onRoot, q, waitReplicated } from "../helpers/sql.js";
 import { until } from "../helpers/wait.js";
 
 const admin = { user: ADMIN_USER.username, password: ADMIN_USER.password };
 
-async function q(conn: Connection, sql: string, params: unknown[] = []): Promise<RowDataPacket[]> {
-  const [r] = await conn.query<RowDataPacket[]>(sql, params);
-  return r;
-}
-
-async function onRoot<T>(
-  pair: TestPair,
-  role: "primary" | "secondary",
-  f: (c: Connection) => Promise<T>,
-): Promise<T> {
-  const c = await pair.rootConnection(role);
-  try {
-    return await f(c);
-  } finally {
-    await c.end();
-  }
-}
-
 /** An admin account on the pair (created on the primary, replicated), and a config file for pairgate. */
 async function preparePair(pair: TestPair): Promise<string> {
-  await onRoot(pair, "primary", async (c) => {
-    await c.query("CREATE USER ?@'%' IDENTIFIED BY ?", [ADMIN_USER.username, ADMIN_USER.password]);
-    await c.query("GRANT ALL PRIVILEGES ON *.* TO ?@'%' WITH GRANT OPTION", [ADMIN_USER.username]);
-  });
-  const pos = await onRoot(pair, "primary", async (c) =>
-    String((await q(c, "SELECT @@GLOBAL.gtid_binlog_pos AS p"))[0].p),
-  );
-  await onRoot(pair, "secondary", async (c) =>
-    assert.is(Number((await q(c, "SELECT MASTER_GTID_WAIT(?, 10) AS r", [pos]))[0].r), 0),
-  );
+  await createAdmin(pair);
+  await waitReplicated(pair, 10);
   const file = join(pair.dir, "proxy.config.json");
   writeFileSync(file, `${JSON.stringify(pair.proxyConfig({ monitor: { intervalMs: 100 } }), null, 2)}\n`);
   return file;

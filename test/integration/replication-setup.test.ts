@@ -4,7 +4,6 @@
  * secondary is read-only and follows later writes; a second run only verifies; a secondary with
  * databases of its own is refused unless --force; a server_id clash is refused with the lines to add.
  */
-import type { Connection, RowDataPacket } from "mysql2/promise";
 import mysql from "mysql2/promise";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
@@ -13,6 +12,7 @@ import type { SeedProgress } from "../../src/replication/seed.js";
 import { setupReplication } from "../../src/replication/setup.js";
 import { freePort } from "../helpers/ports.js";
 import { ADMIN_USER, runCli, type Servers, type StandaloneServer, startServers } from "../helpers/servers.js";
+import { onServer, q } from "../helpers/sql.js";
 
 let servers: Servers;
 let primary: StandaloneServer;
@@ -27,20 +27,6 @@ let freshSecondary: StandaloneServer;
 const ROWS = 2500;
 const admin = { user: ADMIN_USER.username, password: ADMIN_USER.password };
 
-async function q(conn: Connection, sql: string, params: unknown[] = []): Promise<RowDataPacket[]> {
-  const [r] = await conn.query<RowDataPacket[]>(sql, params);
-  return r;
-}
-
-async function on<T>(s: StandaloneServer, f: (c: Connection) => Promise<T>): Promise<T> {
-  const c = await s.rootConnection();
-  try {
-    return await f(c);
-  } finally {
-    await c.end();
-  }
-}
-
 async function eventually(what: string, f: () => Promise<boolean>, ms = 10_000): Promise<void> {
   const deadline = Date.now() + ms;
   while (Date.now() < deadline) {
@@ -50,10 +36,25 @@ async function eventually(what: string, f: () => Promise<boolean>, ms = 10_000):
   assert.unreachable(`${what} within ${ms} ms`);
 }
 
+/** `pairgate replication setup` from `primary` to `secondary` as ADMIN_USER, then `more`. */
+function setupArgs(primary: StandaloneServer, secondary: StandaloneServer, ...more: string[]): string[] {
+  return [
+    "replication",
+    "setup",
+    "--primary",
+    primary.endpoint,
+    "--secondary",
+    secondary.endpoint,
+    "--admin-user",
+    ADMIN_USER.username,
+    ...more,
+  ];
+}
+
 test.before(async () => {
   servers = await startServers(6, { serverIds: [1, 2, 3, 1, 5, 6], freshInstall: [4, 5] });
   [primary, secondary, dirty, clash, freshPrimary, freshSecondary] = servers.list;
-  await on(primary, async (c) => {
+  await onServer(primary, async (c) => {
     await c.query("CREATE DATABASE vault");
     await c.query(
       "CREATE TABLE vault.items (id INT PRIMARY KEY, name VARCHAR(64) NOT NULL, secret VARBINARY(64), note TEXT NULL)",
@@ -67,7 +68,7 @@ test.before(async () => {
     await c.query("CREATE USER 'vault_app'@'%' IDENTIFIED BY 'vault-app-secret'");
     await c.query("GRANT SELECT, INSERT ON vault.* TO 'vault_app'@'%'");
   });
-  await on(dirty, async (c) => {
+  await onServer(dirty, async (c) => {
     await c.query("CREATE DATABASE own_data");
     await c.query("CREATE TABLE own_data.notes (id INT PRIMARY KEY)");
     // Without tables: not "data of its own", named but not a reason to refuse.
@@ -113,7 +114,7 @@ test("two fresh servers: setup copies the data and replicates by GTID over verif
   );
   assert.ok(r.advice.some((l) => l.includes("rpl_semi_sync_master_wait_point = AFTER_SYNC")));
 
-  await on(secondary, async (c) => {
+  await onServer(secondary, async (c) => {
     const [row] = await q(c, "SELECT COUNT(*) AS n, SUM(note IS NULL) AS nulls FROM vault.items");
     assert.is(Number(row.n), ROWS);
     assert.is(Number(row.nulls), Math.floor(ROWS / 3));
@@ -130,15 +131,20 @@ test("two fresh servers: setup copies the data and replicates by GTID over verif
     const [pos] = await q(c, "SELECT @@GLOBAL.gtid_binlog_pos AS b, @@GLOBAL.gtid_slave_pos AS s");
     assert.not.match(String(pos.b), /-2-/);
   });
-  await on(primary, async (c) => {
+  await onServer(primary, async (c) => {
     const [u] = await q(c, "SHOW CREATE USER 'pairgate_repl'@'%'");
     assert.match(String(Object.values(u)[0]), "REQUIRE SSL");
   });
 
   // A later write on the primary reaches the secondary.
-  await on(primary, (c) => c.query("INSERT INTO vault.items VALUES (999999, 'later', NULL, 'after setup')"));
+  await onServer(primary, (c) =>
+    c.query("INSERT INTO vault.items VALUES (999999, 'later', NULL, 'after setup')"),
+  );
   await eventually("the later write replicated", () =>
-    on(secondary, async (c) => (await q(c, "SELECT id FROM vault.items WHERE id = 999999")).length === 1),
+    onServer(
+      secondary,
+      async (c) => (await q(c, "SELECT id FROM vault.items WHERE id = 999999")).length === 1,
+    ),
   );
   // The copied application account logs in to the secondary, which refuses its writes.
   const app = await mysql.createConnection({
@@ -162,7 +168,7 @@ test("two fresh servers: setup copies the data and replicates by GTID over verif
 });
 
 test("setup twice is harmless: the second run only verifies and writes nothing to the primary", async () => {
-  const before = await on(primary, async (c) =>
+  const before = await onServer(primary, async (c) =>
     String((await q(c, "SELECT @@GLOBAL.gtid_binlog_pos AS p"))[0].p),
   );
   const r = await setupReplication({
@@ -174,11 +180,11 @@ test("setup twice is harmless: the second run only verifies and writes nothing t
   assert.is(r.action, "verified");
   assert.is(r.seed, undefined);
   assert.is(r.position, before);
-  const after = await on(primary, async (c) =>
+  const after = await onServer(primary, async (c) =>
     String((await q(c, "SELECT @@GLOBAL.gtid_binlog_pos AS p"))[0].p),
   );
   assert.is(after, before);
-  await on(secondary, async (c) => {
+  await onServer(secondary, async (c) => {
     const [st] = await q(c, "SHOW SLAVE STATUS");
     assert.is(st.Slave_SQL_Running, "Yes");
     assert.is(Number((await q(c, "SELECT COUNT(*) AS n FROM vault.items"))[0].n), ROWS + 1);
@@ -186,36 +192,15 @@ test("setup twice is harmless: the second run only verifies and writes nothing t
 });
 
 test("the CLI: setup again through `pairgate replication setup` exits 0 with the summary", async () => {
-  const r = await runCli(
-    [
-      "replication",
-      "setup",
-      "--primary",
-      primary.endpoint,
-      "--secondary",
-      secondary.endpoint,
-      "--admin-user",
-      ADMIN_USER.username,
-      "--ssl-ca",
-      servers.caFile,
-    ],
-    { PAIRGATE_ADMIN_PASSWORD: ADMIN_USER.password },
-  );
+  const r = await runCli(setupArgs(primary, secondary, "--ssl-ca", servers.caFile), {
+    PAIRGATE_ADMIN_PASSWORD: ADMIN_USER.password,
+  });
   assert.is(r.code, 0, r.stderr);
   assert.match(r.stdout, "Connection Status: Alive — High Availability Live is in progress now");
   assert.match(r.stdout, `Secondary server is running in host: ${secondary.endpoint}`);
   assert.match(r.stdout, "[mariadbd]\nread_only = ON");
   // No password given anywhere: a usage error (2) before any connection.
-  const noPassword = await runCli([
-    "replication",
-    "setup",
-    "--primary",
-    primary.endpoint,
-    "--secondary",
-    secondary.endpoint,
-    "--admin-user",
-    ADMIN_USER.username,
-  ]);
+  const noPassword = await runCli(setupArgs(primary, secondary));
   assert.is(noPassword.code, 2);
   assert.match(noPassword.stderr, "PAIRGATE_ADMIN_PASSWORD");
 });
@@ -235,60 +220,36 @@ test("a secondary with databases of its own is refused without --force, and left
     assert.match((e as Error).message, "(own_data)");
     assert.not.match((e as Error).message, "own_empty");
   }
-  await on(dirty, async (c) => {
+  await onServer(dirty, async (c) => {
     assert.is((await q(c, "SHOW SLAVE STATUS")).length, 0);
     assert.is(Number((await q(c, "SELECT @@GLOBAL.read_only AS ro"))[0].ro), 0);
     assert.is((await q(c, "SHOW DATABASES LIKE 'own_data'")).length, 1);
   });
-  const cli = await runCli(
-    [
-      "replication",
-      "setup",
-      "--primary",
-      primary.endpoint,
-      "--secondary",
-      dirty.endpoint,
-      "--admin-user",
-      ADMIN_USER.username,
-    ],
-    { PAIRGATE_ADMIN_PASSWORD: ADMIN_USER.password },
-  );
+  const cli = await runCli(setupArgs(primary, dirty), { PAIRGATE_ADMIN_PASSWORD: ADMIN_USER.password });
   assert.is(cli.code, 1);
   assert.match(cli.stderr, "holds databases of its own (own_data)");
 });
 
 test("two freshly installed servers (mariadb-install-db's output, its empty `test` database included) pair without --force", async () => {
   for (const s of [freshPrimary, freshSecondary])
-    await on(s, async (c) =>
+    await onServer(s, async (c) =>
       assert.equal(
         (await q(c, "SHOW DATABASES LIKE 'test'")).map((r) => Object.values(r)[0]),
         ["test"],
         `${s.name} is a fresh install with its test database`,
       ),
     );
-  const cli = await runCli(
-    [
-      "replication",
-      "setup",
-      "--primary",
-      freshPrimary.endpoint,
-      "--secondary",
-      freshSecondary.endpoint,
-      "--admin-user",
-      ADMIN_USER.username,
-      "--ssl-ca",
-      servers.caFile,
-    ],
-    { PAIRGATE_ADMIN_PASSWORD: ADMIN_USER.password },
-  );
+  const cli = await runCli(setupArgs(freshPrimary, freshSecondary, "--ssl-ca", servers.caFile), {
+    PAIRGATE_ADMIN_PASSWORD: ADMIN_USER.password,
+  });
   assert.is(cli.code, 0, `${cli.stdout}\n${cli.stderr}`);
   const out = cli.stdout + cli.stderr;
   assert.match(out, /will be dropped: test\b/);
   assert.match(out, /dropping empty database test/);
-  await on(freshPrimary, (c) => c.query("CREATE TABLE test.after_setup (id INT PRIMARY KEY)"));
-  await on(freshPrimary, (c) => c.query("INSERT INTO test.after_setup VALUES (42)"));
+  await onServer(freshPrimary, (c) => c.query("CREATE TABLE test.after_setup (id INT PRIMARY KEY)"));
+  await onServer(freshPrimary, (c) => c.query("INSERT INTO test.after_setup VALUES (42)"));
   await eventually("the secondary follows the primary", () =>
-    on(freshSecondary, async (c) => {
+    onServer(freshSecondary, async (c) => {
       const r = await q(
         c,
         "SELECT COUNT(*) AS n FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'test' AND TABLE_NAME = 'after_setup'",
@@ -298,7 +259,7 @@ test("two freshly installed servers (mariadb-install-db's output, its empty `tes
       );
     }),
   );
-  await on(freshSecondary, async (c) => {
+  await onServer(freshSecondary, async (c) => {
     const st = (await q(c, "SHOW SLAVE STATUS"))[0];
     assert.is(st.Slave_IO_Running, "Yes");
     assert.is(st.Slave_SQL_Running, "Yes");
@@ -315,7 +276,7 @@ test("--force replaces the secondary's own data with the primary's", async () =>
     force: true,
   });
   assert.is(r.action, "seeded");
-  await on(dirty, async (c) => {
+  await onServer(dirty, async (c) => {
     assert.is((await q(c, "SHOW DATABASES LIKE 'own_data'")).length, 0);
     assert.is(Number((await q(c, "SELECT COUNT(*) AS n FROM vault.items"))[0].n), ROWS + 1);
     assert.is((await q(c, "SHOW SLAVE STATUS"))[0].Slave_SQL_Running, "Yes");
@@ -354,7 +315,7 @@ test("servers with the same server_id are refused, with the option-file line to 
       (e as ReplicationError).details.join("|"),
     );
   }
-  await on(clash, async (c) => assert.is((await q(c, "SHOW SLAVE STATUS")).length, 0));
+  await onServer(clash, async (c) => assert.is((await q(c, "SHOW SLAVE STATUS")).length, 0));
 });
 
 test.run();

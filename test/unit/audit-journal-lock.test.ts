@@ -4,7 +4,7 @@
  * pid that now names another process). A live second owner is refused with its pid in the message.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -13,6 +13,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { DirLockedError, lockDir } from "../../src/audit/dir-lock.js";
 import { Journal, JournalError } from "../../src/audit/journal.js";
+import { procState } from "../helpers/proc.js";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const JOURNAL_MODULE = pathToFileURL(join(ROOT, "src", "audit", "journal.ts")).href;
@@ -65,16 +66,6 @@ setInterval(() => {}, 1000);
     child.once("exit", (code) => reject(new Error(`holder exited (${code}) before opening: ${out}`)));
   });
   return { pid, child };
-}
-
-function procState(pid: number): string | null {
-  try {
-    // "pid (comm) S ...": the state is the first field after the command name.
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[0];
-  } catch {
-    return null;
-  }
 }
 
 test("a second lock on the same folder in this process is refused; released, it can be taken again", async () => {

@@ -6,7 +6,7 @@
  */
 import { once } from "node:events";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { connect, createServer, type Server, type Socket } from "node:net";
+import { connect, createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createSecureContext, TLSSocket, connect as tlsConnect } from "node:tls";
@@ -14,39 +14,11 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { ensureTls } from "../../src/lab/tls.js";
 import { adoptSocket, ReadChannel, readsThroughChannel } from "../../src/net/read-channel.js";
+import { closeSocketPair, pattern, socketPair } from "../helpers/socket-pair.js";
 import { until } from "../helpers/wait.js";
 
-interface Link {
-  server: Server;
-  accepted: Socket;
-  client: Socket;
-}
-
-async function link(): Promise<Link> {
-  const server = createServer();
-  const acceptedP = once(server, "connection") as Promise<[Socket]>;
-  server.listen(0, "127.0.0.1");
-  await once(server, "listening");
-  const { port } = server.address() as { port: number };
-  const client = connect({ port, host: "127.0.0.1" });
-  await once(client, "connect");
-  const [accepted] = await acceptedP;
-  accepted.pause(); // as the login leaves it
-  return { server, accepted, client };
-}
-
-function close(l: Link): void {
-  l.client.destroy();
-  l.accepted.destroy();
-  l.server.close();
-}
-
-/** A deterministic byte pattern, so any overwrite shows. */
-function pattern(n: number, salt: number): Buffer {
-  const b = Buffer.allocUnsafe(n);
-  for (let i = 0; i < n; i++) b[i] = (i * 31 + salt) & 0xff;
-  return b;
-}
+// The accepted socket paused, as the login leaves it.
+const link = () => socketPair({ pauseAccepted: true });
 
 test("an accepted socket is adopted: bytes sent before the switch come first, then the rest, in order", async () => {
   const l = await link();
@@ -62,7 +34,7 @@ test("an accepted socket is adopted: bytes sent before the switch come first, th
     await until("all bytes arrived", async () => Buffer.concat(got).length === 23, 2000);
     assert.is(Buffer.concat(got).toString(), "early bytes|later bytes");
   } finally {
-    close(l);
+    closeSocketPair(l);
   }
 });
 
@@ -86,7 +58,7 @@ for (const sizing of ["grow", "adaptive"] as const)
       assert.ok(kept.length > 1, "several reads");
       assert.ok(Buffer.concat(kept).equals(Buffer.concat(sent)), "every kept chunk still holds its bytes");
     } finally {
-      close(l);
+      closeSocketPair(l);
     }
   });
 
@@ -131,7 +103,7 @@ test("pause stops reading through the channel and resume restarts it; the peer's
     await closed;
     assert.ok(l.accepted.destroyed);
   } finally {
-    close(l);
+    closeSocketPair(l);
   }
 });
 
@@ -164,7 +136,7 @@ test("a TLS socket is not adopted (its handle is the TLS layer, not TCP): the ca
     client.destroy();
     server.destroy();
   } finally {
-    close(l);
+    closeSocketPair(l);
     rmSync(dir, { recursive: true, force: true });
   }
 });
@@ -175,7 +147,7 @@ test("a destroyed socket is not adopted", async () => {
     l.accepted.destroy();
     assert.not.ok(adoptSocket(l.accepted, new ReadChannel()), "a destroyed socket is left alone");
   } finally {
-    close(l);
+    closeSocketPair(l);
   }
 });
 

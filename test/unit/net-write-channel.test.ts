@@ -6,41 +6,12 @@
  * socket.write.
  */
 import { once } from "node:events";
-import { connect, createServer, type Server, Socket } from "node:net";
+import { Socket } from "node:net";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { WriteChannel } from "../../src/net/write-channel.js";
+import { closeSocketPair, pattern, socketPair } from "../helpers/socket-pair.js";
 import { until } from "../helpers/wait.js";
-
-interface Link {
-  server: Server;
-  accepted: Socket;
-  client: Socket;
-}
-
-async function link(): Promise<Link> {
-  const server = createServer();
-  const acceptedP = once(server, "connection") as Promise<[Socket]>;
-  server.listen(0, "127.0.0.1");
-  await once(server, "listening");
-  const { port } = server.address() as { port: number };
-  const client = connect({ port, host: "127.0.0.1" });
-  await once(client, "connect");
-  const [accepted] = await acceptedP;
-  return { server, accepted, client };
-}
-
-function close(l: Link): void {
-  l.client.destroy();
-  l.accepted.destroy();
-  l.server.close();
-}
-
-function pattern(n: number, salt: number): Buffer {
-  const b = Buffer.allocUnsafe(n);
-  for (let i = 0; i < n; i++) b[i] = (i * 31 + salt) & 0xff;
-  return b;
-}
 
 function collect(s: Socket): Buffer[] {
   const got: Buffer[] = [];
@@ -49,7 +20,7 @@ function collect(s: Socket): Buffer[] {
 }
 
 test("small writes go straight to the handle on this Node and arrive in order", async () => {
-  const l = await link();
+  const l = await socketPair();
   try {
     const got = collect(l.client);
     const out = new WriteChannel(l.accepted);
@@ -62,12 +33,12 @@ test("small writes go straight to the handle on this Node and arrive in order", 
     assert.is(Buffer.concat(got).toString(), want);
     assert.ok(out.directWrites >= 100, `direct writes: ${out.directWrites}`);
   } finally {
-    close(l);
+    closeSocketPair(l);
   }
 });
 
 test("a write the kernel cannot take whole: false, then 'drain'; later writes and end() keep the order", async () => {
-  const l = await link();
+  const l = await socketPair();
   try {
     l.client.pause(); // the peer reads nothing yet: the send and receive buffers fill
     const out = new WriteChannel(l.accepted);
@@ -92,12 +63,12 @@ test("a write the kernel cannot take whole: false, then 'drain'; later writes an
     assert.ok(all.subarray(big.length + 1000).equals(tail2), "then the socket's own write");
     assert.is(out.pendingLength, 0);
   } finally {
-    close(l);
+    closeSocketPair(l);
   }
 });
 
 test("writes after the socket is destroyed do not throw; a socket without a TCP handle uses socket.write", async () => {
-  const l = await link();
+  const l = await socketPair();
   try {
     const out = new WriteChannel(l.accepted);
     l.accepted.destroy();
@@ -107,7 +78,7 @@ test("writes after the socket is destroyed do not throw; a socket without a TCP 
     assert.is(fallback.direct, false);
     plain.destroy();
   } finally {
-    close(l);
+    closeSocketPair(l);
   }
 });
 
