@@ -10,6 +10,9 @@
  *   npm run bench -- --baseline DIR     also a second pairgate started from DIR/bin/pairgate.js (an older
  *                                       build), interleaved with the others: before/after in one run
  *   npm run bench -- --audit            also a pairgate auditing every statement (the cost of auditing)
+ *   npm run bench -- --floor            also a bare byte relay on pairgate's socket layer, on one event
+ *                                       loop and on two (worker threads): what Node costs before any
+ *                                       protocol work, the ceiling of a single-threaded pairgate
  *   npm run bench -- --sessions 500     idle sessions for the memory figure (default 2000; 0 skips it)
  *
  * Runs are interleaved (within a round every target runs each case before the next case starts,
@@ -44,7 +47,7 @@ const TABLE_SIZE = 10_000;
 const CHECK_USER = "pairgate_bench_check";
 const MAX_CONNECTIONS = 2500;
 
-type TargetName = "direct" | "haproxy" | "pairgate" | "pairgate+audit" | "baseline";
+type TargetName = "direct" | "haproxy" | "pairgate" | "pairgate+audit" | "baseline" | "relay" | "relay×2";
 
 interface Target {
   name: TargetName;
@@ -84,6 +87,8 @@ interface Options {
   protocols: PsMode[];
   /** A checkout (with a built dist/) whose pairgate runs as a further target, "baseline". */
   baseline: string | null;
+  /** Also the bare relays (bench/lib/bare-relay.mjs) on one and on two threads. */
+  floor: boolean;
 }
 
 const log = (msg: string) => process.stderr.write(`bench: ${msg}\n`);
@@ -100,6 +105,7 @@ function options(): Options {
       focus: { type: "boolean", default: false },
       protocol: { type: "string", default: "both" },
       baseline: { type: "string" },
+      floor: { type: "boolean", default: false },
     },
     strict: true,
   });
@@ -127,6 +133,7 @@ function options(): Options {
     audit: values.audit ?? false,
     protocols: chosen,
     baseline: values.baseline ?? null,
+    floor: values.floor ?? false,
   };
 }
 
@@ -475,6 +482,34 @@ async function main(): Promise<void> {
         t.out = `did not start: ${(e as Error).message}`;
       }
     }
+    if (o.floor) {
+      for (const [name, threads] of [
+        ["relay", 1],
+        ["relay×2", 2],
+      ] as const) {
+        const port = await freePort(HOST);
+        const proc = spawnManaged(
+          name,
+          process.execPath,
+          [
+            join(ROOT, "bench", "lib", "bare-relay.mjs"),
+            String(port),
+            pair.primary.host,
+            String(pair.primary.port),
+            String(threads),
+          ],
+          join(tmp, `${name}.log`),
+        );
+        procs.push(proc);
+        const t: Target = { name, port, proc, out: null };
+        targets.push(t);
+        try {
+          await waitForLogin(pair, port, name, proc);
+        } catch (e) {
+          t.out = `did not start: ${(e as Error).message}`;
+        }
+      }
+    }
     if (o.audit) {
       // The worst case for auditing: every point select reads an audited table, so every result
       // waits for its event's group-committed fsync.
@@ -588,7 +623,7 @@ async function main(): Promise<void> {
     const memory: MemoryReport[] = [];
     if (o.sessions > 0) {
       for (const t of live()) {
-        if (!t.proc || t.name === "pairgate+audit") continue;
+        if (!t.proc || t.name === "pairgate+audit" || t.name.startsWith("relay")) continue;
         const idle =
           t.name === "pairgate"
             ? pairgateIdleMiB
