@@ -25,6 +25,8 @@ export interface AuditMetricsSource {
   readonly lastDeliveryAt: number | null;
   /** Audit events recorded so far, by operation (monotonic). */
   counts(): Record<string, number>;
+  /** Why the journal is not open (held by another process, unwritable, ...), or null when it is. */
+  readonly journalProblem: string | null;
 }
 
 const MODES: readonly Mode[] = ["read_write", "read_only", "down"];
@@ -170,6 +172,7 @@ export class Metrics {
 
   // Audit and config (pairgate_audit_events_total is read from the source at scrape time)
   private readonly auditPending: Gauge;
+  private readonly auditJournalOpen: Gauge;
   private readonly auditLastDelivery: Gauge;
   private readonly configReloads: Counter<"result">;
   private auditSource: AuditMetricsSource | null = null;
@@ -418,6 +421,15 @@ export class Metrics {
         if (src) this.set(src.pending());
       },
     });
+    this.auditJournalOpen = new Gauge({
+      name: "pairgate_audit_journal_open",
+      help: "0 while audit is on and its journal cannot be opened (audited statements are refused; /readyz and the status page say why), else 1.",
+      registers: reg,
+      collect() {
+        const src = self.auditSource;
+        if (src) this.set(src.journalProblem === null ? 1 : 0);
+      },
+    });
     this.auditLastDelivery = new Gauge({
       name: "pairgate_audit_last_delivery_timestamp_seconds",
       help: "When audit events were last delivered to the primary (Unix time; 0 = never).",
@@ -450,6 +462,7 @@ export class Metrics {
     this.replContact.set(Number.NaN);
     this.secondaryWritable.set(0);
     this.auditPending.set(0);
+    this.auditJournalOpen.set(1);
     this.auditLastDelivery.set(0);
     for (const result of ["ok", "invalid", "error"]) this.configReloads.inc({ result }, 0);
     for (const result of ["caught_up", "timed_out"]) this.catchUps.inc({ result }, 0);

@@ -118,7 +118,12 @@ test.before(async () => {
   });
   metrics = new Metrics();
   metrics.attachTopology(topology);
-  metrics.setAuditSource({ pending: () => audit.pending(), lastDeliveryAt: null, counts: () => ({}) });
+  metrics.setAuditSource({
+    pending: () => audit.pending(),
+    lastDeliveryAt: null,
+    counts: () => ({}),
+    journalProblem: null,
+  });
   topology.start();
   await topology.ready(5000);
   admin = await startAdminServer({

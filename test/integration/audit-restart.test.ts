@@ -219,6 +219,12 @@ test("a live pairgate on the same journal: the second one says who holds it (/re
       20_000,
     );
     assert.match(body.audit ?? "", new RegExp(`in use by process ${first.pid}\\b`));
+    const journalOpen = async (admin: number) =>
+      /^pairgate_audit_journal_open (\d)$/m.exec(
+        await (await fetch(`http://127.0.0.1:${admin}/metrics`)).text(),
+      )?.[1];
+    assert.is(await journalOpen(a2), "0", "the metric says the journal is not open");
+    assert.is(await journalOpen(a1), "1");
     const status = (await (await fetch(`http://127.0.0.1:${a2}/status`)).json()) as {
       warnings: string[];
       audit: { journalProblem: string | null };
@@ -238,6 +244,7 @@ test("a live pairgate on the same journal: the second one says who holds it (/re
     await until("the second opens the journal", async () => (await readyz(a2)) === 200, 5000);
     const took = Date.now() - killedAt;
     assert.ok(took < 2500, `retried within about a second: ${took} ms`);
+    assert.is(await journalOpen(a2), "1", "and open once it took the journal");
     const c2 = await mysql.createConnection(appUserOptions(pair, l2));
     const [rows] = await c2.query("SELECT encrypted_password FROM ptrx_passwords WHERE account_id = 1");
     assert.is((rows as unknown[]).length, 1);

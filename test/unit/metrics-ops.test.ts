@@ -68,6 +68,7 @@ test("the rules cover the operator's list of alerts", () => {
     "PairgateSecondaryWritable",
     "PairgateAuditBacklogGrowing",
     "PairgateAuditDeliveryStale",
+    "PairgateAuditJournalUnavailable",
     "PairgateReplicationNotLossless",
     "PairgateAcknowledgedWritesMissing",
     "PairgatePrimaryFenced",

@@ -242,18 +242,23 @@ test("audit figures are read from the source at scrape time", async () => {
   const m = new Metrics({ defaultMetrics: false });
   let pending = 5;
   const counts: Record<string, number> = { password_retrieval: 3, login: 1 };
-  m.setAuditSource({
+  const source = {
     pending: () => pending,
     lastDeliveryAt: 1_700_000_000_000,
     counts: () => counts,
-  });
+    journalProblem: "audit journal /var/lib/pairgate is in use by process 42" as string | null,
+  };
+  m.setAuditSource(source);
   let s = samples((await m.render()).body);
+  assert.is(s.get("pairgate_audit_journal_open"), 0, "a journal held elsewhere is not open");
   assert.is(s.get("pairgate_audit_journal_pending_events"), 5);
   assert.is(s.get("pairgate_audit_last_delivery_timestamp_seconds"), 1_700_000_000);
   assert.is(s.get('pairgate_audit_events_total{operation="password_retrieval"}'), 3);
   pending = 0;
   counts.password_retrieval = 4;
+  source.journalProblem = null;
   s = samples((await m.render()).body);
+  assert.is(s.get("pairgate_audit_journal_open"), 1, "open once the problem is gone");
   assert.is(s.get("pairgate_audit_journal_pending_events"), 0);
   assert.is(s.get('pairgate_audit_events_total{operation="password_retrieval"}'), 4);
 });
