@@ -3,6 +3,7 @@
  * that knows all the others.
  */
 import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { createSecureContext } from "node:tls";
 import { StatusHistory } from "./admin/history.js";
 import { type AdminServer, startAdminServer } from "./admin/server.js";
@@ -17,6 +18,7 @@ import { Metrics } from "./observability/metrics.js";
 import { guardSetup } from "./session/secondary-guard.js";
 import { ClientSession, type SessionContext } from "./session/session.js";
 import { tablesOf } from "./sql/index.js";
+import { FENCE_STATE_FILE } from "./topology/fence-store.js";
 import { Topology } from "./topology/monitor.js";
 import type { BackendHealth, Mode } from "./topology/types.js";
 
@@ -50,6 +52,7 @@ export class PairgateProxy {
       failover: config.failover,
       logger: logger.child({ part: "topology" }),
       baseDir: config.baseDir,
+      fenceStateFile: join(configPath(config, config.stateDir), FENCE_STATE_FILE),
     });
     this.topology.setMaxListeners(0); // every session waiting out a fault listens for a moment
     this.metrics.attachTopology(this.topology);

@@ -184,6 +184,11 @@ export const configSchema = z.strictObject({
     .int()
     .min(1024)
     .default(64 * 1024 * 1024),
+  /**
+   * Where pairgate keeps what must survive a restart besides the audit journal: the highest
+   * promotion epoch seen (`fence.json`, the split-brain fence). Relative to the config's folder.
+   */
+  stateDir: z.string().default(".pairgate/state"),
   /** Names this pairgate in audit events and logs; one per site. */
   instanceId: z.string().optional(),
   site: z.string().default("default"),

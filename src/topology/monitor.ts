@@ -27,6 +27,7 @@ import type { Logger } from "../observability/logger.js";
 import { CatchUp, type CatchUpDriver, type CatchUpReport } from "./catch-up.js";
 import { SqlCatchUpDriver } from "./catch-up-driver.js";
 import { type FenceSeen, fenceReason } from "./fence.js";
+import { loadFenceSeen, saveFenceSeen } from "./fence-store.js";
 import { isTimeout, Probe, type ProbeLike, type ProbeResult, type ProbeTimeouts } from "./probe.js";
 import { losslessVerdict } from "./replication.js";
 import type {
@@ -59,6 +60,11 @@ export interface TopologyOptions {
   confirmIntervalMs?: number;
   /** Relative TLS file paths resolve against this folder (the config's). */
   baseDir?: string;
+  /**
+   * Where the highest promotion epoch seen is kept across restarts (fence-store.ts); none: in
+   * memory only (tests).
+   */
+  fenceStateFile?: string;
   /** Tests: stand-in probes. `onLost` must be called when an idle connection dies. */
   probeFactory?: (
     role: Role,
@@ -162,6 +168,9 @@ export class Topology extends EventEmitter<TopologyEvents> {
   private losslessState: LosslessStatus = { lossless: null, reason: "not checked yet", since: Date.now() };
   private fenceSeen: FenceSeen | null = null;
   private fenced: string | null = null;
+  private readonly fenceStateFile: string | null;
+  /** The epoch seen came from the state file (no server showed it since this start). */
+  private fenceRemembered = false;
 
   constructor(opts: TopologyOptions) {
     super();
@@ -172,6 +181,8 @@ export class Topology extends EventEmitter<TopologyEvents> {
     this.probeFactory = opts.probeFactory;
     this.failoverCfg = { ...DEFAULT_FAILOVER, ...opts.failover };
     this.catchUpDriverFactory = opts.catchUpDriverFactory;
+    this.fenceStateFile = opts.fenceStateFile ?? null;
+    this.rememberFence();
     this.catchUp = new CatchUp(
       (report) => this.onCatchUpEnd(report),
       (err) => this.logger.warn({ err: describeError(err) }, "catch-up: cannot follow the secondary"),
@@ -356,7 +367,22 @@ export class Topology extends EventEmitter<TopologyEvents> {
       epochSeen: this.fenceSeen?.epoch ?? 0,
       seenOn: this.fenceSeen?.seenOn ?? null,
       fenced: this.fenced,
+      rememberedIn: this.fenceRemembered ? this.fenceStateFile : null,
     };
+  }
+
+  /** Keep a newly seen epoch for the next start; a failure leaves it in memory (and says so). */
+  private storeFence(seen: FenceSeen): void {
+    const file = this.fenceStateFile;
+    if (!file) return;
+    try {
+      saveFenceSeen(file, seen);
+    } catch (e) {
+      this.logger.error(
+        { file, err: describeError(e) },
+        "cannot keep the promotion epoch on disk: a restart would forget it until a server shows it again",
+      );
+    }
   }
 
   /** Start (or skip) the catch-up as the secondary begins serving reads. */
@@ -417,19 +443,48 @@ export class Topology extends EventEmitter<TopologyEvents> {
     this.emit("lossless", { ...this.losslessState });
   }
 
+  /** Load the epoch a previous run saw (fence-store.ts). */
+  private rememberFence(): void {
+    const file = this.fenceStateFile;
+    if (!file) return;
+    try {
+      this.fenceSeen = loadFenceSeen(file);
+    } catch (e) {
+      this.logger.error(
+        { file, err: describeError(e) },
+        "the remembered promotion epoch cannot be read; the fence starts from what the servers show",
+      );
+      return;
+    }
+    if (this.fenceSeen) {
+      this.fenceRemembered = true;
+      this.logger.info(
+        { epoch: this.fenceSeen.epoch, seenOn: this.fenceSeen.seenOn, file },
+        "promotion epoch remembered from an earlier run",
+      );
+    }
+  }
+
   private updateFence(b: BackendState, now: number): void {
     const mark = b.health.fence;
     let changed = false;
     if (mark && mark.epoch > 0 && (!this.fenceSeen || mark.epoch > this.fenceSeen.epoch)) {
       this.fenceSeen = { ...mark, seenOn: b.probe.address, seenAt: now };
+      this.fenceRemembered = false;
       this.logger.info(
         { epoch: mark.epoch, serverId: mark.serverId, promotedAt: mark.promotedAt, seenOn: b.probe.address },
         "promotion epoch seen",
       );
+      this.storeFence(this.fenceSeen);
+      changed = true;
+    } else if (this.fenceRemembered && mark && mark.epoch === this.fenceSeen?.epoch) {
+      this.fenceRemembered = false; // a server holds it: no longer only the file's word
       changed = true;
     }
     const p = this.backends.primary;
-    const reason = fenceReason(p.health.fence, p.probe.address, this.fenceSeen);
+    let reason = fenceReason(p.health.fence, p.probe.address, this.fenceSeen);
+    if (reason && this.fenceRemembered)
+      reason += ` (epoch remembered in ${this.fenceStateFile}; if this pair was rebuilt from scratch, delete that file and reload)`;
     if (reason !== this.fenced) {
       this.fenced = reason;
       changed = true;

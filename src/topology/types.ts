@@ -99,6 +99,8 @@ export interface FenceStatus {
   seenOn: string | null;
   /** Why the primary gets no writes, or null. */
   fenced: string | null;
+  /** The epoch seen comes only from this state file so far (no server showed it since start), else null. */
+  rememberedIn: string | null;
 }
 
 export interface Transition {

@@ -184,6 +184,7 @@ export async function startPair(opts: StartPairOptions = {}): Promise<TestPair> 
           secondary: backend(secondaryPort),
           users: [{ username: appUser.username, password: appUser.password }],
           audit: { journalDir: join(dir, "audit") },
+          stateDir: join(dir, "state"),
           log: { level: "warn" },
           // Lenient health checks: suites not about failover must not fail over when a busy 2-core
           // machine stalls a check; failover suites pass their own tight timings.

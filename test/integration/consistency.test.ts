@@ -553,6 +553,47 @@ test("split-brain fence: promote through one pairgate, the old primary back writ
         onNew.map((x) => x.via),
         ["A"],
       );
+
+      // A pairgate started now, while the promoted server is down, reaches only the old primary —
+      // writable, epoch 0, and it never saw the promotion itself: the epoch kept on disk fences it.
+      await pair.lab.kill("secondary");
+      const { proxy: c } = await startAnother(
+        {
+          monitor: { intervalMs: 100 },
+          listen: { port: await freePort() },
+          admin: { port: await freePort() },
+          audit: { journalDir: join(pair.dir, "journal-c") },
+        },
+        "c.config.json",
+      );
+      await until("C has checked the old primary", async () => c.proxy.topology.snapshot().primary.up);
+      await sleep(500);
+      const cSnap = c.proxy.topology.snapshot();
+      assert.is.not(
+        cSnap.mode,
+        "read_write",
+        "a restarted pairgate does not take the old primary for writes",
+      );
+      assert.is(cSnap.fence.rememberedIn, join(pair.dir, "state", "fence.json"));
+      assert.match(String(cSnap.fence.fenced), "holds promotion epoch 0, but epoch 1");
+      let refusedC: { errno?: number } | null = null;
+      const viaC = await c.connect().catch((e: { errno?: number }) => {
+        refusedC = e; // no backend to log in to is a refusal too
+        return null;
+      });
+      if (viaC) {
+        try {
+          await viaC.query("INSERT INTO passtrix.fence_probe (via, server_id) VALUES ('C', @@server_id)");
+        } catch (e) {
+          refusedC = e as { errno?: number };
+        }
+        await viaC.end().catch(() => {});
+      }
+      assert.ok(refusedC, "C refuses the write");
+      const onOldAfter = await onRoot(pair, "primary", async (cn) =>
+        q(cn, "SELECT COUNT(*) AS n FROM passtrix.fence_probe"),
+      );
+      assert.is(Number(onOldAfter[0].n), 0, "still 0 writes on the old primary");
     },
   ));
 

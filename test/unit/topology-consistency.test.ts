@@ -3,6 +3,9 @@
  * verdict from semi-sync, the split-brain fence, reads held until the secondary caught up (and
  * released at the timeout, naming what it lacks), `immediate` mode, and the login verdict.
  */
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { Writable } from "node:stream";
 import { pino } from "pino";
 import { test } from "uvu";
@@ -88,6 +91,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function setup(
   failover: Partial<{ readConsistency: "caught_up" | "immediate"; catchUpTimeoutMs: number }> = {},
+  fenceStateFile?: string,
 ) {
   const probes = {} as Record<Role, FakeProbe>;
   const driver = new FakeDriver();
@@ -106,6 +110,7 @@ function setup(
     logger: pino({ level: "debug" }, stream),
     probeFactory: (role, cfg) => (probes[role] = new FakeProbe(role, cfg)),
     catchUpDriverFactory: () => driver,
+    fenceStateFile,
   });
   return { topology, probes, driver, lines };
 }
@@ -159,6 +164,69 @@ test("fence: a primary with an older promotion epoch than the secondary's gets n
     assert.is(topology.snapshot().fence.fenced, null);
   } finally {
     await topology.stop();
+  }
+});
+
+test("fence across restarts: the epoch seen is kept on disk, and a restart that reaches only the old primary refuses it writes", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "pairgate-fence-"));
+  const file = join(dir, "state", "fence.json");
+  try {
+    // First run: the promoted secondary shows epoch 2; the file keeps it.
+    const first = setup({}, file);
+    first.topology.start();
+    try {
+      await first.topology.ready(1000);
+      assert.is(existsSync(file), false, "nothing to keep before a promotion is seen");
+      first.probes.secondary.fence = { epoch: 2, serverId: 2, promotedAt: "2026-12-06 19:00:00.000000" };
+      first.probes.secondary.readOnly = false;
+      await first.topology.waitFor("read_only", 1000);
+    } finally {
+      await first.topology.stop();
+    }
+    const kept = JSON.parse(readFileSync(file, "utf8"));
+    assert.is(kept.epoch, 2);
+    assert.is(kept.seenOn, "127.0.0.1:1002");
+
+    // Restart while the promoted server is unreachable: only the old, writable primary answers.
+    const second = setup({}, file);
+    second.probes.secondary.fail = true;
+    second.topology.start();
+    try {
+      await second.topology.ready(1000);
+      await sleep(150);
+      assert.not.equal(second.topology.mode, "read_write", "no writes to the old primary after a restart");
+      const s = second.topology.snapshot();
+      assert.is(s.fence.epochSeen, 2);
+      assert.is(s.fence.rememberedIn, file);
+      assert.match(String(s.fence.fenced), `remembered in ${file}`);
+      assert.ok(
+        second.lines.some((l) => l.msg === "promotion epoch remembered from an earlier run"),
+        "the log says where the epoch came from",
+      );
+      // Once a server shows the epoch itself, the file is no longer the only witness.
+      second.probes.secondary.fail = false;
+      second.probes.secondary.fence = { epoch: 2, serverId: 2, promotedAt: "2026-12-06 19:00:00.000000" };
+      await sleep(200);
+      assert.is(second.topology.snapshot().fence.rememberedIn, null);
+    } finally {
+      await second.topology.stop();
+    }
+
+    // An unreadable file is reported and ignored: the servers' marks decide, as without one.
+    writeFileSync(file, "{ not json");
+    const third = setup({}, file);
+    third.topology.start();
+    try {
+      await third.topology.ready(1000);
+      await third.topology.waitFor("read_write", 1000);
+      assert.ok(
+        third.lines.some((l) => String(l.msg).startsWith("the remembered promotion epoch cannot be read")),
+      );
+    } finally {
+      await third.topology.stop();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });
 
