@@ -118,9 +118,20 @@ export function isProvableRead(c: Classification, opts?: ReadProofOptions): bool
   return statementClassOf(c, opts) !== "write";
 }
 
-/** A COM_STMT_EXECUTE's class: the statement was classified at prepare time; only plain reads run on the secondary. */
-export function preparedClassOf(kind: Classification["kind"], lockingRead: boolean): StatementClass {
-  return kind === "read" && !lockingRead ? "read" : "write";
+/**
+ * A COM_STMT_EXECUTE's class: the statement was classified at prepare time. Plain reads run on the
+ * secondary; a read but for the stored routines it calls only under the server-side read-only
+ * guard (`opts.serverReadOnly`), as `statementClassOf` decides for the same text.
+ */
+export function preparedClassOf(
+  kind: Classification["kind"],
+  lockingRead: boolean,
+  readExceptRoutines = false,
+  opts?: ReadProofOptions,
+): StatementClass {
+  if (lockingRead) return "write";
+  if (kind === "read") return "read";
+  return kind === "unknown" && readExceptRoutines && opts?.serverReadOnly === true ? "read" : "write";
 }
 
 export const READ_ONLY_MESSAGE =

@@ -12,6 +12,8 @@ export interface PreparedStatement {
   sql: string;
   kind: Classification["kind"];
   lockingRead: boolean;
+  /** A read but for the stored routines it calls (Classification.readExceptRoutines). */
+  readExceptRoutines: boolean;
   params: number;
   columns: number;
   /** Backend statement id on the backend connection of a given generation. */

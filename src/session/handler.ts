@@ -219,7 +219,12 @@ export class SessionHandler implements CommandHandler, SlotEvents {
       return;
     }
     const kind = statementResponseKind(command);
-    const statement = command === COM_STMT_EXECUTE ? preparedClassOf(stmt.kind, stmt.lockingRead) : "none";
+    const statement =
+      command !== COM_STMT_EXECUTE
+        ? "none"
+        : stmt.readExceptRoutines
+          ? preparedClassOf(stmt.kind, stmt.lockingRead, true, this.reading.readProof())
+          : preparedClassOf(stmt.kind, stmt.lockingRead);
     this.dispatch({ p, command, kind, c: null, stmt, prepareSql: null, sql: null, statement });
   }
 

@@ -64,6 +64,7 @@ export class StatementMap {
       sql,
       kind: c.kind,
       lockingRead: c.lockingRead,
+      readExceptRoutines: c.readExceptRoutines === true,
       params: backend.params,
       columns: backend.columns,
       backendId: backend.statementId,

@@ -318,6 +318,9 @@ test("a routine-calling read runs on the secondary under its guard", async () =>
       3,
       "SELECT f() of a reading function ran (on the secondary)",
     );
+    // The same through a prepared statement (binary protocol), as JDBC's server-side prepares send it.
+    const [prepared] = await c.execute("SELECT guard_r() + ? AS n", [1]);
+    assert.equal((prepared as { n: number }[])[0].n, 4, "a prepared SELECT f() ran on the secondary too");
     const [[ro]] = (await c.query("SELECT @@session.tx_read_only AS ro, @@server_id AS id")) as unknown as [
       { ro: number; id: number }[],
     ];
@@ -344,6 +347,7 @@ test("no secret leaves the secondary without an audit event: each retrieval is a
     ["binary protocol", c, "SELECT encrypted_password FROM ptrx_passwords WHERE account_id = ?", [1]],
     ["view named in a rule", c, "SELECT encrypted_password FROM guard_v WHERE account_id = 1"],
     ["stored function", c, "SELECT guard_secret(1)"],
+    ["stored function, binary protocol", c, "SELECT guard_secret(?)", [1]],
     ["stored function, qualified, in SET", c, "SET @s = passtrix.guard_secret(1)"],
     ["procedure", c, "CALL guard_secret_p(1)"],
     ["PREPARE", c, "PREPARE g1 FROM 'SELECT encrypted_password FROM ptrx_passwords'"],

@@ -119,6 +119,12 @@ test("statement classes from the classifier", () => {
   assert.is(preparedClassOf("read", true), "write");
   assert.is(preparedClassOf("session", false), "write", "a prepared SET is not run on the secondary");
   assert.is(preparedClassOf("write", false), "write");
+  const guarded = { serverReadOnly: true };
+  assert.is(preparedClassOf("unknown", false, true), "write", "a routine call: not without the guard");
+  assert.is(preparedClassOf("unknown", false, true, guarded), "read", "a routine call under the guard");
+  assert.is(preparedClassOf("unknown", true, true, guarded), "write", "locking, guard or not");
+  assert.is(preparedClassOf("unknown", false, false, guarded), "write", "unknown for other reasons");
+  assert.is(preparedClassOf("write", false, true, guarded), "write");
 });
 
 test.run();

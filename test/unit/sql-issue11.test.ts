@@ -127,6 +127,13 @@ test("a stored function call is not provably a read, but may be with the server-
     assert.is(c.readExceptRoutines, true, sql);
     assert.is(isProvableRead(c), false, sql);
     assert.is(isProvableRead(c, { serverReadOnly: true }), true, sql);
+    // Prepared (binary protocol): the same decision from what was kept at prepare time.
+    assert.is(preparedClassOf(c.kind, c.lockingRead, c.readExceptRoutines === true), "write", sql);
+    assert.is(
+      preparedClassOf(c.kind, c.lockingRead, c.readExceptRoutines === true, { serverReadOnly: true }),
+      "read",
+      sql,
+    );
   }
   // Built-ins are not routines; side effects of built-ins are still writes.
   const c = classify(
@@ -136,6 +143,14 @@ test("a stored function call is not provably a read, but may be with the server-
   assert.is(c.kind, "read");
   assert.is(c.routines, undefined);
   assert.is(isProvableRead(classify("SELECT NEXTVAL(s)", MARIADB), { serverReadOnly: true }), false);
+  const locking = classify("SELECT f() FROM t FOR UPDATE", MARIADB);
+  assert.is(
+    preparedClassOf(locking.kind, locking.lockingRead, locking.readExceptRoutines === true, {
+      serverReadOnly: true,
+    }),
+    "write",
+    "a locking read stays a write, guard or not",
+  );
   // Never lifted by the server-side guard: guard variables, SET GLOBAL.
   const g = classify("SET SESSION sql_log_bin=0", MARIADB);
   assert.is(g.neverSecondary, true);
