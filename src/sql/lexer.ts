@@ -542,15 +542,17 @@ export class Lexer {
     const start = this.start;
     const n = this.n;
     let p = start;
-    let h = 0;
+    let hi = 0;
+    let lo = 0;
     let ascii = true;
     // The hot loop of the lexer: bounds-checked so the table is never indexed with NaN, and the
-    // keyword hash (keywords.ts hashStep) computed inline.
+    // keyword key (keywords.ts keyHi / keyLo) computed inline.
     while (p < n) {
       const c = s.charCodeAt(p);
       if (c < 128) {
         if ((CC[c] & 1) === 0) break;
-        h = (Math.imul(h, 31) + (c | 0x20)) | 0;
+        hi = (hi << 7) | (lo >>> 21);
+        lo = ((lo << 7) | (c | 0x20)) & 0xfffffff;
       } else {
         ascii = false;
         if (this.d.cs !== CS_UTF8) {
@@ -562,7 +564,7 @@ export class Lexer {
       p++;
     }
     this.pos = this.end = p;
-    if (ascii && p - start <= KW_MAX_LEN) this.kw = lookupKeyword(s, start, p, h);
+    if (ascii && p - start <= KW_MAX_LEN) this.kw = lookupKeyword(s, start, p, hi, lo);
     return (this.type = TOK_WORD);
   }
 
