@@ -117,9 +117,24 @@ export function needsByteText(d: SqlDialect): boolean {
   return d.cs !== CS_UTF8;
 }
 
-/** A statement's text from a COM_QUERY / COM_STMT_PREPARE payload, decoded as the lexer needs it. */
+/** Buffer's own decoders, which `toString` calls after its argument checks (not in @types/node). */
+interface BufferSlices {
+  utf8Slice(start: number, end: number): string;
+  latin1Slice(start: number, end: number): string;
+}
+
+/**
+ * A statement's text from a COM_QUERY / COM_STMT_PREPARE payload, decoded as the lexer needs it.
+ * The same string as `payload.toString(needsByteText(d) ? "latin1" : "utf8", offset)`, without the
+ * encoding lookup and argument handling `toString` does on every statement (the clamping below is
+ * the part of it an integer `offset` needs).
+ */
 export function decodeSql(payload: Buffer, offset: number, d: SqlDialect): string {
-  return payload.toString(needsByteText(d) ? "latin1" : "utf8", offset);
+  const end = payload.length;
+  const start = Math.max(offset, 0);
+  if (start >= end) return "";
+  const b = payload as Buffer & BufferSlices;
+  return needsByteText(d) ? b.latin1Slice(start, end) : b.utf8Slice(start, end);
 }
 
 export interface SqlModeFlags {
