@@ -220,10 +220,11 @@ export class Lexer {
   /**
    * Advances to the next token and returns its type.
    *
-   * Why two functions: most tokens of most statements are a word, a number or a `(),=+?` after
-   * plain whitespace. `next()` handles those and is small enough for V8 to inline into the
-   * classifier's token loops; everything else (comments, quotes, operators, `.`, `;`, bytes >= 0x80,
-   * the end) goes to `token()`, which reads from the same position as if it had been called first.
+   * Why two functions: most tokens of most statements are a word, a number, a `(),=+?` or the end
+   * of the text after plain whitespace. `next()` handles those and is small enough for V8 to inline
+   * into the classifier's token loops; everything else (comments, quotes, operators, `.`, `;`, bytes
+   * >= 0x80, the end inside an executable comment) goes to `token()`, which reads from the same
+   * position as if it had been called first.
    */
   next(): number {
     const s = this.src;
@@ -260,6 +261,11 @@ export class Lexer {
         return (this.type = TOK_PUNCT);
       }
       break;
+    }
+    if (p >= n && !this.inExec) {
+      this.pos = this.start = this.end = n;
+      this.kw = 0;
+      return (this.type = TOK_EOF);
     }
     return this.token(p);
   }
