@@ -107,13 +107,13 @@ const TABLE = new Int16Array(1 << TABLE_BITS);
  * each char code is folded with `| 0x20` (A-Z onto a-z; digits, `_` and `$` stay distinct, every
  * code non-zero and below 128) and shifted in 7 bits at a time, `lo` keeping the last four chars and
  * `hi` those before them. For a word of at most KEY_EXACT chars (most keywords, and most words of a
- * statement) length, `hi` and `lo` together are the folded word: the keyword check is then integer
- * compares and reads the text no second time. Longer words are compared char by char.
+ * statement) its length, `hi` and `lo` together are the folded word: the keyword check is then
+ * integer compares and reads the text no second time. Longer words are compared char by char.
  */
-export function keyHi(hi: number, lo: number): number {
+function keyHi(hi: number, lo: number): number {
   return (hi << 7) | (lo >>> 21);
 }
-export function keyLo(lo: number, c: number): number {
+function keyLo(lo: number, c: number): number {
   return ((lo << 7) | (c | 0x20)) & 0xfffffff;
 }
 const KEY_EXACT = 8;

@@ -270,7 +270,7 @@ export class Lexer {
     return this.token(p);
   }
 
-  /** `next()` for every token from `p` on, whitespace and comments first. */
+  /** The whole of `next()`: whitespace and comments from `from` on, then a token of any kind. */
   private token(from: number): number {
     const s = this.src;
     const n = this.n;
