@@ -117,9 +117,24 @@ export function needsByteText(d: SqlDialect): boolean {
   return d.cs !== CS_UTF8;
 }
 
-/** A statement's text from a COM_QUERY / COM_STMT_PREPARE payload, decoded as the lexer needs it. */
+/** Buffer's own decoders, which `toString` calls after its argument checks (not in @types/node). */
+interface BufferSlices {
+  utf8Slice(start: number, end: number): string;
+  latin1Slice(start: number, end: number): string;
+}
+
+/**
+ * A statement's text from a COM_QUERY / COM_STMT_PREPARE payload, decoded as the lexer needs it.
+ * The same string as `payload.toString(needsByteText(d) ? "latin1" : "utf8", offset)`, without the
+ * encoding lookup and argument handling `toString` does on every statement (the clamping below is
+ * the part of it an integer `offset` needs).
+ */
 export function decodeSql(payload: Buffer, offset: number, d: SqlDialect): string {
-  return payload.toString(needsByteText(d) ? "latin1" : "utf8", offset);
+  const end = payload.length;
+  const start = Math.max(offset, 0);
+  if (start >= end) return "";
+  const b = payload as Buffer & BufferSlices;
+  return needsByteText(d) ? b.latin1Slice(start, end) : b.utf8Slice(start, end);
 }
 
 export interface SqlModeFlags {
@@ -190,6 +205,30 @@ export interface DialectInput {
   charset?: string;
 }
 
+/**
+ * Every dialect object is made here, so that all have one hidden class: the lexer reads `d.cs`,
+ * `d.noBackslashEscapes` ... at sites every session goes through, and objects spread from a frozen
+ * one (`{ ...d, unsure: true }`) got a class of their own, making those sites polymorphic.
+ */
+function dialectOf(
+  flavor: Flavor,
+  version: number,
+  ansiQuotes: boolean,
+  noBackslashEscapes: boolean,
+  charset: string,
+  unsure: boolean,
+): SqlDialect {
+  return Object.freeze({
+    flavor,
+    version,
+    ansiQuotes,
+    noBackslashEscapes,
+    charset,
+    cs: charsetClass(charset),
+    unsure,
+  });
+}
+
 /** Builds a dialect; the session makes one per backend connection and after each change. */
 export function makeDialect(i: DialectInput = {}): SqlDialect {
   let flavor: Flavor = i.flavor ?? "mariadb";
@@ -197,15 +236,7 @@ export function makeDialect(i: DialectInput = {}): SqlDialect {
   if (i.serverVersion !== undefined) ({ flavor, version } = parseServerVersion(i.serverVersion));
   const mode = parseSqlMode(i.sqlMode ?? "");
   const charset = (i.charset ?? "utf8mb4").toLowerCase();
-  return Object.freeze({
-    flavor,
-    version,
-    ansiQuotes: mode.ansiQuotes,
-    noBackslashEscapes: mode.noBackslashEscapes,
-    charset,
-    cs: charsetClass(charset),
-    unsure: mode.unsure,
-  });
+  return dialectOf(flavor, version, mode.ansiQuotes, mode.noBackslashEscapes, charset, mode.unsure);
 }
 
 /**
@@ -216,25 +247,20 @@ export const DEFAULT_DIALECT: SqlDialect = makeDialect();
 
 /** The same dialect with lexing rules unknown: every statement uncertain until re-learnt. */
 export function unsureDialect(d: SqlDialect): SqlDialect {
-  return d.unsure ? d : Object.freeze({ ...d, unsure: true });
+  return d.unsure ? d : dialectOf(d.flavor, d.version, d.ansiQuotes, d.noBackslashEscapes, d.charset, true);
 }
 
 export function withSqlMode(d: SqlDialect, sqlMode: string): SqlDialect {
   const m = parseSqlMode(sqlMode);
   if (m.ansiQuotes === d.ansiQuotes && m.noBackslashEscapes === d.noBackslashEscapes && m.unsure === d.unsure)
     return d;
-  return Object.freeze({
-    ...d,
-    ansiQuotes: m.ansiQuotes,
-    noBackslashEscapes: m.noBackslashEscapes,
-    unsure: m.unsure,
-  });
+  return dialectOf(d.flavor, d.version, m.ansiQuotes, m.noBackslashEscapes, d.charset, m.unsure);
 }
 
 export function withCharset(d: SqlDialect, charset: string): SqlDialect {
   const c = charset.toLowerCase();
   if (c === d.charset) return d;
-  return Object.freeze({ ...d, charset: c, cs: charsetClass(c) });
+  return dialectOf(d.flavor, d.version, d.ansiQuotes, d.noBackslashEscapes, c, d.unsure);
 }
 
 /**

@@ -2,8 +2,8 @@
  * The keyword table the lexer consults for every bare word.
  *
  * Why a table of ids and not strings: the classifier runs on every COM_QUERY and COM_STMT_PREPARE,
- * so a word is turned into a small integer while it is scanned (a rolling hash, one probe, one
- * verification compare) and never sliced into a new string. Code then compares integers.
+ * so a word is turned into a small integer while it is scanned (a key folded in as it is read, one
+ * probe, integer compares) and never sliced into a new string. Code then compares integers.
  *
  * Three lists feed one id space:
  * - RESERVED: the reserved words of MySQL 8.0 (https://dev.mysql.com/doc/refman/8.0/en/keywords.html)
@@ -99,17 +99,36 @@ export const KW_FLAGS: number[] = [0];
 
 const TABLE_BITS = 11;
 const TABLE_MASK = (1 << TABLE_BITS) - 1;
-/** Open-addressing hash table of keyword ids, indexed by `hash & TABLE_MASK`, linear probing. */
+/** Open-addressing hash table of keyword ids, indexed by `keySlot(hi, lo)`, linear probing. */
 const TABLE = new Int16Array(1 << TABLE_BITS);
 
 /**
- * The hash the lexer computes while it scans a word: `h = imul(h, 31) + (c | 0x20)` over ASCII
- * char codes. `| 0x20` folds A-Z onto a-z and leaves digits, `_` and `$` distinct, so the hash is
- * case-insensitive without a toLowerCase().
+ * The key of a word, which the lexer computes while it scans the word (the same two lines, inline):
+ * each char code is folded with `| 0x20` (A-Z onto a-z; digits, `_` and `$` stay distinct, every
+ * code non-zero and below 128) and shifted in 7 bits at a time, `lo` keeping the last four chars and
+ * `hi` those before them. For a word of at most KEY_EXACT chars (most keywords, and most words of a
+ * statement) its length, `hi` and `lo` together are the folded word: the keyword check is then
+ * integer compares and reads the text no second time. Longer words are compared char by char.
  */
-export function hashStep(h: number, c: number): number {
-  return (Math.imul(h, 31) + (c | 0x20)) | 0;
+function keyHi(hi: number, lo: number): number {
+  return (hi << 7) | (lo >>> 21);
 }
+function keyLo(lo: number, c: number): number {
+  return ((lo << 7) | (c | 0x20)) & 0xfffffff;
+}
+const KEY_EXACT = 8;
+
+/** Table slot of a word's key (multiplicative hashing; any spread works, linear probing verifies). */
+function keySlot(hi: number, lo: number): number {
+  return Math.imul(lo ^ Math.imul(hi, 0x2f0b3a49), 0x9e3779b1) >>> (32 - TABLE_BITS);
+}
+
+/** Per keyword id while the table is built: length, key, where its folded codes start in `codes`. */
+const lens: number[] = [0];
+const his: number[] = [0];
+const los: number[] = [0];
+const ats: number[] = [0];
+const codes: number[] = [];
 
 const ids = new Map<string, number>();
 function add(name: string, flags: number): void {
@@ -120,9 +139,19 @@ function add(name: string, flags: number): void {
     KW_UPPER.push(name.toUpperCase());
     KW_LOWER.push(name);
     KW_FLAGS.push(0);
-    let h = 0;
-    for (let i = 0; i < name.length; i++) h = hashStep(h, name.charCodeAt(i));
-    let slot = h & TABLE_MASK;
+    let hi = 0;
+    let lo = 0;
+    ats.push(codes.length);
+    for (let i = 0; i < name.length; i++) {
+      const c = name.charCodeAt(i);
+      hi = keyHi(hi, lo);
+      lo = keyLo(lo, c);
+      codes.push(c | 0x20);
+    }
+    lens.push(name.length);
+    his.push(hi);
+    los.push(lo);
+    let slot = keySlot(hi, lo);
     while (TABLE[slot] !== 0) slot = (slot + 1) & TABLE_MASK;
     TABLE[slot] = id;
   }
@@ -131,28 +160,38 @@ function add(name: string, flags: number): void {
 for (const w of RESERVED) add(w, KF_RESERVED);
 for (const w of NONRESERVED) add(w, 0);
 for (const w of FUNCS) add(w, KF_FUNC);
+// Typed arrays: `hi` may not fit a small integer, and a plain array would then hold doubles.
+const KW_LEN = Uint8Array.from(lens);
+const KW_HI = Int32Array.from(his);
+const KW_LO = Int32Array.from(los);
+const KW_AT = Int32Array.from(ats);
+/** The keywords' folded char codes, one after another (keyword `id` from KW_AT[id]). */
+const KW_CODES = Uint8Array.from(codes);
 
 /** Longest keyword, so longer words skip the table probe. */
 export const KW_MAX_LEN = Math.max(...KW_LOWER.map((w) => w.length));
 
 /**
- * Keyword id of `src[start, end)` whose hash is `h`, or 0. Compares char codes case-insensitively
- * against the candidate; allocates nothing.
+ * Keyword id of `src[start, end)` whose key (`keyHi` / `keyLo`) is `hi`, `lo`, or 0. Allocates
+ * nothing; reads the text again only for a word longer than KEY_EXACT whose key matches.
  */
-export function lookupKeyword(src: string, start: number, end: number, h: number): number {
+export function lookupKeyword(src: string, start: number, end: number, hi: number, lo: number): number {
   const len = end - start;
-  let slot = h & TABLE_MASK;
+  let slot = keySlot(hi, lo);
   for (;;) {
     const id = TABLE[slot];
     if (id === 0) return 0;
-    const kw = KW_LOWER[id];
-    if (kw.length === len) {
-      let i = 0;
-      while (i < len && (src.charCodeAt(start + i) | 0x20) === (kw.charCodeAt(i) | 0x20)) i++;
-      if (i === len) return id;
+    if (KW_LO[id] === lo && KW_HI[id] === hi && KW_LEN[id] === len) {
+      if (len <= KEY_EXACT || sameChars(src, start, end, KW_AT[id])) return id;
     }
     slot = (slot + 1) & TABLE_MASK;
   }
+}
+
+/** Is `src[start, end)`, folded, the keyword whose codes start at KW_CODES[at]? */
+function sameChars(src: string, start: number, end: number, at: number): boolean {
+  for (let i = start, j = at; i < end; i++, j++) if ((src.charCodeAt(i) | 0x20) !== KW_CODES[j]) return false;
+  return true;
 }
 
 /** Keyword ids by upper-case name, for readable comparisons: `kw === K.SELECT`. */

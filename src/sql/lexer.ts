@@ -56,16 +56,21 @@ export const CH_COLON = 58;
 export const CH_SEMI = 59;
 export const CH_EQ = 61;
 
-/** Character classes of ASCII codes: bit 1 = may continue a word, bit 2 = decimal digit. */
+/**
+ * Character classes of ASCII codes: bit 1 = may continue a word, bit 2 = decimal digit, bit 4 = a
+ * punctuation character that is always a token of its own (it starts no comment, operator, literal
+ * or variable, in any dialect), so `next()` returns it without the full dispatch.
+ */
 const CC = new Uint8Array(128);
 for (let c = 48; c <= 57; c++) CC[c] = 3;
 for (let c = 65; c <= 90; c++) CC[c] = 1;
 for (let c = 97; c <= 122; c++) CC[c] = 1;
 CC[95] = 1; // _
 CC[36] = 1; // $
+for (const c of "(),=+") CC[c.charCodeAt(0)] = 4;
 
 function isWordChar(c: number): boolean {
-  // NaN (past the end) fails `c >= 0`, so the table is never read out of bounds (a slow path in V8).
+  // -1 or NaN (past the end) fails `c >= 0`, so the table is never read out of bounds (a slow path in V8).
   return c >= 128 || (c >= 0 && (CC[c] & 1) !== 0);
 }
 function isDigit(c: number): boolean {
@@ -78,6 +83,8 @@ function isHexDigit(c: number): boolean {
 export class Lexer {
   readonly src: string;
   private readonly n: number;
+  /** `src.length`: reads at or past it go through `at()`. */
+  private readonly len: number;
   /** Next read position. */
   pos = 0;
   /** Inside an executable comment: the next `*\/` closes it and is skipped like whitespace. */
@@ -119,8 +126,9 @@ export class Lexer {
     this.src = src;
     // The server drops trailing `;` and whitespace before it parses (sql_parse.cc alloc_query):
     // `SELECT 5 --;` ends in a `--` comment there.
+    this.len = src.length;
     let n = src.length;
-    for (;;) {
+    while (n > 0) {
       const c = src.charCodeAt(n - 1);
       if (c === 59 || c === 32 || (c >= 9 && c <= 13)) n--;
       else break;
@@ -137,6 +145,16 @@ export class Lexer {
   setDialect(d: SqlDialect): void {
     this.d = d;
     if (d.unsure) this.unsure("dialect unknown");
+  }
+
+  /**
+   * The char code at `p`, or -1 past the end of the text (where charCodeAt gives NaN). Why not
+   * charCodeAt there: one read past the end deoptimizes the function, and V8 then calls the
+   * charCodeAt builtin at that site for good. -1 fails every test NaN fails here (`isDigit`,
+   * `isWordChar`, `isHexDigit`, `=== x`, `(c | 0x20) === x`).
+   */
+  private at(p: number): number {
+    return p < this.len ? this.src.charCodeAt(p) : -1;
   }
 
   /** The current token's source text. */
@@ -199,11 +217,64 @@ export class Lexer {
     return this.peek() === TOK_PUNCT && this.peekCh === c;
   }
 
-  /** Advances to the next token and returns its type. */
+  /**
+   * Advances to the next token and returns its type.
+   *
+   * Why two functions: most tokens of most statements are a word, a number, a `(),=+?` or the end
+   * of the text after plain whitespace. `next()` handles those and is small enough for V8 to inline
+   * into the classifier's token loops; everything else (comments, quotes, operators, `.`, `;`, bytes
+   * >= 0x80, the end inside an executable comment) goes to `token()`, which reads from the same
+   * position as if it had been called first.
+   */
   next(): number {
     const s = this.src;
     const n = this.n;
     let p = this.pos;
+    while (p < n) {
+      const c = s.charCodeAt(p);
+      if (c <= 32) {
+        p++; // whitespace (see token() for control bytes)
+        continue;
+      }
+      if (c >= 128) break;
+      const cls = CC[c];
+      if (cls === 1) {
+        // A word, unless it is the N / X / B of N'..', X'..', B'..' (a `'` at or after `n` is not
+        // possible: only `;` and whitespace are trimmed).
+        const lc = c | 0x20;
+        if ((lc === 110 || lc === 120 || lc === 98) && p + 1 < n && s.charCodeAt(p + 1) === 39) break;
+        this.start = p;
+        this.kw = 0;
+        return this.word();
+      }
+      if (cls === 3) {
+        this.start = p;
+        this.kw = 0;
+        return this.number(p);
+      }
+      if (cls === 4 || c === 63 /* ? */) {
+        this.start = p;
+        this.kw = 0;
+        this.pos = this.end = p + 1;
+        if (c === 63) return (this.type = TOK_PARAM);
+        this.ch = c;
+        return (this.type = TOK_PUNCT);
+      }
+      break;
+    }
+    if (p >= n && !this.inExec) {
+      this.pos = this.start = this.end = n;
+      this.kw = 0;
+      return (this.type = TOK_EOF);
+    }
+    return this.token(p);
+  }
+
+  /** The whole of `next()`: whitespace and comments from `from` on, then a token of any kind. */
+  private token(from: number): number {
+    const s = this.src;
+    const n = this.n;
+    let p = from;
     let c = 0;
     // Whitespace and comments.
     for (;;) {
@@ -221,20 +292,18 @@ export class Lexer {
         p++;
         continue;
       }
-      if (c === 47 /* / */ && s.charCodeAt(p + 1) === 42 /* * */) {
+      if (c === 47 /* / */ && this.at(p + 1) === 42 /* * */) {
         p = this.comment(p);
         continue;
       }
-      if (c === 42 /* * */ && this.inExec && s.charCodeAt(p + 1) === 47) {
+      if (c === 42 /* * */ && this.inExec && this.at(p + 1) === 47) {
         p += 2;
         this.inExec = false;
         continue;
       }
       if (
         c === 35 /* # */ ||
-        (c === 45 &&
-          s.charCodeAt(p + 1) === 45 &&
-          this.dashComment(p + 2 < n ? s.charCodeAt(p + 2) : Number.NaN))
+        (c === 45 && this.at(p + 1) === 45 && this.dashComment(p + 2 < n ? s.charCodeAt(p + 2) : Number.NaN))
       ) {
         // `--` needs whitespace or a control character after it (my_isspace || my_iscntrl of the
         // client character set, sql_lex.cc); NaN (end of input: the server sees its NUL) counts.
@@ -251,7 +320,7 @@ export class Lexer {
     const lc = c | 0x20;
 
     // Prefixed literals: N'..' X'..' B'..'.
-    if ((lc === 110 || lc === 120 || lc === 98) && s.charCodeAt(p + 1) === 39) {
+    if ((lc === 110 || lc === 120 || lc === 98) && this.at(p + 1) === 39) {
       p = this.skipQuoted(p + 1, 39, !this.d.noBackslashEscapes);
       this.pos = this.end = p;
       return (this.type = lc === 110 ? TOK_STRING : TOK_HEX);
@@ -287,7 +356,7 @@ export class Lexer {
         return (this.type = TOK_PARAM);
       case 46: // . starts a number only where an identifier part cannot follow (`t.5col` is a name)
         if (
-          isDigit(s.charCodeAt(p + 1)) &&
+          isDigit(this.at(p + 1)) &&
           prevType !== TOK_WORD &&
           prevType !== TOK_QIDENT &&
           !(prevType === TOK_PUNCT && this.ch === CH_RPAREN)
@@ -297,14 +366,14 @@ export class Lexer {
         break;
     }
     this.ch = c;
-    const c1 = s.charCodeAt(p + 1);
+    const c1 = this.at(p + 1);
     let len = 0;
     switch (c) {
       case 58: // :=
         if (c1 === 61) len = 2;
         break;
       case 60: // <=> <= <> <<
-        if (c1 === 61) len = s.charCodeAt(p + 2) === 62 ? 3 : 2;
+        if (c1 === 61) len = this.at(p + 2) === 62 ? 3 : 2;
         else if (c1 === 62 || c1 === 60) len = 2;
         break;
       case 62: // >= >>
@@ -320,7 +389,7 @@ export class Lexer {
         if (c1 === 124) len = 2;
         break;
       case 45: // -> ->>
-        if (c1 === 62) len = s.charCodeAt(p + 2) === 62 ? 3 : 2;
+        if (c1 === 62) len = this.at(p + 2) === 62 ? 3 : 2;
         break;
     }
     if (len > 0) {
@@ -351,7 +420,7 @@ export class Lexer {
         continue;
       }
       if (c === q) {
-        if (s.charCodeAt(p + 1) === q) {
+        if (this.at(p + 1) === q) {
           p += 2;
           continue;
         }
@@ -408,30 +477,30 @@ export class Lexer {
     let q = p + 2;
     let maria = false;
     const mariadb = this.d.flavor === "mariadb";
-    if (mariadb && s.charCodeAt(q) === 77 /* M */ && s.charCodeAt(q + 1) === 33) {
+    if (mariadb && this.at(q) === 77 /* M */ && this.at(q + 1) === 33) {
       maria = true;
       q++;
     }
-    if (s.charCodeAt(q) === 33 /* ! */) {
+    if (this.at(q) === 33 /* ! */) {
       q++;
       this.sawExecComment = true;
       let run = true;
       let codeAt = q;
       if (
-        isDigit(s.charCodeAt(q)) &&
-        isDigit(s.charCodeAt(q + 1)) &&
-        isDigit(s.charCodeAt(q + 2)) &&
-        isDigit(s.charCodeAt(q + 3)) &&
-        isDigit(s.charCodeAt(q + 4))
+        isDigit(this.at(q)) &&
+        isDigit(this.at(q + 1)) &&
+        isDigit(this.at(q + 2)) &&
+        isDigit(this.at(q + 3)) &&
+        isDigit(this.at(q + 4))
       ) {
         let v = 0;
         let len = 5;
         if (mariadb) {
-          if (isDigit(s.charCodeAt(q + 5))) len = 6;
+          if (isDigit(this.at(q + 5))) len = 6;
           for (let i = 0; i < len; i++) v = v * 10 + s.charCodeAt(q + i) - 48;
         } else {
           // strtol: every digit counts (capped: any huge number is above every version).
-          for (let i = q; isDigit(s.charCodeAt(i)); i++) if (v < 1e9) v = v * 10 + s.charCodeAt(i) - 48;
+          for (let i = q; isDigit(this.at(i)); i++) if (v < 1e9) v = v * 10 + s.charCodeAt(i) - 48;
         }
         if (this.d.version === 0) {
           // Version unknown: below 5.7 every server pairgate supports (MariaDB 10+, MySQL 5.7+)
@@ -463,11 +532,11 @@ export class Lexer {
     const n = this.n;
     while (p < n) {
       const c = s.charCodeAt(p++);
-      if (nest > 0 && c === 47 && s.charCodeAt(p) === 42) {
+      if (nest > 0 && c === 47 && this.at(p) === 42) {
         p = this.consumeComment(p + 1, nest - 1);
         continue;
       }
-      if (c === 42 && s.charCodeAt(p) === 47) return p + 1;
+      if (c === 42 && this.at(p) === 47) return p + 1;
     }
     this.unsure("unterminated comment"); // unterminated: a syntax error for the server
     return n;
@@ -479,15 +548,17 @@ export class Lexer {
     const start = this.start;
     const n = this.n;
     let p = start;
-    let h = 0;
+    let hi = 0;
+    let lo = 0;
     let ascii = true;
     // The hot loop of the lexer: bounds-checked so the table is never indexed with NaN, and the
-    // keyword hash (keywords.ts hashStep) computed inline.
+    // keyword key (keywords.ts keyHi / keyLo) computed inline.
     while (p < n) {
       const c = s.charCodeAt(p);
       if (c < 128) {
         if ((CC[c] & 1) === 0) break;
-        h = (Math.imul(h, 31) + (c | 0x20)) | 0;
+        hi = (hi << 7) | (lo >>> 21);
+        lo = ((lo << 7) | (c | 0x20)) & 0xfffffff;
       } else {
         ascii = false;
         if (this.d.cs !== CS_UTF8) {
@@ -499,36 +570,35 @@ export class Lexer {
       p++;
     }
     this.pos = this.end = p;
-    if (ascii && p - start <= KW_MAX_LEN) this.kw = lookupKeyword(s, start, p, h);
+    if (ascii && p - start <= KW_MAX_LEN) this.kw = lookupKeyword(s, start, p, hi, lo);
     return (this.type = TOK_WORD);
   }
 
   private number(p: number): number {
-    const s = this.src;
-    let c = s.charCodeAt(p);
-    const c1 = s.charCodeAt(p + 1) | 0x20;
-    if (c === 48 && (c1 === 120 || c1 === 98) && isHexDigit(s.charCodeAt(p + 2))) {
+    let c = this.at(p);
+    const c1 = this.at(p + 1) | 0x20;
+    if (c === 48 && (c1 === 120 || c1 === 98) && isHexDigit(this.at(p + 2))) {
       // 0x1F / 0b101; followed by more word characters it is an identifier (`0x1g`).
       p += 2;
-      while (isHexDigit(s.charCodeAt(p))) p++;
-      if (isWordChar(s.charCodeAt(p))) return this.word();
+      while (isHexDigit(this.at(p))) p++;
+      if (isWordChar(this.at(p))) return this.word();
       this.pos = this.end = p;
       return (this.type = TOK_HEX);
     }
-    while (isDigit(c)) c = s.charCodeAt(++p);
+    while (isDigit(c)) c = this.at(++p);
     let intOnly = true;
     if (c === 46) {
       intOnly = false;
-      c = s.charCodeAt(++p);
-      while (isDigit(c)) c = s.charCodeAt(++p);
+      c = this.at(++p);
+      while (isDigit(c)) c = this.at(++p);
     }
     if ((c | 0x20) === 101) {
-      const e1 = s.charCodeAt(p + 1);
-      const e2 = s.charCodeAt(p + 2);
+      const e1 = this.at(p + 1);
+      const e2 = this.at(p + 2);
       if (isDigit(e1) || ((e1 === 43 || e1 === 45) && isDigit(e2))) {
         p += isDigit(e1) ? 1 : 2;
-        c = s.charCodeAt(p);
-        while (isDigit(c)) c = s.charCodeAt(++p);
+        c = this.at(p);
+        while (isDigit(c)) c = this.at(++p);
         intOnly = false;
       }
     }
@@ -542,7 +612,7 @@ export class Lexer {
     const s = this.src;
     const n = this.n;
     p++;
-    if (s.charCodeAt(p) === 64) p++;
+    if (this.at(p) === 64) p++;
     let atNameStart = true;
     while (p < n) {
       const c = s.charCodeAt(p);
