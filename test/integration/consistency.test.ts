@@ -479,15 +479,20 @@ test("split-brain fence: promote through one pairgate, the old primary back writ
   withPairAndProxy(
     { config: { monitor: { intervalMs: 100 } }, admin: true },
     async ({ pair, proxy: a, configFile: fileA, startAnother }) => {
-      const { proxy: b } = await startAnother(
-        {
-          monitor: { intervalMs: 100 },
-          listen: { port: await freePort() },
-          admin: { port: await freePort() },
-          audit: { journalDir: join(pair.dir, "journal-b") },
-        },
-        "b.config.json",
-      );
+      // Another pairgate on the same pair: its own ports and journal, the same state folder.
+      const another = async (name: string) =>
+        (
+          await startAnother(
+            {
+              monitor: { intervalMs: 100 },
+              listen: { port: await freePort() },
+              admin: { port: await freePort() },
+              audit: { journalDir: join(pair.dir, `journal-${name}`) },
+            },
+            `${name}.config.json`,
+          )
+        ).proxy;
+      const b = await another("b");
       const ca = await a.connect();
       await ca.query(
         "CREATE TABLE fence_probe (id INT AUTO_INCREMENT PRIMARY KEY, via CHAR(1), server_id INT)",
@@ -557,15 +562,7 @@ test("split-brain fence: promote through one pairgate, the old primary back writ
       // A pairgate started now, while the promoted server is down, reaches only the old primary —
       // writable, epoch 0, and it never saw the promotion itself: the epoch kept on disk fences it.
       await pair.lab.kill("secondary");
-      const { proxy: c } = await startAnother(
-        {
-          monitor: { intervalMs: 100 },
-          listen: { port: await freePort() },
-          admin: { port: await freePort() },
-          audit: { journalDir: join(pair.dir, "journal-c") },
-        },
-        "c.config.json",
-      );
+      const c = await another("c");
       await until("C has checked the old primary", async () => c.proxy.topology.snapshot().primary.up);
       await sleep(500);
       const cSnap = c.proxy.topology.snapshot();
