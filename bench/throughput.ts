@@ -453,6 +453,18 @@ async function main(): Promise<void> {
       { name: "haproxy", port: haproxyPort, proc: haproxy, out: null },
       { name: "pairgate", port: pair.listenPort, proc: pairgate, out: null },
     ];
+    /** Start a further proxy as a target; one that does not accept a login is left out, with why. */
+    const extraTarget = async (name: TargetName, port: number, args: string[]): Promise<void> => {
+      const proc = spawnManaged(name, process.execPath, args, join(tmp, `${name}.log`));
+      procs.push(proc);
+      const t: Target = { name, port, proc, out: null };
+      targets.push(t);
+      try {
+        await waitForLogin(pair, port, name, proc);
+      } catch (e) {
+        t.out = `did not start: ${(e as Error).message}`;
+      }
+    };
     if (o.baseline) {
       // The same config on other ports, served by an older build: before/after in one interleaved run.
       const [basePort, baseAdmin] = await freePorts(2);
@@ -466,20 +478,13 @@ async function main(): Promise<void> {
       // does not know, and for these its default is what the bench wants anyway.
       for (const key of NEWER_KEYS) delete baseConfig[key];
       writeFileSync(baseFile, `${JSON.stringify(baseConfig, null, 2)}\n`);
-      const base = spawnManaged(
-        "baseline",
-        process.execPath,
-        [...nodeArgs(), join(o.baseline, "bin", "pairgate.js"), "start", "--config", baseFile],
-        join(tmp, "pairgate-baseline.log"),
-      );
-      procs.push(base);
-      const t: Target = { name: "baseline", port: basePort, proc: base, out: null };
-      targets.push(t);
-      try {
-        await waitForLogin(pair, basePort, "baseline", base);
-      } catch (e) {
-        t.out = `did not start: ${(e as Error).message}`;
-      }
+      await extraTarget("baseline", basePort, [
+        ...nodeArgs(),
+        join(o.baseline, "bin", "pairgate.js"),
+        "start",
+        "--config",
+        baseFile,
+      ]);
     }
     if (o.floor) {
       for (const [name, threads] of [
@@ -487,26 +492,13 @@ async function main(): Promise<void> {
         ["relay×2", 2],
       ] as const) {
         const port = await freePort(HOST);
-        const proc = spawnManaged(
-          name,
-          process.execPath,
-          [
-            join(ROOT, "bench", "lib", "bare-relay.mjs"),
-            String(port),
-            pair.primary.host,
-            String(pair.primary.port),
-            String(threads),
-          ],
-          join(tmp, `${name}.log`),
-        );
-        procs.push(proc);
-        const t: Target = { name, port, proc, out: null };
-        targets.push(t);
-        try {
-          await waitForLogin(pair, port, name, proc);
-        } catch (e) {
-          t.out = `did not start: ${(e as Error).message}`;
-        }
+        await extraTarget(name, port, [
+          join(ROOT, "bench", "lib", "bare-relay.mjs"),
+          String(port),
+          pair.primary.host,
+          String(pair.primary.port),
+          String(threads),
+        ]);
       }
     }
     if (o.audit) {
@@ -531,20 +523,13 @@ async function main(): Promise<void> {
           2,
         )}\n`,
       );
-      const audited = spawnManaged(
-        "pairgate+audit",
-        process.execPath,
-        [...nodeArgs(), join(ROOT, "bin", "pairgate.js"), "start", "--config", auditFile],
-        join(tmp, "pairgate-audit.log"),
-      );
-      procs.push(audited);
-      const t: Target = { name: "pairgate+audit", port: auditPort, proc: audited, out: null };
-      targets.push(t);
-      try {
-        await waitForLogin(pair, auditPort, "pairgate+audit", audited);
-      } catch (e) {
-        t.out = `did not start: ${(e as Error).message}`;
-      }
+      await extraTarget("pairgate+audit", auditPort, [
+        ...nodeArgs(),
+        join(ROOT, "bin", "pairgate.js"),
+        "start",
+        "--config",
+        auditFile,
+      ]);
     }
     await waitForLogin(pair, haproxyPort, "HAProxy", haproxy);
     let pairgateIdleMiB = Number.NaN;
