@@ -43,6 +43,11 @@ export interface ProbeResult {
   semiSync?: SemiSyncStatus | null;
   /** The promotion fence mark (epoch 0 when none); null when it could not be read (privilege). */
   fence?: FenceMark | null;
+  /**
+   * MariaDB's `@@gtid_binlog_pos` of a server checked as the primary (what a caught-up secondary
+   * has applied); null when not read (a replica's check, MySQL).
+   */
+  gtidBinlogPos?: string | null;
 }
 
 /**
@@ -273,6 +278,10 @@ export class Probe implements ProbeLike {
         fence: null,
       };
       if (wantReplication) await this.readReplication(conn, v, result);
+      else if (v.flavor === "mariadb") {
+        const rows = await this.softQuery(conn, "SELECT @@global.gtid_binlog_pos AS b");
+        result.gtidBinlogPos = rows?.[0] ? String(rows[0].b ?? "") : null;
+      }
       result.semiSync = parseSemiSync((await this.softQuery(conn, semiSyncStatement(v))) ?? []);
       const fenceRows = await this.softQuery(conn, FENCE_READ_SQL, true);
       result.fence = fenceRows === null ? null : readFenceRow(fenceRows);
