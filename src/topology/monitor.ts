@@ -178,7 +178,10 @@ export class Topology extends EventEmitter<TopologyEvents> {
   /** The epoch seen came from the state file (no server showed it since this start). */
   private fenceRemembered = false;
   /** The primary is back but read_write waits for the secondary to catch up (see failbackWait). */
-  private failbackHold: { since: number; waitingFor: string; signAt: number | null } | null = null;
+  private failbackHold: { since: number; waitingFor: string; signAt: number | null; cause: string } | null =
+    null;
+  /** Set while markUp of the primary evaluates: the one transition the failback hold applies to. */
+  private primaryReturning = false;
 
   constructor(opts: TopologyOptions) {
     super();
@@ -816,7 +819,12 @@ export class Topology extends EventEmitter<TopologyEvents> {
     this.emit("backendUp", b.role, cause);
     const signAt = b.signAt;
     b.signAt = null;
-    if (this.initialDone) this.evaluate(cause, signAt);
+    this.primaryReturning = b.role === "primary";
+    try {
+      if (this.initialDone) this.evaluate(cause, signAt);
+    } finally {
+      this.primaryReturning = false;
+    }
   }
 
   private noteReadOnly(b: BackendState): void {
@@ -877,8 +885,9 @@ export class Topology extends EventEmitter<TopologyEvents> {
   private evaluate(cause: string, signAt: number | null): void {
     let to = this.computeMode();
     const from = this.currentMode;
-    // Not at start-up: there is no earlier read_write to come back to, and reads go to the primary.
-    if (to === "read_write" && from !== "read_write" && this.initialDone && cause !== "first checks") {
+    // Only when the primary itself comes back (not at start-up, not at the end of maintenance: the
+    // primary was there all along and replication with it).
+    if (to === "read_write" && from !== "read_write" && (this.primaryReturning || this.failbackHold)) {
       const held = this.holdFailback(cause, signAt);
       if (held === null) return;
       ({ cause, signAt } = held);
@@ -964,7 +973,7 @@ export class Topology extends EventEmitter<TopologyEvents> {
     const hold = this.failbackHold;
     if (wait !== null) {
       if (!hold) {
-        this.failbackHold = { since: now, waitingFor: wait, signAt };
+        this.failbackHold = { since: now, waitingFor: wait, signAt, cause };
         this.logger.info(
           { cause, waitingFor: wait },
           "the primary answers again: read_write once the secondary has caught up",
@@ -981,7 +990,7 @@ export class Topology extends EventEmitter<TopologyEvents> {
       );
       this.failbackHold = null;
       return {
-        cause: `${cause}; the secondary had not caught up after ${waited} ms (${wait})`,
+        cause: `${hold.cause}; the secondary had not caught up after ${waited} ms (${wait})`,
         signAt: hold.signAt,
         hold: false,
       };
@@ -989,7 +998,7 @@ export class Topology extends EventEmitter<TopologyEvents> {
     if (!hold) return { cause, signAt, hold: false };
     this.failbackHold = null;
     return {
-      cause: `${cause}; the secondary caught up in ${now - hold.since} ms`,
+      cause: `${hold.cause}; the secondary caught up in ${now - hold.since} ms`,
       signAt: hold.signAt,
       hold: false,
     };

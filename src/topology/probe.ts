@@ -312,6 +312,19 @@ export class Probe implements ProbeLike {
   }
 
   private async readReplication(conn: Connection, v: ServerVersion, out: ProbeResult): Promise<void> {
+    // The binlog position first: read after SHOW SLAVE STATUS, it could hold transactions the SQL
+    // thread applied in between, newer than the Gtid_IO_Pos just read — under a write load they
+    // looked like the secondary's own writes (a false local-writes alarm). Read before, it is
+    // covered by what the threads report next.
+    let binlogPos: string | null = null;
+    if (v.flavor === "mariadb") {
+      try {
+        const [g] = await this.query(conn, "SELECT @@global.gtid_binlog_pos AS b");
+        binlogPos = String(g?.b ?? "");
+      } catch (err) {
+        if (!isSoftSqlError(err)) throw err;
+      }
+    }
     let rows: Record<string, unknown>[];
     try {
       rows = await this.query(conn, replicationStatement(v));
@@ -328,14 +341,8 @@ export class Probe implements ProbeLike {
     }
     const rep = parseReplicationRow(row);
     out.replication = rep;
-    if (v.flavor === "mariadb") {
-      try {
-        const [g] = await this.query(conn, "SELECT @@global.gtid_binlog_pos AS b");
-        rep.localGtids = localGtids(String(g?.b ?? ""), rep.gtidIoPos, rep.gtidExecuted, out.serverId);
-      } catch (err) {
-        if (!isSoftSqlError(err)) throw err;
-      }
-    }
+    if (binlogPos !== null)
+      rep.localGtids = localGtids(binlogPos, rep.gtidIoPos, rep.gtidExecuted, out.serverId);
     const sql = lastContactStatement(v);
     let waiting: number | null = null;
     let heartbeat: number | null = null;
