@@ -270,8 +270,12 @@ export class WanLink {
   }
 }
 
-/** The control server of a link process; resolves once listening. */
-export function serveControl(link: WanLink, port: number, onStop: () => void): Promise<void> {
+/** The control server of a link process; resolves once listening, with a way to close it. */
+export function serveControl(
+  link: WanLink,
+  port: number,
+  onStop: () => void,
+): Promise<{ close(): Promise<void> }> {
   const server = createHttpServer((req, res) => {
     const url = new URL(req.url ?? "/", "http://127.0.0.1");
     const reply = (code: number, body: unknown) => {
@@ -308,7 +312,9 @@ export function serveControl(link: WanLink, port: number, onStop: () => void): P
   });
   return new Promise((resolve, reject) => {
     server.once("error", reject);
-    server.listen(port, "127.0.0.1", () => resolve());
+    server.listen(port, "127.0.0.1", () =>
+      resolve({ close: () => new Promise<void>((r) => server.close(() => r())) }),
+    );
   });
 }
 
