@@ -1,6 +1,6 @@
 /**
  * `npm run bench:sites` — scenario 1 under load: the two-site lab (`pairgate lab up --sites 2`),
- * a writer and a reader at each site through its own pairgate, the WAN link cut and healed, for
+ * a writer and a reader at each site through its own pairgate, the WAN link cut (or blackholed) and healed, for
  * semi-sync on and off and a link latency of 0 and 30 ms (round trip).
  *
  * Per case: A's write latency with the link up (p50, p95), A's longest write during the cut, B's
@@ -9,8 +9,8 @@
  * primary's position at the heal), and B's audit events: answered audited reads, events delivered
  * to the primary's table, duplicates.
  *
- *   npm run bench:sites                     # 4 cases × (3 s steady + 6 s cut + heal), ≈ 2 minutes
- *   npm run bench:sites -- --outage-s 10 --steady-s 5
+ *   npm run bench:sites                     # 8 cases × (3 s steady + 6 s outage + heal), ≈ 3 minutes
+ *   npm run bench:sites -- --fault cut --outage-s 10 --steady-s 5
  */
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -27,6 +27,7 @@ const log = (msg: string) =>
   process.stderr.write(`bench:sites ${new Date().toISOString().slice(11, 23)}: ${msg}\n`);
 
 interface Case {
+  fault: "cut" | "blackhole";
   semiSync: boolean;
   delayMs: number;
 }
@@ -87,7 +88,7 @@ async function runCase(run: SitesRun, c: Case, o: { steadyMs: number; outageMs: 
     await sleep(o.steadyMs);
     const steady = loads.writeA.between(steady0, Date.now()).filter((r) => r.ok);
 
-    await run.cli(["lab", "wan", "cut"]);
+    await run.cli(["lab", "wan", c.fault]);
     const t0 = await run.wanSince();
     const toReadOnly = await run.timeToMode(ports.adminB, "read_only", t0, 30_000);
     await sleep(Math.max(0, o.outageMs - (Date.now() - t0)));
@@ -157,8 +158,13 @@ async function runCase(run: SitesRun, c: Case, o: { steadyMs: number; outageMs: 
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
-    options: { "outage-s": { type: "string" }, "steady-s": { type: "string" } },
+    options: {
+      "outage-s": { type: "string" },
+      "steady-s": { type: "string" },
+      fault: { type: "string" },
+    },
   });
+  const faults = (values.fault ?? "cut,blackhole").split(",") as Case["fault"][];
   const o = {
     outageMs: Number(values["outage-s"] ?? 6) * 1000,
     steadyMs: Number(values["steady-s"] ?? 3) * 1000,
@@ -172,21 +178,23 @@ async function main(): Promise<void> {
     const c = await run.lab.rootConnection("primary");
     await c.query(SITES_TABLE_DDL);
     await c.end();
-    for (const semiSync of [true, false])
-      for (const delayMs of [0, 30]) {
-        log(`case: semi-sync ${semiSync ? "on" : "off"}, link +${delayMs} ms`);
-        const r = await runCase(run, { semiSync, delayMs }, o);
-        log(JSON.stringify(r));
-        rows.push(r);
-      }
+    for (const fault of faults)
+      for (const semiSync of [true, false])
+        for (const delayMs of [0, 30]) {
+          log(`case: ${fault}, semi-sync ${semiSync ? "on" : "off"}, link +${delayMs} ms`);
+          const r = await runCase(run, { fault, semiSync, delayMs }, o);
+          log(JSON.stringify(r));
+          rows.push(r);
+        }
   } finally {
     await run.stop();
   }
   const header = [
+    "fault",
     "semi-sync",
     "link RTT",
     "A write p50 / p95 (ms)",
-    "A longest write in cut (ms)",
+    "A longest write in the outage (ms)",
     "A refused",
     "B → read_only (ms)",
     "B → read_write after heal (ms)",
@@ -197,8 +205,22 @@ async function main(): Promise<void> {
   ];
   const table = markdownTable(
     header,
-    ["left", "right", "right", "right", "right", "right", "right", "right", "right", "right", "right"],
+    [
+      "left",
+      "left",
+      "right",
+      "right",
+      "right",
+      "right",
+      "right",
+      "right",
+      "right",
+      "right",
+      "right",
+      "right",
+    ],
     rows.map((r) => [
+      r.c.fault,
       r.c.semiSync ? "on" : "off",
       `${r.c.delayMs} ms`,
       `${fmt(r.writeP50, 1)} / ${fmt(r.writeP95, 1)}`,
@@ -213,7 +235,7 @@ async function main(): Promise<void> {
     ]),
   );
   process.stdout.write(
-    `\nScenario 1 under load (${fmt(o.outageMs / 1000)} s cut per case; one writer and one reader per site, a statement every 25 ms each)\n` +
+    `\nScenario 1 under load (${fmt(o.outageMs / 1000)} s outage per case; one writer and one reader per site, a statement every 25 ms each)\n` +
       `source ${sourceRevision(ROOT)}; ${m.nproc} CPUs (${m.cpuModel}), Node ${m.node}, kernel ${m.kernel}\n\n${table}\n`,
   );
 }

@@ -91,6 +91,20 @@ test("two sites: cut, heal, blackhole, heal with load at both sites", async () =
     await c.query(SITES_TABLE_DDL);
     await c.end();
   }
+  // `lab up` again changes nothing: the same pairgates and link keep running.
+  const pids = async () =>
+    JSON.parse(await run.cli(["lab", "status", "--json"])) as {
+      wanPid: number;
+      sites: Array<{ pid: number }>;
+    };
+  const before = await pids();
+  await run.up();
+  const after = await pids();
+  assert.equal(
+    [after.wanPid, ...after.sites.map((x) => x.pid)],
+    [before.wanPid, ...before.sites.map((x) => x.pid)],
+  );
+  assert.ok(before.sites.every((x) => x.pid > 0));
   const status = await run.cli(["lab", "status"]);
   assert.match(status, /site A .*\n.*mode READ_WRITE/);
   assert.match(status, /WAN link {2}up/);
