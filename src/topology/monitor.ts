@@ -180,6 +180,8 @@ export class Topology extends EventEmitter<TopologyEvents> {
   /** The primary is back but read_write waits for the secondary to catch up (see failbackWait). */
   private failbackHold: { since: number; waitingFor: string; signAt: number | null; cause: string } | null =
     null;
+  /** The lossless verdict's reason last logged, without error details (see updateLossless). */
+  private losslessLogKey = "";
   /** Set while markUp of the primary evaluates: the one transition the failback hold applies to. */
   private primaryReturning = false;
 
@@ -442,6 +444,8 @@ export class Topology extends EventEmitter<TopologyEvents> {
   private updateLossless(now: number): void {
     const p = this.backends.primary.health;
     let next: { lossless: boolean | null; reason: string };
+    /** What a log line is said for: the verdict and its reason without the changing error text. */
+    let logKey: string;
     if (!p.up || p.lastOkAt === null) next = { lossless: null, reason: "the primary is not answering" };
     else if (sameEndpoint(this.backends.primary.cfg, this.backends.secondary.cfg))
       next = {
@@ -453,19 +457,25 @@ export class Topology extends EventEmitter<TopologyEvents> {
       // Say why the replica is missing when this pairgate cannot reach it either (a WAN cut): the
       // operator at this site sees the cause, not only the primary's point of view.
       const s = this.backends.secondary;
-      if (next.lossless === false && s.checked && !s.health.up)
+      if (next.lossless === false && s.checked && !s.health.up) {
+        logKey = `${next.reason}; unreachable`;
         next = {
           lossless: false,
           reason: `${next.reason}; the secondary is unreachable from here (${s.probe.address}: ${s.health.lastError ?? "no answer"})`,
         };
+      }
     }
+    logKey ??= next.reason;
     const cur = this.losslessState;
     if (cur.lossless === next.lossless && cur.reason === next.reason) return;
     const changed = cur.lossless !== next.lossless;
     this.losslessState = { ...next, since: changed ? now : cur.since };
+    const sayIt = this.losslessLogKey !== logKey;
+    this.losslessLogKey = logKey;
     if (!changed) {
       // A new reason for the same verdict (the secondary became unreachable, or reachable): say it.
-      if (next.lossless === false) this.logger.warn({ reason: next.reason }, "replication is NOT lossless");
+      if (next.lossless === false && sayIt)
+        this.logger.warn({ reason: next.reason }, "replication is NOT lossless");
       return;
     }
     if (next.lossless === true) this.logger.info({ reason: next.reason }, "replication is lossless");
