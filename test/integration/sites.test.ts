@@ -137,6 +137,8 @@ test("two sites: cut, heal, blackhole, heal with load at both sites", async () =
         assert.match(text.a, /unreachable from here/);
         assert.match(text.b, /Read-only/);
         assert.match(text.b, /last contact with the primary/);
+        const metrics = await (await fetch(`http://127.0.0.1:${ports.adminA}/metrics`)).text();
+        assert.match(metrics, /^pairgate_replication_lossless(\{[^}]*\})? 0$/m, "A's metric: not lossless");
         const st = await run.cli(["lab", "status"]);
         assert.match(st, /CUT/);
         console.log(st);
@@ -224,6 +226,8 @@ test("two sites: cut, heal, blackhole, heal with load at both sites", async () =
   } finally {
     await sec.end();
   }
+  const logA = readFileSync(join(run.dir, "lab", "site-a", "pairgate.log"), "utf8");
+  assert.match(logA, /unreachable from here.*replication is NOT lossless/, "A's log says why");
   const logB = readFileSync(join(run.dir, "lab", "site-b", "pairgate.log"), "utf8");
   assert.ok(!/transactions of its own/.test(logB), "no local-writes alarm at B");
 });
