@@ -9,11 +9,11 @@
  * answers every write with 1290; after a heal both sites are read_write within 10 s, the rows A
  * wrote during the outage are on the secondary, B's audit events are in the primary's table
  * exactly once, and the secondary has no GTID of its own. Both status pages are screenshotted
- * during the cut (headless Chromium). Figures are printed with a "figure:" prefix.
+ * during the cut (headless Chromium; test-artifacts/sites-cut-site-a.png, -b.png). Figures are printed with a "figure:" prefix.
  */
 import { mkdirSync, readFileSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import type { RowDataPacket } from "mysql2/promise";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
@@ -34,7 +34,7 @@ let run: SitesRun;
 
 async function screenshots(tag: string): Promise<{ a: string; b: string }> {
   const browser = await launchChromium();
-  const shots = join(tmpdir(), "pairgate-sites-screens");
+  const shots = fileURLToPath(new URL("../../test-artifacts/", import.meta.url));
   mkdirSync(shots, { recursive: true });
   try {
     const texts: Record<string, string> = {};
@@ -46,7 +46,7 @@ async function screenshots(tag: string): Promise<{ a: string; b: string }> {
       await page.goto(`http://127.0.0.1:${port}/`);
       await page.waitForSelector("#connection-status", { timeout: 10_000 });
       await sleep(300);
-      const file = join(shots, `${tag}-site-${site}.png`);
+      const file = join(shots, `sites-${tag}-site-${site}.png`);
       await page.screenshot({ path: file, fullPage: true });
       texts[site] = (await page.textContent("body")) ?? "";
       console.log(`figure: screenshot ${file}`);
