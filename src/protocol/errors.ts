@@ -78,6 +78,8 @@ export const ERROR_CODES = {
   PAIRGATE_LAB_STOP: { errno: 0, sqlState: "HY000" },
   PAIRGATE_LAB_TEMPLATE: { errno: 0, sqlState: "HY000" },
   PAIRGATE_LAB_TLS: { errno: 0, sqlState: "HY000" },
+  PAIRGATE_LAB_NOT_SITES: { errno: 0, sqlState: "HY000" },
+  PAIRGATE_LAB_WAN: { errno: 0, sqlState: "HY000" },
   // The replication commands (setup, check, promote).
   PAIRGATE_PROMOTE_NOT_APPLIED: { errno: 0, sqlState: "HY000" },
   PAIRGATE_PROMOTE_PRIMARY_ALIVE: { errno: 0, sqlState: "HY000" },
