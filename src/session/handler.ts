@@ -319,7 +319,7 @@ export class SessionHandler implements CommandHandler, SlotEvents {
       classification: cmd.c,
       startedAt: performance.now(),
       forwarded: false,
-      collect: kind === ResponseKind.Prepare || gate ? [] : null,
+      collect: kind === ResponseKind.Prepare || gate || setsUserVariable(cmd.c) ? [] : null,
       gate,
       prepareSql: cmd.prepareSql,
       retryable,
@@ -354,7 +354,10 @@ export class SessionHandler implements CommandHandler, SlotEvents {
       });
       return;
     }
-    if (f.collect) this.prepared(f, Buffer.concat(f.collect));
+    if (f.collect && f.kind === ResponseKind.Prepare) {
+      this.prepared(f, Buffer.concat(f.collect));
+      f.collect = null;
+    }
     this.finish(f, s.status, s.failed);
   }
 
@@ -402,7 +405,16 @@ export class SessionHandler implements CommandHandler, SlotEvents {
     this.finished(f);
   }
 
+  /** A response held until the session state it set was read back (`SET @x`): now to the client. */
+  private release(f: Inflight): void {
+    if (!f.collect) return;
+    f.forwarded = true;
+    this.loop.write(Buffer.concat(f.collect));
+    f.collect = null;
+  }
+
   private finished(f: Inflight): void {
+    this.release(f);
     this.loop.to("done");
     this.ctx.hooks.query(f.role, f.classification?.kind ?? "read", (performance.now() - f.startedAt) / 1000);
     this.loop.pump();
@@ -459,4 +471,15 @@ export class SessionHandler implements CommandHandler, SlotEvents {
     this.slot.drop(true);
     this.loop.end();
   }
+}
+
+/**
+ * `SET @x = …`: its OK is held until the user variable was read back from the server (BackendSlot
+ * `finish`), so a client that saw the OK has its variable carried by a failover right after it.
+ * Only SET (an OK, never rows): other ways to set one are read back after the response went out.
+ */
+function setsUserVariable(c: Classification | null): boolean {
+  if (!c?.session || c.verb !== "SET") return false;
+  for (const ch of c.session) if (ch.type === "user_variable") return true;
+  return false;
 }

@@ -17,6 +17,8 @@ export interface UserVariables {
   problem: string | null;
 }
 
+/** Variables read per query: 3 columns each. */
+const BATCH = 50;
 const NUMERIC = new Set(["INT", "INT UNSIGNED", "DECIMAL", "DOUBLE"]);
 
 /** Read every user variable of `conn`'s session as literals, within `limits`. */
@@ -46,13 +48,16 @@ export async function readUserVariables(
     else if (NUMERIC.has(type ?? "")) vars.set(name, numberLiteral(type!, number ?? ""));
     else strings.push(name);
   }
-  if (strings.length > 0) {
-    const q = strings.map((n) => quoteIdentifier(n));
+  // Values through their quoted names, a batch of columns per query (a row of at most 150 columns).
+  for (let from = 0; from < strings.length; from += BATCH) {
+    const batch = strings.slice(from, from + BATCH);
+    const q = batch.map((n) => quoteIdentifier(n));
     const row = await conn.queryRow(
       `SELECT ${q.map((n) => `HEX(@${n}), CHARSET(@${n}), COLLATION(@${n})`).join(", ")}`,
     );
-    if (!row) throw new NotALiteral("the user variables could not be read");
-    strings.forEach((name, i) => {
+    if (!row || row.length !== batch.length * 3)
+      throw new NotALiteral("the user variables could not be read");
+    batch.forEach((name, i) => {
       const hex = row[i * 3];
       const charset = row[i * 3 + 1];
       const collation = row[i * 3 + 2];
