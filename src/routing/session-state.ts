@@ -57,6 +57,8 @@ export const DEFAULT_REPLAY_LIMITS: ReplayLimits = Object.freeze({
 
 /** A tracked system variable's value longer than this is not kept: the session cannot move. */
 const MAX_VARIABLE_VALUE = 64 * 1024;
+/** All tracked values together: beyond this the session cannot move (bounded per session). */
+const MAX_VARIABLE_BYTES = 256 * 1024;
 
 /**
  * Tracked variables that are not replayed: the tracking itself, what the server computes
@@ -100,6 +102,7 @@ export class SessionState {
   collation: number;
   /** System variables the server reported changed (session tracking): name → value as reported. */
   readonly variables = new Map<string, string>();
+  private variableBytes = 0;
   /** User variables read back from the server: name → the literal that recreates the value. */
   readonly userVariables = new Map<string, string>();
   /** Why the session state cannot be carried to another backend (null: it can). */
@@ -140,14 +143,29 @@ export class SessionState {
   track(name: string, value: string): void {
     const n = name.toLowerCase();
     if (NOT_REPLAYED.has(n)) return;
-    if (value.length > MAX_VARIABLE_VALUE) {
-      this.variables.delete(n);
-      this.notCarried ??= `a value of ${n} longer than ${MAX_VARIABLE_VALUE} bytes`;
-      return;
-    }
+    const old = this.variables.get(n);
+    if (old !== undefined) this.variableBytes -= n.length + old.length;
     // Deduplicated by name: the map holds one value per variable, whatever the statements were.
     this.variables.delete(n); // re-inserted last: replayed in the order last set
+    if (
+      value.length > MAX_VARIABLE_VALUE ||
+      this.variableBytes + n.length + value.length > MAX_VARIABLE_BYTES
+    ) {
+      this.notCarried ??= `session variables longer than pairgate carries (${n})`;
+      return;
+    }
     this.variables.set(n, value);
+    this.variableBytes += n.length + value.length;
+  }
+
+  /**
+   * The session's variables as read back from the server in full (after a change pairgate could
+   * not read from an OK): every session value that differs from the global one, but guard variables.
+   */
+  resync(changed: ReadonlyArray<[string, string]>): void {
+    this.variables.clear();
+    this.variableBytes = 0;
+    for (const [name, value] of changed) if (!isGuardVariable(name.toLowerCase())) this.track(name, value);
   }
 
   /** The schema the server reported (session tracking). */
@@ -169,6 +187,7 @@ export class SessionState {
   reset(schema: string | null = this.schema): void {
     this.schema = schema;
     this.variables.clear();
+    this.variableBytes = 0;
     this.userVariables.clear();
     this.userVariablesProblem = null;
     this.notCarried = null;

@@ -203,8 +203,14 @@ export class BackendSlot implements TrackSink {
       return;
     }
     try {
-      if (w.unseen)
-        state.notCarried ??= "session state changed where pairgate could not read it (a multi-statement)";
+      if (w.unseen) {
+        // A multi-statement's earlier results reported state that went out unread: read it all
+        // back. Until that succeeds the session cannot move.
+        state.notCarried ??= UNSEEN;
+        const rows = await conn.queryRows(CHANGED_VARIABLES);
+        state.resync(rows.map((r) => [r[0] ?? "", r[1] ?? ""]));
+        if (state.notCarried === UNSEEN) state.notCarried = null;
+      }
       if (w.collation) {
         const row = await conn.queryRow("SELECT @@session.collation_connection");
         if (row?.[0]) state.track("collation_connection", row[0]);
@@ -645,6 +651,11 @@ export function worthAnotherTry(e: Error): boolean {
  * May the statement have set a user variable (`SET @x`, `SELECT … INTO @x`, `@x :=`, a routine,
  * dynamic SQL)? Then the session's user variables are read back from the server after it.
  */
+/** Every session variable whose value differs from the global one: the session's own state. */
+const CHANGED_VARIABLES =
+  "SELECT LOWER(s.VARIABLE_NAME), s.VARIABLE_VALUE FROM information_schema.SESSION_VARIABLES s JOIN information_schema.GLOBAL_VARIABLES g ON g.VARIABLE_NAME = s.VARIABLE_NAME WHERE NOT (s.VARIABLE_VALUE <=> g.VARIABLE_VALUE)";
+const UNSEEN = "session state changed where pairgate could not read it (a multi-statement)";
+
 function mayChangeUserVariables(c: Classification | null | undefined): boolean {
   if (!c) return false;
   if (c.pinning === "user_variable_select" || c.routines || c.dynamic || c.mayChangeDialect) return true;

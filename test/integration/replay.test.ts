@@ -307,6 +307,27 @@ test("SET SESSION TRANSACTION READ/**/WRITE is read as tokens: refused; a functi
   await assertSecondaryUntouched("after the guard attempts", before);
 });
 
+test("a multi-statement's earlier results: state read back from the server, carried at a reconnect", async () => {
+  const before = await secondaryState();
+  const c = await px.connect({ multipleStatements: true });
+  try {
+    await c.query("SET SESSION max_sort_length = 2001; SET @mv = 7; SET time_zone = '+03:00'; SELECT 1");
+    // Its SETs were reported by results before the last: read back from the server (and the guard
+    // confirmed again on the secondary) before the next statement.
+    const e = await c.query("SELECT f_write()").catch((x) => x);
+    assert.is(errnoOf(e), 1290, "the guard holds after the multi-statement");
+    await c.query("SET SESSION wait_timeout = 2");
+    await sleep(3500);
+    const [[r]] = (await c.query(
+      "SELECT @@session.max_sort_length AS m, @mv AS v, @@session.time_zone AS tz, @@session.tx_read_only AS ro",
+    )) as unknown as [Record<string, unknown>[]];
+    assert.equal({ ...r }, { m: 2001, v: 7, tz: "+03:00", ro: 1 });
+  } finally {
+    await c.end().catch(() => {});
+  }
+  await assertSecondaryUntouched("after the multi-statements", before);
+});
+
 test("more user variables than maxUserVariables: the move fails cleanly for that session", async () => {
   const c = await px.connect();
   try {
