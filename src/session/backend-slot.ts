@@ -156,6 +156,8 @@ export class BackendSlot implements TrackSink {
     const guardLifted = this.guardLifted;
     const unseen = this.stateUnseen;
     const collation = this.collationUnknown;
+    // A state change the tracked variables and schema do not explain: a user variable (or a
+    // prepared statement, a temporary table) — the user variables are read back.
     const stateChange = this.stateChangeReported && !this.varsReported;
     this.guardLifted = this.stateUnseen = this.collationUnknown = false;
     this.stateChangeReported = this.varsReported = false;
@@ -542,7 +544,10 @@ export class BackendSlot implements TrackSink {
       } else if (name === "character_set_connection") this.collationUnknown = true;
     }
     if (vars.length > 0) this.varsReported = true;
-    if (schema !== null) state.trackSchema(schema);
+    if (schema !== null) {
+      state.trackSchema(schema);
+      this.varsReported = true; // a USE: the state change is explained
+    }
     if (stateChange) this.stateChangeReported = true;
     if (dialect) {
       this.dialect = dialectOf(this.conn?.serverVersion ?? "", this.sqlMode, this.charsetClient);
