@@ -17,7 +17,9 @@
  * - a statement prepared under NO_BACKSLASH_ESCAPES was re-prepared on the secondary under the
  *   later sql_mode, where it is `SELECT … INTO OUTFILE`: the file appeared;
  * - a session whose last statement called a routine got 1290 for every SELECT 1 after the failover;
- * - 65 user variables (or one set from an expression) were not bounded by a limit of pairgate's.
+ * - 65 user variables (or one set from an expression) were not bounded by a limit of pairgate's;
+ * - a statement prepared under NO_BACKSLASH_ESCAPES that reads the audited table was audited at
+ *   EXECUTE by re-reading its text under the later sql_mode (one string there): no event.
  */
 import { existsSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
@@ -25,6 +27,7 @@ import type { Connection } from "mysql2/promise";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { startPair, type TestPair } from "../helpers/pair.js";
+import { freePorts } from "../helpers/ports.js";
 import { type RunningProxy, startProxy } from "../helpers/proxy.js";
 import { onRoot, q, waitReplicated } from "../helpers/sql.js";
 
@@ -348,6 +351,44 @@ test("more user variables than maxUserVariables: the move fails cleanly for that
     assert.equal(r, [{ one: 1 }]);
   } finally {
     await other.end();
+  }
+});
+
+test("a prepared statement is audited as it was prepared, not as the session's later sql_mode reads it", async () => {
+  const [listen, admin] = await freePorts(2, "127.0.0.1");
+  const audited = await startProxy(
+    pair,
+    pair.proxyConfig({
+      monitor,
+      listen: { port: listen },
+      admin: { port: admin },
+      audit: {
+        rules: [{ operation: "password_retrieval", tables: ["passtrix.ptrx_passwords"] }],
+        journalDir: join(pair.dir, "audit-replay"),
+      },
+    }),
+  );
+  const events = () => {
+    let n = 0;
+    for (const [op, count] of Object.entries(audited.proxy.audit!.counts()))
+      if (op !== "login" && op !== "logout" && op !== "login_failed") n += count;
+    return n;
+  };
+  const c = await audited.connect();
+  try {
+    await c.query("SET sql_mode = 'NO_BACKSLASH_ESCAPES'");
+    // Under NO_BACKSLASH_ESCAPES a read of the secret; under '' one string and nothing else.
+    const sql = "SELECT 'x\\' AS a, encrypted_password FROM ptrx_passwords WHERE account_id = ? -- '";
+    const stmt = await c.prepare(sql);
+    await c.query("SET sql_mode = ''");
+    const before = events();
+    const [rows] = await stmt.execute([1]);
+    assert.is((rows as unknown[]).length, 1, "the secret was returned");
+    assert.ok(events() > before, "and its EXECUTE was audited under the dialect it was prepared in");
+    await stmt.close();
+  } finally {
+    await c.end().catch(() => {});
+    await audited.stop();
   }
 });
 
