@@ -421,6 +421,9 @@ export class BackendSlot implements TrackSink {
     }
     this.conn = conn;
     this.generation++;
+    // Reports of a response on the previous connection that never finished are not about this one.
+    this.guardLifted = this.stateUnseen = this.collationUnknown = false;
+    this.stateChangeReported = this.varsReported = false;
     this.ctx.hooks.backendConnections(role, 1);
     conn.attach(this.onData, this.onClose, this.onError);
     this.status =
