@@ -170,6 +170,9 @@ test("read_write: sessions set expressions, a NO_BACKSLASH_ESCAPES prepare and a
   ];
   primaryMaxSortLength = Number(m.m);
   assert.ok(primaryMaxSortLength > 1024, "the expression ran on the primary");
+  // Guard variables the client may set on the primary: never replayed onto the secondary.
+  await exprSession.query("SET SESSION TRANSACTION READ WRITE");
+  await exprSession.query("SET SESSION sql_log_bin = 0");
 
   preparedSession = await px.connect();
   preparedSession.on("error", () => {});
@@ -201,6 +204,10 @@ test("failover: the carried state is literals; a prepared statement keeps its di
   )) as unknown as [{ m: number; id: number }[]];
   assert.is(Number(m.id), secondaryServerId, "the session moved to the secondary");
   assert.is(Number(m.m), primaryMaxSortLength, "max_sort_length carried as the value the primary computed");
+  const [[g]] = (await exprSession.query(
+    "SELECT @@session.tx_read_only AS ro, @@session.sql_log_bin AS lb",
+  )) as unknown as [{ ro: number; lb: number }[]];
+  assert.equal({ ...g }, { ro: 1, lb: 1 }, "the guard holds; tx_read_only and sql_log_bin were not replayed");
 
   // The prepared statement runs as it was prepared (a read), not as the later sql_mode reads it.
   const [rows] = await preparedSession.execute(PREPARED_SQL());
