@@ -161,12 +161,17 @@ export class BackendSlot implements TrackSink {
     const stateChange = this.stateChangeReported && !this.varsReported;
     this.guardLifted = this.stateUnseen = this.collationUnknown = false;
     this.stateChangeReported = this.varsReported = false;
-    const conn = this.conn;
-    if (!conn || conn.closed) return null;
     const reset = f.command === COM_RESET_CONNECTION && !failed;
-    const guard = !reset && conn.role === "secondary" && (guardLifted || unseen);
     const userVars =
       !reset && (unseen || stateChange || mayChangeUserVariables(f.classification ?? f.stmt?.classification));
+    const conn = this.conn;
+    if (!conn || conn.closed) {
+      // The backend is gone before its state could be read back: what was kept may be stale.
+      if (userVars) this.who.state.setUserVariables(null, LOST_USER_VARIABLES);
+      if (unseen) this.who.state.notCarried ??= UNSEEN;
+      return null;
+    }
+    const guard = !reset && conn.role === "secondary" && (guardLifted || unseen);
     if (!reset && !guard && !userVars && !unseen && !collation) return null;
     return this.afterResponse(conn, { reset, guard, guardLifted, userVars, unseen, collation });
   }
@@ -222,9 +227,10 @@ export class BackendSlot implements TrackSink {
         state.setUserVariables(r.vars, r.problem);
       }
     } catch (e) {
-      // A lost connection is handled by its close; a refusal leaves user variables that cannot move.
-      if (e instanceof ServerError || e instanceof NotALiteral)
-        state.setUserVariables(null, `user variables pairgate could not read back (${e.message})`);
+      // Not read back (a refusal, a name that is not a literal, the backend lost meanwhile): what
+      // was kept may be stale, so the session cannot move. A lost connection is handled by its close.
+      if (w.userVars)
+        state.setUserVariables(null, `user variables pairgate could not read back (${(e as Error).message})`);
     }
   }
 
@@ -663,6 +669,7 @@ export function worthAnotherTry(e: Error): boolean {
 const CHANGED_VARIABLES =
   "SELECT LOWER(s.VARIABLE_NAME), s.VARIABLE_VALUE FROM information_schema.SESSION_VARIABLES s JOIN information_schema.GLOBAL_VARIABLES g ON g.VARIABLE_NAME = s.VARIABLE_NAME WHERE NOT (s.VARIABLE_VALUE <=> g.VARIABLE_VALUE)";
 const UNSEEN = "session state changed where pairgate could not read it (a multi-statement)";
+const LOST_USER_VARIABLES = "user variables pairgate could not read back (the backend was lost)";
 
 function mayChangeUserVariables(c: Classification | null | undefined): boolean {
   if (!c) return false;
