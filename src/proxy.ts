@@ -101,6 +101,10 @@ export class PairgateProxy {
       sha2Cache: this.sha2Cache,
       connectTimeoutMs: config.monitor.connectTimeoutMs,
       maxAllowedPacket: config.maxAllowedPacket,
+      replayLimits: {
+        maxUserVariables: config.maxUserVariables,
+        maxUserVariableBytes: config.maxUserVariableBytes,
+      },
       netReadTimeoutMs: config.netReadTimeoutMs,
       hooks,
       audit: null,
