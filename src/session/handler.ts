@@ -10,6 +10,7 @@
  * effect, after the server's OK) → CommandLoop.pump for the next command.
  */
 
+import { mayChangeAccounts } from "../accounts/statements.js";
 import type { Role } from "../backend/connection.js";
 import type { Logger } from "../observability/logger.js";
 import {
@@ -380,6 +381,13 @@ export class SessionHandler implements CommandHandler, SlotEvents {
       this.reading.follow(f, failed);
     }
     this.slot.finish(status);
+    if (
+      c &&
+      f.command === COM_QUERY &&
+      this.ctx.hooks.accountsMayHaveChanged &&
+      mayChangeAccounts(c, f.payload)
+    )
+      this.ctx.hooks.accountsMayHaveChanged();
     const again = f.command === COM_RESET_CONNECTION && !failed ? this.slot.trackAgain() : null;
     if (again) {
       // The reset also reset GTID tracking on the primary: restore it before the next command.

@@ -49,8 +49,9 @@ export interface TestPair {
   readonly adminPort: number;
   /**
    * A raw config (the shape of proxy.config.json) pointing at this pair: listen/admin on this
-   * pair's free ports, the audit journal inside the pair's folder, log level warn. No `lab` key:
-   * the pair is already up. A second proxy in one suite needs its own ports (see freePort()).
+   * pair's free ports, the app user in `users` (none with PAIRGATE_TEST_ACCOUNTS=servers; pass
+   * `{ users: [] }` for a config that lists none: logins checked against the servers' accounts),
+   * the audit journal inside the pair's folder, log level warn. No `lab` key: the pair is already up. A second proxy in one suite needs its own ports (see freePort()).
    */
   proxyConfig(overrides?: ConfigOverrides): ConfigInput;
   /** A direct client session (mysql2/promise) to one server, as the app user unless `options` say otherwise. */
@@ -182,7 +183,11 @@ export async function startPair(opts: StartPairOptions = {}): Promise<TestPair> 
           admin: { host, port: adminPort },
           primary: backend(primaryPort),
           secondary: backend(secondaryPort),
-          users: [{ username: appUser.username, password: appUser.password }],
+          // PAIRGATE_TEST_ACCOUNTS=servers runs a suite with no `users`: every login is checked
+          // against the accounts pairgate reads from the servers (the app user is created there).
+          ...(process.env.PAIRGATE_TEST_ACCOUNTS === "servers"
+            ? {}
+            : { users: [{ username: appUser.username, password: appUser.password }] }),
           audit: { journalDir: join(dir, "audit") },
           stateDir: join(dir, "state"),
           log: { level: "warn" },

@@ -1,0 +1,161 @@
+/**
+ * Reading the accounts from one server with pairgate's service user: `mysql.global_priv` on
+ * MariaDB (10.4+), `mysql.user` on MySQL. The service user needs SELECT on that table and nothing
+ * more (README "Accounts"); `replication setup` and the lab grant it.
+ *
+ * What is kept per account is what a login needs: the plugin, mysql_native_password's stored
+ * SHA1(SHA1(password)) and whether it is locked. Roles are not accounts (MariaDB marks them
+ * is_role; MySQL's are locked rows, refused as the server refuses them). Password expiry,
+ * max_user_connections and REQUIRE SSL/X509 are the server's to enforce at the backend login
+ * pairgate makes as the client, and the server's answer is relayed.
+ */
+import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
+import mysql from "mysql2/promise";
+import type { BackendConfig } from "../config/load.js";
+import { NATIVE_PASSWORD, parseNativeHash } from "../protocol/auth.js";
+import { accountSort, compareAccounts, type HostPattern, parseHostPattern } from "./host.js";
+
+export type ServerKind = "mariadb" | "mysql";
+
+export interface Account {
+  user: string;
+  host: string;
+  pattern: HostPattern;
+  sort: number;
+  /** The plugin pairgate serves the login with: mysql_native_password, or another it will refuse by name. */
+  plugin: string;
+  /**
+   * mysql_native_password: SHA1(SHA1(password)); an empty buffer for an account without a
+   * password; null when the stored string is no usable hash (no login can match it, as 'invalid').
+   */
+  stage2: Buffer | null;
+  locked: boolean;
+}
+
+export interface AccountSnapshot {
+  kind: ServerKind;
+  /** The server's skip_name_resolve is OFF: loopback clients also match 'localhost'. */
+  resolvesNames: boolean;
+  /** In the server's order (compareAccounts). */
+  accounts: Account[];
+}
+
+interface AuthEntry {
+  plugin?: string;
+  authentication_string?: string;
+}
+
+/** One MariaDB global_priv row's `priv` JSON to an account; null for a role. */
+export function mariadbAccount(user: string, host: string, privJson: string | object): Account | null {
+  const priv = (typeof privJson === "string" ? JSON.parse(privJson) : privJson) as AuthEntry & {
+    is_role?: boolean;
+    account_locked?: boolean;
+    auth_or?: AuthEntry[];
+  };
+  if (priv.is_role) return null;
+  // A row without plugin is an old-style native account; auth_or lists alternatives tried in
+  // order ({} standing for the row's own plugin/authentication_string).
+  const own: AuthEntry = {
+    plugin: priv.plugin ?? NATIVE_PASSWORD,
+    authentication_string: priv.authentication_string ?? "",
+  };
+  const entries = priv.auth_or ? priv.auth_or.map((e) => (e.plugin ? e : own)) : [own];
+  const native = entries.find((e) => e.plugin === NATIVE_PASSWORD || e.plugin === "mysql_native_password");
+  return build(user, host, native ?? entries[0], priv.account_locked === true);
+}
+
+/** One MySQL mysql.user row to an account. */
+export function mysqlAccount(
+  user: string,
+  host: string,
+  plugin: string,
+  authenticationString: string,
+  locked: string,
+): Account {
+  return build(user, host, { plugin, authentication_string: authenticationString }, locked === "Y");
+}
+
+function build(user: string, host: string, e: AuthEntry, locked: boolean): Account {
+  const plugin = e.plugin ?? NATIVE_PASSWORD;
+  const auth = e.authentication_string ?? "";
+  const stage2 = plugin === NATIVE_PASSWORD ? (auth === "" ? Buffer.alloc(0) : parseNativeHash(auth)) : null;
+  return {
+    user,
+    host,
+    pattern: parseHostPattern(host),
+    sort: accountSort(user, host),
+    plugin,
+    stage2,
+    locked,
+  };
+}
+
+const text = (v: unknown): string => (Buffer.isBuffer(v) ? v.toString("utf8") : v == null ? "" : String(v));
+
+export interface ReadTimeouts {
+  connectTimeoutMs: number;
+  queryTimeoutMs: number;
+}
+
+/** Connect with the service user, read every account, disconnect. Rejects on any failure or timeout. */
+export async function readAccounts(
+  b: BackendConfig,
+  baseDir: string,
+  t: ReadTimeouts,
+): Promise<AccountSnapshot> {
+  let conn: mysql.Connection | null = null;
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      // Destroy, not end(): a silent server must not hold the refresh.
+      (conn as unknown as { destroy?: () => void } | null)?.destroy?.();
+      reject(
+        new Error(`${b.host}:${b.port} did not answer within ${t.connectTimeoutMs + t.queryTimeoutMs} ms`),
+      );
+    }, t.connectTimeoutMs + t.queryTimeoutMs);
+  });
+  const work = (async () => {
+    conn = await mysql.createConnection({
+      host: b.host,
+      port: b.port,
+      user: b.user,
+      password: b.password,
+      connectTimeout: t.connectTimeoutMs,
+      ssl: b.tls
+        ? {
+            ca: b.tls.ca ? readFileSync(resolve(baseDir, b.tls.ca), "utf8") : undefined,
+            rejectUnauthorized: b.tls.rejectUnauthorized,
+          }
+        : undefined,
+      connectAttributes: { program_name: "pairgate-accounts" },
+    });
+    const [vars] = await conn.query("SELECT @@version AS v, @@skip_name_resolve AS s");
+    const row = (vars as Record<string, unknown>[])[0];
+    const kind: ServerKind = /mariadb/i.test(text(row.v)) ? "mariadb" : "mysql";
+    const accounts: Account[] = [];
+    if (kind === "mariadb") {
+      const [rows] = await conn.query("SELECT User AS u, Host AS h, Priv AS p FROM mysql.global_priv");
+      for (const r of rows as Record<string, unknown>[]) {
+        const a = mariadbAccount(text(r.u), text(r.h), text(r.p));
+        if (a) accounts.push(a);
+      }
+    } else {
+      const [rows] = await conn.query(
+        "SELECT User AS u, Host AS h, plugin AS p, authentication_string AS a, account_locked AS l FROM mysql.user",
+      );
+      for (const r of rows as Record<string, unknown>[])
+        accounts.push(mysqlAccount(text(r.u), text(r.h), text(r.p), text(r.a), text(r.l)));
+    }
+    accounts.sort(compareAccounts);
+    return { kind, resolvesNames: Number(row.s) === 0, accounts };
+  })();
+  try {
+    return await Promise.race([work, deadline]);
+  } finally {
+    clearTimeout(timer);
+    work.catch(() => {});
+    const c = conn as mysql.Connection | null;
+    if (c) c.end().catch(() => (c as unknown as { destroy(): void }).destroy());
+  }
+}
