@@ -32,7 +32,7 @@ export function parseHostPattern(host: string): HostPattern {
           ? 0
           : (~0 << (32 - Number(m))) >>> 0
         : ipv4(m);
-    if (ip !== null && mask !== null) return { host, net: { ip: ip & mask, mask } };
+    if (ip !== null && mask !== null) return { host, net: { ip: (ip & mask) >>> 0, mask } };
   }
   return { host, net: null };
 }

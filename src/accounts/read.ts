@@ -137,7 +137,9 @@ export async function readAccounts(
     if (kind === "mariadb") {
       const [rows] = await conn.query("SELECT User AS u, Host AS h, Priv AS p FROM mysql.global_priv");
       for (const r of rows as Record<string, unknown>[]) {
-        const a = mariadbAccount(text(r.u), text(r.h), text(r.p));
+        // mysql2 hands a JSON column over parsed; a string when the server types it as text.
+        const priv = Buffer.isBuffer(r.p) ? r.p.toString("utf8") : (r.p as string | object);
+        const a = mariadbAccount(text(r.u), text(r.h), priv);
         if (a) accounts.push(a);
       }
     } else {

@@ -129,11 +129,14 @@ export class AccountStore {
       }
     }
     this.failures++;
-    this.lastError = errors.join("; ") || "no server to read the accounts from";
+    const error = errors.join("; ") || "no server to read the accounts from";
+    // Once per new error, not at every interval while a server stays away.
+    const level = error === this.lastError ? "debug" : "warn";
+    this.lastError = error;
     this.o.onRefresh?.(false, reason, this.snap?.accounts.length ?? 0);
-    this.o.logger.warn(
+    this.o.logger[level](
       { reason, kept: this.snap?.accounts.length ?? 0, source: this.source },
-      `cannot read the accounts from the servers (keeping the ones read before): ${this.lastError}`,
+      `cannot read the accounts from the servers (keeping the ones read before): ${error}`,
     );
   }
 
