@@ -18,6 +18,7 @@ import {
 import { type Account, mariadbAccount, mysqlAccount } from "../../src/accounts/read.js";
 import { mayChangeAccounts } from "../../src/accounts/statements.js";
 import { AccountStore } from "../../src/accounts/store.js";
+import { createLogger } from "../../src/observability/logger.js";
 import {
   nativePasswordToken,
   nativeTokenFromStage1,
@@ -25,7 +26,6 @@ import {
   parseNativeHash,
   recoverNativeStage1,
 } from "../../src/protocol/auth.js";
-import { createLogger } from "../../src/observability/logger.js";
 import { classify } from "../../src/sql/index.js";
 
 const sha1 = (b: Buffer | string) => createHash("sha1").update(b).digest();
