@@ -248,6 +248,36 @@ test("COM_CHANGE_USER to an account of the servers is checked the same way", asy
   }
 });
 
+test("listen.authPlugin caching_sha2_password: a client answering with it is switched to the account's mysql_native_password, as the server does", async () => {
+  const sha2 = await serversProxy({
+    listen: {
+      port: await freePort(),
+      authPlugin: "caching_sha2_password",
+      loginThrottle: { enabled: false },
+    },
+  });
+  const ok = await login(sha2.port, pair.appUser.username, pair.appUser.password);
+  assert.equal(ok, { ok: true, currentUser: `${pair.appUser.username}@%` });
+  const bad = await login(sha2.port, pair.appUser.username, "wrong");
+  assert.ok(!bad.ok && bad.errno === 1045);
+  // The MariaDB client answers the greeting with the plugin it announces (caching_sha2_password).
+  const { stdout } = await run(
+    "/usr/bin/mariadb",
+    [
+      "--no-defaults",
+      "-h127.0.0.1",
+      `-P${sha2.port}`,
+      `-u${pair.appUser.username}`,
+      `-p${pair.appUser.password}`,
+      "-N",
+      "-e",
+      "SELECT CURRENT_USER()",
+    ],
+    { timeout: 30_000 },
+  );
+  assert.is(stdout.trim(), `${pair.appUser.username}@%`);
+});
+
 test("the CLI over TLS, PyMySQL and JDBC log in with the server's password", async () => {
   const { stdout } = await run(
     "/usr/bin/mariadb",
