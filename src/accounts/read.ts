@@ -4,10 +4,10 @@
  * more (README "Accounts"); `replication setup` and the lab grant it.
  *
  * What is kept per account is what a login needs: the plugin, mysql_native_password's stored
- * SHA1(SHA1(password)) and whether it is locked. Roles are not accounts (MariaDB marks them
- * is_role; MySQL's are locked rows, refused as the server refuses them). Password expiry,
- * max_user_connections and REQUIRE SSL/X509 are the server's to enforce at the backend login
- * pairgate makes as the client, and the server's answer is relayed.
+ * SHA1(SHA1(password)), whether it is locked and whether its password has expired. Roles are not
+ * accounts (MariaDB marks them is_role; MySQL's are locked rows, refused as the server refuses
+ * them). max_user_connections and REQUIRE SSL/X509 are the server's to enforce at the backend
+ * login pairgate makes as the client, and the server's answer is relayed.
  */
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
@@ -31,6 +31,11 @@ export interface Account {
    */
   stage2: Buffer | null;
   locked: boolean;
+  /**
+   * The password has expired (PASSWORD EXPIRE, or older than its lifetime): the server would only
+   * let the client change it, in a sandbox pairgate's own session set-up cannot run in.
+   */
+  expired: boolean;
 }
 
 export interface AccountSnapshot {
@@ -46,12 +51,37 @@ interface AuthEntry {
   authentication_string?: string;
 }
 
+const DAY_SECONDS = 86_400;
+
+/**
+ * Has the password expired? `lastChanged`: Unix seconds (0: expired by PASSWORD EXPIRE);
+ * `lifetimeDays`: the account's (null or -1: the server's default_password_lifetime; 0: never).
+ */
+export function passwordExpired(
+  lastChanged: number | null,
+  lifetimeDays: number | null,
+  defaultLifetimeDays: number,
+  nowSeconds: number,
+): boolean {
+  if (lastChanged === 0) return true;
+  const days = lifetimeDays === null || lifetimeDays < 0 ? defaultLifetimeDays : lifetimeDays;
+  return lastChanged !== null && days > 0 && nowSeconds > lastChanged + days * DAY_SECONDS;
+}
+
 /** One MariaDB global_priv row's `priv` JSON to an account; null for a role. */
-export function mariadbAccount(user: string, host: string, privJson: string | object): Account | null {
+export function mariadbAccount(
+  user: string,
+  host: string,
+  privJson: string | object,
+  defaultLifetimeDays = 0,
+  nowSeconds = Date.now() / 1000,
+): Account | null {
   const priv = (typeof privJson === "string" ? JSON.parse(privJson) : privJson) as AuthEntry & {
     is_role?: boolean;
     account_locked?: boolean;
     auth_or?: AuthEntry[];
+    password_last_changed?: number;
+    password_lifetime?: number;
   };
   if (priv.is_role) return null;
   // A row without plugin is an old-style native account; auth_or lists alternatives tried in
@@ -62,7 +92,13 @@ export function mariadbAccount(user: string, host: string, privJson: string | ob
   };
   const entries = priv.auth_or ? priv.auth_or.map((e) => (e.plugin ? e : own)) : [own];
   const native = entries.find((e) => e.plugin === NATIVE_PASSWORD || e.plugin === "mysql_native_password");
-  return build(user, host, native ?? entries[0], priv.account_locked === true);
+  const expired = passwordExpired(
+    priv.password_last_changed ?? null,
+    priv.password_lifetime ?? null,
+    defaultLifetimeDays,
+    nowSeconds,
+  );
+  return build(user, host, native ?? entries[0], priv.account_locked === true, expired);
 }
 
 /** One MySQL mysql.user row to an account. */
@@ -72,11 +108,12 @@ export function mysqlAccount(
   plugin: string,
   authenticationString: string,
   locked: string,
+  expired = false,
 ): Account {
-  return build(user, host, { plugin, authentication_string: authenticationString }, locked === "Y");
+  return build(user, host, { plugin, authentication_string: authenticationString }, locked === "Y", expired);
 }
 
-function build(user: string, host: string, e: AuthEntry, locked: boolean): Account {
+function build(user: string, host: string, e: AuthEntry, locked: boolean, expired: boolean): Account {
   const plugin = e.plugin ?? NATIVE_PASSWORD;
   const auth = e.authentication_string ?? "";
   const stage2 = plugin === NATIVE_PASSWORD ? (auth === "" ? Buffer.alloc(0) : parseNativeHash(auth)) : null;
@@ -88,6 +125,7 @@ function build(user: string, host: string, e: AuthEntry, locked: boolean): Accou
     plugin,
     stage2,
     locked,
+    expired,
   };
 }
 
@@ -130,24 +168,38 @@ export async function readAccounts(
         : undefined,
       connectAttributes: { program_name: "pairgate-accounts" },
     });
-    const [vars] = await conn.query("SELECT @@version AS v, @@skip_name_resolve AS s");
+    const [vars] = await conn.query(
+      "SELECT @@version AS v, @@skip_name_resolve AS s, @@default_password_lifetime AS d, UNIX_TIMESTAMP() AS n",
+    );
     const row = (vars as Record<string, unknown>[])[0];
     const kind: ServerKind = /mariadb/i.test(text(row.v)) ? "mariadb" : "mysql";
+    const defaultLifetime = Number(row.d) || 0;
+    const now = Number(row.n) || Date.now() / 1000; // the server's clock decides, as it does
     const accounts: Account[] = [];
     if (kind === "mariadb") {
       const [rows] = await conn.query("SELECT User AS u, Host AS h, Priv AS p FROM mysql.global_priv");
       for (const r of rows as Record<string, unknown>[]) {
         // mysql2 hands a JSON column over parsed; a string when the server types it as text.
         const priv = Buffer.isBuffer(r.p) ? r.p.toString("utf8") : (r.p as string | object);
-        const a = mariadbAccount(text(r.u), text(r.h), priv);
+        const a = mariadbAccount(text(r.u), text(r.h), priv, defaultLifetime, now);
         if (a) accounts.push(a);
       }
     } else {
       const [rows] = await conn.query(
-        "SELECT User AS u, Host AS h, plugin AS p, authentication_string AS a, account_locked AS l FROM mysql.user",
+        "SELECT User AS u, Host AS h, plugin AS p, authentication_string AS a, account_locked AS l, " +
+          "password_expired AS e, UNIX_TIMESTAMP(password_last_changed) AS c, password_lifetime AS t FROM mysql.user",
       );
-      for (const r of rows as Record<string, unknown>[])
-        accounts.push(mysqlAccount(text(r.u), text(r.h), text(r.p), text(r.a), text(r.l)));
+      for (const r of rows as Record<string, unknown>[]) {
+        const expired =
+          text(r.e) === "Y" ||
+          passwordExpired(
+            r.c == null ? null : Number(r.c),
+            r.t == null ? null : Number(r.t),
+            defaultLifetime,
+            now,
+          );
+        accounts.push(mysqlAccount(text(r.u), text(r.h), text(r.p), text(r.a), text(r.l), expired));
+      }
     }
     accounts.sort(compareAccounts);
     return { kind, resolvesNames: Number(row.s) === 0, accounts };

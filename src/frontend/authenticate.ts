@@ -37,6 +37,8 @@ export type ServerAuthPlugin = typeof NATIVE_PASSWORD | typeof CACHING_SHA2_PASS
 /** MariaDB's ER_ACCOUNT_HAS_BEEN_LOCKED (4151), MySQL's (3118): the servers' own texts. */
 const ER_ACCOUNT_LOCKED_MARIADB = 4151;
 const ER_ACCOUNT_LOCKED_MYSQL = 3118;
+/** ER_MUST_CHANGE_PASSWORD_LOGIN, the same number on both. */
+const ER_MUST_CHANGE_PASSWORD_LOGIN = 1862;
 
 export interface AuthExchange {
   write(payload: Buffer, seq: number): void;
@@ -178,6 +180,18 @@ async function serverAccount(x: AuthExchange, r: AuthRequest, store: AccountStor
           sqlState: "HY000",
           message: `Access denied for user '${r.username}'@'${match.account.host}'. Account is locked.`,
         };
+  }
+  if (match.account.expired) {
+    // The server's answer to a client that cannot handle an expired password: pairgate's own
+    // session set-up cannot run in the sandbox the server would open, so it is that client.
+    return {
+      ok: false,
+      seq: a.seq,
+      errno: ER_MUST_CHANGE_PASSWORD_LOGIN,
+      sqlState: "HY000",
+      message:
+        "Your password has expired. To log in you must change it using a client that supports expired passwords.",
+    };
   }
   return { ok: true, password: credential, seq: a.seq, source: "servers" };
 }

@@ -177,6 +177,31 @@ test("DROP USER and ACCOUNT LOCK: refused with the server's own errors (1045, 41
   assert.ok(!guess.ok && guess.errno === 1045);
 });
 
+test("an expired password: refused with 1862 and the server's text (its answer with disconnect_on_expired_password), not a sandbox; a new password set on the server logs in", async () => {
+  await root.query("CREATE USER 'exp'@'%' IDENTIFIED BY 'exp-old'");
+  await root.query("ALTER USER 'exp'@'%' PASSWORD EXPIRE");
+  await new Promise((r) => setTimeout(r, REFRESH_MS * 2.5));
+  // The server itself (disconnect_on_expired_password OFF, the default) opens a sandbox where
+  // only SET PASSWORD runs: 1820 for anything else. pairgate's own session set-up cannot run in it.
+  const direct = await login(pair.primary.port, "exp", "exp-old");
+  assert.ok(!direct.ok && direct.errno === 1820, JSON.stringify(direct));
+  const via = await login(px.port, "exp", "exp-old");
+  assert.ok(!via.ok && via.errno === 1862, JSON.stringify(via));
+  assert.match(
+    (via as { message: string }).message,
+    /^Your password has expired\. To log in you must change it/,
+  );
+  // A wrong password is told nothing about the expiry, as by the server.
+  const wrong = await sameAsServer("exp", "nope");
+  assert.ok(!wrong.ok && wrong.errno === 1045);
+  await root.query("ALTER USER 'exp'@'%' IDENTIFIED BY 'exp-new'");
+  await eventually(
+    "the new password",
+    REFRESH_MS * 3,
+    async () => (await login(px.port, "exp", "exp-new")).ok,
+  );
+});
+
 test("'hu'@'127.0.0.1' and 'hu'@'%' with different passwords: pairgate picks the account the server picks", async () => {
   await root.query("CREATE USER 'hu'@'%' IDENTIFIED BY 'pct-pw'");
   await root.query("CREATE USER 'hu'@'127.0.0.1' IDENTIFIED BY 'lit-pw'");

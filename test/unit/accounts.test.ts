@@ -15,7 +15,7 @@ import {
   pickAccount,
   wildMatch,
 } from "../../src/accounts/host.js";
-import { type Account, mariadbAccount, mysqlAccount } from "../../src/accounts/read.js";
+import { type Account, mariadbAccount, mysqlAccount, passwordExpired } from "../../src/accounts/read.js";
 import { mayChangeAccounts } from "../../src/accounts/statements.js";
 import { AccountStore } from "../../src/accounts/store.js";
 import { createLogger } from "../../src/observability/logger.js";
@@ -87,6 +87,7 @@ const acct = (user: string, host: string, password = "pw"): Account => ({
   plugin: "mysql_native_password",
   stage2: parseNativeHash(stored(password)),
   locked: false,
+  expired: false,
 });
 
 const sorted = (...a: Account[]) => a.sort(compareAccounts);
@@ -164,6 +165,25 @@ test("global_priv rows: plugin, hash, lock, roles, auth_or, no plugin = old nati
   assert.is(
     mariadbAccount("i", "%", { plugin: "mysql_native_password", authentication_string: "invalid" })!.stage2,
     null,
+  );
+});
+
+test("password expiry: PASSWORD EXPIRE (last changed 0), the account's lifetime, else the server's default", () => {
+  const now = 1_800_000_000;
+  const day = 86_400;
+  assert.ok(passwordExpired(0, null, 0, now));
+  assert.not.ok(passwordExpired(now - 400 * day, null, 0, now), "default 0: never");
+  assert.ok(passwordExpired(now - 400 * day, null, 360, now), "the server's default_password_lifetime");
+  assert.ok(passwordExpired(now - 31 * day, 30, 0, now), "the account's own");
+  assert.not.ok(passwordExpired(now - 29 * day, 30, 0, now));
+  assert.not.ok(passwordExpired(now - 400 * day, 0, 360, now), "the account's 0: never");
+  assert.ok(passwordExpired(now - 400 * day, -1, 360, now), "-1: the default");
+  assert.ok(
+    mariadbAccount("e", "%", { authentication_string: stored("x"), password_last_changed: 0 })!.expired,
+  );
+  assert.not.ok(
+    mariadbAccount("e", "%", { authentication_string: stored("x"), password_last_changed: now }, 0, now)!
+      .expired,
   );
 });
 
