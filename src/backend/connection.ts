@@ -2,10 +2,11 @@
  * A connection from pairgate to one backend server: the client side of the protocol.
  *
  * `BackendConnection.open` does the handshake and authentication (as the same user the client
- * logged in as, with the password pairgate knows or the SHA1(password) the client's login yielded) with capability flags compatible with the
- * client's, so the command phase can be relayed byte for byte. After that the session owns the
- * socket's data events; `runQuery`/`prepare` are for pairgate's own statements (state replay),
- * used only while no client command is in flight.
+ * logged in as, with the password pairgate knows or the SHA1(password) the client's login
+ * yielded) with capability flags compatible with the client's, so the command phase can be
+ * relayed byte for byte. After that the session owns the socket's data events;
+ * `runQuery`/`prepare` are for pairgate's own statements (state replay), used only while no
+ * client command is in flight.
  */
 import { constants as cryptoConstants, publicEncrypt } from "node:crypto";
 import { readFileSync } from "node:fs";

@@ -2,7 +2,6 @@
  * The client-facing TCP listener: accepts, enforces `maxConnections` (ERR 1040) and the handshake
  * timeout, runs the login (handshake.ts) and hands authenticated clients on. Knows nothing of backends.
  */
-
 import { createServer, type Server, type Socket } from "node:net";
 import type { SecureContext } from "node:tls";
 import type { AccountStore } from "../accounts/store.js";
