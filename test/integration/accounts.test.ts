@@ -273,6 +273,21 @@ test("COM_CHANGE_USER to an account of the servers is checked the same way", asy
   }
 });
 
+test("a static users list and the servers' accounts together: the listed user is checked against the config, the others against the servers", async () => {
+  const both = await serversProxy({
+    users: [{ username: pair.appUser.username, password: "the-config-password" }],
+  });
+  // The config wins for its name: the server's password is not accepted for it...
+  const serverPw = await login(both.port, pair.appUser.username, pair.appUser.password);
+  assert.ok(!serverPw.ok && serverPw.errno === 1045, JSON.stringify(serverPw));
+  // ...the config's is (the server then refuses pairgate's login with it, and says so).
+  const configPw = await login(both.port, pair.appUser.username, "the-config-password");
+  assert.ok(!configPw.ok && configPw.errno === 1045 && /Access denied/.test(configPw.message));
+  // A name the config does not list comes from the servers.
+  assert.equal(await login(both.port, "hu", "lit-pw"), { ok: true, currentUser: "hu@127.0.0.1" });
+  assert.is(both.proxy.accountsInfo().configUsers, 1);
+});
+
 test("listen.authPlugin caching_sha2_password: a client answering with it is switched to the account's mysql_native_password, as the server does", async () => {
   const sha2 = await serversProxy({
     listen: {
