@@ -31,7 +31,7 @@ export const DEFAULT_LAB_DIR = ".pairgate/lab";
 
 /** The lab's application user when the config lists no `users` (the password is made at the first use). */
 export const LAB_APP_USER = "pmpuser";
-const LAB_APP_USER_FILE = "app-user.json";
+export const LAB_APP_USER_FILE = "app-user.json";
 
 /**
  * The lab's application user when the config lists no `users`: its password lives in the lab's

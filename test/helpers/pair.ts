@@ -13,7 +13,15 @@ import { join } from "node:path";
 import type { Connection, ConnectionOptions } from "mysql2/promise";
 import mysql from "mysql2/promise";
 import type { ConfigInput } from "../../src/config/schema.js";
-import { type Credentials, DEMO_SCHEMA, Lab, LabError, ROLES, type Role } from "../../src/lab/index.js";
+import {
+  type Credentials,
+  DEMO_SCHEMA,
+  LAB_APP_USER_FILE,
+  Lab,
+  LabError,
+  ROLES,
+  type Role,
+} from "../../src/lab/index.js";
 import { isAlive, pidsWithArg, signal } from "../../src/lab/process.js";
 import { freePorts } from "./ports.js";
 
@@ -146,6 +154,9 @@ export async function startPair(opts: StartPairOptions = {}): Promise<TestPair> 
   for (let attempt = 1; ; attempt++) {
     const dir = mkdtempSync(join(tmpdir(), PREFIX));
     writeFileSync(join(dir, OWNER_FILE), String(process.pid));
+    // The lab's application user when a config with `lab.dir` = this folder lists no `users`
+    // (labAppUser): the pair's own, so such a `start` does not give it another password.
+    writeFileSync(join(dir, LAB_APP_USER_FILE), JSON.stringify(appUser), { mode: 0o600 });
     const [primaryPort, secondaryPort, listenPort, adminPort] = await freePorts(4, host);
     const lab = new Lab({ dir, host, primaryPort, secondaryPort, appUser, serviceUser });
     const entry = { lab, dir, keep };

@@ -138,7 +138,6 @@ test("--log-format json on a TTY: JSON lines, no banner", async () => {
   }
 });
 
-// Last: the lab then gives its application user the password it keeps in its folder.
 test("a config with no users (as the shipped one): the banner's connect line logs in with the lab's password from the servers", async () => {
   const r = await run(true, [], { users: [] });
   try {
@@ -163,6 +162,7 @@ test("a config with no users (as the shipped one): the banner's connect line log
       },
     );
     assert.is(out.trim(), `${pair.appUser.username}@%`);
+    assert.is(keptPassword, pair.appUser.password, "the pair keeps its app user in the lab's file");
   } finally {
     r.child.stdin!.write("\x03");
     await until("exit", async () => r.exited(), 15_000).catch(() => r.child.kill("SIGKILL"));
