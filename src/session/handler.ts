@@ -381,13 +381,9 @@ export class SessionHandler implements CommandHandler, SlotEvents {
       this.reading.follow(f, failed);
     }
     this.slot.finish(status);
-    if (
-      c &&
-      f.command === COM_QUERY &&
-      this.ctx.hooks.accountsMayHaveChanged &&
-      mayChangeAccounts(c, f.payload)
-    )
-      this.ctx.hooks.accountsMayHaveChanged();
+    // ALTER USER, GRANT, ...: the accounts pairgate authenticates against are read again now.
+    if (c && f.command === COM_QUERY && mayChangeAccounts(c, f.payload))
+      this.ctx.hooks.accountsMayHaveChanged?.();
     const again = f.command === COM_RESET_CONNECTION && !failed ? this.slot.trackAgain() : null;
     if (again) {
       // The reset also reset GTID tracking on the primary: restore it before the next command.
