@@ -404,6 +404,12 @@ export function formatStatusText(doc: StatusDocument, now = Date.now()): string 
       `promotion epoch seen: ${c.fence.epochSeen} on ${c.fence.seenOn}${c.fence.fenced ? " — FENCED" : ""}`,
     );
   if (doc.sessions !== null) lines.push(`client sessions: ${doc.sessions}`);
+  const a = doc.accounts?.fromServers;
+  if (a)
+    lines.push(
+      `accounts: ${a.accounts} read from the ${a.source ?? "servers: none yet"}${a.loadedAt ? ` ${ago(a.loadedAt, now)}` : ""}` +
+        `${doc.accounts!.configUsers ? `; ${doc.accounts!.configUsers} user(s) in the config` : ""}`,
+    );
   for (const w of doc.warnings) lines.push(`WARNING: ${w}`);
   return `${lines.join("\n")}\n`;
 }

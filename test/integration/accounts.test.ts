@@ -9,6 +9,7 @@ import { promisify } from "node:util";
 import mysql, { type Connection, type ConnectionOptions } from "mysql2/promise";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
+import { formatStatusText } from "../../src/admin/status.js";
 import { tlsFiles } from "../../src/lab/tls.js";
 import { JdbcShell, jdbcMissing } from "../helpers/jdbc.js";
 import { startPair, type TestPair } from "../helpers/pair.js";
@@ -392,6 +393,8 @@ test("no hash and no password in /status or /metrics", async () => {
   const doc = JSON.parse(status);
   assert.is(doc.accounts.configUsers, 0);
   assert.is(doc.accounts.fromServers.source, "primary");
+  // `pairgate status` prints the same in words.
+  assert.match(formatStatusText(doc), /^accounts: \d+ read from the primary (just now|\d+ s ago)$/m);
   assert.match(metrics, /^pairgate_accounts \d+$/m);
   assert.match(metrics, /^pairgate_accounts_refreshes_total\{result="ok",reason="interval"\} [1-9]/m);
   assert.match(metrics, /^pairgate_accounts_source\{role="primary"\} 1$/m);
