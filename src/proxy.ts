@@ -5,6 +5,8 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { createSecureContext } from "node:tls";
+import { readAccounts } from "./accounts/read.js";
+import { AccountStore } from "./accounts/store.js";
 import { StatusHistory } from "./admin/history.js";
 import { type AdminServer, startAdminServer } from "./admin/server.js";
 import { truncateField } from "./audit/event.js";
@@ -31,6 +33,8 @@ export class PairgateProxy {
   private listener: ClientListener;
   private sessions = new Set<ClientSession>();
   private users: Map<string, string>;
+  /** The accounts read from the servers (accounts.fromServers), null when off. */
+  readonly accounts: AccountStore | null = null;
   private tls: ReturnType<PairgateProxy["buildTls"]>;
   /** The version the greeting announces: the one of the server that serves now (updated by checks). */
   private serverVersion = "5.5.5-10.11.0-MariaDB-pairgate";
@@ -66,6 +70,7 @@ export class PairgateProxy {
     );
     this.topology.on("transition", (t) => this.history.transition(t));
     this.users = new Map(config.users.map((u) => [u.username, u.password]));
+    if (config.accounts.fromServers) this.accounts = this.buildAccounts(logger);
     this.tls = this.buildTls(config);
     this.topology.on("transition", (t) => {
       for (const s of this.sessions) s.onModeChange(t.to);
@@ -82,6 +87,7 @@ export class PairgateProxy {
       writeRejected: this.metrics.writeRejected,
       authFailure: this.metrics.authFailure,
       backendConnections: this.metrics.backendConnections,
+      accountsMayHaveChanged: () => void this.accounts?.refresh("statement"),
     };
     this.sessionContext = {
       logger: logger.child({ part: "session" }),
@@ -97,6 +103,7 @@ export class PairgateProxy {
       noteAcknowledged: (gtid) => this.topology.noteAcknowledged(gtid),
       verdict: () => this.topology.verdict(),
       users: this.users,
+      accounts: this.accounts,
       authPlugin: () => this.config.listen.authPlugin,
       sha2Cache: this.sha2Cache,
       connectTimeoutMs: config.monitor.connectTimeoutMs,
@@ -155,6 +162,7 @@ export class PairgateProxy {
       maxConnections: () => this.config.maxConnections,
       handshakeTimeoutMs: () => this.config.handshakeTimeoutMs,
       users: () => this.users,
+      accounts: () => this.accounts,
       tls: () => this.tls,
       serverVersion: () => this.serverVersion,
       authPlugin: () => this.config.listen.authPlugin,
@@ -194,6 +202,33 @@ export class PairgateProxy {
       onThrottled: () => this.metrics.loginThrottled(),
       onCount: (d) => this.metrics.clientConnections(d),
     });
+  }
+
+  /**
+   * The accounts come from the server that serves (the primary while it does; the secondary,
+   * which has them by replication, while it is away), the other one when that fails.
+   */
+  private buildAccounts(logger: Logger): AccountStore {
+    const store = new AccountStore({
+      read: (role) =>
+        readAccounts(role === "primary" ? this.config.primary : this.config.secondary, this.config.baseDir, {
+          connectTimeoutMs: this.config.monitor.connectTimeoutMs,
+          queryTimeoutMs: this.config.monitor.queryTimeoutMs,
+        }),
+      order: () => {
+        const first: Role =
+          this.topology.mode === "read_only" ? (this.topology.readRole ?? "secondary") : "primary";
+        const second: Role = first === "primary" ? "secondary" : "primary";
+        // A server the monitor sees down is tried last: no connect timeout spent on it first.
+        return this.topology.isUp(first) || !this.topology.isUp(second) ? [first, second] : [second, first];
+      },
+      refreshIntervalMs: () => this.config.accounts.refreshIntervalMs,
+      failedLoginRefreshMs: () => this.config.accounts.failedLoginRefreshMs,
+      logger: logger.child({ part: "accounts" }),
+      onRefresh: (ok, reason) => this.metrics.accountsRefresh(ok, reason),
+    });
+    this.metrics.setAccountsSource(() => store.status());
+    return store;
   }
 
   private buildTls(config: Config) {
@@ -300,6 +335,14 @@ export class PairgateProxy {
     );
   }
 
+  /** Where logins are checked: the config's users (names only) and the accounts read from the servers. */
+  accountsInfo() {
+    return {
+      configUsers: this.users.size,
+      fromServers: this.accounts ? this.accounts.status() : null,
+    };
+  }
+
   get sessionCount(): number {
     return this.sessions.size;
   }
@@ -326,6 +369,9 @@ export class PairgateProxy {
     } catch (e) {
       this.logger.warn({ err: (e as Error).message }, "starting before both backends were checked");
     }
+    // The first read of the accounts before the first login (a failure is logged; it is retried
+    // at the interval and at failed logins).
+    await this.accounts?.start();
     this.address = await this.listener.listen();
     this.history.start();
     this.admin = await this.startAdmin(this.config);
@@ -347,6 +393,7 @@ export class PairgateProxy {
       sessions: () => this.sessions.size,
       history: () => this.history.document(),
       configInfo: () => ({ file: this.config.file, site: this.config.site, listen: this.address }),
+      accounts: () => this.accountsInfo(),
     });
   }
 
@@ -404,6 +451,11 @@ export class PairgateProxy {
       );
     this.users.clear();
     for (const u of next.users) this.users.set(u.username, u.password);
+    if (next.accounts.fromServers !== previous.accounts.fromServers)
+      this.logger.warn(
+        { fromServers: next.accounts.fromServers },
+        "accounts.fromServers changed by the reload: applied at the next restart",
+      );
     this.listener.clearAuthCache();
     this.tls = this.buildTls(next);
     this.sessionContext.connectTimeoutMs = next.monitor.connectTimeoutMs;
@@ -433,6 +485,7 @@ export class PairgateProxy {
     while (this.sessions.size > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
     this.listener.destroyAll();
     await this.audit?.stop();
+    this.accounts?.stop();
     this.history.stop();
     await this.topology.stop();
   }

@@ -38,9 +38,12 @@ export function registerStartCommand(program: Command): void {
         return;
       }
       const logger = createLogger(process.env.PAIRGATE_LOG_LEVEL ?? config.log.level, format);
+      let labUser: { username: string; password: string } | undefined;
       if (config.lab) {
         logger.info({ dir: config.lab.dir }, "bringing the lab pair up");
-        await new Lab(labOptionsFromConfig(config)).up();
+        const labOptions = labOptionsFromConfig(config);
+        labUser = labOptions.appUser;
+        await new Lab(labOptions).up();
       }
       const proxy = new PairgateProxy(config, logger);
       await proxy.start();
@@ -54,6 +57,7 @@ export function registerStartCommand(program: Command): void {
             pid: process.pid,
             version: packageVersion(),
             color: process.stdout.isTTY === true,
+            labUser,
           }),
         );
       }

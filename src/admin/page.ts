@@ -272,9 +272,23 @@ const SCRIPT = `
       h += row("Last delivery", when(s.audit.lastDeliveryAt));
     } else h += row("Audit", "not enabled");
     if (s.sessions !== null) h += row("Client sessions", esc(s.sessions));
-    h += "</dl></section></div>";
+    h += "</dl></section>" + accounts(s.accounts) + "</div>";
     el.innerHTML = h;
     document.title = "pairgate — " + s.connectionStatus;
+  }
+  function accounts(a) {
+    if (!a) return "";
+    var h = "<section class=card id=accounts><h2><span>Accounts</span></h2><dl>";
+    h += row("Config users", esc(a.configUsers));
+    var f = a.fromServers;
+    if (!f) h += row("From the servers", "off (accounts.fromServers)");
+    else {
+      h += row("From the servers", esc(f.accounts) + " account(s)" + (f.source ? " read from the " + esc(f.source) : ""));
+      h += row("Read", when(f.loadedAt));
+      h += row("Refreshes", esc(f.refreshes) + " ok, " + esc(f.failures) + " failed");
+      if (f.lastError) h += row("Last error", esc(f.lastError));
+    }
+    return h + "</dl></section>";
   }
   var ticks_ = 0;
   function tick() {

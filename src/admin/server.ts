@@ -34,7 +34,7 @@ import { PairgateError } from "../protocol/errors.js";
 import type { Topology } from "../topology/monitor.js";
 import type { HistoryDocument } from "./history.js";
 import { renderStatusPage } from "./page.js";
-import { buildStatus, type StatusDocument } from "./status.js";
+import { type AccountsInfo, buildStatus, type StatusDocument } from "./status.js";
 
 export interface AdminAudit {
   pending(): number;
@@ -57,6 +57,8 @@ export interface AdminServerOptions {
   audit?: AdminAudit;
   sessions?: () => number;
   configInfo?: () => object;
+  /** Where logins are checked (counts and times only). */
+  accounts?: () => AccountsInfo;
   history?: () => HistoryDocument;
 }
 
@@ -183,6 +185,7 @@ export async function startAdminServer(opts: AdminServerOptions): Promise<AdminS
       audit: opts.audit ?? null,
       sessions: opts.sessions ?? null,
       configInfo: opts.configInfo ?? null,
+      accounts: opts.accounts ?? null,
     });
 
   const send = (

@@ -78,9 +78,43 @@ export interface StatusDocument {
     fence: FenceStatus;
   };
   sessions: number | null;
+  /**
+   * Where logins are checked: how many users the config lists, and the accounts read from the
+   * servers (null when accounts.fromServers is off) — counts, source and times, never a name or hash.
+   */
+  accounts: StatusAccounts | null;
   config: object | null;
   generatedAt: string;
   uptimeSeconds: number;
+}
+
+export interface StatusAccounts {
+  configUsers: number;
+  fromServers: {
+    accounts: number;
+    source: "primary" | "secondary" | null;
+    loadedAt: string | null;
+    serverKind: string | null;
+    lastAttemptAt: string | null;
+    lastError: string | null;
+    refreshes: number;
+    failures: number;
+  } | null;
+}
+
+/** What proxy.ts reports of its accounts (times as epoch ms). */
+export interface AccountsInfo {
+  configUsers: number;
+  fromServers: {
+    accounts: number;
+    source: "primary" | "secondary" | null;
+    loadedAt: number | null;
+    serverKind: string | null;
+    lastAttemptAt: number | null;
+    lastError: string | null;
+    refreshes: number;
+    failures: number;
+  } | null;
 }
 
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
@@ -124,6 +158,7 @@ export interface StatusInputs {
   } | null;
   sessions?: (() => number) | null;
   configInfo?: (() => object) | null;
+  accounts?: (() => AccountsInfo) | null;
   /** Lag above which a warning is shown. */
   lagWarningSeconds?: number;
 }
@@ -288,9 +323,23 @@ export function buildStatus(inputs: StatusInputs, now = Date.now()): StatusDocum
       fence: s.fence,
     },
     sessions: inputs.sessions ? inputs.sessions() : null,
+    accounts: accountsDoc(inputs.accounts?.() ?? null, warnings),
     config: inputs.configInfo ? inputs.configInfo() : null,
     generatedAt: new Date(now).toISOString(),
     uptimeSeconds: Math.round(process.uptime()),
+  };
+}
+
+function accountsDoc(a: AccountsInfo | null, warnings: string[]): StatusAccounts | null {
+  if (!a) return null;
+  const f = a.fromServers;
+  if (f?.lastError)
+    warnings.push(
+      `The accounts could not be read from the servers (${f.lastError}); ${f.loadedAt === null ? "none held yet: only the config's users can log in" : `the ${f.accounts} read from the ${f.source} at ${iso(f.loadedAt)} are kept`}.`,
+    );
+  return {
+    configUsers: a.configUsers,
+    fromServers: f ? { ...f, loadedAt: iso(f.loadedAt), lastAttemptAt: iso(f.lastAttemptAt) } : null,
   };
 }
 
@@ -360,6 +409,12 @@ export function formatStatusText(doc: StatusDocument, now = Date.now()): string 
       `promotion epoch seen: ${c.fence.epochSeen} on ${c.fence.seenOn}${c.fence.fenced ? " — FENCED" : ""}`,
     );
   if (doc.sessions !== null) lines.push(`client sessions: ${doc.sessions}`);
+  const a = doc.accounts?.fromServers;
+  if (a)
+    lines.push(
+      `accounts: ${a.accounts} read from the ${a.source ?? "servers: none yet"}${a.loadedAt ? ` ${ago(a.loadedAt, now)}` : ""}` +
+        `${doc.accounts!.configUsers ? `; ${doc.accounts!.configUsers} user(s) in the config` : ""}`,
+    );
   for (const w of doc.warnings) lines.push(`WARNING: ${w}`);
   return `${lines.join("\n")}\n`;
 }

@@ -2,10 +2,11 @@
  * A connection from pairgate to one backend server: the client side of the protocol.
  *
  * `BackendConnection.open` does the handshake and authentication (as the same user the client
- * logged in as, with the password pairgate knows) with capability flags compatible with the
- * client's, so the command phase can be relayed byte for byte. After that the session owns the
- * socket's data events; `runQuery`/`prepare` are for pairgate's own statements (state replay),
- * used only while no client command is in flight.
+ * logged in as, with the password pairgate knows or the SHA1(password) the client's login
+ * yielded) with capability flags compatible with the client's, so the command phase can be
+ * relayed byte for byte. After that the session owns the socket's data events;
+ * `runQuery`/`prepare` are for pairgate's own statements (state replay), used only while no
+ * client command is in flight.
  */
 import { constants as cryptoConstants, publicEncrypt } from "node:crypto";
 import { readFileSync } from "node:fs";
@@ -16,9 +17,11 @@ import { WriteChannel } from "../net/write-channel.js";
 import {
   CACHING_SHA2_PASSWORD,
   CLEAR_PASSWORD,
+  type Credential,
   cachingSha2Token,
   NATIVE_PASSWORD,
   nativePasswordToken,
+  nativeTokenFromStage1,
   SHA2_FAST_AUTH_SUCCESS,
   SHA2_PERFORM_FULL_AUTH,
   SHA2_REQUEST_PUBLIC_KEY,
@@ -64,7 +67,8 @@ export interface BackendTarget {
 
 export interface BackendLogin {
   username: string;
-  password: string;
+  /** The password, or SHA1(password) for an account read from the servers (mysql_native_password only). */
+  password: Credential;
   database: string | null;
   collation: number;
   /** Capabilities the client negotiated with pairgate: the backend gets the same where it can. */
@@ -463,12 +467,31 @@ class HandshakeReader {
     this.fail(new BackendError(`${this.role}: ${e.code ?? e.message}`, "PAIRGATE_BACKEND_ERROR", this.role));
 }
 
-function authToken(plugin: string, password: string, scramble: Buffer, secure: boolean): Buffer {
-  if (plugin === NATIVE_PASSWORD) return nativePasswordToken(password, scramble);
-  if (plugin === CACHING_SHA2_PASSWORD) return cachingSha2Token(password, scramble);
-  if (plugin === CLEAR_PASSWORD && secure) return Buffer.from(`${password}\0`, "utf8");
+function authToken(plugin: string, credential: Credential, scramble: Buffer, secure: boolean): Buffer {
+  if (typeof credential !== "string") {
+    // SHA1(password) answers mysql_native_password and nothing else.
+    if (plugin === NATIVE_PASSWORD) return nativeTokenFromStage1(credential.nativeStage1, scramble);
+    throw new BackendError(
+      `the backend asks for authentication plugin ${plugin}; for an account read from the servers pairgate holds only its mysql_native_password hash`,
+      "PAIRGATE_BACKEND_AUTH_PLUGIN",
+      "primary",
+    );
+  }
+  if (plugin === NATIVE_PASSWORD) return nativePasswordToken(credential, scramble);
+  if (plugin === CACHING_SHA2_PASSWORD) return cachingSha2Token(credential, scramble);
+  if (plugin === CLEAR_PASSWORD && secure) return Buffer.from(`${credential}\0`, "utf8");
   throw new BackendError(
     `the backend asks for authentication plugin ${plugin}, which pairgate does not support${plugin === CLEAR_PASSWORD ? " without TLS" : ""}`,
+    "PAIRGATE_BACKEND_AUTH_PLUGIN",
+    "primary",
+  );
+}
+
+/** The cleartext password the caching_sha2 full authentication sends; an error for a hash. */
+function cleartext(credential: Credential): string {
+  if (typeof credential === "string") return credential;
+  throw new BackendError(
+    "the backend asks for caching_sha2_password full authentication; for an account read from the servers pairgate holds only its mysql_native_password hash",
     "PAIRGATE_BACKEND_AUTH_PLUGIN",
     "primary",
   );
@@ -514,7 +537,7 @@ async function handshake(
     token = authToken(plugin, login.password, scramble, secure);
   } catch {
     plugin = NATIVE_PASSWORD;
-    token = nativePasswordToken(login.password, scramble);
+    token = authToken(NATIVE_PASSWORD, login.password, scramble, secure);
   }
   socket.write(
     framePayload(
@@ -553,7 +576,7 @@ async function handshake(
       if (what === SHA2_FAST_AUTH_SUCCESS) continue; // the OK follows
       if (what === SHA2_PERFORM_FULL_AUTH) {
         if (secure) {
-          socket.write(framePayload(Buffer.from(`${login.password}\0`, "utf8"), seq++));
+          socket.write(framePayload(Buffer.from(`${cleartext(login.password)}\0`, "utf8"), seq++));
         } else {
           socket.write(framePayload(Buffer.from([SHA2_REQUEST_PUBLIC_KEY]), seq++));
         }
@@ -561,7 +584,7 @@ async function handshake(
       }
       // AuthMoreData carrying the server's RSA public key.
       const key = p.payload.subarray(1).toString("latin1");
-      const clear = Buffer.from(`${login.password}\0`, "utf8");
+      const clear = Buffer.from(`${cleartext(login.password)}\0`, "utf8");
       for (let i = 0; i < clear.length; i++) clear[i] ^= scramble[i % scramble.length];
       const encrypted = publicEncrypt({ key, padding: cryptoConstants.RSA_PKCS1_OAEP_PADDING }, clear);
       socket.write(framePayload(encrypted, seq++));

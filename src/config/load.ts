@@ -105,6 +105,8 @@ export function parseConfig(raw: unknown, file: string): Config {
       problems.push(`users.${i}.username: duplicate user ${JSON.stringify(u.username)}`);
     names.add(u.username);
   }
+  if (c.users.length === 0 && !c.accounts.fromServers)
+    problems.push("users: empty while accounts.fromServers is false: nobody could log in");
   const config: Config = {
     ...c,
     primary: { ...c.primary, password: secret(c.primary.password, "primary.password") },

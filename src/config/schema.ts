@@ -39,6 +39,20 @@ export const userSchema = z.strictObject({
   password: secretSchema,
 });
 
+/**
+ * Accounts read from the servers (README "Accounts"): users not in `users` log in with the
+ * password the servers have for them, read by the service user (primary.user) from
+ * mysql.global_priv (MariaDB) or mysql.user (MySQL).
+ */
+export const accountsSchema = z.strictObject({
+  /** Read the accounts from the servers. Off: only `users` can log in. */
+  fromServers: z.boolean().default(true),
+  /** Read them again this often (rotations and revocations made on the servers directly). */
+  refreshIntervalMs: z.number().int().min(1000).default(30_000),
+  /** A failed login reads them again (a password just changed), at most once in this long. */
+  failedLoginRefreshMs: z.number().int().min(0).default(1000),
+});
+
 export const monitorSchema = z.strictObject({
   intervalMs: z.number().int().min(10).default(250),
   connectTimeoutMs: z.number().int().min(10).default(500),
@@ -163,7 +177,13 @@ export const configSchema = z.strictObject({
     .prefault({}),
   primary: backendSchema,
   secondary: backendSchema,
-  users: z.array(userSchema).min(1),
+  /**
+   * Users pairgate knows the password of (from this file, an environment variable or a file). They
+   * win over the servers' accounts of the same name. Empty (the default): every login is checked
+   * against the accounts read from the servers.
+   */
+  users: z.array(userSchema).default([]),
+  accounts: accountsSchema.prefault({}),
   lab: z.strictObject({ dir: z.string().default(".pairgate/lab") }).optional(),
   monitor: monitorSchema.prefault({}),
   audit: auditSchema.prefault({}),

@@ -3,17 +3,23 @@
  * HandshakeV10 → [SSLRequest → TLS] → HandshakeResponse41 → authentication (with auth switch).
  * https://dev.mysql.com/doc/dev/mysql-server/latest/page_protocol_connection_phase.html
  *
- * Passwords are checked here against the config's users; the backend login happens afterwards
- * with the same user and password (see backend/connection.ts).
+ * Passwords are checked here (authenticate.ts: the config's users, else the accounts read from the
+ * servers); the backend login happens afterwards as the same user with the credential that check
+ * yielded (see backend/connection.ts).
  */
 import type { Socket } from "node:net";
 import { type SecureContext, TLSSocket } from "node:tls";
-import { type CACHING_SHA2_PASSWORD, NATIVE_PASSWORD, newScramble } from "../protocol/auth.js";
+import type { AccountStore } from "../accounts/store.js";
+import {
+  type CACHING_SHA2_PASSWORD,
+  type Credential,
+  NATIVE_PASSWORD,
+  newScramble,
+} from "../protocol/auth.js";
 import {
   CLIENT_PLUGIN_AUTH,
   CLIENT_SSL,
   DEFAULT_COLLATION_ID,
-  ER_ACCESS_DENIED_ERROR,
   ER_HANDSHAKE_ERROR,
   ER_NET_PACKETS_OUT_OF_ORDER,
   ER_SECURE_TRANSPORT_REQUIRED,
@@ -38,6 +44,8 @@ export interface FrontendAuthOptions {
   connectionId: number;
   /** Users and their passwords, from the config. */
   users: ReadonlyMap<string, string>;
+  /** The accounts read from the servers (users not in `users`); null when off. */
+  accounts: AccountStore | null;
   tls: { context: SecureContext; require: boolean } | null;
   /** Users that completed a caching_sha2_password full authentication (the server's "cache"). */
   sha2Cache: Set<string>;
@@ -51,7 +59,8 @@ export interface AuthenticatedClient {
   /** Capabilities both sides agreed on. */
   capabilities: number;
   username: string;
-  password: string;
+  /** The password (a config user) or SHA1(password) (an account read from the servers). */
+  password: Credential;
   /** Sequence id for the packet that ends the connection phase (OK or ERR). */
   nextSeq: number;
   tls: boolean;
@@ -241,12 +250,13 @@ export async function authenticateClient(
         secure: isTls,
         plugin: opts.authPlugin,
         users: opts.users,
+        accounts: opts.accounts,
         sha2Cache: opts.sha2Cache,
         host,
       },
     );
     if (!auth.ok)
-      throw fail(auth.seq, ER_ACCESS_DENIED_ERROR, "28000", auth.message, "PAIRGATE_AUTH_DENIED", username);
+      throw fail(auth.seq, auth.errno, auth.sqlState, auth.message, "PAIRGATE_AUTH_DENIED", username);
     const { password, seq } = auth;
     if (queue.leftover() > 0) throw new ProtocolError("client sent data before the login finished");
     return { socket, response, capabilities, username, password, nextSeq: seq, tls: isTls };

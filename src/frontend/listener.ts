@@ -4,6 +4,7 @@
  */
 import { createServer, type Server, type Socket } from "node:net";
 import type { SecureContext } from "node:tls";
+import type { AccountStore } from "../accounts/store.js";
 import type { Logger } from "../observability/logger.js";
 import { ER_CON_COUNT_ERROR, ER_HANDSHAKE_ERROR, ER_HOST_IS_BLOCKED } from "../protocol/constants.js";
 import { encodeErr } from "../protocol/messages.js";
@@ -18,6 +19,8 @@ export interface ListenerOptions {
   maxConnections(): number;
   handshakeTimeoutMs(): number;
   users(): ReadonlyMap<string, string>;
+  /** The accounts read from the servers (users not in `users`); absent or null when off. */
+  accounts?(): AccountStore | null;
   tls(): { context: SecureContext; require: boolean } | null;
   serverVersion(): string;
   authPlugin(): "mysql_native_password" | "caching_sha2_password";
@@ -145,6 +148,7 @@ export class ClientListener {
       serverVersion: this.opts.serverVersion(),
       connectionId,
       users: this.opts.users(),
+      accounts: this.opts.accounts?.() ?? null,
       tls: this.opts.tls(),
       sha2Cache: this.opts.sha2Cache,
       authPlugin: this.opts.authPlugin(),

@@ -2,7 +2,7 @@
  * `pairgate lab up | down | status | kill <role> | start <role>` — the local pair of real
  * MariaDB servers described by the config's `lab`, backend ports and users.
  */
-import { relative, resolve } from "node:path";
+import { join, relative, resolve } from "node:path";
 import { type Command, InvalidArgumentError } from "commander";
 import { type Config, loadConfig } from "../config/load.js";
 import { Lab, type LabStatus, labOptionsFromConfig, ROLES, type Role, type ServerStatus } from "./index.js";
@@ -53,7 +53,7 @@ function printStatus(st: LabStatus): void {
 }
 
 function printHowToConnect(config: Config, lab: Lab): void {
-  const app = config.users[0].username;
+  const app = config.users[0]?.username ?? labOptionsFromConfig(config).appUser.username;
   const h = lab.host === "0.0.0.0" ? "127.0.0.1" : lab.host;
   const p = lab.spec("primary").port;
   const s = lab.spec("secondary").port;
@@ -64,7 +64,9 @@ function printHowToConnect(config: Config, lab: Lab): void {
       `Directly to the primary:                     mariadb -h ${h} -P ${p} -u ${app} -p passtrix`,
       `Directly to the secondary (read-only):       mariadb -h ${h} -P ${s} -u ${app} -p passtrix`,
       `As root (unix socket):                       mariadb --defaults-file=${shown(lab.clientOptionFile("primary"))}`,
-      `The password of ${app} is users[0].password in ${shown(config.file)}; the lab's CA: ${shown(lab.caFile)}`,
+      config.users.length
+        ? `The password of ${app} is users[0].password in ${shown(config.file)}; the lab's CA: ${shown(lab.caFile)}`
+        : `The password of ${app} is in ${shown(join(lab.dir, "app-user.json"))} (pairgate reads the account from the servers); the lab's CA: ${shown(lab.caFile)}`,
       "",
     ].join("\n"),
   );

@@ -21,6 +21,11 @@ export const APP_PRIVILEGES =
   "LOCK TABLES, EXECUTE, CREATE VIEW, SHOW VIEW, CREATE ROUTINE, ALTER ROUTINE, TRIGGER, EVENT";
 /** SHOW SLAVE STATUS (SLAVE MONITOR) and SHOW MASTER STATUS / binlog positions (REPLICATION CLIENT). */
 export const SERVICE_GLOBAL_PRIVILEGES = "SLAVE MONITOR, REPLICATION CLIENT";
+/**
+ * The accounts pairgate authenticates clients against (README "Accounts"): MariaDB's
+ * mysql.global_priv (user, host, plugin, hash, lock) — SELECT on that one table, nothing wider.
+ */
+export const SERVICE_ACCOUNTS_TABLE = "mysql.global_priv";
 /** On the audit table's schema: read back, deliver, create the table on first use. */
 export const SERVICE_SCHEMA_PRIVILEGES = "SELECT, INSERT, CREATE";
 
@@ -66,6 +71,7 @@ export function provisionStatements(o: ProvisionOptions, seedDemo: boolean): str
     s.push(`GRANT ${SERVICE_SCHEMA_PRIVILEGES} ON ${ident(o.auditSchema)}.* TO ${account(svc.username)}`);
     // The promotion fence (`pairgate promote` writes pairgate.fence; every monitor reads it).
     s.push(`GRANT SELECT ON ${ident(FENCE_SCHEMA)}.* TO ${account(svc.username)}`);
+    s.push(`GRANT SELECT ON ${SERVICE_ACCOUNTS_TABLE} TO ${account(svc.username)}`);
   }
   return s;
 }

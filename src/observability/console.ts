@@ -37,6 +37,8 @@ export interface BannerInputs {
   version: string;
   /** Colour the labels (a TTY). */
   color?: boolean;
+  /** The lab's application user (users[0], or the one the lab keeps in its folder when the config lists none). */
+  labUser?: { username: string; password: string };
 }
 
 /** Single-quote for a POSIX shell. */
@@ -49,20 +51,32 @@ export function renderBanner(b: BannerInputs): string {
   const host = reachable(b.listen.host);
   const adminUrl = `http://${reachable(c.admin.host)}:${b.adminPort}/`;
   const lines: [string, string][] = [];
-  if (c.lab) {
-    const u = c.users[0];
+  const u = b.labUser ?? c.users[0];
+  if (c.lab && u) {
     lines.push([
       "Connect",
       `mysql -h ${host} -P ${b.listen.port} -u ${sh(u.username)} -p${sh(u.password)} ${DEMO_SCHEMA}`,
     ]);
-    lines.push(["Lab user", `${u.username} / ${u.password}  ${dim("(the lab's application user)")}`]);
+    lines.push([
+      "Lab user",
+      `${u.username} / ${u.password}  ${dim(c.users.length ? "(the lab's application user)" : "(the lab's application user; pairgate reads its account from the servers)")}`,
+    ]);
     lines.push([
       "Lab pair",
       `primary ${c.primary.host}:${c.primary.port}, secondary ${c.secondary.host}:${c.secondary.port}  ${dim(`(data in ${c.lab.dir})`)}`,
     ]);
-  } else {
+  } else if (c.users.length) {
     const names = c.users.map((u) => u.username).join(", ");
-    lines.push(["Connect", `${host}:${b.listen.port}  ${dim(`as ${names} (passwords in ${c.file})`)}`]);
+    const more = c.accounts.fromServers ? " or any account of the servers" : "";
+    lines.push([
+      "Connect",
+      `${host}:${b.listen.port}  ${dim(`as ${names} (passwords in ${c.file})${more}`)}`,
+    ]);
+  } else {
+    lines.push([
+      "Connect",
+      `${host}:${b.listen.port}  ${dim("as any account of the servers, with its password there")}`,
+    ]);
   }
   lines.push(["Status page", adminUrl]);
   lines.push(["Metrics", `${adminUrl}metrics`]);

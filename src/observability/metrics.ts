@@ -446,6 +446,39 @@ export class Metrics {
       registers: reg,
     });
 
+    this.accountsRefreshes = new Counter({
+      name: "pairgate_accounts_refreshes_total",
+      help: "Reads of the accounts from the servers, by result (ok, error) and reason (start, interval, failed_login, statement).",
+      labelNames: ["result", "reason"],
+      registers: reg,
+    });
+    new Gauge({
+      name: "pairgate_accounts",
+      help: "Accounts read from the servers and held now (0 before the first read or with accounts.fromServers off).",
+      registers: reg,
+      collect() {
+        this.set(self.accountsSource?.().accounts ?? 0);
+      },
+    });
+    new Gauge({
+      name: "pairgate_accounts_loaded_timestamp_seconds",
+      help: "When the accounts held now were read (Unix time; 0 = never).",
+      registers: reg,
+      collect() {
+        this.set((self.accountsSource?.().loadedAt ?? 0) / 1000);
+      },
+    });
+    new Gauge({
+      name: "pairgate_accounts_source",
+      help: "1 for the server the accounts held now were read from (role), else 0.",
+      labelNames: ["role"],
+      registers: reg,
+      collect() {
+        const source = self.accountsSource?.().source ?? null;
+        for (const role of ROLES) this.set({ role }, source === role ? 1 : 0);
+      },
+    });
+
     // Every label set exists from the start, so rate() and alerts see zeros, not absences.
     for (const role of ROLES) {
       this.backendUp.set({ role }, 0);
@@ -529,6 +562,20 @@ export class Metrics {
   /** The audit journal's figures, read when Prometheus scrapes. */
   setAuditSource(source: AuditMetricsSource | null): void {
     this.auditSource = source;
+  }
+
+  private accountsSource: (() => { accounts: number; loadedAt: number | null; source: Role | null }) | null =
+    null;
+  private readonly accountsRefreshes: Counter<"result" | "reason">;
+
+  /** The account cache's figures, read when Prometheus scrapes (counts only: no name, no hash). */
+  setAccountsSource(source: () => { accounts: number; loadedAt: number | null; source: Role | null }): void {
+    this.accountsSource = source;
+  }
+
+  /** A read of the accounts from the servers finished. */
+  accountsRefresh(ok: boolean, reason: string): void {
+    this.accountsRefreshes.inc({ result: ok ? "ok" : "error", reason });
   }
 
   /** Follow the monitor's events. Returns a function that stops following. */

@@ -1,6 +1,8 @@
 /**
- * Authentication scrambles. pairgate knows each user's password (from its config), so it checks
- * the client's answer itself and then logs in to the backend as the same user.
+ * Authentication scrambles. pairgate checks the client's answer itself and then logs in to the
+ * backend as the same user: with the password when the user is in the config's `users`, or, for an
+ * account read from the servers (src/accounts/), with mysql_native_password's SHA1(password) — the
+ * "stage 1" hash the client's answer yields once checked against the stored SHA1(SHA1(password)).
  */
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 
@@ -47,6 +49,37 @@ export function nativePasswordToken(password: string, scramble: Buffer): Buffer 
   const stage1 = sha1(Buffer.from(password, "utf8"));
   const stage2 = sha1(stage1);
   return xor(stage1, sha1(scramble.subarray(0, 20), stage2));
+}
+
+/**
+ * What pairgate logs in to a backend with on a client's behalf: the password (a user of the
+ * config's `users`), or SHA1(password) recovered from the client's mysql_native_password answer
+ * (an account read from the servers) — enough to answer any later native scramble, and nothing
+ * else: pairgate never holds that client's password.
+ */
+export type Credential = string | { readonly nativeStage1: Buffer };
+
+/** mysql_native_password's answer to `scramble` from SHA1(password). */
+export function nativeTokenFromStage1(stage1: Buffer, scramble: Buffer): Buffer {
+  return xor(stage1, sha1(scramble.subarray(0, 20), sha1(stage1)));
+}
+
+/**
+ * The server's side of mysql_native_password with only the stored hash (`stage2` =
+ * SHA1(SHA1(password)), the 20 bytes behind mysql.user's `*HEX`): the token is
+ * SHA1(password) XOR SHA1(scramble + stage2), so XOR-ing it back yields a candidate SHA1(password),
+ * right exactly when its SHA1 is `stage2`. Returns that SHA1(password), or null.
+ */
+export function recoverNativeStage1(stage2: Buffer, scramble: Buffer, token: Buffer): Buffer | null {
+  if (token.length !== 20 || stage2.length !== 20) return null;
+  const stage1 = xor(token, sha1(scramble.subarray(0, 20), stage2));
+  return tokensEqual(sha1(stage1), stage2) ? stage1 : null;
+}
+
+/** mysql.user / global_priv's `*HEX40` as its 20 bytes; null when it is not that. */
+export function parseNativeHash(authenticationString: string): Buffer | null {
+  if (!/^\*[0-9A-Fa-f]{40}$/.test(authenticationString)) return null;
+  return Buffer.from(authenticationString.slice(1), "hex");
 }
 
 /** caching_sha2_password fast path: SHA256(password) XOR SHA256(SHA256(SHA256(password)) + scramble). */

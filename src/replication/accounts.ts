@@ -56,3 +56,34 @@ export async function copyMissingAccounts(
   }
   return out;
 }
+
+/** The one table pairgate reads the accounts from (README "Accounts"). */
+export function accountsTable(flavor: "mariadb" | "mysql"): string {
+  return flavor === "mariadb" ? "mysql.global_priv" : "mysql.user";
+}
+
+/**
+ * pairgate's service account may read the accounts (SELECT on that one table), on every host
+ * part it exists with. Returns what was granted and what could not be, with the server's reason.
+ */
+export async function grantAccountsRead(
+  conn: Connection,
+  flavor: "mariadb" | "mysql",
+  serviceUser: string,
+): Promise<AccountCopy> {
+  const out: AccountCopy = { copied: [], failed: [] };
+  const table = accountsTable(flavor);
+  const found = await rows(conn, "SELECT User AS user, Host AS host FROM mysql.user WHERE User = ?", [
+    serviceUser,
+  ]);
+  if (found.length === 0) out.failed.push(`'${serviceUser}': no such account`);
+  for (const r of found) {
+    try {
+      await conn.query(`GRANT SELECT ON ${table} TO ?@?`, [r.user, r.host]);
+      out.copied.push(key(r as never));
+    } catch (e) {
+      out.failed.push(`${key(r as never)}: ${(e as Error).message}`);
+    }
+  }
+  return out;
+}

@@ -125,6 +125,10 @@ export function registerReplicationCommands(program: Command): void {
     )
     .option("--replication-user-host <host>", "host part of that account", "%")
     .option("--no-copy-accounts", "do not create the primary's accounts on the secondary")
+    .option(
+      "--service-user <name>",
+      "pairgate's service account (primary.user in its config): granted SELECT on the accounts table so pairgate can read the accounts",
+    )
     .option("--force", "overwrite a secondary that holds data of its own or follows another primary")
     .option(
       "--no-semi-sync",
@@ -151,6 +155,7 @@ export function registerReplicationCommands(program: Command): void {
           replicationUser: string;
           replicationUserHost: string;
           copyAccounts: boolean;
+          serviceUser?: string;
           force?: boolean;
           timeout: number;
           semiSync: boolean;
@@ -168,6 +173,7 @@ export function registerReplicationCommands(program: Command): void {
             replicationUser: o.replicationUser,
             replicationUserHost: o.replicationUserHost,
             copyAccounts: o.copyAccounts,
+            serviceUser: o.serviceUser,
             force: o.force === true,
             timeoutMs: o.timeout * 1000,
             semiSync: o.semiSync,

@@ -20,7 +20,7 @@
  */
 import { randomBytes } from "node:crypto";
 import type { Connection } from "mysql2/promise";
-import { copyMissingAccounts } from "./accounts.js";
+import { accountsTable, copyMissingAccounts, grantAccountsRead } from "./accounts.js";
 import { DEFAULT_SEMI_SYNC_TIMEOUT_MS, type Dialect, type ReplicaStatus } from "./dialect.js";
 import { type Endpoint, formatEndpoint, sameEndpoint } from "./endpoint.js";
 import { ReplicationError } from "./errors.js";
@@ -66,6 +66,12 @@ export interface SetupOptions {
   replicationUserHost?: string;
   /** Copy the primary's accounts that the secondary lacks (default true). */
   copyAccounts?: boolean;
+  /**
+   * pairgate's service account: granted SELECT on the accounts table (mysql.global_priv on
+   * MariaDB, mysql.user on MySQL) on both servers, so pairgate can read the accounts it
+   * authenticates clients against (README "Accounts").
+   */
+  serviceUser?: string;
   force?: boolean;
   /** Longest wait for the replica to start and catch up (default 300 s). */
   timeoutMs?: number;
@@ -229,6 +235,23 @@ export async function setupReplication(o: SetupOptions): Promise<SetupResult> {
     const sc = ss.conn;
     // Nothing pairgate does on the secondary is the secondary's own history.
     await sc.query("SET SESSION sql_log_bin = 0");
+    if (o.serviceUser) {
+      // On both: the secondary may already have the account (then the copy below leaves it alone).
+      for (const [conn, d, name] of [
+        [pc, pd, who.primary],
+        [sc, sd, who.secondary],
+      ] as const) {
+        const g = await grantAccountsRead(conn, d.flavor, o.serviceUser);
+        if (g.copied.length)
+          log(
+            `${name}: SELECT on ${accountsTable(d.flavor)} granted to ${g.copied.join(", ")} (pairgate reads the accounts)`,
+          );
+        // Missing on the secondary only: the account copy below brings it, with this grant.
+        for (const f of g.failed)
+          if (conn === pc || !f.endsWith("no such account"))
+            warnings.push(`${name}: service account not granted the accounts read: ${f}`);
+      }
+    }
 
     const advice = [
       `${who.secondary}: keep it read-only after a restart; add to its option file:`,

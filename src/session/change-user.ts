@@ -6,6 +6,7 @@
  */
 import { authenticate } from "../frontend/authenticate.js";
 import { SERVER_STATUS_AUTOCOMMIT } from "../protocol/constants.js";
+import { ServerError } from "../protocol/errors.js";
 import type { Packet } from "../protocol/framer.js";
 import { decodeChangeUser, encodeOk } from "../protocol/messages.js";
 import { framePayload, ProtocolError } from "../protocol/packet.js";
@@ -27,6 +28,7 @@ export async function changeUser(h: SessionHandler, p: Packet): Promise<void> {
         secure: h.tls(),
         plugin: ctx.authPlugin(),
         users: ctx.users,
+        accounts: ctx.accounts ?? null,
         sha2Cache: ctx.sha2Cache,
         host: h.remoteAddress,
       },
@@ -34,7 +36,8 @@ export async function changeUser(h: SessionHandler, p: Packet): Promise<void> {
     replySeq = auth.seq;
     if (!auth.ok) {
       ctx.hooks.authFailure();
-      loop.refuse(auth.seq, "PAIRGATE_AUTH_DENIED", auth.message);
+      // The code is the server's for the same refusal (1045, a locked account's 4151/3118, 1251).
+      loop.sendError(auth.seq, new ServerError(auth.errno, auth.sqlState, auth.message));
       h.close("change user denied");
       return;
     }

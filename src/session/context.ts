@@ -2,6 +2,7 @@
  * What a session needs from the rest of the proxy; built once by proxy.ts (the composition root)
  * and shared by every session. Fields a reload changes are updated in place.
  */
+import type { AccountStore } from "../accounts/store.js";
 import type { Role } from "../backend/connection.js";
 import type { ServerAuthPlugin } from "../frontend/authenticate.js";
 import type { Logger } from "../observability/logger.js";
@@ -14,6 +15,8 @@ export interface SessionContext extends SlotContext, LoopLimits {
   logger: Logger;
   /** Users and their passwords, from the config (COM_CHANGE_USER checks against them). */
   users: ReadonlyMap<string, string>;
+  /** The accounts read from the servers (COM_CHANGE_USER to a user not in `users`); absent or null when off. */
+  accounts?: AccountStore | null;
   /** listen.authPlugin: the plugin COM_CHANGE_USER asks for, as the login does. */
   authPlugin(): ServerAuthPlugin;
   /** Users that completed a caching_sha2_password full authentication (shared with the listener). */
@@ -29,4 +32,6 @@ export interface SessionHooks {
   writeRejected(): void;
   authFailure(): void;
   backendConnections(role: Role, delta: number): void;
+  /** pairgate relayed a statement that may change accounts (ALTER USER, GRANT, ...): read them again. */
+  accountsMayHaveChanged?(): void;
 }

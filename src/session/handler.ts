@@ -10,6 +10,7 @@
  * effect, after the server's OK) → CommandLoop.pump for the next command.
  */
 
+import { mayChangeAccounts } from "../accounts/statements.js";
 import type { Role } from "../backend/connection.js";
 import type { Logger } from "../observability/logger.js";
 import {
@@ -395,6 +396,9 @@ export class SessionHandler implements CommandHandler, SlotEvents {
     // What the server reported is acted on before the next command (a lifted guard restored, user
     // variables read back, tracking and the guard after a reset): slot.finish says when it is done.
     const again = this.slot.finish(status, f, failed);
+    // ALTER USER, GRANT, ...: the accounts pairgate authenticates against are read again now.
+    if (c && f.command === COM_QUERY && mayChangeAccounts(c, f.payload))
+      this.ctx.hooks.accountsMayHaveChanged?.();
     if (again) {
       this.loop.to("wait_backend");
       void again.then(() => {

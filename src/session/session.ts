@@ -22,6 +22,7 @@
  */
 import type { Socket } from "node:net";
 import { BackendError, type Role } from "../backend/connection.js";
+import type { Credential } from "../protocol/auth.js";
 import { CLIENT_CONNECT_WITH_DB } from "../protocol/constants.js";
 import { PairgateError, ServerError } from "../protocol/errors.js";
 import { encodeOk } from "../protocol/messages.js";
@@ -42,7 +43,7 @@ export type { SessionContext, SessionHooks } from "./context.js";
 /** What the login established (frontend/handshake.ts), to start the command phase with. */
 export interface SessionLogin {
   username: string;
-  password: string;
+  password: Credential;
   capabilities: number;
   database: string | null;
   collation: number;

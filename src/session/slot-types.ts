@@ -3,6 +3,7 @@
  * session's identity on the backend, what the slot needs from the proxy, what it reports.
  */
 import type { BackendTarget, Role } from "../backend/connection.js";
+import type { Credential } from "../protocol/auth.js";
 import type { ResponseKind } from "../protocol/response-scanner.js";
 import type { PreparedStatement, ReplayLimits, SessionState } from "../routing/session-state.js";
 import type { Classification } from "../sql/index.js";
@@ -36,7 +37,8 @@ export interface Inflight {
 /** Who the session is on the backend: the login it replays on every new connection. */
 export interface SlotIdentity {
   username: string;
-  password: string;
+  /** The password, or SHA1(password) for an account read from the servers (see protocol/auth.ts). */
+  password: Credential;
   capabilities: number;
   connectAttrs: Buffer | null;
   state: SessionState;

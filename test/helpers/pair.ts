@@ -13,7 +13,15 @@ import { join } from "node:path";
 import type { Connection, ConnectionOptions } from "mysql2/promise";
 import mysql from "mysql2/promise";
 import type { ConfigInput } from "../../src/config/schema.js";
-import { type Credentials, DEMO_SCHEMA, Lab, LabError, ROLES, type Role } from "../../src/lab/index.js";
+import {
+  type Credentials,
+  DEMO_SCHEMA,
+  LAB_APP_USER_FILE,
+  Lab,
+  LabError,
+  ROLES,
+  type Role,
+} from "../../src/lab/index.js";
 import { isAlive, pidsWithArg, signal } from "../../src/lab/process.js";
 import { freePorts } from "./ports.js";
 
@@ -49,8 +57,9 @@ export interface TestPair {
   readonly adminPort: number;
   /**
    * A raw config (the shape of proxy.config.json) pointing at this pair: listen/admin on this
-   * pair's free ports, the audit journal inside the pair's folder, log level warn. No `lab` key:
-   * the pair is already up. A second proxy in one suite needs its own ports (see freePort()).
+   * pair's free ports, the app user in `users` (none with PAIRGATE_TEST_ACCOUNTS=servers; pass
+   * `{ users: [] }` for a config that lists none: logins checked against the servers' accounts),
+   * the audit journal inside the pair's folder, log level warn. No `lab` key: the pair is already up. A second proxy in one suite needs its own ports (see freePort()).
    */
   proxyConfig(overrides?: ConfigOverrides): ConfigInput;
   /** A direct client session (mysql2/promise) to one server, as the app user unless `options` say otherwise. */
@@ -145,6 +154,9 @@ export async function startPair(opts: StartPairOptions = {}): Promise<TestPair> 
   for (let attempt = 1; ; attempt++) {
     const dir = mkdtempSync(join(tmpdir(), PREFIX));
     writeFileSync(join(dir, OWNER_FILE), String(process.pid));
+    // The lab's application user when a config with `lab.dir` = this folder lists no `users`
+    // (labAppUser): the pair's own, so such a `start` does not give it another password.
+    writeFileSync(join(dir, LAB_APP_USER_FILE), JSON.stringify(appUser), { mode: 0o600 });
     const [primaryPort, secondaryPort, listenPort, adminPort] = await freePorts(4, host);
     const lab = new Lab({ dir, host, primaryPort, secondaryPort, appUser, serviceUser });
     const entry = { lab, dir, keep };
@@ -182,7 +194,11 @@ export async function startPair(opts: StartPairOptions = {}): Promise<TestPair> 
           admin: { host, port: adminPort },
           primary: backend(primaryPort),
           secondary: backend(secondaryPort),
-          users: [{ username: appUser.username, password: appUser.password }],
+          // PAIRGATE_TEST_ACCOUNTS=servers runs a suite with no `users`: every login is checked
+          // against the accounts pairgate reads from the servers (the app user is created there).
+          ...(process.env.PAIRGATE_TEST_ACCOUNTS === "servers"
+            ? {}
+            : { users: [{ username: appUser.username, password: appUser.password }] }),
           audit: { journalDir: join(dir, "audit") },
           stateDir: join(dir, "state"),
           log: { level: "warn" },

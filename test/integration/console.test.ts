@@ -4,8 +4,8 @@
  * to stop, and the log lines are words, not JSON; Ctrl-C typed into the terminal stops it. With
  * stdout a pipe, or with `--log-format json` on a TTY, every line is JSON and there is no banner.
  */
-import { type ChildProcess, spawn } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
@@ -31,11 +31,15 @@ interface Run {
 }
 
 /** `pairgate start` with the lab section, on its own ports; `tty`: under script(1), in a pty. */
-async function run(tty: boolean, extra: string[] = []): Promise<Run & { listen: number; admin: number }> {
+async function run(
+  tty: boolean,
+  extra: string[] = [],
+  overrides: Record<string, unknown> = {},
+): Promise<Run & { listen: number; admin: number }> {
   const [listen, admin] = await freePorts(2);
   // The pair is the lab: `lab.dir` is its folder, so `start` finds both servers already up.
   const raw = {
-    ...pair.proxyConfig({ listen: { port: listen }, admin: { port: admin } }),
+    ...pair.proxyConfig({ listen: { port: listen }, admin: { port: admin }, ...overrides }),
     lab: { dir: pair.dir },
   };
   const file = join(pair.dir, `console-${listen}.config.json`);
@@ -128,6 +132,37 @@ test("--log-format json on a TTY: JSON lines, no banner", async () => {
       .filter((l) => l.trim() !== "");
     for (const l of lines) JSON.parse(l);
     assert.not.match(r.out(), "Status page");
+  } finally {
+    r.child.stdin!.write("\x03");
+    await until("exit", async () => r.exited(), 15_000).catch(() => r.child.kill("SIGKILL"));
+  }
+});
+
+test("a config with no users (as the shipped one): the banner's connect line logs in with the lab's password from the servers", async () => {
+  const r = await run(true, [], { users: [] });
+  try {
+    await until("the banner", async () => /Stop\s+Ctrl-C/.test(plain(r.out())), 10_000);
+    const text = plain(r.out());
+    const line = /Connect\s+(mysql -h \S+ -P \d+ -u \S+ -p\S+ \S+)/.exec(text)?.[1];
+    assert.ok(line, `a connect line:\n${text}`);
+    const keptPassword = JSON.parse(readFileSync(join(pair.dir, "app-user.json"), "utf8")).password;
+    assert.ok(line.includes(`-p${keptPassword}`), "the password the lab keeps in its folder");
+    assert.not.ok(
+      JSON.stringify(pair.proxyConfig({ users: [] })).includes(keptPassword),
+      "not in the config",
+    );
+    const [cmd, ...args] = line.split(" ");
+    assert.is(cmd, "mysql");
+    const out = execFileSync(
+      "/usr/bin/mysql",
+      ["--no-defaults", ...args, "-N", "-e", "SELECT CURRENT_USER()"],
+      {
+        encoding: "utf8",
+        timeout: 30_000,
+      },
+    );
+    assert.is(out.trim(), `${pair.appUser.username}@%`);
+    assert.is(keptPassword, pair.appUser.password, "the pair keeps its app user in the lab's file");
   } finally {
     r.child.stdin!.write("\x03");
     await until("exit", async () => r.exited(), 15_000).catch(() => r.child.kill("SIGKILL"));

@@ -67,6 +67,8 @@ test.before(async () => {
     await c.query("INSERT INTO vault.`odd name` VALUES ('a'), ('b')");
     await c.query("CREATE USER 'vault_app'@'%' IDENTIFIED BY 'vault-app-secret'");
     await c.query("GRANT SELECT, INSERT ON vault.* TO 'vault_app'@'%'");
+    // pairgate's service account, without the right to read the accounts yet.
+    await c.query("CREATE USER 'svc_acc'@'%' IDENTIFIED BY 'svc-acc-secret'");
   });
   await onServer(dirty, async (c) => {
     await c.query("CREATE DATABASE own_data");
@@ -88,10 +90,24 @@ test("two fresh servers: setup copies the data and replicates by GTID over verif
     secondary: { host: secondary.host, port: secondary.port },
     admin,
     sslCa: servers.caFile,
+    serviceUser: "svc_acc",
     onProgress: (p) => progress.push(p),
     log: (l) => log.push(l),
   });
   assert.is(r.action, "seeded");
+  // --service-user: pairgate's service account may read the accounts, on both servers.
+  assert.ok(
+    log.some((l) => l.includes("SELECT on mysql.global_priv granted to 'svc_acc'@'%'")),
+    log.join("\n"),
+  );
+  for (const server of [primary, secondary])
+    await onServer(server, async (c) => {
+      const grants = (await q(c, "SHOW GRANTS FOR 'svc_acc'@'%'")).map((g) => String(Object.values(g)[0]));
+      assert.ok(
+        grants.some((g) => /GRANT SELECT ON `mysql`\.`global_priv` TO `svc_acc`@`%`/.test(g)),
+        grants.join("\n"),
+      );
+    });
   assert.is(r.seed?.tables, 2);
   assert.ok((r.seed?.bytes ?? 0) > 100_000, `${r.seed?.bytes} bytes streamed`);
   assert.ok(progress.at(-1)?.done, "progress reported to the end");

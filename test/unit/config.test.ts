@@ -14,6 +14,25 @@ test("the shipped proxy.config.json is valid and uses the lab", () => {
   assert.is(c.admin.port, 9345);
   assert.is(c.lab?.dir, ".pairgate/lab");
   assert.is(c.monitor.intervalMs, 250);
+  // No application password in the shipped config: logins are checked against the servers' accounts.
+  assert.equal(c.users, []);
+  assert.ok(c.accounts.fromServers);
+  assert.not.match(JSON.stringify(c), /pmp-lab-secret/);
+});
+
+test("accounts: read from the servers by default; no users and no servers is refused", () => {
+  const { users: _, ...noUsers } = base;
+  const c = parseConfig(noUsers, "t.json");
+  assert.equal(c.users, []);
+  assert.equal(c.accounts, { fromServers: true, refreshIntervalMs: 30_000, failedLoginRefreshMs: 1000 });
+  assert.throws(
+    () => parseConfig({ ...noUsers, accounts: { fromServers: false } }, "t.json"),
+    /users: empty while accounts.fromServers is false/,
+  );
+  assert.throws(
+    () => parseConfig({ ...base, accounts: { refreshIntervalMs: 10 } }, "t.json"),
+    /refreshIntervalMs/,
+  );
 });
 
 test("failover: caught-up reads by default, bounded; immediate on request; bad values named", () => {
