@@ -12,8 +12,8 @@ import mysql, { type Connection } from "mysql2";
 import type { BackendConfig } from "../config/load.js";
 import { PairgateError } from "../protocol/errors.js";
 import { FENCE_READ_SQL, type FenceMark, readFenceRow } from "./fence.js";
-import { localGtids } from "./gtid.js";
 import {
+  LOCAL_WRITES_STATEMENT,
   lastContactStatement,
   parseReplicationRow,
   parseSemiSync,
@@ -22,6 +22,7 @@ import {
   replicationStatement,
   type SemiSyncStatus,
   type ServerVersion,
+  secondaryLocalGtids,
   semiSyncStatement,
 } from "./replication.js";
 import type { ReplicationStatus } from "./types.js";
@@ -227,8 +228,8 @@ export class Probe implements ProbeLike {
     out.replication = rep;
     if (v.flavor === "mariadb") {
       try {
-        const [g] = await this.query(conn, "SELECT @@global.gtid_binlog_pos AS b");
-        rep.localGtids = localGtids(String(g?.b ?? ""), rep.gtidIoPos, rep.gtidExecuted, out.serverId);
+        const [g] = await this.query(conn, LOCAL_WRITES_STATEMENT);
+        rep.localGtids = secondaryLocalGtids(g, row, out.serverId);
       } catch (err) {
         if (!isSoftSqlError(err)) throw err;
       }
