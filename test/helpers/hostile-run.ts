@@ -424,7 +424,7 @@ export class GenerativeRun {
       audit = `the canary reached the client (${bytes.length} bytes; …${printable(bytes.subarray(Math.max(0, at - 40), at + 40))}…) and no audit event was recorded for this chain`;
     }
     const readOnly = await this.checkSecondary();
-    if (!outcome.ok && outcome.code === "ETIMEDOUT") {
+    if (!outcome.ok && took >= STATEMENT_TIMEOUT_MS - 100) {
       if (!shrinking)
         this.finding(
           "stall",
