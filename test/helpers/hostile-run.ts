@@ -350,7 +350,7 @@ export class GenerativeRun {
     session = "",
     kinds: string[] = [],
   ): Finding | null {
-    const signature = `${oracle}:${family}:${[...new Set(kinds)].sort().join(",")}`;
+    const signature = `${oracle}:${family}:${skeleton(statement)}:${[...new Set(kinds)].sort().join(",")}`;
     const f: Finding = {
       oracle,
       family,
@@ -816,6 +816,24 @@ export async function runGenerative(
     p = { canary, primaryServerId: await prepareLab(pair, canary) };
   }
   return withRun(pair, p, opts, (run) => run.run());
+}
+
+/**
+ * The first three words of a statement once its comments are gone (an executable comment's text
+ * stays: the server runs it): what tells one kind of statement from another in a family.
+ */
+export function skeleton(statement: string): string {
+  const words = statement
+    .replace(/\s+\[binary protocol\]$/, "")
+    .replace(/\/\*(?![M!])[\s\S]*?\*\//g, " ")
+    .replace(/\/\*M?!(99999|999999)[\s\S]*?\*\//g, " ")
+    .replace(/\/\*M?!\d*/g, " ")
+    .replace(/\*\//g, " ")
+    .replace(/(--(\s|\\x..)|#).*?(\\x0a|$)/g, " ")
+    .replace(/\\x0[9a-d]/g, " ")
+    .replace(/[`"]/g, "")
+    .match(/[A-Za-z_@][\w@.]*/g);
+  return (words ?? []).slice(0, 3).join(" ").toUpperCase();
 }
 
 /** Distinct failures: the first finding of each signature. */
