@@ -38,7 +38,7 @@ export interface SecondarySnapshot {
 
 /** Files that change without any client: relay logs, the replica's bookkeeping, InnoDB's own. */
 const MOVING_FILES =
-  /(^|\/)(relay-bin\.\d+|relay-bin\.index|relay-log\.info|master\.info|multi-master\.info|ib_buffer_pool|ibtmp1|#sql[^/]*|aria_log_control|ddl_recovery\.log|ddl_recovery-backup\.log)$/;
+  /(^|\/)(relay-bin\.\d+|relay-bin\.index|relay-bin\.~rec~|relay-log\.info|master\.info|multi-master\.info|ib_buffer_pool|ibtmp1|#sql[^/]*|aria_log_control|ddl_recovery\.log|ddl_recovery-backup\.log)$/;
 
 function listFiles(dir: string, prefix = ""): string[] {
   const out: string[] = [];

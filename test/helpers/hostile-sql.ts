@@ -113,7 +113,10 @@ export class Gen {
   /** Views / functions / procedures that reach the audited table, created by earlier chains. */
   readonly objects: { kind: "view" | "function" | "procedure" | "trigger"; name: string }[] = [];
 
-  constructor(readonly rng: Rng) {}
+  constructor(
+    readonly rng: Rng,
+    private readonly appPassword = "pmp-test-secret",
+  ) {}
 
   // ---- rendering: one token list, many spellings
 
@@ -693,8 +696,10 @@ export class Gen {
       "SET SESSION gtid_domain_id = 9",
       "SET SESSION server_id = 1",
       "SET SESSION gtid_seq_no = 1",
-      `SET PASSWORD = PASSWORD('x${k}')`,
-      "ALTER USER CURRENT_USER() ACCOUNT LOCK",
+      // The same password again (a new one would lock the run out of the primary too): on the
+      // secondary still a change of mysql.global_priv.
+      `SET PASSWORD = PASSWORD('${this.appPassword}')`,
+      `ALTER USER CURRENT_USER() IDENTIFIED BY '${this.appPassword}'`,
       "KILL QUERY 1",
       "BEGIN NOT ATOMIC DECLARE i INT; SELECT ID INTO i FROM information_schema.PROCESSLIST WHERE COMMAND = 'Slave_SQL' LIMIT 1; EXECUTE IMMEDIATE CONCAT('KILL ', i); END",
       `CREATE DATABASE gen_db_${k}`,
