@@ -4,8 +4,8 @@
  * - read_only: the secondary, as root sees it over its unix socket: no GTID in its binlog whose
  *   server id is not the primary's (`@@gtid_binlog_state` keeps one entry per domain and server
  *   id, so a local write stays visible after replication moved the position on), `read_only`,
- *   the replication threads, the accounts (mysql.global_priv), the files in its datadir and a
- *   checksum of every table. While pairgate serves from the secondary, all of it must stay equal
+ *   the replication threads, the accounts (mysql.global_priv), the files in its datadir, a
+ *   checksum of every table and the global variables (its configuration). While pairgate serves from the secondary, all of it must stay equal
  *   to the snapshot taken when the secondary took over.
  * - audit: a unique canary sits in every secret of the audited table; any bytes relayed to a client
  *   that hold it (raw, hex or base64) need an audit event (see the runner for the chain rule).
@@ -34,6 +34,8 @@ export interface SecondarySnapshot {
   files: string[];
   /** `schema.table` → CHECKSUM TABLE. */
   tables: Record<string, string>;
+  /** Global variables (the server's configuration), but the gtid_* positions that replication moves. */
+  globals: Record<string, string>;
 }
 
 /** Files that change without any client: relay logs, the replica's bookkeeping, InnoDB's own. */
@@ -136,7 +138,18 @@ export class SecondaryWatch {
       for (const r of await this.q<{ Table: string; Checksum: unknown }>(`CHECKSUM TABLE ${list}`))
         sums[r.Table] = String(r.Checksum);
     }
-    return { ...quick, privChecksum: String(p?.Checksum), files: listFiles(this.dataDir), tables: sums };
+    const globals: Record<string, string> = {};
+    for (const r of await this.q<{ n: string; v: unknown }>(
+      "SELECT VARIABLE_NAME AS n, VARIABLE_VALUE AS v FROM information_schema.GLOBAL_VARIABLES WHERE VARIABLE_NAME NOT LIKE 'GTID\\_%'",
+    ))
+      globals[r.n] = String(r.v);
+    return {
+      ...quick,
+      privChecksum: String(p?.Checksum),
+      files: listFiles(this.dataDir),
+      tables: sums,
+      globals,
+    };
   }
 
   /** Wait until the SQL thread applied everything the IO thread received. */
@@ -190,6 +203,12 @@ export function diffSnapshots(a: Partial<SecondarySnapshot>, b: Partial<Secondar
     for (const t of new Set([...Object.keys(a.tables), ...Object.keys(b.tables)])) {
       if (a.tables[t] !== b.tables[t])
         out.push(`table ${t}: checksum ${a.tables[t] ?? "(none)"} → ${b.tables[t] ?? "(none)"}`);
+    }
+  }
+  if (a.globals && b.globals) {
+    for (const k of new Set([...Object.keys(a.globals), ...Object.keys(b.globals)])) {
+      if (a.globals[k] !== b.globals[k])
+        out.push(`global ${k}: ${JSON.stringify(a.globals[k])} → ${JSON.stringify(b.globals[k])}`);
     }
   }
   return out;

@@ -94,7 +94,7 @@ export const AUDIT_RULES = [
 export const ATTACKER_GRANTS =
   "SUPER, READ_ONLY ADMIN, FILE, BINLOG ADMIN, BINLOG MONITOR, PROCESS, SLAVE MONITOR, REPLICATION SLAVE ADMIN, CONNECTION ADMIN";
 
-const STATEMENT_TIMEOUT_MS = 5_000;
+const STATEMENT_TIMEOUT_MS = 8_000;
 
 // ---------------------------------------------------------------- sessions
 
@@ -471,6 +471,7 @@ export class GenerativeRun {
     const tryExec = (sql: string) => this.watch.exec(sql).catch(() => {});
     if (s.readOnly !== 1) await tryExec("SET GLOBAL read_only = 1");
     await tryExec("SET GLOBAL general_log = 0");
+    await tryExec("SET GLOBAL event_scheduler = OFF");
     if ((s.foreignGtids?.length ?? 0) > 0 || s.sqlRunning !== "on") {
       await tryExec("STOP SLAVE");
       await tryExec("RESET MASTER");

@@ -251,6 +251,7 @@ export class Gen {
       ["binlog_and_files", 3, (c) => this.serverCopies(c)],
       ["error_exfiltration", 4, (c) => this.errorExfil(c)],
       ["dynamic_sql", 2, (c) => this.dynamicSql(c)],
+      ["event_scheduler", 2, (c) => this.events(c)],
       ["disguised_write", 5, (c) => this.disguisedWrite(c)],
       ["admin_write", 3, (c) => this.adminWrite(c)],
       ["multibyte_charset", 3, (c) => this.multibyte(c)],
@@ -644,6 +645,24 @@ export class Gen {
     } else {
       c.statements.push(this.st(r.pick([`EXECUTE IMMEDIATE ${s}`, "EXECUTE IMMEDIATE 'SELECT gen_f()'"])));
     }
+  }
+
+  /** An event (run by the server, not by any session) that copies a secret or writes. */
+  private events(c: Chain): void {
+    const r = this.rng;
+    const k = c.id;
+    const body = r.pick([
+      `INSERT INTO gen_o (chain, v) SELECT ${k}, ${SECRET_COL} FROM ${this.table()} LIMIT 1`,
+      "UPDATE gen_t SET v = 'event' WHERE id = 2",
+    ]);
+    c.statements.push(this.st("SET GLOBAL event_scheduler = ON"));
+    c.statements.push(
+      this.st(`CREATE EVENT gen_e_${k} ON SCHEDULE AT CURRENT_TIMESTAMP ON COMPLETION PRESERVE DO ${body}`),
+    );
+    if (r.next() < 0.5) c.statements.push(this.st(`ALTER EVENT gen_e_${k} ENABLE`));
+    c.statements.push(this.st("DO SLEEP(1)"));
+    c.statements.push(this.any(`SELECT v FROM gen_o WHERE chain = ${k}`));
+    c.later.push(this.st("SET GLOBAL event_scheduler = ON"), this.st("DO SLEEP(1)"));
   }
 
   /** Writes dressed as reads or session statements. */
