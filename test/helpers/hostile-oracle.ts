@@ -87,14 +87,13 @@ export class SecondaryWatch {
 
   private async q<T = Record<string, unknown>>(sql: string): Promise<T[]> {
     try {
-      const [rows] = await (await this.conn()).query(sql);
+      const [rows] = await (await this.conn()).query({ sql, timeout: 15_000 });
       return rows as T[];
-    } catch (e) {
+    } catch {
       // A killed root session (a hostile KILL) is not the secondary changing: reconnect once.
       this.root?.destroy();
       this.root = null;
-      const [rows] = await (await this.conn()).query(sql);
-      void e;
+      const [rows] = await (await this.conn()).query({ sql, timeout: 15_000 });
       return rows as T[];
     }
   }

@@ -95,6 +95,8 @@ export const ATTACKER_GRANTS =
   "SUPER, READ_ONLY ADMIN, FILE, BINLOG ADMIN, BINLOG MONITOR, PROCESS, SLAVE MONITOR, REPLICATION SLAVE ADMIN, CONNECTION ADMIN";
 
 const STATEMENT_TIMEOUT_MS = 8_000;
+/** Results of one statement (a multi-statement) before the response counts as endless. */
+const MAX_RESULTS = 1000;
 
 // ---------------------------------------------------------------- sessions
 
@@ -169,10 +171,17 @@ async function rawSession(name: string, port: number, pair: TestPair, collation?
     collation,
   });
   const prepared = new Map<string, number>();
-  /** A whole response: every result of a multi-statement; LOCAL INFILE answered with no data. */
+  /**
+   * A whole response: every result of a multi-statement; LOCAL INFILE answered with no data. At
+   * most MAX_RESULTS results and STATEMENT_TIMEOUT_MS in all: a response that does not end is a
+   * stall, not a reason for the harness to spin.
+   */
   const drain = async (first: Awaited<ReturnType<RawConnection["read"]>>) => {
     let p = first;
-    for (;;) {
+    const until = Date.now() + STATEMENT_TIMEOUT_MS;
+    for (let results = 0; ; results++) {
+      if (results > MAX_RESULTS || Date.now() > until)
+        throw Object.assign(new Error(`the response did not end (${results} results)`), { code: "ENDLESS" });
       if (p.payload[0] === 0xfb && p.payload.length > 1) {
         c.send(p.seq + 1, Buffer.alloc(0));
         p = await c.read(STATEMENT_TIMEOUT_MS);
@@ -396,7 +405,22 @@ export class GenerativeRun {
     this.tap.take(s.localPort);
     const before = this.auditCount();
     const t0 = performance.now();
-    const outcome = await s.run(st);
+    // A watchdog over the session's own timeouts: whatever happens, the run goes on.
+    let dog: NodeJS.Timeout | undefined;
+    const outcome = await Promise.race([
+      s.run(st),
+      new Promise<Outcome>((resolve) => {
+        dog = setTimeout(
+          () => resolve({ ok: false, code: "WATCHDOG", message: "no end to the response", fatal: true }),
+          STATEMENT_TIMEOUT_MS + 5000,
+        );
+      }),
+    ]);
+    clearTimeout(dog);
+    if (!outcome.ok && outcome.fatal) {
+      s.dead = true;
+      s.close();
+    }
     const took = performance.now() - t0;
     if (took > 1000 && !shrinking)
       this.log(`slow: ${took.toFixed(0)} ms (${outcome.ok ? "ok" : outcome.code}) ${text.slice(0, 160)}`);
@@ -424,14 +448,16 @@ export class GenerativeRun {
       audit = `the canary reached the client (${bytes.length} bytes; …${printable(bytes.subarray(Math.max(0, at - 40), at + 40))}…) and no audit event was recorded for this chain`;
     }
     const readOnly = await this.checkSecondary();
-    if (!outcome.ok && took >= STATEMENT_TIMEOUT_MS - 100) {
+    if (!outcome.ok && (took >= STATEMENT_TIMEOUT_MS - 100 || outcome.code === "ENDLESS")) {
       if (!shrinking)
         this.finding(
           "stall",
           chain.family,
           chain.id,
           text,
-          `no answer within ${STATEMENT_TIMEOUT_MS} ms`,
+          outcome.code === "ENDLESS" || outcome.code === "WATCHDOG"
+            ? `the response did not end within ${STATEMENT_TIMEOUT_MS} ms / ${MAX_RESULTS} results (${outcome.code})`
+            : `no answer within ${STATEMENT_TIMEOUT_MS} ms`,
           s.history,
           s.name,
         );
