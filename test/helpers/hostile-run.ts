@@ -422,7 +422,7 @@ export class GenerativeRun {
       s.close();
     }
     const took = performance.now() - t0;
-    if (took > 1000 && !shrinking)
+    if (took > 2000 && !shrinking)
       this.log(`slow: ${took.toFixed(0)} ms (${outcome.ok ? "ok" : outcome.code}) ${text.slice(0, 160)}`);
     if (!shrinking) {
       this.statements++;
