@@ -12,8 +12,8 @@ import mysql, { type Connection } from "mysql2";
 import type { BackendConfig } from "../config/load.js";
 import { PairgateError } from "../protocol/errors.js";
 import { FENCE_READ_SQL, type FenceMark, readFenceRow } from "./fence.js";
-import { localGtids } from "./gtid.js";
 import {
+  LOCAL_WRITES_STATEMENT,
   lastContactStatement,
   parseReplicationRow,
   parseSemiSync,
@@ -22,6 +22,7 @@ import {
   replicationStatement,
   type SemiSyncStatus,
   type ServerVersion,
+  secondaryLocalGtids,
   semiSyncStatement,
 } from "./replication.js";
 import type { ReplicationStatus } from "./types.js";
@@ -312,19 +313,6 @@ export class Probe implements ProbeLike {
   }
 
   private async readReplication(conn: Connection, v: ServerVersion, out: ProbeResult): Promise<void> {
-    // The binlog position first: read after SHOW SLAVE STATUS, it could hold transactions the SQL
-    // thread applied in between, newer than the Gtid_IO_Pos just read — under a write load they
-    // looked like the secondary's own writes (a false local-writes alarm). Read before, it is
-    // covered by what the threads report next.
-    let binlogPos: string | null = null;
-    if (v.flavor === "mariadb") {
-      try {
-        const [g] = await this.query(conn, "SELECT @@global.gtid_binlog_pos AS b");
-        binlogPos = String(g?.b ?? "");
-      } catch (err) {
-        if (!isSoftSqlError(err)) throw err;
-      }
-    }
     let rows: Record<string, unknown>[];
     try {
       rows = await this.query(conn, replicationStatement(v));
@@ -341,8 +329,14 @@ export class Probe implements ProbeLike {
     }
     const rep = parseReplicationRow(row);
     out.replication = rep;
-    if (binlogPos !== null)
-      rep.localGtids = localGtids(binlogPos, rep.gtidIoPos, rep.gtidExecuted, out.serverId);
+    if (v.flavor === "mariadb") {
+      try {
+        const [g] = await this.query(conn, LOCAL_WRITES_STATEMENT);
+        rep.localGtids = secondaryLocalGtids(g, row, out.serverId);
+      } catch (err) {
+        if (!isSoftSqlError(err)) throw err;
+      }
+    }
     const sql = lastContactStatement(v);
     let waiting: number | null = null;
     let heartbeat: number | null = null;

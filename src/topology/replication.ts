@@ -6,6 +6,7 @@
  * that also carries `Gtid_Slave_Pos`). MySQL before 8.0.22: `SHOW SLAVE STATUS`; from 8.0.22:
  * `SHOW REPLICA STATUS` with the Source/Replica column names.
  */
+import { localGtids } from "./gtid.js";
 import type { ReplicationStatus } from "./types.js";
 
 export type Flavor = "mariadb" | "mysql";
@@ -269,4 +270,41 @@ export function losslessVerdict(s: SemiSyncStatus | null): { lossless: boolean; 
     lossless: true,
     reason: `semi-synchronous replication active (${s.clients ?? "?"} replica(s) acknowledge every commit, AFTER_SYNC)`,
   };
+}
+
+/**
+ * What the local-writes alarm reads on a MariaDB replica, in one statement. The binlog position
+ * comes first and the applied position last (a SELECT evaluates its list left to right): a
+ * transaction replicated between the two reads is then in both, never in the binlog alone.
+ */
+export const LOCAL_WRITES_STATEMENT =
+  "SELECT @@global.gtid_binlog_pos AS b, @@global.gtid_binlog_state AS s, @@global.gtid_slave_pos AS a";
+
+/**
+ * The secondary's transactions of its own (issue 19's alarm that cannot be fooled), from the row
+ * of LOCAL_WRITES_STATEMENT and the replica status row:
+ * - every entry of `@@gtid_binlog_state` (one per domain and server id, the last GTID each wrote)
+ *   whose server id is not the primary's (`Master_Server_Id`; before the replica first connected,
+ *   0, and then the entries with the secondary's own server id). A local write stays there after
+ *   replication moved `gtid_binlog_pos` and `Gtid_Slave_Pos` on, which hid it from the old check;
+ * - and, as before, binlog positions beyond anything received or applied (a write made under the
+ *   primary's server id shows there, for as long as the primary has not gone past it).
+ * Sorted, as operators read them.
+ */
+export function secondaryLocalGtids(vars: Row | undefined, replicaRow: Row, ownServerId: number): string[] {
+  const binlogPos = rowString(vars ?? {}, "b");
+  const binlogState = rowString(vars ?? {}, "s");
+  const appliedNow = rowString(vars ?? {}, "a");
+  const r = readReplicaRow(replicaRow);
+  const primaryId = rowNumber(replicaRow, "Master_Server_Id", "Source_Server_Id");
+  const foreign = (id: string) =>
+    primaryId !== null && primaryId > 0 ? id !== String(primaryId) : id === String(ownServerId);
+  const out = new Set<string>();
+  for (const part of binlogState.split(",")) {
+    const m = /^(\d+)-(\d+)-(\d+)$/.exec(part.trim());
+    if (m && foreign(m[2])) out.add(part.trim());
+  }
+  const applied = [r.executedPos, appliedNow].filter((p) => p.trim()).join(",");
+  for (const g of localGtids(binlogPos, r.receivedPos, applied, ownServerId)) out.add(g);
+  return [...out].sort();
 }

@@ -327,6 +327,8 @@ export class RawConnection {
     capabilities?: number;
     plugin?: "mysql_native_password" | "caching_sha2_password";
     tls?: { ca: Buffer | string };
+    /** The handshake's collation id (the session's character set from the first byte); 45 by default. */
+    collation?: number;
   }): Promise<void> {
     const g = this.greeting ?? (await this.readGreeting());
     let caps = (opts.capabilities ?? DEFAULT_CAPS) & (g.capabilities | CAP.SSL);
@@ -351,6 +353,7 @@ export class RawConnection {
         authResponse: token,
         database: opts.database,
         plugin,
+        collation: opts.collation,
       }),
     );
     for (;;) {

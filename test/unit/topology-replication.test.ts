@@ -8,6 +8,7 @@ import {
   parseVersion,
   pickReplicationRow,
   replicationStatement,
+  secondaryLocalGtids,
 } from "../../src/topology/replication.js";
 
 test("versions: flavour and the replication statement for each", () => {
@@ -121,6 +122,35 @@ test("semi-sync rows: active, fallen back, off, absent; MySQL source/replica nam
   ]);
   assert.is(mysql?.active, true);
   assert.is(mysql?.enabled, true);
+});
+
+test("local writes: any binlog_state entry whose server id is not the primary's, whatever Gtid_Slave_Pos says (issue 19)", () => {
+  const replica = (extra: Record<string, unknown> = {}) => ({
+    Master_Server_Id: 1,
+    Gtid_IO_Pos: "0-1-40",
+    Gtid_Slave_Pos: "0-1-40",
+    ...extra,
+  });
+  const vars = (b: string, s: string, a = b) => ({ b, s, a });
+  // A clean replica: only the primary's server id.
+  assert.equal(secondaryLocalGtids(vars("0-1-40", "0-1-40"), replica(), 2), []);
+  // Issue 19: 0-2-24 written on the secondary, then absorbed: the positions all say 0-1-40.
+  assert.equal(secondaryLocalGtids(vars("0-1-40", "0-1-40,0-2-24"), replica(), 2), ["0-2-24"]);
+  // Another domain, another server id (a third server, or SET gtid_domain_id): still local.
+  assert.equal(secondaryLocalGtids(vars("0-1-40,9-2-3", "0-1-40,9-2-3,0-7-5"), replica(), 2), [
+    "0-7-5",
+    "9-2-3",
+  ]);
+  // Before the replica first connected Master_Server_Id is 0: the secondary's own id is the tell.
+  assert.equal(secondaryLocalGtids(vars("0-1-40", "0-1-40,0-2-24"), replica({ Master_Server_Id: 0 }), 2), [
+    "0-2-24",
+  ]);
+  assert.equal(secondaryLocalGtids(vars("0-1-40", "0-1-40"), replica({ Master_Server_Id: 0 }), 2), []);
+  // The primary's id under a spoofed server_id: the binlog beyond what was received and applied.
+  assert.equal(secondaryLocalGtids(vars("0-1-41", "0-1-41"), replica(), 2), ["0-1-41"]);
+  // ... but not a transaction applied between the status row and this statement (read after).
+  assert.equal(secondaryLocalGtids(vars("0-1-41", "0-1-41", "0-1-41"), replica(), 2), []);
+  assert.equal(secondaryLocalGtids(undefined, replica(), 2), []);
 });
 
 test.run();
