@@ -21,8 +21,11 @@ export const APP_PRIVILEGES =
   "LOCK TABLES, EXECUTE, CREATE VIEW, SHOW VIEW, CREATE ROUTINE, ALTER ROUTINE, TRIGGER, EVENT";
 /** SHOW SLAVE STATUS (SLAVE MONITOR) and SHOW MASTER STATUS / binlog positions (REPLICATION CLIENT). */
 export const SERVICE_GLOBAL_PRIVILEGES = "SLAVE MONITOR, REPLICATION CLIENT";
-/** On the audit table's schema: read back, deliver, create the table on first use. */
-export const SERVICE_SCHEMA_PRIVILEGES = "SELECT, INSERT, CREATE";
+/**
+ * On the audit table's schema: read back, deliver, create the table on first use; ALTER to add
+ * the hash-chain columns once to a table an earlier version made (delivery.ts). No UPDATE or DELETE.
+ */
+export const SERVICE_SCHEMA_PRIVILEGES = "SELECT, INSERT, CREATE, ALTER";
 
 export interface ProvisionOptions {
   appUser: Credentials;
