@@ -285,7 +285,7 @@ export function buildStatus(inputs: StatusInputs, now = Date.now()): StatusDocum
       journalProblem: inputs.audit.journalProblem ?? null,
     };
     const head = inputs.audit.chainHead?.() ?? null;
-    audit.chain = head && head.chainId ? { ...head, at: iso(head.at) } : null;
+    audit.chain = head?.chainId ? { ...head, at: iso(head.at) } : null;
     const v = inputs.audit.lastVerification ?? null;
     audit.verification = v ? { ...v, at: new Date(v.at).toISOString() } : null;
     if (v && !v.ok)

@@ -453,7 +453,7 @@ export class Metrics {
       collect() {
         const h = self.auditSource?.chainHead?.();
         this.reset();
-        if (h && h.chainId) this.set({ chain: h.chainId }, h.seq);
+        if (h?.chainId) this.set({ chain: h.chainId }, h.seq);
       },
     });
     new Gauge({
@@ -464,7 +464,7 @@ export class Metrics {
       collect() {
         const h = self.auditSource?.chainHead?.();
         this.reset();
-        if (h && h.chainId) this.set({ chain: h.chainId }, Number.parseInt(h.hash.slice(0, 12), 16));
+        if (h?.chainId) this.set({ chain: h.chainId }, Number.parseInt(h.hash.slice(0, 12), 16));
       },
     });
     const verifyOk = new Gauge({
