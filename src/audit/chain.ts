@@ -40,6 +40,7 @@ export interface ChainFields {
 export const GENESIS = "0".repeat(64);
 const DOMAIN = Buffer.from("pairgate-audit-chain-v1\0", "latin1");
 const STATE_FILE = "chain.json";
+const STATE_BYTES = 256;
 
 /** A chain key: the secret and a public id derived from it (which key made a row's hash). */
 export interface ChainKey {
@@ -234,18 +235,34 @@ export class ChainWriter implements RecordSealer<AuditEvent> {
   }
 
   async beforeSegment(segment: number): Promise<void> {
-    const text = `${JSON.stringify({ chainId: this.#chainId, seq: this.#durable.seq, hash: this.#durable.hash, segment, savedAt: Date.now() })}\n`;
+    // Fixed size, so that on a full disk it can be overwritten in place (as position.json is).
+    const text = `${JSON.stringify({ chainId: this.#chainId, seq: this.#durable.seq, hash: this.#durable.hash, segment, savedAt: Date.now() })}`;
+    const data = Buffer.from(`${text.padEnd(STATE_BYTES - 1, " ")}\n`);
     const path = join(this.#dir, STATE_FILE);
     const tmp = `${path}.tmp`;
-    const fh = await fsp.open(tmp, "w", 0o600);
     try {
-      await fh.writeFile(text);
+      const fh = await fsp.open(tmp, "w", 0o600);
+      try {
+        await fh.writeFile(data);
+        await fh.datasync();
+      } finally {
+        await fh.close();
+      }
+      await fsp.rename(tmp, path);
+      // The directory's fsync follows in the journal's roll (it creates the segment next).
+      return;
+    } catch (e) {
+      await fsp.rm(tmp, { force: true }).catch(() => {});
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code !== "ENOSPC" && code !== "EDQUOT") throw e;
+    }
+    const fh = await fsp.open(path, "r+");
+    try {
+      await fh.write(data, 0, data.length, 0);
       await fh.datasync();
     } finally {
       await fh.close();
     }
-    await fsp.rename(tmp, path);
-    // The directory's fsync follows in the journal's roll (it creates the segment next).
   }
 
   async recover(last: AuditEvent | null): Promise<void> {
