@@ -18,7 +18,7 @@
  * Cost per event: one HMAC (or SHA-256) over ~200 bytes written into a reused buffer; the JSON the
  * journal stores is the one it made anyway, with the chain members put in front of it.
  */
-import { createHash, createHmac, randomBytes } from "node:crypto";
+import { createHash, createHmac, hash as oneShot, randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import * as fsp from "node:fs/promises";
 import { join, resolve } from "node:path";
@@ -108,11 +108,41 @@ export type CanonicalValues = ReadonlyArray<string | number | null | undefined>;
 
 /** A growable scratch buffer: the canonical encoding is written here, hashed, never kept. */
 let scratch = Buffer.allocUnsafe(4096);
+/** 64 bytes for HMAC's inner pad in front of the message, 64 + 32 for the outer hash. */
+const PAD = 64;
+const outer = Buffer.allocUnsafe(PAD + 32);
+const padsOf = new WeakMap<ChainKey, { ipad: Buffer; opad: Buffer }>();
+
+/** HMAC's key pads (RFC 2104), made once per key. */
+function pads(key: ChainKey): { ipad: Buffer; opad: Buffer } {
+  let p = padsOf.get(key);
+  if (!p) {
+    const k = Buffer.alloc(PAD);
+    (key.key.length > PAD ? createHash("sha256").update(key.key).digest() : key.key).copy(k);
+    p = { ipad: Buffer.from(k.map((x) => x ^ 0x36)), opad: Buffer.from(k.map((x) => x ^ 0x5c)) };
+    padsOf.set(key, p);
+  }
+  return p;
+}
+
+/** Write `s` as UTF-8 at `o`; a plain loop for ASCII (most values), Buffer.write otherwise. */
+function put(b: Buffer, o: number, s: string): number {
+  const n = s.length;
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0x80) return b.write(s, o, "utf8");
+    b[o + i] = c;
+  }
+  return n;
+}
 
 /**
- * The hash of one event: HMAC-SHA-256 (with a key) or SHA-256 over the domain tag, the chain id,
- * the sequence number (u64 BE), the previous hash (32 bytes) and each value as
- * 0x00 (NULL) or 0x01 | u32 BE byte length | UTF-8 bytes.
+ * The hash of one event: HMAC-SHA-256 (with a key) or SHA-256 over the domain tag, the chain id
+ * (u32 length + bytes), the sequence number (u64 BE), the previous hash (32 bytes) and each value
+ * as 0x00 (NULL) or 0x01 | u32 BE byte length | UTF-8 bytes.
+ *
+ * On the journal's hot path: one pass into a reused buffer and one-shot hashes (HMAC computed from
+ * its definition with two of them) instead of a Hash/Hmac object per event.
  */
 export function chainHash(
   key: ChainKey | null,
@@ -121,15 +151,19 @@ export function chainHash(
   prev: string,
   values: CanonicalValues,
 ): string {
-  let need = DOMAIN.length + 4 + chainId.length * 3 + 8 + 32;
-  for (const v of values) need += v == null ? 1 : 5 + String(v).length * 3;
+  let need = PAD + DOMAIN.length + 4 + chainId.length * 3 + 8 + 32;
+  for (const v of values) need += v == null ? 1 : 5 + (typeof v === "string" ? v.length : 24) * 3;
   if (scratch.length < need) scratch = Buffer.allocUnsafe(Math.max(need, scratch.length * 2));
   const b = scratch;
-  let o = DOMAIN.copy(b, 0);
-  const idLen = b.write(chainId, o + 4, "utf8");
+  // With a key the message starts after the inner pad; without one at 0.
+  const start = key ? PAD : 0;
+  if (key) pads(key).ipad.copy(b, 0);
+  let o = start + DOMAIN.copy(b, start);
+  const idLen = put(b, o + 4, chainId);
   b.writeUInt32BE(idLen, o);
   o += 4 + idLen;
-  b.writeBigUInt64BE(BigInt(seq), o);
+  b.writeUInt32BE(Math.floor(seq / 0x100000000), o);
+  b.writeUInt32BE(seq >>> 0, o + 4);
   o += 8;
   o += b.write(prev, o, 32, "hex");
   for (const v of values) {
@@ -138,12 +172,16 @@ export function chainHash(
       continue;
     }
     b[o] = 1;
-    const n = b.write(typeof v === "string" ? v : String(v), o + 5, "utf8");
+    const n = put(b, o + 5, typeof v === "string" ? v : String(v));
     b.writeUInt32BE(n, o + 1);
     o += 5 + n;
   }
-  const h = key ? createHmac("sha256", key.key) : createHash("sha256");
-  return h.update(b.subarray(0, o)).digest("hex");
+  if (!key) return oneShot("sha256", b.subarray(0, o), "hex");
+  // HMAC(K, m) = H((K ^ opad) | H((K ^ ipad) | m))
+  const inner = oneShot("sha256", b.subarray(0, o), "hex");
+  pads(key).opad.copy(outer, 0);
+  outer.write(inner, PAD, 32, "hex");
+  return oneShot("sha256", outer, "hex");
 }
 
 /** What the journal asks of the chain (src/audit/journal.ts calls it; nothing else does). */

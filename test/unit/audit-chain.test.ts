@@ -3,6 +3,7 @@
  * restarts, the head kept after delivered segments are removed) and the verifier's findings on
  * rows changed each way an attacker can change them.
  */
+import { createHash, createHmac } from "node:crypto";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -299,6 +300,42 @@ test("with a key: a chain recomputed with plain SHA-256 by someone without the k
   // Without the key the verifier cannot check keyed rows, and says so.
   const nokey = verify(rows);
   assert.is(nokey.problems[0]!.kind, "no_key");
+});
+
+test("chainHash is the documented HMAC-SHA-256 / SHA-256 over the documented encoding", () => {
+  const key = makeChainKey(Buffer.from("a key that is long enough, ünïcode"));
+  const long = makeChainKey(Buffer.alloc(100, 7)); // longer than a block: hashed first (RFC 2104)
+  const values = ["0190b6c4-5d7e-7abc-8def-0123456789ab", null, "ünï😀", "", 42, "x\u0000y"];
+  const chainId = "c".repeat(32);
+  const prev = "ab".repeat(32);
+  const seq = 2 ** 40 + 7;
+  const parts: Buffer[] = [Buffer.from("pairgate-audit-chain-v1\0", "latin1")];
+  const u32 = (n: number) => {
+    const b = Buffer.alloc(4);
+    b.writeUInt32BE(n);
+    return b;
+  };
+  parts.push(u32(chainId.length), Buffer.from(chainId));
+  const s = Buffer.alloc(8);
+  s.writeBigUInt64BE(BigInt(seq));
+  parts.push(s, Buffer.from(prev, "hex"));
+  for (const v of values) {
+    if (v === null) parts.push(Buffer.from([0]));
+    else {
+      const b = Buffer.from(String(v), "utf8");
+      parts.push(Buffer.from([1]), u32(b.length), b);
+    }
+  }
+  const msg = Buffer.concat(parts);
+  assert.is(chainHash(null, chainId, seq, prev, values), createHash("sha256").update(msg).digest("hex"));
+  assert.is(
+    chainHash(key, chainId, seq, prev, values),
+    createHmac("sha256", key.key).update(msg).digest("hex"),
+  );
+  assert.is(
+    chainHash(long, chainId, seq, prev, values),
+    createHmac("sha256", long.key).update(msg).digest("hex"),
+  );
 });
 
 test("the key comes from a file or an environment variable, never from config text", () => {
