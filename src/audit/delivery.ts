@@ -190,10 +190,15 @@ export function chainMigrationDdl(
  * object with nothing left in it is NULL either way.
  */
 export function eventRow(e: AuditEvent): unknown[] {
-  const detail: Record<string, unknown> = { ...e.detail };
-  if (e.durationMs !== undefined) detail.durationMs = e.durationMs;
-  if (e.sql !== undefined) detail.sql = e.sql;
-  if (e.schema !== undefined) detail.schema = e.schema;
+  let detail: string | null = null;
+  // Most events have none of these: no object built, no JSON made (this runs once per event in the journal's seal).
+  if (e.detail !== undefined || e.durationMs !== undefined || e.sql !== undefined || e.schema !== undefined) {
+    const d: Record<string, unknown> = { ...e.detail };
+    if (e.durationMs !== undefined) d.durationMs = e.durationMs;
+    if (e.sql !== undefined) d.sql = e.sql;
+    if (e.schema !== undefined) d.schema = e.schema;
+    detail = detailText(d);
+  }
   return [
     e.id,
     utcDatetime(e.occurredAt),
@@ -210,7 +215,7 @@ export function eventRow(e: AuditEvent): unknown[] {
     clip(e.instanceId, LIMITS.instance_id),
     clip(e.site, LIMITS.site),
     e.durationMs == null ? null : Math.round(e.durationMs),
-    detailText(detail),
+    detail,
     e.chain?.id ?? null,
     e.chain?.seq ?? null,
     e.chain?.prev ?? null,

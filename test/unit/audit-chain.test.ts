@@ -22,7 +22,7 @@ import { eventRow, hashedValues } from "../../src/audit/delivery.js";
 import { type AuditEvent, completeEvent, UuidV7 } from "../../src/audit/event.js";
 import { Journal, segmentName } from "../../src/audit/journal.js";
 import { type ChainRow, ChainVerifier } from "../../src/audit/verify.js";
-import { rowFromColumns, rowFromEvent } from "../../src/audit/verify-run.js";
+import { rowFromColumns, rowFromEvent, runVerify } from "../../src/audit/verify-run.js";
 
 const quiet = pino({ level: "silent" });
 const dirs: string[] = [];
@@ -300,6 +300,50 @@ test("with a key: a chain recomputed with plain SHA-256 by someone without the k
   // Without the key the verifier cannot check keyed rows, and says so.
   const nokey = verify(rows);
   assert.is(nokey.problems[0]!.kind, "no_key");
+});
+
+test("a tab-separated dump of the table (mysqldump --tab) verifies, and a changed value in it is found", async () => {
+  const dir = tmp();
+  const rows = chainRows(300);
+  const esc = (v: string | null | undefined) =>
+    v == null ? "\\N" : v.replace(/\\/g, "\\\\").replace(/\t/g, "\\\t").replace(/\n/g, "\\\n");
+  // As SELECT … INTO OUTFILE writes it: a backslash before a backslash, a tab, a newline; \N is NULL.
+  // The table's column order: id … detail, delivered_at, chain_*. A value with a tab and a newline.
+  const line = (r: ChainRow, key?: string) => {
+    const v = [...r.values];
+    if (key) v[8] = key;
+    const c = r.chain!;
+    return [
+      ...v.map((x) => esc(x == null ? null : String(x))),
+      "2026-01-01 00:00:00.000",
+      c.id,
+      String(c.seq),
+      c.prev,
+      c.hash,
+      c.alg,
+    ].join("\t");
+  };
+  const withTab = chainRows(1, null, "d".repeat(32));
+  const e = event(7, { appUser: "a\tb\nc\\d" });
+  e.chain = {
+    id: "e".repeat(32),
+    seq: 1,
+    prev: GENESIS,
+    hash: chainHash(null, "e".repeat(32), 1, GENESIS, hashedValues(e)),
+    alg: "sha256",
+  };
+  const lines = [...rows.map((r) => line(r)), line(withTab[0]!), line(rowFromEvent(e, "dump"))];
+  writeFileSync(join(dir, "clean.txt"), `${lines.join("\n")}\n`);
+  const ok = await runVerify({ dump: join(dir, "clean.txt") });
+  assert.ok(ok.ok, JSON.stringify(ok.problems));
+  assert.is(ok.events, 302);
+  lines[120] = line(rows[120]!, "changed");
+  writeFileSync(join(dir, "changed.txt"), `${lines.join("\n")}\n`);
+  const bad = await runVerify({ dump: join(dir, "changed.txt") });
+  assert.equal(
+    bad.problems.map((p) => [p.kind, p.fromSeq, p.rowIds]),
+    [["modified", 121, [rows[120]!.rowId]]],
+  );
 });
 
 test("chainHash is the documented HMAC-SHA-256 / SHA-256 over the documented encoding", () => {
