@@ -186,8 +186,13 @@ export function chainHash(
 
 /** What the journal asks of the chain (src/audit/journal.ts calls it; nothing else does). */
 export interface RecordSealer<T> {
+  /**
+   * At append, outside the batch: what seal() will need (the canonical values). May throw: only
+   * this item's append fails, never its batch.
+   */
+  prepare(item: T): unknown;
   /** The JSON members to put first in `item`'s record (no braces, no trailing comma); advances the head. */
-  seal(item: T): string;
+  seal(item: T, prepared: unknown): string;
   /** The head before a batch, for reset(). */
   mark(): unknown;
   /** Undo the seals since `mark`: the batch was not made durable. */
@@ -250,10 +255,14 @@ export class ChainWriter implements RecordSealer<AuditEvent> {
     };
   }
 
-  seal(e: AuditEvent): string {
+  prepare(e: AuditEvent): CanonicalValues {
+    return this.#rowValues(e);
+  }
+
+  seal(e: AuditEvent, prepared: unknown = this.#rowValues(e)): string {
     const seq = this.#head.seq + 1;
     const prev = this.#head.hash;
-    const hash = chainHash(this.#key, this.#chainId, seq, prev, this.#rowValues(e));
+    const hash = chainHash(this.#key, this.#chainId, seq, prev, prepared as CanonicalValues);
     this.#head = { seq, hash };
     e.chain = { id: this.#chainId, seq, prev, hash, alg: this.#alg };
     return `"chain":{"id":"${this.#chainId}","seq":${seq},"prev":"${prev}","hash":"${hash}","alg":"${this.#alg}"}`;

@@ -187,6 +187,8 @@ interface Waiter<T> {
   /** The whole record; with a sealer, only the JSON payload (the record is made at flush). */
   buf: Buffer;
   item: T;
+  /** The sealer's prepare() result (the chain's canonical values). */
+  prepared: unknown;
   resolve: () => void;
   reject: (e: Error) => void;
 }
@@ -413,6 +415,7 @@ export class Journal<T = unknown> {
   append(event: T): Promise<void> {
     if (this.#closed) return Promise.reject(new JournalError("audit journal is closed", "ECLOSED"));
     let buf: Buffer;
+    let prepared: unknown;
     try {
       const payload = Buffer.from(JSON.stringify(event), "utf8");
       if (payload.length > MAX_RECORD_BYTES) {
@@ -422,6 +425,7 @@ export class Journal<T = unknown> {
       }
       // With a sealer the record is made at flush time, once the chain position is known.
       buf = this.#sealer ? payload : encodeRecord(payload);
+      prepared = this.#sealer?.prepare(event);
     } catch (e) {
       return Promise.reject(
         new JournalError(`audit event not serialisable: ${(e as Error).message}`, "EINVAL"),
@@ -429,7 +433,7 @@ export class Journal<T = unknown> {
     }
     this.stats.appends++;
     return new Promise<void>((resolve, reject) => {
-      this.#queue.push({ buf, item: event, resolve, reject });
+      this.#queue.push({ buf, item: event, prepared, resolve, reject });
       this.#queueBytes += buf.length;
       this.#schedule();
     });
@@ -745,7 +749,7 @@ export const SEAL_BYTES_MAX = 512;
  * rest of the payload. One buffer, one CRC per record, no JSON parse or re-encode.
  */
 function sealBatch<T>(batch: Waiter<T>[], sealer: RecordSealer<T>): Buffer {
-  const seals = batch.map((w) => sealer.seal(w.item));
+  const seals = batch.map((w) => sealer.seal(w.item, w.prepared));
   let total = 0;
   for (let i = 0; i < batch.length; i++) {
     const s = seals[i]!;

@@ -134,6 +134,24 @@ test("a batch that cannot be made durable spends no sequence number", async () =
   await j.close();
 });
 
+test("an event that cannot be hashed fails its own append only, not its batch-mates", async () => {
+  const { j } = await openChained(tmp());
+  const bad = event(2, { occurredAt: Number.NaN }); // no DATETIME for it: eventRow throws
+  const results = await Promise.allSettled([j.append(event(1)), j.append(bad), j.append(event(3))]);
+  assert.equal(
+    results.map((r) => r.status),
+    ["fulfilled", "rejected", "fulfilled"],
+  );
+  assert.equal(
+    (await readAll(j)).map((e) => [e.objectKey, e.chain!.seq]),
+    [
+      ["1", 1],
+      ["3", 2],
+    ],
+  );
+  await j.close();
+});
+
 test("the chain continues across restarts, also once every delivered segment is removed", async () => {
   const dir = tmp();
   let { j } = await openChained(dir);
