@@ -367,7 +367,17 @@ test("a tab-separated dump of the table (mysqldump --tab) verifies, and a change
 test("chainHash is the documented HMAC-SHA-256 / SHA-256 over the documented encoding", () => {
   const key = makeChainKey(Buffer.from("a key that is long enough, ünïcode"));
   const long = makeChainKey(Buffer.alloc(100, 7)); // longer than a block: hashed first (RFC 2104)
-  const values = ["0190b6c4-5d7e-7abc-8def-0123456789ab", null, "ünï😀", "", 42, "x\u0000y"];
+  const values = [
+    "0190b6c4-5d7e-7abc-8def-0123456789ab",
+    null,
+    "ünï😀",
+    "",
+    42,
+    "x\u0000y",
+    "a\ud800",
+    "\udc00b",
+  ];
+  const ascii = ["0190b6c4-5d7e-7abc-8def-0123456789ab", null, "", 42, "x\u0000y"];
   const chainId = "c".repeat(32);
   const prev = "ab".repeat(32);
   const seq = 2 ** 40 + 7;
@@ -383,11 +393,9 @@ test("chainHash is the documented HMAC-SHA-256 / SHA-256 over the documented enc
   parts.push(s, Buffer.from(prev, "hex"));
   for (const v of values) {
     if (v === null) parts.push(Buffer.from([0]));
-    else {
-      const b = Buffer.from(String(v), "utf8");
-      parts.push(Buffer.from([1]), u32(b.length), b);
-    }
+    else parts.push(Buffer.from([1]), u32(Buffer.byteLength(String(v))));
   }
+  for (const v of values) if (v !== null) parts.push(Buffer.from(String(v), "utf8"));
   const msg = Buffer.concat(parts);
   assert.is(chainHash(null, chainId, seq, prev, values), createHash("sha256").update(msg).digest("hex"));
   assert.is(
@@ -397,6 +405,21 @@ test("chainHash is the documented HMAC-SHA-256 / SHA-256 over the documented enc
   assert.is(
     chainHash(long, chainId, seq, prev, values),
     createHmac("sha256", long.key).update(msg).digest("hex"),
+  );
+  // The ASCII fast path encodes the same way.
+  const parts2: Buffer[] = parts.slice(0, 5);
+  for (const v of ascii)
+    parts2.push(...(v === null ? [Buffer.from([0])] : [Buffer.from([1]), u32(String(v).length)]));
+  for (const v of ascii) if (v !== null) parts2.push(Buffer.from(String(v)));
+  assert.is(
+    chainHash(key, chainId, seq, prev, ascii),
+    createHmac("sha256", key.key).update(Buffer.concat(parts2)).digest("hex"),
+  );
+  // A value ending in a lone high surrogate, the next starting with a lone low one: what the table
+  // gives back (U+FFFD each) hashes the same.
+  assert.is(
+    chainHash(null, chainId, seq, prev, ["a\ud800", "\udc00b"]),
+    chainHash(null, chainId, seq, prev, ["a\ufffd", "\ufffdb"]),
   );
 });
 
