@@ -308,6 +308,19 @@ export async function runVerify(o: VerifyOptions): Promise<VerifyResult> {
   for (const n of notes) verifier.note(n);
   const tableHead = new Map<string, number>();
   const onChained = (row: ChainRow) => {
+    if (!row.chain) {
+      // chain_id set but chain_seq NULL: no writer makes that.
+      verifier.report({
+        kind: "inserted",
+        chain: null,
+        fromSeq: null,
+        toSeq: null,
+        rowIds: [row.rowId],
+        message: `row ${row.rowId} has a chain id but no sequence number: inserted by hand`,
+        source: row.source,
+      });
+      return;
+    }
     verifier.push(row);
     const c = row.chain!;
     tableHead.set(c.id, Math.max(tableHead.get(c.id) ?? 0, c.seq));

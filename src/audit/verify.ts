@@ -271,7 +271,18 @@ export class ChainVerifier {
     let status: Seen["status"] = "bad";
     let recSeq = c.seq;
     const h = this.#hashOf(c.alg, c.id, c.seq, c.prev, row.values);
-    if (h === null) {
+    if (h === null && !/^hmac-sha256:[0-9a-f]{16}$/.test(c.alg)) {
+      // No writer makes this algorithm name: someone wrote the row without knowing how.
+      this.report({
+        kind: "forged",
+        chain: c.id,
+        fromSeq: c.seq,
+        toSeq: c.seq,
+        rowIds: [row.rowId],
+        message: `seq ${c.seq} (${this.#label} ${row.rowId}): unknown chain algorithm ${JSON.stringify(c.alg.slice(0, 40))}: forged`,
+        source: row.source,
+      });
+    } else if (h === null) {
       this.report({
         kind: "no_key",
         chain: c.id,
@@ -297,8 +308,9 @@ export class ChainVerifier {
         }
       }
     }
+    const known = c.alg === "sha256" || /^hmac-sha256:[0-9a-f]{16}$/.test(c.alg);
     if (c.alg.startsWith("hmac-sha256:")) st.keyed = true;
-    if (status === "bad") {
+    if (status === "bad" && known) {
       const unkeyed =
         (c.alg === "sha256" && st.keyed) ||
         (c.alg !== "sha256" && chainHash(null, c.id, c.seq, c.prev, row.values) === c.hash);

@@ -315,6 +315,14 @@ test("with a key: a chain recomputed with plain SHA-256 by someone without the k
   assert.is(r.problems.length, 1, JSON.stringify(r.problems));
   assert.is(r.problems[0]!.kind, "forged");
   assert.equal([r.problems[0]!.fromSeq, r.problems[0]!.toSeq], [30, 40]);
+  // An algorithm no writer uses is forged too, and its neighbours are not blamed.
+  const clean = chainRows(10);
+  clean[4] = { ...clean[4]!, chain: { ...clean[4]!.chain!, alg: "md5" } };
+  const odd = verify(clean);
+  assert.equal(
+    odd.problems.map((p) => [p.kind, p.fromSeq]),
+    [["forged", 5]],
+  );
   // Without the key the verifier cannot check keyed rows, and says so.
   const nokey = verify(rows);
   assert.is(nokey.problems[0]!.kind, "no_key");
