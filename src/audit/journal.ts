@@ -254,6 +254,8 @@ export class Journal<T = unknown> {
   /** Durable bytes in the active segment (everything before it is fdatasynced). */
   #size = 0;
   #mustRoll = true;
+  /** The last failed write could not be truncated away. */
+  #untruncated = false;
 
   #queue: Waiter<T>[] = [];
   #queueBytes = 0;
@@ -491,8 +493,11 @@ export class Journal<T = unknown> {
         );
       }
     } catch (e) {
-      // Not durable: no sequence number or hash was spent on these events.
-      if (sealer) sealer.reset(mark);
+      // Not durable: no sequence number or hash was spent on these events — unless their records
+      // could not be cut off again (they may be read and delivered): then the numbers stay spent,
+      // so that no two records ever share one.
+      if (sealer && !this.#untruncated) sealer.reset(mark);
+      this.#untruncated = false;
       const err = this.#fail(e);
       for (const w of batch) w.reject(err);
       return;
@@ -546,6 +551,7 @@ export class Journal<T = unknown> {
       try {
         await fsp.truncate(join(this.dir, segmentName(this.#active)), this.#size);
       } catch (te) {
+        this.#untruncated = true;
         this.#log.error({ err: te }, "audit journal: cannot truncate a failed write");
       }
       this.#mustRoll = true;
