@@ -9,18 +9,23 @@
 import { spawnSync } from "node:child_process";
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { pino } from "pino";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { chainHash } from "../../src/audit/chain.js";
+import { Audit } from "../../src/audit/index.js";
 import { encodeRecord, parseRecords } from "../../src/audit/journal.js";
 import type { VerifyResult } from "../../src/audit/verify-run.js";
 import { rowFromColumns } from "../../src/audit/verify-run.js";
+import { parseConfig } from "../../src/config/load.js";
 import type { ConfigInput } from "../../src/config/schema.js";
+import { tablesOf } from "../../src/sql/index.js";
 import { startPair, type TestPair } from "../helpers/pair.js";
 import { freePorts } from "../helpers/ports.js";
 import { pairgateCommand, type RunningProxy, startProxy } from "../helpers/proxy.js";
 
 const TABLE = "passtrix.pairgate_audit";
+const quiet = pino({ level: "silent" });
 const monitor = { intervalMs: 100, connectTimeoutMs: 500, queryTimeoutMs: 500, fall: 2, rise: 2 };
 const rules = [
   {
@@ -447,6 +452,45 @@ test("with a key: a chain recomputed with plain SHA-256 (no key) from a changed 
     anchored.report!.problems.some((x) => x.kind === "anchor" && x.chain === chainA),
     anchored.out,
   );
+});
+
+test("a table that cannot be migrated (no ALTER): delivery waits with the statement to run; once it is run, the events arrive chained", async () => {
+  const table = "passtrix.pairgate_audit_noalter";
+  await root(async (c) => {
+    await c.query(LEGACY_DDL.replace(TABLE, table));
+    await c.query(`REVOKE ALTER ON passtrix.* FROM '${pair.serviceUser.username}'@'%'`);
+  });
+  const raw = pair.proxyConfig({
+    instanceId: "chain-noalter",
+    audit: { journalDir: join(pair.dir, "audit-noalter"), table, deliveryIntervalMs: 60_000 },
+  });
+  const audit = new Audit({
+    config: parseConfig(raw, join(pair.dir, "noalter.json")),
+    logger: quiet,
+    tablesOf,
+  });
+  try {
+    await audit.start();
+    await audit.record({ operation: "password_retrieval", objectKey: "1" });
+    const err = await audit.deliverNow().then(
+      () => null,
+      (e: Error) => e,
+    );
+    assert.ok(err, "delivery into an unmigrated table must not go through");
+    assert.match(err!.message, /lacks the hash-chain columns/);
+    assert.match(err!.message, /ALTER TABLE `passtrix`.`pairgate_audit_noalter` ADD COLUMN chain_id/);
+    assert.is(audit.pending(), 1, "the event stays in the journal");
+    // An administrator runs the statement from the message.
+    const ddl = err!.message.slice(err!.message.indexOf("ALTER TABLE"));
+    await root((c) => c.query(ddl));
+    await audit.deliverNow();
+    assert.is(audit.pending(), 0);
+    const [rows] = await root((c) => c.query(`SELECT chain_seq, chain_alg FROM ${table}`));
+    assert.equal(rows, [{ chain_seq: 1, chain_alg: "sha256" }]);
+  } finally {
+    await audit.stop();
+    await root((c) => c.query(`GRANT ALTER ON passtrix.* TO '${pair.serviceUser.username}'@'%'`));
+  }
 });
 
 test.run();
