@@ -195,6 +195,9 @@ export class Audit {
 
   #openJournal(): Promise<void> {
     this.#opening ??= (async () => {
+      // Yield first: a body that fails without awaiting would run its `finally` (clearing
+      // #opening) before `??=` stores this promise, and no open would ever be tried again.
+      await Promise.resolve();
       this.#lastOpenAttempt = Date.now();
       try {
         // The key is read at each attempt: a key file fixed while pairgate runs is picked up.

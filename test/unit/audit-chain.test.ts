@@ -4,7 +4,7 @@
  * rows changed each way an attacker can change them.
  */
 import { createHash, createHmac } from "node:crypto";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pino } from "pino";
@@ -20,6 +20,7 @@ import {
 } from "../../src/audit/chain.js";
 import { eventRow, hashedValues } from "../../src/audit/delivery.js";
 import { type AuditEvent, completeEvent, UuidV7 } from "../../src/audit/event.js";
+import { Audit, JournalError } from "../../src/audit/index.js";
 import { Journal, segmentName } from "../../src/audit/journal.js";
 import { type ChainRow, ChainVerifier } from "../../src/audit/verify.js";
 import { rowFromColumns, rowFromEvent, runVerify } from "../../src/audit/verify-run.js";
@@ -429,6 +430,56 @@ test("chainHash is the documented HMAC-SHA-256 / SHA-256 over the documented enc
     chainHash(null, chainId, seq, prev, ["a\ud800", "\udc00b"]),
     chainHash(null, chainId, seq, prev, ["a\ufffd", "\ufffdb"]),
   );
+});
+
+test("a key that cannot be read keeps the journal shut (audited statements refused, the reason named); fixed, it opens", async () => {
+  const dir = tmp();
+  const keyFile = join(dir, "chain.key");
+  const audit = new Audit({
+    config: {
+      audit: {
+        enabled: true,
+        journalDir: join(dir, "journal"),
+        table: "passtrix.pairgate_audit",
+        rules: [],
+        captureTables: [],
+        onJournalFailure: "refuse",
+        groupCommitMs: 1,
+        deliveryBatchSize: 100,
+        deliveryIntervalMs: 60_000,
+        chain: { keyFile },
+      },
+      instanceId: "pg-a",
+      site: "site-a",
+      primary: { host: "127.0.0.1", port: 1, user: "u", password: "p" },
+    },
+    logger: quiet,
+    tablesOf: () => ({ read: [], written: [] }),
+    connect: () => Promise.reject(new Error("no primary in unit tests")),
+  });
+  try {
+    await audit.start({ isPrimaryUp: () => false });
+    assert.match(audit.journalProblem ?? "", /audit chain key file .*chain\.key/);
+    const err = await audit.record({ operation: "password_retrieval" }).then(
+      () => null,
+      (e: Error) => e,
+    );
+    assert.ok(err instanceof JournalError);
+    writeFileSync(keyFile, "0123456789abcdef0123456789\n", { mode: 0o600 });
+    await new Promise((r) => setTimeout(r, 150)); // record() retries opening after 100 ms
+    const ev = await audit.record({ operation: "password_retrieval" });
+    assert.is(ev.chain?.seq, 1);
+    assert.match(ev.chain!.alg, /^hmac-sha256:[0-9a-f]{16}$/);
+    assert.is(audit.journalProblem, null);
+  } finally {
+    await audit.stop();
+  }
+  // Stopping published the head in the anchor file.
+  const anchors = readFileSync(join(dir, "journal", "anchors.jsonl"), "utf8")
+    .trim()
+    .split("\n");
+  const last = JSON.parse(anchors.at(-1)!);
+  assert.equal([last.seq, last.reason, last.site], [1, "shutdown", "site-a"]);
 });
 
 test("the key comes from a file or an environment variable, never from config text", () => {
