@@ -285,11 +285,15 @@ export class Audit {
     }
     const every = c?.verifyIntervalMs ?? 0;
     if (every > 0 && !this.#verifyTimer) {
-      this.#verifyTimer = setInterval(() => {
-        if (this.#started?.isPrimaryUp && !this.#started.isPrimaryUp()) return;
-        void this.verifyNow();
-      }, every);
-      this.#verifyTimer.unref();
+      // The first check a minute after start (the status page has something to show), then every interval.
+      const run = (next: number) => {
+        this.#verifyTimer = setTimeout(() => {
+          if (!this.#started?.isPrimaryUp || this.#started.isPrimaryUp()) void this.verifyNow();
+          if (!this.#stopped) run(every);
+        }, next);
+        this.#verifyTimer.unref();
+      };
+      run(Math.min(every, 60_000));
     }
   }
 
@@ -572,7 +576,7 @@ export class Audit {
     this.#retryTimer = null;
     if (this.#anchorTimer) clearInterval(this.#anchorTimer);
     this.#anchorTimer = null;
-    if (this.#verifyTimer) clearInterval(this.#verifyTimer);
+    if (this.#verifyTimer) clearTimeout(this.#verifyTimer);
     this.#verifyTimer = null;
     await this.#verifying?.catch(() => {});
     this.#unsubscribe?.();
