@@ -1,16 +1,24 @@
 /**
  * Audit benchmark (`npx tsx bench/audit.ts`; `--journal-only` skips the real pair):
  *  1. journal throughput with group commit: events/s and fdatasyncs per event for 1, 8 and 64
- *     concurrent appenders, against one write + fdatasync per event;
- *  2. time to deliver 10,000 queued events to a real primary (target ≤ 2 s).
+ *     concurrent appenders, against one write + fdatasync per event — without the hash chain, with
+ *     it (SHA-256) and with it keyed (HMAC-SHA-256); and the chain's CPU cost per event alone;
+ *  2. time to deliver 10,000 queued events to a real primary (target ≤ 2 s);
+ *  3. `pairgate audit verify`'s rate: a table of BENCH_VERIFY_ROWS (default 1,000,000) chained rows
+ *     generated on a real primary, streamed and checked (events/s, and the process's peak heap, to
+ *     show it is not loaded whole).
  * Prints figures; no pass/fail.
  */
 import { closeSync, fdatasync, mkdtempSync, openSync, rmSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pino } from "pino";
+import { type ChainKey, ChainWriter, chainHash, GENESIS, makeChainKey } from "../src/audit/chain.js";
+import { auditTableDdl, eventRow, hashedValues } from "../src/audit/delivery.js";
+import type { AuditEvent } from "../src/audit/event.js";
 import { Audit, type AuditEventInput } from "../src/audit/index.js";
 import { encodeRecord, Journal } from "../src/audit/journal.js";
+import { runVerify } from "../src/audit/verify-run.js";
 import { parseConfig } from "../src/config/load.js";
 import { tablesOf } from "../src/sql/index.js";
 
@@ -37,13 +45,24 @@ function sampleEvent(i: number): AuditEventInput & Record<string, unknown> {
   };
 }
 
-async function groupCommit(concurrency: number, groupCommitMs: number) {
+type Chaining = "none" | "sha256" | "hmac";
+/** eventRow's columns, in its order. */
+const COLUMN_LIST =
+  "id, occurred_at, operation, outcome, db_user, client_addr, backend, object, object_key, app_user, digest, session_id, instance_id, site, duration_ms, detail, chain_id, chain_seq, chain_prev, chain_hash, chain_alg";
+const KEY = makeChainKey(Buffer.from("bench-key-0123456789abcdef-0123456789"));
+
+async function groupCommit(concurrency: number, groupCommitMs: number, chaining: Chaining = "none") {
   const dir = mkdtempSync(join(root, "pairgate-bench-journal-"));
   let syncs = 0;
-  const j = await Journal.open({
+  const sealer =
+    chaining === "none"
+      ? undefined
+      : new ChainWriter({ dir, key: chaining === "hmac" ? KEY : null, rowValues: hashedValues });
+  const j = await Journal.open<AuditEvent>({
     dir,
     logger,
     groupCommitMs,
+    sealer,
     io: {
       fdatasync: (fd) =>
         new Promise((res, rej) => {
@@ -60,7 +79,7 @@ async function groupCommit(concurrency: number, groupCommitMs: number) {
     Array.from({ length: concurrency }, async () => {
       while (Date.now() < end) {
         const s = performance.now();
-        await j.append(sampleEvent(n++));
+        await j.append(sampleEvent(n++) as unknown as AuditEvent);
         lat.push(performance.now() - s);
       }
     }),
@@ -93,6 +112,91 @@ async function fsyncPerEvent() {
   closeSync(fd);
   rmSync(dir, { recursive: true, force: true });
   return Math.round(n / secs);
+}
+
+/** What each append already cost before the chain: the event's JSON. */
+function jsonCost(): number {
+  const evs = Array.from({ length: 1000 }, (_, i) => sampleEvent(i));
+  const n = 100_000;
+  let bytes = 0;
+  const t0 = performance.now();
+  for (let i = 0; i < n; i++) bytes += JSON.stringify(evs[i % 1000]).length;
+  if (bytes === 0) throw new Error("unreachable");
+  return ((performance.now() - t0) * 1000) / n;
+}
+
+/** The chain's CPU cost per event (seal: canonical encoding + one hash), no I/O. */
+function sealCost(key: ChainKey | null): number {
+  const w = new ChainWriter({ dir: root, key, rowValues: hashedValues });
+  const evs = Array.from({ length: 1000 }, (_, i) => sampleEvent(i) as unknown as AuditEvent);
+  // recover() is not called: the chain id stays "", which costs the same to hash.
+  const n = 100_000;
+  const t0 = performance.now();
+  for (let i = 0; i < n; i++) w.seal(evs[i % 1000]!, w.prepare(evs[i % 1000]!));
+  return ((performance.now() - t0) * 1000) / n;
+}
+
+async function verifyRate() {
+  const rowsWanted = Number(process.env.BENCH_VERIFY_ROWS ?? 1_000_000);
+  const { startPair } = await import("../test/helpers/pair.js");
+  const pair = await startPair();
+  try {
+    const conn = await pair.rootConnection("primary");
+    await conn.query("SET SESSION sql_log_bin = 0"); // the secondary need not replay a million rows
+    await conn.query(auditTableDdl("passtrix.bench_chain"));
+    const chains = ["a".repeat(32), "b".repeat(32)];
+    const prev = [GENESIS, GENESIS];
+    const seq = [0, 0];
+    const t0 = performance.now();
+    const batch = 2000;
+    const placeholders = `(${eventRow(sampleEvent(0) as unknown as AuditEvent)
+      .map(() => "?")
+      .join(",")})`;
+    for (let done = 0; done < rowsWanted; done += batch) {
+      const values: unknown[] = [];
+      const n = Math.min(batch, rowsWanted - done);
+      for (let i = 0; i < n; i++) {
+        const k = (done + i) % 2;
+        const e = sampleEvent(done + i) as unknown as AuditEvent;
+        e.id = `01900000-0000-7000-8000-${String(done + i).padStart(12, "0")}`;
+        e.occurredAt = 1_720_000_000_000 + done + i;
+        seq[k]!++;
+        const hash = chainHash(KEY, chains[k]!, seq[k]!, prev[k]!, hashedValues(e));
+        e.chain = { id: chains[k]!, seq: seq[k]!, prev: prev[k]!, hash, alg: `hmac-sha256:${KEY.id}` };
+        prev[k] = hash;
+        values.push(...eventRow(e));
+      }
+      await conn.query(
+        `INSERT INTO passtrix.bench_chain (${COLUMN_LIST}) VALUES ${Array.from({ length: n }, () => placeholders).join(",")}`,
+        values,
+      );
+    }
+    const genMs = performance.now() - t0;
+    await conn.end();
+    let peakHeap = process.memoryUsage().heapUsed;
+    const sampler = setInterval(() => {
+      peakHeap = Math.max(peakHeap, process.memoryUsage().heapUsed);
+    }, 50);
+    const heapBefore = process.memoryUsage().heapUsed;
+    const v0 = performance.now();
+    const r = await runVerify({
+      server: {
+        table: "passtrix.bench_chain",
+        connection: {
+          host: pair.primary.host,
+          port: pair.primary.port,
+          user: pair.serviceUser.username,
+          password: pair.serviceUser.password,
+        },
+      },
+      keys: [KEY],
+    });
+    const ms = performance.now() - v0;
+    clearInterval(sampler);
+    return { rows: r.events, ok: r.ok, problems: r.problems.length, ms, genMs, heapBefore, peakHeap };
+  } finally {
+    await pair.stop();
+  }
 }
 
 async function delivery() {
@@ -139,16 +243,47 @@ async function delivery() {
 console.log(`audit journal bench: ${DURATION_MS} ms per run, journal in ${root}`);
 const naive = await fsyncPerEvent();
 console.log(`  fsync per event (1 writer, no batching): ${naive} events/s, 1.000 fdatasync/event`);
+// This machine is shared: each configuration runs ROUNDS times, the three chain modes interleaved,
+// and the median is printed.
+const ROUNDS = Number(process.env.BENCH_AUDIT_ROUNDS ?? 3);
+const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
 for (const gc of [2, 0]) {
   for (const c of [1, 8, 64]) {
-    const r = await groupCommit(c, gc);
-    console.log(
-      `  group commit ${gc} ms, ${String(c).padStart(2)} appenders: ${String(r.eventsPerSec).padStart(6)} events/s, ` +
-        `${r.fsyncsPerEvent.toFixed(3)} fdatasync/event, append p50 ${r.p50ms.toFixed(2)} ms p99 ${r.p99ms.toFixed(2)} ms`,
-    );
+    const runs: Record<Chaining, Array<Awaited<ReturnType<typeof groupCommit>>>> = {
+      none: [],
+      sha256: [],
+      hmac: [],
+    };
+    for (let round = 0; round < ROUNDS; round++)
+      for (const chaining of ["none", "sha256", "hmac"] as const)
+        runs[chaining].push(await groupCommit(c, gc, chaining));
+    for (const chaining of ["none", "sha256", "hmac"] as const) {
+      const rs = runs[chaining];
+      console.log(
+        `  group commit ${gc} ms, ${String(c).padStart(2)} appenders, chain ${chaining.padEnd(6)}: ${String(median(rs.map((r) => r.eventsPerSec))).padStart(6)} events/s ` +
+          `(median of ${rs.length}: ${rs.map((r) => r.eventsPerSec).join(", ")}), ${rs[0]!.fsyncsPerEvent.toFixed(3)} fdatasync/event, ` +
+          `append p50 ${median(rs.map((r) => r.p50ms)).toFixed(2)} ms p99 ${median(rs.map((r) => r.p99ms)).toFixed(2)} ms`,
+      );
+    }
   }
 }
+const costs = { json: [] as number[], sha256: [] as number[], hmac: [] as number[] };
+for (let round = 0; round < 5; round++) {
+  costs.json.push(jsonCost());
+  costs.sha256.push(sealCost(null));
+  costs.hmac.push(sealCost(KEY));
+}
+console.log(
+  `  CPU per event, best of 5: the journal's JSON.stringify (there before) ${Math.min(...costs.json).toFixed(2)} µs; ` +
+    `the chain's seal (row values + one hash) SHA-256 ${Math.min(...costs.sha256).toFixed(2)} µs, HMAC-SHA-256 ${Math.min(...costs.hmac).toFixed(2)} µs`,
+);
 if (!process.argv.includes("--journal-only")) {
+  const v = await verifyRate();
+  console.log(
+    `audit verify: ${v.rows} chained rows (HMAC) in ${(v.ms / 1000).toFixed(1)} s = ${Math.round(v.rows / (v.ms / 1000))} events/s streamed from the primary ` +
+      `(${v.ok ? "verified" : `${v.problems} problems!`}); heap ${(v.heapBefore / 2 ** 20).toFixed(0)} MiB before, peak ${(v.peakHeap / 2 ** 20).toFixed(0)} MiB during; ` +
+      `generating the table took ${(v.genMs / 1000).toFixed(1)} s`,
+  );
   const d = await delivery();
   console.log(
     `audit delivery: ${d.delivered} of ${d.queued} queued events delivered in ${Math.round(d.ms)} ms ` +

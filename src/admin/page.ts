@@ -270,6 +270,11 @@ const SCRIPT = `
     if (s.audit) {
       h += row("Backlog", esc(s.audit.pending) + " event(s) " + (s.audit.pending ? (s.mode === "read_write" ? "waiting for delivery" : "kept on local disk until the primary is back") : "— all delivered"));
       h += row("Last delivery", when(s.audit.lastDeliveryAt));
+      var ch = s.audit.chain;
+      h += row("Chain head", ch ? "<code id=chain-head>" + esc(ch.chainId.slice(0, 12)) + "… seq " + esc(ch.seq) + " " + esc(ch.hash.slice(0, 16)) + "…</code> (" + esc(ch.alg) + ")" : "no event yet");
+      var v = s.audit.verification;
+      h += row("Last verification", v ? "<span id=chain-verification>" + (v.ok ? "OK" : "<b>FAILED</b>: " + esc(v.problemCount) + " problem(s) — " + esc(v.problems[0] || "")) + "</span> " + when(v.at) + ", " + esc(v.events) + " event(s)" + (v.error ? " (last attempt: " + esc(v.error) + ")" : "") : "not yet");
+      if (v) v.chains.forEach(function (c) { h += row("Chain " + c.chainId.slice(0, 12) + "…", esc((c.sites || []).join(",")) + " head seq " + esc(c.seq) + " " + esc(c.hash.slice(0, 16)) + "…"); });
     } else h += row("Audit", "not enabled");
     if (s.sessions !== null) h += row("Client sessions", esc(s.sessions));
     h += "</dl></section>" + accounts(s.accounts) + "</div>";

@@ -34,7 +34,13 @@ import { PairgateError } from "../protocol/errors.js";
 import type { Topology } from "../topology/monitor.js";
 import type { HistoryDocument } from "./history.js";
 import { renderStatusPage } from "./page.js";
-import { type AccountsInfo, buildStatus, type StatusDocument } from "./status.js";
+import {
+  type AccountsInfo,
+  buildStatus,
+  type StatusChainHead,
+  type StatusDocument,
+  type StatusVerificationInput,
+} from "./status.js";
 
 export interface AdminAudit {
   pending(): number;
@@ -42,6 +48,9 @@ export interface AdminAudit {
   deliverNow(): Promise<{ delivered: number }>;
   /** Why the audit journal is not open (audited statements are refused), or null. */
   readonly journalProblem?: string | null;
+  /** The hash chain's head and the last background verification (status page). */
+  chainHead?(): StatusChainHead | null;
+  readonly lastVerification?: StatusVerificationInput | null;
 }
 
 export interface AdminServerOptions {

@@ -60,8 +60,25 @@ export interface StatusDocument {
   replication: ReplicationStatus | null;
   lastFailover: StatusTransition | null;
   lastFailback: StatusTransition | null;
-  /** `journalProblem`: why the journal is not open (audited statements are refused until it is). */
-  audit: { pending: number; lastDeliveryAt: string | null; journalProblem: string | null } | null;
+  /**
+   * `journalProblem`: why the journal is not open (audited statements are refused until it is).
+   * `chain`: this instance's hash-chain head; `verification`: the last background check of the table.
+   */
+  audit: {
+    pending: number;
+    lastDeliveryAt: string | null;
+    journalProblem: string | null;
+    chain?: { chainId: string; seq: number; hash: string; alg: string; at: string | null } | null;
+    verification?: {
+      at: string;
+      ok: boolean;
+      events: number;
+      problemCount: number;
+      problems: string[];
+      error: string | null;
+      chains: Array<{ chainId: string; instanceIds: string[]; sites: string[]; seq: number; hash: string }>;
+    } | null;
+  } | null;
   /** Consistency at failover: is the pair lossless now, the last catch-up, the split-brain fence. */
   consistency: {
     /** true: semi-sync active (an acknowledged commit is on the secondary too); false: asynchronous now; null: unknown. */
@@ -149,12 +166,32 @@ function transition(t: Transition | null): StatusTransition | null {
 
 const hostPort = (h: { host: string; port: number }) => `${h.host}:${h.port}`;
 
+export interface StatusChainHead {
+  chainId: string;
+  seq: number;
+  hash: string;
+  alg: string;
+  at: number | null;
+}
+
+export interface StatusVerificationInput {
+  at: number;
+  ok: boolean;
+  events: number;
+  problemCount: number;
+  problems: string[];
+  error: string | null;
+  chains: Array<{ chainId: string; instanceIds: string[]; sites: string[]; seq: number; hash: string }>;
+}
+
 export interface StatusInputs {
   snapshot: PairStatus;
   audit?: {
     pending(): number;
     lastDeliveryAt: number | null;
     readonly journalProblem?: string | null;
+    chainHead?(): StatusChainHead | null;
+    readonly lastVerification?: StatusVerificationInput | null;
   } | null;
   sessions?: (() => number) | null;
   configInfo?: (() => object) | null;
@@ -287,6 +324,14 @@ export function buildStatus(inputs: StatusInputs, now = Date.now()): StatusDocum
       lastDeliveryAt: iso(inputs.audit.lastDeliveryAt),
       journalProblem: inputs.audit.journalProblem ?? null,
     };
+    const head = inputs.audit.chainHead?.() ?? null;
+    audit.chain = head?.chainId ? { ...head, at: iso(head.at) } : null;
+    const v = inputs.audit.lastVerification ?? null;
+    audit.verification = v ? { ...v, at: new Date(v.at).toISOString() } : null;
+    if (v && !v.ok)
+      warnings.unshift(
+        `The audit trail was changed: the last verification of the audit table found ${v.problemCount} problem(s) (${v.problems[0] ?? ""}). Run \`pairgate audit verify\`.`,
+      );
     if (audit.journalProblem) {
       warnings.unshift(
         `Audit journal unavailable: ${audit.journalProblem}. Audited statements are refused; pairgate retries every second.`,
@@ -394,6 +439,13 @@ export function formatStatusText(doc: StatusDocument, now = Date.now()): string 
     lines.push(
       `audit backlog: ${doc.audit.pending} event(s); last delivery ${ago(doc.audit.lastDeliveryAt, now)}`,
     );
+    const ch = doc.audit.chain;
+    if (ch) lines.push(`audit chain: ${ch.chainId} head seq ${ch.seq} hash ${ch.hash} (${ch.alg})`);
+    const v = doc.audit.verification;
+    if (v)
+      lines.push(
+        `audit verification: ${v.ok ? "OK" : "FAILED"} ${ago(v.at, now)}, ${v.events} event(s)${v.problemCount ? `, ${v.problemCount} problem(s)` : ""}${v.error ? `; last attempt failed: ${v.error}` : ""}`,
+      );
   }
   const c = doc.consistency;
   lines.push(

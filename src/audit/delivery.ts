@@ -15,9 +15,16 @@
  * savepoint and recorded with outcome `error`, so one bad statement never blocks the journal.
  *
  * While the primary is down, attempts fail fast and back off; nothing is lost or reordered.
+ *
+ * Each row carries its event's hash-chain members (chain_id, chain_seq, chain_prev, chain_hash,
+ * chain_alg; chain.ts). A table made by an earlier version is migrated once, before the first
+ * batch: the five columns and an index are added (ALTER TABLE … ADD COLUMN, instant on MariaDB ≥
+ * 10.3 for the columns; the index is built online). Rows already there keep NULL chain members:
+ * `pairgate audit verify` reports them as "before the chain".
  */
-import type { Connection, QueryResult, ResultSetHeader } from "mysql2/promise";
+import type { Connection, QueryResult, ResultSetHeader, RowDataPacket } from "mysql2/promise";
 import type { Logger } from "pino";
+import type { ChainFields } from "./chain.js";
 import type { AuditEvent } from "./event.js";
 import type { Journal, Position } from "./journal.js";
 
@@ -80,7 +87,29 @@ const COLUMNS = [
   "site",
   "duration_ms",
   "detail",
+  "chain_id",
+  "chain_seq",
+  "chain_prev",
+  "chain_hash",
+  "chain_alg",
 ] as const;
+
+/** Columns the chain added (in this order); the hashed values are COLUMNS before them. */
+export const CHAIN_COLUMNS = ["chain_id", "chain_seq", "chain_prev", "chain_hash", "chain_alg"] as const;
+/** How many of a row's leading values the chain hash covers (id … detail). */
+export const HASHED_COLUMNS = COLUMNS.length - CHAIN_COLUMNS.length;
+
+const CHAIN_COLUMN_DDL: Record<(typeof CHAIN_COLUMNS)[number], string> = {
+  chain_id:
+    "chain_id CHAR(32) CHARACTER SET ascii NULL COMMENT 'hash chain (writer) id; NULL: delivered before the chain'",
+  chain_seq: "chain_seq BIGINT UNSIGNED NULL COMMENT 'position in the chain: 1, 2, 3, ...'",
+  chain_prev:
+    "chain_prev CHAR(64) CHARACTER SET ascii NULL COMMENT 'hash of the previous event of the chain'",
+  chain_hash:
+    "chain_hash CHAR(64) CHARACTER SET ascii NULL COMMENT 'SHA-256 or HMAC-SHA-256 over the row and chain_prev'",
+  chain_alg: "chain_alg VARCHAR(40) CHARACTER SET ascii NULL COMMENT 'sha256 or hmac-sha256:<key id>'",
+};
+const CHAIN_INDEX = "ix_pairgate_audit_chain";
 
 /** Split an identifier like `schema.table` (backticks allowed) and quote each part. */
 export function quoteQualified(name: string): { schema: string | null; table: string; sql: string } {
@@ -110,7 +139,9 @@ export function auditTableDdl(qualified: string): string {
   duration_ms BIGINT NULL,
   detail MEDIUMTEXT NULL COMMENT 'JSON',
   delivered_at DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3),
+  ${CHAIN_COLUMNS.map((c) => CHAIN_COLUMN_DDL[c]).join(",\n  ")},
   PRIMARY KEY (id),
+  KEY ${CHAIN_INDEX} (chain_id, chain_seq),
   KEY ix_pairgate_audit_time (occurred_at),
   KEY ix_pairgate_audit_op (operation, occurred_at),
   KEY ix_pairgate_audit_instance (instance_id, occurred_at)
@@ -139,11 +170,35 @@ export function utcDatetime(ms: number): string {
   return `${iso.slice(0, 10)} ${iso.slice(11, 23)}`;
 }
 
+/** The ALTER TABLE that adds what `missing` lacks of the chain columns (and their index). */
+export function chainMigrationDdl(
+  qualified: string,
+  missing: readonly string[],
+  indexMissing: boolean,
+): string {
+  const parts = CHAIN_COLUMNS.filter((c) => missing.includes(c)).map(
+    (c) => `ADD COLUMN ${CHAIN_COLUMN_DDL[c]}`,
+  );
+  if (indexMissing) parts.push(`ADD KEY ${CHAIN_INDEX} (chain_id, chain_seq)`);
+  return `ALTER TABLE ${qualified} ${parts.join(", ")}`;
+}
+
+/**
+ * The row of an event: COLUMNS' values. The first HASHED_COLUMNS are what the chain hash covers,
+ * so they must come out the same from the event the journal seals and from the same event read
+ * back from the journal (JSON round trip): the detail text is the JSON of the same members, and an
+ * object with nothing left in it is NULL either way.
+ */
 export function eventRow(e: AuditEvent): unknown[] {
-  const detail: Record<string, unknown> = { ...e.detail };
-  if (e.durationMs !== undefined) detail.durationMs = e.durationMs;
-  if (e.sql !== undefined) detail.sql = e.sql;
-  if (e.schema !== undefined) detail.schema = e.schema;
+  let detail: string | null = null;
+  // Most events have none of these: no object built, no JSON made (this runs once per event in the journal's seal).
+  if (e.detail !== undefined || e.durationMs !== undefined || e.sql !== undefined || e.schema !== undefined) {
+    const d: Record<string, unknown> = { ...e.detail };
+    if (e.durationMs !== undefined) d.durationMs = e.durationMs;
+    if (e.sql !== undefined) d.sql = e.sql;
+    if (e.schema !== undefined) d.schema = e.schema;
+    detail = detailText(d);
+  }
   return [
     e.id,
     utcDatetime(e.occurredAt),
@@ -159,9 +214,24 @@ export function eventRow(e: AuditEvent): unknown[] {
     clip(e.sessionId === null ? null : String(e.sessionId), LIMITS.session_id),
     clip(e.instanceId, LIMITS.instance_id),
     clip(e.site, LIMITS.site),
-    e.durationMs ?? null,
-    Object.keys(detail).length ? JSON.stringify(detail) : null,
+    e.durationMs == null ? null : Math.round(e.durationMs),
+    detail,
+    e.chain?.id ?? null,
+    e.chain?.seq ?? null,
+    e.chain?.prev ?? null,
+    e.chain?.hash ?? null,
+    e.chain?.alg ?? null,
   ];
+}
+
+function detailText(detail: Record<string, unknown>): string | null {
+  const text = JSON.stringify(detail);
+  return text === "{}" ? null : text;
+}
+
+/** The values the chain hash covers (chain.ts): the row up to `detail`. */
+export function hashedValues(e: AuditEvent): (string | number | null)[] {
+  return eventRow(e).slice(0, HASHED_COLUMNS) as (string | number | null)[];
 }
 
 interface MysqlError {
@@ -201,6 +271,8 @@ export class Delivery {
   delivered = 0;
   /** Captured writes replayed by this process (skipped ones not counted). */
   replayed = 0;
+  /** The newest chained event this process delivered (an anchor the background verification may use). */
+  lastDeliveredChain: ChainFields | null = null;
 
   constructor(opts: DeliveryOptions) {
     this.#o = opts;
@@ -287,6 +359,18 @@ export class Delivery {
       await this.#deliverBatch(events);
       await this.#o.hooks?.afterCommit?.(events);
       await j.commit(next, events.length);
+      for (let i = events.length - 1; i >= 0; i--) {
+        const c = events[i]!.chain;
+        if (c) {
+          if (
+            !this.lastDeliveredChain ||
+            c.id !== this.lastDeliveredChain.id ||
+            c.seq > this.lastDeliveredChain.seq
+          )
+            this.lastDeliveredChain = c;
+          break;
+        }
+      }
       total += events.length;
       this.delivered += events.length;
       this.lastDeliveryAt = Date.now();
@@ -327,8 +411,48 @@ export class Delivery {
       await this.#q(conn, `CREATE DATABASE IF NOT EXISTS \`${schema.replace(/`/g, "``")}\``);
       await this.#q(conn, auditTableDdl(this.#table));
     }
+    await this.#migrate(conn);
     await this.#q(conn, replayedTableDdl(this.#replayed));
     this.#tablesReady = true;
+  }
+
+  /** Add the chain columns to a table made before them (once; another instance may race us). */
+  async #migrate(conn: Connection): Promise<void> {
+    const t = quoteQualified(this.#o.table);
+    for (let attempt = 1; ; attempt++) {
+      const [cols] = await this.#q<RowDataPacket[]>(
+        conn,
+        "SELECT COLUMN_NAME AS c FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ?",
+        [t.schema, t.table],
+      );
+      const have = new Set(cols.map((r) => String(r.c).toLowerCase()));
+      const missing = CHAIN_COLUMNS.filter((c) => !have.has(c));
+      if (missing.length === 0) return;
+      const [keys] = await this.#q<RowDataPacket[]>(
+        conn,
+        "SELECT 1 FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = COALESCE(?, DATABASE()) AND TABLE_NAME = ? AND INDEX_NAME = ? LIMIT 1",
+        [t.schema, t.table, CHAIN_INDEX],
+      );
+      const ddl = chainMigrationDdl(this.#table, missing, keys.length === 0);
+      try {
+        await this.#q(conn, ddl);
+        this.#o.logger.info(
+          { table: this.#o.table, added: missing },
+          "audit table migrated: hash-chain columns added (rows already there are reported as before the chain)",
+        );
+        return;
+      } catch (e) {
+        const errno = (e as MysqlError).errno;
+        // Another instance migrated it between our look and our ALTER: look again.
+        if ((errno === 1060 || errno === 1061) && attempt < 3) continue;
+        if (errno === 1142 || errno === 1044)
+          throw new Error(
+            `the audit table ${this.#o.table} lacks the hash-chain columns and the service account may not ALTER it; events stay in the journal until it is done. Run as an administrator: ${ddl}`,
+            { cause: e },
+          );
+        throw e;
+      }
+    }
   }
 
   async #deliverBatch(events: AuditEvent[]): Promise<void> {
@@ -366,7 +490,7 @@ export class Delivery {
       };
       for (const e of events) {
         const row = eventRow(e);
-        const size = 200 + (typeof row[15] === "string" ? row[15].length : 0);
+        const size = 400 + (typeof row[15] === "string" ? row[15].length : 0);
         if (bytes + size > 512 * 1024) await flush();
         rows.push(row);
         bytes += size;

@@ -3,6 +3,7 @@
  * the local journal. One shape everywhere; the journal stores it as JSON.
  */
 import { randomFillSync } from "node:crypto";
+import type { ChainFields } from "./chain.js";
 
 /** Operations pairgate records. Rules may name others (a rule's `operation` is free text). */
 export type AuditOperation =
@@ -51,10 +52,17 @@ export interface AuditEvent {
   schema?: string | null;
   /** Anything else worth keeping (error text, failover cause, ...): stored as JSON. */
   detail?: Record<string, unknown>;
+  /**
+   * The hash chain (chain.ts): set when the journal makes the event durable, absent on events
+   * journaled by a version before the chain. Delivered in the chain_* columns.
+   */
+  chain?: ChainFields;
 }
 
 /** What a caller supplies; the facade fills id, time, instance and site. */
-export type AuditEventInput = Partial<Omit<AuditEvent, "operation" | "id" | "instanceId" | "site">> & {
+export type AuditEventInput = Partial<
+  Omit<AuditEvent, "operation" | "id" | "instanceId" | "site" | "chain">
+> & {
   operation: AuditOperation;
 };
 

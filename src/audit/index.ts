@@ -11,13 +11,15 @@
  */
 
 import { readFileSync } from "node:fs";
+import * as fsp from "node:fs/promises";
 import { hostname } from "node:os";
 import { join, resolve } from "node:path";
 import type { Connection } from "mysql2/promise";
 import mysql from "mysql2/promise";
 import type { Logger } from "pino";
 import type { Transition } from "../topology/types.js";
-import { Delivery, type DeliveryHooks } from "./delivery.js";
+import { type ChainHead, ChainWriter, loadChainKey } from "./chain.js";
+import { Delivery, type DeliveryHooks, hashedValues } from "./delivery.js";
 import { type AuditEvent, type AuditEventInput, completeEvent, UuidV7 } from "./event.js";
 import { Journal, JournalError, type JournalIo } from "./journal.js";
 import { type AuditLog, createAuditLog } from "./log.js";
@@ -29,7 +31,9 @@ import {
   type RuleMatch,
   type TablesOf,
 } from "./rules.js";
+import { runVerify } from "./verify-run.js";
 
+export type { ChainHead } from "./chain.js";
 export type { AuditEvent, AuditEventInput, AuditOperation, AuditOutcome } from "./event.js";
 export { JOURNAL_FAILED, JournalError } from "./journal.js";
 export type { AuditContext, RuleMatch, TablesOf } from "./rules.js";
@@ -50,6 +54,14 @@ export interface AuditConfig {
     deliveryBatchSize: number;
     deliveryIntervalMs: number;
     logFile?: string;
+    chain?: {
+      keyFile?: string;
+      keyEnv?: string;
+      anchorFile?: string;
+      anchorIntervalMs?: number;
+      verifyIntervalMs?: number;
+      verifyRange?: number;
+    };
   };
   instanceId?: string;
   site: string;
@@ -85,6 +97,21 @@ export interface AuditStartOptions {
   onPrimaryUp?: (listener: () => void) => (() => void) | undefined;
 }
 
+/** The outcome of the last background verification of the audit table (status page, metrics). */
+export interface ChainVerification {
+  at: number;
+  ok: boolean;
+  durationMs: number;
+  events: number;
+  /** Heads of the chains found in the table. */
+  chains: Array<{ chainId: string; instanceIds: string[]; sites: string[]; seq: number; hash: string }>;
+  /** The first findings, as verify prints them. */
+  problems: string[];
+  problemCount: number;
+  /** The verification could not run (primary unreachable, …): not a finding. */
+  error: string | null;
+}
+
 /** A journal that could not be opened is retried this often in the background until it opens. */
 const REOPEN_INTERVAL_MS = 1000;
 /** record() itself tries again when the last attempt is at least this old (the lock may just have been freed). */
@@ -112,6 +139,13 @@ export class Audit {
   #unsubscribe: (() => void) | undefined;
   #failures = 0;
   #stopped = false;
+  #chain: ChainWriter | null = null;
+  #anchorTimer: NodeJS.Timeout | null = null;
+  #anchoredSeq = -1;
+  #anchorFile: string;
+  #verifyTimer: NodeJS.Timeout | null = null;
+  #verifying: Promise<ChainVerification | null> | null = null;
+  lastVerification: ChainVerification | null = null;
 
   constructor(opts: AuditOptions) {
     this.#o = opts;
@@ -123,6 +157,8 @@ export class Audit {
     this.journalDir = resolve(base, opts.config.audit.journalDir);
     this.#rules = new AuditRules(opts.config.audit.rules, opts.tablesOf, opts.config.audit);
     this.#capture = new CaptureTables(opts.config.audit.captureTables, opts.tablesOf);
+    const anchor = opts.config.audit.chain?.anchorFile;
+    this.#anchorFile = anchor ? resolve(base, anchor) : join(this.journalDir, "anchors.jsonl");
   }
 
   get enabled(): boolean {
@@ -159,15 +195,28 @@ export class Audit {
 
   #openJournal(): Promise<void> {
     this.#opening ??= (async () => {
+      // Yield first: a body that fails without awaiting would run its `finally` (clearing
+      // #opening) before `??=` stores this promise, and no open would ever be tried again.
+      await Promise.resolve();
       this.#lastOpenAttempt = Date.now();
       try {
+        // The key is read at each attempt: a key file fixed while pairgate runs is picked up.
+        let key: ReturnType<typeof loadChainKey>;
+        try {
+          key = loadChainKey(this.#cfg.audit.chain ?? {}, this.#cfg.baseDir ?? process.cwd());
+        } catch (e) {
+          throw new JournalError((e as Error).message, "ECHAINKEY", { cause: e });
+        }
+        const chain = new ChainWriter({ dir: this.journalDir, key, rowValues: hashedValues });
         this.#journal = await Journal.open<AuditEvent>({
           dir: this.journalDir,
           logger: this.#log,
           groupCommitMs: this.#cfg.audit.groupCommitMs,
           segmentBytes: this.#o.segmentBytes,
           io: this.#o.journalIo,
+          sealer: chain,
         });
+        this.#chain = chain;
         if (this.#openFailures > 0) {
           this.#log.info(
             { dir: this.journalDir, failedAttempts: this.#openFailures },
@@ -226,6 +275,147 @@ export class Audit {
     await this.open();
     this.#startDelivery();
     this.#unsubscribe = opts.onPrimaryUp?.(() => this.primaryAvailable()) ?? undefined;
+    const c = this.#cfg.audit.chain;
+    if (!this.#anchorTimer) {
+      this.#anchorTimer = setInterval(
+        () => void this.publishAnchor("interval"),
+        c?.anchorIntervalMs ?? 60_000,
+      );
+      this.#anchorTimer.unref();
+    }
+    const every = c?.verifyIntervalMs ?? 0;
+    if (every > 0 && !this.#verifyTimer) {
+      // The first check a minute after start (the status page has something to show), then every interval.
+      const run = (next: number) => {
+        this.#verifyTimer = setTimeout(() => {
+          if (!this.#started?.isPrimaryUp || this.#started.isPrimaryUp()) void this.verifyNow();
+          if (!this.#stopped) run(every);
+        }, next);
+        this.#verifyTimer.unref();
+      };
+      run(Math.min(every, 60_000));
+    }
+  }
+
+  /** This instance's chain head (the newest durable event), null before the journal opened. */
+  chainHead(): ChainHead | null {
+    return this.#chain?.head() ?? null;
+  }
+
+  /** Where chain heads are appended. */
+  get anchorFile(): string {
+    return this.#anchorFile;
+  }
+
+  /**
+   * Publish the chain head: a log line and a line in the anchor file (at an interval when it moved,
+   * and at shutdown). Kept outside the database, so truncating the newest rows is detectable.
+   */
+  async publishAnchor(reason: "interval" | "shutdown" | "request"): Promise<void> {
+    const h = this.chainHead();
+    if (!h || h.seq === 0 || (reason === "interval" && h.seq === this.#anchoredSeq)) return;
+    this.#anchoredSeq = h.seq;
+    const line = {
+      at: new Date().toISOString(),
+      chain: h.chainId,
+      seq: h.seq,
+      hash: h.hash,
+      alg: h.alg,
+      instance: this.instanceId,
+      site: this.site,
+      reason,
+    };
+    this.#log.info({ chain: h.chainId, seq: h.seq, hash: h.hash, reason }, "audit chain head");
+    try {
+      const fh = await fsp.open(this.#anchorFile, "a", 0o600);
+      try {
+        await fh.write(`${JSON.stringify(line)}\n`);
+        await fh.datasync();
+      } finally {
+        await fh.close();
+      }
+    } catch (e) {
+      this.#log.warn(
+        { err: (e as Error).message, file: this.#anchorFile },
+        "audit chain anchor file cannot be written",
+      );
+    }
+  }
+
+  /**
+   * Verify the audit table on the primary now (the newest `verifyRange` events of each chain),
+   * with this instance's newest delivered event as an anchor. A failure is logged as an error
+   * and kept for the status page and pairgate_audit_chain_verify_ok.
+   */
+  verifyNow(): Promise<ChainVerification | null> {
+    this.#verifying ??= this.#verify().finally(() => {
+      this.#verifying = null;
+    });
+    return this.#verifying;
+  }
+
+  async #verify(): Promise<ChainVerification | null> {
+    if (!this.enabled) return null;
+    const t0 = Date.now();
+    const c = this.#cfg.audit.chain;
+    let key: ReturnType<typeof loadChainKey> = null;
+    let v: ChainVerification;
+    try {
+      key = loadChainKey(c ?? {}, this.#cfg.baseDir ?? process.cwd());
+      const anchor = this.#delivery?.lastDeliveredChain;
+      const r = await runVerify({
+        server: { connection: this.#primaryOptions(), table: this.#cfg.audit.table },
+        keys: key ? [key] : [],
+        anchors: anchor
+          ? [
+              {
+                chainId: anchor.id,
+                seq: anchor.seq,
+                hash: anchor.hash,
+                source: "this pairgate's last delivery",
+              },
+            ]
+          : [],
+        range: c?.verifyRange ?? 100_000,
+      });
+      v = {
+        at: Date.now(),
+        ok: r.ok,
+        durationMs: Date.now() - t0,
+        events: r.events,
+        chains: r.chains.map((x) => ({
+          chainId: x.chainId,
+          instanceIds: x.instanceIds,
+          sites: x.sites,
+          seq: x.lastSeq,
+          hash: x.lastHash,
+        })),
+        problems: r.problems
+          .slice(0, 10)
+          .map((p) => `${p.kind}: ${p.chain ? `chain ${p.chain} ` : ""}${p.message}`),
+        problemCount: r.problems.length + r.problemsDropped,
+        error: null,
+      };
+      if (!r.ok)
+        this.#log.error(
+          { problems: v.problems, count: v.problemCount, table: this.#cfg.audit.table },
+          "audit chain verification FAILED: the audit table was changed; run `pairgate audit verify` for the full report",
+        );
+    } catch (e) {
+      v = {
+        at: Date.now(),
+        ok: this.lastVerification?.ok ?? true,
+        durationMs: Date.now() - t0,
+        events: 0,
+        chains: this.lastVerification?.chains ?? [],
+        problems: this.lastVerification?.problems ?? [],
+        problemCount: this.lastVerification?.problemCount ?? 0,
+        error: (e as Error).message,
+      };
+      this.#log.warn({ err: (e as Error).message }, "audit chain verification could not run");
+    }
+    this.lastVerification = v;
+    return v;
   }
 
   #startDelivery(): void {
@@ -244,8 +434,12 @@ export class Audit {
   }
 
   #connectPrimary(): Promise<Connection> {
+    return mysql.createConnection(this.#primaryOptions());
+  }
+
+  #primaryOptions() {
     const p = this.#cfg.primary;
-    return mysql.createConnection({
+    return {
       host: p.host,
       port: p.port,
       user: p.user,
@@ -260,7 +454,7 @@ export class Audit {
             rejectUnauthorized: p.tls.rejectUnauthorized,
           }
         : undefined,
-    });
+    };
   }
 
   /** The primary became available again: deliver at once. */
@@ -380,6 +574,11 @@ export class Audit {
     this.#stopped = true;
     if (this.#retryTimer) clearTimeout(this.#retryTimer);
     this.#retryTimer = null;
+    if (this.#anchorTimer) clearInterval(this.#anchorTimer);
+    this.#anchorTimer = null;
+    if (this.#verifyTimer) clearTimeout(this.#verifyTimer);
+    this.#verifyTimer = null;
+    await this.#verifying?.catch(() => {});
     this.#unsubscribe?.();
     this.#unsubscribe = undefined;
     await this.#opening;
@@ -388,6 +587,7 @@ export class Audit {
     this.#delivery = null;
     await this.#journal?.close();
     this.#journal = null;
+    await this.publishAnchor("shutdown");
     await this.#auditLog?.close();
     this.#auditLog = null;
     this.#started = null;

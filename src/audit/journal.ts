@@ -27,6 +27,7 @@ import { join, resolve } from "node:path";
 import { crc32 } from "node:zlib";
 import type { Logger } from "pino";
 import { PairgateError } from "../protocol/errors.js";
+import type { RecordSealer } from "./chain.js";
 import { type DirLock, DirLockedError, lockDir } from "./dir-lock.js";
 
 export const JOURNAL_FAILED = "PAIRGATE_AUDIT_JOURNAL_FAILED" as const;
@@ -52,7 +53,7 @@ export interface JournalIo {
   fdatasync(fd: number): Promise<void>;
 }
 
-export interface JournalOptions {
+export interface JournalOptions<T = unknown> {
   dir: string;
   logger: Logger;
   /** Longest a lone append waits for companions before its fdatasync (0: next turn of the event loop). */
@@ -62,6 +63,11 @@ export interface JournalOptions {
   /** Flush at once when this many bytes are waiting. */
   maxBatchBytes?: number;
   io?: Partial<JournalIo>;
+  /**
+   * Seals each record as its batch is made durable (the audit hash chain, chain.ts): the members it
+   * returns are put first in the record's JSON object; a batch that fails is unsealed.
+   */
+  sealer?: RecordSealer<T>;
 }
 
 export interface JournalStats {
@@ -177,8 +183,12 @@ export function parseRecords(buf: Buffer, atEnd: boolean, max = Number.POSITIVE_
   return { records, consumed: off, skipped, needMore: 0 };
 }
 
-interface Waiter {
+interface Waiter<T> {
+  /** The whole record; with a sealer, only the JSON payload (the record is made at flush). */
   buf: Buffer;
+  item: T;
+  /** The sealer's prepare() result (the chain's canonical values). */
+  prepared: unknown;
   resolve: () => void;
   reject: (e: Error) => void;
 }
@@ -235,6 +245,7 @@ export class Journal<T = unknown> {
   readonly #segmentBytes: number;
   readonly #maxBatchBytes: number;
   readonly #io: JournalIo;
+  readonly #sealer: RecordSealer<T> | null;
 
   /** Existing segment numbers, ascending. */
   #segments: number[] = [];
@@ -243,8 +254,10 @@ export class Journal<T = unknown> {
   /** Durable bytes in the active segment (everything before it is fdatasynced). */
   #size = 0;
   #mustRoll = true;
+  /** The last failed write could not be truncated away. */
+  #untruncated = false;
 
-  #queue: Waiter[] = [];
+  #queue: Waiter<T>[] = [];
   #queueBytes = 0;
   #flushing: Promise<void> | null = null;
   #timer: NodeJS.Timeout | NodeJS.Immediate | null = null;
@@ -259,20 +272,21 @@ export class Journal<T = unknown> {
   #reported = new Set<string>();
   readonly stats: JournalStats = { appends: 0, batches: 0, fsyncs: 0, bytes: 0, failures: 0 };
 
-  private constructor(opts: JournalOptions) {
+  private constructor(opts: JournalOptions<T>) {
     this.dir = resolve(opts.dir);
     this.#log = opts.logger;
     this.#groupCommitMs = opts.groupCommitMs ?? 2;
     this.#segmentBytes = opts.segmentBytes ?? 8 * 1024 * 1024;
     this.#maxBatchBytes = opts.maxBatchBytes ?? 1024 * 1024;
     this.#io = { ...defaultIo, ...opts.io };
+    this.#sealer = opts.sealer ?? null;
   }
 
   /**
    * Open (creating the directory if needed), recover the saved position, count the undelivered
    * events and start a new segment. Throws JournalError if the directory is unusable.
    */
-  static async open<T = unknown>(opts: JournalOptions): Promise<Journal<T>> {
+  static async open<T = unknown>(opts: JournalOptions<T>): Promise<Journal<T>> {
     const j = new Journal<T>(opts);
     if (openDirs.has(j.dir)) throw new Error(`audit journal ${j.dir} is already open in this process`);
     openDirs.add(j.dir);
@@ -320,6 +334,7 @@ export class Journal<T = unknown> {
       if (r.events.length === 0 && samePos(r.next, pos)) break;
       pos = r.next;
     }
+    if (this.#sealer) await this.#sealer.recover(await this.#newestRecord());
     try {
       await this.#roll();
       this.#mustRoll = false;
@@ -327,6 +342,29 @@ export class Journal<T = unknown> {
       this.#fail(e);
       this.#log.error({ err: e, dir: this.dir }, "audit journal: cannot start a segment; appends will fail");
     }
+  }
+
+  /** The newest readable record on disk (the chain continues after it), or null. */
+  async #newestRecord(): Promise<T | null> {
+    for (let i = this.#segments.length - 1; i >= 0; i--) {
+      const path = join(this.dir, segmentName(this.#segments[i]!));
+      let buf: Buffer;
+      try {
+        buf = await fsp.readFile(path);
+      } catch (e) {
+        if (errCode(e) === "ENOENT") continue;
+        throw new JournalError(`audit journal ${path}: ${(e as Error).message}`, errCode(e), { cause: e });
+      }
+      const { records } = parseRecords(buf, true);
+      for (let k = records.length - 1; k >= 0; k--) {
+        try {
+          return JSON.parse(records[k]!.payload.toString("utf8")) as T;
+        } catch {
+          // a damaged record (reported by read()): the one before it
+        }
+      }
+    }
+    return null;
   }
 
   async #loadPosition(): Promise<Position> {
@@ -379,6 +417,7 @@ export class Journal<T = unknown> {
   append(event: T): Promise<void> {
     if (this.#closed) return Promise.reject(new JournalError("audit journal is closed", "ECLOSED"));
     let buf: Buffer;
+    let prepared: unknown;
     try {
       const payload = Buffer.from(JSON.stringify(event), "utf8");
       if (payload.length > MAX_RECORD_BYTES) {
@@ -386,7 +425,9 @@ export class Journal<T = unknown> {
           new JournalError(`audit event of ${payload.length} bytes is too large`, "E2BIG"),
         );
       }
-      buf = encodeRecord(payload);
+      // With a sealer the record is made at flush time, once the chain position is known.
+      buf = this.#sealer ? payload : encodeRecord(payload);
+      prepared = this.#sealer?.prepare(event);
     } catch (e) {
       return Promise.reject(
         new JournalError(`audit event not serialisable: ${(e as Error).message}`, "EINVAL"),
@@ -394,7 +435,7 @@ export class Journal<T = unknown> {
     }
     this.stats.appends++;
     return new Promise<void>((resolve, reject) => {
-      this.#queue.push({ buf, resolve, reject });
+      this.#queue.push({ buf, item: event, prepared, resolve, reject });
       this.#queueBytes += buf.length;
       this.#schedule();
     });
@@ -432,16 +473,31 @@ export class Journal<T = unknown> {
     const bytes = this.#queueBytes;
     this.#queue = [];
     this.#queueBytes = 0;
-    const buf =
-      batch.length === 1
-        ? batch[0]!.buf
-        : Buffer.concat(
-            batch.map((w) => w.buf),
-            bytes,
-          );
+    const sealer = this.#sealer;
+    const mark = sealer?.mark();
     try {
-      await this.#writeDurable(buf);
+      if (sealer) {
+        // The segment first (a roll saves the chain's durable head), then the seals, in write order.
+        await this.#segmentFor(bytes + batch.length * (HEADER_BYTES + SEAL_BYTES_MAX));
+        await this.#writeDurable(sealBatch(batch, sealer));
+        sealer.durable();
+      } else {
+        await this.#segmentFor(bytes);
+        await this.#writeDurable(
+          batch.length === 1
+            ? batch[0]!.buf
+            : Buffer.concat(
+                batch.map((w) => w.buf),
+                bytes,
+              ),
+        );
+      }
     } catch (e) {
+      // Not durable: no sequence number or hash was spent on these events — unless their records
+      // could not be cut off again (they may be read and delivered): then the numbers stay spent,
+      // so that no two records ever share one.
+      if (sealer && !this.#untruncated) sealer.reset(mark);
+      this.#untruncated = false;
       const err = this.#fail(e);
       for (const w of batch) w.reject(err);
       return;
@@ -466,17 +522,21 @@ export class Journal<T = unknown> {
     return err;
   }
 
-  async #writeDurable(buf: Buffer): Promise<void> {
+  /** Roll to a new segment when `bytes` more would not fit in this one (or after a failure). */
+  async #segmentFor(bytes: number): Promise<void> {
     // After a failed write the segment is abandoned, unless nothing is in it (a full disk would
     // otherwise leave one empty segment per failed attempt).
     if (
       (this.#mustRoll && this.#size > 0) ||
       this.#fd === null ||
-      (this.#size > 0 && this.#size + buf.length > this.#segmentBytes)
+      (this.#size > 0 && this.#size + bytes > this.#segmentBytes)
     ) {
       await this.#roll();
     }
     this.#mustRoll = false;
+  }
+
+  async #writeDurable(buf: Buffer): Promise<void> {
     const fd = this.#fd!;
     let done = 0;
     try {
@@ -491,6 +551,7 @@ export class Journal<T = unknown> {
       try {
         await fsp.truncate(join(this.dir, segmentName(this.#active)), this.#size);
       } catch (te) {
+        this.#untruncated = true;
         this.#log.error({ err: te }, "audit journal: cannot truncate a failed write");
       }
       this.#mustRoll = true;
@@ -505,6 +566,9 @@ export class Journal<T = unknown> {
       this.#fd = null;
     }
     const n = Math.max(this.#active, this.#segments.at(-1) ?? 0, this.#committed.segment) + 1;
+    // The chain's head goes to disk before a segment that may hold the next events exists: the
+    // older segments can be removed once delivered, the head stays known.
+    await this.#sealer?.beforeSegment(n);
     const fd = await openFd(
       join(this.dir, segmentName(n)),
       constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL,
@@ -681,6 +745,41 @@ export class Journal<T = unknown> {
     await lock?.release();
     openDirs.delete(this.dir);
   }
+}
+
+/** Longest chain member text a sealer adds to a record (checked in sealBatch). */
+export const SEAL_BYTES_MAX = 512;
+
+/**
+ * The batch's records with the seal members put first in each JSON object: `{` + seal + `,` + the
+ * rest of the payload. One buffer, one CRC per record, no JSON parse or re-encode.
+ */
+function sealBatch<T>(batch: Waiter<T>[], sealer: RecordSealer<T>): Buffer {
+  const seals = batch.map((w) => sealer.seal(w.item, w.prepared));
+  let total = 0;
+  for (let i = 0; i < batch.length; i++) {
+    const s = seals[i]!;
+    if (s.length > SEAL_BYTES_MAX) throw new Error(`seal of ${s.length} bytes`);
+    total += HEADER_BYTES + batch[i]!.buf.length + s.length + 1;
+  }
+  const out = Buffer.allocUnsafe(total);
+  let at = 0;
+  for (let i = 0; i < batch.length; i++) {
+    const payload = batch[i]!.buf;
+    const s = seals[i]!;
+    // An empty object `{}` takes no comma after the seal.
+    const comma = payload.length > 2 ? "," : "";
+    const len = payload.length + s.length + comma.length;
+    out.writeUInt32LE(len, at);
+    let o = at + HEADER_BYTES;
+    out[o++] = 0x7b; // {
+    o += out.write(s, o, "latin1");
+    o += out.write(comma, o, "latin1");
+    o += payload.copy(out, o, 1);
+    out.writeUInt32LE(recordCrc(out, at, len), at + 4);
+    at = o;
+  }
+  return at === total ? out : out.subarray(0, at);
 }
 
 function samePos(a: Position, b: Position): boolean {

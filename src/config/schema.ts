@@ -123,6 +123,24 @@ export const auditSchema = z.strictObject({
   deliveryIntervalMs: z.number().int().min(10).default(1000),
   /** A separate JSON-lines audit log (pino); stdout is the operational log. */
   logFile: z.string().optional(),
+  /** The hash chain over audit events (README: Audit hash chain). */
+  chain: z
+    .strictObject({
+      /** A file holding the HMAC key (≥ 16 bytes). The key itself is never in this file. */
+      keyFile: z.string().min(1).optional(),
+      /** Or the name of an environment variable holding it. */
+      keyEnv: z.string().min(1).optional(),
+      /** Where chain heads are appended (JSON lines); default `<journalDir>/anchors.jsonl`. */
+      anchorFile: z.string().min(1).optional(),
+      /** The chain head is published (log, anchor file) this often when it moved, and at shutdown. */
+      anchorIntervalMs: z.number().int().min(1000).default(60_000),
+      /** Background verification of the audit table on the primary (0: off). */
+      verifyIntervalMs: z.number().int().min(0).default(3_600_000),
+      /** It checks the newest this-many events of each chain (0: all). */
+      verifyRange: z.number().int().min(0).default(100_000),
+    })
+    .refine((c) => !(c.keyFile && c.keyEnv), { message: "name keyFile or keyEnv, not both" })
+    .prefault({}),
 });
 
 export const configSchema = z.strictObject({

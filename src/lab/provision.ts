@@ -26,8 +26,11 @@ export const SERVICE_GLOBAL_PRIVILEGES = "SLAVE MONITOR, REPLICATION CLIENT";
  * mysql.global_priv (user, host, plugin, hash, lock) — SELECT on that one table, nothing wider.
  */
 export const SERVICE_ACCOUNTS_TABLE = "mysql.global_priv";
-/** On the audit table's schema: read back, deliver, create the table on first use. */
-export const SERVICE_SCHEMA_PRIVILEGES = "SELECT, INSERT, CREATE";
+/**
+ * On the audit table's schema: read back, deliver, create the table on first use; ALTER to add
+ * the hash-chain columns once to a table an earlier version made (delivery.ts). No UPDATE or DELETE.
+ */
+export const SERVICE_SCHEMA_PRIVILEGES = "SELECT, INSERT, CREATE, ALTER";
 
 export interface ProvisionOptions {
   appUser: Credentials;

@@ -27,6 +27,10 @@ export interface AuditMetricsSource {
   counts(): Record<string, number>;
   /** Why the journal is not open (held by another process, unwritable, ...), or null when it is. */
   readonly journalProblem: string | null;
+  /** The hash chain's head (newest durable event), null before the journal opened. */
+  chainHead?(): { chainId: string; seq: number; hash: string } | null;
+  /** The last background verification of the audit table, null before the first. */
+  readonly lastVerification?: { at: number; ok: boolean; problemCount: number } | null;
 }
 
 const MODES: readonly Mode[] = ["read_write", "read_only", "down"];
@@ -439,6 +443,60 @@ export class Metrics {
         if (src) this.set(src.lastDeliveryAt === null ? 0 : src.lastDeliveryAt / 1000);
       },
     });
+    // The chain head as a metric pair: the sequence number, and the hash's first 48 bits (exact in
+    // a float; `printf "%x"` gives the 12 hex digits `pairgate audit verify --anchor SEQ:HEX` takes).
+    new Gauge({
+      name: "pairgate_audit_chain_head_sequence",
+      help: "Sequence number of the newest durable audit event of this instance's hash chain.",
+      labelNames: ["chain"],
+      registers: reg,
+      collect() {
+        const h = self.auditSource?.chainHead?.();
+        this.reset();
+        if (h?.chainId) this.set({ chain: h.chainId }, h.seq);
+      },
+    });
+    new Gauge({
+      name: "pairgate_audit_chain_head_hash_prefix",
+      help: "The first 48 bits of that event's chain hash, as a number (printf %x: 12 hex digits).",
+      labelNames: ["chain"],
+      registers: reg,
+      collect() {
+        const h = self.auditSource?.chainHead?.();
+        this.reset();
+        if (h?.chainId) this.set({ chain: h.chainId }, Number.parseInt(h.hash.slice(0, 12), 16));
+      },
+    });
+    const verifyOk = new Gauge({
+      name: "pairgate_audit_chain_verify_ok",
+      help: "0 when the last background verification of the audit table found changed, deleted or inserted events, else 1.",
+      registers: reg,
+      collect() {
+        const v = self.auditSource?.lastVerification;
+        this.set(v && !v.ok ? 0 : 1);
+      },
+    });
+    const verifyAt = new Gauge({
+      name: "pairgate_audit_chain_verify_timestamp_seconds",
+      help: "When the audit table was last verified in the background (Unix time; 0 = never).",
+      registers: reg,
+      collect() {
+        const v = self.auditSource?.lastVerification;
+        this.set(v ? v.at / 1000 : 0);
+      },
+    });
+    const verifyProblems = new Gauge({
+      name: "pairgate_audit_chain_verify_problems",
+      help: "Findings of the last background verification (0 = the trail verified).",
+      registers: reg,
+      collect() {
+        const v = self.auditSource?.lastVerification;
+        this.set(v ? v.problemCount : 0);
+      },
+    });
+    verifyOk.set(1);
+    verifyAt.set(0);
+    verifyProblems.set(0);
     this.configReloads = new Counter({
       name: "pairgate_config_reloads_total",
       help: "Configuration reloads, by result (ok, invalid: refused and the old config kept, error).",

@@ -69,6 +69,7 @@ test("the rules cover the operator's list of alerts", () => {
     "PairgateAuditBacklogGrowing",
     "PairgateAuditDeliveryStale",
     "PairgateAuditJournalUnavailable",
+    "PairgateAuditChainBroken",
     "PairgateReplicationNotLossless",
     "PairgateAcknowledgedWritesMissing",
     "PairgatePrimaryFenced",
