@@ -177,13 +177,19 @@ export class PairgateProxy {
         });
       },
       loginThrottle: () => this.config.listen.loginThrottle,
-      onAddressBlocked: (address, blockMs) => {
+      onAddressBlocked: (address, blockMs, user) => {
         this.metrics.loginBlocked();
-        this.logger.warn({ client: address, blockMs }, "client address blocked after too many failed logins");
+        this.logger.warn(
+          { client: address, user, blockMs },
+          user === null
+            ? "client address blocked after too many failed logins (users that logged in from it still may)"
+            : "user blocked at this client address after too many failed logins",
+        );
         this.audit?.post({
           operation: "login_blocked",
           outcome: "refused",
           clientAddr: address,
+          dbUser: user,
           detail: { blockMs, maxFailures: this.config.listen.loginThrottle.maxFailures },
         });
       },

@@ -130,7 +130,13 @@ export const configSchema = z.strictObject({
       loginThrottle: z
         .strictObject({
           enabled: z.boolean().default(true),
+          /** Refused logins for one user from one address that block that user there. */
           maxFailures: z.number().int().min(1).default(10),
+          /**
+           * Refused logins for any names from one address that block it for every user that has
+           * not logged in from it successfully (see src/frontend/throttle.ts).
+           */
+          addressMaxFailures: z.number().int().min(1).default(50),
           windowMs: z.number().int().min(1).default(60_000),
           blockMs: z.number().int().min(1).default(60_000),
         })
