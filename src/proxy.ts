@@ -102,6 +102,8 @@ export class PairgateProxy {
       connectTimeoutMs: config.monitor.connectTimeoutMs,
       maxAllowedPacket: config.maxAllowedPacket,
       netReadTimeoutMs: config.netReadTimeoutMs,
+      maxLexedStatement: config.maxLexedStatement,
+      maxPreparedStatements: config.maxPreparedStatements,
       hooks,
       audit: null,
     };
@@ -411,6 +413,8 @@ export class PairgateProxy {
     this.sessionContext.connectTimeoutMs = next.monitor.connectTimeoutMs;
     this.sessionContext.netReadTimeoutMs = next.netReadTimeoutMs;
     this.sessionContext.maxAllowedPacket = next.maxAllowedPacket;
+    this.sessionContext.maxLexedStatement = next.maxLexedStatement;
+    this.sessionContext.maxPreparedStatements = next.maxPreparedStatements;
     if (next.maxAllowedPacket !== previous.maxAllowedPacket)
       for (const s of this.sessions) s.setMaxAllowedPacket(next.maxAllowedPacket);
     this.topology.reconfigure(next.primary, next.secondary, next.monitor);

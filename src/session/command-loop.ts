@@ -54,6 +54,11 @@ export class CommandLoop {
   private draining = false;
   /** Armed while a client packet is incomplete: see LoopLimits.netReadTimeoutMs. */
   private readTimer: NodeJS.Timeout | null = null;
+  /**
+   * Packets beyond the first of the command being answered (its lastSeq - seq): the client counts
+   * sequence ids through every packet of a split command, so the reply starts after the last one.
+   */
+  private replyShift = 0;
   /** COM_CHANGE_USER waits for the client's auth answer here. */
   private packetWaiter: { resolve(p: Packet): void; reject(e: Error): void } | null = null;
 
@@ -126,16 +131,26 @@ export class CommandLoop {
     return out !== null && out.socket === this.client ? out.write(framed) : this.client.write(framed);
   }
 
-  /** An ERR of pairgate's own, its errno and SQLSTATE from the error table. */
+  /**
+   * An ERR of pairgate's own, its errno and SQLSTATE from the error table. `seq` is the sequence id
+   * the reply would carry after a one-packet command (1 for the first reply); a command the client
+   * split into several packets (over 16 MiB) moves it on by as many (see `replyShift`).
+   */
   refuse(seq: number, code: ErrorCode, message: string): void {
+    const e = ERROR_CODES[code];
+    this.writeErr((seq + this.replyShift) & 0xff, e.errno, e.sqlState, message);
+  }
+
+  /** As `refuse`, at a sequence id taken from the server's own reply (already counted after the whole command). */
+  refuseAt(seq: number, code: ErrorCode, message: string): void {
     const e = ERROR_CODES[code];
     this.writeErr(seq, e.errno, e.sqlState, message);
   }
 
-  /** An ERR for an error thrown below (a server's, pairgate's, or anything else as 2003). */
+  /** An ERR for an error thrown below (a server's, pairgate's, or anything else as 2003); `seq` as in `refuse`. */
   sendError(seq: number, e: unknown): void {
     const p = errPacketOf(e);
-    this.writeErr(seq, p.code, p.sqlState, p.message);
+    this.writeErr((seq + this.replyShift) & 0xff, p.code, p.sqlState, p.message);
   }
 
   private writeErr(seq: number, code: number, sqlState: string, message: string): void {
@@ -176,7 +191,7 @@ export class CommandLoop {
     if (this.queue.length === 0 && !this.draining) return; // the common case, after each response
     if (this.draining && this.phase.tag === "idle") {
       if (this.queue.length > 0)
-        this.refuse(1, "PAIRGATE_SHUTDOWN", "pairgate is shutting down; reconnect to continue");
+        this.refuseAt(1, "PAIRGATE_SHUTDOWN", "pairgate is shutting down; reconnect to continue");
       this.handler!.close("shutdown");
       return;
     }
@@ -185,6 +200,7 @@ export class CommandLoop {
   }
 
   private command(p: Packet): void {
+    this.replyShift = 0;
     if (p.seq !== 0) {
       this.refuse(
         p.lastSeq + 1,
@@ -198,6 +214,7 @@ export class CommandLoop {
       this.refuse(1, "PAIRGATE_UNKNOWN_COMMAND", "Unknown command: empty packet");
       return;
     }
+    this.replyShift = (p.lastSeq - p.seq) & 0xff;
     this.handler!.command(p);
   }
 
@@ -211,7 +228,9 @@ export class CommandLoop {
     try {
       packets = this.framer.push(chunk);
     } catch (e) {
-      this.sendError(0, e);
+      // Not a reply to a command (none was read): sequence id 0, as before.
+      const err = errPacketOf(e);
+      this.writeErr(0, err.code, err.sqlState, err.message);
       this.handler!.close("packet too large");
       return;
     }
@@ -253,7 +272,7 @@ export class CommandLoop {
     this.readTimer = setTimeout(() => {
       this.readTimer = null;
       if (this.closed || this.framer.buffered() === 0) return;
-      this.refuse(
+      this.refuseAt(
         1,
         "PAIRGATE_READ_TIMEOUT",
         `Got timeout reading communication packets: pairgate waited ${ms} ms for the rest of a packet (netReadTimeoutMs)`,

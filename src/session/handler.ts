@@ -144,6 +144,11 @@ export class SessionHandler implements CommandHandler, SlotEvents {
           this.relearnDialect(p);
           return;
         }
+        const full = this.statements.refusePrepare(this.ctx.maxPreparedStatements ?? 1024);
+        if (full !== null) {
+          this.loop.refuse(1, "PAIRGATE_TOO_MANY_STATEMENTS", full);
+          return;
+        }
         const prepareSql = this.reading.decode(payload);
         const kind = ResponseKind.Prepare;
         this.dispatch({ p, command, kind, c: null, stmt: null, prepareSql, sql: null, statement: "none" });

@@ -41,6 +41,21 @@ export class StatementMap {
     return `Unknown prepared statement handler (${this.clientIdOf(payload)}) given to ${name}`;
   }
 
+  /**
+   * The session may not prepare another statement (`maxPreparedStatements` open): the message for
+   * its ERR 1461, else null. Checked before the PREPARE reaches the server, whose own limit
+   * (max_prepared_stmt_count) is global: one session reaching it would fail every other's prepares.
+   */
+  refusePrepare(max: number): string | null {
+    const open = this.state().statements.size;
+    if (open < max) return null;
+    return (
+      `Can't create more than ${max} prepared statements in one session (pairgate's maxPreparedStatements; ` +
+      `${open} are open): close the statements the application no longer uses (COM_STMT_CLOSE, ` +
+      "e.g. mysql2's unprepare or a driver's statement cache size) or ask the operators to raise maxPreparedStatements"
+    );
+  }
+
   forget(stmt: PreparedStatement): void {
     this.state().statements.delete(stmt.clientId);
   }
