@@ -10,6 +10,7 @@
  *   // a JournalError (code PAIRGATE_AUDIT_JOURNAL_FAILED) there: refuse if audit.refuseOnJournalFailure
  */
 
+import { AuditedBytes } from "./byte-search.js";
 import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { join, resolve } from "node:path";
@@ -98,6 +99,7 @@ export class Audit {
   readonly #log: Logger;
   #rules: AuditRules;
   #capture: CaptureTables;
+  #bytes: AuditedBytes;
   readonly #ids = new UuidV7();
   readonly #counts: Record<string, number> = Object.create(null);
   readonly journalDir: string;
@@ -123,6 +125,7 @@ export class Audit {
     this.journalDir = resolve(base, opts.config.audit.journalDir);
     this.#rules = new AuditRules(opts.config.audit.rules, opts.tablesOf, opts.config.audit);
     this.#capture = new CaptureTables(opts.config.audit.captureTables, opts.tablesOf);
+    this.#bytes = new AuditedBytes(opts.config.audit.rules, opts.config.audit);
   }
 
   get enabled(): boolean {
@@ -288,6 +291,13 @@ export class Audit {
   setRules(rules: readonly AuditRuleConfig[], captureTables: readonly string[]): void {
     this.#rules = new AuditRules(rules, this.#o.tablesOf, this.#cfg.audit);
     this.#capture = new CaptureTables(captureTables, this.#o.tablesOf);
+    this.#bytes = new AuditedBytes(rules, this.#cfg.audit);
+  }
+
+  /** A statement too long to lex: does its text contain an audited name (byte-search.ts)? */
+  matchBytes(bytes: Uint8Array, start: number, dbUser: string | null): RuleMatch | null {
+    if (!this.enabled) return null;
+    return this.#bytes.match(bytes, start, dbUser);
   }
 
   /** Does this statement read a table an audit rule names? Cheap when not (one regex test). */

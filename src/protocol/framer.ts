@@ -17,6 +17,11 @@ export interface Packet {
    * forward it without framing a copy. Null for split packets, which were joined.
    */
   raw: Buffer | null;
+  /**
+   * A split packet's wire packets as received (headers included), in order: a relay forwards them
+   * as they are instead of framing a copy of the joined payload. Null for a one-packet packet.
+   */
+  rawParts: Buffer[] | null;
 }
 
 /** Room a partial packet's buffer starts with when its header does not say more is needed. */
@@ -37,6 +42,7 @@ export class PacketFramer {
   private acc: Buffer | null = null;
   private accLen = 0;
   private parts: Buffer[] = [];
+  private rawParts: Buffer[] = [];
   private partsLen = 0;
   private firstSeq = -1;
 
@@ -141,6 +147,7 @@ export class PacketFramer {
     if (len === MAX_PACKET_PAYLOAD || this.parts.length > 0) {
       if (this.parts.length === 0) this.firstSeq = seq;
       this.parts.push(payload);
+      this.rawParts.push(raw);
       this.partsLen += len;
       if (len === MAX_PACKET_PAYLOAD) return;
       out.push({
@@ -148,11 +155,13 @@ export class PacketFramer {
         lastSeq: seq,
         payload: Buffer.concat(this.parts, this.partsLen),
         raw: null,
+        rawParts: this.rawParts,
       });
       this.parts = [];
+      this.rawParts = [];
       this.partsLen = 0;
     } else {
-      out.push({ seq, lastSeq: seq, payload, raw });
+      out.push({ seq, lastSeq: seq, payload, raw, rawParts: null });
     }
   }
 }

@@ -6,6 +6,7 @@
 
 import type { AuditContext } from "../audit/rules.js";
 import type { Role } from "../backend/connection.js";
+import { bigStatementDigest } from "../sql/big-statement.js";
 import { digest } from "../sql/index.js";
 
 /** What a session asks of the audit trail (src/audit's Audit fits). */
@@ -22,6 +23,12 @@ export interface SessionAudit {
     refuse?: boolean;
   } | null;
   captureTable(sql: string, defaultSchema: string | null): string | null;
+  /** A statement too long to lex: a byte search for the audited names (src/audit/byte-search.ts). */
+  matchBytes?(
+    bytes: Uint8Array,
+    start: number,
+    dbUser: string | null,
+  ): { operation: string; object: string; unresolved?: string[]; refuse?: boolean } | null;
   /** Resolves once the event is durable; rejects when it cannot be. */
   record(event: AuditInput): Promise<unknown>;
   /** Fire and forget (events that hold no result back). */
@@ -119,6 +126,32 @@ export class AuditGate {
     };
     if (m.refuse) {
       // Not run: the event says so (outcome refused), fire and forget like other refusals.
+      this.post({ ...event, outcome: "refused" });
+      return REFUSED_UNRESOLVED;
+    }
+    return this.durable(audit, event, !audit.refuseOnJournalFailure);
+  }
+
+  /**
+   * As `gate`, for a statement too long to lex (`maxLexedStatement`): its text `bytes[start..]` is
+   * searched for the audited names, never decoded or lexed.
+   */
+  gateBytes(bytes: Uint8Array, start: number, role: Role): Promise<boolean> | typeof REFUSED_UNRESOLVED | null {
+    const audit = this.audit;
+    if (!audit?.matchBytes) return null;
+    const m = audit.matchBytes(bytes, start, this.subject.username);
+    if (!m) return null;
+    const size = bytes.length - start;
+    const event = {
+      operation: m.operation,
+      backend: role,
+      object: m.object,
+      objectKey: null,
+      appUser: null,
+      digest: bigStatementDigest(size),
+      detail: m.unresolved ? { unresolved: m.unresolved, notLexedBytes: size } : { notLexedBytes: size },
+    };
+    if (m.refuse) {
       this.post({ ...event, outcome: "refused" });
       return REFUSED_UNRESOLVED;
     }

@@ -32,6 +32,12 @@ import { frameForBackend } from "./statements.js";
 
 const EMPTY_OK_STATUS = SERVER_STATUS_AUTOCOMMIT;
 
+/**
+ * How much of an audited result is held while its event becomes durable (usually a few ms, long
+ * before a result is this large); then the backend is paused, so no result is ever held whole.
+ */
+export const AUDIT_HOLD_BYTES = 1024 * 1024;
+
 export class BackendSlot {
   /** Status flags of the last response: whether a transaction is open, autocommit. */
   status = EMPTY_OK_STATUS;
@@ -84,16 +90,18 @@ export class BackendSlot {
   }
 
   /** Send a command whose response the slot relays. */
-  send(f: Inflight, framed: Buffer): void {
+  send(f: Inflight, framed: Buffer | readonly Buffer[]): void {
     const conn = this.conn!;
     this.inflight = f;
     this.scanner.begin(f.kind, conn.capabilities);
-    conn.write(framed);
+    if (Buffer.isBuffer(framed)) conn.write(framed);
+    else for (const part of framed) conn.write(part);
   }
 
   /** Send a command that has no response (COM_STMT_SEND_LONG_DATA). */
-  sendOnly(framed: Buffer): void {
-    this.conn!.write(framed);
+  sendOnly(framed: Buffer | readonly Buffer[]): void {
+    if (Buffer.isBuffer(framed)) this.conn!.write(framed);
+    else for (const part of framed) this.conn!.write(part);
   }
 
   /** One packet of the client's LOCAL INFILE data; the empty one ends it. */
@@ -362,8 +370,14 @@ export class BackendSlot {
         return;
       }
     }
-    if (f.collect) f.collect.push(chunk);
-    else {
+    if (f.collect) {
+      f.collect.push(chunk);
+      // An audited result waits for its event: hold its first chunks only, then stop reading the
+      // backend until the event is durable (the handler resumes it: `clientDrained`).
+      if (f.gate !== null && (f.held += chunk.length) > AUDIT_HOLD_BYTES && !done) this.conn!.pause();
+    } else if (f.discard) {
+      // dropped: the audit event could not be made durable; the client gets an ERR at the end
+    } else {
       f.forwarded = true;
       if (!this.out.write(chunk)) this.conn!.pause();
     }

@@ -10,6 +10,7 @@
  */
 import type { Socket } from "node:net";
 import { adoptSocket, ReadChannel } from "../net/read-channel.js";
+import { COLLECT_AFTER_BYTES, collectSoon } from "../net/collect.js";
 import { WriteChannel } from "../net/write-channel.js";
 import type { Logger } from "../observability/logger.js";
 import { ERROR_CODES, type ErrorCode, errPacketOf } from "../protocol/errors.js";
@@ -59,6 +60,10 @@ export class CommandLoop {
    * sequence ids through every packet of a split command, so the reply starts after the last one.
    */
   private replyShift = 0;
+  /** Bytes read from and written to the client since the last command ended (see net/collect.ts). */
+  private moved = 0;
+  /** Some command of this session moved that much: once more when it closes (its buffers go with it). */
+  private movedBig = false;
   /** COM_CHANGE_USER waits for the client's auth answer here. */
   private packetWaiter: { resolve(p: Packet): void; reject(e: Error): void } | null = null;
 
@@ -127,6 +132,7 @@ export class CommandLoop {
    * did not take whole is finished later). False: wait for the client's 'drain'.
    */
   write(framed: Buffer): boolean {
+    this.moved += framed.length;
     const out = this.out;
     return out !== null && out.socket === this.client ? out.write(framed) : this.client.write(framed);
   }
@@ -188,6 +194,7 @@ export class CommandLoop {
 
   /** Hand queued commands on while the session is idle. */
   pump(): void {
+    if (this.moved >= COLLECT_AFTER_BYTES) this.collect();
     if (this.queue.length === 0 && !this.draining) return; // the common case, after each response
     if (this.draining && this.phase.tag === "idle") {
       if (this.queue.length > 0)
@@ -223,7 +230,15 @@ export class CommandLoop {
       this.handler!.infileData(this.queue.shift()!);
   }
 
+  /** A command moved a lot of bytes: their buffers are garbage now, have them collected soon. */
+  private collect(): void {
+    this.moved = 0;
+    this.movedBig = true;
+    collectSoon();
+  }
+
   private onClientData = (chunk: Buffer): void => {
+    this.moved += chunk.length;
     let packets: Packet[];
     try {
       packets = this.framer.push(chunk);
@@ -293,6 +308,7 @@ export class CommandLoop {
 
   private onClientClose = (): void => {
     if (this.readTimer) this.clearReadTimer();
+    if (this.moved >= COLLECT_AFTER_BYTES || this.movedBig) this.collect();
     this.packetWaiter?.reject(new Error("client left during COM_CHANGE_USER"));
     this.packetWaiter = null;
     this.handler!.clientClosed();

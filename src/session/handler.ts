@@ -41,6 +41,7 @@ import {
   TRANSACTION_LOST_MESSAGE,
 } from "../routing/router.js";
 import type { PreparedStatement } from "../routing/session-state.js";
+import { BIG_STATEMENT } from "../sql/big-statement.js";
 import { type Classification, classify } from "../sql/index.js";
 import type { Mode } from "../topology/types.js";
 import {
@@ -121,6 +122,13 @@ export class SessionHandler implements CommandHandler, SlotEvents {
           this.relearnDialect(p);
           return;
         }
+        if (payload.length - 1 > this.ctx.maxLexedStatement) {
+          // Too long to lex: never decoded, routed as a write, audited by a byte search (`send`).
+          const c = BIG_STATEMENT;
+          const kind = ResponseKind.Query;
+          this.dispatch({ p, command, kind, c, stmt: null, prepareSql: null, sql: null, statement: "write" });
+          return;
+        }
         const sql = this.reading.decode(payload);
         const c = this.classify(sql);
         // A read but for the routines it calls runs on the secondary only under its server-side guard.
@@ -189,6 +197,8 @@ export class SessionHandler implements CommandHandler, SlotEvents {
    * Seam: a per-session SQL dialect (sql_mode, client charset, backend version) is passed from here.
    */
   classify(sql: string): Classification {
+    // A prepared text too long to lex (a COM_QUERY that long is not even decoded).
+    if (sql.length > this.ctx.maxLexedStatement) return BIG_STATEMENT;
     return classify(sql, this.reading.current());
   }
 
@@ -295,19 +305,20 @@ export class SessionHandler implements CommandHandler, SlotEvents {
 
   private send(cmd: Command, role: Role, retryable: boolean): void {
     const { p, command, kind, stmt } = cmd;
-    const framed = frameForBackend(p.payload, p.raw, stmt);
+    const framed = frameForBackend(p.payload, p.raw, stmt, p.rawParts);
     if (kind === null) {
       this.slot.sendOnly(framed); // COM_STMT_SEND_LONG_DATA: no response
       return;
     }
     const audit = this.audit;
-    const gate = audit.enabled
-      ? audit.gate(
-          command === COM_QUERY ? cmd.sql : command === COM_STMT_EXECUTE ? stmt!.sql : null,
-          role,
-          this.reading.auditContext(cmd.c),
-        )
-      : null;
+    const sql = command === COM_QUERY ? cmd.sql : command === COM_STMT_EXECUTE ? stmt!.sql : null;
+    const gate = !audit.enabled
+      ? null
+      : cmd.c === BIG_STATEMENT
+        ? audit.gateBytes(p.payload, 1, role)
+        : sql !== null && sql.length > this.ctx.maxLexedStatement
+          ? audit.gateBytes(Buffer.from(sql), 0, role)
+          : audit.gate(sql, role, this.reading.auditContext(cmd.c));
     if (gate === REFUSED_UNRESOLVED) {
       this.loop.refuse(1, "PAIRGATE_AUDIT_UNRESOLVED", AUDIT_UNRESOLVED_MESSAGE);
       return;
@@ -323,12 +334,36 @@ export class SessionHandler implements CommandHandler, SlotEvents {
       forwarded: false,
       collect: kind === ResponseKind.Prepare || gate ? [] : null,
       gate,
+      held: 0,
+      discard: false,
       prepareSql: cmd.prepareSql,
       retryable,
       retried: false,
     };
     this.loop.to("sent");
     this.slot.send(f, framed);
+    if (gate) void gate.then((durable) => this.gateSettled(f, durable));
+  }
+
+  /**
+   * The audit event of a statement still running became durable (or cannot be): release what was
+   * held and stream the rest, or drop it all and answer with an ERR at the end (`completed`). When
+   * the response completed first, `completed` owns the gate (f.gate is null) and this does nothing.
+   */
+  private gateSettled(f: Inflight, durable: boolean): void {
+    if (this.loop.closed || f.gate === null) return;
+    f.gate = null;
+    const held = f.collect!;
+    f.collect = null;
+    f.held = 0;
+    let more = true;
+    if (!durable) f.discard = true;
+    else if (held.length > 0) {
+      f.forwarded = true;
+      more = this.loop.write(held.length === 1 ? held[0]! : Buffer.concat(held));
+    }
+    // The backend may have been paused at the hold limit; a client that cannot take more resumes it on 'drain'.
+    if (more) this.slot.clientDrained();
   }
 
   // ---------------------------------------------------------------- responses (from the slot)
@@ -354,6 +389,11 @@ export class SessionHandler implements CommandHandler, SlotEvents {
         f.collect = null;
         this.finish(f, status, failed || !durable);
       });
+      return;
+    }
+    if (f.discard) {
+      this.loop.refuse(1, "PAIRGATE_AUDIT_REFUSED", AUDIT_REFUSED_MESSAGE);
+      this.finish(f, s.status, true);
       return;
     }
     if (f.collect) this.prepared(f, Buffer.concat(f.collect));

@@ -107,10 +107,17 @@ export function statementResponseKind(command: number): ResponseKind | null {
  * id 0, checked on arrival), a statement command with the backend's statement id — written into the
  * client's own packet in place when it came as one (the read chunk is the session's and never
  * reused; the statement was looked up before, and a retry reframes from the payload with the id of
- * its own backend), else into a framed copy.
+ * its own backend), else into a framed copy. A plain command the client split (over 16 MiB) is its
+ * own wire packets, the same bytes a reframing would produce.
  */
-export function frameForBackend(payload: Buffer, raw: Buffer | null, stmt: PreparedStatement | null): Buffer {
+export function frameForBackend(
+  payload: Buffer,
+  raw: Buffer | null,
+  stmt: PreparedStatement | null,
+  rawParts: Buffer[] | null = null,
+): Buffer | readonly Buffer[] {
   if (stmt)
     return raw ? patchStatementId(raw, stmt.backendId) : frameWithStatementId(payload, stmt.backendId);
-  return raw ?? framePayload(payload, 0);
+  // A command split over 16 MiB packets goes out as the client's own packets: no framed copy of it.
+  return raw ?? rawParts ?? framePayload(payload, 0);
 }
