@@ -68,35 +68,93 @@ export class AuditedBytes {
 
   /**
    * The first rule (for `dbUser`) whose name occurs in `bytes[start..]`; else a conservative match
-   * when dynamic SQL may hide one; else null.
+   * when dynamic SQL may hide one; else null. In one go: `search` for long texts.
    */
   match(bytes: Uint8Array, start: number, dbUser: string | null): RuleMatch | null {
+    const s = this.search(dbUser);
+    if (s === null) return null;
+    s.feed(bytes, start, bytes.length);
+    return s.result();
+  }
+
+  /**
+   * An incremental search for `dbUser`'s rules (null when no rule binds the user): `feed` slices of
+   * the text in order (true: a name was found, stop feeding), then `result`.
+   */
+  search(dbUser: string | null): ByteSearch | null {
     const user = dbUser?.toLowerCase() ?? null;
-    const applies = (i: number) => {
-      const u = this.rules[i]!.dbUsers;
-      return u === null || (user !== null && u.has(user));
-    };
-    if (!this.rules.some((_, i) => applies(i))) return null;
-    const delta = this.delta;
-    const out = this.out;
-    let dynamic = false;
-    let s = 0;
-    for (let i = start, n = bytes.length; i < n; i++) {
+    const applies = this.rules.map((r) => r.dbUsers === null || (user !== null && r.dbUsers.has(user)));
+    if (!applies.includes(true)) return null;
+    return new ByteSearch(this, applies);
+  }
+
+  /** For ByteSearch: the automaton and what its outputs mean. */
+  get tables(): {
+    delta: Int32Array;
+    out: Int32Array;
+    patterns: readonly Pattern[];
+    rules: readonly { operation: string }[];
+    refuse: boolean;
+  } {
+    return { delta: this.delta, out: this.out, patterns: this.patterns, rules: this.rules, refuse: this.refuse };
+  }
+}
+
+/** One text being searched (see AuditedBytes.search). */
+export class ByteSearch {
+  private state = 0;
+  private found: Pattern | null = null;
+  private dynamic = false;
+  /** The last byte fed, for a word boundary across slices. */
+  private prev: number | undefined = undefined;
+  private readonly t: AuditedBytes["tables"];
+
+  constructor(
+    owner: AuditedBytes,
+    private readonly applies: readonly boolean[],
+  ) {
+    this.t = owner.tables;
+  }
+
+  /** Search `bytes[start, end)`, which follows what was fed before; true once a name was found. */
+  feed(bytes: Uint8Array, start: number, end: number): boolean {
+    if (this.found !== null) return true;
+    const { delta, out, patterns } = this.t;
+    let s = this.state;
+    for (let i = start; i < end; i++) {
       s = delta[(s << 8) | FOLD[bytes[i]!]!]!;
       const o = out[s]!;
       if (o === 0) continue;
-      const p = this.patterns[o - 1]!;
+      const p = patterns[o - 1]!;
       if (p.rule >= 0) {
-        if (applies(p.rule)) return { operation: this.rules[p.rule]!.operation, object: p.object };
-      } else if (!isIdentByte(bytes[i + 1]) && !isIdentByte(bytes[i - p.bytes.length])) dynamic = true;
+        if (this.applies[p.rule]) {
+          this.found = p;
+          this.state = s;
+          return true;
+        }
+      } else if (!this.dynamic) {
+        // A word, not part of a longer identifier (the byte after it may be in the next slice: taken
+        // as a boundary, which only makes the search more conservative).
+        const before = i - p.bytes.length;
+        const b = before >= start ? bytes[before] : before === start - 1 ? this.prev : undefined;
+        if (!isIdentByte(i + 1 < end ? bytes[i + 1] : undefined) && !isIdentByte(b)) this.dynamic = true;
+      }
     }
-    if (!dynamic) return null;
+    this.state = s;
+    if (end > start) this.prev = bytes[end - 1];
+    return false;
+  }
+
+  result(): RuleMatch | null {
+    const p = this.found;
+    if (p !== null) return { operation: this.t.rules[p.rule]!.operation, object: p.object };
+    if (!this.dynamic) return null;
     const m: RuleMatch = {
       operation: UNRESOLVED_OPERATION,
       object: "",
       unresolved: ["dynamic SQL (PREPARE / EXECUTE) in a statement over maxLexedStatement"],
     };
-    if (this.refuse) m.refuse = true;
+    if (this.t.refuse) m.refuse = true;
     return m;
   }
 }

@@ -10,7 +10,7 @@
  *   // a JournalError (code PAIRGATE_AUDIT_JOURNAL_FAILED) there: refuse if audit.refuseOnJournalFailure
  */
 
-import { AuditedBytes } from "./byte-search.js";
+import { AuditedBytes, type ByteSearch } from "./byte-search.js";
 import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { join, resolve } from "node:path";
@@ -294,10 +294,10 @@ export class Audit {
     this.#bytes = new AuditedBytes(rules, this.#cfg.audit);
   }
 
-  /** A statement too long to lex: does its text contain an audited name (byte-search.ts)? */
-  matchBytes(bytes: Uint8Array, start: number, dbUser: string | null): RuleMatch | null {
+  /** A statement too long to lex: a search of its bytes for the audited names (byte-search.ts); null when no rule binds `dbUser`. */
+  searchBytes(dbUser: string | null): ByteSearch | null {
     if (!this.enabled) return null;
-    return this.#bytes.match(bytes, start, dbUser);
+    return this.#bytes.search(dbUser);
   }
 
   /** Does this statement read a table an audit rule names? Cheap when not (one regex test). */

@@ -24,11 +24,10 @@ export interface SessionAudit {
   } | null;
   captureTable(sql: string, defaultSchema: string | null): string | null;
   /** A statement too long to lex: a byte search for the audited names (src/audit/byte-search.ts). */
-  matchBytes?(
-    bytes: Uint8Array,
-    start: number,
-    dbUser: string | null,
-  ): { operation: string; object: string; unresolved?: string[]; refuse?: boolean } | null;
+  searchBytes?(dbUser: string | null): {
+    feed(bytes: Uint8Array, start: number, end: number): boolean;
+    result(): { operation: string; object: string; unresolved?: string[] } | null;
+  } | null;
   /** Resolves once the event is durable; rejects when it cannot be. */
   record(event: AuditInput): Promise<unknown>;
   /** Fire and forget (events that hold no result back). */
@@ -52,6 +51,9 @@ export interface AuditInput {
   schema?: string | null;
   detail?: Record<string, unknown>;
 }
+
+/** Bytes of a long statement searched per turn of the event loop (`gateBytes`): a few ms each. */
+export const BYTE_SEARCH_SLICE = 256 * 1024;
 
 /** `gate` said: audit.unresolved = refuse, the statement must not run. */
 export const REFUSED_UNRESOLVED = "refused";
@@ -133,29 +135,47 @@ export class AuditGate {
   }
 
   /**
-   * As `gate`, for a statement too long to lex (`maxLexedStatement`): its text `bytes[start..]` is
-   * searched for the audited names, never decoded or lexed.
+   * As `gate`, for a statement too long to lex (`maxLexedStatement`), already sent: its text
+   * `bytes[start..]` is searched for the audited names in slices of BYTE_SEARCH_SLICE, one per turn
+   * of the event loop (a search of 32 MiB takes a few hundred ms of CPU; no other session waits for
+   * it), while the server runs the statement. Resolves true when the result may go out (no name
+   * found, or its event is durable), false when it must be refused; null when no rule binds the user.
+   * Never refused for dynamic SQL (audit.unresolved = refuse): the statement was sent before its text
+   * was read; such a statement gets its `unresolved_access` event.
    */
-  gateBytes(bytes: Uint8Array, start: number, role: Role): Promise<boolean> | typeof REFUSED_UNRESOLVED | null {
+  gateBytes(bytes: Uint8Array, start: number, role: Role): Promise<boolean> | null {
     const audit = this.audit;
-    if (!audit?.matchBytes) return null;
-    const m = audit.matchBytes(bytes, start, this.subject.username);
-    if (!m) return null;
-    const size = bytes.length - start;
-    const event = {
-      operation: m.operation,
-      backend: role,
-      object: m.object,
-      objectKey: null,
-      appUser: null,
-      digest: bigStatementDigest(size),
-      detail: m.unresolved ? { unresolved: m.unresolved, notLexedBytes: size } : { notLexedBytes: size },
-    };
-    if (m.refuse) {
-      this.post({ ...event, outcome: "refused" });
-      return REFUSED_UNRESOLVED;
-    }
-    return this.durable(audit, event, !audit.refuseOnJournalFailure);
+    const search = audit?.searchBytes?.(this.subject.username) ?? null;
+    if (!audit || search === null) return null;
+    return new Promise<boolean>((resolve) => {
+      let at = start;
+      const step = () => {
+        const end = Math.min(bytes.length, at + BYTE_SEARCH_SLICE);
+        const found = search.feed(bytes, at, end);
+        at = end;
+        if (!found && at < bytes.length) {
+          setImmediate(step);
+          return;
+        }
+        const m = search.result();
+        if (!m) {
+          resolve(true);
+          return;
+        }
+        const size = bytes.length - start;
+        const event = {
+          operation: m.operation,
+          backend: role,
+          object: m.object,
+          objectKey: null,
+          appUser: null,
+          digest: bigStatementDigest(size),
+          detail: m.unresolved ? { unresolved: m.unresolved, notLexedBytes: size } : { notLexedBytes: size },
+        };
+        resolve(this.durable(audit, event, !audit.refuseOnJournalFailure));
+      };
+      step();
+    });
   }
 
   /**

@@ -355,7 +355,7 @@ async function hostileAction(
           await c.query({ sql: dumpLine(table, 100 + i, blob), timeout: limitMs });
           pairgateMs += performance.now() - t0;
         }
-        const [rows] = (await c.query(`SELECT COUNT(*) AS n FROM ${table} WHERE b = ?`, [blob])) as unknown as [
+        const [rows] = (await c.query(`SELECT COUNT(*) AS n FROM ${table} WHERE id > 100 AND b = ?`, [blob])) as unknown as [
           { n: number }[],
         ];
         notes.identicalRows = Number(rows[0]!.n);
