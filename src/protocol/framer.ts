@@ -11,7 +11,15 @@ export interface Packet {
   seq: number;
   /** Sequence id of the last packet (differs from seq for split packets). */
   lastSeq: number;
-  payload: Buffer;
+  /**
+   * The payload; for a split packet joined on first use (a copy of up to maxAllowedPacket bytes:
+   * a relay that needs only `first`, `length` and `rawParts` never makes it).
+   */
+  readonly payload: Buffer;
+  /** The payload's length. */
+  length: number;
+  /** The payload's first byte (the command), -1 when it is empty. */
+  first: number;
   /**
    * The packet's bytes as received (header + payload), when it arrived as one packet: a relay can
    * forward it without framing a copy. Null for split packets, which were joined.
@@ -150,18 +158,37 @@ export class PacketFramer {
       this.rawParts.push(raw);
       this.partsLen += len;
       if (len === MAX_PACKET_PAYLOAD) return;
-      out.push({
-        seq: this.firstSeq,
-        lastSeq: seq,
-        payload: Buffer.concat(this.parts, this.partsLen),
-        raw: null,
-        rawParts: this.rawParts,
-      });
+      out.push(new SplitPacket(this.firstSeq, seq, this.parts, this.partsLen, this.rawParts));
       this.parts = [];
       this.rawParts = [];
       this.partsLen = 0;
     } else {
-      out.push({ seq, lastSeq: seq, payload, raw, rawParts: null });
+      out.push({ seq, lastSeq: seq, payload, length: len, first: len > 0 ? payload[0]! : -1, raw, rawParts: null });
     }
+  }
+}
+
+/** A packet the client split over several wire packets (over 16 MiB): its payload joined lazily. */
+class SplitPacket implements Packet {
+  readonly raw = null;
+  readonly first: number;
+  private joined: Buffer | null = null;
+
+  constructor(
+    readonly seq: number,
+    readonly lastSeq: number,
+    private parts: Buffer[] | null,
+    readonly length: number,
+    readonly rawParts: Buffer[],
+  ) {
+    this.first = parts![0]!.length > 0 ? parts![0]![0]! : -1;
+  }
+
+  get payload(): Buffer {
+    if (this.joined === null) {
+      this.joined = Buffer.concat(this.parts!, this.length);
+      this.parts = null;
+    }
+    return this.joined;
   }
 }

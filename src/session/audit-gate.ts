@@ -135,25 +135,32 @@ export class AuditGate {
   }
 
   /**
-   * As `gate`, for a statement too long to lex (`maxLexedStatement`), already sent: its text
-   * `bytes[start..]` is searched for the audited names in slices of BYTE_SEARCH_SLICE, one per turn
+   * As `gate`, for a statement too long to lex (`maxLexedStatement`), already sent: its text (the
+   * slices `bytes[start..]`, in order) is searched for the audited names in slices of BYTE_SEARCH_SLICE, one per turn
    * of the event loop (a search of 32 MiB takes a few hundred ms of CPU; no other session waits for
    * it), while the server runs the statement. Resolves true when the result may go out (no name
    * found, or its event is durable), false when it must be refused; null when no rule binds the user.
    * Never refused for dynamic SQL (audit.unresolved = refuse): the statement was sent before its text
    * was read; such a statement gets its `unresolved_access` event.
    */
-  gateBytes(bytes: Uint8Array, start: number, role: Role): Promise<boolean> | null {
+  gateBytes(text: readonly { bytes: Uint8Array; start: number }[], role: Role): Promise<boolean> | null {
     const audit = this.audit;
     const search = audit?.searchBytes?.(this.subject.username) ?? null;
-    if (!audit || search === null) return null;
+    if (!audit || search === null || text.length === 0) return null;
+    let size = 0;
+    for (const t of text) size += t.bytes.length - t.start;
     return new Promise<boolean>((resolve) => {
-      let at = start;
+      let part = 0;
+      let at = text[0]!.start;
       const step = () => {
-        const end = Math.min(bytes.length, at + BYTE_SEARCH_SLICE);
-        const found = search.feed(bytes, at, end);
-        at = end;
-        if (!found && at < bytes.length) {
+        let found = false;
+        while (part < text.length) {
+          const { bytes } = text[part]!;
+          const end = Math.min(bytes.length, at + BYTE_SEARCH_SLICE);
+          found = search.feed(bytes, at, end);
+          at = end;
+          if (at >= bytes.length && ++part < text.length) at = text[part]!.start;
+          if (found || part >= text.length) break;
           setImmediate(step);
           return;
         }
@@ -162,7 +169,6 @@ export class AuditGate {
           resolve(true);
           return;
         }
-        const size = bytes.length - start;
         const event = {
           operation: m.operation,
           backend: role,

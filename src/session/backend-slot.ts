@@ -201,7 +201,7 @@ export class BackendSlot {
     f.startedAt = performance.now();
     f.forwarded = false;
     if (f.collect) f.collect = [];
-    this.send(f, frameForBackend(f.payload, null, f.stmt));
+    this.send(f, frameForBackend({ payload: f.payload, raw: null, rawParts: null }, f.stmt));
   }
 
   /**

@@ -217,7 +217,7 @@ export class CommandLoop {
       this.handler!.close("packets out of order");
       return;
     }
-    if (p.payload.length === 0) {
+    if (p.length === 0) {
       this.refuse(1, "PAIRGATE_UNKNOWN_COMMAND", "Unknown command: empty packet");
       return;
     }

@@ -60,6 +60,14 @@ import type { Inflight, SlotEvents, SlotIdentity } from "./slot-types.js";
 import { StatementContext } from "./statement-context.js";
 import { frameForBackend, type StatementMap, statementResponseKind } from "./statements.js";
 
+/** Inflight.payload of a command whose payload is not kept. */
+const NOT_KEPT = Buffer.alloc(0);
+
+/** The statement text of a COM_QUERY split over wire packets: each packet past its header, the first past the command byte. */
+function textOfParts(parts: readonly Buffer[]): { bytes: Buffer; start: number }[] {
+  return parts.map((bytes, i) => ({ bytes, start: i === 0 ? 5 : 4 }));
+}
+
 /** One client command, as decoded for routing. */
 export interface Command {
   p: Packet;
@@ -111,8 +119,7 @@ export class SessionHandler implements CommandHandler, SlotEvents {
   // ---------------------------------------------------------------- commands (from the loop)
 
   command(p: Packet): void {
-    const payload = p.payload;
-    const command = payload[0];
+    const command = p.first;
     switch (command) {
       case COM_QUIT:
         this.close();
@@ -122,14 +129,14 @@ export class SessionHandler implements CommandHandler, SlotEvents {
           this.relearnDialect(p);
           return;
         }
-        if (payload.length - 1 > this.ctx.maxLexedStatement) {
+        if (p.length - 1 > this.ctx.maxLexedStatement) {
           // Too long to lex: never decoded, routed as a write, audited by a byte search (`send`).
           const c = BIG_STATEMENT;
           const kind = ResponseKind.Query;
           this.dispatch({ p, command, kind, c, stmt: null, prepareSql: null, sql: null, statement: "write" });
           return;
         }
-        const sql = this.reading.decode(payload);
+        const sql = this.reading.decode(p.payload);
         const c = this.classify(sql);
         // A read but for the routines it calls runs on the secondary only under its server-side guard.
         const statement = c.readExceptRoutines
@@ -157,7 +164,7 @@ export class SessionHandler implements CommandHandler, SlotEvents {
           this.loop.refuse(1, "PAIRGATE_TOO_MANY_STATEMENTS", full);
           return;
         }
-        const prepareSql = this.reading.decode(payload);
+        const prepareSql = this.reading.decode(p.payload);
         const kind = ResponseKind.Prepare;
         this.dispatch({ p, command, kind, c: null, stmt: null, prepareSql, sql: null, statement: "none" });
         return;
@@ -305,7 +312,7 @@ export class SessionHandler implements CommandHandler, SlotEvents {
 
   private send(cmd: Command, role: Role, retryable: boolean): void {
     const { p, command, kind, stmt } = cmd;
-    const framed = frameForBackend(p.payload, p.raw, stmt, p.rawParts);
+    const framed = frameForBackend(p, stmt);
     if (kind === null) {
       this.slot.sendOnly(framed); // COM_STMT_SEND_LONG_DATA: no response
       return;
@@ -315,9 +322,9 @@ export class SessionHandler implements CommandHandler, SlotEvents {
     const gate = !audit.enabled
       ? null
       : cmd.c === BIG_STATEMENT
-        ? audit.gateBytes(p.payload, 1, role)
+        ? audit.gateBytes(p.rawParts ? textOfParts(p.rawParts) : [{ bytes: p.payload, start: 1 }], role)
         : sql !== null && sql.length > this.ctx.maxLexedStatement
-          ? audit.gateBytes(Buffer.from(sql), 0, role)
+          ? audit.gateBytes([{ bytes: Buffer.from(sql), start: 0 }], role)
           : audit.gate(sql, role, this.reading.auditContext(cmd.c));
     if (gate === REFUSED_UNRESOLVED) {
       this.loop.refuse(1, "PAIRGATE_AUDIT_UNRESOLVED", AUDIT_UNRESOLVED_MESSAGE);
@@ -327,7 +334,8 @@ export class SessionHandler implements CommandHandler, SlotEvents {
       command,
       kind,
       role,
-      payload: p.payload,
+      // A long statement the client split is never retried (a write): its payload is not joined.
+      payload: p.rawParts && cmd.c === BIG_STATEMENT ? NOT_KEPT : p.payload,
       stmt,
       classification: cmd.c,
       startedAt: performance.now(),

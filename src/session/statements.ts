@@ -5,6 +5,7 @@
  */
 import { COM_STMT_EXECUTE, COM_STMT_FETCH, COM_STMT_RESET } from "../protocol/constants.js";
 import { frameWithStatementId, patchStatementId, setPrepareOkStatementId } from "../protocol/messages.js";
+import type { Packet } from "../protocol/framer.js";
 import { framePayload } from "../protocol/packet.js";
 import { ResponseKind } from "../protocol/response-scanner.js";
 import type { PreparedStatement, SessionState } from "../routing/session-state.js";
@@ -111,13 +112,11 @@ export function statementResponseKind(command: number): ResponseKind | null {
  * own wire packets, the same bytes a reframing would produce.
  */
 export function frameForBackend(
-  payload: Buffer,
-  raw: Buffer | null,
+  p: Pick<Packet, "payload" | "raw" | "rawParts">,
   stmt: PreparedStatement | null,
-  rawParts: Buffer[] | null = null,
 ): Buffer | readonly Buffer[] {
   if (stmt)
-    return raw ? patchStatementId(raw, stmt.backendId) : frameWithStatementId(payload, stmt.backendId);
-  // A command split over 16 MiB packets goes out as the client's own packets: no framed copy of it.
-  return raw ?? rawParts ?? framePayload(payload, 0);
+    return p.raw ? patchStatementId(p.raw, stmt.backendId) : frameWithStatementId(p.payload, stmt.backendId);
+  // A command split over 16 MiB packets goes out as the client's own packets: no joined or framed copy.
+  return p.raw ?? p.rawParts ?? framePayload(p.payload, 0);
 }

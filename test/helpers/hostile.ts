@@ -66,6 +66,9 @@ export interface LatencyFigures {
   maxMs: number;
   p99Ms: number;
   p50Ms: number;
+  /** pairgate's /status, polled from the probe's thread: slowest answer, modes seen. */
+  statusMaxMs: number;
+  modes: string[];
 }
 
 export interface HostileResult {
@@ -77,6 +80,12 @@ export interface HostileResult {
   rssBeforeMiB: number;
   rssPeakMiB: number;
   rssAfterMiB: number;
+  /**
+   * pairgate's own event-loop delay at its worst over the phase (prom-client's
+   * nodejs_eventloop_lag_max_seconds): what pairgate did to every session, without the noise of
+   * the test process and the servers that the probe's round trips include.
+   */
+  loopLagMaxMs: number;
   /** How long the hostile action took (ms). */
   hostileMs: number;
   /** What the hostile client got (per phase). */
@@ -126,9 +135,14 @@ function dirBytes(dir: string): number {
 }
 
 /** `SELECT 1` every few ms, on a worker thread of its own; figures when stopped. */
-async function startProbe(pair: TestPair, port: number): Promise<{ stop(): Promise<LatencyFigures> }> {
+async function startProbe(
+  pair: TestPair,
+  port: number,
+  adminPort: number,
+): Promise<{ stop(): Promise<LatencyFigures> }> {
   const worker = new Worker(new URL("./probe-worker.mjs", import.meta.url), {
     workerData: {
+      adminPort,
       port,
       user: pair.appUser.username,
       password: pair.appUser.password,
@@ -158,11 +172,22 @@ async function startProbe(pair: TestPair, port: number): Promise<{ stop(): Promi
     async stop() {
       worker.postMessage("stop");
       // Even a proxy frozen for good: the worker answers from its own thread.
-      const { samples } = (await next(5000)) as { samples: number[] };
+      const { samples, statusMaxMs, statusModes } = (await next(5000)) as {
+        samples: number[];
+        statusMaxMs: number;
+        statusModes: string[];
+      };
       await worker.terminate();
       const sorted = [...samples].sort((a, b) => a - b);
       const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0;
-      return { n: samples.length, maxMs: sorted[sorted.length - 1] ?? 0, p99Ms: at(0.99), p50Ms: at(0.5) };
+      return {
+        n: samples.length,
+        maxMs: sorted[sorted.length - 1] ?? 0,
+        p99Ms: at(0.99),
+        p50Ms: at(0.5),
+        statusMaxMs,
+        modes: statusModes,
+      };
     },
   };
 }
@@ -339,7 +364,6 @@ async function hostileAction(
       const table = "passtrix.hostile_blobs";
       const direct = await pair.connect("primary", { database: "passtrix" });
       const c = await proc.connect({ database: "passtrix" });
-      const status = pollStatus(adminPort);
       try {
         await direct.query(`CREATE TABLE IF NOT EXISTS ${table} (id INT PRIMARY KEY, b LONGBLOB)`);
         await direct.query(`DELETE FROM ${table}`);
@@ -363,9 +387,6 @@ async function hostileAction(
         notes.pairgateMs = Math.round(pairgateMs);
         notes.ratio = (pairgateMs / directMs).toFixed(2);
       } finally {
-        const s = await status.stop();
-        notes.statusMaxMs = Math.round(s.maxMs);
-        notes.modes = s.modes.join(",");
         await direct.query(`DROP TABLE IF EXISTS ${table}`).catch(() => {});
         await direct.end().catch(() => {});
         c.destroy();
@@ -508,6 +529,17 @@ async function hostileAction(
   }
 }
 
+/** pairgate's worst event-loop delay since the last scrape (ms); -1 when it cannot be read. */
+async function loopLagMaxMs(adminPort: number): Promise<number> {
+  try {
+    const text = await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text();
+    const m = text.match(/^nodejs_eventloop_lag_max_seconds (\S+)/m);
+    return m ? Number(m[1]) * 1000 : -1;
+  } catch {
+    return -1;
+  }
+}
+
 /** POST /maintenance on pairgate's admin: read_only (true) or back (false). */
 function setMaintenance(adminPort: number, readOnly: boolean): Promise<Response> {
   return fetch(`http://127.0.0.1:${adminPort}/maintenance`, {
@@ -515,41 +547,6 @@ function setMaintenance(adminPort: number, readOnly: boolean): Promise<Response>
     headers: { "content-type": "application/json" },
     body: JSON.stringify({ readOnly }),
   });
-}
-
-/**
- * GET /status every 25 ms while a phase runs: the slowest answer (a request still unanswered at
- * the end counts with the time it has waited) and every mode it reported (a false failover shows
- * as read_only).
- */
-function pollStatus(adminPort: number): { stop(): Promise<{ maxMs: number; modes: string[] }> } {
-  let running = true;
-  let maxMs = 0;
-  let since = 0;
-  const modes = new Set<string>();
-  const loop = (async () => {
-    while (running) {
-      since = performance.now();
-      try {
-        const r = await fetch(`http://127.0.0.1:${adminPort}/status`);
-        const doc = (await r.json()) as { mode?: string };
-        if (doc.mode) modes.add(doc.mode);
-      } catch {
-        modes.add("unreachable");
-      }
-      maxMs = Math.max(maxMs, performance.now() - since);
-      since = 0;
-      await new Promise((r) => setTimeout(r, 25));
-    }
-  })();
-  return {
-    async stop() {
-      running = false;
-      if (since > 0) maxMs = Math.max(maxMs, performance.now() - since);
-      await Promise.race([loop, new Promise((r) => setTimeout(r, 5000))]);
-      return { maxMs, modes: [...modes] };
-    },
-  };
 }
 
 /** One line of `mariadb-dump --hex-blob` output for a row holding `blob`. */
@@ -584,13 +581,15 @@ export async function runHostile(pair: TestPair, phase: HostilePhase): Promise<H
       await probeConn.query("SELECT 1");
       const rssBeforeMiB = proc.rssKiB() / 1024;
       const cpu0 = cpuTicks(proc.pid);
-      const probe = await startProbe(pair, proc.port);
+      const probe = await startProbe(pair, proc.port, adminPort);
+      await loopLagMaxMs(adminPort); // prom-client resets its event-loop histogram at each scrape
       await new Promise((r) => setTimeout(r, 200));
       const t0 = performance.now();
       await hostileAction(phase, pair, proc, adminPort, notes);
       const hostileMs = performance.now() - t0;
       await new Promise((r) => setTimeout(r, 200));
       const figures = await probe.stop();
+      const lagMs = await loopLagMaxMs(adminPort);
       const cpuTicksUsed = cpuTicks(proc.pid) - cpu0;
       const rssPeakMiB = proc.hwmKiB() / 1024;
       await new Promise((r) => setTimeout(r, 2000));
@@ -601,6 +600,7 @@ export async function runHostile(pair: TestPair, phase: HostilePhase): Promise<H
         rssBeforeMiB,
         rssPeakMiB,
         rssAfterMiB: proc.rssKiB() / 1024,
+        loopLagMaxMs: lagMs,
         hostileMs,
         notes,
       };
@@ -617,5 +617,5 @@ export function formatResult(r: HostileResult): string {
   const notes = Object.entries(r.notes)
     .map(([k, v]) => `${k}=${v}`)
     .join(" ");
-  return `${PHASE_TITLES[r.phase].padEnd(62)} probe max ${f(r.probe.maxMs).padStart(8)} ms  p99 ${f(r.probe.p99Ms).padStart(7)} ms  (n=${r.probe.n})  hostile ${f(r.hostileMs, 0)} ms  cpu ${f(r.cpuPercent, 0)} %  rss ${f(r.rssBeforeMiB, 0)}→${f(r.rssAfterMiB, 0)} MiB (2 s after)  ${notes}`;
+  return `${PHASE_TITLES[r.phase].padEnd(62)} probe max ${f(r.probe.maxMs).padStart(8)} ms  p99 ${f(r.probe.p99Ms).padStart(7)} ms  (n=${r.probe.n})  /status max ${f(r.probe.statusMaxMs, 0)} ms  loop lag max ${f(r.loopLagMaxMs, 0)} ms  modes ${r.probe.modes.join(",")}  hostile ${f(r.hostileMs, 0)} ms  cpu ${f(r.cpuPercent, 0)} %  rss ${f(r.rssBeforeMiB, 0)}→${f(r.rssAfterMiB, 0)} MiB (2 s after)  ${notes}`;
 }
