@@ -96,7 +96,13 @@ export class AuditedBytes {
     rules: readonly { operation: string }[];
     refuse: boolean;
   } {
-    return { delta: this.delta, out: this.out, patterns: this.patterns, rules: this.rules, refuse: this.refuse };
+    return {
+      delta: this.delta,
+      out: this.out,
+      patterns: this.patterns,
+      rules: this.rules,
+      refuse: this.refuse,
+    };
   }
 }
 

@@ -10,7 +10,6 @@
  *   // a JournalError (code PAIRGATE_AUDIT_JOURNAL_FAILED) there: refuse if audit.refuseOnJournalFailure
  */
 
-import { AuditedBytes, type ByteSearch } from "./byte-search.js";
 import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { join, resolve } from "node:path";
@@ -18,6 +17,7 @@ import type { Connection } from "mysql2/promise";
 import mysql from "mysql2/promise";
 import type { Logger } from "pino";
 import type { Transition } from "../topology/types.js";
+import { AuditedBytes, type ByteSearch } from "./byte-search.js";
 import { Delivery, type DeliveryHooks } from "./delivery.js";
 import { type AuditEvent, type AuditEventInput, completeEvent, UuidV7 } from "./event.js";
 import { Journal, JournalError, type JournalIo } from "./journal.js";

@@ -97,7 +97,8 @@ export class LoginThrottle {
     if (!this.config().enabled) return;
     const k = key(address, user);
     const now = this.now();
-    if (this.trusted.has(k)) this.trusted.delete(k); // re-insert: the Map's order is by last success
+    if (this.trusted.has(k))
+      this.trusted.delete(k); // re-insert: the Map's order is by last success
     else {
       if (this.trusted.size >= this.maxTracked) this.pruneTrusted(now);
       this.trustedPerAddress.set(address, (this.trustedPerAddress.get(address) ?? 0) + 1);

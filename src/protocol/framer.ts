@@ -163,7 +163,15 @@ export class PacketFramer {
       this.rawParts = [];
       this.partsLen = 0;
     } else {
-      out.push({ seq, lastSeq: seq, payload, length: len, first: len > 0 ? payload[0]! : -1, raw, rawParts: null });
+      out.push({
+        seq,
+        lastSeq: seq,
+        payload,
+        length: len,
+        first: len > 0 ? payload[0]! : -1,
+        raw,
+        rawParts: null,
+      });
     }
   }
 }

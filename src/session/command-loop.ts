@@ -9,8 +9,8 @@
  * (see ReadChannel); it stays valid as long as anybody holds it.
  */
 import type { Socket } from "node:net";
-import { adoptSocket, ReadChannel } from "../net/read-channel.js";
 import { COLLECT_AFTER_BYTES, collectSoon } from "../net/collect.js";
+import { adoptSocket, ReadChannel } from "../net/read-channel.js";
 import { WriteChannel } from "../net/write-channel.js";
 import type { Logger } from "../observability/logger.js";
 import { ERROR_CODES, type ErrorCode, errPacketOf } from "../protocol/errors.js";

@@ -4,8 +4,8 @@
  * connection, its "generation") is swapped in on the way out.
  */
 import { COM_STMT_EXECUTE, COM_STMT_FETCH, COM_STMT_RESET } from "../protocol/constants.js";
-import { frameWithStatementId, patchStatementId, setPrepareOkStatementId } from "../protocol/messages.js";
 import type { Packet } from "../protocol/framer.js";
+import { frameWithStatementId, patchStatementId, setPrepareOkStatementId } from "../protocol/messages.js";
 import { framePayload } from "../protocol/packet.js";
 import { ResponseKind } from "../protocol/response-scanner.js";
 import type { PreparedStatement, SessionState } from "../routing/session-state.js";

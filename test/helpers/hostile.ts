@@ -19,8 +19,8 @@ import { freePort } from "./ports.js";
 import { type ProxyProcess, startProxyProcess } from "./proxy.js";
 import {
   CAP,
-  DEFAULT_CAPS,
   comQuery as comQueryPayload,
+  DEFAULT_CAPS,
   frame,
   handshakeResponse,
   nativeToken,
@@ -379,9 +379,9 @@ async function hostileAction(
           await c.query({ sql: dumpLine(table, 100 + i, blob), timeout: limitMs });
           pairgateMs += performance.now() - t0;
         }
-        const [rows] = (await c.query(`SELECT COUNT(*) AS n FROM ${table} WHERE id > 100 AND b = ?`, [blob])) as unknown as [
-          { n: number }[],
-        ];
+        const [rows] = (await c.query(`SELECT COUNT(*) AS n FROM ${table} WHERE id > 100 AND b = ?`, [
+          blob,
+        ])) as unknown as [{ n: number }[]];
         notes.identicalRows = Number(rows[0]!.n);
         notes.directMs = Math.round(directMs);
         notes.pairgateMs = Math.round(pairgateMs);

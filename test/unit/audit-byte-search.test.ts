@@ -16,7 +16,11 @@ test("an audited name anywhere, in any ASCII case, is an audited access", () => 
     object: "passtrix.ptrx_passwords",
   });
   assert.is(m("select * from `PTRX_Passwords` t")?.operation, "password_retrieval");
-  assert.is(m("WITH x AS (SELECT 1) SELECT 'ptrx_passwords'")?.operation, "password_retrieval", "even in a string");
+  assert.is(
+    m("WITH x AS (SELECT 1) SELECT 'ptrx_passwords'")?.operation,
+    "password_retrieval",
+    "even in a string",
+  );
   assert.is(m("SELECT passtrix.GET_SECRET(1)")?.object, "passtrix.get_secret");
   assert.is(m("SELECT * FROM keys")?.object, "vault.keys");
   assert.is(m("SELECT * FROM keys", "other"), null, "a rule bound to other users does not apply");

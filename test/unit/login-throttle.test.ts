@@ -49,7 +49,11 @@ test("a storm of other names blocks the address, but not a user that logged in f
   assert.is(blocked, "address", "the 20th failure for any names blocks the address");
   assert.is(t.blockedFor("10.0.0.1"), 0, "greeted: a trusted user may log in from it");
   assert.is(t.blockedUserFor("10.0.0.1", "app"), 0, "the app keeps logging in");
-  assert.is(t.blockedUserFor("10.0.0.1", "ghost99"), 60_000, "a new name is refused without a password check");
+  assert.is(
+    t.blockedUserFor("10.0.0.1", "ghost99"),
+    60_000,
+    "a new name is refused without a password check",
+  );
   assert.is(t.blockedUserFor("10.0.0.1", "intruder"), 60_000);
   // An address nobody logged in from is refused before the greeting.
   for (let i = 0; i < 20; i++) t.failure("10.0.0.9", `ghost${i}`);
@@ -71,7 +75,12 @@ test("the throttle's tables are bounded", () => {
     t.failure(`fd00::${i.toString(16)}`, `u${i}`);
     t.success(`fd01::${i.toString(16)}`, `u${i}`);
   }
-  const sizes = t as unknown as { pairs: Map<string, unknown>; addresses: Map<string, unknown>; trusted: Map<string, unknown>; trustedPerAddress: Map<string, unknown> };
+  const sizes = t as unknown as {
+    pairs: Map<string, unknown>;
+    addresses: Map<string, unknown>;
+    trusted: Map<string, unknown>;
+    trustedPerAddress: Map<string, unknown>;
+  };
   assert.ok(sizes.pairs.size <= 1000);
   assert.ok(sizes.addresses.size <= 1000);
   assert.ok(sizes.trusted.size <= 1000);

@@ -128,7 +128,10 @@ test("digest is linear in the text and bounded in length (issue 19)", () => {
     assert.ok(d.length <= MAX_DIGEST_LENGTH, `${name}: ${d.length} characters`);
     // Generous: a busy machine, and JIT warm-up in the first run.
     assert.ok(bigMs < 2000, `${name}: ${bigMs.toFixed(0)} ms for 1 MB`);
-    assert.ok(bigMs < 20 * smallMs + 200, `${name}: 1 MB ${bigMs.toFixed(0)} ms vs 250 KB ${smallMs.toFixed(0)} ms`);
+    assert.ok(
+      bigMs < 20 * smallMs + 200,
+      `${name}: 1 MB ${bigMs.toFixed(0)} ms vs 250 KB ${smallMs.toFixed(0)} ms`,
+    );
   }
   assert.is(digest("SELECT (status.x) FROM status"), "SELECT (status.x) FROM STATUS");
 });
