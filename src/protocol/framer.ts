@@ -32,6 +32,9 @@ export interface Packet {
   rawParts: Buffer[] | null;
 }
 
+/** `room` lends a packet's buffer to reads only while this much of it is still to come. */
+const ROOM_MIN = 64 * 1024;
+
 /** Room a partial packet's buffer starts with when its header does not say more is needed. */
 const INITIAL_ROOM = 1024;
 
@@ -58,6 +61,25 @@ export class PacketFramer {
 
   setMaxPayload(n: number): void {
     this.maxPayload = n;
+  }
+
+  /**
+   * Where the next bytes of a large packet under way can be read straight to: the free tail of its
+   * buffer (grown by doubling as `fill` would, never past the announced size), at most the bytes the
+   * packet still needs; null when no such packet is under way (then bytes arrive in the read
+   * channel's slabs and are copied). A chunk `push`ed that lies exactly there is taken without a copy.
+   */
+  room(): Buffer | null {
+    const acc = this.acc;
+    if (acc === null || this.accLen < 4) return null;
+    const need = 4 + (acc[0]! | (acc[1]! << 8) | (acc[2]! << 16));
+    if (need - this.accLen < ROOM_MIN) return null;
+    if (acc.length - this.accLen < ROOM_MIN) {
+      const grown = Buffer.allocUnsafe(Math.min(need, 2 * acc.length));
+      acc.copy(grown, 0, 0, this.accLen);
+      this.acc = grown;
+    }
+    return this.acc!.subarray(this.accLen, Math.min(need, this.acc!.length));
   }
 
   /** Bytes received but not yet part of a complete packet. */
@@ -121,6 +143,18 @@ export class PacketFramer {
     this.checkSize(len);
     const need = 4 + len;
     const n = Math.min(need - this.accLen, chunk.length - taken);
+    if (
+      taken === 0 &&
+      this.accLen + n <= acc.length &&
+      chunk.buffer === acc.buffer &&
+      chunk.byteOffset === acc.byteOffset + this.accLen
+    ) {
+      // Read in place through `room`: the bytes are there already.
+      this.accLen += n;
+      taken += n;
+      if (this.accLen === need) this.complete(need);
+      return taken;
+    }
     if (this.accLen + n > acc.length) {
       // Grow by doubling (amortised linear), never beyond the announced size.
       const grown = Buffer.allocUnsafe(Math.min(need, Math.max(this.accLen + n, 2 * acc.length)));
@@ -130,12 +164,16 @@ export class PacketFramer {
     chunk.copy(acc, this.accLen, taken, taken + n);
     this.accLen += n;
     taken += n;
-    if (this.accLen === need) {
-      this.lastComplete = acc.length === need ? acc : acc.subarray(0, need);
-      this.acc = null;
-      this.accLen = 0;
-    }
+    if (this.accLen === need) this.complete(need);
     return taken;
+  }
+
+  /** The partial packet is whole: it moves to `lastComplete`. */
+  private complete(need: number): void {
+    const acc = this.acc!;
+    this.lastComplete = acc.length === need ? acc : acc.subarray(0, need);
+    this.acc = null;
+    this.accLen = 0;
   }
 
   private checkSize(len: number): void {

@@ -99,7 +99,11 @@ export class CommandLoop {
     client.on("close", this.onClientClose);
     client.setNoDelay(true);
     const channel = tls ? null : new ReadChannel("adaptive");
-    if (channel) channel.handler = this.onClientData;
+    if (channel) {
+      channel.handler = this.onClientData;
+      // A large packet's bytes are read straight into the framer's buffer for it (no slab, no copy).
+      channel.room = () => this.framer.room();
+    }
     if (!channel || !adoptSocket(client, channel)) {
       client.on("data", this.onClientData);
       client.resume();
