@@ -200,7 +200,10 @@ export class BackendSlot {
     f.retried = true;
     f.startedAt = performance.now();
     f.forwarded = false;
-    if (f.collect) f.collect = [];
+    if (f.collect) {
+      f.collect = [];
+      f.held = 0;
+    }
     this.send(f, frameForBackend({ payload: f.payload, raw: null, rawParts: null }, f.stmt));
   }
 

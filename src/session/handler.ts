@@ -161,6 +161,8 @@ export class SessionHandler implements CommandHandler, SlotEvents {
         }
         const full = this.statements.refusePrepare(this.ctx.maxPreparedStatements ?? 1024);
         if (full !== null) {
+          // A pipelined EXECUTE of "the statement prepared last" must not run the one before it.
+          this.statements.prepareFailed();
           this.loop.refuse(1, "PAIRGATE_TOO_MANY_STATEMENTS", full);
           return;
         }
