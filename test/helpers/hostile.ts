@@ -579,9 +579,12 @@ export async function runHostile(pair: TestPair, phase: HostilePhase): Promise<H
     const probeConn = await proc.connect();
     try {
       await probeConn.query("SELECT 1");
+      const probe = await startProbe(pair, proc.port, adminPort);
+      // "Where it started": pairgate serving the probe for a second (its heap grown to what that
+      // traffic needs), not an idle process that has served one SELECT.
+      await new Promise((r) => setTimeout(r, 1000));
       const rssBeforeMiB = proc.rssKiB() / 1024;
       const cpu0 = cpuTicks(proc.pid);
-      const probe = await startProbe(pair, proc.port, adminPort);
       await loopLagMaxMs(adminPort); // prom-client resets its event-loop histogram at each scrape
       await new Promise((r) => setTimeout(r, 200));
       const t0 = performance.now();
