@@ -64,7 +64,19 @@ export class AuditedBytes {
     const built = build(this.patterns);
     this.delta = built.delta;
     this.out = built.out;
+    this.window = Math.max(...this.patterns.map((p) => p.bytes.length)) - 1;
+    this.required = requiredBytes(this.patterns);
   }
+
+  /**
+   * The prefilter: one byte of each pattern (in both ASCII cases), chosen outside the hex digits
+   * (the bulk of a `--hex-blob` dump line). A slice holding none of them cannot hold a whole
+   * pattern: only its first and last `window` bytes need the automaton (a pattern straddling its
+   * edges). Null when some pattern is made of hex digits only.
+   */
+  private readonly required: number[] | null;
+  /** The longest pattern's length - 1: how far a partial match can reach. */
+  private readonly window: number;
 
   /**
    * The first rule (for `dbUser`) whose name occurs in `bytes[start..]`; else a conservative match
@@ -95,6 +107,8 @@ export class AuditedBytes {
     patterns: readonly Pattern[];
     rules: readonly { operation: string }[];
     refuse: boolean;
+    required: readonly number[] | null;
+    window: number;
   } {
     return {
       delta: this.delta,
@@ -102,6 +116,8 @@ export class AuditedBytes {
       patterns: this.patterns,
       rules: this.rules,
       refuse: this.refuse,
+      required: this.required,
+      window: this.window,
     };
   }
 }
@@ -125,6 +141,20 @@ export class ByteSearch {
   /** Search `bytes[start, end)`, which follows what was fed before; true once a name was found. */
   feed(bytes: Uint8Array, start: number, end: number): boolean {
     if (this.found !== null) return true;
+    const { required, window: w } = this.t;
+    if (required !== null && end - start > 4 * w + 64 && !holdsAny(bytes, start, end, required)) {
+      // No pattern can lie wholly inside: finish the ones straddling in, then take the state the
+      // last `w` bytes leave (the automaton's state depends on no more than those).
+      if (this.scan(bytes, start, start + w)) return true;
+      this.state = 0;
+      this.prev = bytes[end - w - 1];
+      return this.scan(bytes, end - w, end);
+    }
+    return this.scan(bytes, start, end);
+  }
+
+  /** The automaton over `bytes[start, end)`. */
+  private scan(bytes: Uint8Array, start: number, end: number): boolean {
     const { delta, out, patterns } = this.t;
     let s = this.state;
     for (let i = start; i < end; i++) {
@@ -163,6 +193,26 @@ export class ByteSearch {
     if (this.t.refuse) m.refuse = true;
     return m;
   }
+}
+
+/** Does `bytes[start, end)` hold any of `values`? Native searches (memchr-fast), bounded to the slice. */
+function holdsAny(bytes: Uint8Array, start: number, end: number, values: readonly number[]): boolean {
+  const slice = Buffer.from(bytes.buffer, bytes.byteOffset + start, end - start);
+  for (const v of values) if (slice.indexOf(v) >= 0) return true;
+  return false;
+}
+
+const HEX_DIGITS = new Set([..."0123456789abcdef"].map((c) => c.charCodeAt(0)));
+
+function requiredBytes(patterns: readonly Pattern[]): number[] | null {
+  const set = new Set<number>();
+  for (const p of patterns) {
+    const b = p.bytes.find((x) => !HEX_DIGITS.has(x)); // folded: lower-case letters
+    if (b === undefined) return null;
+    set.add(b);
+    if (b >= 0x61 && b <= 0x7a) set.add(b - 0x20);
+  }
+  return [...set];
 }
 
 function foldBytes(s: string): Uint8Array {

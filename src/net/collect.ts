@@ -3,14 +3,14 @@
  * 300 MB result) leaves that much in read slabs and packet buffers: memory outside the JS heap,
  * freed only when the garbage collector finds their small JS handles dead — and an idle proxy
  * allocates too little on the JS heap for V8 to collect soon (issue 19: RSS stayed 110 MiB up after
- * a hostile session closed, until the next burst of traffic). So, after such a command, one full
- * collection is asked for: at most one a second, a few ms with pairgate's small heap, off the
- * path of any command (a timer).
+ * a hostile session closed, until the next burst of traffic). So, when such a session closes, one
+ * full collection is asked for: at most one a second, tens of ms with pairgate's small heap, off
+ * the path of any command (a timer).
  */
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 
-/** Bytes a session moves between two commands' ends that are worth a collection. */
+/** Bytes a session moves in its life that are worth a collection when it closes. */
 export const COLLECT_AFTER_BYTES = 32 * 1024 * 1024;
 const MIN_INTERVAL_MS = 1000;
 

@@ -60,10 +60,12 @@ export class CommandLoop {
    * sequence ids through every packet of a split command, so the reply starts after the last one.
    */
   private replyShift = 0;
-  /** Bytes read from and written to the client since the last command ended (see net/collect.ts). */
+  /**
+   * Bytes read from and written to the client in this session (see net/collect.ts): one full
+   * collection when a session that moved 32 MiB closes — not after each command, since a full
+   * collection holds every session for tens of ms; while it runs, V8's own heuristics apply.
+   */
   private moved = 0;
-  /** Some command of this session moved that much: once more when it closes (its buffers go with it). */
-  private movedBig = false;
   /** COM_CHANGE_USER waits for the client's auth answer here. */
   private packetWaiter: { resolve(p: Packet): void; reject(e: Error): void } | null = null;
 
@@ -198,7 +200,6 @@ export class CommandLoop {
 
   /** Hand queued commands on while the session is idle. */
   pump(): void {
-    if (this.moved >= COLLECT_AFTER_BYTES) this.collect();
     if (this.queue.length === 0 && !this.draining) return; // the common case, after each response
     if (this.draining && this.phase.tag === "idle") {
       if (this.queue.length > 0)
@@ -232,13 +233,6 @@ export class CommandLoop {
   private queuedToInfile(): void {
     while (this.phase.tag === "infile" && this.queue.length > 0)
       this.handler!.infileData(this.queue.shift()!);
-  }
-
-  /** A command moved a lot of bytes: their buffers are garbage now, have them collected soon. */
-  private collect(): void {
-    this.moved = 0;
-    this.movedBig = true;
-    collectSoon();
   }
 
   private onClientData = (chunk: Buffer): void => {
@@ -312,7 +306,8 @@ export class CommandLoop {
 
   private onClientClose = (): void => {
     if (this.readTimer) this.clearReadTimer();
-    if (this.moved >= COLLECT_AFTER_BYTES || this.movedBig) this.collect();
+    // The session moved a lot of bytes: their buffers are garbage now, have them collected soon.
+    if (this.moved >= COLLECT_AFTER_BYTES) collectSoon();
     this.packetWaiter?.reject(new Error("client left during COM_CHANGE_USER"));
     this.packetWaiter = null;
     this.handler!.clientClosed();

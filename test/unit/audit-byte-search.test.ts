@@ -6,6 +6,8 @@ import { AuditedBytes } from "../../src/audit/byte-search.js";
 const rules = [
   { operation: "password_retrieval", tables: ["passtrix.ptrx_passwords"], routines: ["passtrix.get_secret"] },
   { operation: "key_read", tables: ["`vault`.`Keys`"], dbUsers: ["app"] },
+  // Starts with 8 hex digits: a cut there leaves a slice the prefilter skips.
+  { operation: "token_read", tables: ["deadbeef_tokens"] },
 ];
 const search = new AuditedBytes(rules);
 const m = (text: string, user: string | null = "app") => search.match(Buffer.from(text), 0, user);
@@ -63,6 +65,52 @@ test("linear: one pass of a table lookup per byte, whatever the bytes", () => {
   const a = time(plain);
   const b = time(near);
   assert.ok(b < 5 * a + 200, `near misses ${b.toFixed(0)} ms vs plain ${a.toFixed(0)} ms`);
+});
+
+test("the hex prefilter never hides a name: names at random places in hex data, fed in random slices", () => {
+  let seed = 12345;
+  const rnd = (n: number) => {
+    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+    return seed % n;
+  };
+  const hex = Buffer.from("0123456789abcdefABCDEF");
+  for (let round = 0; round < 300; round++) {
+    const text = Buffer.alloc(20_000 + rnd(20_000));
+    for (let i = 0; i < text.length; i++) text[i] = hex[rnd(hex.length)]!;
+    const what = ["ptrx_passwords", "PTRX_Passwords", " prepare ", "\nEXECUTE s", "get_secret", ""][rnd(6)]!;
+    if (what) Buffer.from(what).copy(text, rnd(text.length - what.length));
+    const s = search.search("app")!;
+    let at = 0;
+    while (at < text.length) {
+      const n = Math.min(text.length - at, rnd(4) === 0 ? 1 + rnd(40) : 200 + rnd(5000));
+      s.feed(text, at, at + n);
+      at += n;
+    }
+    const r = s.result();
+    if (what === "") assert.is(r, null, `round ${round}: nothing to find`);
+    else assert.ok(r !== null, `round ${round}: ${JSON.stringify(what)} found`);
+  }
+});
+
+test("the hex prefilter: a name cut at every point between two large slices of hex is found", () => {
+  for (const what of [
+    "ptrx_passwords",
+    "PTRX_Passwords",
+    " prepare ",
+    "\nEXECUTE s",
+    "get_secret",
+    "DeadBeef_Tokens",
+  ]) {
+    for (let cut = 1; cut < what.length; cut++) {
+      const text = Buffer.alloc(8192, 0x61); // 'a': a hex digit
+      const at = 4096 - cut;
+      Buffer.from(what).copy(text, at);
+      const s = search.search("app")!;
+      s.feed(text, 0, 4096);
+      s.feed(text, 4096, text.length);
+      assert.ok(s.result() !== null, `${JSON.stringify(what)} cut after ${cut}`);
+    }
+  }
 });
 
 test.run();
