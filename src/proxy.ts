@@ -113,6 +113,8 @@ export class PairgateProxy {
         maxUserVariableBytes: config.maxUserVariableBytes,
       },
       netReadTimeoutMs: config.netReadTimeoutMs,
+      maxLexedStatement: config.maxLexedStatement,
+      maxPreparedStatements: config.maxPreparedStatements,
       hooks,
       audit: null,
     };
@@ -189,13 +191,19 @@ export class PairgateProxy {
         });
       },
       loginThrottle: () => this.config.listen.loginThrottle,
-      onAddressBlocked: (address, blockMs) => {
+      onAddressBlocked: (address, blockMs, user) => {
         this.metrics.loginBlocked();
-        this.logger.warn({ client: address, blockMs }, "client address blocked after too many failed logins");
+        this.logger.warn(
+          { client: address, user, blockMs },
+          user === null
+            ? "client address blocked after too many failed logins (users that logged in from it still may)"
+            : "user blocked at this client address after too many failed logins",
+        );
         this.audit?.post({
           operation: "login_blocked",
           outcome: "refused",
           clientAddr: address,
+          dbUser: user,
           detail: { blockMs, maxFailures: this.config.listen.loginThrottle.maxFailures },
         });
       },
@@ -461,6 +469,8 @@ export class PairgateProxy {
     this.sessionContext.connectTimeoutMs = next.monitor.connectTimeoutMs;
     this.sessionContext.netReadTimeoutMs = next.netReadTimeoutMs;
     this.sessionContext.maxAllowedPacket = next.maxAllowedPacket;
+    this.sessionContext.maxLexedStatement = next.maxLexedStatement;
+    this.sessionContext.maxPreparedStatements = next.maxPreparedStatements;
     if (next.maxAllowedPacket !== previous.maxAllowedPacket)
       for (const s of this.sessions) s.setMaxAllowedPacket(next.maxAllowedPacket);
     this.topology.reconfigure(next.primary, next.secondary, next.monitor);

@@ -18,6 +18,7 @@ import type { Connection } from "mysql2/promise";
 import mysql from "mysql2/promise";
 import type { Logger } from "pino";
 import type { Transition } from "../topology/types.js";
+import { AuditedBytes, type ByteSearch } from "./byte-search.js";
 import { type ChainHead, ChainWriter, loadChainKey } from "./chain.js";
 import { Delivery, type DeliveryHooks, hashedValues } from "./delivery.js";
 import { type AuditEvent, type AuditEventInput, completeEvent, UuidV7 } from "./event.js";
@@ -125,6 +126,7 @@ export class Audit {
   readonly #log: Logger;
   #rules: AuditRules;
   #capture: CaptureTables;
+  #bytes: AuditedBytes;
   readonly #ids = new UuidV7();
   readonly #counts: Record<string, number> = Object.create(null);
   readonly journalDir: string;
@@ -159,6 +161,7 @@ export class Audit {
     this.#capture = new CaptureTables(opts.config.audit.captureTables, opts.tablesOf);
     const anchor = opts.config.audit.chain?.anchorFile;
     this.#anchorFile = anchor ? resolve(base, anchor) : join(this.journalDir, "anchors.jsonl");
+    this.#bytes = new AuditedBytes(opts.config.audit.rules, opts.config.audit);
   }
 
   get enabled(): boolean {
@@ -482,6 +485,13 @@ export class Audit {
   setRules(rules: readonly AuditRuleConfig[], captureTables: readonly string[]): void {
     this.#rules = new AuditRules(rules, this.#o.tablesOf, this.#cfg.audit);
     this.#capture = new CaptureTables(captureTables, this.#o.tablesOf);
+    this.#bytes = new AuditedBytes(rules, this.#cfg.audit);
+  }
+
+  /** A statement too long to lex: a search of its bytes for the audited names (byte-search.ts); null when no rule binds `dbUser`. */
+  searchBytes(dbUser: string | null): ByteSearch | null {
+    if (!this.enabled) return null;
+    return this.#bytes.search(dbUser);
   }
 
   /** Does this statement read a table an audit rule names? Cheap when not (one regex test). */

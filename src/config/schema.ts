@@ -162,7 +162,13 @@ export const configSchema = z.strictObject({
       loginThrottle: z
         .strictObject({
           enabled: z.boolean().default(true),
+          /** Refused logins for one user from one address that block that user there. */
           maxFailures: z.number().int().min(1).default(10),
+          /**
+           * Refused logins for any names from one address that block it for every user that has
+           * not logged in from it successfully (see src/frontend/throttle.ts).
+           */
+          addressMaxFailures: z.number().int().min(1).default(50),
           windowMs: z.number().int().min(1).default(60_000),
           blockMs: z.number().int().min(1).default(60_000),
         })
@@ -233,6 +239,22 @@ export const configSchema = z.strictObject({
     .int()
     .min(0)
     .default(1024 * 1024),
+  /**
+   * Statements (COM_QUERY, COM_STMT_PREPARE) longer than this many bytes are not lexed: routed as
+   * writes (refused with 1290 in read_only mode) and audited by a plain search of their bytes for
+   * the audited names, so no pass over a huge text can hold pairgate's event loop.
+   */
+  maxLexedStatement: z
+    .number()
+    .int()
+    .min(1024)
+    .default(1024 * 1024),
+  /**
+   * Open prepared statements per client session; the next PREPARE gets ERR 1461. Well under the
+   * server's global max_prepared_stmt_count (16382 by default), which one session could otherwise
+   * exhaust for every other.
+   */
+  maxPreparedStatements: z.number().int().min(1).default(1024),
   /**
    * Where pairgate keeps what must survive a restart besides the audit journal: the highest
    * promotion epoch seen (`fence.json`, the split-brain fence). Relative to the config's folder.

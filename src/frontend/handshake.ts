@@ -21,6 +21,7 @@ import {
   CLIENT_SSL,
   DEFAULT_COLLATION_ID,
   ER_HANDSHAKE_ERROR,
+  ER_HOST_IS_BLOCKED,
   ER_NET_PACKETS_OUT_OF_ORDER,
   ER_SECURE_TRANSPORT_REQUIRED,
   PROXY_CAPABILITIES,
@@ -51,6 +52,8 @@ export interface FrontendAuthOptions {
   sha2Cache: Set<string>;
   /** The plugin announced in the handshake. */
   authPlugin: typeof NATIVE_PASSWORD | typeof CACHING_SHA2_PASSWORD;
+  /** Login throttling: a message when `username` may not try from this address now (ERR 1129), else null. */
+  blockedUser?(username: string): string | null;
 }
 
 export interface AuthenticatedClient {
@@ -228,6 +231,10 @@ export async function authenticateClient(
     }
     const capabilities = (response.capabilities & offered) >>> 0;
     const username = response.username;
+    const blocked = opts.blockedUser?.(username) ?? null;
+    // Not a failed login (no password was checked): PAIRGATE_HANDSHAKE, never counted again.
+    if (blocked !== null)
+      throw fail(p.seq + 1, ER_HOST_IS_BLOCKED, "HY000", blocked, "PAIRGATE_HANDSHAKE", username);
     const host = plain.remoteAddress?.replace(/^::ffff:/, "") ?? "unknown";
     const auth = await authenticate(
       {

@@ -31,8 +31,11 @@ export interface ListenerOptions {
   onAuthFailure(username: string | null, address: string, reason: string): void;
   /** `listen.loginThrottle`, read at each failure and connection. */
   loginThrottle(): LoginThrottleConfig;
-  /** `address` was just blocked (it reached loginThrottle.maxFailures). */
-  onAddressBlocked?(address: string, blockMs: number): void;
+  /**
+   * A failure just blocked `user` at `address` (loginThrottle.maxFailures), or with `user` null the
+   * address for its untrusted users (loginThrottle.addressMaxFailures).
+   */
+  onAddressBlocked?(address: string, blockMs: number, user: string | null): void;
   /** A connection from a blocked address was refused with ERR 1129. */
   onThrottled?(address: string): void;
   /** Live client count changed (accepted or closed), for metrics. */
@@ -152,9 +155,16 @@ export class ClientListener {
       tls: this.opts.tls(),
       sha2Cache: this.opts.sha2Cache,
       authPlugin: this.opts.authPlugin(),
+      blockedUser: (username) => {
+        const ms = this.throttle.blockedUserFor(address, username);
+        if (ms === 0) return null;
+        this.opts.onThrottled?.(address);
+        return `Host '${address}' is blocked for this user because of many failed logins; pairgate accepts it again in ${Math.ceil(ms / 1000)} s (listen.loginThrottle)`;
+      },
     }).then(
       (client) => {
         clearTimeout(timer);
+        this.throttle.success(address, client.username);
         this.opts.onClient(client, connectionId, socket);
       },
       (e: Error) => {
@@ -162,8 +172,13 @@ export class ClientListener {
         const reason = e instanceof HandshakeError ? e.code : "PAIRGATE_HANDSHAKE";
         if (e instanceof HandshakeError && e.code === "PAIRGATE_AUTH_DENIED") {
           this.opts.onAuthFailure(e.username, address, e.message);
-          if (this.throttle.failure(address))
-            this.opts.onAddressBlocked?.(address, this.opts.loginThrottle().blockMs);
+          const blocked = this.throttle.failure(address, e.username);
+          if (blocked !== null)
+            this.opts.onAddressBlocked?.(
+              address,
+              this.opts.loginThrottle().blockMs,
+              blocked === "user" ? e.username : null,
+            );
         } else this.opts.logger.debug({ client: address, reason, err: e.message }, "login failed");
         if (!socket.destroyed) {
           socket.end();

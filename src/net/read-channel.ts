@@ -33,6 +33,14 @@ export class ReadChannel {
   private used = 0;
   /** Read into big slabs: since a read filled its room (and, adaptive, no small read since). */
   private big = false;
+  /**
+   * Where the next read may go instead of a slab: the unfilled tail of a large packet being
+   * received (the client's framer, PacketFramer.room), so its bytes land in place — no slab, no
+   * copy. Null: read into the slab.
+   */
+  room: (() => Buffer | null) | null = null;
+  /** The last read went into `room`'s buffer, not the slab. */
+  private lent = false;
 
   constructor(private readonly sizing: "grow" | "adaptive" = "grow") {
     this.slab = Buffer.allocUnsafe(SMALL_SLAB);
@@ -41,6 +49,9 @@ export class ReadChannel {
   /** For `net.connect({ onread })`: Node calls `buffer()` once before the first read and after each one. */
   readonly onread = {
     buffer: (): Buffer => {
+      const into = this.room?.() ?? null;
+      this.lent = into !== null;
+      if (into !== null) return into;
       const room = this.slab.length - this.used;
       if (this.big ? this.slab.length < BIG_SLAB || room < BIG_MIN_ROOM : room < SMALL_MIN_ROOM) {
         this.slab = Buffer.allocUnsafe(this.big ? BIG_SLAB : SMALL_SLAB);
@@ -49,6 +60,10 @@ export class ReadChannel {
       return this.slab.subarray(this.used);
     },
     callback: (n: number, buf: Uint8Array): boolean => {
+      if (this.lent) {
+        this.handler((buf as Buffer).subarray(0, n));
+        return true;
+      }
       this.used += n;
       if (n === buf.length) this.big = true;
       else if (n < SMALL_MIN_ROOM && this.sizing === "adaptive") this.big = false;

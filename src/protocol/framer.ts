@@ -11,13 +11,29 @@ export interface Packet {
   seq: number;
   /** Sequence id of the last packet (differs from seq for split packets). */
   lastSeq: number;
-  payload: Buffer;
+  /**
+   * The payload; for a split packet joined on first use (a copy of up to maxAllowedPacket bytes:
+   * a relay that needs only `first`, `length` and `rawParts` never makes it).
+   */
+  readonly payload: Buffer;
+  /** The payload's length. */
+  length: number;
+  /** The payload's first byte (the command), -1 when it is empty. */
+  first: number;
   /**
    * The packet's bytes as received (header + payload), when it arrived as one packet: a relay can
    * forward it without framing a copy. Null for split packets, which were joined.
    */
   raw: Buffer | null;
+  /**
+   * A split packet's wire packets as received (headers included), in order: a relay forwards them
+   * as they are instead of framing a copy of the joined payload. Null for a one-packet packet.
+   */
+  rawParts: Buffer[] | null;
 }
+
+/** `room` lends a packet's buffer to reads only while this much of it is still to come. */
+const ROOM_MIN = 64 * 1024;
 
 /** Room a partial packet's buffer starts with when its header does not say more is needed. */
 const INITIAL_ROOM = 1024;
@@ -37,6 +53,7 @@ export class PacketFramer {
   private acc: Buffer | null = null;
   private accLen = 0;
   private parts: Buffer[] = [];
+  private rawParts: Buffer[] = [];
   private partsLen = 0;
   private firstSeq = -1;
 
@@ -44,6 +61,25 @@ export class PacketFramer {
 
   setMaxPayload(n: number): void {
     this.maxPayload = n;
+  }
+
+  /**
+   * Where the next bytes of a large packet under way can be read straight to: the free tail of its
+   * buffer (grown by doubling as `fill` would, never past the announced size), at most the bytes the
+   * packet still needs; null when no such packet is under way (then bytes arrive in the read
+   * channel's slabs and are copied). A chunk `push`ed that lies exactly there is taken without a copy.
+   */
+  room(): Buffer | null {
+    const acc = this.acc;
+    if (acc === null || this.accLen < 4) return null;
+    const need = 4 + (acc[0]! | (acc[1]! << 8) | (acc[2]! << 16));
+    if (need - this.accLen < ROOM_MIN) return null;
+    if (acc.length - this.accLen < ROOM_MIN) {
+      const grown = Buffer.allocUnsafe(Math.min(need, 2 * acc.length));
+      acc.copy(grown, 0, 0, this.accLen);
+      this.acc = grown;
+    }
+    return this.acc!.subarray(this.accLen, Math.min(need, this.acc!.length));
   }
 
   /** Bytes received but not yet part of a complete packet. */
@@ -107,6 +143,18 @@ export class PacketFramer {
     this.checkSize(len);
     const need = 4 + len;
     const n = Math.min(need - this.accLen, chunk.length - taken);
+    if (
+      taken === 0 &&
+      this.accLen + n <= acc.length &&
+      chunk.buffer === acc.buffer &&
+      chunk.byteOffset === acc.byteOffset + this.accLen
+    ) {
+      // Read in place through `room`: the bytes are there already.
+      this.accLen += n;
+      taken += n;
+      if (this.accLen === need) this.complete(need);
+      return taken;
+    }
     if (this.accLen + n > acc.length) {
       // Grow by doubling (amortised linear), never beyond the announced size.
       const grown = Buffer.allocUnsafe(Math.min(need, Math.max(this.accLen + n, 2 * acc.length)));
@@ -116,12 +164,16 @@ export class PacketFramer {
     chunk.copy(acc, this.accLen, taken, taken + n);
     this.accLen += n;
     taken += n;
-    if (this.accLen === need) {
-      this.lastComplete = acc.length === need ? acc : acc.subarray(0, need);
-      this.acc = null;
-      this.accLen = 0;
-    }
+    if (this.accLen === need) this.complete(need);
     return taken;
+  }
+
+  /** The partial packet is whole: it moves to `lastComplete`. */
+  private complete(need: number): void {
+    const acc = this.acc!;
+    this.lastComplete = acc.length === need ? acc : acc.subarray(0, need);
+    this.acc = null;
+    this.accLen = 0;
   }
 
   private checkSize(len: number): void {
@@ -141,18 +193,48 @@ export class PacketFramer {
     if (len === MAX_PACKET_PAYLOAD || this.parts.length > 0) {
       if (this.parts.length === 0) this.firstSeq = seq;
       this.parts.push(payload);
+      this.rawParts.push(raw);
       this.partsLen += len;
       if (len === MAX_PACKET_PAYLOAD) return;
-      out.push({
-        seq: this.firstSeq,
-        lastSeq: seq,
-        payload: Buffer.concat(this.parts, this.partsLen),
-        raw: null,
-      });
+      out.push(new SplitPacket(this.firstSeq, seq, this.parts, this.partsLen, this.rawParts));
       this.parts = [];
+      this.rawParts = [];
       this.partsLen = 0;
     } else {
-      out.push({ seq, lastSeq: seq, payload, raw });
+      out.push({
+        seq,
+        lastSeq: seq,
+        payload,
+        length: len,
+        first: len > 0 ? payload[0]! : -1,
+        raw,
+        rawParts: null,
+      });
     }
+  }
+}
+
+/** A packet the client split over several wire packets (over 16 MiB): its payload joined lazily. */
+class SplitPacket implements Packet {
+  readonly raw = null;
+  readonly first: number;
+  private joined: Buffer | null = null;
+
+  constructor(
+    readonly seq: number,
+    readonly lastSeq: number,
+    private parts: Buffer[] | null,
+    readonly length: number,
+    readonly rawParts: Buffer[],
+  ) {
+    this.first = parts![0]!.length > 0 ? parts![0]![0]! : -1;
+  }
+
+  get payload(): Buffer {
+    if (this.joined === null) {
+      this.joined = Buffer.concat(this.parts!, this.length);
+      this.parts = null;
+    }
+    return this.joined;
   }
 }

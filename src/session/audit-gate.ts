@@ -6,6 +6,7 @@
 
 import type { AuditContext } from "../audit/rules.js";
 import type { Role } from "../backend/connection.js";
+import { bigStatementDigest } from "../sql/big-statement.js";
 import { digest } from "../sql/index.js";
 
 /** What a session asks of the audit trail (src/audit's Audit fits). */
@@ -22,6 +23,11 @@ export interface SessionAudit {
     refuse?: boolean;
   } | null;
   captureTable(sql: string, defaultSchema: string | null): string | null;
+  /** A statement too long to lex: a byte search for the audited names (src/audit/byte-search.ts). */
+  searchBytes?(dbUser: string | null): {
+    feed(bytes: Uint8Array, start: number, end: number): boolean;
+    result(): { operation: string; object: string; unresolved?: string[] } | null;
+  } | null;
   /** Resolves once the event is durable; rejects when it cannot be. */
   record(event: AuditInput): Promise<unknown>;
   /** Fire and forget (events that hold no result back). */
@@ -45,6 +51,9 @@ export interface AuditInput {
   schema?: string | null;
   detail?: Record<string, unknown>;
 }
+
+/** Bytes of a long statement searched per turn of the event loop (`gateBytes`): a few ms each. */
+export const BYTE_SEARCH_SLICE = 256 * 1024;
 
 /** `gate` said: audit.unresolved = refuse, the statement must not run. */
 export const REFUSED_UNRESOLVED = "refused";
@@ -123,6 +132,56 @@ export class AuditGate {
       return REFUSED_UNRESOLVED;
     }
     return this.durable(audit, event, !audit.refuseOnJournalFailure);
+  }
+
+  /**
+   * As `gate`, for a statement too long to lex (`maxLexedStatement`), already sent: its text (the
+   * slices `bytes[start..]`, in order) is searched for the audited names in slices of BYTE_SEARCH_SLICE, one per turn
+   * of the event loop (a search of 32 MiB takes a few hundred ms of CPU; no other session waits for
+   * it), while the server runs the statement. Resolves true when the result may go out (no name
+   * found, or its event is durable), false when it must be refused; null when no rule binds the user.
+   * Never refused for dynamic SQL (audit.unresolved = refuse): the statement was sent before its text
+   * was read; such a statement gets its `unresolved_access` event.
+   */
+  gateBytes(text: readonly { bytes: Uint8Array; start: number }[], role: Role): Promise<boolean> | null {
+    const audit = this.audit;
+    const search = audit?.searchBytes?.(this.subject.username) ?? null;
+    if (!audit || search === null || text.length === 0) return null;
+    let size = 0;
+    for (const t of text) size += t.bytes.length - t.start;
+    return new Promise<boolean>((resolve) => {
+      let part = 0;
+      let at = text[0]!.start;
+      const step = () => {
+        let found = false;
+        while (part < text.length) {
+          const { bytes } = text[part]!;
+          const end = Math.min(bytes.length, at + BYTE_SEARCH_SLICE);
+          found = search.feed(bytes, at, end);
+          at = end;
+          if (at >= bytes.length && ++part < text.length) at = text[part]!.start;
+          if (found || part >= text.length) break;
+          setImmediate(step);
+          return;
+        }
+        const m = search.result();
+        if (!m) {
+          resolve(true);
+          return;
+        }
+        const event = {
+          operation: m.operation,
+          backend: role,
+          object: m.object,
+          objectKey: null,
+          appUser: null,
+          digest: bigStatementDigest(size),
+          detail: m.unresolved ? { unresolved: m.unresolved, notLexedBytes: size } : { notLexedBytes: size },
+        };
+        resolve(this.durable(audit, event, !audit.refuseOnJournalFailure));
+      };
+      step();
+    });
   }
 
   /**

@@ -41,6 +41,12 @@ import { readUserVariables } from "./user-variables.js";
 
 const EMPTY_OK_STATUS = SERVER_STATUS_AUTOCOMMIT;
 
+/**
+ * How much of an audited result is held while its event becomes durable (usually a few ms, long
+ * before a result is this large); then the backend is paused, so no result is ever held whole.
+ */
+export const AUDIT_HOLD_BYTES = 1024 * 1024;
+
 export class BackendSlot implements TrackSink {
   /** Status flags of the last response: whether a transaction is open, autocommit. */
   status = EMPTY_OK_STATUS;
@@ -106,16 +112,18 @@ export class BackendSlot implements TrackSink {
   }
 
   /** Send a command whose response the slot relays. */
-  send(f: Inflight, framed: Buffer): void {
+  send(f: Inflight, framed: Buffer | readonly Buffer[]): void {
     const conn = this.conn!;
     this.inflight = f;
     this.scanner.begin(f.kind, conn.capabilities);
-    conn.write(framed);
+    if (Buffer.isBuffer(framed)) conn.write(framed);
+    else for (const part of framed) conn.write(part);
   }
 
   /** Send a command that has no response (COM_STMT_SEND_LONG_DATA). */
-  sendOnly(framed: Buffer): void {
-    this.conn!.write(framed);
+  sendOnly(framed: Buffer | readonly Buffer[]): void {
+    if (Buffer.isBuffer(framed)) this.conn!.write(framed);
+    else for (const part of framed) this.conn!.write(part);
   }
 
   /** One packet of the client's LOCAL INFILE data; the empty one ends it. */
@@ -347,8 +355,11 @@ export class BackendSlot implements TrackSink {
     f.retried = true;
     f.startedAt = performance.now();
     f.forwarded = false;
-    if (f.collect) f.collect = [];
-    this.send(f, frameForBackend(f.payload, null, f.stmt));
+    if (f.collect) {
+      f.collect = [];
+      f.held = 0;
+    }
+    this.send(f, frameForBackend({ payload: f.payload, raw: null, rawParts: null }, f.stmt));
   }
 
   /**
@@ -609,8 +620,14 @@ export class BackendSlot implements TrackSink {
         return;
       }
     }
-    if (f.collect) f.collect.push(chunk);
-    else {
+    if (f.collect) {
+      f.collect.push(chunk);
+      // An audited result waits for its event: hold its first chunks only, then stop reading the
+      // backend until the event is durable (the handler resumes it: `clientDrained`).
+      if (f.gate !== null && (f.held += chunk.length) > AUDIT_HOLD_BYTES && !done) this.conn!.pause();
+    } else if (f.discard) {
+      // dropped: the audit event could not be made durable; the client gets an ERR at the end
+    } else {
       f.forwarded = true;
       if (!this.out.write(chunk)) this.conn!.pause();
     }

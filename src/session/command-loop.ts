@@ -9,6 +9,7 @@
  * (see ReadChannel); it stays valid as long as anybody holds it.
  */
 import type { Socket } from "node:net";
+import { COLLECT_AFTER_BYTES, collectSoon } from "../net/collect.js";
 import { adoptSocket, ReadChannel } from "../net/read-channel.js";
 import { WriteChannel } from "../net/write-channel.js";
 import type { Logger } from "../observability/logger.js";
@@ -54,6 +55,17 @@ export class CommandLoop {
   private draining = false;
   /** Armed while a client packet is incomplete: see LoopLimits.netReadTimeoutMs. */
   private readTimer: NodeJS.Timeout | null = null;
+  /**
+   * Packets beyond the first of the command being answered (its lastSeq - seq): the client counts
+   * sequence ids through every packet of a split command, so the reply starts after the last one.
+   */
+  private replyShift = 0;
+  /**
+   * Bytes read from and written to the client in this session (see net/collect.ts): one full
+   * collection when a session that moved 32 MiB closes — not after each command, since a full
+   * collection holds every session for tens of ms; while it runs, V8's own heuristics apply.
+   */
+  private moved = 0;
   /** COM_CHANGE_USER waits for the client's auth answer here. */
   private packetWaiter: { resolve(p: Packet): void; reject(e: Error): void } | null = null;
 
@@ -89,7 +101,11 @@ export class CommandLoop {
     client.on("close", this.onClientClose);
     client.setNoDelay(true);
     const channel = tls ? null : new ReadChannel("adaptive");
-    if (channel) channel.handler = this.onClientData;
+    if (channel) {
+      channel.handler = this.onClientData;
+      // A large packet's bytes are read straight into the framer's buffer for it (no slab, no copy).
+      channel.room = () => this.framer.room();
+    }
     if (!channel || !adoptSocket(client, channel)) {
       client.on("data", this.onClientData);
       client.resume();
@@ -122,20 +138,31 @@ export class CommandLoop {
    * did not take whole is finished later). False: wait for the client's 'drain'.
    */
   write(framed: Buffer): boolean {
+    this.moved += framed.length;
     const out = this.out;
     return out !== null && out.socket === this.client ? out.write(framed) : this.client.write(framed);
   }
 
-  /** An ERR of pairgate's own, its errno and SQLSTATE from the error table. */
+  /**
+   * An ERR of pairgate's own, its errno and SQLSTATE from the error table. `seq` is the sequence id
+   * the reply would carry after a one-packet command (1 for the first reply); a command the client
+   * split into several packets (over 16 MiB) moves it on by as many (see `replyShift`).
+   */
   refuse(seq: number, code: ErrorCode, message: string): void {
+    const e = ERROR_CODES[code];
+    this.writeErr((seq + this.replyShift) & 0xff, e.errno, e.sqlState, message);
+  }
+
+  /** As `refuse`, at a sequence id taken from the server's own reply (already counted after the whole command). */
+  refuseAt(seq: number, code: ErrorCode, message: string): void {
     const e = ERROR_CODES[code];
     this.writeErr(seq, e.errno, e.sqlState, message);
   }
 
-  /** An ERR for an error thrown below (a server's, pairgate's, or anything else as 2003). */
+  /** An ERR for an error thrown below (a server's, pairgate's, or anything else as 2003); `seq` as in `refuse`. */
   sendError(seq: number, e: unknown): void {
     const p = errPacketOf(e);
-    this.writeErr(seq, p.code, p.sqlState, p.message);
+    this.writeErr((seq + this.replyShift) & 0xff, p.code, p.sqlState, p.message);
   }
 
   private writeErr(seq: number, code: number, sqlState: string, message: string): void {
@@ -176,7 +203,7 @@ export class CommandLoop {
     if (this.queue.length === 0 && !this.draining) return; // the common case, after each response
     if (this.draining && this.phase.tag === "idle") {
       if (this.queue.length > 0)
-        this.refuse(1, "PAIRGATE_SHUTDOWN", "pairgate is shutting down; reconnect to continue");
+        this.refuseAt(1, "PAIRGATE_SHUTDOWN", "pairgate is shutting down; reconnect to continue");
       this.handler!.close("shutdown");
       return;
     }
@@ -185,6 +212,7 @@ export class CommandLoop {
   }
 
   private command(p: Packet): void {
+    this.replyShift = 0;
     if (p.seq !== 0) {
       this.refuse(
         p.lastSeq + 1,
@@ -194,10 +222,11 @@ export class CommandLoop {
       this.handler!.close("packets out of order");
       return;
     }
-    if (p.payload.length === 0) {
+    if (p.length === 0) {
       this.refuse(1, "PAIRGATE_UNKNOWN_COMMAND", "Unknown command: empty packet");
       return;
     }
+    this.replyShift = (p.lastSeq - p.seq) & 0xff;
     this.handler!.command(p);
   }
 
@@ -207,11 +236,14 @@ export class CommandLoop {
   }
 
   private onClientData = (chunk: Buffer): void => {
+    this.moved += chunk.length;
     let packets: Packet[];
     try {
       packets = this.framer.push(chunk);
     } catch (e) {
-      this.sendError(0, e);
+      // Not a reply to a command (none was read): sequence id 0, as before.
+      const err = errPacketOf(e);
+      this.writeErr(0, err.code, err.sqlState, err.message);
       this.handler!.close("packet too large");
       return;
     }
@@ -253,7 +285,7 @@ export class CommandLoop {
     this.readTimer = setTimeout(() => {
       this.readTimer = null;
       if (this.closed || this.framer.buffered() === 0) return;
-      this.refuse(
+      this.refuseAt(
         1,
         "PAIRGATE_READ_TIMEOUT",
         `Got timeout reading communication packets: pairgate waited ${ms} ms for the rest of a packet (netReadTimeoutMs)`,
@@ -274,6 +306,8 @@ export class CommandLoop {
 
   private onClientClose = (): void => {
     if (this.readTimer) this.clearReadTimer();
+    // The session moved a lot of bytes: their buffers are garbage now, have them collected soon.
+    if (this.moved >= COLLECT_AFTER_BYTES) collectSoon();
     this.packetWaiter?.reject(new Error("client left during COM_CHANGE_USER"));
     this.packetWaiter = null;
     this.handler!.clientClosed();

@@ -24,6 +24,10 @@ export interface SessionContext extends SlotContext, LoopLimits {
   hooks: SessionHooks;
   /** The audit trail, when enabled. */
   audit: SessionAudit | null;
+  /** `maxLexedStatement`: longer statement texts are not lexed (see src/sql/big-statement.ts). */
+  maxLexedStatement: number;
+  /** `maxPreparedStatements`: open prepared statements per session. */
+  maxPreparedStatements: number;
 }
 
 /** Counters and timings; implemented by observability, called with plain numbers only. */

@@ -42,6 +42,7 @@ import {
   TRANSACTION_LOST_MESSAGE,
 } from "../routing/router.js";
 import type { PreparedStatement } from "../routing/session-state.js";
+import { BIG_STATEMENT } from "../sql/big-statement.js";
 import { type Classification, classify } from "../sql/index.js";
 import type { Mode } from "../topology/types.js";
 import {
@@ -59,6 +60,14 @@ import { commandLost, refuseGuarded, refuseRouted } from "./refusals.js";
 import type { Inflight, SlotEvents, SlotIdentity } from "./slot-types.js";
 import { StatementContext } from "./statement-context.js";
 import { frameForBackend, type StatementMap, statementResponseKind } from "./statements.js";
+
+/** Inflight.payload of a command whose payload is not kept. */
+const NOT_KEPT = Buffer.alloc(0);
+
+/** The statement text of a COM_QUERY split over wire packets: each packet past its header, the first past the command byte. */
+function textOfParts(parts: readonly Buffer[]): { bytes: Buffer; start: number }[] {
+  return parts.map((bytes, i) => ({ bytes, start: i === 0 ? 5 : 4 }));
+}
 
 /** One client command, as decoded for routing. */
 export interface Command {
@@ -111,8 +120,7 @@ export class SessionHandler implements CommandHandler, SlotEvents {
   // ---------------------------------------------------------------- commands (from the loop)
 
   command(p: Packet): void {
-    const payload = p.payload;
-    const command = payload[0];
+    const command = p.first;
     switch (command) {
       case COM_QUIT:
         this.close();
@@ -122,7 +130,14 @@ export class SessionHandler implements CommandHandler, SlotEvents {
           this.relearnDialect(p);
           return;
         }
-        const sql = this.reading.decode(payload);
+        if (p.length - 1 > this.ctx.maxLexedStatement) {
+          // Too long to lex: never decoded, routed as a write, audited by a byte search (`send`).
+          const c = BIG_STATEMENT;
+          const kind = ResponseKind.Query;
+          this.dispatch({ p, command, kind, c, stmt: null, prepareSql: null, sql: null, statement: "write" });
+          return;
+        }
+        const sql = this.reading.decode(p.payload);
         const c = this.classify(sql);
         // A read but for the routines it calls runs on the secondary only under its server-side guard.
         const statement = c.readExceptRoutines
@@ -145,7 +160,14 @@ export class SessionHandler implements CommandHandler, SlotEvents {
           this.relearnDialect(p);
           return;
         }
-        const prepareSql = this.reading.decode(payload);
+        const full = this.statements.refusePrepare(this.ctx.maxPreparedStatements ?? 1024);
+        if (full !== null) {
+          // A pipelined EXECUTE of "the statement prepared last" must not run the one before it.
+          this.statements.prepareFailed();
+          this.loop.refuse(1, "PAIRGATE_TOO_MANY_STATEMENTS", full);
+          return;
+        }
+        const prepareSql = this.reading.decode(p.payload);
         const kind = ResponseKind.Prepare;
         this.dispatch({ p, command, kind, c: null, stmt: null, prepareSql, sql: null, statement: "none" });
         return;
@@ -185,6 +207,8 @@ export class SessionHandler implements CommandHandler, SlotEvents {
    * Seam: a per-session SQL dialect (sql_mode, client charset, backend version) is passed from here.
    */
   classify(sql: string): Classification {
+    // A prepared text too long to lex (a COM_QUERY that long is not even decoded).
+    if (sql.length > this.ctx.maxLexedStatement) return BIG_STATEMENT;
     return classify(sql, this.reading.current());
   }
 
@@ -291,22 +315,27 @@ export class SessionHandler implements CommandHandler, SlotEvents {
 
   private send(cmd: Command, role: Role, retryable: boolean): void {
     const { p, command, kind, stmt } = cmd;
-    const framed = frameForBackend(p.payload, p.raw, stmt);
+    const framed = frameForBackend(p, stmt);
     if (kind === null) {
       this.slot.sendOnly(framed); // COM_STMT_SEND_LONG_DATA: no response
       return;
     }
     const audit = this.audit;
     // EXECUTE: the classification and dialect of the prepare, never the text re-read now (issue 19).
-    const gate = audit.enabled
-      ? audit.gate(
-          command === COM_QUERY ? cmd.sql : command === COM_STMT_EXECUTE ? stmt!.sql : null,
-          role,
-          command === COM_STMT_EXECUTE
-            ? this.reading.auditContext(stmt!.classification, stmt!.dialect)
-            : this.reading.auditContext(cmd.c),
-        )
-      : null;
+    const sql = command === COM_QUERY ? cmd.sql : command === COM_STMT_EXECUTE ? stmt!.sql : null;
+    const gate = !audit.enabled
+      ? null
+      : cmd.c === BIG_STATEMENT
+        ? audit.gateBytes(p.rawParts ? textOfParts(p.rawParts) : [{ bytes: p.payload, start: 1 }], role)
+        : sql !== null && sql.length > this.ctx.maxLexedStatement
+          ? audit.gateBytes([{ bytes: Buffer.from(sql), start: 0 }], role)
+          : audit.gate(
+              sql,
+              role,
+              command === COM_STMT_EXECUTE
+                ? this.reading.auditContext(stmt!.classification, stmt!.dialect)
+                : this.reading.auditContext(cmd.c),
+            );
     if (gate === REFUSED_UNRESOLVED) {
       this.loop.refuse(1, "PAIRGATE_AUDIT_UNRESOLVED", AUDIT_UNRESOLVED_MESSAGE);
       return;
@@ -315,19 +344,46 @@ export class SessionHandler implements CommandHandler, SlotEvents {
       command,
       kind,
       role,
-      payload: p.payload,
+      // A long statement the client split is never retried (a write): its payload is not joined.
+      payload: p.rawParts && cmd.c === BIG_STATEMENT ? NOT_KEPT : p.payload,
       stmt,
       classification: cmd.c,
       startedAt: performance.now(),
       forwarded: false,
       collect: kind === ResponseKind.Prepare || gate || setsUserVariable(cmd.c) ? [] : null,
       gate,
+      held: 0,
+      discard: false,
       prepareSql: cmd.prepareSql,
       retryable,
       retried: false,
     };
     this.loop.to("sent");
     this.slot.send(f, framed);
+    if (gate) void gate.then((durable) => this.gateSettled(f, durable));
+  }
+
+  /**
+   * The audit event of a statement still running became durable (or cannot be): release what was
+   * held and stream the rest, or drop it all and answer with an ERR at the end (`completed`). When
+   * the response completed first, `completed` owns the gate (f.gate is null) and this does nothing.
+   */
+  private gateSettled(f: Inflight, durable: boolean): void {
+    if (this.loop.closed || f.gate === null) return;
+    f.gate = null;
+    // `SET @x := (SELECT … audited)`: its answer also waits for the user variable's read-back (finished).
+    if (durable && setsUserVariable(f.classification)) return;
+    const held = f.collect!;
+    f.collect = null;
+    f.held = 0;
+    let more = true;
+    if (!durable) f.discard = true;
+    else if (held.length > 0) {
+      f.forwarded = true;
+      more = this.loop.write(held.length === 1 ? held[0]! : Buffer.concat(held));
+    }
+    // The backend may have been paused at the hold limit; a client that cannot take more resumes it on 'drain'.
+    if (more) this.slot.clientDrained();
   }
 
   // ---------------------------------------------------------------- responses (from the slot)
@@ -353,6 +409,11 @@ export class SessionHandler implements CommandHandler, SlotEvents {
         f.collect = null;
         this.finish(f, status, failed || !durable);
       });
+      return;
+    }
+    if (f.discard) {
+      this.loop.refuse(1, "PAIRGATE_AUDIT_REFUSED", AUDIT_REFUSED_MESSAGE);
+      this.finish(f, s.status, true);
       return;
     }
     if (f.collect && f.kind === ResponseKind.Prepare) {

@@ -52,7 +52,7 @@ export function refuseGuarded(h: SessionHandler, f: Inflight, seq: number): void
   f.gate = null;
   f.collect = null;
   h.ctx.hooks.writeRejected();
-  h.loop.refuse(seq, "PAIRGATE_READ_ONLY", READ_ONLY_MESSAGE);
+  h.loop.refuseAt(seq, "PAIRGATE_READ_ONLY", READ_ONLY_MESSAGE);
   if (h.audit.enabled) {
     const sql = f.command === COM_QUERY ? decodeSql(f.payload, 1, h.reading.dialect) : (f.stmt?.sql ?? null);
     h.audit.post({

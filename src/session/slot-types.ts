@@ -26,8 +26,15 @@ export interface Inflight {
    * audited statement's (released only once its audit event is durable).
    */
   collect: Buffer[] | null;
-  /** An audited statement: resolves true when its event is durable, false when it must be refused. */
+  /**
+   * An audited statement whose event is not durable yet: resolves true when it is, false when the
+   * result must be refused. Null once settled (the held chunks then went out, or were dropped).
+   */
   gate: Promise<boolean> | null;
+  /** Bytes held in `collect` for the gate: past AUDIT_HOLD_BYTES the backend is paused until it settles. */
+  held: number;
+  /** The gate refused the result: the rest of the response is read and dropped, the client gets an ERR. */
+  discard: boolean;
   prepareSql: string | null;
   /** The router said: may run once more elsewhere if the backend is lost before any byte went out. */
   retryable: boolean;

@@ -4,6 +4,7 @@
  * connection, its "generation") is swapped in on the way out.
  */
 import { COM_STMT_EXECUTE, COM_STMT_FETCH, COM_STMT_RESET } from "../protocol/constants.js";
+import type { Packet } from "../protocol/framer.js";
 import { frameWithStatementId, patchStatementId, setPrepareOkStatementId } from "../protocol/messages.js";
 import { framePayload } from "../protocol/packet.js";
 import { ResponseKind } from "../protocol/response-scanner.js";
@@ -48,6 +49,21 @@ export class StatementMap {
           ? "mysqld_stmt_fetch"
           : "mysqld_stmt_reset";
     return `Unknown prepared statement handler (${this.clientIdOf(payload)}) given to ${name}`;
+  }
+
+  /**
+   * The session may not prepare another statement (`maxPreparedStatements` open): the message for
+   * its ERR 1461, else null. Checked before the PREPARE reaches the server, whose own limit
+   * (max_prepared_stmt_count) is global: one session reaching it would fail every other's prepares.
+   */
+  refusePrepare(max: number): string | null {
+    const open = this.state().statements.size;
+    if (open < max) return null;
+    return (
+      `Can't create more than ${max} prepared statements in one session (pairgate's maxPreparedStatements; ` +
+      `${open} are open): close the statements the application no longer uses (COM_STMT_CLOSE, ` +
+      "e.g. mysql2's unprepare or a driver's statement cache size) or ask the operators to raise maxPreparedStatements"
+    );
   }
 
   forget(stmt: PreparedStatement): void {
@@ -107,10 +123,15 @@ export function statementResponseKind(command: number): ResponseKind | null {
  * id 0, checked on arrival), a statement command with the backend's statement id — written into the
  * client's own packet in place when it came as one (the read chunk is the session's and never
  * reused; the statement was looked up before, and a retry reframes from the payload with the id of
- * its own backend), else into a framed copy.
+ * its own backend), else into a framed copy. A plain command the client split (over 16 MiB) is its
+ * own wire packets, the same bytes a reframing would produce.
  */
-export function frameForBackend(payload: Buffer, raw: Buffer | null, stmt: PreparedStatement | null): Buffer {
+export function frameForBackend(
+  p: Pick<Packet, "payload" | "raw" | "rawParts">,
+  stmt: PreparedStatement | null,
+): Buffer | readonly Buffer[] {
   if (stmt)
-    return raw ? patchStatementId(raw, stmt.backendId) : frameWithStatementId(payload, stmt.backendId);
-  return raw ?? framePayload(payload, 0);
+    return p.raw ? patchStatementId(p.raw, stmt.backendId) : frameWithStatementId(p.payload, stmt.backendId);
+  // A command split over 16 MiB packets goes out as the client's own packets: no joined or framed copy.
+  return p.raw ?? p.rawParts ?? framePayload(p.payload, 0);
 }

@@ -12,7 +12,13 @@
  * - keywords are upper-cased (see keywords.ts); identifiers keep their case and quotes;
  * - tokens are separated by one space, with none inside `( )`, before `,` or around `.`, and none
  *   between a function name and its `(`: `COUNT(*)`, `t.id`;
- * - statements of a multi-statement are joined with "; "; a trailing `;` is dropped.
+ * - statements of a multi-statement are joined with "; "; a trailing `;` is dropped;
+ * - at most MAX_DIGEST_LENGTH characters (performance_schema's max_digest_length): the rest of the
+ *   text is not read.
+ *
+ * Linear in the text and bounded in what it keeps (issue 19: a 1 MB statement of `status.x, ...`
+ * took 55 s): the output is a list of parts with its length counted, never a string sliced and
+ * re-joined per token, and reading stops at the length bound.
  */
 import { K, KF_FUNC, KW_FLAGS, KW_UPPER } from "./keywords.js";
 import {
@@ -56,15 +62,24 @@ function isLiteral(t: number): boolean {
   return t === TOK_STRING || t === TOK_NUMBER || t === TOK_HEX || t === TOK_PARAM;
 }
 
+/** `kwOutPos` of a keyword being written. */
+const KW_PENDING = -2;
+
+/** performance_schema's max_digest_length default: a digest is at most this long. */
+export const MAX_DIGEST_LENGTH = 1024;
+
 /** Digest of `sql`. Never throws. */
 export function digest(sql: string): string {
   const lx = new Lexer(sql);
-  let out = "";
+  // The output so far: `parts` joined, `outLen` characters.
+  const parts: string[] = [];
+  let outLen = 0;
   let prev = P_NONE;
   let depth = 0;
   let stmtOpen = false;
   let pendingSemi = false;
-  // A keyword just written, so a following `.` can turn it back into the identifier it was.
+  // A keyword just written (its index in `parts`), so a following `.` can turn it back into the
+  // identifier it was.
   let kwOutPos = -1;
   let kwSrcStart = 0;
   let kwSrcEnd = 0;
@@ -72,13 +87,16 @@ export function digest(sql: string): string {
   // 4 after its comma, 5 in a later row.
   let vState = 0;
   let vDepth = 0;
+  // Rows: the index in `parts` where the row in progress starts, the first row's text, and where
+  // (index and length) the output stood before the comma ahead of the row in progress.
   let rowStart = 0;
   let firstRow = "";
-  let commaPos = 0;
+  let commaPart = 0;
+  let commaLen = 0;
   let collapsed = false;
 
   let t = lx.next();
-  while (t !== TOK_EOF) {
+  while (t !== TOK_EOF && outLen <= MAX_DIGEST_LENGTH) {
     let text: string;
     let cls: number;
     if (t === TOK_PUNCT && lx.ch === CH_SEMI) {
@@ -91,7 +109,8 @@ export function digest(sql: string): string {
       continue;
     }
     if (pendingSemi) {
-      out += "; ";
+      parts.push("; ");
+      outLen += 2;
       pendingSemi = false;
     }
     stmtOpen = true;
@@ -105,7 +124,9 @@ export function digest(sql: string): string {
             const m = lx.save();
             lx.next();
             if (literalList(lx)) {
-              out += prev === P_NONE ? "IN (...)" : " IN (...)";
+              const inList = prev === P_NONE ? "IN (...)" : " IN (...)";
+              parts.push(inList);
+              outLen += inList.length;
               prev = P_CLOSE;
               t = lx.next();
               continue;
@@ -114,7 +135,7 @@ export function digest(sql: string): string {
           }
           text = KW_UPPER[kw];
           cls = (KW_FLAGS[kw] & KF_FUNC) !== 0 ? P_NAME : P_KW;
-          kwOutPos = out.length + (prev === P_NONE ? 0 : 1);
+          kwOutPos = KW_PENDING; // its index once written, below
           kwSrcStart = lx.start;
           kwSrcEnd = lx.end;
           if (kw === VALUES || kw === VALUE) {
@@ -151,7 +172,9 @@ export function digest(sql: string): string {
           cls = P_DOT;
           if (wasKw >= 0) {
             // `status.x`: the keyword was a table name.
-            out = out.slice(0, wasKw) + lx.src.slice(kwSrcStart, kwSrcEnd);
+            const asWritten = lx.src.slice(kwSrcStart, kwSrcEnd);
+            outLen += asWritten.length - parts[wasKw]!.length;
+            parts[wasKw] = asWritten;
           }
         } else if (
           (c === CH_MINUS || c === CH_PLUS) &&
@@ -188,7 +211,8 @@ export function digest(sql: string): string {
       cls !== P_DOT &&
       !(cls === P_OPEN && prev === P_NAME)
     ) {
-      out += " ";
+      parts.push(" ");
+      outLen++;
     }
 
     // VALUES rows.
@@ -196,26 +220,36 @@ export function digest(sql: string): string {
       if (cls === P_OPEN) {
         if (vState === 1 || vState === 4) {
           vDepth = depth;
-          rowStart = out.length;
+          rowStart = parts.length;
           vState = vState === 1 ? 2 : 5;
         }
       } else if (cls === P_COMMA) {
         if (vState === 3) {
-          commaPos = out.length;
+          commaPart = parts.length;
+          commaLen = outLen;
           vState = 4;
         }
       } else if (vState === 1 || vState === 3 || vState === 4) {
         if (cls !== P_KW || vState !== 1) vState = 0; // VALUES ROW(...) etc.: nothing to collapse
       }
     }
-    out += text;
+    parts.push(text);
+    outLen += text.length;
+    if (kwOutPos === KW_PENDING) kwOutPos = parts.length - 1;
     if (cls === P_OPEN) depth++;
     else if (cls === P_CLOSE) {
       depth--;
       if ((vState === 2 || vState === 5) && depth === vDepth) {
-        if (vState === 2) firstRow = out.slice(rowStart);
-        else if (out.slice(rowStart) === firstRow) {
-          out = out.slice(0, commaPos) + (collapsed ? "" : ", ...");
+        // Each row is joined once: linear in the rows' text.
+        const row = parts.slice(rowStart).join("");
+        if (vState === 2) firstRow = row;
+        else if (row === firstRow) {
+          parts.length = commaPart;
+          outLen = commaLen;
+          if (!collapsed) {
+            parts.push(", ...");
+            outLen += 5;
+          }
           collapsed = true;
         }
         vState = 3;
@@ -224,7 +258,8 @@ export function digest(sql: string): string {
     prev = cls;
     t = lx.next();
   }
-  return out;
+  const out = parts.join("");
+  return out.length > MAX_DIGEST_LENGTH ? out.slice(0, MAX_DIGEST_LENGTH) : out;
 }
 
 /**

@@ -4,42 +4,87 @@ import * as assert from "uvu/assert";
 import { AUDIT_FIELD_LIMITS, completeEvent, truncateField, UuidV7 } from "../../src/audit/event.js";
 import { LoginThrottle } from "../../src/frontend/throttle.js";
 
-test("maxFailures within windowMs block the address for blockMs; other addresses are not affected", () => {
+test("maxFailures for one user within windowMs block that user at that address for blockMs", () => {
   let now = 1_000_000;
-  const cfg = { enabled: true, maxFailures: 3, windowMs: 10_000, blockMs: 60_000 };
+  const cfg = { enabled: true, maxFailures: 3, addressMaxFailures: 100, windowMs: 10_000, blockMs: 60_000 };
   const t = new LoginThrottle(
     () => cfg,
     1000,
     () => now,
   );
-  assert.is(t.failure("10.0.0.1"), false);
-  assert.is(t.failure("10.0.0.1"), false);
-  assert.is(t.blockedFor("10.0.0.1"), 0);
-  assert.is(t.failure("10.0.0.1"), true, "the third failure blocks");
-  assert.is(t.blockedFor("10.0.0.1"), 60_000);
-  assert.is(t.blockedFor("10.0.0.2"), 0, "another address is not blocked");
-  assert.is(t.failure("10.0.0.1"), false, "failures while blocked do not block again");
+  assert.is(t.failure("10.0.0.1", "app"), null);
+  assert.is(t.failure("10.0.0.1", "app"), null);
+  assert.is(t.blockedUserFor("10.0.0.1", "app"), 0);
+  assert.is(t.failure("10.0.0.1", "app"), "user", "the third failure blocks");
+  assert.is(t.blockedUserFor("10.0.0.1", "app"), 60_000);
+  assert.is(t.blockedUserFor("10.0.0.1", "other"), 0, "another user at that address is not blocked");
+  assert.is(t.blockedUserFor("10.0.0.2", "app"), 0, "the user at another address is not blocked");
+  assert.is(t.blockedFor("10.0.0.1"), 0, "the address itself is greeted");
+  assert.is(t.failure("10.0.0.1", "app"), null, "failures while blocked do not block again");
   now += 59_999;
-  assert.is(t.blockedFor("10.0.0.1"), 1);
+  assert.is(t.blockedUserFor("10.0.0.1", "app"), 1);
   now += 1;
-  assert.is(t.blockedFor("10.0.0.1"), 0, "unblocked after blockMs");
+  assert.is(t.blockedUserFor("10.0.0.1", "app"), 0, "unblocked after blockMs");
   // Failures spread beyond the window do not add up.
-  t.failure("10.0.0.3");
-  t.failure("10.0.0.3");
+  t.failure("10.0.0.3", "u");
+  t.failure("10.0.0.3", "u");
   now += 10_001;
-  assert.is(t.failure("10.0.0.3"), false);
+  assert.is(t.failure("10.0.0.3", "u"), null);
   assert.is(t.blockedCount(), 0);
   cfg.enabled = false;
-  for (let i = 0; i < 10; i++) assert.is(t.failure("10.0.0.4"), false, "disabled: never blocks");
+  for (let i = 0; i < 10; i++) assert.is(t.failure("10.0.0.4", "u"), null, "disabled: never blocks");
 });
 
-test("the table of addresses is bounded", () => {
+test("a storm of other names blocks the address, but not a user that logged in from it", () => {
+  let now = 1_000_000;
+  const cfg = { enabled: true, maxFailures: 10, addressMaxFailures: 20, windowMs: 60_000, blockMs: 60_000 };
   const t = new LoginThrottle(
-    () => ({ enabled: true, maxFailures: 5, windowMs: 60_000, blockMs: 60_000 }),
+    () => cfg,
+    1000,
+    () => now,
+  );
+  t.success("10.0.0.1", "app");
+  let blocked: string | null = null;
+  for (let i = 0; i < 20; i++) blocked = t.failure("10.0.0.1", `ghost${i}`);
+  assert.is(blocked, "address", "the 20th failure for any names blocks the address");
+  assert.is(t.blockedFor("10.0.0.1"), 0, "greeted: a trusted user may log in from it");
+  assert.is(t.blockedUserFor("10.0.0.1", "app"), 0, "the app keeps logging in");
+  assert.is(
+    t.blockedUserFor("10.0.0.1", "ghost99"),
+    60_000,
+    "a new name is refused without a password check",
+  );
+  assert.is(t.blockedUserFor("10.0.0.1", "intruder"), 60_000);
+  // An address nobody logged in from is refused before the greeting.
+  for (let i = 0; i < 20; i++) t.failure("10.0.0.9", `ghost${i}`);
+  assert.is(t.blockedFor("10.0.0.9"), 60_000);
+  // Trust lasts TRUST_MS after the last success.
+  now += 24 * 3_600_000;
+  for (let i = 0; i < 20; i++) t.failure("10.0.0.1", `ghost${i}`);
+  assert.is(t.blockedUserFor("10.0.0.1", "app"), 60_000, "trust expired");
+  t.success("10.0.0.1", "app");
+  assert.is(t.blockedUserFor("10.0.0.1", "app"), 0);
+});
+
+test("the throttle's tables are bounded", () => {
+  const t = new LoginThrottle(
+    () => ({ enabled: true, maxFailures: 5, addressMaxFailures: 50, windowMs: 60_000, blockMs: 60_000 }),
     1000,
   );
-  for (let i = 0; i < 50_000; i++) t.failure(`fd00::${i.toString(16)}`);
-  assert.ok((t as unknown as { entries: Map<string, unknown> }).entries.size <= 1000);
+  for (let i = 0; i < 50_000; i++) {
+    t.failure(`fd00::${i.toString(16)}`, `u${i}`);
+    t.success(`fd01::${i.toString(16)}`, `u${i}`);
+  }
+  const sizes = t as unknown as {
+    pairs: Map<string, unknown>;
+    addresses: Map<string, unknown>;
+    trusted: Map<string, unknown>;
+    trustedPerAddress: Map<string, unknown>;
+  };
+  assert.ok(sizes.pairs.size <= 1000);
+  assert.ok(sizes.addresses.size <= 1000);
+  assert.ok(sizes.trusted.size <= 1000);
+  assert.ok(sizes.trustedPerAddress.size <= 1000);
 });
 
 test("client-supplied audit fields are cut to AUDIT_FIELD_LIMITS (a 65,000-byte user name)", () => {

@@ -268,4 +268,42 @@ test("a 16 MiB packet trickled in 1 KiB chunks is framed in linear time, and not
   assert.is(g.buffered(), 14);
 });
 
+test("room(): a large packet's bytes are read straight into its buffer, with no copy, and come out intact", () => {
+  // 0xFFFFFF + 0xFFFFFF + 5 bytes: a 32 MiB command in three wire packets, as a read channel
+  // would deliver it, reading into room() whenever the framer offers it.
+  const payload = Buffer.alloc(2 * 0xffffff + 5);
+  for (let i = 0; i + 4 <= payload.length; i += 4) payload.writeUInt32LE((i * 2654435761) >>> 0, i);
+  const wire: Buffer[] = [];
+  for (let off = 0, seq = 0; ; seq++) {
+    const len = Math.min(0xffffff, payload.length - off);
+    const h = Buffer.alloc(4);
+    h.writeUIntLE(len, 0, 3);
+    h[3] = seq;
+    wire.push(h, payload.subarray(off, off + len));
+    off += len;
+    if (len < 0xffffff) break;
+  }
+  const stream = Buffer.concat(wire);
+  const f = new PacketFramer(64 * 1024 * 1024);
+  const got: Packet[] = [];
+  let inPlace = 0;
+  let at = 0;
+  while (at < stream.length) {
+    const room = f.room();
+    const slab = room ?? Buffer.alloc(65536);
+    const n = Math.min(slab.length, stream.length - at, 60_000);
+    stream.copy(slab, 0, at, at + n); // what the kernel would do
+    at += n;
+    if (room) inPlace += n;
+    got.push(...f.push(slab.subarray(0, n)));
+  }
+  assert.is(got.length, 1);
+  assert.is(got[0]!.length, payload.length);
+  assert.is(got[0]!.first, payload[0]);
+  assert.ok(got[0]!.payload.equals(payload), "payload intact");
+  assert.ok(Buffer.concat(got[0]!.rawParts!).equals(stream), "raw parts are the wire bytes");
+  assert.ok(inPlace > 0.9 * stream.length, `${inPlace} of ${stream.length} bytes read in place`);
+  assert.is(f.room(), null, "no packet under way");
+});
+
 test.run();

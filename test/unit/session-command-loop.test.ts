@@ -330,4 +330,44 @@ test("phase: every transition, and `closed` absorbs everything", () => {
   assert.is(nextPhase(IDLE, "sent"), nextPhase(IDLE, "sent"));
 });
 
+test("an ERR of pairgate's after a command split over 16 MiB packets follows the last packet's sequence id", () => {
+  const socket = new FakeSocket();
+  const loop = new CommandLoop(
+    socket as unknown as Socket,
+    { maxAllowedPacket: 64 * 1024 * 1024, netReadTimeoutMs: 60_000 },
+    quietLog as unknown as Logger,
+  );
+  const refused: number[] = [];
+  const handler: CommandHandler = {
+    command(p: Packet) {
+      refused.push(p.lastSeq);
+      loop.refuse(1, "PAIRGATE_READ_ONLY", "refused"); // what the router's 1290 does
+    },
+    infileData() {},
+    clientDrained() {},
+    clientClosed() {},
+    close() {},
+  };
+  loop.to("logged_in");
+  loop.bind(handler);
+  loop.start(socket as unknown as Socket, true);
+  // COM_QUERY of 0xFFFFFF + 0xFFFFFF + 10 bytes: packets 0, 1, 2; the reply must be 3.
+  const full = 0xffffff;
+  const frameOf = (seq: number, len: number) => {
+    const b = Buffer.alloc(4 + len, 0x61);
+    b.writeUIntLE(len, 0, 3);
+    b[3] = seq;
+    if (seq === 0) b[4] = 0x03;
+    return b;
+  };
+  socket.emit("data", Buffer.concat([frameOf(0, full), frameOf(1, full), frameOf(2, 10)]));
+  assert.equal(refused, [2]);
+  assert.is(socket.written.length, 1);
+  assert.is(socket.written[0]![3], 3, "sequence id of the ERR");
+  assert.is(socket.written[0]![4], 0xff);
+  // The next one-packet command is answered at 1 again.
+  socket.emit("data", frameOf(0, 5));
+  assert.is(socket.written[1]![3], 1);
+});
+
 test.run();

@@ -1,5 +1,6 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
+import { MAX_DIGEST_LENGTH } from "../../src/sql/digest.js";
 import { digest } from "../../src/sql/index.js";
 
 const cases: Array<[string, string]> = [
@@ -103,6 +104,36 @@ test("never throws on truncated input", () => {
     "INSERT INTO t (a) VALUES (1, _utf8'x'), (2, 'y') /* c */ ON DUPLICATE KEY UPDATE a IN (1, -2)";
   for (let i = 0; i <= full.length; i++) digest(full.slice(0, i));
   assert.is(digest("SELECT 'unterminated"), "SELECT ?");
+});
+
+test("digest is linear in the text and bounded in length (issue 19)", () => {
+  // Shapes that were superlinear at fd3936b (a keyword before a dot re-sliced the whole output
+  // per token: 55 s for 1 MB; alternating VALUES rows: 32 s).
+  const shapes: Record<string, (n: number) => string> = {
+    keywordDot: (n) => `SELECT ${"status.x, ".repeat(n / 10)} 1`,
+    valuesAlternating: (n) => `INSERT INTO t VALUES ${"(1,'a'),(2),".repeat(n / 12)}(1,'a')`,
+    valuesSame: (n) => `INSERT INTO t VALUES ${"(1,'a'),".repeat(n / 8)}(1,'a')`,
+    inList: (n) => `SELECT 1 FROM t WHERE a IN (${"1,".repeat(n / 2)}x)`,
+    tokens: (n) => `SELECT ${"a, ".repeat(n / 3)} 1`,
+  };
+  for (const [name, make] of Object.entries(shapes)) {
+    const small = make(250_000);
+    const big = make(1_000_000);
+    let t0 = performance.now();
+    const d = digest(big);
+    const bigMs = performance.now() - t0;
+    t0 = performance.now();
+    digest(small);
+    const smallMs = performance.now() - t0;
+    assert.ok(d.length <= MAX_DIGEST_LENGTH, `${name}: ${d.length} characters`);
+    // Generous: a busy machine, and JIT warm-up in the first run.
+    assert.ok(bigMs < 2000, `${name}: ${bigMs.toFixed(0)} ms for 1 MB`);
+    assert.ok(
+      bigMs < 20 * smallMs + 200,
+      `${name}: 1 MB ${bigMs.toFixed(0)} ms vs 250 KB ${smallMs.toFixed(0)} ms`,
+    );
+  }
+  assert.is(digest("SELECT (status.x) FROM status"), "SELECT (status.x) FROM STATUS");
 });
 
 test.run();
