@@ -30,6 +30,7 @@ import { startPair, type TestPair } from "../helpers/pair.js";
 import { freePorts } from "../helpers/ports.js";
 import { type RunningProxy, startProxy } from "../helpers/proxy.js";
 import { onRoot, q, waitReplicated } from "../helpers/sql.js";
+import { until } from "../helpers/wait.js";
 
 let pair: TestPair;
 let px: RunningProxy;
@@ -189,6 +190,23 @@ test("read_write: sessions set expressions, a NO_BACKSLASH_ESCAPES prepare and a
   routineSession.on("error", () => {});
   await routineSession.query("SELECT f_read() AS n");
 
+  // pairgate's own audit tables (created by its delivery on the primary, replicated) belong in the
+  // baseline: the oracle is about what a client makes happen on the secondary.
+  await until(
+    "pairgate's audit tables reached the secondary",
+    async () =>
+      onRoot(pair, "secondary", async (c) =>
+        Number(
+          (
+            await q(
+              c,
+              "SELECT COUNT(*) AS n FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'passtrix' AND TABLE_NAME = 'pairgate_replayed'",
+            )
+          )[0].n,
+        ),
+      ).then((n) => n === 1),
+    20_000,
+  );
   await waitReplicated(pair, 20);
   baselineFiles = listFiles(datadir);
 });
