@@ -8,7 +8,7 @@ import { createSecureContext } from "node:tls";
 import { StatusHistory } from "./admin/history.js";
 import { type AdminServer, startAdminServer } from "./admin/server.js";
 import { truncateField } from "./audit/event.js";
-import { Audit } from "./audit/index.js";
+import { Audit, AuditCatalog, AuditedNames, catalogConnection } from "./audit/index.js";
 import type { BackendTarget, Role } from "./backend/connection.js";
 import { type Config, configPath } from "./config/load.js";
 import type { AuthenticatedClient } from "./frontend/handshake.js";
@@ -26,6 +26,8 @@ export class PairgateProxy {
   readonly topology: Topology;
   readonly metrics: Metrics;
   readonly audit: Audit | null = null;
+  /** What else reaches an audited table, read from the serving backend's catalog. */
+  readonly auditCatalog: AuditCatalog | null = null;
   /** The last hour for the status page's charts. */
   readonly history: StatusHistory;
   private listener: ClientListener;
@@ -106,7 +108,12 @@ export class PairgateProxy {
       audit: null,
     };
     if (config.audit.enabled) {
-      this.audit = new Audit({ config, logger, tablesOf });
+      this.auditCatalog = new AuditCatalog({
+        connect: () => catalogConnection(this.config[this.servingRole()], this.config.baseDir),
+        intervalMs: config.audit.catalogRefreshMs,
+        logger: logger.child({ part: "audit-catalog" }),
+      });
+      this.audit = new Audit({ config, logger, tablesOf, names: new AuditedNames(this.auditCatalog) });
       this.sessionContext.audit = this.audit;
       this.metrics.setAuditSource(this.audit);
       this.topology.on("transition", (t) => this.audit?.transition(t));
@@ -322,6 +329,8 @@ export class PairgateProxy {
     } catch (e) {
       this.logger.warn({ err: (e as Error).message }, "starting before both backends were checked");
     }
+    // Before serving: the views, triggers and routines that reach an audited table are known.
+    await this.auditCatalog?.start();
     this.address = await this.listener.listen();
     this.history.start();
     this.admin = await this.startAdmin(this.config);
@@ -428,6 +437,7 @@ export class PairgateProxy {
     for (const s of this.sessions) s.drain();
     while (this.sessions.size > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
     this.listener.destroyAll();
+    this.auditCatalog?.stop();
     await this.audit?.stop();
     this.history.stop();
     await this.topology.stop();

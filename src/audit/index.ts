@@ -23,6 +23,7 @@ import { Journal, JournalError, type JournalIo } from "./journal.js";
 import { type AuditLog, createAuditLog } from "./log.js";
 import {
   type AuditContext,
+  type AuditedNames,
   type AuditRuleConfig,
   AuditRules,
   CaptureTables,
@@ -33,7 +34,8 @@ import {
 export type { AuditEvent, AuditEventInput, AuditOperation, AuditOutcome } from "./event.js";
 export { JOURNAL_FAILED, JournalError } from "./journal.js";
 export type { AuditContext, RuleMatch, TablesOf } from "./rules.js";
-export { UNRESOLVED_OPERATION } from "./rules.js";
+export { AuditCatalog, catalogConnection } from "./catalog.js";
+export { AuditedNames, UNRESOLVED_OPERATION } from "./rules.js";
 
 /** The parts of the config audit reads (a full `Config` fits). */
 export interface AuditConfig {
@@ -76,6 +78,8 @@ export interface AuditOptions {
   segmentBytes?: number;
   hooks?: DeliveryHooks;
   auditLog?: AuditLog;
+  /** Audited names beyond the rules' (the server's catalog, copies): kept across config reloads. */
+  names?: AuditedNames;
 }
 
 export interface AuditStartOptions {
@@ -121,7 +125,7 @@ export class Audit {
     this.site = opts.config.site;
     const base = opts.config.baseDir ?? process.cwd();
     this.journalDir = resolve(base, opts.config.audit.journalDir);
-    this.#rules = new AuditRules(opts.config.audit.rules, opts.tablesOf, opts.config.audit);
+    this.#rules = new AuditRules(opts.config.audit.rules, opts.tablesOf, opts.config.audit, opts.names);
     this.#capture = new CaptureTables(opts.config.audit.captureTables, opts.tablesOf);
   }
 
@@ -286,7 +290,7 @@ export class Audit {
 
   /** Config reload: new rules and capture tables apply to the next statement. */
   setRules(rules: readonly AuditRuleConfig[], captureTables: readonly string[]): void {
-    this.#rules = new AuditRules(rules, this.#o.tablesOf, this.#cfg.audit);
+    this.#rules = new AuditRules(rules, this.#o.tablesOf, this.#cfg.audit, this.#o.names);
     this.#capture = new CaptureTables(captureTables, this.#o.tablesOf);
   }
 
@@ -294,6 +298,12 @@ export class Audit {
   matchStatement(sql: string, context: string | null | undefined | AuditContext): RuleMatch | null {
     if (!this.enabled) return null;
     return this.#rules.match(sql, context);
+  }
+
+  /** A statement too large to lex: audited by a plain search for the audited names (AuditRules.matchUnlexed). */
+  matchUnlexed(text: string | Uint8Array, dbUser?: string | null): RuleMatch | null {
+    if (!this.enabled) return null;
+    return this.#rules.matchUnlexed(text, dbUser);
   }
 
   /**

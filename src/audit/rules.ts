@@ -1,8 +1,16 @@
 /**
  * Audit rules from the config, compiled once. `match` runs on every statement, so it first tests
- * the SQL text against one case-insensitive regex of the rules' bare table names and returns
- * null before calling the classifier when none occurs and nothing in the statement could hide an
- * audited read (the common case).
+ * the SQL text against one case-insensitive regex of every audited bare name and server-source word
+ * and returns null before any token pass when none occurs and nothing in the statement could hide
+ * an audited read (the common case).
+ *
+ * Audit by presence (presence.ts): a statement that names an audited table, view or routine
+ * anywhere — any clause, any statement kind, whatever alias or CTE name shadows it — or reaches a
+ * copy the server keeps (binlog events, other sessions' statements, query logs, …) gets an event.
+ * The audited names are the rules' own, those the server's catalog shows reaching them (views,
+ * routines, trigger targets: catalog.ts), and the tables a statement naming one writes while
+ * pairgate runs (a copy: `INSERT … SELECT`, multi-table `UPDATE`, `CREATE TABLE … AS SELECT`, a
+ * trigger created through pairgate); those are audited from then on.
  *
  * What a proxy cannot see, it does not pretend to resolve: a statement that calls a routine no rule
  * names (and `audit.safeRoutines` does not list), runs dynamic SQL (PREPARE / EXECUTE / EXECUTE
@@ -14,7 +22,18 @@
 import { RE2JS } from "re2js";
 import { type Classification, classify } from "../sql/classify.js";
 import type { SqlDialect } from "../sql/dialect.js";
+import type { AuditCatalog } from "./catalog.js";
+import { bodyFacts, ddlObject, deriveNames } from "./catalog.js";
 import type { AuditOperation } from "./event.js";
+import {
+  type AuditedName,
+  NameIndex,
+  presence,
+  SOURCE_PRECHECK,
+  SOURCE_SCHEMAS,
+  searchNameBytes,
+  searchNames,
+} from "./presence.js";
 import { commentTagValue, startsWithInsert } from "./scan.js";
 
 export interface AuditRuleConfig {
@@ -54,6 +73,12 @@ export interface RuleMatch {
   unresolved?: string[];
   /** `audit.unresolved` is "refuse": refuse the statement (it did not run) instead of recording it as run. */
   refuse?: boolean;
+  /**
+   * How the matched object reaches audited data when it is not a rule's own name: "view
+   * passtrix.v reaches passtrix.ptrx_passwords", "a copy the server keeps" (the event carries it
+   * as detail.via).
+   */
+  via?: string;
 }
 
 /** How unresolved statements are treated (config `audit.unresolved`, `audit.safeRoutines`). */
@@ -101,11 +126,22 @@ interface CompiledRule {
   tag: string | null;
 }
 
+/** Statements that may add a view, trigger, routine or event: the catalog is read again after them. */
+const DDL_VERBS: ReadonlySet<string> = new Set(["CREATE", "ALTER", "DROP", "RENAME"]);
+/** Statements whose written tables receive no data (a single DELETE, DROP, TRUNCATE, LOCK). */
+const NO_COPY_VERBS: ReadonlySet<string> = new Set(["DELETE", "DROP", "TRUNCATE", "LOCK"]);
+const ALL_RULES = () => true;
+
 /** A statement that may hide an audited read without naming the table: worth classifying. */
 const MAYBE_HIDDEN = /[(]|call|execute|prepare|handler|\/\*/i;
 
 function escapeRegex(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}
+
+/** Tables a stored program's body writes, `schema.name`. */
+function bodyWrites(body: string, schema: string, dialect: SqlDialect | undefined): string[] {
+  return bodyFacts(body, schema, dialect).writes;
 }
 
 export function normalizeTable(name: string): string {
@@ -143,18 +179,72 @@ function compilePattern(p: string | undefined, where: string): RE2JS | null {
   }
 }
 
+/** At most this many copies are remembered (a hostile session cannot grow the set without bound). */
+export const MAX_COPIES = 10_000;
+
+/**
+ * The audited names beyond the rules' own, shared by every compiled rule set of a process (a
+ * config reload keeps them): the server's catalog, and the copies statements made through pairgate.
+ */
+export class AuditedNames {
+  readonly catalog: AuditCatalog | null;
+  readonly copies: AuditedName[] = [];
+  #copyGeneration = 0;
+  /** Copies not remembered because MAX_COPIES was reached. */
+  dropped = 0;
+
+  constructor(catalog: AuditCatalog | null = null) {
+    this.catalog = catalog;
+  }
+
+  /** Changes whenever the names may have. */
+  get generation(): string {
+    return `${this.catalog?.generation ?? 0}/${this.#copyGeneration}`;
+  }
+
+  addCopy(n: AuditedName): void {
+    if (this.copies.some((c) => c.name === n.name && c.schema === n.schema)) return;
+    if (this.copies.length >= MAX_COPIES) {
+      this.dropped++;
+      return;
+    }
+    this.copies.push(n);
+    this.#copyGeneration++;
+  }
+
+  /** The catalog saw DDL go by: read it again soon. */
+  ddlRelayed(): void {
+    this.catalog?.changed();
+  }
+}
+
 export class AuditRules {
   readonly #rules: CompiledRule[];
-  readonly #precheck: RegExp | null;
   readonly #tablesOf: TablesOf;
   readonly #refuse: boolean;
   readonly #safe: Set<string>;
+  /** The rules' own names: the seeds of everything derived. */
+  readonly #seeds: AuditedName[] = [];
+  readonly #shared: AuditedNames;
+  /** Every audited name now, and the precheck over them; rebuilt when #shared changes. */
+  #index = new NameIndex();
+  #precheck: RegExp | null = null;
+  #generation = "";
 
-  constructor(rules: readonly AuditRuleConfig[], tablesOf: TablesOf, opts: AuditResolveOptions = {}) {
+  constructor(
+    rules: readonly AuditRuleConfig[],
+    tablesOf: TablesOf,
+    opts: AuditResolveOptions = {},
+    shared: AuditedNames = new AuditedNames(),
+  ) {
     this.#tablesOf = tablesOf;
     this.#refuse = opts.unresolved === "refuse";
     this.#safe = new Set((opts.safeRoutines ?? []).map(normalizeTable));
-    const names = new Set<string>();
+    this.#shared = shared;
+    const seed = (n: string, rule: number) => {
+      const dot = n.lastIndexOf(".");
+      this.#seeds.push({ schema: dot < 0 ? null : n.slice(0, dot), name: n.slice(dot + 1), rule });
+    };
     this.#rules = rules.map((r, i) => {
       const qualified = new Set<string>();
       const bare = new Set<string>();
@@ -162,7 +252,7 @@ export class AuditRules {
         const n = normalizeTable(t);
         if (n.includes(".")) qualified.add(n);
         else bare.add(n);
-        names.add(n.slice(n.lastIndexOf(".") + 1));
+        seed(n, i);
       }
       const routinesQualified = new Set<string>();
       const routinesBare = new Set<string>();
@@ -170,6 +260,7 @@ export class AuditRules {
         const n = normalizeTable(t);
         if (n.includes(".")) routinesQualified.add(n);
         else routinesBare.add(n);
+        seed(n, i);
       }
       return {
         operation: r.operation,
@@ -183,16 +274,46 @@ export class AuditRules {
         tag: r.appUserTag ? r.appUserTag.toLowerCase() : null,
       };
     });
-    this.#precheck =
-      names.size === 0
-        ? null
-        : new RegExp(
-            [...names]
-              .sort((a, b) => b.length - a.length)
-              .map(escapeRegex)
-              .join("|"),
-            "i",
-          );
+    this.#refreshNames();
+  }
+
+  /** Rebuilds the index and the precheck when the shared names changed (a catalog read, a copy). */
+  #refreshNames(): void {
+    const gen = this.#shared.generation;
+    if (gen === this.#generation) return;
+    this.#generation = gen;
+    const index = new NameIndex();
+    for (const s of this.#seeds) index.add(s);
+    for (const c of this.#shared.copies) index.add(c);
+    const catalog = this.#shared.catalog;
+    if (catalog !== null && catalog.objects.length > 0)
+      for (const d of deriveNames(catalog.objects, [...this.#seeds, ...this.#shared.copies])) index.add(d);
+    this.#index = index;
+    const names = [...index.names()].sort((a, b) => b.length - a.length).map(escapeRegex);
+    this.#precheck = names.length === 0 ? null : new RegExp([...names, SOURCE_PRECHECK].join("|"), "i");
+  }
+
+  /** Every audited bare name now (rules, catalog, copies), lower-cased. */
+  auditedNames(): string[] {
+    this.#refreshNames();
+    return [...this.#index.names()];
+  }
+
+  /**
+   * For a statement too large to lex (src/sql/digest.ts's bound): a plain search of its text or raw
+   * bytes for any audited bare name or server-source word. A hit is a match of the first rule that
+   * binds `dbUser` (object: the word found); null when none occurs or no rule binds the user.
+   */
+  matchUnlexed(text: string | Uint8Array, dbUser?: string | null): RuleMatch | null {
+    if (this.#rules.length === 0) return null;
+    this.#refreshNames();
+    const user = dbUser === undefined ? undefined : (dbUser ?? "").toLowerCase();
+    const rule = this.#rules.find((r) => user === undefined || r.dbUsers === null || r.dbUsers.has(user));
+    if (rule === undefined) return null;
+    const names = this.#index.names();
+    const hit = typeof text === "string" ? searchNames(text, names) : searchNameBytes(text, names);
+    if (hit === null) return null;
+    return { operation: rule.operation, object: hit, via: "named in a statement too large to read" };
   }
 
   get size(): number {
@@ -210,17 +331,24 @@ export class AuditRules {
     const ctx: AuditContext =
       typeof context === "object" && context !== null ? context : { defaultSchema: context ?? null };
     const defaultSchema = ctx.defaultSchema ?? null;
+    let c = ctx.classification;
+    // DDL may add a view, trigger or routine that reaches an audited table: read the catalog again
+    // soon, whoever sent it (what it adds at once is below, for the statements that name one).
+    if (c !== undefined && DDL_VERBS.has(c.verb)) this.#shared.ddlRelayed();
+    this.#refreshNames();
     let rules = this.#rules;
     if (ctx.dbUser !== undefined) {
       const user = (ctx.dbUser ?? "").toLowerCase();
       rules = rules.filter((r) => r.dbUsers === null || r.dbUsers.has(user));
       if (rules.length === 0) return null;
     }
-    const named = this.#precheck?.test(sql) === true;
-    let c = ctx.classification;
+    const named =
+      this.#precheck?.test(sql) === true ||
+      (defaultSchema !== null && SOURCE_SCHEMAS.has(defaultSchema.toLowerCase()));
     if (c === undefined) {
       if (!named && !MAYBE_HIDDEN.test(sql)) return null;
       c = classify(sql, ctx.dialect);
+      if (DDL_VERBS.has(c.verb)) this.#shared.ddlRelayed();
     }
     if (
       !named &&
@@ -236,17 +364,43 @@ export class AuditRules {
       if (unresolved === undefined) unresolved = [what];
       else if (!unresolved.includes(what)) unresolved.push(what);
     };
-    let found: { rule: CompiledRule; object: string } | null = null;
+    let found: { rule: CompiledRule; object: string; via?: string } | null = null;
+    /** Found by presence in the text: what the statement writes becomes a copy. */
+    let present = false;
 
     if (c.uncertain) unresolve("text read uncertainly (sql_mode, character set or executable comment)");
     if (c.dynamic) unresolve("dynamic SQL (PREPARE / EXECUTE)");
+    if (named) {
+      const bound = rules === this.#rules ? null : new Set(rules);
+      const ruleOk = bound === null ? ALL_RULES : (i: number) => bound.has(this.#rules[i]!);
+      const p = presence(this.#index, {
+        sql,
+        dialect: ctx.dialect,
+        defaultSchema,
+        anySchema: ctx.schemaUncertain === true,
+        ruleOk,
+      });
+      if (p.uncertain) unresolve("text read uncertainly (sql_mode, character set or executable comment)");
+      if (p.name !== null) {
+        found = { rule: this.#rules[p.name.rule]!, object: p.object };
+        if (p.name.via !== undefined) found.via = p.name.via;
+        present = true;
+      } else if (p.source !== null) {
+        found = { rule: rules[0]!, object: p.source, via: "a copy of data the server keeps" };
+      } else if (p.uncertain || c.uncertain) {
+        // Read uncertainly: a name anywhere in the raw text counts (the server may read it as one).
+        const hit = searchNames(sql, this.#index.names());
+        if (hit !== null) found = { rule: rules[0]!, object: hit, via: "named in text read uncertainly" };
+      }
+    }
     if (c.routines !== undefined) {
       for (const r of c.routines) {
         const resolved = resolveTable(r, defaultSchema);
         const bareName = resolved.slice(resolved.lastIndexOf(".") + 1);
         const rule = rules.find((x) => x.routinesQualified.has(resolved) || x.routinesBare.has(bareName));
         if (rule !== undefined) found ??= { rule, object: resolved };
-        else if (!this.#safe.has(resolved) && !this.#safe.has(bareName)) unresolve(`routine ${resolved}`);
+        else if (found === null && !this.#safe.has(resolved) && !this.#safe.has(bareName))
+          unresolve(`routine ${resolved}`);
       }
     }
     if (c.handler !== undefined && c.handler.op === "read") {
@@ -254,15 +408,8 @@ export class AuditRules {
       if (table !== undefined) found ??= this.#tableRule(rules, table, defaultSchema);
       else if (ctx.handles === undefined) unresolve(`HANDLER ${c.handler.name} READ`);
     }
-    if (found === null && named) {
-      const refs = this.#tablesOf(sql, ctx.dialect);
-      if (refs.uncertain) unresolve("text read uncertainly (sql_mode, character set or executable comment)");
-      for (const t of refs.read) {
-        found = this.#tableRule(rules, t, defaultSchema, ctx.schemaUncertain === true && !t.includes("."));
-        if (found !== null) break;
-      }
-    }
     if (found === null && unresolved === undefined) return null;
+    if (present && found !== null) this.#copies(sql, c, ctx, found.rule, found.object);
     const m: RuleMatch =
       found !== null
         ? { operation: found.rule.operation, object: found.object }
@@ -275,12 +422,46 @@ export class AuditRules {
         (rule.appUser ? firstCapture(rule.appUser, sql) : undefined) ??
         (rule.tag ? commentTagValue(sql, rule.tag) : undefined);
       if (appUser !== undefined) m.appUser = appUser;
+      if (found.via !== undefined) m.via = found.via;
     }
     if (unresolved !== undefined) {
       m.unresolved = unresolved;
       if (this.#refuse) m.refuse = true;
     }
     return m;
+  }
+
+  /**
+   * A statement that names an audited object: the tables it writes may now hold audited data (a
+   * copy), and a view, trigger or routine it creates reaches it. Recorded at once — before the
+   * statement has run and before the catalog is read again — for every session of this process.
+   */
+  #copies(sql: string, c: Classification, ctx: AuditContext, rule: CompiledRule, object: string): void {
+    const ruleIndex = this.#rules.indexOf(rule);
+    const schema = ctx.defaultSchema ? ctx.defaultSchema.toLowerCase() : null;
+    const via = `written by a statement naming ${object}`;
+    const copy = (qualified: string, why = via) => {
+      const dot = qualified.indexOf(".");
+      const n: AuditedName =
+        dot < 0
+          ? { schema, name: qualified, rule: ruleIndex, via: why }
+          : { schema: qualified.slice(0, dot), name: qualified.slice(dot + 1), rule: ruleIndex, via: why };
+      if (this.#index.lookup(n.name, n.schema, schema, false, ALL_RULES) !== null) return;
+      this.#shared.addCopy(n);
+    };
+    // A read writes no table (its INTO names variables or files); a single DELETE, DROP, … copies nothing.
+    if (c.multi || (c.kind !== "read" && !NO_COPY_VERBS.has(c.verb)))
+      for (const w of this.#tablesOf(sql, ctx.dialect).written) copy(normalizeTable(w));
+    if (c.verb === "CREATE" || c.verb === "ALTER") {
+      const o = ddlObject(sql, ctx.dialect);
+      if (o !== null && o.kind !== "view") {
+        const objSchema = o.schema ?? schema ?? "";
+        const why = `${o.kind} ${objSchema}.${o.name} created naming ${object}`;
+        if (o.kind === "routine") copy(`${objSchema}.${o.name}`, why);
+        if (o.table) copy(`${o.table.schema ?? objSchema}.${o.table.name}`, why);
+        for (const w of bodyWrites(o.body, objSchema, ctx.dialect)) copy(w, `${why}, written by it`);
+      }
+    }
   }
 
   #tableRule(

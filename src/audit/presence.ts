@@ -1,0 +1,287 @@
+/**
+ * Audit by presence: does a statement name an audited object anywhere?
+ *
+ * Not a parse of what the statement reads. One linear pass of pairgate's lexer over the text: every
+ * identifier (unquoted word or quoted name, in any clause of any statement kind, inside executable
+ * comments the server runs) is looked up among the audited names; a name counts wherever it
+ * stands — a FROM list, a subquery in `SHOW … WHERE`, a CTE body, a CTE *name* that shadows the
+ * table, `DELETE … RETURNING`, a multi-table `UPDATE`, a trigger or view body in DDL. String
+ * literals count when they contain an audited name (engine options such as FEDERATED's
+ * CONNECTION='…/db/table' reach a table by a string). Aliases and CTE names cannot hide a name:
+ * the name itself is in the text.
+ *
+ * The same pass finds the copies of data the server keeps itself (see SERVER_SOURCES): binlog and
+ * relay-log events, other sessions' statement text (PROCESSLIST, INNODB_TRX, SHOW ENGINE … STATUS,
+ * performance_schema, sys), the general and slow query logs, engine-independent column statistics
+ * (min/max values), warnings and diagnostics, files read by LOAD_FILE() and LOAD DATA INFILE.
+ *
+ * A name matches an entry when the entry has no schema (a bare rule: any schema), or when its
+ * qualifier (`schema.name`) is the entry's schema, or, unqualified, when the schema in force (the
+ * last `USE` in the text, else the session's default schema) is; with the default schema unsure,
+ * an unqualified name matches in any schema.
+ */
+import type { SqlDialect } from "../sql/dialect.js";
+import { K } from "../sql/keywords.js";
+import {
+  CH_DOT,
+  CH_SEMI,
+  identText,
+  Lexer,
+  TOK_EOF,
+  TOK_PUNCT,
+  TOK_QIDENT,
+  TOK_STRING,
+  TOK_WORD,
+} from "../sql/lexer.js";
+
+/** One audited name: a rule's table, view or routine, a name the catalog derived, or a copy made through pairgate. */
+export interface AuditedName {
+  /** Lower-cased schema; null: the name in any schema. */
+  schema: string | null;
+  /** Lower-cased bare name. */
+  name: string;
+  /** Index of the rule whose operation the event takes. */
+  rule: number;
+  /** How pairgate knows it reaches audited data (detail.via of the event); absent for a rule's own name. */
+  via?: string;
+}
+
+/** Audited names by bare name, for the token pass. */
+export class NameIndex {
+  readonly #byName = new Map<string, AuditedName[]>();
+
+  get size(): number {
+    return this.#byName.size;
+  }
+
+  /** Bare names, for the raw-text precheck and the byte search. */
+  names(): IterableIterator<string> {
+    return this.#byName.keys();
+  }
+
+  get(name: string): readonly AuditedName[] | undefined {
+    return this.#byName.get(name);
+  }
+
+  /** Adds `n` unless an entry that covers it is there; true if added. */
+  add(n: AuditedName): boolean {
+    const list = this.#byName.get(n.name);
+    if (list === undefined) {
+      this.#byName.set(n.name, [n]);
+      return true;
+    }
+    if (list.some((e) => e.schema === null || e.schema === n.schema)) return false;
+    list.push(n);
+    return true;
+  }
+
+  /** Does `schema.name` (schema null: unqualified, resolved as described) match an entry? */
+  lookup(
+    name: string,
+    qualifier: string | null,
+    schema: string | null,
+    anySchema: boolean,
+    ruleOk: (rule: number) => boolean,
+  ): AuditedName | null {
+    const list = this.#byName.get(name);
+    if (list === undefined) return null;
+    for (const e of list) {
+      if (!ruleOk(e.rule)) continue;
+      if (e.schema === null) return e;
+      if (qualifier !== null) {
+        if (qualifier === e.schema) return e;
+      } else if (anySchema || schema === e.schema) return e;
+    }
+    return null;
+  }
+}
+
+/**
+ * The server's own copies of data, as the words that reach them. Each is an audited source for
+ * every rule (the copy may hold any audited row or statement text):
+ * - after SHOW: BINLOG / RELAYLOG (EVENTS: statement text, row-event annotations), ENGINE (INNODB
+ *   STATUS: other transactions' statements, the last deadlock's), SLAVE / REPLICA / ALL (SLAVES)
+ *   STATUS (Last_SQL_Error quotes statements and key values), EXPLAIN / ANALYZE FOR (another
+ *   session's plan, with its literals in FORMAT=JSON), WARNINGS / ERRORS (a message may quote a
+ *   value);
+ * - anywhere: PROCESSLIST (SHOW [FULL] PROCESSLIST, information_schema and sys: statement text of
+ *   other sessions), the tables below, performance_schema and sys (statement history and text),
+ *   LOAD_FILE() and INFILE (files of the datadir: binlogs, tablespaces), DIAGNOSTICS (GET
+ *   DIAGNOSTICS … MESSAGE_TEXT).
+ */
+const AFTER_SHOW = new Set([
+  "binlog",
+  "relaylog",
+  "engine",
+  "slave",
+  "replica",
+  "all",
+  "explain",
+  "analyze",
+  "warnings",
+  "errors",
+]);
+const SOURCE_WORDS = new Set([
+  "processlist",
+  "performance_schema",
+  "load_file",
+  "infile",
+  "diagnostics",
+  // mysql.*: the query logs (log_output=TABLE) and engine-independent statistics (min/max values,
+  // histograms) that ANALYZE TABLE … PERSISTENT copies out of a table.
+  "general_log",
+  "slow_log",
+  "column_stats",
+  // information_schema.*: running transactions' statements, locked records' key values, the
+  // optimizer trace (the statement's text).
+  "innodb_trx",
+  "innodb_locks",
+  "innodb_lock_waits",
+  "optimizer_trace",
+]);
+/** Schemas whose every table is a server copy: a default schema among them makes every statement a source. */
+export const SOURCE_SCHEMAS: ReadonlySet<string> = new Set(["performance_schema", "sys"]);
+
+/** The raw-text precheck for server sources: a statement without any of these reaches none. */
+export const SOURCE_PRECHECK = "show|load_file|infile|performance_schema|\\bsys\\b|general_log|slow_log|column_stats|innodb_|processlist|optimizer_trace|diagnostics";
+
+export interface PresenceInput {
+  sql: string;
+  dialect?: SqlDialect;
+  /** The session's default schema (lower-cased by the caller or not: compared lower-cased). */
+  defaultSchema: string | null;
+  /** The default schema is not known for sure: unqualified names match in any schema. */
+  anySchema: boolean;
+  /** Rules that bind the session's user. */
+  ruleOk: (rule: number) => boolean;
+}
+
+export interface Presence {
+  /** The first audited name found, and its resolved `schema.name`. */
+  name: AuditedName | null;
+  object: string;
+  /** The first server source found (its label), when no name was. */
+  source: string | null;
+  /** The lexer could not be sure it read the text as the server does. */
+  uncertain: boolean;
+}
+
+/**
+ * One pass over `sql`: the first audited name present, else the first server source. Linear in the
+ * text: one lexer pass, one map lookup per identifier, and for each string literal one substring
+ * test per audited bare name.
+ */
+export function presence(index: NameIndex, input: PresenceInput): Presence {
+  const lx = new Lexer(input.sql, input.dialect);
+  let schema = input.defaultSchema === null ? null : input.defaultSchema.toLowerCase();
+  const anySchema = input.anySchema;
+  let source: string | null =
+    schema !== null && SOURCE_SCHEMAS.has(schema) ? `server:${schema} (default schema)` : null;
+  // The previous token: 0 other, 1 an identifier (prevText), 2 a `.` after one (qualifier = prevText).
+  let prev = 0;
+  let prevText = "";
+  let afterShow = false;
+  let statementStart = true;
+  let useNext = false;
+  lx.next();
+  while (lx.type !== TOK_EOF) {
+    const t = lx.type;
+    if (t === TOK_WORD || t === TOK_QIDENT) {
+      const text = identText(lx);
+      if (useNext) {
+        schema = text;
+        useNext = false;
+      }
+      const qualifier = prev === 2 ? prevText : null;
+      const e = index.lookup(text, qualifier, schema, anySchema, input.ruleOk);
+      if (e !== null) {
+        const s = e.schema ?? qualifier ?? (anySchema ? null : schema);
+        return { name: e, object: s === null ? text : `${s}.${text}`, source: null, uncertain: lx.uncertain };
+      }
+      if (source === null) {
+        if (afterShow && AFTER_SHOW.has(text)) source = `server:SHOW ${text.toUpperCase()}`;
+        else if (SOURCE_WORDS.has(text)) source = `server:${qualifier === null ? text : `${qualifier}.${text}`}`;
+        else if (qualifier !== null && SOURCE_SCHEMAS.has(qualifier)) source = `server:${qualifier}.${text}`;
+      }
+      afterShow = t === TOK_WORD && lx.kw === K.SHOW;
+      if (statementStart && t === TOK_WORD && lx.kw === K.USE) useNext = true;
+      statementStart = false;
+      prev = 1;
+      prevText = text;
+    } else {
+      if (t === TOK_STRING && index.size > 0) {
+        const e = stringNames(index, lx.src.slice(lx.start, lx.end).toLowerCase(), input.ruleOk);
+        if (e !== null) {
+          const object = e.schema === null ? e.name : `${e.schema}.${e.name}`;
+          return { name: e, object, source: null, uncertain: lx.uncertain };
+        }
+      }
+      if (t === TOK_PUNCT && lx.ch === CH_DOT && prev === 1) prev = 2;
+      else prev = 0;
+      if (t === TOK_PUNCT && lx.ch === CH_SEMI) {
+        statementStart = true;
+        useNext = false;
+      }
+      afterShow = false;
+    }
+    lx.next();
+  }
+  return { name: null, object: "", source, uncertain: lx.uncertain };
+}
+
+/** The first entry whose bare name occurs in a string literal's text (any schema: a string has no resolution). */
+function stringNames(index: NameIndex, text: string, ruleOk: (rule: number) => boolean): AuditedName | null {
+  for (const name of index.names()) {
+    if (!text.includes(name)) continue;
+    for (const e of index.get(name)!) if (ruleOk(e.rule)) return e;
+  }
+  return null;
+}
+
+/**
+ * The plain search for statements too large to lex (src/sql/digest.ts's bound): the first audited
+ * bare name or server-source word that occurs anywhere in the text, ASCII case-insensitively, or
+ * null. Time linear in the text for a fixed set of names (one `indexOf` pass per name over a
+ * lower-cased copy, no regex).
+ */
+export function searchNames(text: string, names: Iterable<string>): string | null {
+  const lower = text.toLowerCase();
+  for (const n of names) if (lower.includes(n)) return n;
+  for (const n of SOURCE_WORDS) if (lower.includes(n)) return n;
+  for (const n of SEARCH_EXTRA) if (lower.includes(n)) return n;
+  return null;
+}
+const SEARCH_EXTRA = ["show", "sys."];
+
+/**
+ * The same search over raw bytes (a COM_QUERY payload never decoded): names are compared as their
+ * UTF-8 bytes, ASCII letters case-insensitively. Identifiers reach the server in the client's
+ * character set; every character set a client may use keeps ASCII as ASCII, so an ASCII name is
+ * found whatever the charset (a non-ASCII name only in UTF-8 text).
+ */
+export function searchNameBytes(bytes: Uint8Array, names: Iterable<string>): string | null {
+  const all = [...names, ...SOURCE_WORDS, ...SEARCH_EXTRA];
+  for (const n of all) if (bytesInclude(bytes, Buffer.from(n, "utf8"))) return n;
+  return null;
+}
+
+/** Does `hay` contain `needle` (lower-case ASCII letters in `needle` match either case)? */
+function bytesInclude(hay: Uint8Array, needle: Uint8Array): boolean {
+  const m = needle.length;
+  if (m === 0) return true;
+  const first = needle[0]!;
+  const firstUpper = first >= 0x61 && first <= 0x7a ? first - 0x20 : first;
+  const last = hay.length - m;
+  for (let i = 0; i <= last; i++) {
+    const c = hay[i]!;
+    if (c !== first && c !== firstUpper) continue;
+    let k = 1;
+    for (; k < m; k++) {
+      const a = hay[i + k]!;
+      const b = needle[k]!;
+      if (a !== b && !(b >= 0x61 && b <= 0x7a && a === b - 0x20)) break;
+    }
+    if (k === m) return true;
+  }
+  return false;
+}
