@@ -21,6 +21,10 @@ export const APP_PRIVILEGES =
   "LOCK TABLES, EXECUTE, CREATE VIEW, SHOW VIEW, CREATE ROUTINE, ALTER ROUTINE, TRIGGER, EVENT";
 /** SHOW SLAVE STATUS (SLAVE MONITOR) and SHOW MASTER STATUS / binlog positions (REPLICATION CLIENT). */
 export const SERVICE_GLOBAL_PRIVILEGES = "SLAVE MONITOR, REPLICATION CLIENT";
+/** What the audit catalog reads in each application schema (views' and triggers' definitions). */
+export const CATALOG_SCHEMA_PRIVILEGES = "SELECT, SHOW VIEW, TRIGGER";
+/** Stored routines' and events' bodies. */
+export const CATALOG_TABLES = ["mysql.proc", "mysql.event"];
 /** On the audit table's schema: read back, deliver, create the table on first use. */
 export const SERVICE_SCHEMA_PRIVILEGES = "SELECT, INSERT, CREATE";
 
@@ -66,6 +70,12 @@ export function provisionStatements(o: ProvisionOptions, seedDemo: boolean): str
     s.push(`GRANT ${SERVICE_SCHEMA_PRIVILEGES} ON ${ident(o.auditSchema)}.* TO ${account(svc.username)}`);
     // The promotion fence (`pairgate promote` writes pairgate.fence; every monitor reads it).
     s.push(`GRANT SELECT ON ${ident(FENCE_SCHEMA)}.* TO ${account(svc.username)}`);
+    // The audit catalog (src/audit/catalog.ts) reads what reaches an audited table: routine and
+    // event bodies (mysql.proc, mysql.event), view definitions (SELECT + SHOW VIEW) and trigger
+    // bodies (TRIGGER: MariaDB shows ACTION_STATEMENT to no one else) in the application's schemas.
+    for (const t of CATALOG_TABLES) s.push(`GRANT SELECT ON ${t} TO ${account(svc.username)}`);
+    for (const db of [DEMO_SCHEMA, SYSBENCH_SCHEMA])
+      s.push(`GRANT ${CATALOG_SCHEMA_PRIVILEGES} ON ${ident(db)}.* TO ${account(svc.username)}`);
   }
   return s;
 }
