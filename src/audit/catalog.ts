@@ -166,7 +166,9 @@ function reached(known: Known, f: BodyFacts, schema: string): AuditedName | null
     if (e !== null) return e;
   }
   if (f.strings.length > 0)
-    for (const name of known.names()) for (const s of f.strings) if (s.includes(name)) return known.find(null, name, schema) ?? { schema: null, name, rule: 0 };
+    for (const name of known.names())
+      for (const s of f.strings)
+        if (s.includes(name)) return known.find(null, name, schema) ?? { schema: null, name, rule: 0 };
   return null;
 }
 
@@ -204,7 +206,8 @@ export function deriveNames(objects: readonly CatalogObject[], seeds: readonly A
         if (hit !== null) why = show(hit);
       } else if (f === null || f.uncertain) {
         hit = { schema: null, name: "", rule: 0 };
-        why = f === null ? "(definition not readable by pairgate's account)" : "(definition read uncertainly)";
+        why =
+          f === null ? "(definition not readable by pairgate's account)" : "(definition read uncertainly)";
       } else {
         if (o.kind === "trigger") hit = known.find(o.table!.schema, o.table!.name, o.schema);
         hit ??= reached(known, f, o.schema);
@@ -309,7 +312,8 @@ export const CATALOG_QUERIES = {
   routines: `SELECT ROUTINE_SCHEMA AS s, ROUTINE_NAME AS n, ROUTINE_DEFINITION AS body, SQL_MODE AS m FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA NOT IN ${SYSTEM_SCHEMAS}`,
   triggers: `SELECT TRIGGER_SCHEMA AS s, TRIGGER_NAME AS n, EVENT_OBJECT_SCHEMA AS ts, EVENT_OBJECT_TABLE AS tn, ACTION_STATEMENT AS body, SQL_MODE AS m FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA NOT IN ${SYSTEM_SCHEMAS}`,
   // information_schema.EVENTS needs the EVENT privilege per schema; mysql.event needs SELECT on it.
-  events: "SELECT db AS s, name AS n, CONVERT(body_utf8 USING utf8mb4) AS body, sql_mode AS m FROM mysql.event",
+  events:
+    "SELECT db AS s, name AS n, CONVERT(body_utf8 USING utf8mb4) AS body, sql_mode AS m FROM mysql.event",
   foreignKeys: `SELECT DISTINCT TABLE_SCHEMA AS s, TABLE_NAME AS n, REFERENCED_TABLE_SCHEMA AS ts, REFERENCED_TABLE_NAME AS tn FROM information_schema.KEY_COLUMN_USAGE WHERE REFERENCED_TABLE_NAME IS NOT NULL AND TABLE_SCHEMA NOT IN ${SYSTEM_SCHEMAS}`,
 } as const;
 
@@ -326,7 +330,10 @@ export async function readCatalog(conn: Connection, log?: Logger): Promise<Catal
       return rows;
     } catch (e) {
       if (name !== "events") throw e;
-      log?.warn({ err: (e as Error).message }, "audit catalog: cannot read mysql.event (grant SELECT on it): events not resolved");
+      log?.warn(
+        { err: (e as Error).message },
+        "audit catalog: cannot read mysql.event (grant SELECT on it): events not resolved",
+      );
       return [];
     }
   };
@@ -335,7 +342,13 @@ export async function readCatalog(conn: Connection, log?: Logger): Promise<Catal
     out.push({ kind: "view", schema: low(r.s), name: low(r.n), body: body ? body : null });
   }
   for (const r of await q("routines"))
-    out.push({ kind: "routine", schema: low(r.s), name: low(r.n), body: text(r.body), sqlMode: String(r.m ?? "") });
+    out.push({
+      kind: "routine",
+      schema: low(r.s),
+      name: low(r.n),
+      body: text(r.body),
+      sqlMode: String(r.m ?? ""),
+    });
   for (const r of await q("triggers"))
     out.push({
       kind: "trigger",
@@ -346,7 +359,13 @@ export async function readCatalog(conn: Connection, log?: Logger): Promise<Catal
       sqlMode: String(r.m ?? ""),
     });
   for (const r of await q("events"))
-    out.push({ kind: "event", schema: low(r.s), name: low(r.n), body: text(r.body), sqlMode: String(r.m ?? "") });
+    out.push({
+      kind: "event",
+      schema: low(r.s),
+      name: low(r.n),
+      body: text(r.body),
+      sqlMode: String(r.m ?? ""),
+    });
   for (const r of await q("foreignKeys"))
     out.push({
       kind: "foreign_key",
@@ -491,7 +510,10 @@ export class AuditCatalog {
     } catch (e) {
       const msg = (e as Error).message;
       if (this.lastError !== msg)
-        this.#o.logger?.warn({ err: msg }, "audit catalog: cannot read; the names derived last time stay audited");
+        this.#o.logger?.warn(
+          { err: msg },
+          "audit catalog: cannot read; the names derived last time stay audited",
+        );
       this.lastError = msg;
     } finally {
       await conn?.end().catch(() => {});

@@ -31,10 +31,10 @@ import {
   type TablesOf,
 } from "./rules.js";
 
+export { AuditCatalog, catalogConnection } from "./catalog.js";
 export type { AuditEvent, AuditEventInput, AuditOperation, AuditOutcome } from "./event.js";
 export { JOURNAL_FAILED, JournalError } from "./journal.js";
 export type { AuditContext, RuleMatch, TablesOf } from "./rules.js";
-export { AuditCatalog, catalogConnection } from "./catalog.js";
 export { AuditedNames, UNRESOLVED_OPERATION } from "./rules.js";
 
 /** The parts of the config audit reads (a full `Config` fits). */

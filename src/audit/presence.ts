@@ -143,7 +143,8 @@ const SOURCE_WORDS = new Set([
 export const SOURCE_SCHEMAS: ReadonlySet<string> = new Set(["performance_schema", "sys"]);
 
 /** The raw-text precheck for server sources: a statement without any of these reaches none. */
-export const SOURCE_PRECHECK = "show|load_file|infile|performance_schema|\\bsys\\b|general_log|slow_log|column_stats|innodb_|processlist|optimizer_trace|diagnostics";
+export const SOURCE_PRECHECK =
+  "show|load_file|infile|performance_schema|\\bsys\\b|general_log|slow_log|column_stats|innodb_|processlist|optimizer_trace|diagnostics";
 
 export interface PresenceInput {
   sql: string;
@@ -200,7 +201,8 @@ export function presence(index: NameIndex, input: PresenceInput): Presence {
       }
       if (source === null) {
         if (afterShow && AFTER_SHOW.has(text)) source = `server:SHOW ${text.toUpperCase()}`;
-        else if (SOURCE_WORDS.has(text)) source = `server:${qualifier === null ? text : `${qualifier}.${text}`}`;
+        else if (SOURCE_WORDS.has(text))
+          source = `server:${qualifier === null ? text : `${qualifier}.${text}`}`;
         else if (qualifier !== null && SOURCE_SCHEMAS.has(qualifier)) source = `server:${qualifier}.${text}`;
       }
       afterShow = t === TOK_WORD && lx.kw === K.SHOW;

@@ -269,7 +269,10 @@ test("the server's own copies: binlog events, the general log, other sessions' s
     }
     assert.ok(found, "some binlog file shows the canary");
     assertEvent(
-      await audited(c, `SELECT argument FROM mysql.general_log WHERE argument LIKE '%${CANARY.slice(0, 10)}%'`),
+      await audited(
+        c,
+        `SELECT argument FROM mysql.general_log WHERE argument LIKE '%${CANARY.slice(0, 10)}%'`,
+      ),
       "mysql.general_log",
     );
     // Another session's statement text, while it runs.
@@ -312,7 +315,11 @@ test("dynamic SQL stays unresolved_access", async () => {
 test("ordinary statements that name no audited object have no event", async () => {
   const c = await px.connect();
   try {
-    for (const sql of ["SELECT 1", "SELECT name FROM ptrx_resources WHERE id = 1", "SELECT COUNT(*) FROM ptrx_accounts"])
+    for (const sql of [
+      "SELECT 1",
+      "SELECT name FROM ptrx_resources WHERE id = 1",
+      "SELECT COUNT(*) FROM ptrx_accounts",
+    ])
       assert.is((await audited(c, sql)).got.length, 0, sql);
   } finally {
     await c.end();
