@@ -43,7 +43,7 @@ import {
 import { tablesOf } from "../sql/tables.js";
 import type { AuditedName } from "./presence.js";
 
-export type CatalogKind = "view" | "routine" | "trigger" | "event" | "foreign_key";
+export type CatalogKind = "view" | "routine" | "trigger" | "event" | "foreign_key" | "remote_table";
 
 /** One object of the catalog. */
 export interface CatalogObject {
@@ -57,6 +57,8 @@ export interface CatalogObject {
   body: string | null;
   /** The sql_mode the object was created with (how its body is lexed). */
   sqlMode?: string;
+  /** A remote_table's engine. */
+  engine?: string;
 }
 
 /** What a definition mentions, read once per refresh. */
@@ -72,7 +74,7 @@ interface BodyFacts {
 
 /** How a derived name came to be audited (detail.via of its events). */
 function viaText(o: CatalogObject, reached: string): string {
-  const what = o.kind === "foreign_key" ? "foreign key of" : o.kind;
+  const what = o.kind === "foreign_key" ? "foreign key of" : o.kind.replace("_", " ");
   return `${what} ${o.schema}.${o.name} reaches ${reached}`;
 }
 
@@ -201,7 +203,12 @@ export function deriveNames(objects: readonly CatalogObject[], seeds: readonly A
       const f = facts[i]!;
       let hit: AuditedName | null = null;
       let why = "";
-      if (o.kind === "foreign_key") {
+      if (o.kind === "remote_table") {
+        // Where FEDERATED, SPIDER, CONNECT or MERGE read from is in table options pairgate does not
+        // resolve: such a table may be any other table.
+        hit = { schema: null, name: "", rule: 0 };
+        why = `(engine ${o.engine}: reads other tables or servers)`;
+      } else if (o.kind === "foreign_key") {
         hit = known.find(o.table!.schema, o.table!.name, o.schema);
         if (hit !== null) why = show(hit);
       } else if (f === null || f.uncertain) {
@@ -218,10 +225,10 @@ export function deriveNames(objects: readonly CatalogObject[], seeds: readonly A
       done[i] = true;
       changed = true;
       const via = viaText(o, why);
-      if (o.kind === "view" || o.kind === "routine" || o.kind === "foreign_key")
+      if (o.kind === "view" || o.kind === "routine" || o.kind === "foreign_key" || o.kind === "remote_table")
         add(o.schema, o.name, hit.rule, via);
       if (o.kind === "trigger") add(o.table!.schema, o.table!.name, hit.rule, via);
-      if (f !== null && o.kind !== "view") {
+      if (f !== null && (o.kind === "routine" || o.kind === "trigger" || o.kind === "event")) {
         for (const w of f.writes) {
           const dot = w.indexOf(".");
           add(w.slice(0, dot), w.slice(dot + 1), hit.rule, `${via}, written by it`);
@@ -315,6 +322,7 @@ export const CATALOG_QUERIES = {
   events:
     "SELECT db AS s, name AS n, CONVERT(body_utf8 USING utf8mb4) AS body, sql_mode AS m FROM mysql.event",
   foreignKeys: `SELECT DISTINCT TABLE_SCHEMA AS s, TABLE_NAME AS n, REFERENCED_TABLE_SCHEMA AS ts, REFERENCED_TABLE_NAME AS tn FROM information_schema.KEY_COLUMN_USAGE WHERE REFERENCED_TABLE_NAME IS NOT NULL AND TABLE_SCHEMA NOT IN ${SYSTEM_SCHEMAS}`,
+  remoteTables: `SELECT TABLE_SCHEMA AS s, TABLE_NAME AS n, ENGINE AS e FROM information_schema.TABLES WHERE ENGINE IN ('FEDERATED', 'SPIDER', 'CONNECT', 'MRG_MyISAM') AND TABLE_SCHEMA NOT IN ${SYSTEM_SCHEMAS}`,
 } as const;
 
 const low = (v: unknown) => String(v ?? "").toLowerCase();
@@ -374,6 +382,8 @@ export async function readCatalog(conn: Connection, log?: Logger): Promise<Catal
       table: { schema: low(r.ts), name: low(r.tn) },
       body: "",
     });
+  for (const r of await q("remoteTables"))
+    out.push({ kind: "remote_table", schema: low(r.s), name: low(r.n), body: "", engine: String(r.e) });
   return out;
 }
 
@@ -404,6 +414,9 @@ export function catalogConnection(b: CatalogBackend, baseDir?: string): Promise<
   });
 }
 
+/** Reads caused by DDL start at least this far apart. */
+export const MIN_DDL_GAP_MS = 1000;
+
 export interface AuditCatalogOptions {
   /** A connection to the backend that serves now; closed after each read. */
   connect: () => Promise<Connection>;
@@ -427,6 +440,7 @@ export class AuditCatalog {
   #running: Promise<void> | null = null;
   #again = false;
   #stopped = false;
+  #lastStart = 0;
   /** The last read that failed, for status and tests; null after a good one. */
   lastError: string | null = null;
   lastReadAt: number | null = null;
@@ -466,13 +480,17 @@ export class AuditCatalog {
     this.#timer = this.#soon = null;
   }
 
-  /** DDL was relayed: read again shortly (debounced). */
+  /**
+   * DDL was relayed: read again shortly (debounced; reads it causes start at least MIN_DDL_GAP_MS
+   * apart, so a client issuing DDL in a loop cannot turn the catalog read into load on the server).
+   */
   changed(): void {
     if (this.#stopped || this.#soon) return;
+    const wait = Math.max(this.#o.afterDdlMs ?? 200, this.#lastStart + MIN_DDL_GAP_MS - Date.now());
     this.#soon = setTimeout(() => {
       this.#soon = null;
       void this.refresh();
-    }, this.#o.afterDdlMs ?? 200);
+    }, wait);
     this.#soon.unref();
   }
 
@@ -493,6 +511,7 @@ export class AuditCatalog {
   }
 
   async #read(): Promise<void> {
+    this.#lastStart = Date.now();
     let conn: Connection | null = null;
     try {
       conn = await this.#o.connect();

@@ -142,9 +142,23 @@ const SOURCE_WORDS = new Set([
 /** Schemas whose every table is a server copy: a default schema among them makes every statement a source. */
 export const SOURCE_SCHEMAS: ReadonlySet<string> = new Set(["performance_schema", "sys"]);
 
-/** The raw-text precheck for server sources: a statement without any of these reaches none. */
-export const SOURCE_PRECHECK =
-  "show|load_file|infile|performance_schema|\\bsys\\b|general_log|slow_log|column_stats|innodb_|processlist|optimizer_trace|diagnostics";
+/**
+ * The raw-text precheck for server sources, kept short because it runs on every statement: the
+ * qualified sources (`information_schema.…`, `performance_schema.…`, `mysql.general_log`,
+ * `mysql.slow_log`, `mysql.column_stats`), LOAD_FILE and `sys`. The others begin a statement and
+ * are found by its verb (SOURCE_VERBS), or sit in a multi-statement (always read token by token),
+ * or are unqualified names under a default schema that is itself a source schema (SOURCE_DEFAULT_SCHEMAS).
+ */
+export const SOURCE_PRECHECK = "_(?:schema|log|stats|file)|sys";
+/** Statements whose verb alone makes the token pass run: SHOW …, LOAD DATA|XML INFILE, GET DIAGNOSTICS. */
+export const SOURCE_VERBS: ReadonlySet<string> = new Set(["SHOW", "LOAD", "GET"]);
+/** Default schemas under which an unqualified name may be a server source. */
+export const SOURCE_DEFAULT_SCHEMAS: ReadonlySet<string> = new Set([
+  "performance_schema",
+  "sys",
+  "information_schema",
+  "mysql",
+]);
 
 export interface PresenceInput {
   sql: string;

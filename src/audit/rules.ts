@@ -29,8 +29,9 @@ import {
   type AuditedName,
   NameIndex,
   presence,
+  SOURCE_DEFAULT_SCHEMAS,
   SOURCE_PRECHECK,
-  SOURCE_SCHEMAS,
+  SOURCE_VERBS,
   searchNameBytes,
   searchNames,
 } from "./presence.js";
@@ -129,11 +130,13 @@ interface CompiledRule {
 /** Statements that may add a view, trigger, routine or event: the catalog is read again after them. */
 const DDL_VERBS: ReadonlySet<string> = new Set(["CREATE", "ALTER", "DROP", "RENAME"]);
 /** Statements whose written tables receive no data (a single DELETE, DROP, TRUNCATE, LOCK). */
+/** Words of the DDL that changes what the catalog derives (not CREATE TEMPORARY TABLE t (a INT), …). */
+const CATALOG_DDL = /view|trigger|function|procedure|event|references|engine|rename/i;
 const NO_COPY_VERBS: ReadonlySet<string> = new Set(["DELETE", "DROP", "TRUNCATE", "LOCK"]);
 const ALL_RULES = () => true;
 
 /** A statement that may hide an audited read without naming the table: worth classifying. */
-const MAYBE_HIDDEN = /[(]|call|execute|prepare|handler|\/\*/i;
+const MAYBE_HIDDEN = /[(]|call|execute|prepare|handler|\/\*|show|load|get|;/i;
 
 function escapeRegex(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
@@ -334,7 +337,7 @@ export class AuditRules {
     let c = ctx.classification;
     // DDL may add a view, trigger or routine that reaches an audited table: read the catalog again
     // soon, whoever sent it (what it adds at once is below, for the statements that name one).
-    if (c !== undefined && DDL_VERBS.has(c.verb)) this.#shared.ddlRelayed();
+    if (c !== undefined && DDL_VERBS.has(c.verb) && CATALOG_DDL.test(sql)) this.#shared.ddlRelayed();
     this.#refreshNames();
     let rules = this.#rules;
     if (ctx.dbUser !== undefined) {
@@ -342,14 +345,16 @@ export class AuditRules {
       rules = rules.filter((r) => r.dbUsers === null || r.dbUsers.has(user));
       if (rules.length === 0) return null;
     }
-    const named =
+    let named =
       this.#precheck?.test(sql) === true ||
-      (defaultSchema !== null && SOURCE_SCHEMAS.has(defaultSchema.toLowerCase()));
+      (defaultSchema !== null && SOURCE_DEFAULT_SCHEMAS.has(defaultSchema.toLowerCase()));
     if (c === undefined) {
       if (!named && !MAYBE_HIDDEN.test(sql)) return null;
       c = classify(sql, ctx.dialect);
-      if (DDL_VERBS.has(c.verb)) this.#shared.ddlRelayed();
+      if (DDL_VERBS.has(c.verb) && CATALOG_DDL.test(sql)) this.#shared.ddlRelayed();
     }
+    // Sources found by the statement's verb, and multi-statements (a USE or SHOW after the first).
+    if (!named && (c.multi || SOURCE_VERBS.has(c.verb))) named = true;
     if (
       !named &&
       c.routines === undefined &&
