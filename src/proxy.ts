@@ -113,7 +113,12 @@ export class PairgateProxy {
         intervalMs: config.audit.catalogRefreshMs,
         logger: logger.child({ part: "audit-catalog" }),
       });
-      this.audit = new Audit({ config, logger, tablesOf, names: new AuditedNames(this.auditCatalog) });
+      this.audit = new Audit({
+        config,
+        logger,
+        tablesOf,
+        names: new AuditedNames(this.auditCatalog, logger.child({ part: "audit" })),
+      });
       this.sessionContext.audit = this.audit;
       this.metrics.setAuditSource(this.audit);
       this.topology.on("transition", (t) => this.audit?.transition(t));

@@ -19,6 +19,7 @@
  * with the list of what was not resolved, or, with `audit.unresolved: "refuse"`, a refusal for the
  * users the rules bind.
  */
+import type { Logger } from "pino";
 import { RE2JS } from "re2js";
 import { type Classification, classify } from "../sql/classify.js";
 import type { SqlDialect } from "../sql/dialect.js";
@@ -182,8 +183,11 @@ function compilePattern(p: string | undefined, where: string): RE2JS | null {
   }
 }
 
-/** At most this many copies are remembered (a hostile session cannot grow the set without bound). */
-export const MAX_COPIES = 10_000;
+/**
+ * At most this many copies are remembered: every name is an alternative of the precheck every
+ * statement of every session runs, so a session making copies in a loop must not grow it unbounded.
+ */
+export const MAX_COPIES = 1000;
 
 /**
  * The audited names beyond the rules' own, shared by every compiled rule set of a process (a
@@ -195,9 +199,11 @@ export class AuditedNames {
   #copyGeneration = 0;
   /** Copies not remembered because MAX_COPIES was reached. */
   dropped = 0;
+  readonly #log: Logger | undefined;
 
-  constructor(catalog: AuditCatalog | null = null) {
+  constructor(catalog: AuditCatalog | null = null, logger?: Logger) {
     this.catalog = catalog;
+    this.#log = logger;
   }
 
   /** Changes whenever the names may have. */
@@ -208,7 +214,12 @@ export class AuditedNames {
   addCopy(n: AuditedName): void {
     if (this.copies.some((c) => c.name === n.name && c.schema === n.schema)) return;
     if (this.copies.length >= MAX_COPIES) {
-      this.dropped++;
+      // Logged at powers of two: a loop of copies cannot flood the log either.
+      if ((++this.dropped & (this.dropped - 1)) === 0)
+        this.#log?.warn(
+          { table: `${n.schema ?? "*"}.${n.name}`, dropped: this.dropped, max: MAX_COPIES },
+          "audit: too many copies of audited data to remember; this table is not audited (list it in audit.rules)",
+        );
       return;
     }
     this.copies.push(n);
