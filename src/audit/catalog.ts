@@ -38,10 +38,11 @@ import {
   TOK_PUNCT,
   TOK_QIDENT,
   TOK_STRING,
+  TOK_VAR,
   TOK_WORD,
 } from "../sql/lexer.js";
 import { tablesOf } from "../sql/tables.js";
-import type { AuditedName } from "./presence.js";
+import { type AuditedName, variableName } from "./presence.js";
 
 export type CatalogKind = "view" | "routine" | "trigger" | "event" | "foreign_key" | "remote_table";
 
@@ -69,6 +70,8 @@ interface BodyFacts {
   strings: string[];
   /** Tables the body writes, `schema.name`. */
   writes: string[];
+  /** Variables it mentions (`@x`, `@@x`): a trigger or routine may leave the data in one. */
+  variables: string[];
   uncertain: boolean;
 }
 
@@ -90,6 +93,7 @@ export function bodyFacts(body: string, schema: string, dialect: SqlDialect = DE
   const strings: string[] = [];
   const starts: number[] = [];
   const semis: number[] = [];
+  const variables: string[] = [];
   let prev = 0;
   let prevText = "";
   let prevKw = 0;
@@ -113,6 +117,10 @@ export function bodyFacts(body: string, schema: string, dialect: SqlDialect = DE
       prevKw = kw;
     } else {
       if (t === TOK_STRING) strings.push(body.slice(lx.start, lx.end).toLowerCase());
+      if (t === TOK_VAR) {
+        const v = variableName(lx.text());
+        if (!variables.includes(v)) variables.push(v);
+      }
       if (t === TOK_PUNCT && lx.ch === CH_SEMI) semis.push(lx.start);
       prev = t === TOK_PUNCT && lx.ch === CH_DOT && prev === 1 ? 2 : 0;
       prevKw = 0;
@@ -129,7 +137,7 @@ export function bodyFacts(body: string, schema: string, dialect: SqlDialect = DE
       if (!writes.includes(q)) writes.push(q);
     }
   }
-  return { idents, strings, writes, uncertain: lx.uncertain };
+  return { idents, strings, writes, variables, uncertain: lx.uncertain };
 }
 
 function dialectFor(sqlMode: string | undefined): SqlDialect {
@@ -165,6 +173,10 @@ class Known {
 function reached(known: Known, f: BodyFacts, schema: string): AuditedName | null {
   for (const [q, n] of f.idents) {
     const e = known.find(q, n, schema);
+    if (e !== null) return e;
+  }
+  for (const v of f.variables) {
+    const e = known.find(null, v, schema);
     if (e !== null) return e;
   }
   if (f.strings.length > 0)
@@ -233,6 +245,9 @@ export function deriveNames(objects: readonly CatalogObject[], seeds: readonly A
           const dot = w.indexOf(".");
           add(w.slice(0, dot), w.slice(dot + 1), hit.rule, `${via}, written by it`);
         }
+        for (const v of f.variables)
+          if (known.add({ schema: null, name: v, rule: hit.rule, via }))
+            out.push({ schema: null, name: v, rule: hit.rule, via });
         // Routines the body names may be handed the data.
         for (const [q, n] of f.idents) {
           const key = `${q ?? o.schema}.${n}`;

@@ -31,6 +31,7 @@ import {
   TOK_PUNCT,
   TOK_QIDENT,
   TOK_STRING,
+  TOK_VAR,
   TOK_WORD,
 } from "../sql/lexer.js";
 
@@ -49,6 +50,9 @@ export interface AuditedName {
 /** Audited names by bare name, for the token pass. */
 export class NameIndex {
   readonly #byName = new Map<string, AuditedName[]>();
+  /** Some names are variables (`@x`: user, `@@x`: system). */
+  hasVariables = false;
+  hasSystemVariables = false;
 
   get size(): number {
     return this.#byName.size;
@@ -65,6 +69,10 @@ export class NameIndex {
 
   /** Adds `n` unless an entry that covers it is there; true if added. */
   add(n: AuditedName): boolean {
+    if (n.name.startsWith("@")) {
+      this.hasVariables = true;
+      if (n.name.startsWith("@@")) this.hasSystemVariables = true;
+    }
     const list = this.#byName.get(n.name);
     if (list === undefined) {
       this.#byName.set(n.name, [n]);
@@ -215,6 +223,8 @@ export function presence(index: NameIndex, input: PresenceInput): Presence {
       }
       if (source === null) {
         if (afterShow && AFTER_SHOW.has(text)) source = `server:SHOW ${text.toUpperCase()}`;
+        else if (index.hasSystemVariables && text.endsWith("variables"))
+          source = `server:${text} (a system variable holds audited data)`;
         else if (SOURCE_WORDS.has(text))
           source = `server:${qualifier === null ? text : `${qualifier}.${text}`}`;
         else if (qualifier !== null && SOURCE_SCHEMAS.has(qualifier)) source = `server:${qualifier}.${text}`;
@@ -225,6 +235,11 @@ export function presence(index: NameIndex, input: PresenceInput): Presence {
       prev = 1;
       prevText = text;
     } else {
+      if (t === TOK_VAR && index.hasVariables) {
+        const v = variableName(lx.text());
+        const e = index.lookup(v, null, null, true, input.ruleOk);
+        if (e !== null) return { name: e, object: v, source: null, uncertain: lx.uncertain };
+      }
       if (t === TOK_STRING && index.size > 0) {
         const e = stringNames(index, lx.src.slice(lx.start, lx.end).toLowerCase(), input.ruleOk);
         if (e !== null) {
@@ -245,10 +260,50 @@ export function presence(index: NameIndex, input: PresenceInput): Presence {
   return { name: null, object: "", source, uncertain: lx.uncertain };
 }
 
+/**
+ * A variable token's name as audited names keep it: `@name` (unquoted, lower-cased: user variables
+ * are case-insensitive) or `@@name` for a system variable whatever its scope prefix.
+ */
+export function variableName(token: string): string {
+  const t = token.toLowerCase();
+  if (t.startsWith("@@")) {
+    let v = t.slice(2);
+    for (const scope of ["session.", "local.", "global."])
+      if (v.startsWith(scope)) {
+        v = v.slice(scope.length);
+        break;
+      }
+    return `@@${unquote(v)}`;
+  }
+  return `@${unquote(t.slice(1))}`;
+}
+
+function unquote(v: string): string {
+  const q = v.charAt(0);
+  if ((q === "'" || q === '"' || q === "`") && v.length >= 2 && v.endsWith(q))
+    return v
+      .slice(1, -1)
+      .split(q + q)
+      .join(q);
+  return v;
+}
+
+/** The variables a text mentions (variableName form), for the copies of a statement that names an audited object. */
+export function variablesOf(sql: string, dialect?: SqlDialect): string[] {
+  const lx = new Lexer(sql, dialect);
+  const out: string[] = [];
+  while (lx.next() !== TOK_EOF) {
+    if (lx.type !== TOK_VAR) continue;
+    const v = variableName(lx.text());
+    if (!out.includes(v)) out.push(v);
+  }
+  return out;
+}
+
 /** The first entry whose bare name occurs in a string literal's text (any schema: a string has no resolution). */
 function stringNames(index: NameIndex, text: string, ruleOk: (rule: number) => boolean): AuditedName | null {
   for (const name of index.names()) {
-    if (!text.includes(name)) continue;
+    if (name.charCodeAt(0) === 64 /* @ */ || !text.includes(name)) continue;
     for (const e of index.get(name)!) if (ruleOk(e.rule)) return e;
   }
   return null;

@@ -35,6 +35,7 @@ import {
   SOURCE_VERBS,
   searchNameBytes,
   searchNames,
+  variablesOf,
 } from "./presence.js";
 import { commentTagValue, startsWithInsert } from "./scan.js";
 
@@ -303,7 +304,13 @@ export class AuditRules {
     if (catalog !== null && catalog.objects.length > 0)
       for (const d of deriveNames(catalog.objects, [...this.#seeds, ...this.#shared.copies])) index.add(d);
     this.#index = index;
-    const names = [...index.names()].sort((a, b) => b.length - a.length).map(escapeRegex);
+    // Variables (`@x`, `@@x`) are found by their `@`: their names may be quoted or scoped in the text.
+    const names = [...index.names()]
+      .filter((n) => n.charCodeAt(0) !== 64)
+      .sort((a, b) => b.length - a.length)
+      .map(escapeRegex);
+    if (index.hasVariables) names.push("@");
+    if (index.hasSystemVariables) names.push("variables");
     this.#precheck = names.length === 0 ? null : new RegExp([...names, SOURCE_PRECHECK].join("|"), "i");
   }
 
@@ -468,6 +475,21 @@ export class AuditRules {
     // A read writes no table (its INTO names variables or files); a single DELETE, DROP, … copies nothing.
     if (c.multi || (c.kind !== "read" && !NO_COPY_VERBS.has(c.verb)))
       for (const w of this.#tablesOf(sql, ctx.dialect).written) copy(normalizeTable(w));
+    // Variables it assigns (or mentions) may now hold the data: `SET @x = (SELECT …)`,
+    // `… INTO @x`, `@x := …`, `SET SESSION v = (SELECT …)`.
+    const variable = (name: string) => {
+      if (this.#index.get(name) === undefined)
+        this.#shared.addCopy({
+          schema: null,
+          name,
+          rule: ruleIndex,
+          via: `assigned by a statement naming ${object}`,
+        });
+    };
+    for (const v of variablesOf(sql, ctx.dialect)) variable(v);
+    for (const ch of c.session ?? [])
+      if (ch.name && (ch.type === "variable" || ch.type === "user_variable"))
+        variable(`${ch.type === "variable" ? "@@" : "@"}${ch.name.toLowerCase()}`);
     if (c.verb === "CREATE" || c.verb === "ALTER") {
       const o = ddlObject(sql, ctx.dialect);
       if (o !== null && o.kind !== "view") {

@@ -124,6 +124,30 @@ test("copies: what a statement naming the table writes is audited from then on, 
   assert.is(matchOf(r, "SELECT fsec()")?.object, "passtrix.fsec");
 });
 
+test("variables a statement naming the table assigns are audited when read later", () => {
+  const r = new AuditRules(RULE, tablesOf, {}, new AuditedNames());
+  assert.is(matchOf(r, "SELECT @x"), null);
+  assert.ok(
+    matchOf(
+      r,
+      "SHOW DATABASES WHERE (@x := (SELECT GROUP_CONCAT(encrypted_password) FROM ptrx_passwords)) IS NOT NULL",
+    ),
+  );
+  const m = matchOf(r, "SELECT @X AS leaked");
+  assert.is(m?.object, "@x");
+  assert.match(String(m?.via), /assigned by a statement naming passtrix.ptrx_passwords/);
+  assert.ok(matchOf(r, "SELECT @`x`"), "quoted");
+  assert.is(matchOf(r, "SELECT @y"), null, "another variable");
+  assert.is(matchOf(r, "SELECT 1"), null);
+  matchOf(r, "SET SESSION default_master_connection = (SELECT MAX(encrypted_password) FROM ptrx_passwords)");
+  assert.is(matchOf(r, "SELECT @@session.default_master_connection")?.object, "@@default_master_connection");
+  assert.ok(
+    matchOf(r, "SHOW SESSION VARIABLES LIKE 'default%'"),
+    "SHOW VARIABLES once a system variable holds the data",
+  );
+  assert.ok(matchOf(r, "SELECT * FROM information_schema.SESSION_VARIABLES"));
+});
+
 const view = (schema: string, name: string, body: string | null): CatalogObject => ({
   kind: "view",
   schema,
@@ -192,6 +216,15 @@ test("catalog: views, routines, triggers, events and foreign keys that reach an 
       body: "",
     },
     { kind: "remote_table", schema: "app", name: "fed", body: "", engine: "FEDERATED" },
+    {
+      kind: "trigger",
+      schema: "passtrix",
+      name: "leaky",
+      table: { schema: "passtrix", name: "ptrx_resources" },
+      body: "SET @leak = (SELECT MAX(encrypted_password) FROM ptrx_passwords)",
+      sqlMode: "",
+    },
+    { kind: "routine", schema: "passtrix", name: "reads_leak", body: "RETURN @leak", sqlMode: "" },
     // ANSI_QUOTES: a double-quoted name is an identifier; it is found either way.
     {
       kind: "routine",
@@ -217,6 +250,9 @@ test("catalog: views, routines, triggers, events and foreign keys that reach an 
     "passtrix.history",
     "passtrix.ansi",
     "app.fed",
+    "null.@leak",
+    "passtrix.ptrx_resources",
+    "passtrix.reads_leak",
   ])
     assert.ok(got.has(name), `${name} reaches ptrx_passwords (got ${[...got.keys()].join(", ")})`);
   for (const name of [
