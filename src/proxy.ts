@@ -22,6 +22,9 @@ import { FENCE_STATE_FILE } from "./topology/fence-store.js";
 import { Topology } from "./topology/monitor.js";
 import type { BackendHealth, Mode } from "./topology/types.js";
 
+/** The longest start waits for the first read of the audit catalog. */
+const CATALOG_START_WAIT_MS = 3000;
+
 export class PairgateProxy {
   readonly topology: Topology;
   readonly metrics: Metrics;
@@ -334,8 +337,11 @@ export class PairgateProxy {
     } catch (e) {
       this.logger.warn({ err: (e as Error).message }, "starting before both backends were checked");
     }
-    // Before serving: the views, triggers and routines that reach an audited table are known.
-    await this.auditCatalog?.start();
+    // Before serving: the views, triggers and routines that reach an audited table are known (a
+    // backend that does not answer delays the listener by CATALOG_START_WAIT_MS at most).
+    const catalog = this.auditCatalog?.start();
+    if (catalog)
+      await Promise.race([catalog, new Promise((r) => setTimeout(r, CATALOG_START_WAIT_MS).unref())]);
     this.address = await this.listener.listen();
     this.history.start();
     this.admin = await this.startAdmin(this.config);

@@ -207,9 +207,9 @@ export class AuditedNames {
     this.#log = logger;
   }
 
-  /** Changes whenever the names may have. */
-  get generation(): string {
-    return `${this.catalog?.generation ?? 0}/${this.#copyGeneration}`;
+  /** Changes whenever the copies do. */
+  get copyGeneration(): number {
+    return this.#copyGeneration;
   }
 
   addCopy(n: AuditedName): void {
@@ -244,7 +244,9 @@ export class AuditRules {
   /** Every audited name now, and the precheck over them; rebuilt when #shared changes. */
   #index = new NameIndex();
   #precheck: RegExp | null = null;
-  #generation = "";
+  /** The catalog's and the copies' generations the index was built from (-1: never). */
+  #catalogGeneration = -1;
+  #copyGeneration = -1;
 
   constructor(
     rules: readonly AuditRuleConfig[],
@@ -294,9 +296,11 @@ export class AuditRules {
 
   /** Rebuilds the index and the precheck when the shared names changed (a catalog read, a copy). */
   #refreshNames(): void {
-    const gen = this.#shared.generation;
-    if (gen === this.#generation) return;
-    this.#generation = gen;
+    const shared = this.#shared;
+    const cat = shared.catalog === null ? 0 : shared.catalog.generation;
+    if (cat === this.#catalogGeneration && shared.copyGeneration === this.#copyGeneration) return;
+    this.#catalogGeneration = cat;
+    this.#copyGeneration = shared.copyGeneration;
     const index = new NameIndex();
     for (const s of this.#seeds) index.add(s);
     for (const c of this.#shared.copies) index.add(c);
