@@ -361,12 +361,6 @@ export class AuditRules {
     // soon, whoever sent it (what it adds at once is below, for the statements that name one).
     if (c !== undefined && DDL_VERBS.has(c.verb) && CATALOG_DDL.test(sql)) this.#shared.ddlRelayed();
     this.#refreshNames();
-    let rules = this.#rules;
-    if (ctx.dbUser !== undefined) {
-      const user = (ctx.dbUser ?? "").toLowerCase();
-      rules = rules.filter((r) => r.dbUsers === null || r.dbUsers.has(user));
-      if (rules.length === 0) return null;
-    }
     let named =
       this.#precheck?.test(sql) === true ||
       (defaultSchema !== null && SOURCE_DEFAULT_SCHEMAS.has(defaultSchema.toLowerCase()));
@@ -385,6 +379,12 @@ export class AuditRules {
       !(c.handler !== undefined && c.handler.op === "read")
     )
       return null;
+    let rules = this.#rules;
+    if (ctx.dbUser !== undefined) {
+      const user = (ctx.dbUser ?? "").toLowerCase();
+      rules = rules.filter((r) => r.dbUsers === null || r.dbUsers.has(user));
+      if (rules.length === 0) return null;
+    }
 
     let unresolved: string[] | undefined;
     const unresolve = (what: string) => {
@@ -392,7 +392,7 @@ export class AuditRules {
       else if (!unresolved.includes(what)) unresolved.push(what);
     };
     let found: { rule: CompiledRule; object: string; via?: string } | null = null;
-    /** Found by presence in the text: what the statement writes becomes a copy. */
+    /** Found by presence in the text (a name or a server source): what the statement writes becomes a copy. */
     let present = false;
 
     if (c.uncertain) unresolve("text read uncertainly (sql_mode, character set or executable comment)");
@@ -414,10 +414,14 @@ export class AuditRules {
         present = true;
       } else if (p.source !== null) {
         found = { rule: rules[0]!, object: p.source, via: "a copy of data the server keeps" };
+        present = true;
       } else if (p.uncertain || c.uncertain) {
         // Read uncertainly: a name anywhere in the raw text counts (the server may read it as one).
         const hit = searchNames(sql, this.#index.names());
-        if (hit !== null) found = { rule: rules[0]!, object: hit, via: "named in text read uncertainly" };
+        if (hit !== null) {
+          found = { rule: rules[0]!, object: hit, via: "named in text read uncertainly" };
+          present = true;
+        }
       }
     }
     if (c.routines !== undefined) {
