@@ -92,7 +92,10 @@ test("the server's own copies are sources", () => {
   }
   assert.ok(matchOf(r, "SELECT * FROM events_statements_current", "performance_schema"), "default schema");
   // What a source fills is a copy: LOAD DATA INFILE … INTO TABLE t above.
-  assert.match(String(matchOf(r, "SELECT * FROM t", "sbtest")?.via), /written by a statement naming server:infile/);
+  assert.match(
+    String(matchOf(r, "SELECT * FROM t", "sbtest")?.via),
+    /written by a statement naming server:infile/,
+  );
   for (const sql of ["SHOW TABLES", "SHOW COLUMNS FROM u", "SELECT 1 AS system_time", "SHOW MASTER STATUS"])
     assert.is(matchOf(r, sql, "sbtest"), null, sql);
 });
