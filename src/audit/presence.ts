@@ -152,12 +152,20 @@ export const SOURCE_SCHEMAS: ReadonlySet<string> = new Set(["performance_schema"
 
 /**
  * The raw-text precheck for server sources, kept short because it runs on every statement: the
- * qualified sources (`information_schema.…`, `performance_schema.…`, `mysql.general_log`,
- * `mysql.slow_log`, `mysql.column_stats`), LOAD_FILE and `sys`. The others begin a statement and
- * are found by its verb (SOURCE_VERBS), or sit in a multi-statement (always read token by token),
- * or are unqualified names under a default schema that is itself a source schema (SOURCE_DEFAULT_SCHEMAS).
+ * qualified sources (`information_schema.…`, `performance_schema.…`, `sys.…`,
+ * `mysql.general_log`, `mysql.slow_log`, `mysql.column_stats`: each with a `.`) and LOAD_FILE
+ * (with a `(`). The others begin a statement and are found by its verb (SOURCE_VERBS), or sit in a
+ * multi-statement (always read token by token), or are unqualified names under a default schema
+ * that is itself a source schema (SOURCE_DEFAULT_SCHEMAS). Not `_log` or `_stats`: `audit_log` is
+ * an ordinary table.
  */
-export const SOURCE_PRECHECK = "_(?:schema|log|stats|file)|sys";
+const SOURCE_PRECHECK = /_schema|general_log|slow_log|column_stats|load_file|sys/i;
+
+/** May `sql` reach a server source the token pass would find? (A cheap superset.) */
+export function mayReachSource(sql: string): boolean {
+  return (sql.includes(".") || sql.includes("(")) && SOURCE_PRECHECK.test(sql);
+}
+
 /** Statements whose verb alone makes the token pass run: SHOW …, LOAD DATA|XML INFILE, GET DIAGNOSTICS. */
 export const SOURCE_VERBS: ReadonlySet<string> = new Set(["SHOW", "LOAD", "GET"]);
 /** Default schemas under which an unqualified name may be a server source. */

@@ -30,8 +30,8 @@ import {
   type AuditedName,
   NameIndex,
   presence,
+  mayReachSource,
   SOURCE_DEFAULT_SCHEMAS,
-  SOURCE_PRECHECK,
   SOURCE_VERBS,
   searchNameBytes,
   searchNames,
@@ -246,6 +246,8 @@ export class AuditRules {
   #precheck: RegExp | null = null;
   /** The catalog's and the copies' generations the index was built from (-1: never). */
   #catalogGeneration = -1;
+  #lastSchema: string | null = null;
+  #lastSchemaIsSource = false;
   #copyGeneration = -1;
 
   constructor(
@@ -315,7 +317,17 @@ export class AuditRules {
       .map(escapeRegex);
     if (index.hasVariables) names.push("@");
     if (index.hasSystemVariables) names.push("variables");
-    this.#precheck = names.length === 0 ? null : new RegExp([...names, SOURCE_PRECHECK].join("|"), "i");
+    this.#precheck = names.length === 0 ? null : new RegExp(names.join("|"), "i");
+  }
+
+  /** Is the default schema one whose unqualified names may be server sources? (Cached: one schema per session, mostly.) */
+  #sourceSchema(schema: string | null): boolean {
+    if (schema === null) return false;
+    if (schema !== this.#lastSchema) {
+      this.#lastSchema = schema;
+      this.#lastSchemaIsSource = SOURCE_DEFAULT_SCHEMAS.has(schema.toLowerCase());
+    }
+    return this.#lastSchemaIsSource;
   }
 
   /** Every audited bare name now (rules, catalog, copies), lower-cased. */
@@ -362,8 +374,7 @@ export class AuditRules {
     if (c !== undefined && DDL_VERBS.has(c.verb) && CATALOG_DDL.test(sql)) this.#shared.ddlRelayed();
     this.#refreshNames();
     let named =
-      this.#precheck?.test(sql) === true ||
-      (defaultSchema !== null && SOURCE_DEFAULT_SCHEMAS.has(defaultSchema.toLowerCase()));
+      this.#precheck?.test(sql) === true || mayReachSource(sql) || this.#sourceSchema(defaultSchema);
     if (c === undefined) {
       if (!named && !MAYBE_HIDDEN.test(sql)) return null;
       c = classify(sql, ctx.dialect);
