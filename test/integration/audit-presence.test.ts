@@ -326,4 +326,45 @@ test("ordinary statements that name no audited object have no event", async () =
   }
 });
 
+test("read_only mode (primary killed): the same holds on the secondary, whose catalog pairgate now reads", async () => {
+  // Made on the primary, replicated before it dies; not yet seen by pairgate's catalog.
+  await root.query(
+    "CREATE VIEW passtrix.v_late AS SELECT encrypted_password AS s FROM passtrix.ptrx_passwords",
+  );
+  const pos = (await root.query("SELECT @@gtid_binlog_pos AS p")) as unknown as [Array<{ p: string }>];
+  const sec = await pair.rootConnection("secondary");
+  try {
+    await sec.query("SELECT MASTER_GTID_WAIT(?, 10)", [pos[0][0]!.p]);
+  } finally {
+    await sec.end();
+  }
+  await pair.lab.kill("primary");
+  await px.proxy.topology.waitFor("read_only", 20_000);
+  await px.proxy.auditCatalog?.refresh();
+  assert.is(px.proxy.auditCatalog?.lastError ?? null, null, "the catalog was read from the secondary");
+  const c = await px.connect();
+  try {
+    assertEvent(await audited(c, "SELECT s FROM v_late"), "a view learnt from the secondary's catalog");
+    assertEvent(
+      await audited(
+        c,
+        `WITH a AS (SELECT encrypted_password FROM ptrx_passwords WHERE account_id = ${ACCOUNT}), ptrx_passwords AS (SELECT 1) SELECT * FROM a`,
+      ),
+      "CTE shadowing on the secondary",
+    );
+    const show = await audited(
+      c,
+      "SHOW DATABASES WHERE (@y := (SELECT GROUP_CONCAT(encrypted_password) FROM passtrix.ptrx_passwords)) IS NOT NULL",
+    );
+    assertEvent(show, "SHOW DATABASES WHERE on the secondary", false);
+    assertEvent(await audited(c, "SELECT @y"), "SELECT @y on the secondary");
+    // The secondary's relay log holds the canary UPDATE's text.
+    const relay = await audited(c, "SHOW RELAYLOG EVENTS");
+    assertEvent(relay, "SHOW RELAYLOG EVENTS", false);
+    assert.is(relay.got[0]?.backend, "secondary");
+  } finally {
+    await c.end();
+  }
+});
+
 test.run();
