@@ -8,7 +8,14 @@ import { createSecureContext } from "node:tls";
 import { StatusHistory } from "./admin/history.js";
 import { type AdminServer, startAdminServer } from "./admin/server.js";
 import { truncateField } from "./audit/event.js";
-import { Audit, AuditCatalog, AuditedNames, catalogConnection } from "./audit/index.js";
+import {
+  Audit,
+  AuditCatalog,
+  AuditedNames,
+  COPIES_FILE,
+  CopiesStore,
+  catalogConnection,
+} from "./audit/index.js";
 import type { BackendTarget, Role } from "./backend/connection.js";
 import { type Config, configPath } from "./config/load.js";
 import type { AuthenticatedClient } from "./frontend/handshake.js";
@@ -31,6 +38,8 @@ export class PairgateProxy {
   readonly audit: Audit | null = null;
   /** What else reaches an audited table, read from the serving backend's catalog. */
   readonly auditCatalog: AuditCatalog | null = null;
+  /** Audited names beyond the rules' (the catalog's, copies made through pairgate). */
+  readonly auditNames: AuditedNames | null = null;
   /** The last hour for the status page's charts. */
   readonly history: StatusHistory;
   private listener: ClientListener;
@@ -120,7 +129,11 @@ export class PairgateProxy {
         config,
         logger,
         tablesOf,
-        names: new AuditedNames(this.auditCatalog, logger.child({ part: "audit" })),
+        names: (this.auditNames = new AuditedNames(
+          this.auditCatalog,
+          logger.child({ part: "audit" }),
+          new CopiesStore(join(configPath(config, config.stateDir), COPIES_FILE), logger),
+        )),
       });
       this.sessionContext.audit = this.audit;
       this.metrics.setAuditSource(this.audit);
@@ -449,6 +462,7 @@ export class PairgateProxy {
     while (this.sessions.size > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
     this.listener.destroyAll();
     this.auditCatalog?.stop();
+    await this.auditNames?.flush().catch(() => {});
     await this.audit?.stop();
     this.history.stop();
     await this.topology.stop();

@@ -32,6 +32,7 @@ import {
 } from "./rules.js";
 
 export { AuditCatalog, catalogConnection } from "./catalog.js";
+export { COPIES_FILE, CopiesStore } from "./copies-store.js";
 export type { AuditEvent, AuditEventInput, AuditOperation, AuditOutcome } from "./event.js";
 export { JOURNAL_FAILED, JournalError } from "./journal.js";
 export type { AuditContext, RuleMatch, TablesOf } from "./rules.js";

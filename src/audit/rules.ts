@@ -25,12 +25,13 @@ import { type Classification, classify } from "../sql/classify.js";
 import type { SqlDialect } from "../sql/dialect.js";
 import type { AuditCatalog } from "./catalog.js";
 import { bodyFacts, ddlObject, deriveNames } from "./catalog.js";
+import type { CopiesStore } from "./copies-store.js";
 import type { AuditOperation } from "./event.js";
 import {
   type AuditedName,
+  mayReachSource,
   NameIndex,
   presence,
-  mayReachSource,
   SOURCE_DEFAULT_SCHEMAS,
   SOURCE_VERBS,
   searchNameBytes,
@@ -201,10 +202,17 @@ export class AuditedNames {
   /** Copies not remembered because MAX_COPIES was reached. */
   dropped = 0;
   readonly #log: Logger | undefined;
+  readonly #store: CopiesStore | undefined;
 
-  constructor(catalog: AuditCatalog | null = null, logger?: Logger) {
+  /** `store`: where copies survive a restart (loaded now, saved on each change). */
+  constructor(catalog: AuditCatalog | null = null, logger?: Logger, store?: CopiesStore) {
     this.catalog = catalog;
     this.#log = logger;
+    this.#store = store;
+    if (store !== undefined) {
+      for (const n of store.load().slice(0, MAX_COPIES)) this.copies.push(n);
+      if (this.copies.length > 0) this.#copyGeneration++;
+    }
   }
 
   /** Changes whenever the copies do. */
@@ -225,6 +233,12 @@ export class AuditedNames {
     }
     this.copies.push(n);
     this.#copyGeneration++;
+    this.#store?.save(this.copies);
+  }
+
+  /** Resolves when the copies are saved (shutdown, tests). */
+  flush(): Promise<void> {
+    return this.#store?.flush() ?? Promise.resolve();
   }
 
   /** The catalog saw DDL go by: read it again soon. */

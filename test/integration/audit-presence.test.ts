@@ -12,6 +12,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import type { AuditEvent, AuditEventInput } from "../../src/audit/index.js";
 import { startPair, type TestPair } from "../helpers/pair.js";
+import { freePort } from "../helpers/ports.js";
 import { type RunningProxy, startProxy } from "../helpers/proxy.js";
 
 let pair: TestPair;
@@ -174,6 +175,30 @@ test("a multi-table UPDATE copies the secret into another table; reading that ta
       assert.match(String(r.got[0]?.detail?.via), /written by a statement naming passtrix.ptrx_passwords/);
     } finally {
       await d.end();
+    }
+    // A restart keeps it: the copies are saved in the state folder.
+    await px.proxy.auditNames?.flush();
+    const again = await startProxy(
+      pair,
+      pair.proxyConfig({
+        listen: { port: await freePort() },
+        instanceId: "presence-restart",
+        audit: {
+          journalDir: join(pair.dir, "audit-presence-restart"),
+          rules: [{ operation: "password_retrieval", tables: ["passtrix.ptrx_passwords"] }],
+        },
+      }),
+    );
+    try {
+      const e = await again.connect();
+      try {
+        const m = again.proxy.audit!.matchStatement("SELECT v FROM other WHERE id = 1", "passtrix");
+        assert.is(m?.object, "passtrix.other", "after a restart");
+      } finally {
+        await e.end();
+      }
+    } finally {
+      await again.stop();
     }
   } finally {
     await c.end();

@@ -4,6 +4,9 @@
  * copies are sources; views, routines and trigger targets that reach an audited table are found
  * transitively; the plain search for unlexed statements.
  */
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import {
@@ -13,6 +16,7 @@ import {
   ddlObject,
   deriveNames,
 } from "../../src/audit/catalog.js";
+import { CopiesStore } from "../../src/audit/copies-store.js";
 import { NameIndex, presence, searchNameBytes, searchNames } from "../../src/audit/presence.js";
 import { AuditedNames, AuditRules } from "../../src/audit/rules.js";
 import { classify } from "../../src/sql/classify.js";
@@ -151,6 +155,26 @@ test("variables a statement naming the table assigns are audited when read later
     "SHOW VARIABLES once a system variable holds the data",
   );
   assert.ok(matchOf(r, "SELECT * FROM information_schema.SESSION_VARIABLES"));
+});
+
+test("copies survive a restart through the state folder's file; a damaged file is ignored", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "pairgate-copies-"));
+  try {
+    const file = join(dir, "state", "audit-copies.json");
+    const first = new AuditedNames(null, undefined, new CopiesStore(file));
+    matchOf(new AuditRules(RULE, tablesOf, {}, first), "INSERT INTO kept SELECT * FROM ptrx_passwords");
+    await first.flush();
+    const second = new AuditedNames(null, undefined, new CopiesStore(file));
+    assert.is(
+      matchOf(new AuditRules(RULE, tablesOf, {}, second), "SELECT * FROM kept")?.object,
+      "passtrix.kept",
+    );
+    writeFileSync(file, "{not json");
+    const third = new AuditedNames(null, undefined, new CopiesStore(file));
+    assert.is(third.copies.length, 0);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 const view = (schema: string, name: string, body: string | null): CatalogObject => ({
