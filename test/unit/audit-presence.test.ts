@@ -118,6 +118,9 @@ test("copies: what a statement naming the table writes is audited from then on, 
   // Transitively: a copy of the copy.
   matchOf(r, "INSERT INTO third SELECT v FROM other");
   assert.is(matchOf(r, "SELECT * FROM third")?.object, "passtrix.third");
+  // A rename moves the rows: the new name is audited.
+  matchOf(r, "ALTER TABLE ptrx_passwords RENAME TO moved");
+  assert.is(matchOf(r, "SELECT * FROM moved")?.object, "passtrix.moved");
   // A DELETE copies nothing; neither does a read.
   matchOf(r, "DELETE FROM gone WHERE id IN (SELECT account_id FROM ptrx_passwords)");
   assert.is(matchOf(r, "SELECT * FROM gone"), null);
