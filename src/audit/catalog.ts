@@ -63,7 +63,7 @@ export interface CatalogObject {
 }
 
 /** What a definition mentions, read once per refresh. */
-interface BodyFacts {
+export interface BodyFacts {
   /** Every identifier: [qualifier or null, name], lower-cased. */
   idents: Array<[string | null, string]>;
   /** String literals' text, lower-cased. */
@@ -192,7 +192,11 @@ const show = (e: AuditedName) => (e.schema === null ? e.name : `${e.schema}.${e.
  * The names that reach `seeds` through `objects` (seeds not repeated), each with the rule of the
  * seed it reaches and how. Linear in the definitions' size per pass; passes until nothing is added.
  */
-export function deriveNames(objects: readonly CatalogObject[], seeds: readonly AuditedName[]): AuditedName[] {
+export function deriveNames(
+  objects: readonly CatalogObject[],
+  seeds: readonly AuditedName[],
+  facts: readonly (BodyFacts | null)[] = factsOf(objects),
+): AuditedName[] {
   const known = new Known();
   for (const s of seeds) known.add(s);
   const out: AuditedName[] = [];
@@ -200,9 +204,6 @@ export function deriveNames(objects: readonly CatalogObject[], seeds: readonly A
     const n: AuditedName = { schema, name, rule, via };
     if (known.add(n)) out.push(n);
   };
-  const facts = objects.map((o) =>
-    o.body === null ? null : bodyFacts(o.body, o.schema, dialectFor(o.sqlMode)),
-  );
   const done = new Array<boolean>(objects.length).fill(false);
   const routines = new Set(objects.filter((o) => o.kind === "routine").map((o) => `${o.schema}.${o.name}`));
   // Routines handed audited data by a tainted body: their writes count as copies.
@@ -257,6 +258,11 @@ export function deriveNames(objects: readonly CatalogObject[], seeds: readonly A
     }
   }
   return out;
+}
+
+/** Each object's definition read (null: not readable). */
+export function factsOf(objects: readonly CatalogObject[]): (BodyFacts | null)[] {
+  return objects.map((o) => (o.body === null ? null : bodyFacts(o.body, o.schema, dialectFor(o.sqlMode))));
 }
 
 /** A CREATE of a view, trigger, routine or event, as the statement writes it. */
@@ -456,6 +462,8 @@ export class AuditCatalog {
   #again = false;
   #stopped = false;
   #lastStart = 0;
+  #facts: (BodyFacts | null)[] = [];
+  #factsGeneration = -1;
   /** The last read that failed, for status and tests; null after a good one. */
   lastError: string | null = null;
   lastReadAt: number | null = null;
@@ -470,6 +478,15 @@ export class AuditCatalog {
 
   get objects(): readonly CatalogObject[] {
     return this.#objects;
+  }
+
+  /** The objects' definitions read, once per generation (the names are derived again on every copy). */
+  get facts(): readonly (BodyFacts | null)[] {
+    if (this.#factsGeneration !== this.#generation) {
+      this.#facts = factsOf(this.#objects);
+      this.#factsGeneration = this.#generation;
+    }
+    return this.#facts;
   }
 
   /** Replaces the objects (tests; the refresh). */

@@ -146,6 +146,8 @@ const SOURCE_WORDS = new Set([
   "innodb_locks",
   "innodb_lock_waits",
   "optimizer_trace",
+  // The query cache's statement texts (the QUERY_CACHE_INFO plugin).
+  "query_cache_info",
 ]);
 /** Schemas whose every table is a server copy: a default schema among them makes every statement a source. */
 export const SOURCE_SCHEMAS: ReadonlySet<string> = new Set(["performance_schema", "sys"]);
@@ -231,8 +233,8 @@ export function presence(index: NameIndex, input: PresenceInput): Presence {
       }
       if (source === null) {
         if (afterShow && AFTER_SHOW.has(text)) source = `server:SHOW ${text.toUpperCase()}`;
-        else if (index.hasSystemVariables && text.endsWith("variables"))
-          source = `server:${text} (a system variable holds audited data)`;
+        else if (index.hasVariables && text.endsWith("variables"))
+          source = `server:${text} (a variable holds audited data)`;
         else if (SOURCE_WORDS.has(text))
           source = `server:${qualifier === null ? text : `${qualifier}.${text}`}`;
         else if (qualifier !== null && SOURCE_SCHEMAS.has(qualifier)) source = `server:${qualifier}.${text}`;

@@ -322,7 +322,8 @@ export class AuditRules {
     for (const c of this.#shared.copies) index.add(c);
     const catalog = this.#shared.catalog;
     if (catalog !== null && catalog.objects.length > 0)
-      for (const d of deriveNames(catalog.objects, [...this.#seeds, ...this.#shared.copies])) index.add(d);
+      for (const d of deriveNames(catalog.objects, [...this.#seeds, ...this.#shared.copies], catalog.facts))
+        index.add(d);
     this.#index = index;
     // Variables (`@x`, `@@x`) are found by their `@`: their names may be quoted or scoped in the text.
     const names = [...index.names()]
@@ -330,7 +331,7 @@ export class AuditRules {
       .sort((a, b) => b.length - a.length)
       .map(escapeRegex);
     if (index.hasVariables) names.push("@");
-    if (index.hasSystemVariables) names.push("variables");
+    if (index.hasVariables) names.push("variables");
     this.#precheck = names.length === 0 ? null : new RegExp(names.join("|"), "i");
   }
 
