@@ -250,8 +250,8 @@ export function presence(index: NameIndex, input: PresenceInput): Presence {
         const e = index.lookup(v, null, null, true, input.ruleOk);
         if (e !== null) return { name: e, object: v, source: null, uncertain: lx.uncertain };
       }
-      if (t === TOK_STRING && index.size > 0) {
-        const e = stringNames(index, lx.src.slice(lx.start, lx.end).toLowerCase(), input.ruleOk);
+      if (t === TOK_STRING) {
+        const e = stringNames(index, lx.src, lx.start, lx.end, input.ruleOk);
         if (e !== null) {
           const object = e.schema === null ? e.name : `${e.schema}.${e.name}`;
           return { name: e, object, source: null, uncertain: lx.uncertain };
@@ -310,14 +310,57 @@ export function variablesOf(sql: string, dialect?: SqlDialect): string[] {
   return out;
 }
 
-/** The first entry whose bare name occurs in a string literal's text (any schema: a string has no resolution). */
-function stringNames(index: NameIndex, text: string, ruleOk: (rule: number) => boolean): AuditedName | null {
-  for (const name of index.names()) {
-    if (name.charCodeAt(0) === 64 /* @ */ || !text.includes(name)) continue;
-    for (const e of index.get(name)!) if (ruleOk(e.rule)) return e;
+/**
+ * The first entry whose bare name is a word of a string literal's text (`src[start, end)`): the
+ * text split at every character that cannot be in an unquoted name, each word looked up once — so
+ * linear in the literal whatever the number of names. A string has no schema resolution: any
+ * entry of that name counts. ('mysql://u@h/passtrix/ptrx_passwords', TABNAME='ptrx_passwords'.)
+ */
+function stringNames(
+  index: NameIndex,
+  text: string,
+  begin: number,
+  stop: number,
+  ruleOk: (rule: number) => boolean,
+): AuditedName | null {
+  let src = text;
+  let start = begin;
+  let end = stop;
+  // `\p` is `p` to the server (an escape it does not know): 'ptr\x_passwords' names the table.
+  // Escapes it knows (\n, \t, \0, …) stay separators; without NO_BACKSLASH_ESCAPES this over-reads, never under.
+  const slash = text.indexOf("\\", begin);
+  if (slash >= 0 && slash < stop) {
+    src = text
+      .slice(begin, stop)
+      .replace(ESCAPE, (_m, ch: string) => (KNOWN_ESCAPES.includes(ch) ? " " : ch));
+    start = 0;
+    end = src.length;
+  }
+  let from = -1;
+  for (let i = start; i <= end; i++) {
+    const c = i < end ? src.charCodeAt(i) : 0;
+    const word =
+      (c >= 0x61 && c <= 0x7a) ||
+      (c >= 0x41 && c <= 0x5a) ||
+      (c >= 0x30 && c <= 0x39) ||
+      c === 0x5f ||
+      c === 0x24 ||
+      c >= 0x80;
+    if (word) {
+      if (from < 0) from = i;
+      continue;
+    }
+    if (from < 0) continue;
+    const list = index.get(src.slice(from, i).toLowerCase());
+    from = -1;
+    if (list !== undefined) for (const e of list) if (ruleOk(e.rule)) return e;
   }
   return null;
 }
+
+const ESCAPE = /\\([^])/g;
+/** What follows the backslash of an escape the server knows (a control character, a quote, a backslash; in `\%` and `\_` it keeps the backslash). */
+const KNOWN_ESCAPES = "0bnrtZ'\"\\%_";
 
 /**
  * The plain search for statements too large to lex (src/sql/digest.ts's bound): the first audited

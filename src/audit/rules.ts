@@ -139,7 +139,7 @@ const NO_COPY_VERBS: ReadonlySet<string> = new Set(["DELETE", "DROP", "TRUNCATE"
 const ALL_RULES = () => true;
 
 /** A statement that may hide an audited read without naming the table: worth classifying. */
-const MAYBE_HIDDEN = /[(]|call|execute|prepare|handler|\/\*|show|load|get|;/i;
+const MAYBE_HIDDEN = /[(]|call|execute|prepare|handler|\/\*|show|load|get|;|create|alter/i;
 
 function escapeRegex(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
@@ -395,8 +395,10 @@ export class AuditRules {
       c = classify(sql, ctx.dialect);
       if (DDL_VERBS.has(c.verb) && CATALOG_DDL.test(sql)) this.#shared.ddlRelayed();
     }
-    // Sources found by the statement's verb, and multi-statements (a USE or SHOW after the first).
-    if (!named && (c.multi || SOURCE_VERBS.has(c.verb))) named = true;
+    // Sources found by the statement's verb, multi-statements (a USE or SHOW after the first), and
+    // DDL (rare; its strings may name a table through escapes the raw-text precheck does not undo:
+    // CONNECTION='…/ptr\x_passwords').
+    if (!named && (c.multi || SOURCE_VERBS.has(c.verb) || DDL_VERBS.has(c.verb))) named = true;
     if (
       !named &&
       c.routines === undefined &&

@@ -46,6 +46,9 @@ test("every clause and statement kind that names the table matches", () => {
     "DO (SELECT 1 FROM PTRX_PASSWORDS)",
     "UPDATE ptrx_passwords SET updated_by = 'x'",
     "CREATE TABLE f ENGINE=FEDERATED CONNECTION='mysql://u@h/passtrix/ptrx_passwords'",
+    "CREATE TABLE f ENGINE=FEDERATED CONNECTION='mysql://u@h/passtrix/ptr\\x_passwords'",
+    "CREATE TABLE f ENGINE=CONNECT TABLE_TYPE=MYSQL SRCDEF='select * from ptrx_passwords'",
+    "SELECT 'a\\nptrx_passwords'",
   ]) {
     const m = matchOf(rules(), sql); // fresh names: a copy made by one statement is not the next one's
     assert.is(m?.operation, "password_retrieval", sql);
@@ -65,6 +68,7 @@ test("qualification and the schema in force decide a qualified rule", () => {
   );
   assert.is(matchOf(r, "SELECT 1 /* ptrx_passwords */"), null, "a plain comment is not read by the server");
   assert.is(matchOf(r, "SELECT * FROM ptrx_passwords_archive"), null, "a longer name");
+  assert.is(matchOf(r, "SELECT 'my ptrx_passwords_archive'"), null, "a longer word in a string");
 });
 
 test("the server's own copies are sources", () => {
