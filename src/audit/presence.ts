@@ -358,7 +358,7 @@ function stringNames(
   return null;
 }
 
-const ESCAPE = /\\([^])/g;
+const ESCAPE = /\\([\s\S])/g;
 /** What follows the backslash of an escape the server knows (a control character, a quote, a backslash; in `\%` and `\_` it keeps the backslash). */
 const KNOWN_ESCAPES = "0bnrtZ'\"\\%_";
 
