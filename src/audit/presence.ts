@@ -152,20 +152,107 @@ const SOURCE_WORDS = new Set([
 /** Schemas whose every table is a server copy: a default schema among them makes every statement a source. */
 export const SOURCE_SCHEMAS: ReadonlySet<string> = new Set(["performance_schema", "sys"]);
 
-/**
- * The raw-text precheck for server sources, kept short because it runs on every statement: the
- * qualified sources (`information_schema.…`, `performance_schema.…`, `sys.…`,
- * `mysql.general_log`, `mysql.slow_log`, `mysql.column_stats`: each with a `.`) and LOAD_FILE
- * (with a `(`). The others begin a statement and are found by its verb (SOURCE_VERBS), or sit in a
- * multi-statement (always read token by token), or are unqualified names under a default schema
- * that is itself a source schema (SOURCE_DEFAULT_SCHEMAS). Not `_log` or `_stats`: `audit_log` is
- * an ordinary table.
- */
-const SOURCE_PRECHECK = /_schema|general_log|slow_log|column_stats|load_file|sys/i;
+/** Schemas that qualify a server source: `information_schema.PROCESSLIST`, `mysql.general_log`, `sys.session`, … */
+const SOURCE_QUALIFIERS = ["information_schema", "performance_schema", "mysql", "sys"];
 
-/** May `sql` reach a server source the token pass would find? (A cheap superset.) */
+/**
+ * The raw-text precheck for server sources, cheap because it runs on every statement: a `.` after
+ * a source schema's name (`information_schema.…`, `performance_schema.…`, `sys.…`, `mysql.…`) or a
+ * `(` after LOAD_FILE, found by `indexOf` and a comparison in place of the word before each (a
+ * comment end or a quote right before counts as a hit: the token pass decides). Linear, no regex,
+ * no allocation. The other sources begin a statement and are found by its verb (SOURCE_VERBS), or
+ * sit in a multi-statement (always read token by token), or are unqualified names under a default
+ * schema that is itself a source schema (SOURCE_DEFAULT_SCHEMAS).
+ */
 export function mayReachSource(sql: string): boolean {
-  return (sql.includes(".") || sql.includes("(")) && SOURCE_PRECHECK.test(sql);
+  return scanFor(sql, 0x2e, ".") || scanFor(sql, 0x28, "(");
+}
+
+/**
+ * Each `ch` in `sql` checked by sourceAt: found with indexOf (memchr speed over the rest), or, once
+ * more than DENSE hits came up, by one loop over the remaining characters (a text dense with dots
+ * would otherwise cost one indexOf call per dot).
+ */
+function scanFor(sql: string, ch: number, s: string): boolean {
+  let hits = 0;
+  for (let i = sql.indexOf(s); i >= 0; i = sql.indexOf(s, i + 1)) {
+    if (sourceAt(sql, i, ch)) return true;
+    if (++hits > DENSE) {
+      for (let j = i + 1; j < sql.length; j++)
+        if (sql.charCodeAt(j) === ch && sourceAt(sql, j, ch)) return true;
+      return false;
+    }
+  }
+  return false;
+}
+
+const DENSE = 256;
+
+/** Is the `.` (`ch` 0x2e) or `(` (0x28) at `i` right after a source qualifier / LOAD_FILE? */
+function sourceAt(sql: string, i: number, ch: number): boolean {
+  if (ch === 0x2e) {
+    // Fast reject: the qualifiers end in "ma", "ql" or "ys".
+    const c0 = sql.charCodeAt(i - 1);
+    const c1 = c0 | 0x20;
+    if (c1 === 0x61 /* a */) {
+      if ((sql.charCodeAt(i - 2) | 0x20) !== 0x6d /* m */) return false;
+    } else if (c1 === 0x6c /* l */) {
+      if ((sql.charCodeAt(i - 2) | 0x20) !== 0x71 /* q */) return false;
+    } else if (c1 === 0x73 /* s */) {
+      if ((sql.charCodeAt(i - 2) | 0x20) !== 0x79 /* y */) return false;
+    } else if (isNameCode(c0)) return false;
+    const end = wordEnd(sql, i);
+    if (end === HIT) return true;
+    if (end > 0) for (const q of SOURCE_QUALIFIERS) if (wordEndsAt(sql, end, q)) return true;
+    return false;
+  }
+  const c0 = sql.charCodeAt(i - 1);
+  if ((c0 | 0x20) === 0x65 /* e */) {
+    if ((sql.charCodeAt(i - 2) | 0x20) !== 0x6c /* l */) return false;
+  } else if (isNameCode(c0)) return false;
+  const end = wordEnd(sql, i);
+  return end === HIT || (end > 0 && wordEndsAt(sql, end, "load_file"));
+}
+
+const HIT = -2;
+
+/**
+ * Where the word before `at` ends (exclusive), whitespace and backticks skipped; -1 if no word
+ * character is there; HIT if a comment end or a quote is (the precheck cannot tell).
+ */
+function wordEnd(s: string, at: number): number {
+  let i = at - 1;
+  while (i >= 0) {
+    const c = s.charCodeAt(i);
+    if (c === 0x20 || c === 0x60 || (c >= 0x09 && c <= 0x0d)) i--;
+    else break;
+  }
+  if (i < 0) return -1;
+  const c = s.charCodeAt(i);
+  if (c === 0x2f /* / */ || c === 0x27 || c === 0x22) return HIT;
+  return isNameCode(c) ? i + 1 : -1;
+}
+
+function isNameCode(c: number): boolean {
+  return (
+    (c >= 0x61 && c <= 0x7a) ||
+    (c >= 0x41 && c <= 0x5a) ||
+    (c >= 0x30 && c <= 0x39) ||
+    c === 0x5f ||
+    c === 0x24
+  );
+}
+
+/** Is the whole word ending at `end` equal to `w` (lower case), ASCII case-insensitively? */
+function wordEndsAt(s: string, end: number, w: string): boolean {
+  const start = end - w.length;
+  if (start < 0) return false;
+  for (let k = w.length - 1; k >= 0; k--) {
+    let c = s.charCodeAt(start + k);
+    if (c >= 0x41 && c <= 0x5a) c += 0x20;
+    if (c !== w.charCodeAt(k)) return false;
+  }
+  return start === 0 || !isNameCode(s.charCodeAt(start - 1));
 }
 
 /** Statements whose verb alone makes the token pass run: SHOW …, LOAD DATA|XML INFILE, GET DIAGNOSTICS. */
