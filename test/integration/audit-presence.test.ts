@@ -3,7 +3,8 @@
  * An attacker is the application user with SUPER, BINLOG MONITOR and PROCESS (as many password
  * manager installations run); a unique canary secret sits in passtrix.ptrx_passwords (written by
  * root straight on the primary, so the server's own copies — binlog, query log — hold it too).
- * At fd3936b each case below returned the canary with no event (a plain SELECT of the row: 1).
+ * At fd3936b each of issue 19's cases below returned the canary with no event (a plain SELECT of
+ * the row: 1); the reference, dynamic-SQL and ordinary-statement tests pass there too.
  */
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
