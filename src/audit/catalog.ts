@@ -437,6 +437,11 @@ export function catalogConnection(b: CatalogBackend, baseDir?: string): Promise<
 
 /** Reads caused by DDL start at least this far apart. */
 export const MIN_DDL_GAP_MS = 1000;
+/**
+ * Reads caused by statements that may run DDL unseen (dynamic SQL, CALL) start at least this far
+ * apart: applications that call procedures all the time must not turn into catalog reads.
+ */
+export const MIN_MAYBE_GAP_MS = 10_000;
 
 export interface AuditCatalogOptions {
   /** A connection to the backend that serves now; closed after each read. */
@@ -462,6 +467,7 @@ export class AuditCatalog {
   #again = false;
   #stopped = false;
   #lastStart = 0;
+  #soonAt = 0;
   #facts: (BodyFacts | null)[] = [];
   #factsGeneration = -1;
   /** The last read that failed, for status and tests; null after a good one. */
@@ -513,12 +519,20 @@ export class AuditCatalog {
   }
 
   /**
-   * DDL was relayed: read again shortly (debounced; reads it causes start at least MIN_DDL_GAP_MS
-   * apart, so a client issuing DDL in a loop cannot turn the catalog read into load on the server).
+   * DDL was relayed (`maybe`: a statement that may have run DDL unseen): read again shortly
+   * (debounced; reads it causes start at least MIN_DDL_GAP_MS, or MIN_MAYBE_GAP_MS, apart, so a
+   * client issuing DDL in a loop cannot turn the catalog read into load on the server).
    */
-  changed(): void {
-    if (this.#stopped || this.#soon) return;
-    const wait = Math.max(this.#o.afterDdlMs ?? 200, this.#lastStart + MIN_DDL_GAP_MS - Date.now());
+  changed(maybe = false): void {
+    if (this.#stopped) return;
+    const gap = maybe ? MIN_MAYBE_GAP_MS : MIN_DDL_GAP_MS;
+    const now = Date.now();
+    const wait = Math.max(this.#o.afterDdlMs ?? 200, this.#lastStart + gap - now);
+    if (this.#soon) {
+      if (now + wait >= this.#soonAt) return;
+      clearTimeout(this.#soon); // a DDL after a CALL: sooner
+    }
+    this.#soonAt = now + wait;
     this.#soon = setTimeout(() => {
       this.#soon = null;
       void this.refresh();

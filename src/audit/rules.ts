@@ -241,9 +241,9 @@ export class AuditedNames {
     return this.#store?.flush() ?? Promise.resolve();
   }
 
-  /** The catalog saw DDL go by: read it again soon. */
-  ddlRelayed(): void {
-    this.catalog?.changed();
+  /** The catalog saw DDL go by (`maybe`: dynamic SQL or a CALL that may have run some): read it again soon. */
+  ddlRelayed(maybe = false): void {
+    this.catalog?.changed(maybe);
   }
 }
 
@@ -335,6 +335,16 @@ export class AuditRules {
     this.#precheck = names.length === 0 ? null : new RegExp(names.join("|"), "i");
   }
 
+  /**
+   * May this statement add a view, trigger, routine or event? DDL that says so: read the catalog
+   * again soon; dynamic SQL or a procedure call (either may run such DDL unseen): less soon.
+   */
+  #catalogChanges(c: Classification, sql: string): void {
+    if (DDL_VERBS.has(c.verb)) {
+      if (CATALOG_DDL.test(sql)) this.#shared.ddlRelayed();
+    } else if (c.dynamic || c.verb === "CALL") this.#shared.ddlRelayed(true);
+  }
+
   /** Is the default schema one whose unqualified names may be server sources? (Cached: one schema per session, mostly.) */
   #sourceSchema(schema: string | null): boolean {
     if (schema === null) return false;
@@ -386,14 +396,14 @@ export class AuditRules {
     let c = ctx.classification;
     // DDL may add a view, trigger or routine that reaches an audited table: read the catalog again
     // soon, whoever sent it (what it adds at once is below, for the statements that name one).
-    if (c !== undefined && DDL_VERBS.has(c.verb) && CATALOG_DDL.test(sql)) this.#shared.ddlRelayed();
+    if (c !== undefined) this.#catalogChanges(c, sql);
     this.#refreshNames();
     let named =
       this.#precheck?.test(sql) === true || mayReachSource(sql) || this.#sourceSchema(defaultSchema);
     if (c === undefined) {
       if (!named && !MAYBE_HIDDEN.test(sql)) return null;
       c = classify(sql, ctx.dialect);
-      if (DDL_VERBS.has(c.verb) && CATALOG_DDL.test(sql)) this.#shared.ddlRelayed();
+      this.#catalogChanges(c, sql);
     }
     // Sources found by the statement's verb, multi-statements (a USE or SHOW after the first), and
     // DDL (rare; its strings may name a table through escapes the raw-text precheck does not undo:

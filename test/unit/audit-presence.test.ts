@@ -319,6 +319,35 @@ test("catalog names reach the rules: a generation change rebuilds the index", ()
   assert.is(m?.via, "view passtrix.v_sec reaches passtrix.ptrx_passwords");
 });
 
+test("catalog: DDL reads it again soon, a CALL or dynamic SQL less soon, never more than once a second", async () => {
+  let reads = 0;
+  const catalog = new AuditCatalog({
+    connect: () => {
+      reads++;
+      return Promise.reject(new Error("no server"));
+    },
+    intervalMs: 0,
+    afterDdlMs: 10,
+  });
+  const r = new AuditRules(RULE, tablesOf, {}, new AuditedNames(catalog));
+  await catalog.refresh(); // as at start
+  assert.is(reads, 1);
+  assert.is(catalog.lastError, "no server");
+  matchOf(r, "CALL p()");
+  await new Promise((res) => setTimeout(res, 100));
+  assert.is(reads, 1, "a CALL waits MIN_MAYBE_GAP_MS");
+  matchOf(r, "CREATE VIEW v AS SELECT 1");
+  matchOf(r, "CREATE TEMPORARY TABLE t (a INT)");
+  await new Promise((res) => setTimeout(res, 100));
+  assert.is(reads, 1, "the DDL waits for MIN_DDL_GAP_MS after the last read");
+  await new Promise((res) => setTimeout(res, 1000));
+  assert.is(reads, 2, "the DDL moved the read forward of the CALL's; debounced");
+  for (let i = 0; i < 5; i++) matchOf(r, "CREATE OR REPLACE VIEW v AS SELECT 1");
+  await new Promise((res) => setTimeout(res, 300));
+  assert.is(reads, 2, "at most one read a second");
+  catalog.stop();
+});
+
 test("ddlObject reads what a CREATE makes", () => {
   assert.equal(ddlObject("CREATE OR REPLACE DEFINER=`a`@`%` SQL SECURITY INVOKER VIEW s.v AS SELECT 1"), {
     kind: "view",
