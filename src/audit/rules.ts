@@ -319,11 +319,14 @@ export class AuditRules {
     this.#copyGeneration = shared.copyGeneration;
     const index = new NameIndex();
     for (const s of this.#seeds) index.add(s);
-    for (const c of this.#shared.copies) index.add(c);
+    // A copy keeps the index of the rule it was made under: after a reload (or from the saved
+    // file) that rule may be gone — the first rule then stands for it.
+    const last = this.#rules.length - 1;
+    const copies = this.#shared.copies.map((c) => (c.rule <= last ? c : { ...c, rule: 0 }));
+    for (const c of copies) index.add(c);
     const catalog = this.#shared.catalog;
     if (catalog !== null && catalog.objects.length > 0)
-      for (const d of deriveNames(catalog.objects, [...this.#seeds, ...this.#shared.copies], catalog.facts))
-        index.add(d);
+      for (const d of deriveNames(catalog.objects, [...this.#seeds, ...copies], catalog.facts)) index.add(d);
     this.#index = index;
     // Variables (`@x`, `@@x`) are found by their `@`: their names may be quoted or scoped in the text.
     const names = [...index.names()]

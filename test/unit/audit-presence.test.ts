@@ -184,6 +184,14 @@ test("copies survive a restart through the state folder's file; a damaged file i
   }
 });
 
+test("a reload with fewer rules: copies made under a rule that is gone still match (the first rule)", () => {
+  const shared = new AuditedNames();
+  const two = new AuditRules([{ operation: "a", tables: ["x.other_secret"] }, ...RULE], tablesOf, {}, shared);
+  matchOf(two, "INSERT INTO copy9 SELECT * FROM ptrx_passwords");
+  const one = new AuditRules([{ operation: "only", tables: ["x.y"] }], tablesOf, {}, shared);
+  assert.equal(matchOf(one, "SELECT * FROM copy9")?.operation, "only");
+});
+
 const view = (schema: string, name: string, body: string | null): CatalogObject => ({
   kind: "view",
   schema,
