@@ -6,11 +6,13 @@
  * comments the server runs) is looked up among the audited names; a name counts wherever it
  * stands — a FROM list, a subquery in `SHOW … WHERE`, a CTE body, a CTE *name* that shadows the
  * table, `DELETE … RETURNING`, a multi-table `UPDATE`, a trigger or view body in DDL. String
- * literals count when they contain an audited name (engine options such as FEDERATED's
- * CONNECTION='…/db/table' reach a table by a string). Aliases and CTE names cannot hide a name:
- * the name itself is in the text.
+ * literals count when an audited name is one of their words (engine options such as FEDERATED's
+ * CONNECTION='…/db/table' reach a table by a string). Variables (`@x`, `@@x`) count once a
+ * statement naming an audited object assigned them. Aliases and CTE names cannot hide a name: the
+ * name itself is in the text.
  *
- * The same pass finds the copies of data the server keeps itself (see SERVER_SOURCES): binlog and
+ * The same pass finds the copies of data the server keeps itself (AFTER_SHOW, SOURCE_WORDS,
+ * SOURCE_SCHEMAS): binlog and
  * relay-log events, other sessions' statement text (PROCESSLIST, INNODB_TRX, SHOW ENGINE … STATUS,
  * performance_schema, sys), the general and slow query logs, engine-independent column statistics
  * (min/max values), warnings and diagnostics, files read by LOAD_FILE() and LOAD DATA INFILE.
@@ -52,7 +54,6 @@ export class NameIndex {
   readonly #byName = new Map<string, AuditedName[]>();
   /** Some names are variables (`@x`: user, `@@x`: system). */
   hasVariables = false;
-  hasSystemVariables = false;
 
   get size(): number {
     return this.#byName.size;
@@ -69,10 +70,7 @@ export class NameIndex {
 
   /** Adds `n` unless an entry that covers it is there; true if added. */
   add(n: AuditedName): boolean {
-    if (n.name.startsWith("@")) {
-      this.hasVariables = true;
-      if (n.name.startsWith("@@")) this.hasSystemVariables = true;
-    }
+    if (n.name.startsWith("@")) this.hasVariables = true;
     const list = this.#byName.get(n.name);
     if (list === undefined) {
       this.#byName.set(n.name, [n]);
