@@ -289,8 +289,10 @@ export function ddlObject(sql: string, dialect: SqlDialect = DEFAULT_DIALECT): D
   let kind: DdlObject["kind"] | null = null;
   for (let i = 0; i < 64 && !lx.atEnd(); i++) {
     lx.next();
+    if (lx.isPunct(CH_LPAREN)) return null; // a column list: CREATE TABLE t (event INT)
     if (lx.type !== TOK_WORD) continue;
     const kw = lx.kw;
+    if (kw === K.TABLE || kw === K.INDEX || kw === K.DATABASE) return null;
     if (kw === K.VIEW) kind = "view";
     else if (kw === K.TRIGGER) kind = "trigger";
     else if (kw === K.FUNCTION || kw === K.PROCEDURE) kind = "routine";

@@ -367,6 +367,8 @@ test("ddlObject reads what a CREATE makes", () => {
   assert.equal(t?.table, { schema: "db", name: "t" });
   assert.is(ddlObject("CREATE PROCEDURE p() SELECT 1")?.kind, "routine");
   assert.is(ddlObject("CREATE TABLE t (a INT)"), null);
+  assert.is(ddlObject("CREATE TABLE t (event INT, function INT)"), null);
+  assert.is(ddlObject("ALTER TABLE t ADD COLUMN trigger INT"), null);
   assert.is(ddlObject("SELECT 1"), null);
 });
 
