@@ -275,6 +275,14 @@ test("a stored function that reads the table: calling it is audited by name", as
     assert.is(r.got[0]?.object, "passtrix.f_secret");
     const copy = await audited(c, "SELECT v FROM fn_copy WHERE id = 2");
     assertEvent(copy, "the function's result copied");
+    // An event (mysql.event) that copies the table: its target is audited once the catalog is read.
+    await root.query(
+      "CREATE EVENT passtrix.ev_copy ON SCHEDULE EVERY 1 HOUR DISABLE DO " +
+        "INSERT INTO passtrix.ev_copy_t SELECT account_id, encrypted_password FROM passtrix.ptrx_passwords",
+    );
+    await px.proxy.auditCatalog?.refresh();
+    const ev = px.proxy.audit!.matchStatement("SELECT * FROM ev_copy_t", "passtrix");
+    assert.match(String(ev?.via), /event passtrix.ev_copy reaches passtrix.ptrx_passwords/);
   } finally {
     await c.end();
   }
