@@ -477,7 +477,7 @@ export class AuditRules {
     }
     if (c.handler !== undefined && c.handler.op === "read") {
       const table = ctx.handles?.get(c.handler.name);
-      if (table !== undefined) found ??= this.#tableRule(rules, table, defaultSchema);
+      if (table !== undefined) found ??= this.#tableRule(rules, table, defaultSchema) ?? this.#derived(table);
       else if (ctx.handles === undefined) unresolve(`HANDLER ${c.handler.name} READ`);
     }
     if (found === null && unresolved === undefined) return null;
@@ -549,6 +549,20 @@ export class AuditRules {
         for (const w of bodyWrites(o.body, objSchema, ctx.dialect)) copy(w, `${why}, written by it`);
       }
     }
+  }
+
+  /** A handle's table that is audited because it is a view, copy or other derived name (not a rule's own). */
+  #derived(table: string): { rule: CompiledRule; object: string; via?: string } | null {
+    const dot = table.lastIndexOf(".");
+    const name = table.slice(dot + 1);
+    const e = this.#index.lookup(name, dot < 0 ? null : table.slice(0, dot), null, dot < 0, ALL_RULES);
+    if (e === null) return null;
+    const found: { rule: CompiledRule; object: string; via?: string } = {
+      rule: this.#rules[e.rule]!,
+      object: table,
+    };
+    if (e.via !== undefined) found.via = e.via;
+    return found;
   }
 
   #tableRule(

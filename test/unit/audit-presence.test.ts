@@ -125,6 +125,13 @@ test("copies: what a statement naming the table writes is audited from then on, 
   // A rename moves the rows: the new name is audited.
   matchOf(r, "ALTER TABLE ptrx_passwords RENAME TO moved");
   assert.is(matchOf(r, "SELECT * FROM moved")?.object, "passtrix.moved");
+  // HANDLER … READ of a handle opened on a copy.
+  const h = new Map([["hc", "passtrix.third"]]);
+  const hr = "HANDLER hc READ FIRST";
+  assert.is(
+    r.match(hr, { defaultSchema: "passtrix", classification: classify(hr), handles: h })?.object,
+    "passtrix.third",
+  );
   // A DELETE copies nothing; neither does a read.
   matchOf(r, "DELETE FROM gone WHERE id IN (SELECT account_id FROM ptrx_passwords)");
   assert.is(matchOf(r, "SELECT * FROM gone"), null);
