@@ -9,10 +9,11 @@
  *   npm run bench -- --protocol text    only one protocol (text | binary | both, the default)
  *   npm run bench -- --baseline DIR     also a second pairgate started from DIR/bin/pairgate.js (an older
  *                                       build), interleaved with the others: before/after in one run
- *   npm run bench -- --audit            also a pairgate auditing every statement (the cost of auditing)
- *   npm run bench -- --floor            also a bare byte relay on pairgate's socket layer, on one event
- *                                       loop and on two (worker threads): what Node costs before any
- *                                       protocol work, the ceiling of a single-threaded pairgate
+ *   npm run bench -- --no-audit         leave out the pairgate that audits every statement (by default it
+ *                                       runs: an audited retrieval is the path the product exists for)
+ *   npm run bench -- --no-floor         leave out the bare byte relays on pairgate's socket layer (one event
+ *                                       loop, and two worker threads): what Node costs before any protocol
+ *                                       work, the ceiling of a single-threaded pairgate ("÷ relay")
  *   npm run bench -- --sessions 500     idle sessions for the memory figure (default 2000; 0 skips it)
  *
  * Runs are interleaved (within a round every target runs each case before the next case starts,
@@ -103,11 +104,13 @@ function options(): Options {
       time: { type: "string" },
       quick: { type: "boolean", default: false },
       sessions: { type: "string" },
-      audit: { type: "boolean", default: false },
+      audit: { type: "boolean", default: true },
+      "no-audit": { type: "boolean", default: false },
       focus: { type: "boolean", default: false },
       protocol: { type: "string", default: "both" },
       baseline: { type: "string" },
-      floor: { type: "boolean", default: false },
+      floor: { type: "boolean", default: true },
+      "no-floor": { type: "boolean", default: false },
     },
     strict: true,
   });
@@ -132,10 +135,10 @@ function options(): Options {
     rounds: int(values.rounds, quick ? 1 : focus ? 5 : 3, "rounds", 1),
     time: int(values.time, quick ? 5 : 10, "time", 1),
     sessions: int(values.sessions, quick || focus ? 0 : 2000, "sessions", 0),
-    audit: values.audit ?? false,
+    audit: (values.audit ?? true) && !values["no-audit"],
     protocols: chosen,
     baseline: values.baseline ?? null,
-    floor: values.floor ?? false,
+    floor: (values.floor ?? true) && !values["no-floor"],
   };
 }
 
@@ -146,6 +149,7 @@ function cases(o: Options): Case[] {
     else
       out.push(
         { script: "oltp_point_select", threads: 8, ps },
+        { script: "oltp_point_select", threads: 16, ps },
         { script: "oltp_point_select", threads: 64, ps },
         { script: "oltp_read_only", threads: 8, ps },
         { script: "oltp_read_only", threads: 64, ps },
@@ -313,29 +317,50 @@ function report(
       `HAProxy: \`mode tcp\`, one server, default threads, mysql-check every 2 s.`,
     "",
   );
+  const audited: string[][] = [];
   for (const ps of o.protocols) {
     const rows: string[][] = [];
     for (const c of all.filter((x) => x.ps === ps)) {
-      const hap = samples.get(key(c, "haproxy")) ?? [];
+      const good = (t: TargetName) => (samples.get(key(c, t)) ?? []).filter((x) => x.error === null);
+      /** Median of the per-round ratios of `t`'s figure to `ref`'s (rounds where both ran). */
+      const ratio = (t: TargetName, ref: TargetName, f: (x: Sample) => number = (x) => x.qps) => {
+        const refs = good(ref);
+        if (!refs.length) return Number.NaN;
+        return median(
+          good(t)
+            .map((x) => {
+              const r = refs.find((y) => y.round === x.round);
+              return r ? f(x) / f(r) : Number.NaN;
+            })
+            .filter(Number.isFinite),
+        );
+      };
       for (const t of targets) {
         const s = samples.get(key(c, t.name)) ?? [];
-        const good = s.filter((x) => x.error === null);
-        const ratios = good
-          .map((x) => {
-            const h = hap.find((y) => y.round === x.round && y.error === null);
-            return h ? x.qps / h.qps : Number.NaN;
-          })
-          .filter(Number.isFinite);
-        const failed = s.length - good.length;
+        const ok = good(t.name);
         rows.push([
           label(c),
           String(c.threads),
           t.name,
-          fmt(median(good.map((x) => x.qps))),
-          fmt(median(good.map((x) => x.p95)), 2),
-          t.name === "haproxy" ? "1.00" : fmt(median(ratios), 2),
-          t.proc ? fmt(median(good.map((x) => x.cpuUsPerQuery)), 1) : "—",
-          s.length ? `${failed}/${s.length}` : "not run",
+          fmt(median(ok.map((x) => x.qps))),
+          fmt(median(ok.map((x) => x.p95)), 2),
+          t.name === "haproxy" ? "1.00" : fmt(ratio(t.name, "haproxy"), 2),
+          t.name === "relay" ? "1.00" : fmt(ratio(t.name, "relay"), 2),
+          t.proc ? fmt(median(ok.map((x) => x.cpuUsPerQuery)), 1) : "—",
+          s.length ? `${s.length - ok.length}/${s.length}` : "not run",
+        ]);
+      }
+      if (good("pairgate+audit").length && good("pairgate").length) {
+        const plainP95 = median(good("pairgate").map((x) => x.p95));
+        audited.push([
+          label(c),
+          String(c.threads),
+          fmt(ratio("pairgate+audit", "pairgate"), 2),
+          fmt(
+            ratio("pairgate+audit", "pairgate", (x) => x.cpuUsPerQuery),
+            2,
+          ),
+          fmt(median(good("pairgate+audit").map((x) => x.p95)) - plainP95, 2),
         ]);
       }
     }
@@ -345,9 +370,32 @@ function report(
         : "Text protocol (`--db-ps-mode=disable`: COM_QUERY):",
       "",
       markdownTable(
-        ["workload", "threads", "target", "qps", "p95 ms", "× HAProxy", "proxy CPU µs/query", "failed runs"],
-        ["left", "right", "left", "right", "right", "right", "right", "right"],
+        [
+          "workload",
+          "threads",
+          "target",
+          "qps",
+          "p95 ms",
+          "× HAProxy",
+          "÷ relay",
+          "proxy CPU µs/query",
+          "failed runs",
+        ],
+        ["left", "right", "left", "right", "right", "right", "right", "right", "right"],
         rows,
+      ),
+      "",
+    );
+  }
+  if (audited.length) {
+    lines.push(
+      "An audited retrieval against a plain one (`pairgate+audit`, where every statement reads an audited " +
+        "table, ÷ `pairgate`, per round; p95 difference of the medians):",
+      "",
+      markdownTable(
+        ["workload", "threads", "audited ÷ plain qps", "audited ÷ plain CPU/query", "p95 + ms"],
+        ["left", "right", "right", "right", "right"],
+        audited,
       ),
       "",
     );

@@ -64,7 +64,7 @@ export class PairgateProxy {
       secondary: config.secondary,
       monitor: config.monitor,
       failover: config.failover,
-      logger: logger.child({ part: "topology" }),
+      logger, // the monitor binds part: "topology" itself (once: a second child binding duplicated the JSON key)
       baseDir: config.baseDir,
       fenceStateFile: join(configPath(config, config.stateDir), FENCE_STATE_FILE),
     });
@@ -115,6 +115,10 @@ export class PairgateProxy {
       sha2Cache: this.sha2Cache,
       connectTimeoutMs: config.monitor.connectTimeoutMs,
       maxAllowedPacket: config.maxAllowedPacket,
+      replayLimits: {
+        maxUserVariables: config.maxUserVariables,
+        maxUserVariableBytes: config.maxUserVariableBytes,
+      },
       netReadTimeoutMs: config.netReadTimeoutMs,
       hooks,
       audit: null,
@@ -371,7 +375,7 @@ export class PairgateProxy {
       allowedHosts: () => this.config.admin.allowedHosts,
       topology: this.topology,
       metrics: this.metrics,
-      logger: this.logger.child({ part: "admin" }),
+      logger: this.logger, // the admin server binds part: "admin" itself
       audit: this.audit ?? undefined,
       sessions: () => this.sessions.size,
       history: () => this.history.document(),

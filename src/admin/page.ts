@@ -300,16 +300,19 @@ const SCRIPT = `
 `;
 
 export function renderStatusPage(doc: StatusDocument, history?: HistoryDocument): string {
+  // Two sites' pages open side by side (the two-site lab) must say which is which.
+  const siteName = (doc.config as { site?: string } | null)?.site;
+  const site = siteName && siteName !== "default" ? ` · ${escapeHtml(siteName)}` : "";
   return `<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>pairgate — ${escapeHtml(doc.connectionStatus)}</title>
+<title>pairgate${site} — ${escapeHtml(doc.connectionStatus)}</title>
 <style>${CSS}.muted{color:var(--muted)}</style>
 </head>
 <body>
-<header><h1>pairgate</h1><span class="crumb">Admin » General » High Availability</span></header>
+<header><h1>pairgate${site}</h1><span class="crumb">Admin » General » High Availability</span></header>
 <main>
 <div id="app"><noscript><pre>${escapeHtml(formatStatusText(doc))}</pre></noscript></div>
 <footer><span id="updated">Updated ${escapeHtml(new Date(doc.generatedAt).toISOString())} · refreshes every 2 s</span><span><a href="status">status JSON</a> · <a href="metrics">metrics</a></span></footer>

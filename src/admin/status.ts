@@ -162,9 +162,14 @@ export function buildStatus(inputs: StatusInputs, now = Date.now()): StatusDocum
         "the configured primary is fenced (a newer promotion exists): reads are served, writes are refused — point this pairgate at the promoted server";
     } else if (p.up && p.readOnly) {
       headline = "the primary reports read_only=1: the service is read-only; writes are refused";
+    } else if (p.up && s.failbackHold) {
+      headline = `the primary answers again; read_write resumes once the secondary has caught up (waiting for ${s.failbackHold.waitingFor})`;
     } else {
       headline =
         "the primary is unavailable; the secondary gives emergency read-only access; writes are refused until the primary is back";
+      // How stale the reads may be: the secondary has nothing newer than its last contact.
+      if (rep?.secondsSinceMasterContact != null)
+        headline += ` — its data is as of its last contact with the primary, ${rep.secondsSinceMasterContact} s ago`;
     }
   } else {
     connectionStatus = "Down";

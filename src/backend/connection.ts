@@ -49,7 +49,7 @@ import {
   okStatusAt,
   ServerError,
 } from "../protocol/messages.js";
-import { framePayload, PacketWriter, ProtocolError } from "../protocol/packet.js";
+import { framePayload, PacketReader, PacketWriter, ProtocolError } from "../protocol/packet.js";
 import { PacketQueue } from "../protocol/packet-queue.js";
 import { ResponseKind, ResponseScanner } from "../protocol/response-scanner.js";
 
@@ -178,6 +178,11 @@ export class BackendConnection {
     return firstTextRow(await this.ownQuery(sql));
   }
 
+  /** Every row of one of pairgate's own queries, values as utf8 text (null for SQL NULL). */
+  async queryRows(sql: string): Promise<(string | null)[][]> {
+    return textRows(await this.ownQuery(sql));
+  }
+
   /** One of pairgate's own statements: its whole reply, or the server's error thrown. */
   private async ownQuery(sql: string): Promise<Buffer> {
     const payload = new PacketWriter(sql.length + 1).u8(COM_QUERY).string(sql).payload();
@@ -190,8 +195,11 @@ export class BackendConnection {
   }
 
   /** Prepare a statement here (moving a session's statements to this backend). */
-  async prepare(sql: string): Promise<{ statementId: number; params: number; columns: number }> {
-    const payload = new PacketWriter(sql.length + 1).u8(COM_STMT_PREPARE).string(sql).payload();
+  async prepare(sql: string | Buffer): Promise<{ statementId: number; params: number; columns: number }> {
+    const payload =
+      typeof sql === "string"
+        ? new PacketWriter(sql.length + 1).u8(COM_STMT_PREPARE).string(sql).payload()
+        : Buffer.concat([Buffer.from([COM_STMT_PREPARE]), sql]);
     const scanner = new ResponseScanner();
     scanner.begin(ResponseKind.Prepare, this.capabilities);
     const reply = await this.exchange(payload, scanner);
@@ -320,6 +328,37 @@ function firstTextRow(reply: Buffer): (string | null)[] | null {
     p += len;
   }
   return out;
+}
+
+/** Every row of a text result set (whole response in `reply`), values as utf8 text. */
+function textRows(reply: Buffer): (string | null)[][] {
+  const packets: Buffer[] = [];
+  for (let off = 0; off + 4 <= reply.length; ) {
+    const len = reply[off] | (reply[off + 1] << 8) | (reply[off + 2] << 16);
+    packets.push(reply.subarray(off + 4, off + 4 + len));
+    off += 4 + len;
+  }
+  if (packets.length === 0 || packets[0][0] === 0x00) return [];
+  const r0 = new PacketReader(packets[0]);
+  const columns = Number(r0.lenenc());
+  const isEof = (p: Buffer | undefined) => p !== undefined && p[0] === 0xfe && p.length < 9;
+  let i = 1 + columns;
+  if (isEof(packets[i])) i++; // without CLIENT_DEPRECATE_EOF
+  const rows: (string | null)[][] = [];
+  for (; i < packets.length; i++) {
+    const row = packets[i];
+    if (isEof(row) || row[0] === 0xff) break;
+    const r = new PacketReader(row);
+    const out: (string | null)[] = [];
+    for (let c = 0; c < columns; c++) {
+      if (row[r.offset] === 0xfb) {
+        r.skip(1);
+        out.push(null);
+      } else out.push(r.lenencBytes().toString("utf8"));
+    }
+    rows.push(out);
+  }
+  return rows;
 }
 
 function firstErr(reply: Buffer): Error {

@@ -190,6 +190,17 @@ export const configSchema = z.strictObject({
     .min(1024)
     .default(64 * 1024 * 1024),
   /**
+   * User variables one session carries to another backend (failover, a lost connection): at most
+   * this many, of at most this many bytes in all. Beyond either the session keeps working where it
+   * is, but a move fails for it with a clear error (it is closed; the client reconnects).
+   */
+  maxUserVariables: z.number().int().min(0).default(64),
+  maxUserVariableBytes: z
+    .number()
+    .int()
+    .min(0)
+    .default(1024 * 1024),
+  /**
    * Where pairgate keeps what must survive a restart besides the audit journal: the highest
    * promotion epoch seen (`fence.json`, the split-brain fence). Relative to the config's folder.
    */

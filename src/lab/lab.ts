@@ -69,6 +69,11 @@ export interface LabOptions {
   shutdownTimeoutMs?: number;
   /** How long `up()`/`start()` wait for the replication threads. */
   replicationTimeoutMs?: number;
+  /**
+   * Where the secondary reaches the primary for replication, when not directly (the two-site
+   * lab's WAN link); the primary's certificate must name its host.
+   */
+  replicationSource?: { host: string; port: number };
 }
 
 export interface ReplicationStatus {
@@ -426,8 +431,8 @@ export class Lab {
     try {
       const st = await this.slaveStatus(conn);
       const want = {
-        host: this.connectHost,
-        port: this.opts.primaryPort,
+        host: this.opts.replicationSource?.host ?? this.connectHost,
+        port: this.opts.replicationSource?.port ?? this.opts.primaryPort,
         user: state.replicationUser.username,
       };
       const same =

@@ -131,6 +131,7 @@ export const ER_NET_PACKET_TOO_LARGE = 1153; // 08S01
 export const ER_NET_PACKETS_OUT_OF_ORDER = 1156; // 08S01
 export const ER_NET_READ_INTERRUPTED = 1159; // 08S01 Got timeout reading communication packets
 export const ER_OPTION_PREVENTS_STATEMENT = 1290; // HY000 --read-only
+export const ER_NEED_REPREPARE = 1615; // HY000 "Prepared statement needs to be re-prepared"
 export const ER_TABLEACCESS_DENIED_ERROR = 1142; // 42000 command denied on a table
 export const ER_UNKNOWN_STMT_HANDLER = 1243; // HY000
 export const ER_SECURE_TRANSPORT_REQUIRED = 3159; // HY000

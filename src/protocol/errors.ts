@@ -13,6 +13,7 @@ import {
   ER_CONNECTION_KILLED,
   ER_HANDSHAKE_ERROR,
   ER_MALFORMED_PACKET,
+  ER_NEED_REPREPARE,
   ER_NET_PACKET_TOO_LARGE,
   ER_NET_PACKETS_OUT_OF_ORDER,
   ER_NET_READ_INTERRUPTED,
@@ -55,6 +56,8 @@ export const ERROR_CODES = {
   PAIRGATE_TRANSACTION_LOST: { errno: ER_CONNECTION_KILLED, sqlState: "70100" },
   PAIRGATE_STATEMENT_LOST: { errno: ER_CONNECTION_KILLED, sqlState: "70100" },
   PAIRGATE_SESSION_PINNED: { errno: CR_CONN_HOST_ERROR, sqlState: "HY000" },
+  /** A prepared statement cannot be prepared again under the dialect it was prepared in (issue 19). */
+  PAIRGATE_STATEMENT_DIALECT: { errno: ER_NEED_REPREPARE, sqlState: "HY000" },
   PAIRGATE_SHUTDOWN: { errno: ER_SERVER_SHUTDOWN, sqlState: "08S01" },
   PAIRGATE_AUDIT_REFUSED: { errno: EE_WRITE, sqlState: "HY000" },
   /** audit.unresolved = refuse: pairgate cannot tell whether the statement reads an audited table. */
@@ -78,6 +81,8 @@ export const ERROR_CODES = {
   PAIRGATE_LAB_STOP: { errno: 0, sqlState: "HY000" },
   PAIRGATE_LAB_TEMPLATE: { errno: 0, sqlState: "HY000" },
   PAIRGATE_LAB_TLS: { errno: 0, sqlState: "HY000" },
+  PAIRGATE_LAB_NOT_SITES: { errno: 0, sqlState: "HY000" },
+  PAIRGATE_LAB_WAN: { errno: 0, sqlState: "HY000" },
   // The replication commands (setup, check, promote).
   PAIRGATE_PROMOTE_NOT_APPLIED: { errno: 0, sqlState: "HY000" },
   PAIRGATE_PROMOTE_PRIMARY_ALIVE: { errno: 0, sqlState: "HY000" },

@@ -21,6 +21,7 @@ import {
   MAX_PACKET_PAYLOAD,
   OK_HEADER,
   SERVER_MORE_RESULTS_EXISTS,
+  SERVER_SESSION_STATE_CHANGED,
   SERVER_STATUS_CURSOR_EXISTS,
 } from "./constants.js";
 import { lenencAt, okStatusAt } from "./messages.js";
@@ -71,6 +72,8 @@ export class ResponseScanner {
   prepared: { statementId: number; columns: number; params: number } | null = null;
   /** The error number of the ERR packet that ended the response (0 when it did not fail). */
   errno = 0;
+  /** A result before the last one (multi-statement) carried session state (SERVER_SESSION_STATE_CHANGED). */
+  earlierStateChange = false;
 
   private deprecateEof = false;
   private kind: ResponseKind = ResponseKind.Single;
@@ -97,6 +100,7 @@ export class ResponseScanner {
     this.awaitingClientData = false;
     this.prepared = null;
     this.errno = 0;
+    this.earlierStateChange = false;
     this.hdrHave = 0;
     this.payloadLeft = 0;
     this.continuation = false;
@@ -286,7 +290,11 @@ export class ResponseScanner {
 
   private endWithStatus(status: number): void {
     this.status = status;
-    this.phase = status & SERVER_MORE_RESULTS_EXISTS ? Phase.First : Phase.Done;
+    if (status & SERVER_MORE_RESULTS_EXISTS) {
+      // Session state reported by a result before the last one: already relayed, not read (issue 19).
+      if (status & SERVER_SESSION_STATE_CHANGED) this.earlierStateChange = true;
+      this.phase = Phase.First;
+    } else this.phase = Phase.Done;
   }
 }
 

@@ -29,6 +29,7 @@ import {
   SERVER_SESSION_STATE_CHANGED,
   SESSION_TRACK_GTIDS,
   SESSION_TRACK_SCHEMA,
+  SESSION_TRACK_STATE_CHANGE,
   SESSION_TRACK_SYSTEM_VARIABLES,
 } from "./constants.js";
 import { PacketReader } from "./packet.js";
@@ -40,6 +41,8 @@ export interface SessionStateChanges {
   schema: string | null;
   /** MySQL's SESSION_TRACK_GTIDS payload (a GTID set), when present. */
   gtids: string | null;
+  /** The state-change tracker (SESSION_TRACK_STATE_CHANGE) reported a change. */
+  stateChange?: boolean;
 }
 
 interface OkLayout {
@@ -95,6 +98,8 @@ export function parseOkSessionState(payload: Buffer): SessionStateChanges | null
     } else if (type === SESSION_TRACK_GTIDS) {
       d.skip(1); // encoding specification: 0 = the GTID set as text
       out.gtids = d.lenencString();
+    } else if (type === SESSION_TRACK_STATE_CHANGE) {
+      out.stateChange = true;
     }
     // Other types (state change, transaction characteristics/state) are skipped by their length.
   }
@@ -191,8 +196,19 @@ function lenencEnd(b: Buffer, pos: number, end: number): number {
   return -1;
 }
 
-/** What `readFinalOk` found: the GTID the OK acknowledges (or null) and the chunk to relay. */
-export const finalOkState = { gtid: null as string | null, chunk: Buffer.alloc(0) };
+/**
+ * What `readFinalOk` found: the GTID the OK acknowledges (or null), the chunk to relay, and the
+ * session state it reports — tracked system variables as flat name, value pairs (names lower-cased;
+ * the array is reused, read it before the next call), the new schema, and whether the state-change
+ * tracker (SESSION_TRACK_STATE_CHANGE) said the session changed.
+ */
+export const finalOkState = {
+  gtid: null as string | null,
+  chunk: Buffer.alloc(0),
+  vars: [] as string[],
+  schema: null as string | null,
+  stateChange: false,
+};
 
 /**
  * One pass over the final OK of a response that ends `chunk` (its payload the last `payloadLength`
@@ -219,6 +235,10 @@ export function readFinalOk(chunk: Buffer, payloadLength: number): boolean {
   const infoStart = p;
   const infoEnd = p + lenValue;
   let gtid: string | null = null;
+  const vars = finalOkState.vars;
+  vars.length = 0;
+  let schema: string | null = null;
+  let stateChange = false;
   if (infoEnd < n) {
     p = lenencEnd(chunk, infoEnd, n);
     if (p < 0 || p + lenValue !== n) return false;
@@ -231,12 +251,23 @@ export function readFinalOk(chunk: Buffer, payloadLength: number): boolean {
         let q = lenencEnd(chunk, p, dataEnd);
         if (q < 0 || q + lenValue > dataEnd) return false;
         const isGtid = lenValue === 9 && chunk.compare(LAST_GTID, 0, 9, q, q + 9) === 0;
+        const name = isGtid ? "last_gtid" : chunk.toString("utf8", q, q + lenValue).toLowerCase();
         q += lenValue;
-        if (isGtid && q < dataEnd) {
+        let value = "";
+        if (q < dataEnd) {
           q = lenencEnd(chunk, q, dataEnd);
           if (q < 0 || q + lenValue > dataEnd) return false;
-          if (lenValue > 0) gtid = chunk.toString("latin1", q, q + lenValue);
+          if (lenValue > 0) value = chunk.toString(isGtid ? "latin1" : "utf8", q, q + lenValue);
         }
+        if (isGtid) {
+          if (value) gtid = value;
+        } else vars.push(name, value);
+      } else if (type === 1) {
+        const q = lenencEnd(chunk, p, dataEnd);
+        if (q < 0 || q + lenValue > dataEnd) return false;
+        schema = chunk.toString("utf8", q, q + lenValue);
+      } else if (type === 2) {
+        stateChange = true;
       } else if (type === 3) {
         const q = lenencEnd(chunk, p + 1, dataEnd);
         if (q < 0 || q + lenValue > dataEnd) return false;
@@ -257,5 +288,7 @@ export function readFinalOk(chunk: Buffer, payloadLength: number): boolean {
   out[s + 1] = chunk[s + 1] & ~(SERVER_SESSION_STATE_CHANGED >> 8);
   finalOkState.gtid = gtid;
   finalOkState.chunk = out;
+  finalOkState.schema = schema;
+  finalOkState.stateChange = stateChange;
   return true;
 }

@@ -1,8 +1,14 @@
 /**
- * The session's backend slot: the one owner of the backend connection. It connects, replays the
- * session state on a new connection, re-prepares statements, moves the session when the config
- * moved a backend, retries a lost read, and relays the response of the command in flight to the
- * client. Nobody else writes to, pauses or reads the backend socket.
+ * The session's backend slot: the one owner of the backend connection. It connects (the
+ * secondary's read-only guard set and confirmed first), replays the session state on a new
+ * connection, re-prepares statements under the dialect they were prepared in, moves the session
+ * when the config moved a backend, retries a lost read, and relays the response of the command in
+ * flight to the client. Nobody else writes to, pauses or reads the backend socket.
+ *
+ * The server's word over ours (issue 19): every connection tracks session state; what an OK
+ * reports (system variables, schema) is the state a move carries, the dialect the next statement is
+ * read in, and — on the secondary — whether the guard still holds: a report that it was lifted has
+ * it restored (or the connection dropped) before the next statement is relayed.
  *
  * Hot path (`onData`): scan the chunk (ResponseScanner looks at headers and response ends only),
  * forward the same chunk to the client, pause the backend when the client cannot keep up. No
@@ -12,6 +18,7 @@ import { BackendConnection, BackendError, type Role } from "../backend/connectio
 import type { Logger } from "../observability/logger.js";
 import {
   CLIENT_SESSION_TRACK,
+  COM_RESET_CONNECTION,
   SERVER_SESSION_STATE_CHANGED,
   SERVER_STATUS_AUTOCOMMIT,
   SERVER_STATUS_IN_TRANS,
@@ -21,18 +28,20 @@ import type { Packet } from "../protocol/framer.js";
 import { framePayload } from "../protocol/packet.js";
 import { ResponseScanner } from "../protocol/response-scanner.js";
 import { DOWN_MESSAGE, retryTarget, routeLogin, TRANSACTION_LOST_MESSAGE } from "../routing/router.js";
-import type { PreparedStatement } from "../routing/session-state.js";
-import { DEFAULT_DIALECT, type SqlDialect } from "../sql/index.js";
+import { DEFAULT_REPLAY_LIMITS, NotALiteral, type PreparedStatement } from "../routing/session-state.js";
+import { type Classification, DEFAULT_DIALECT, type SqlDialect } from "../sql/index.js";
+import { quoteString } from "../sql/quote.js";
 import type { Mode } from "../topology/types.js";
-import { stateChanged, trackGtidStatement } from "./gtid-tracking.js";
-import { guardRefusalSeq } from "./secondary-guard.js";
-import { probeDialect } from "./session-dialect.js";
+import { stateChanged, type TrackSink, trackingStatement } from "./gtid-tracking.js";
+import { guardRefusalSeq, isGuardLifted } from "./secondary-guard.js";
+import { dialectOf, type Probed, probeDialect } from "./session-dialect.js";
 import type { Inflight, SlotContext, SlotEvents, SlotIdentity } from "./slot-types.js";
 import { frameForBackend } from "./statements.js";
+import { readUserVariables } from "./user-variables.js";
 
 const EMPTY_OK_STATUS = SERVER_STATUS_AUTOCOMMIT;
 
-export class BackendSlot {
+export class BackendSlot implements TrackSink {
   /** Status flags of the last response: whether a transaction is open, autocommit. */
   status = EMPTY_OK_STATUS;
   /** Bumped on each new connection: a prepared statement knows on which one its backend id is valid. */
@@ -45,8 +54,21 @@ export class BackendSlot {
   private moveWhenIdle: Role | null = null;
   /** `sessionSetup` must run (again) before the connection serves: after COM_RESET_CONNECTION. */
   private needsSetup = false;
-  /** How the current connection's session reads SQL (read at connect, see session-dialect.ts). */
+  /** How the current connection's session reads SQL (read at connect, then as the server reports it). */
   dialect: SqlDialect = DEFAULT_DIALECT;
+  /** Bumped whenever `dialect` is set from the server (a probe or a tracked sql_mode/charset). */
+  dialectVersion = 0;
+  /** The server's session sql_mode and character_set_client as last read or reported (null: unknown). */
+  sqlMode: string | null = null;
+  charsetClient: string | null = null;
+  /** The connection reports session state (CLIENT_SESSION_TRACK and the tracking variables set). */
+  tracking = false;
+  /** What the response in flight reported, handled once it is complete (`finish`). */
+  private guardLifted = false;
+  private stateUnseen = false;
+  private stateChangeReported = false;
+  private varsReported = false;
+  private collationUnknown = false;
   /** Where the slot reports; set once, right after the owner is built. */
   events!: SlotEvents;
 
@@ -105,13 +127,110 @@ export class BackendSlot {
     return true;
   }
 
-  /** The command in flight is finished with (its response handled): take the status it ended with. */
-  finish(status: number): void {
+  /**
+   * The command in flight is finished with (its response handled): take the status it ended with,
+   * and act on what the server reported before the next command is relayed (issue 19): a lifted
+   * guard restored, user variables read back, the guard and tracking set again after a reset.
+   * Returns a promise (never rejects) when there is such work, else null.
+   */
+  finish(status: number, f: Inflight | null = null, failed = false): Promise<void> | null {
     if (status !== 0) this.status = status & ~SERVER_SESSION_STATE_CHANGED;
     this.inflight = null;
+    const work = f ? this.followUp(f, failed) : null;
+    if (!work) {
+      this.leaveIfMoved();
+      return null;
+    }
+    return work.then(() => this.leaveIfMoved());
+  }
+
+  private leaveIfMoved(): void {
     if (this.moveWhenIdle && !this.inTransaction) {
       this.moveWhenIdle = null;
       this.drop(true);
+    }
+  }
+
+  /** What the response just finished asks of the connection; null when nothing. */
+  private followUp(f: Inflight, failed: boolean): Promise<void> | null {
+    const guardLifted = this.guardLifted;
+    const unseen = this.stateUnseen;
+    const collation = this.collationUnknown;
+    // A state change the tracked variables and schema do not explain: a user variable (or a
+    // prepared statement, a temporary table) — the user variables are read back.
+    const stateChange = this.stateChangeReported && !this.varsReported;
+    this.guardLifted = this.stateUnseen = this.collationUnknown = false;
+    this.stateChangeReported = this.varsReported = false;
+    const reset = f.command === COM_RESET_CONNECTION && !failed;
+    const userVars =
+      !reset && (unseen || stateChange || mayChangeUserVariables(f.classification ?? f.stmt?.classification));
+    const conn = this.conn;
+    if (!conn || conn.closed) {
+      // The backend is gone before its state could be read back: what was kept may be stale.
+      if (userVars) this.who.state.setUserVariables(null, LOST_USER_VARIABLES);
+      if (unseen) this.who.state.notCarried ??= UNSEEN;
+      return null;
+    }
+    const guard = !reset && conn.role === "secondary" && (guardLifted || unseen);
+    if (!reset && !guard && !userVars && !unseen && !collation) return null;
+    return this.afterResponse(conn, { reset, guard, guardLifted, userVars, unseen, collation });
+  }
+
+  /** `followUp`'s work, in order: the guard first, then what the session state needs. Never rejects. */
+  private async afterResponse(
+    conn: BackendConnection,
+    w: {
+      reset: boolean;
+      guard: boolean;
+      guardLifted: boolean;
+      userVars: boolean;
+      unseen: boolean;
+      collation: boolean;
+    },
+  ): Promise<void> {
+    const state = this.who.state;
+    try {
+      if (w.reset || w.guard) {
+        // The server says the guard was lifted (or may have been, or was reset): set it again and
+        // confirm it before anything else runs here. The statement that lifted it wrote nothing yet.
+        if (w.guardLifted)
+          this.log.warn(
+            { backend: "secondary" },
+            "a statement lifted the secondary's read-only guard: restored",
+          );
+        await this.setUp(conn);
+      } else if (w.unseen) this.adopt(await probeDialect(conn, conn.role));
+    } catch (e) {
+      // Never serve from a connection whose guard is not confirmed: the next command opens a new one.
+      this.log.warn(
+        { err: (e as Error).message },
+        "could not set the backend session up again: connection dropped",
+      );
+      this.drop(false);
+      return;
+    }
+    try {
+      if (w.unseen) {
+        // A multi-statement's earlier results reported state that went out unread: read it all
+        // back. Until that succeeds the session cannot move.
+        state.notCarried ??= UNSEEN;
+        const rows = await conn.queryRows(CHANGED_VARIABLES);
+        state.resync(rows.map((r) => [r[0] ?? "", r[1] ?? ""]));
+        if (state.notCarried === UNSEEN) state.notCarried = null;
+      }
+      if (w.collation) {
+        const row = await conn.queryRow("SELECT @@session.collation_connection");
+        if (row?.[0]) state.track("collation_connection", row[0]);
+      }
+      if (w.userVars) {
+        const r = await readUserVariables(conn, this.ctx.replayLimits ?? DEFAULT_REPLAY_LIMITS);
+        state.setUserVariables(r.vars, r.problem);
+      }
+    } catch (e) {
+      // Not read back (a refusal, a name that is not a literal, the backend lost meanwhile): what
+      // was kept may be stale, so the session cannot move. A lost connection is handled by its close.
+      if (w.userVars)
+        state.setUserVariables(null, `user variables pairgate could not read back (${(e as Error).message})`);
     }
   }
 
@@ -150,10 +269,11 @@ export class BackendSlot {
         this.status &= ~SERVER_STATUS_IN_TRANS;
         throw new PairgateError("PAIRGATE_TRANSACTION_LOST", TRANSACTION_LOST_MESSAGE);
       }
-      if (this.who.state.pinnedBy && this.generation > 0) {
+      const unmovable = this.who.state.unmovable;
+      if (unmovable && this.generation > 0) {
         throw new PairgateError(
           "PAIRGATE_SESSION_PINNED",
-          `pairgate must move this session to the ${role} database, but it holds ${this.who.state.pinnedBy}, which cannot be moved; the session is closed. Reconnect to continue.`,
+          `pairgate must move this session to the ${role} database, but it holds ${unmovable}, which cannot be moved; the session is closed. Reconnect to continue.`,
         );
       }
       await this.open(role, this.generation > 0);
@@ -165,11 +285,46 @@ export class BackendSlot {
         throw e;
       }
     }
-    if (stmt && stmt.backendGeneration !== this.generation) {
-      const r = await this.conn!.prepare(stmt.sql);
-      stmt.backendId = r.statementId;
-      stmt.backendGeneration = this.generation;
+    if (stmt && stmt.backendGeneration !== this.generation) await this.reprepare(this.conn!, stmt);
+  }
+
+  /**
+   * Prepare `stmt` on this connection under the sql_mode and client character set it was first
+   * prepared under (issue 19): set as literals around the prepare, restored after. Refused when
+   * either is not known — never prepared under another dialect, where its text may read as another
+   * statement.
+   */
+  private async reprepare(c: BackendConnection, stmt: PreparedStatement): Promise<void> {
+    const same = stmt.sqlMode === this.sqlMode && stmt.charsetClient === this.charsetClient;
+    if (
+      stmt.sqlMode === null ||
+      stmt.charsetClient === null ||
+      (!same && (this.sqlMode === null || this.charsetClient === null))
+    )
+      throw new PairgateError(
+        "PAIRGATE_STATEMENT_DIALECT",
+        "pairgate must prepare this statement again on another database connection but does not know the sql_mode and character set it was prepared under; prepare it again",
+      );
+    const set = (mode: string, cs: string) =>
+      `SET SESSION sql_mode = ${quoteString(mode)}, SESSION character_set_client = ${quoteString(cs)}`;
+    if (!same) await c.runQuery(set(stmt.sqlMode, stmt.charsetClient));
+    let r: { statementId: number };
+    try {
+      r = await c.prepare(stmt.sqlBytes);
+    } finally {
+      if (!same) {
+        try {
+          await c.runQuery(set(this.sqlMode!, this.charsetClient!));
+        } catch (e) {
+          // A connection left in another dialect must not serve: the next command opens a new one.
+          this.drop(false);
+          // biome-ignore lint/correctness/noUnsafeFinally: the restore's failure is the one to report
+          throw e;
+        }
+      }
     }
+    stmt.backendId = r.statementId;
+    stmt.backendGeneration = this.generation;
   }
 
   /**
@@ -225,7 +380,12 @@ export class BackendSlot {
     }
   }
 
-  /** Open a connection to `role` as the session's user; `replay` the session state on it. */
+  /**
+   * Open a connection to `role` as the session's user; `replay` the session state on it. Order
+   * (issue 19): the secondary's guard is set and confirmed before anything else, then session
+   * tracking, then the replay (literals only, never a guard variable on the secondary), then the
+   * dialect (and the guard) read again.
+   */
   async open(role: Role, replay: boolean): Promise<void> {
     this.drop(true);
     let conn: BackendConnection;
@@ -238,8 +398,8 @@ export class BackendSlot {
           password: who.password,
           database: who.state.schema,
           collation: who.state.collation,
-          // On the primary, ask for session state tracking: each commit's OK then names its GTID.
-          capabilities: role === "primary" ? who.capabilities | CLIENT_SESSION_TRACK : who.capabilities,
+          // Session state tracking on every hop: each OK then names what the statement changed.
+          capabilities: who.capabilities | CLIENT_SESSION_TRACK,
           connectAttrs: who.connectAttrs,
         },
         this.ctx.connectTimeoutMs,
@@ -255,29 +415,21 @@ export class BackendSlot {
       conn.destroy();
       throw new Error("session closed");
     }
-    if (replay) {
-      const autocommit = (this.status & SERVER_STATUS_AUTOCOMMIT) !== 0;
-      for (const sql of who.state.replayStatements(autocommit, role === "secondary"))
-        await conn.runQuery(sql);
-    }
     try {
       await this.setUp(conn);
+      if (replay) {
+        await this.replay(conn);
+        this.adopt(await probeDialect(conn, role));
+      }
     } catch (e) {
       conn.destroy();
       throw e;
     }
-    // After the replay: a replayed SET of a tracked variable must not change what is tracked.
-    if (conn.capabilities & CLIENT_SESSION_TRACK) {
-      try {
-        await conn.runQuery(trackGtidStatement(conn.serverVersion));
-      } catch (e) {
-        // A server without these variables: the session works, its commits are just not reported.
-        if (!(e instanceof ServerError)) throw e;
-        this.log.debug({ err: e.message }, "the primary does not track GTIDs for this session");
-      }
-    }
     this.conn = conn;
     this.generation++;
+    // Reports of a response on the previous connection that never finished are not about this one.
+    this.guardLifted = this.stateUnseen = this.collationUnknown = false;
+    this.stateChangeReported = this.varsReported = false;
     this.ctx.hooks.backendConnections(role, 1);
     conn.attach(this.onData, this.onClose, this.onError);
     this.status =
@@ -286,43 +438,135 @@ export class BackendSlot {
     if (replay) this.log.info({ to: role }, "session moved to another backend, state replayed");
   }
 
-  /** Read the session's dialect back from the backend (between commands only). */
+  /**
+   * Recreate the session's state on `conn` from what the server reported (session-state.ts): every
+   * name and value a literal. Anything that cannot be carried fails the move for this session.
+   */
+  private async replay(conn: BackendConnection): Promise<void> {
+    const state = this.who.state;
+    const autocommit = (this.status & SERVER_STATUS_AUTOCOMMIT) !== 0;
+    try {
+      const statements = state.replayStatements(autocommit, conn.role === "secondary");
+      let baseline: Record<string, string | null> | null = null;
+      if (state.userVariables.size > 0) {
+        // Identifiers go out under SET NAMES utf8mb4: the handshake's character sets come back after.
+        const row = await conn.queryRow(
+          "SELECT @@session.character_set_client, @@session.character_set_connection, @@session.collation_connection, @@session.character_set_results",
+        );
+        baseline = {
+          character_set_client: row?.[0] ?? null,
+          character_set_connection: row?.[1] ?? null,
+          collation_connection: row?.[2] ?? null,
+          character_set_results: row?.[3] ?? null,
+        };
+      }
+      const charset = state.charsetStatement(baseline);
+      if (charset) statements.push(charset);
+      for (const sql of statements) await conn.runQuery(sql);
+    } catch (e) {
+      if (!(e instanceof ServerError) && !(e instanceof NotALiteral)) throw e;
+      throw new PairgateError(
+        "PAIRGATE_SESSION_PINNED",
+        `pairgate must move this session to the ${conn.role} database, but could not carry its session state there (${(e as Error).message}); the session is closed. Reconnect to continue.`,
+      );
+    }
+  }
+
+  /**
+   * Read the session's dialect back from the backend (between commands only). With no connection
+   * (its backend was lost, e.g. a failover), the dialect is the one of the connection that serves
+   * the session now: it is opened (state replayed) and read there — never waited for on the old one.
+   */
   async readDialect(): Promise<SqlDialect> {
     const c = this.conn;
-    if (!c || c.closed || this.inflight)
-      throw new Error("no idle backend connection to read the dialect from");
+    if (!c || c.closed) {
+      const d = routeLogin(this.ctx.mode(), this.ctx.readRole());
+      if ("refuse" in d) throw new PairgateError("PAIRGATE_DOWN", DOWN_MESSAGE);
+      if (d.to === "secondary") await this.ctx.secondaryReadable?.();
+      await this.ensure(d.to, null);
+      return this.dialect;
+    }
+    if (this.inflight) throw new Error("no idle backend connection to read the dialect from");
     if (this.needsSetup) await this.setUp(c);
-    else this.dialect = await probeDialect(c, c.role);
+    else this.adopt(await probeDialect(c, c.role));
     return this.dialect;
   }
 
   /**
-   * The server reset the session (COM_RESET_CONNECTION): `sessionSetup` (the secondary's guard) is
-   * gone. Nothing runs on this connection before it is set again (`serves` is false until `ensure`).
+   * The server reset the session (COM_RESET_CONNECTION): `sessionSetup` (the secondary's guard) and
+   * session tracking are gone. Nothing runs on this connection before they are set again (`finish`
+   * does so at once; `serves` is false until then).
    */
   guardLost(): void {
     this.needsSetup = true;
   }
 
-  /** Run `sessionSetup` on `c` and read its dialect (confirming the guard on the secondary). */
+  /**
+   * Make `c` serve: `sessionSetup` (the secondary's guard) first, confirmed by the probe that also
+   * reads the dialect — before anything else runs there; then session tracking (issue 19).
+   */
   private async setUp(c: BackendConnection): Promise<void> {
     const setup = this.ctx.sessionSetup?.(c.role);
     if (setup) for (const sql of setup) await c.runQuery(sql);
-    this.dialect = await probeDialect(c, c.role);
+    this.adopt(await probeDialect(c, c.role));
+    this.tracking = false;
+    if (c.capabilities & CLIENT_SESSION_TRACK) {
+      try {
+        await c.runQuery(trackingStatement(c.serverVersion));
+        this.tracking = true;
+      } catch (e) {
+        // A server without these variables: the session works, but its state cannot be carried.
+        if (!(e instanceof ServerError)) throw e;
+        this.log.debug({ err: e.message }, "the backend does not track session state for this session");
+      }
+    }
+    if (!this.tracking) this.who.state.notCarried ??= "session state the server does not report";
     this.needsSetup = false;
   }
 
-  /**
-   * After a COM_RESET_CONNECTION the server's session variables are back to their defaults: a
-   * primary connection that tracked commits' GTIDs is told to again. Null when there is nothing
-   * to do; never rejects (a backend lost meanwhile is handled by the close).
-   */
-  trackAgain(): Promise<void> | null {
-    const conn = this.conn;
-    if (!conn || conn.closed || !(conn.capabilities & CLIENT_SESSION_TRACK)) return null;
-    return conn.runQuery(trackGtidStatement(conn.serverVersion)).catch((e: Error) => {
-      this.log.debug({ err: e.message }, "could not track GTIDs again after COM_RESET_CONNECTION");
-    });
+  /** Take what a probe read as the connection's dialect. */
+  private adopt(p: Probed): void {
+    this.dialect = p.dialect;
+    this.sqlMode = p.sqlMode;
+    this.charsetClient = p.charsetClient;
+    this.dialectVersion++;
+  }
+
+  // ---------------------------------------------------------------- session tracking (TrackSink)
+
+  /** An OK reported session state: keep it (the server's word), watch the guard and the dialect. */
+  tracked(vars: readonly string[], schema: string | null, stateChange: boolean): void {
+    const state = this.who.state;
+    const secondary = this.conn?.role === "secondary";
+    let dialect = false;
+    for (let i = 0; i + 1 < vars.length; i += 2) {
+      const name = vars[i];
+      const value = vars[i + 1];
+      state.track(name, value);
+      if (secondary && isGuardLifted(name, value)) this.guardLifted = true;
+      else if (name === "sql_mode") {
+        this.sqlMode = value;
+        dialect = true;
+      } else if (name === "character_set_client") {
+        this.charsetClient = value;
+        dialect = true;
+      } else if (name === "character_set_connection") this.collationUnknown = true;
+    }
+    if (vars.length > 0) this.varsReported = true;
+    if (schema !== null) {
+      state.trackSchema(schema);
+      this.varsReported = true; // a USE: the state change is explained
+    }
+    if (stateChange) this.stateChangeReported = true;
+    if (dialect) {
+      this.dialect = dialectOf(this.conn?.serverVersion ?? "", this.sqlMode, this.charsetClient);
+      this.dialectVersion++;
+    }
+  }
+
+  /** Session state was reported where pairgate could not read it. */
+  unseen(): void {
+    this.stateUnseen = true;
   }
 
   /** Let the backend go: `polite` with COM_QUIT, else at once. */
@@ -346,11 +590,14 @@ export class BackendSlot {
     // Unsolicited (e.g. the server's "connection killed" before it closes): the close handles it.
     if (!f) return;
     const done = this.scanner.feed(chunk);
-    // A response that ends with session state (only commits, on a primary hop that tracks them):
-    // learn the GTID, and strip the state the client did not ask for. One flag test otherwise.
-    if (done && this.scanner.status & SERVER_SESSION_STATE_CHANGED) {
-      chunk = stateChanged(f.role, chunk, this.scanner, this.ctx, this.log);
-      this.scanner.status &= ~SERVER_SESSION_STATE_CHANGED; // handled: never seen by the next response
+    // A response that ends with session state (SET, USE, commits): learn what the server reports
+    // (GTID, variables, schema) and strip the state the client did not ask for. One flag test otherwise.
+    if (done) {
+      if (this.scanner.status & SERVER_SESSION_STATE_CHANGED) {
+        chunk = stateChanged(f.role, chunk, this.scanner, this.ctx, this, this.log);
+        this.scanner.status &= ~SERVER_SESSION_STATE_CHANGED; // handled: never seen by the next response
+      }
+      if (this.scanner.earlierStateChange) this.stateUnseen = true;
     }
     // A branch, not activity[f.role]: a keyed store by a variable string goes through a slow IC.
     if (f.role === "primary") this.ctx.activity.primary++;
@@ -412,4 +659,21 @@ export function worthAnotherTry(e: Error): boolean {
     e instanceof PairgateError &&
     (e.code === "PAIRGATE_SESSION_PINNED" || e.code === "PAIRGATE_TRANSACTION_LOST")
   );
+}
+
+/**
+ * May the statement have set a user variable (`SET @x`, `SELECT … INTO @x`, `@x :=`, a routine,
+ * dynamic SQL)? Then the session's user variables are read back from the server after it.
+ */
+/** Every session variable whose value differs from the global one: the session's own state. */
+const CHANGED_VARIABLES =
+  "SELECT LOWER(s.VARIABLE_NAME), s.VARIABLE_VALUE FROM information_schema.SESSION_VARIABLES s JOIN information_schema.GLOBAL_VARIABLES g ON g.VARIABLE_NAME = s.VARIABLE_NAME WHERE NOT (s.VARIABLE_VALUE <=> g.VARIABLE_VALUE)";
+const UNSEEN = "session state changed where pairgate could not read it (a multi-statement)";
+const LOST_USER_VARIABLES = "user variables pairgate could not read back (the backend was lost)";
+
+function mayChangeUserVariables(c: Classification | null | undefined): boolean {
+  if (!c) return false;
+  if (c.pinning === "user_variable_select" || c.routines || c.dynamic || c.mayChangeDialect) return true;
+  if (c.session) for (const ch of c.session) if (ch.type === "user_variable") return true;
+  return false;
 }

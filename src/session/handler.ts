@@ -296,11 +296,14 @@ export class SessionHandler implements CommandHandler, SlotEvents {
       return;
     }
     const audit = this.audit;
+    // EXECUTE: the classification and dialect of the prepare, never the text re-read now (issue 19).
     const gate = audit.enabled
       ? audit.gate(
           command === COM_QUERY ? cmd.sql : command === COM_STMT_EXECUTE ? stmt!.sql : null,
           role,
-          this.reading.auditContext(cmd.c),
+          command === COM_STMT_EXECUTE
+            ? this.reading.auditContext(stmt!.classification, stmt!.dialect)
+            : this.reading.auditContext(cmd.c),
         )
       : null;
     if (gate === REFUSED_UNRESOLVED) {
@@ -316,7 +319,7 @@ export class SessionHandler implements CommandHandler, SlotEvents {
       classification: cmd.c,
       startedAt: performance.now(),
       forwarded: false,
-      collect: kind === ResponseKind.Prepare || gate ? [] : null,
+      collect: kind === ResponseKind.Prepare || gate || setsUserVariable(cmd.c) ? [] : null,
       gate,
       prepareSql: cmd.prepareSql,
       retryable,
@@ -351,7 +354,10 @@ export class SessionHandler implements CommandHandler, SlotEvents {
       });
       return;
     }
-    if (f.collect) this.prepared(f, Buffer.concat(f.collect));
+    if (f.collect && f.kind === ResponseKind.Prepare) {
+      this.prepared(f, Buffer.concat(f.collect));
+      f.collect = null;
+    }
     this.finish(f, s.status, s.failed);
   }
 
@@ -365,9 +371,16 @@ export class SessionHandler implements CommandHandler, SlotEvents {
   private prepared(f: Inflight, reply: Buffer): void {
     const s = this.slot.scanner;
     const sql = f.prepareSql ?? "";
-    if (s.prepared && !s.failed)
-      this.statements.prepared(reply, sql, this.classify(sql), s.prepared, this.slot.generation);
-    else this.statements.prepareFailed();
+    if (s.prepared && !s.failed) {
+      // Decided once, under the dialect it was prepared in (the session's until this response).
+      const slot = this.slot;
+      this.statements.prepared(reply, sql, this.classify(sql), s.prepared, slot.generation, {
+        sqlBytes: Buffer.from(f.payload.subarray(1)), // a copy: the client's read chunk is not kept
+        dialect: this.reading.current(),
+        sqlMode: slot.sqlMode,
+        charsetClient: slot.charsetClient,
+      });
+    } else this.statements.prepareFailed();
     f.forwarded = true;
     this.loop.write(reply);
   }
@@ -379,10 +392,10 @@ export class SessionHandler implements CommandHandler, SlotEvents {
     if (failed || f.command !== COM_QUERY || c?.session || c?.handler || c?.mayChangeDialect) {
       this.reading.follow(f, failed);
     }
-    this.slot.finish(status);
-    const again = f.command === COM_RESET_CONNECTION && !failed ? this.slot.trackAgain() : null;
+    // What the server reported is acted on before the next command (a lifted guard restored, user
+    // variables read back, tracking and the guard after a reset): slot.finish says when it is done.
+    const again = this.slot.finish(status, f, failed);
     if (again) {
-      // The reset also reset GTID tracking on the primary: restore it before the next command.
       this.loop.to("wait_backend");
       void again.then(() => {
         if (!this.loop.closed) this.finished(f);
@@ -392,7 +405,16 @@ export class SessionHandler implements CommandHandler, SlotEvents {
     this.finished(f);
   }
 
+  /** A response held until the session state it set was read back (`SET @x`): now to the client. */
+  private release(f: Inflight): void {
+    if (!f.collect) return;
+    f.forwarded = true;
+    this.loop.write(Buffer.concat(f.collect));
+    f.collect = null;
+  }
+
   private finished(f: Inflight): void {
+    this.release(f);
     this.loop.to("done");
     this.ctx.hooks.query(f.role, f.classification?.kind ?? "read", (performance.now() - f.startedAt) / 1000);
     this.loop.pump();
@@ -449,4 +471,15 @@ export class SessionHandler implements CommandHandler, SlotEvents {
     this.slot.drop(true);
     this.loop.end();
   }
+}
+
+/**
+ * `SET @x = …`: its OK is held until the user variable was read back from the server (BackendSlot
+ * `finish`), so a client that saw the OK has its variable carried by a failover right after it.
+ * Only SET (an OK, never rows): other ways to set one are read back after the response went out.
+ */
+function setsUserVariable(c: Classification | null): boolean {
+  if (!c?.session || c.verb !== "SET") return false;
+  for (const ch of c.session) if (ch.type === "user_variable") return true;
+  return false;
 }

@@ -6,16 +6,23 @@
  * even for users with SUPER / READ_ONLY ADMIN that `read_only` lets through.
  *
  * Where the guard could be lifted, it is put back or never lifted:
- * - a new connection (login, move, retry, COM_CHANGE_USER): `sessionSetup` runs after the replay;
- * - COM_RESET_CONNECTION resets session variables: the handler lets that connection go, the next
- *   command opens a fresh (guarded) one;
- * - statements that would lift it (`Classification.neverSecondary`) are routed as writes;
- * - session replay onto the secondary skips guard variables and READ WRITE characteristics.
+ * - a new connection (login, move, retry, COM_CHANGE_USER): `sessionSetup` runs and is confirmed
+ *   (`@@session.tx_read_only` read back) before anything else — the state replay included;
+ * - the replay onto the secondary never sets a guard variable, and writes only literals;
+ * - statements that would lift it (`Classification.neverSecondary`, read from lexer tokens) are
+ *   routed as writes;
+ * - whatever the text looked like, the server's own report decides (issue 19): every connection
+ *   tracks `tx_read_only` / `transaction_read_only` in its OK packets; an OK on the secondary that
+ *   reports the guard lifted has it set again and confirmed before the next statement is relayed,
+ *   or the connection is dropped (BackendSlot.finish). The statement that lifted it wrote nothing;
+ *   a write in the same multi-statement fails on `read_only` for the rest, and is refused up front
+ *   because its text names a guard variable;
+ * - COM_RESET_CONNECTION resets session variables: the guard is set again before the next command.
  */
 import type { Role } from "../backend/connection.js";
 import type { ReadProofOptions } from "../routing/router.js";
 
-/** Run on every new connection to the secondary, after the session replay. Fails the connect on ERR. */
+/** Run on every new connection to the secondary, before anything else. Fails the connect on ERR. */
 export const SECONDARY_SETUP: readonly string[] = Object.freeze(["SET SESSION TRANSACTION READ ONLY"]);
 const NO_SETUP: readonly string[] = Object.freeze([]);
 
@@ -45,4 +52,12 @@ export function guardRefusalSeq(chunk: Buffer): number {
   const len = chunk[0] | (chunk[1] << 8) | (chunk[2] << 16);
   if (chunk.length !== len + 4) return -1;
   return isGuardRefusal(chunk[5] | (chunk[6] << 8)) ? chunk[3] : -1;
+}
+
+/** Tracked variables that hold the guard: the session is read-only while they are ON. */
+const GUARD_TRACKED = new Set(["tx_read_only", "transaction_read_only"]);
+
+/** Does a tracked `name = value` (from an OK's session state) say the guard was lifted? */
+export function isGuardLifted(name: string, value: string): boolean {
+  return GUARD_TRACKED.has(name) && value !== "ON" && value !== "1";
 }

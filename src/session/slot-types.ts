@@ -4,7 +4,7 @@
  */
 import type { BackendTarget, Role } from "../backend/connection.js";
 import type { ResponseKind } from "../protocol/response-scanner.js";
-import type { PreparedStatement, SessionState } from "../routing/session-state.js";
+import type { PreparedStatement, ReplayLimits, SessionState } from "../routing/session-state.js";
 import type { Classification } from "../sql/index.js";
 import type { Mode } from "../topology/types.js";
 
@@ -68,6 +68,8 @@ export interface SlotContext {
   noteAcknowledged?(gtid: string): void;
   /** Resolves once the topology decided about a suspect primary (bounded, never rejects). */
   verdict?(): Promise<void>;
+  /** Bounds on the user variables a session carries to another backend (defaults when absent). */
+  replayLimits?: ReplayLimits;
 }
 
 /** What the slot tells its owner (the SessionHandler). */

@@ -1,8 +1,9 @@
 /**
  * How the session reads its statements (issue 11), owned by the SessionHandler: the SQL dialect of
  * the backend connection serving it, the HANDLER handles open on it, whether its default schema is
- * known, and the audit context built from them. Changed only after a response (`follow`) or when a
- * new connection brings its own dialect; read per statement by plain field and method access.
+ * known, and the audit context built from them. Changed only after a response (`follow`) or when
+ * the server reports a new dialect (a new connection's probe, an OK's tracked sql_mode or client
+ * character set: issue 19); read per statement by plain field and method access.
  */
 import type { AuditContext } from "../audit/rules.js";
 import { COM_INIT_DB, COM_RESET_CONNECTION } from "../protocol/constants.js";
@@ -24,6 +25,8 @@ export class StatementContext {
   /** The session's SQL dialect, and the backend connection generation it was read on. */
   dialect: SqlDialect = DEFAULT_DIALECT;
   private dialectGeneration = -1;
+  /** The slot's `dialectVersion` last taken: the server's report replaces pairgate's reading. */
+  private dialectVersion = -1;
   private relearnFailed = false;
   /** Open HANDLER handles → `schema.table` (after the server's OK); dropped on reset or a new connection. */
   private readonly handles = new Map<string, string>();
@@ -39,10 +42,15 @@ export class StatementContext {
 
   /** The dialect of the backend connection serving the session (a new connection brings its own). */
   current(): SqlDialect {
-    if (this.dialectGeneration !== this.slot.generation) {
-      this.dialect = this.slot.dialect;
-      this.dialectGeneration = this.slot.generation;
+    const slot = this.slot;
+    if (this.dialectGeneration !== slot.generation) {
+      this.dialectGeneration = slot.generation;
       if (this.handles.size) this.handles.clear(); // a new connection has no handles open
+      this.dialectVersion = -1;
+    }
+    if (this.dialectVersion !== slot.dialectVersion) {
+      this.dialect = slot.dialect;
+      this.dialectVersion = slot.dialectVersion;
     }
     return this.dialect;
   }
@@ -68,6 +76,8 @@ export class StatementContext {
     return this.slot.readDialect().then(
       (d) => {
         this.dialect = d;
+        this.dialectGeneration = this.slot.generation;
+        this.dialectVersion = this.slot.dialectVersion;
       },
       () => {
         this.relearnFailed = true; // classify with the unsure dialect (uncertain: a write) this time
@@ -86,11 +96,14 @@ export class StatementContext {
     return inSecondaryTx || this.ctx.readRole() === "secondary" ? GUARDED : undefined;
   }
 
-  /** What audit resolution needs of the session (one object, refilled per audited command). */
-  auditContext(c: Classification | null): AuditContext {
+  /**
+   * What audit resolution needs of the session (one object, refilled per audited command). A
+   * prepared statement's EXECUTE passes the dialect it was prepared under (issue 19).
+   */
+  auditContext(c: Classification | null, dialect: SqlDialect = this.current()): AuditContext {
     const a = this.auditCtx;
     a.classification = c ?? undefined;
-    a.dialect = this.current();
+    a.dialect = dialect;
     a.handles = this.handles;
     a.schemaUncertain = this.schemaUncertain;
     return a;
@@ -106,6 +119,9 @@ export class StatementContext {
   private followDialect(f: Inflight, failed: boolean): void {
     const c = f.classification;
     const d = this.current();
+    // A connection that tracks session state: the server's reports decide (taken in `current`),
+    // read back only when a report could not be read (`finish` probes it then) — not the text.
+    if (this.slot.tracking && f.command !== COM_RESET_CONNECTION) return;
     if (f.command === COM_RESET_CONNECTION) this.dialect = unsureDialect(d);
     else if (!c) return;
     else if (!failed) this.dialect = dialectAfter(d, c);

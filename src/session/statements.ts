@@ -8,7 +8,16 @@ import { frameWithStatementId, patchStatementId, setPrepareOkStatementId } from 
 import { framePayload } from "../protocol/packet.js";
 import { ResponseKind } from "../protocol/response-scanner.js";
 import type { PreparedStatement, SessionState } from "../routing/session-state.js";
-import type { Classification } from "../sql/index.js";
+import type { Classification, SqlDialect } from "../sql/index.js";
+
+/** What a statement keeps of the dialect it was prepared under (issue 19). */
+export interface PreparedDialect {
+  /** The PREPARE's text as the client sent it. */
+  sqlBytes: Buffer;
+  dialect: SqlDialect;
+  sqlMode: string | null;
+  charsetClient: string | null;
+}
 
 /** MariaDB (10.2+): statement id 0xFFFFFFFF means "the statement prepared last" (the mariadb connector pipelines PREPARE and EXECUTE). */
 const LAST_PREPARED = 0xffffffff;
@@ -55,6 +64,7 @@ export class StatementMap {
     c: Classification,
     backend: { statementId: number; params: number; columns: number },
     generation: number,
+    dialect: PreparedDialect,
   ): void {
     const state = this.state();
     const clientId = state.newStatementId();
@@ -62,9 +72,14 @@ export class StatementMap {
     state.statements.set(clientId, {
       clientId,
       sql,
+      sqlBytes: dialect.sqlBytes,
       kind: c.kind,
       lockingRead: c.lockingRead,
       readExceptRoutines: c.readExceptRoutines === true,
+      classification: c,
+      dialect: dialect.dialect,
+      sqlMode: dialect.sqlMode,
+      charsetClient: dialect.charsetClient,
       params: backend.params,
       columns: backend.columns,
       backendId: backend.statementId,

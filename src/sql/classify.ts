@@ -78,6 +78,11 @@ export interface SessionChange {
   /** SET GLOBAL / PERSIST / @@global.: changes the server, not the session; the statement is a write. */
   global?: boolean;
   /**
+   * transaction_characteristics: a `READ WRITE` characteristic (read from tokens): it lifts the
+   * secondary's read-only guard, so the statement never goes there.
+   */
+  readWrite?: true;
+  /**
    * Index (0-based) of the statement of a multi-statement text that makes this change. The server
    * stops at the first statement that fails: apply the changes of the statements before it only
    * (a `USE` that failed changes nothing; one before a failed statement did change the schema).
@@ -1148,7 +1153,8 @@ class Run {
       let change: SessionChange;
       if (this.lx.isKw(TRANSACTION)) {
         lx.next();
-        change = { type: "transaction_characteristics", value: this.valueText(false) };
+        change = { type: "transaction_characteristics" };
+        change.value = this.characteristics(change);
         if (global) change.global = true;
       } else if (this.lx.isKw(NAMES)) {
         lx.next();
@@ -1218,9 +1224,7 @@ class Run {
       if (
         change.global ||
         (change.type === "variable" && change.name !== undefined && isGuardVariable(change.name)) ||
-        (change.type === "transaction_characteristics" &&
-          change.value !== undefined &&
-          /\bread\s+write\b/i.test(change.value))
+        change.readWrite === true
       ) {
         this.f |= F_NEVER_SECONDARY;
         rank = R_WRITE;
@@ -1232,6 +1236,28 @@ class Run {
       if (this.lx.atEnd()) return rank;
       return this.scan(R_UNKNOWN);
     }
+  }
+
+  /**
+   * The characteristics after `SET [GLOBAL|SESSION] TRANSACTION`, to the end of the statement, read
+   * as lexer tokens (issue 19): a comment anywhere between READ and WRITE, any case and spacing, executable
+   * comments — `READ` then `WRITE` marks `ch.readWrite` (it lifts the secondary's guard). Returns
+   * the source text.
+   */
+  private characteristics(ch: SessionChange): string {
+    const lx = this.lx;
+    const start = lx.start;
+    let end = start;
+    let prev = 0;
+    while (!lx.atEnd()) {
+      const k = lx.type === TOK_WORD ? lx.kw : 0;
+      if (k === WRITE && prev === READ) ch.readWrite = true;
+      prev = k;
+      this.see();
+      end = lx.end;
+      lx.next();
+    }
+    return lx.src.slice(start, end);
   }
 
   /** At `=` or `:=` of a SET assignment: moves past it. */

@@ -28,6 +28,7 @@ import { CatchUp, type CatchUpDriver, type CatchUpReport } from "./catch-up.js";
 import { SqlCatchUpDriver } from "./catch-up-driver.js";
 import { type FenceSeen, fenceReason } from "./fence.js";
 import { loadFenceSeen, saveFenceSeen } from "./fence-store.js";
+import { covers, parsePosition } from "./gtid.js";
 import { isTimeout, Probe, type ProbeLike, type ProbeResult, type ProbeTimeouts } from "./probe.js";
 import { losslessVerdict } from "./replication.js";
 import type {
@@ -115,6 +116,11 @@ interface BackendState {
   /** What was last said about read_only on this backend (to warn once per change). */
   warnedReadOnly: boolean | null;
   warnedReplication: string | null;
+  /** The primary's @@gtid_binlog_pos at its last check, and when that check ended (epoch ms). */
+  binlogPos: string | null;
+  binlogPosAt: number | null;
+  /** When the last successful check began (the secondary's answer is at least that fresh). */
+  okCheckStartedAt: number | null;
 }
 
 function describeError(err: unknown): string {
@@ -171,6 +177,13 @@ export class Topology extends EventEmitter<TopologyEvents> {
   private readonly fenceStateFile: string | null;
   /** The epoch seen came from the state file (no server showed it since this start). */
   private fenceRemembered = false;
+  /** The primary is back but read_write waits for the secondary to catch up (see failbackWait). */
+  private failbackHold: { since: number; waitingFor: string; signAt: number | null; cause: string } | null =
+    null;
+  /** The lossless verdict's reason last logged, without error details (see updateLossless). */
+  private losslessLogKey = "";
+  /** Set while markUp of the primary evaluates: the one transition the failback hold applies to. */
+  private primaryReturning = false;
 
   constructor(opts: TopologyOptions) {
     super();
@@ -203,6 +216,9 @@ export class Topology extends EventEmitter<TopologyEvents> {
         loop: null,
         warnedReadOnly: null,
         warnedReplication: null,
+        binlogPos: null,
+        binlogPosAt: null,
+        okCheckStartedAt: null,
       };
       return state;
     };
@@ -296,6 +312,9 @@ export class Topology extends EventEmitter<TopologyEvents> {
       lossless: { ...this.losslessState },
       catchUp: this.catchUp.status,
       fence: this.fenceStatus(),
+      failbackHold: this.failbackHold
+        ? { since: this.failbackHold.since, waitingFor: this.failbackHold.waitingFor }
+        : null,
     };
   }
 
@@ -425,18 +444,40 @@ export class Topology extends EventEmitter<TopologyEvents> {
   private updateLossless(now: number): void {
     const p = this.backends.primary.health;
     let next: { lossless: boolean | null; reason: string };
+    /** What a log line is said for: the verdict and its reason without the changing error text. */
+    let logKey: string;
     if (!p.up || p.lastOkAt === null) next = { lossless: null, reason: "the primary is not answering" };
     else if (sameEndpoint(this.backends.primary.cfg, this.backends.secondary.cfg))
       next = {
         lossless: false,
         reason: "one server only (a promoted config): no replica to copy commits to",
       };
-    else next = losslessVerdict(p.semiSync);
+    else {
+      next = losslessVerdict(p.semiSync);
+      // Say why the replica is missing when this pairgate cannot reach it either (a WAN cut): the
+      // operator at this site sees the cause, not only the primary's point of view.
+      const s = this.backends.secondary;
+      if (next.lossless === false && s.checked && !s.health.up) {
+        logKey = `${next.reason}; unreachable`;
+        next = {
+          lossless: false,
+          reason: `${next.reason}; the secondary is unreachable from here (${s.probe.address}: ${s.health.lastError ?? "no answer"})`,
+        };
+      }
+    }
+    logKey ??= next.reason;
     const cur = this.losslessState;
     if (cur.lossless === next.lossless && cur.reason === next.reason) return;
     const changed = cur.lossless !== next.lossless;
     this.losslessState = { ...next, since: changed ? now : cur.since };
-    if (!changed) return;
+    const sayIt = this.losslessLogKey !== logKey;
+    this.losslessLogKey = logKey;
+    if (!changed) {
+      // A new reason for the same verdict (the secondary became unreachable, or reachable): say it.
+      if (next.lossless === false && sayIt)
+        this.logger.warn({ reason: next.reason }, "replication is NOT lossless");
+      return;
+    }
     if (next.lossless === true) this.logger.info({ reason: next.reason }, "replication is lossless");
     else if (next.lossless === false)
       this.logger.warn({ reason: next.reason }, "replication is NOT lossless");
@@ -683,9 +724,13 @@ export class Topology extends EventEmitter<TopologyEvents> {
     }
     h.lastCheckAt = now;
     h.lastCheckMs = now - started;
-    if (result) this.onSuccess(b, result, now);
-    else this.onFailure(b, error, started, now);
+    if (result) {
+      b.okCheckStartedAt = started;
+      this.onSuccess(b, result, now);
+    } else this.onFailure(b, error, started, now);
     this.updateLossless(now);
+    // A held failback is decided by checks (the secondary catching up), not by an up/down change.
+    if (this.failbackHold && this.initialDone) this.evaluate("the primary answers again", null);
     this.emit("check", b.role, { ...h, replication: h.replication ? { ...h.replication } : null });
     if (!this.initialDone && this.backends.primary.checked && this.backends.secondary.checked) {
       this.initialDone = true;
@@ -712,6 +757,8 @@ export class Topology extends EventEmitter<TopologyEvents> {
     h.replication = r.replication;
     h.semiSync = r.semiSync ?? null;
     h.fence = r.fence ?? null;
+    b.binlogPos = r.gtidBinlogPos ?? null;
+    b.binlogPosAt = r.gtidBinlogPos == null ? null : now;
     this.updateFence(b, now);
     this.noteReadOnly(b);
     this.noteReplicationError(b, r.replicationError);
@@ -782,7 +829,12 @@ export class Topology extends EventEmitter<TopologyEvents> {
     this.emit("backendUp", b.role, cause);
     const signAt = b.signAt;
     b.signAt = null;
-    if (this.initialDone) this.evaluate(cause, signAt);
+    this.primaryReturning = b.role === "primary";
+    try {
+      if (this.initialDone) this.evaluate(cause, signAt);
+    } finally {
+      this.primaryReturning = false;
+    }
   }
 
   private noteReadOnly(b: BackendState): void {
@@ -841,8 +893,18 @@ export class Topology extends EventEmitter<TopologyEvents> {
 
   /** Recompute the mode; on a change, record and announce the transition. */
   private evaluate(cause: string, signAt: number | null): void {
-    const to = this.computeMode();
+    let to = this.computeMode();
     const from = this.currentMode;
+    // Only when the primary itself comes back (not at start-up, not at the end of maintenance: the
+    // primary was there all along and replication with it).
+    if (to === "read_write" && from !== "read_write" && (this.primaryReturning || this.failbackHold)) {
+      const held = this.holdFailback(cause, signAt);
+      if (held === null) return;
+      ({ cause, signAt } = held);
+      if (held.hold) to = "read_only";
+    } else if (to !== "read_write" && this.failbackHold) {
+      this.failbackHold = null;
+    }
     if (to === from) return;
     const at = Date.now();
     const kind: Transition["kind"] =
@@ -882,6 +944,74 @@ export class Topology extends EventEmitter<TopologyEvents> {
     else if (to === "down") this.logger.error(fields, `mode ${from} → ${to}`);
     else this.logger.warn(fields, `mode ${from} → ${to}`);
     this.emit("transition", t);
+  }
+
+  /**
+   * Why read_write must wait for the secondary, or null. The primary is back (a healed WAN link, a
+   * restart): until the secondary has applied what the primary had at its last check, a link that
+   * fails again at once would leave this site reading from a secondary staler than what it just
+   * wrote. Nothing to wait for when the secondary does not answer, does not replicate, or its
+   * replication is stopped or broken (it would never catch up), or the primary's position is unknown.
+   */
+  private failbackWait(): string | null {
+    const p = this.backends.primary;
+    const s = this.backends.secondary;
+    const want = p.binlogPos;
+    if (!want || p.binlogPosAt === null) return null;
+    const rep = s.health.replication;
+    if (!s.health.up || !rep || sameEndpoint(p.cfg, s.cfg)) return null;
+    if (rep.sqlRunning !== "Yes" || rep.ioRunning === "No") return null;
+    const asked = `the secondary to apply the primary's ${want}`;
+    // Only an answer that began after the primary's position was read can show it applied.
+    if (s.okCheckStartedAt === null || s.okCheckStartedAt < p.binlogPosAt)
+      return `${asked} (it had ${rep.gtidExecuted || "nothing"})`;
+    if (covers(parsePosition(rep.gtidExecuted), parsePosition(want))) return null;
+    return `${asked} (it has ${rep.gtidExecuted || "nothing"}, IO thread ${rep.ioRunning})`;
+  }
+
+  /**
+   * The failback gate of evaluate(): null to stay as is (held, already read_only), else the
+   * transition's cause and whether it is held (go to read_only meanwhile: the secondary is up).
+   * The hold ends when the secondary caught up, or after failover.catchUpTimeoutMs anyway.
+   */
+  private holdFailback(
+    cause: string,
+    signAt: number | null,
+  ): { cause: string; signAt: number | null; hold: boolean } | null {
+    const now = Date.now();
+    const wait = this.failbackWait();
+    const hold = this.failbackHold;
+    if (wait !== null) {
+      if (!hold) {
+        this.failbackHold = { since: now, waitingFor: wait, signAt, cause };
+        this.logger.info(
+          { cause, waitingFor: wait },
+          "the primary answers again: read_write once the secondary has caught up",
+        );
+        return this.currentMode === "read_only" ? null : { cause, signAt, hold: true };
+      }
+      hold.waitingFor = wait;
+      const waited = now - hold.since;
+      if (waited < this.failoverCfg.catchUpTimeoutMs)
+        return this.currentMode === "read_only" ? null : { cause, signAt, hold: true };
+      this.logger.warn(
+        { waitedMs: waited, waitingFor: wait },
+        "the secondary did not catch up in time: read_write anyway",
+      );
+      this.failbackHold = null;
+      return {
+        cause: `${hold.cause}; the secondary had not caught up after ${waited} ms (${wait})`,
+        signAt: hold.signAt,
+        hold: false,
+      };
+    }
+    if (!hold) return { cause, signAt, hold: false };
+    this.failbackHold = null;
+    return {
+      cause: `${hold.cause}; the secondary caught up in ${now - hold.since} ms`,
+      signAt: hold.signAt,
+      hold: false,
+    };
   }
 
   /** For the status page: when maintenance began (epoch ms), or null. */

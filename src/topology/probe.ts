@@ -43,6 +43,105 @@ export interface ProbeResult {
   semiSync?: SemiSyncStatus | null;
   /** The promotion fence mark (epoch 0 when none); null when it could not be read (privilege). */
   fence?: FenceMark | null;
+  /**
+   * MariaDB's `@@gtid_binlog_pos` of a server checked as the primary (what a caught-up secondary
+   * has applied); null when not read (a replica's check, MySQL).
+   */
+  gtidBinlogPos?: string | null;
+}
+
+/**
+ * Deadlines that pairgate's own load cannot fake. A timer measures wall time, but an answer can
+ * only be observed while this thread's event loop runs: a big statement framed on the main thread
+ * can block it for longer than a check's timeout, the server's answer waits in the socket buffer,
+ * and when the loop resumes the timers phase runs before the poll phase — the timeout fires first
+ * and a live server looks dead (issue 20: three false failovers in an afternoon).
+ *
+ * So a deadline counts only the time in which the loop could have seen the answer: while a deadline
+ * is pending, a ticker measures the loop's stalls; a deadline that expires with stalled time in its
+ * window is extended by that time (and by at least a short grace, for the round trips our side
+ * could not make), up to MAX_EXTENSIONS times — a loop blocked without end still lets a silent
+ * server be declared down, later.
+ */
+const TICK_MS = 20;
+/** A tick later than this is a stall (a loaded 2-core host delays timers by a few ms routinely). */
+const STALL_MIN_MS = 40;
+const MAX_EXTENSIONS = 5;
+const GRACE_MAX_MS = 250;
+
+let stalledTotalMs = 0;
+let pendingDeadlines = 0;
+let ticker: NodeJS.Timeout | null = null;
+let lastTick = 0;
+
+function tick(): void {
+  const now = Date.now();
+  const gap = now - lastTick - TICK_MS;
+  if (gap > STALL_MIN_MS) stalledTotalMs += gap;
+  lastTick = now;
+}
+
+/** Stalled milliseconds so far (for a window: the difference of two readings). */
+function stalledNow(): number {
+  // A stall still going on when the reading is taken (the ticker has not run since) counts too.
+  const gap = Date.now() - lastTick - TICK_MS;
+  return stalledTotalMs + (ticker && gap > STALL_MIN_MS ? gap : 0);
+}
+
+function holdTicker(): void {
+  if (pendingDeadlines++ === 0) {
+    lastTick = Date.now();
+    ticker = setInterval(tick, TICK_MS);
+    ticker.unref();
+  }
+}
+
+function releaseTicker(): void {
+  if (--pendingDeadlines === 0 && ticker) {
+    clearInterval(ticker);
+    ticker = null;
+  }
+}
+
+export interface Deadline {
+  /** Cancel (the answer came); idempotent. */
+  clear(): void;
+}
+
+/** Calls `expire` once `ms` of time in which the loop ran have passed (see above). */
+export function loopAwareDeadline(ms: number, expire: () => void): Deadline {
+  holdTicker();
+  let armedAt = Date.now();
+  let stalledAtArm = stalledNow();
+  let extensions = 0;
+  let done = false;
+  let timer: NodeJS.Timeout;
+  const finish = () => {
+    if (done) return;
+    done = true;
+    clearTimeout(timer);
+    releaseTicker();
+  };
+  const fire = () => {
+    if (done) return;
+    const now = Date.now();
+    // The ticker may not have run since the stall ended: the timer's own lateness counts too.
+    const stalled = Math.max(stalledNow() - stalledAtArm, now - armedAt - ms);
+    if (stalled > STALL_MIN_MS && extensions < MAX_EXTENSIONS) {
+      extensions++;
+      const ran = now - armedAt - stalled;
+      const rest = Math.max(ms - ran, Math.min(ms, GRACE_MAX_MS));
+      // The new window starts now; what the loop already ran counts against it.
+      armedAt = now - (ms - rest);
+      stalledAtArm = stalledNow();
+      timer = setTimeout(fire, rest);
+      return;
+    }
+    finish();
+    expire();
+  };
+  timer = setTimeout(fire, ms);
+  return { clear: finish };
 }
 
 /** A check that ran out of time. */
@@ -179,6 +278,10 @@ export class Probe implements ProbeLike {
         fence: null,
       };
       if (wantReplication) await this.readReplication(conn, v, result);
+      else if (v.flavor === "mariadb") {
+        const rows = await this.softQuery(conn, "SELECT @@global.gtid_binlog_pos AS b");
+        result.gtidBinlogPos = rows?.[0] ? String(rows[0].b ?? "") : null;
+      }
       result.semiSync = parseSemiSync((await this.softQuery(conn, semiSyncStatement(v))) ?? []);
       const fenceRows = await this.softQuery(conn, FENCE_READ_SQL, true);
       result.fence = fenceRows === null ? null : readFenceRow(fenceRows);
@@ -209,6 +312,19 @@ export class Probe implements ProbeLike {
   }
 
   private async readReplication(conn: Connection, v: ServerVersion, out: ProbeResult): Promise<void> {
+    // The binlog position first: read after SHOW SLAVE STATUS, it could hold transactions the SQL
+    // thread applied in between, newer than the Gtid_IO_Pos just read — under a write load they
+    // looked like the secondary's own writes (a false local-writes alarm). Read before, it is
+    // covered by what the threads report next.
+    let binlogPos: string | null = null;
+    if (v.flavor === "mariadb") {
+      try {
+        const [g] = await this.query(conn, "SELECT @@global.gtid_binlog_pos AS b");
+        binlogPos = String(g?.b ?? "");
+      } catch (err) {
+        if (!isSoftSqlError(err)) throw err;
+      }
+    }
     let rows: Record<string, unknown>[];
     try {
       rows = await this.query(conn, replicationStatement(v));
@@ -225,14 +341,8 @@ export class Probe implements ProbeLike {
     }
     const rep = parseReplicationRow(row);
     out.replication = rep;
-    if (v.flavor === "mariadb") {
-      try {
-        const [g] = await this.query(conn, "SELECT @@global.gtid_binlog_pos AS b");
-        rep.localGtids = localGtids(String(g?.b ?? ""), rep.gtidIoPos, rep.gtidExecuted, out.serverId);
-      } catch (err) {
-        if (!isSoftSqlError(err)) throw err;
-      }
-    }
+    if (binlogPos !== null)
+      rep.localGtids = localGtids(binlogPos, rep.gtidIoPos, rep.gtidExecuted, out.serverId);
     const sql = lastContactStatement(v);
     let waiting: number | null = null;
     let heartbeat: number | null = null;
@@ -280,8 +390,9 @@ export class Probe implements ProbeLike {
         port: cfg.port,
         user: cfg.user,
         password: cfg.password,
-        // mysql2's own timer is a backstop; ours fires first and destroys the socket.
-        connectTimeout: connectTimeoutMs + 1000,
+        // mysql2's own timer is a backstop; ours fires first and destroys the socket (it may be
+        // extended while pairgate's loop stalls, so the backstop leaves room for that).
+        connectTimeout: connectTimeoutMs * (MAX_EXTENSIONS + 2) + 1000,
         ssl: cfg.tls
           ? {
               ca: cfg.tls.ca ? readFileSync(resolve(this.baseDir, cfg.tls.ca), "utf8") : undefined,
@@ -296,18 +407,18 @@ export class Probe implements ProbeLike {
         connectAttributes: { program_name: "pairgate-monitor" },
       });
       this.connecting = conn;
-      const timer = setTimeout(() => {
+      const timer = loopAwareDeadline(connectTimeoutMs, () => {
         if (settled) return;
         settled = true;
         if (this.connecting === conn) this.connecting = null;
         hardDestroy(conn);
         reject(new ProbeTimeoutError(`connect to ${cfg.host}:${cfg.port}`, connectTimeoutMs));
-      }, connectTimeoutMs);
+      });
       const lost = (err: Error) => {
         if (!settled) {
           settled = true;
           if (this.connecting === conn) this.connecting = null;
-          clearTimeout(timer);
+          timer.clear();
           hardDestroy(conn);
           reject(err);
           return;
@@ -328,7 +439,7 @@ export class Probe implements ProbeLike {
         if (err) return lost(err);
         settled = true;
         if (this.connecting === conn) this.connecting = null;
-        clearTimeout(timer);
+        timer.clear();
         if (this.closed) {
           hardDestroy(conn);
           reject(new Error("monitor stopped"));
@@ -350,16 +461,16 @@ export class Probe implements ProbeLike {
       const fail = (err: Error) => {
         if (settled) return;
         settled = true;
-        clearTimeout(timer);
+        timer.clear();
         if (this.failQueryInFlight === fail) this.failQueryInFlight = null;
         reject(err);
       };
-      const timer = setTimeout(() => {
+      const timer = loopAwareDeadline(queryTimeoutMs, () => {
         if (settled) return;
         if (this.conn === conn) this.conn = null;
         hardDestroy(conn);
         fail(new ProbeTimeoutError(`query on ${this.address}`, queryTimeoutMs));
-      }, queryTimeoutMs);
+      });
       this.failQueryInFlight = fail;
       conn.query(sql, (err, rows) => {
         if (settled) return;
@@ -368,7 +479,7 @@ export class Probe implements ProbeLike {
           return;
         }
         settled = true;
-        clearTimeout(timer);
+        timer.clear();
         if (this.failQueryInFlight === fail) this.failQueryInFlight = null;
         resolvePromise(Array.isArray(rows) ? (rows as Record<string, unknown>[]) : []);
       });

@@ -130,4 +130,9 @@ export interface PairStatus {
   lossless: LosslessStatus;
   catchUp: CatchUpStatus;
   fence: FenceStatus;
+  /**
+   * The primary answers again but the pair stays read_only until the secondary has applied what
+   * the primary has (so a link that fails again right away finds it caught up); null when not held.
+   */
+  failbackHold?: { since: number; waitingFor: string } | null;
 }

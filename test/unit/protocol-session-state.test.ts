@@ -182,4 +182,38 @@ test("readFinalOk (the relay's one-pass path) agrees with lastGtidFromOk and wit
   assert.not.ok(readFinalOk(frame(truncated, 1), truncated.length));
 });
 
+test("readFinalOk reports the tracked variables, the schema and the state-change flag (issue 19)", () => {
+  const payload = withState(AUTOCOMMIT, "", [
+    sysvar("tx_read_only", "OFF"),
+    sysvar("SQL_MODE", "ANSI_QUOTES"),
+    sysvar("last_gtid", "0-1-9"),
+    entry(1, lenencStr("vault")),
+    entry(2, lenencStr("1")),
+    sysvar("character_set_client", "gbk"),
+  ]);
+  const chunk = frame(payload, 1);
+  assert.ok(readFinalOk(chunk, payload.length));
+  assert.equal(finalOkState.vars, [
+    "tx_read_only",
+    "OFF",
+    "sql_mode",
+    "ANSI_QUOTES",
+    "character_set_client",
+    "gbk",
+  ]);
+  assert.is(finalOkState.schema, "vault");
+  assert.is(finalOkState.stateChange, true);
+  assert.is(finalOkState.gtid, "0-1-9");
+  // The general parser agrees (names as sent).
+  const s = parseOkSessionState(payload);
+  assert.is(s?.stateChange, true);
+  assert.equal(s?.systemVariables.length, 4);
+  // A later OK without those reports leaves nothing behind from this one.
+  const next = withState(AUTOCOMMIT, "", [sysvar("last_gtid", "0-1-10")]);
+  assert.ok(readFinalOk(frame(next, 1), next.length));
+  assert.equal(finalOkState.vars, []);
+  assert.is(finalOkState.schema, null);
+  assert.is(finalOkState.stateChange, false);
+});
+
 test.run();
