@@ -463,6 +463,14 @@ export function searchNames(text: string, names: Iterable<string>): string | nul
 const SEARCH_EXTRA = ["show", "sys."];
 
 /**
+ * The words a plain search of an unlexed statement looks for besides the audited names (server
+ * sources: SOURCE_WORDS, `show`, `sys.`), for a byte-search automaton built elsewhere.
+ */
+export function sourceSearchWords(): string[] {
+  return [...SOURCE_WORDS, ...SEARCH_EXTRA];
+}
+
+/**
  * The same search over raw bytes (a COM_QUERY payload never decoded): names are compared as their
  * UTF-8 bytes, ASCII letters case-insensitively. Identifiers reach the server in the client's
  * character set; every character set a client may use keeps ASCII as ASCII, so an ASCII name is
