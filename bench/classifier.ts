@@ -10,6 +10,7 @@
  * which is what "on one core" means and stays meaningful on a shared, busy machine; the wall-clock
  * rate is printed beside it and matches it only when the core is not shared.
  */
+import { AuditRules } from "../src/audit/rules.js";
 import { classify } from "../src/sql/classify.js";
 import { digest } from "../src/sql/digest.js";
 import { tablesOf } from "../src/sql/tables.js";
@@ -43,6 +44,12 @@ const TRANSACTION = [
 
 type Mode = { name: string; run: (sql: string) => number };
 
+/** The lab's audit rule: the per-statement audit check the session makes after classifying. */
+const rules = new AuditRules(
+  [{ operation: "password_retrieval", tables: ["passtrix.ptrx_passwords"], appUserTag: "app_user" }],
+  tablesOf,
+);
+
 const modes: Mode[] = [
   { name: "classify", run: (s) => classify(s).verb.length },
   {
@@ -51,6 +58,14 @@ const modes: Mode[] = [
       const c = classify(s);
       const t = tablesOf(s);
       return c.verb.length + t.read.length + t.written.length;
+    },
+  },
+  {
+    name: "classify+audit",
+    run: (s) => {
+      const c = classify(s);
+      const m = rules.match(s, { defaultSchema: "passtrix", classification: c });
+      return c.verb.length + (m === null ? 0 : 1);
     },
   },
   { name: "digest", run: (s) => digest(s).length },

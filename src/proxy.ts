@@ -10,7 +10,14 @@ import { AccountStore } from "./accounts/store.js";
 import { StatusHistory } from "./admin/history.js";
 import { type AdminServer, startAdminServer } from "./admin/server.js";
 import { truncateField } from "./audit/event.js";
-import { Audit } from "./audit/index.js";
+import {
+  Audit,
+  AuditCatalog,
+  AuditedNames,
+  COPIES_FILE,
+  CopiesStore,
+  catalogConnection,
+} from "./audit/index.js";
 import type { BackendTarget, Role } from "./backend/connection.js";
 import { type Config, configPath } from "./config/load.js";
 import type { AuthenticatedClient } from "./frontend/handshake.js";
@@ -24,10 +31,17 @@ import { FENCE_STATE_FILE } from "./topology/fence-store.js";
 import { Topology } from "./topology/monitor.js";
 import type { BackendHealth, Mode } from "./topology/types.js";
 
+/** The longest start waits for the first read of the audit catalog. */
+const CATALOG_START_WAIT_MS = 3000;
+
 export class PairgateProxy {
   readonly topology: Topology;
   readonly metrics: Metrics;
   readonly audit: Audit | null = null;
+  /** What else reaches an audited table, read from the serving backend's catalog. */
+  readonly auditCatalog: AuditCatalog | null = null;
+  /** Audited names beyond the rules' (the catalog's, copies made through pairgate). */
+  readonly auditNames: AuditedNames | null = null;
   /** The last hour for the status page's charts. */
   readonly history: StatusHistory;
   private listener: ClientListener;
@@ -119,7 +133,21 @@ export class PairgateProxy {
       audit: null,
     };
     if (config.audit.enabled) {
-      this.audit = new Audit({ config, logger, tablesOf });
+      this.auditCatalog = new AuditCatalog({
+        connect: () => catalogConnection(this.config[this.servingRole()], this.config.baseDir),
+        intervalMs: config.audit.catalogRefreshMs,
+        logger: logger.child({ part: "audit-catalog" }),
+      });
+      this.audit = new Audit({
+        config,
+        logger,
+        tablesOf,
+        names: (this.auditNames = new AuditedNames(
+          this.auditCatalog,
+          logger.child({ part: "audit" }),
+          new CopiesStore(join(configPath(config, config.stateDir), COPIES_FILE), logger),
+        )),
+      });
       this.sessionContext.audit = this.audit;
       this.metrics.setAuditSource(this.audit);
       this.topology.on("transition", (t) => this.audit?.transition(t));
@@ -380,6 +408,11 @@ export class PairgateProxy {
     // The first read of the accounts before the first login (a failure is logged; it is retried
     // at the interval and at failed logins).
     await this.accounts?.start();
+    // Before serving: the views, triggers and routines that reach an audited table are known (a
+    // backend that does not answer delays the listener by CATALOG_START_WAIT_MS at most).
+    const catalog = this.auditCatalog?.start();
+    if (catalog)
+      await Promise.race([catalog, new Promise((r) => setTimeout(r, CATALOG_START_WAIT_MS).unref())]);
     this.address = await this.listener.listen();
     this.history.start();
     this.admin = await this.startAdmin(this.config);
@@ -494,6 +527,8 @@ export class PairgateProxy {
     for (const s of this.sessions) s.drain();
     while (this.sessions.size > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
     this.listener.destroyAll();
+    this.auditCatalog?.stop();
+    await this.auditNames?.flush().catch(() => {});
     await this.audit?.stop();
     this.accounts?.stop();
     this.history.stop();

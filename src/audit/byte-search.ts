@@ -44,7 +44,16 @@ export class AuditedBytes {
   private readonly rules: { operation: string; dbUsers: Set<string> | null }[];
   private readonly refuse: boolean;
 
-  constructor(rules: readonly AuditRuleConfig[], opts: { unresolved?: "audit" | "refuse" } = {}) {
+  /**
+   * `extra`: further bare names searched for every rule — the names the audit catalog and the
+   * copies made audited, and the server-source words (rules.ts `auditedNames`, presence.ts
+   * `sourceSearchWords`): what the lexed check would have found in a statement of normal size.
+   */
+  constructor(
+    rules: readonly AuditRuleConfig[],
+    opts: { unresolved?: "audit" | "refuse" } = {},
+    extra: readonly string[] = [],
+  ) {
     this.refuse = opts.unresolved === "refuse";
     this.rules = rules.map((r) => ({
       operation: r.operation,
@@ -52,7 +61,7 @@ export class AuditedBytes {
     }));
     const seen = new Set<string>();
     rules.forEach((r, i) => {
-      for (const n of [...(r.tables ?? []), ...(r.views ?? []), ...(r.routines ?? [])]) {
+      for (const n of [...(r.tables ?? []), ...(r.views ?? []), ...(r.routines ?? []), ...extra]) {
         const full = n.replace(/`/g, "").trim().toLowerCase();
         const bare = full.slice(full.lastIndexOf(".") + 1);
         if (bare === "" || seen.has(`${i}\u0000${bare}`)) continue;

@@ -24,8 +24,10 @@ import { Delivery, type DeliveryHooks, hashedValues } from "./delivery.js";
 import { type AuditEvent, type AuditEventInput, completeEvent, UuidV7 } from "./event.js";
 import { Journal, JournalError, type JournalIo } from "./journal.js";
 import { type AuditLog, createAuditLog } from "./log.js";
+import { sourceSearchWords } from "./presence.js";
 import {
   type AuditContext,
+  type AuditedNames,
   type AuditRuleConfig,
   AuditRules,
   CaptureTables,
@@ -34,11 +36,13 @@ import {
 } from "./rules.js";
 import { runVerify } from "./verify-run.js";
 
+export { AuditCatalog, catalogConnection } from "./catalog.js";
 export type { ChainHead } from "./chain.js";
+export { COPIES_FILE, CopiesStore } from "./copies-store.js";
 export type { AuditEvent, AuditEventInput, AuditOperation, AuditOutcome } from "./event.js";
 export { JOURNAL_FAILED, JournalError } from "./journal.js";
 export type { AuditContext, RuleMatch, TablesOf } from "./rules.js";
-export { UNRESOLVED_OPERATION } from "./rules.js";
+export { AuditedNames, UNRESOLVED_OPERATION } from "./rules.js";
 
 /** The parts of the config audit reads (a full `Config` fits). */
 export interface AuditConfig {
@@ -89,6 +93,8 @@ export interface AuditOptions {
   segmentBytes?: number;
   hooks?: DeliveryHooks;
   auditLog?: AuditLog;
+  /** Audited names beyond the rules' (the server's catalog, copies): kept across config reloads. */
+  names?: AuditedNames;
 }
 
 export interface AuditStartOptions {
@@ -127,6 +133,10 @@ export class Audit {
   #rules: AuditRules;
   #capture: CaptureTables;
   #bytes: AuditedBytes;
+  /** The audited names #bytes was built with (catalog and copies included). */
+  #bytesKey = "";
+  /** The rules as configured (the byte search is rebuilt from them). */
+  #ruleConfigs: readonly AuditRuleConfig[];
   readonly #ids = new UuidV7();
   readonly #counts: Record<string, number> = Object.create(null);
   readonly journalDir: string;
@@ -157,10 +167,11 @@ export class Audit {
     this.site = opts.config.site;
     const base = opts.config.baseDir ?? process.cwd();
     this.journalDir = resolve(base, opts.config.audit.journalDir);
-    this.#rules = new AuditRules(opts.config.audit.rules, opts.tablesOf, opts.config.audit);
+    this.#rules = new AuditRules(opts.config.audit.rules, opts.tablesOf, opts.config.audit, opts.names);
     this.#capture = new CaptureTables(opts.config.audit.captureTables, opts.tablesOf);
     const anchor = opts.config.audit.chain?.anchorFile;
     this.#anchorFile = anchor ? resolve(base, anchor) : join(this.journalDir, "anchors.jsonl");
+    this.#ruleConfigs = opts.config.audit.rules;
     this.#bytes = new AuditedBytes(opts.config.audit.rules, opts.config.audit);
   }
 
@@ -483,14 +494,24 @@ export class Audit {
 
   /** Config reload: new rules and capture tables apply to the next statement. */
   setRules(rules: readonly AuditRuleConfig[], captureTables: readonly string[]): void {
-    this.#rules = new AuditRules(rules, this.#o.tablesOf, this.#cfg.audit);
+    this.#rules = new AuditRules(rules, this.#o.tablesOf, this.#cfg.audit, this.#o.names);
     this.#capture = new CaptureTables(captureTables, this.#o.tablesOf);
+    this.#ruleConfigs = rules;
+    this.#bytesKey = "";
     this.#bytes = new AuditedBytes(rules, this.#cfg.audit);
   }
 
   /** A statement too long to lex: a search of its bytes for the audited names (byte-search.ts); null when no rule binds `dbUser`. */
   searchBytes(dbUser: string | null): ByteSearch | null {
     if (!this.enabled) return null;
+    // The names the catalog and copies made audited change at run time: rebuild the automaton when
+    // they did (only statements over maxLexedStatement get here).
+    const names = this.#rules.auditedNames();
+    const key = names.join("\u0000");
+    if (key !== this.#bytesKey) {
+      this.#bytesKey = key;
+      this.#bytes = new AuditedBytes(this.#ruleConfigs, this.#cfg.audit, [...names, ...sourceSearchWords()]);
+    }
     return this.#bytes.search(dbUser);
   }
 
@@ -498,6 +519,12 @@ export class Audit {
   matchStatement(sql: string, context: string | null | undefined | AuditContext): RuleMatch | null {
     if (!this.enabled) return null;
     return this.#rules.match(sql, context);
+  }
+
+  /** A statement too large to lex: audited by a plain search for the audited names (AuditRules.matchUnlexed). */
+  matchUnlexed(text: string | Uint8Array, dbUser?: string | null): RuleMatch | null {
+    if (!this.enabled) return null;
+    return this.#rules.matchUnlexed(text, dbUser);
   }
 
   /**

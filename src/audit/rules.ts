@@ -1,8 +1,16 @@
 /**
  * Audit rules from the config, compiled once. `match` runs on every statement, so it first tests
- * the SQL text against one case-insensitive regex of the rules' bare table names and returns
- * null before calling the classifier when none occurs and nothing in the statement could hide an
- * audited read (the common case).
+ * the SQL text against one case-insensitive regex of every audited bare name and server-source word
+ * and returns null before any token pass when none occurs and nothing in the statement could hide
+ * an audited read (the common case).
+ *
+ * Audit by presence (presence.ts): a statement that names an audited table, view or routine
+ * anywhere — any clause, any statement kind, whatever alias or CTE name shadows it — or reaches a
+ * copy the server keeps (binlog events, other sessions' statements, query logs, …) gets an event.
+ * The audited names are the rules' own, those the server's catalog shows reaching them (views,
+ * routines, trigger targets: catalog.ts), and the tables a statement naming one writes while
+ * pairgate runs (a copy: `INSERT … SELECT`, multi-table `UPDATE`, `CREATE TABLE … AS SELECT`, a
+ * trigger created through pairgate); those are audited from then on.
  *
  * What a proxy cannot see, it does not pretend to resolve: a statement that calls a routine no rule
  * names (and `audit.safeRoutines` does not list), runs dynamic SQL (PREPARE / EXECUTE / EXECUTE
@@ -11,10 +19,25 @@
  * with the list of what was not resolved, or, with `audit.unresolved: "refuse"`, a refusal for the
  * users the rules bind.
  */
+import type { Logger } from "pino";
 import { RE2JS } from "re2js";
 import { type Classification, classify } from "../sql/classify.js";
 import type { SqlDialect } from "../sql/dialect.js";
+import type { AuditCatalog } from "./catalog.js";
+import { bodyFacts, ddlObject, deriveNames } from "./catalog.js";
+import type { CopiesStore } from "./copies-store.js";
 import type { AuditOperation } from "./event.js";
+import {
+  type AuditedName,
+  mayReachSource,
+  NameIndex,
+  presence,
+  SOURCE_DEFAULT_SCHEMAS,
+  SOURCE_VERBS,
+  searchNameBytes,
+  searchNames,
+  variablesOf,
+} from "./presence.js";
 import { commentTagValue, startsWithInsert } from "./scan.js";
 
 export interface AuditRuleConfig {
@@ -54,6 +77,12 @@ export interface RuleMatch {
   unresolved?: string[];
   /** `audit.unresolved` is "refuse": refuse the statement (it did not run) instead of recording it as run. */
   refuse?: boolean;
+  /**
+   * How the matched object reaches audited data when it is not a rule's own name: "view
+   * passtrix.v reaches passtrix.ptrx_passwords", "a copy the server keeps" (the event carries it
+   * as detail.via).
+   */
+  via?: string;
 }
 
 /** How unresolved statements are treated (config `audit.unresolved`, `audit.safeRoutines`). */
@@ -101,11 +130,24 @@ interface CompiledRule {
   tag: string | null;
 }
 
+/** Statements that may add a view, trigger, routine or event: the catalog is read again after them. */
+const DDL_VERBS: ReadonlySet<string> = new Set(["CREATE", "ALTER", "DROP", "RENAME"]);
+/** Statements whose written tables receive no data (a single DELETE, DROP, TRUNCATE, LOCK). */
+/** Words of the DDL that changes what the catalog derives (not CREATE TEMPORARY TABLE t (a INT), …). */
+const CATALOG_DDL = /view|trigger|function|procedure|event|references|engine|rename/i;
+const NO_COPY_VERBS: ReadonlySet<string> = new Set(["DELETE", "DROP", "TRUNCATE", "LOCK"]);
+const ALL_RULES = () => true;
+
 /** A statement that may hide an audited read without naming the table: worth classifying. */
-const MAYBE_HIDDEN = /[(]|call|execute|prepare|handler|\/\*/i;
+const MAYBE_HIDDEN = /[(]|call|execute|prepare|handler|\/\*|show|load|get|;|create|alter/i;
 
 function escapeRegex(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}
+
+/** Tables a stored program's body writes, `schema.name`. */
+function bodyWrites(body: string, schema: string, dialect: SqlDialect | undefined): string[] {
+  return bodyFacts(body, schema, dialect).writes;
 }
 
 export function normalizeTable(name: string): string {
@@ -143,18 +185,99 @@ function compilePattern(p: string | undefined, where: string): RE2JS | null {
   }
 }
 
+/**
+ * At most this many copies are remembered: every name is an alternative of the precheck every
+ * statement of every session runs, so a session making copies in a loop must not grow it unbounded.
+ */
+export const MAX_COPIES = 1000;
+
+/**
+ * The audited names beyond the rules' own, shared by every compiled rule set of a process (a
+ * config reload keeps them): the server's catalog, and the copies statements made through pairgate.
+ */
+export class AuditedNames {
+  readonly catalog: AuditCatalog | null;
+  readonly copies: AuditedName[] = [];
+  #copyGeneration = 0;
+  /** Copies not remembered because MAX_COPIES was reached. */
+  dropped = 0;
+  readonly #log: Logger | undefined;
+  readonly #store: CopiesStore | undefined;
+
+  /** `store`: where copies survive a restart (loaded now, saved on each change). */
+  constructor(catalog: AuditCatalog | null = null, logger?: Logger, store?: CopiesStore) {
+    this.catalog = catalog;
+    this.#log = logger;
+    this.#store = store;
+    if (store !== undefined) {
+      for (const n of store.load().slice(0, MAX_COPIES)) this.copies.push(n);
+      if (this.copies.length > 0) this.#copyGeneration++;
+    }
+  }
+
+  /** Changes whenever the copies do. */
+  get copyGeneration(): number {
+    return this.#copyGeneration;
+  }
+
+  addCopy(n: AuditedName): void {
+    if (this.copies.some((c) => c.name === n.name && c.schema === n.schema)) return;
+    if (this.copies.length >= MAX_COPIES) {
+      // Logged at powers of two: a loop of copies cannot flood the log either.
+      if ((++this.dropped & (this.dropped - 1)) === 0)
+        this.#log?.warn(
+          { table: `${n.schema ?? "*"}.${n.name}`, dropped: this.dropped, max: MAX_COPIES },
+          "audit: too many copies of audited data to remember; this table is not audited (list it in audit.rules)",
+        );
+      return;
+    }
+    this.copies.push(n);
+    this.#copyGeneration++;
+    this.#store?.save(this.copies);
+  }
+
+  /** Resolves when the copies are saved (shutdown, tests). */
+  flush(): Promise<void> {
+    return this.#store?.flush() ?? Promise.resolve();
+  }
+
+  /** The catalog saw DDL go by (`maybe`: dynamic SQL or a CALL that may have run some): read it again soon. */
+  ddlRelayed(maybe = false): void {
+    this.catalog?.changed(maybe);
+  }
+}
+
 export class AuditRules {
   readonly #rules: CompiledRule[];
-  readonly #precheck: RegExp | null;
   readonly #tablesOf: TablesOf;
   readonly #refuse: boolean;
   readonly #safe: Set<string>;
+  /** The rules' own names: the seeds of everything derived. */
+  readonly #seeds: AuditedName[] = [];
+  readonly #shared: AuditedNames;
+  /** Every audited name now, and the precheck over them; rebuilt when #shared changes. */
+  #index = new NameIndex();
+  #precheck: RegExp | null = null;
+  /** The catalog's and the copies' generations the index was built from (-1: never). */
+  #catalogGeneration = -1;
+  #lastSchema: string | null = null;
+  #lastSchemaIsSource = false;
+  #copyGeneration = -1;
 
-  constructor(rules: readonly AuditRuleConfig[], tablesOf: TablesOf, opts: AuditResolveOptions = {}) {
+  constructor(
+    rules: readonly AuditRuleConfig[],
+    tablesOf: TablesOf,
+    opts: AuditResolveOptions = {},
+    shared: AuditedNames = new AuditedNames(),
+  ) {
     this.#tablesOf = tablesOf;
     this.#refuse = opts.unresolved === "refuse";
     this.#safe = new Set((opts.safeRoutines ?? []).map(normalizeTable));
-    const names = new Set<string>();
+    this.#shared = shared;
+    const seed = (n: string, rule: number) => {
+      const dot = n.lastIndexOf(".");
+      this.#seeds.push({ schema: dot < 0 ? null : n.slice(0, dot), name: n.slice(dot + 1), rule });
+    };
     this.#rules = rules.map((r, i) => {
       const qualified = new Set<string>();
       const bare = new Set<string>();
@@ -162,7 +285,7 @@ export class AuditRules {
         const n = normalizeTable(t);
         if (n.includes(".")) qualified.add(n);
         else bare.add(n);
-        names.add(n.slice(n.lastIndexOf(".") + 1));
+        seed(n, i);
       }
       const routinesQualified = new Set<string>();
       const routinesBare = new Set<string>();
@@ -170,6 +293,7 @@ export class AuditRules {
         const n = normalizeTable(t);
         if (n.includes(".")) routinesQualified.add(n);
         else routinesBare.add(n);
+        seed(n, i);
       }
       return {
         operation: r.operation,
@@ -183,16 +307,78 @@ export class AuditRules {
         tag: r.appUserTag ? r.appUserTag.toLowerCase() : null,
       };
     });
-    this.#precheck =
-      names.size === 0
-        ? null
-        : new RegExp(
-            [...names]
-              .sort((a, b) => b.length - a.length)
-              .map(escapeRegex)
-              .join("|"),
-            "i",
-          );
+    this.#refreshNames();
+  }
+
+  /** Rebuilds the index and the precheck when the shared names changed (a catalog read, a copy). */
+  #refreshNames(): void {
+    const shared = this.#shared;
+    const cat = shared.catalog === null ? 0 : shared.catalog.generation;
+    if (cat === this.#catalogGeneration && shared.copyGeneration === this.#copyGeneration) return;
+    this.#catalogGeneration = cat;
+    this.#copyGeneration = shared.copyGeneration;
+    const index = new NameIndex();
+    for (const s of this.#seeds) index.add(s);
+    // A copy keeps the index of the rule it was made under: after a reload (or from the saved
+    // file) that rule may be gone — the first rule then stands for it.
+    const last = this.#rules.length - 1;
+    const copies = this.#shared.copies.map((c) => (c.rule <= last ? c : { ...c, rule: 0 }));
+    for (const c of copies) index.add(c);
+    const catalog = this.#shared.catalog;
+    if (catalog !== null && catalog.objects.length > 0)
+      for (const d of deriveNames(catalog.objects, [...this.#seeds, ...copies], catalog.facts)) index.add(d);
+    this.#index = index;
+    // Variables (`@x`, `@@x`) are found by their `@`: their names may be quoted or scoped in the text.
+    const names = [...index.names()]
+      .filter((n) => n.charCodeAt(0) !== 64)
+      .sort((a, b) => b.length - a.length)
+      .map(escapeRegex);
+    if (index.hasVariables) names.push("@");
+    if (index.hasVariables) names.push("variables");
+    this.#precheck = names.length === 0 ? null : new RegExp(names.join("|"), "i");
+  }
+
+  /**
+   * May this statement add a view, trigger, routine or event? DDL that says so: read the catalog
+   * again soon; dynamic SQL or a procedure call (either may run such DDL unseen): less soon.
+   */
+  #catalogChanges(c: Classification, sql: string): void {
+    if (DDL_VERBS.has(c.verb)) {
+      if (CATALOG_DDL.test(sql)) this.#shared.ddlRelayed();
+    } else if (c.dynamic || c.verb === "CALL") this.#shared.ddlRelayed(true);
+  }
+
+  /** Is the default schema one whose unqualified names may be server sources? (Cached: one schema per session, mostly.) */
+  #sourceSchema(schema: string | null): boolean {
+    if (schema === null) return false;
+    if (schema !== this.#lastSchema) {
+      this.#lastSchema = schema;
+      this.#lastSchemaIsSource = SOURCE_DEFAULT_SCHEMAS.has(schema.toLowerCase());
+    }
+    return this.#lastSchemaIsSource;
+  }
+
+  /** Every audited bare name now (rules, catalog, copies), lower-cased. */
+  auditedNames(): string[] {
+    this.#refreshNames();
+    return [...this.#index.names()];
+  }
+
+  /**
+   * For a statement too large to lex (src/sql/digest.ts's bound): a plain search of its text or raw
+   * bytes for any audited bare name or server-source word. A hit is a match of the first rule that
+   * binds `dbUser` (object: the word found); null when none occurs or no rule binds the user.
+   */
+  matchUnlexed(text: string | Uint8Array, dbUser?: string | null): RuleMatch | null {
+    if (this.#rules.length === 0) return null;
+    this.#refreshNames();
+    const user = dbUser === undefined ? undefined : (dbUser ?? "").toLowerCase();
+    const rule = this.#rules.find((r) => user === undefined || r.dbUsers === null || r.dbUsers.has(user));
+    if (rule === undefined) return null;
+    const names = this.#index.names();
+    const hit = typeof text === "string" ? searchNames(text, names) : searchNameBytes(text, names);
+    if (hit === null) return null;
+    return { operation: rule.operation, object: hit, via: "named in a statement too large to read" };
   }
 
   get size(): number {
@@ -210,18 +396,22 @@ export class AuditRules {
     const ctx: AuditContext =
       typeof context === "object" && context !== null ? context : { defaultSchema: context ?? null };
     const defaultSchema = ctx.defaultSchema ?? null;
-    let rules = this.#rules;
-    if (ctx.dbUser !== undefined) {
-      const user = (ctx.dbUser ?? "").toLowerCase();
-      rules = rules.filter((r) => r.dbUsers === null || r.dbUsers.has(user));
-      if (rules.length === 0) return null;
-    }
-    const named = this.#precheck?.test(sql) === true;
     let c = ctx.classification;
+    // DDL may add a view, trigger or routine that reaches an audited table: read the catalog again
+    // soon, whoever sent it (what it adds at once is below, for the statements that name one).
+    if (c !== undefined) this.#catalogChanges(c, sql);
+    this.#refreshNames();
+    let named =
+      this.#precheck?.test(sql) === true || mayReachSource(sql) || this.#sourceSchema(defaultSchema);
     if (c === undefined) {
       if (!named && !MAYBE_HIDDEN.test(sql)) return null;
       c = classify(sql, ctx.dialect);
+      this.#catalogChanges(c, sql);
     }
+    // Sources found by the statement's verb, multi-statements (a USE or SHOW after the first), and
+    // DDL (rare; its strings may name a table through escapes the raw-text precheck does not undo:
+    // CONNECTION='…/ptr\x_passwords').
+    if (!named && (c.multi || SOURCE_VERBS.has(c.verb) || DDL_VERBS.has(c.verb))) named = true;
     if (
       !named &&
       c.routines === undefined &&
@@ -230,39 +420,68 @@ export class AuditRules {
       !(c.handler !== undefined && c.handler.op === "read")
     )
       return null;
+    let rules = this.#rules;
+    if (ctx.dbUser !== undefined) {
+      const user = (ctx.dbUser ?? "").toLowerCase();
+      rules = rules.filter((r) => r.dbUsers === null || r.dbUsers.has(user));
+      if (rules.length === 0) return null;
+    }
 
     let unresolved: string[] | undefined;
     const unresolve = (what: string) => {
       if (unresolved === undefined) unresolved = [what];
       else if (!unresolved.includes(what)) unresolved.push(what);
     };
-    let found: { rule: CompiledRule; object: string } | null = null;
+    let found: { rule: CompiledRule; object: string; via?: string } | null = null;
+    /** Found by presence in the text (a name or a server source): what the statement writes becomes a copy. */
+    let present = false;
 
     if (c.uncertain) unresolve("text read uncertainly (sql_mode, character set or executable comment)");
     if (c.dynamic) unresolve("dynamic SQL (PREPARE / EXECUTE)");
+    if (named) {
+      const bound = rules === this.#rules ? null : new Set(rules);
+      const ruleOk = bound === null ? ALL_RULES : (i: number) => bound.has(this.#rules[i]!);
+      const p = presence(this.#index, {
+        sql,
+        dialect: ctx.dialect,
+        defaultSchema,
+        anySchema: ctx.schemaUncertain === true,
+        ruleOk,
+      });
+      if (p.uncertain) unresolve("text read uncertainly (sql_mode, character set or executable comment)");
+      if (p.name !== null) {
+        found = { rule: this.#rules[p.name.rule]!, object: p.object };
+        if (p.name.via !== undefined) found.via = p.name.via;
+        present = true;
+      } else if (p.source !== null) {
+        found = { rule: rules[0]!, object: p.source, via: "a copy of data the server keeps" };
+        present = true;
+      } else if (p.uncertain || c.uncertain) {
+        // Read uncertainly: a name anywhere in the raw text counts (the server may read it as one).
+        const hit = searchNames(sql, this.#index.names());
+        if (hit !== null) {
+          found = { rule: rules[0]!, object: hit, via: "named in text read uncertainly" };
+          present = true;
+        }
+      }
+    }
     if (c.routines !== undefined) {
       for (const r of c.routines) {
         const resolved = resolveTable(r, defaultSchema);
         const bareName = resolved.slice(resolved.lastIndexOf(".") + 1);
         const rule = rules.find((x) => x.routinesQualified.has(resolved) || x.routinesBare.has(bareName));
         if (rule !== undefined) found ??= { rule, object: resolved };
-        else if (!this.#safe.has(resolved) && !this.#safe.has(bareName)) unresolve(`routine ${resolved}`);
+        else if (found === null && !this.#safe.has(resolved) && !this.#safe.has(bareName))
+          unresolve(`routine ${resolved}`);
       }
     }
     if (c.handler !== undefined && c.handler.op === "read") {
       const table = ctx.handles?.get(c.handler.name);
-      if (table !== undefined) found ??= this.#tableRule(rules, table, defaultSchema);
+      if (table !== undefined) found ??= this.#tableRule(rules, table, defaultSchema) ?? this.#derived(table);
       else if (ctx.handles === undefined) unresolve(`HANDLER ${c.handler.name} READ`);
     }
-    if (found === null && named) {
-      const refs = this.#tablesOf(sql, ctx.dialect);
-      if (refs.uncertain) unresolve("text read uncertainly (sql_mode, character set or executable comment)");
-      for (const t of refs.read) {
-        found = this.#tableRule(rules, t, defaultSchema, ctx.schemaUncertain === true && !t.includes("."));
-        if (found !== null) break;
-      }
-    }
     if (found === null && unresolved === undefined) return null;
+    if (present && found !== null) this.#copies(sql, c, ctx, found.rule, found.object);
     const m: RuleMatch =
       found !== null
         ? { operation: found.rule.operation, object: found.object }
@@ -275,12 +494,75 @@ export class AuditRules {
         (rule.appUser ? firstCapture(rule.appUser, sql) : undefined) ??
         (rule.tag ? commentTagValue(sql, rule.tag) : undefined);
       if (appUser !== undefined) m.appUser = appUser;
+      if (found.via !== undefined) m.via = found.via;
     }
     if (unresolved !== undefined) {
       m.unresolved = unresolved;
       if (this.#refuse) m.refuse = true;
     }
     return m;
+  }
+
+  /**
+   * A statement that names an audited object: the tables it writes may now hold audited data (a
+   * copy), and a view, trigger or routine it creates reaches it. Recorded at once — before the
+   * statement has run and before the catalog is read again — for every session of this process.
+   */
+  #copies(sql: string, c: Classification, ctx: AuditContext, rule: CompiledRule, object: string): void {
+    const ruleIndex = this.#rules.indexOf(rule);
+    const schema = ctx.defaultSchema ? ctx.defaultSchema.toLowerCase() : null;
+    const via = `written by a statement naming ${object}`;
+    const copy = (qualified: string, why = via) => {
+      const dot = qualified.indexOf(".");
+      const n: AuditedName =
+        dot < 0
+          ? { schema, name: qualified, rule: ruleIndex, via: why }
+          : { schema: qualified.slice(0, dot), name: qualified.slice(dot + 1), rule: ruleIndex, via: why };
+      if (this.#index.lookup(n.name, n.schema, schema, false, ALL_RULES) !== null) return;
+      this.#shared.addCopy(n);
+    };
+    // A read writes no table (its INTO names variables or files); a single DELETE, DROP, … copies nothing.
+    if (c.multi || (c.kind !== "read" && !NO_COPY_VERBS.has(c.verb)))
+      for (const w of this.#tablesOf(sql, ctx.dialect).written) copy(normalizeTable(w));
+    // Variables it assigns (or mentions) may now hold the data: `SET @x = (SELECT …)`,
+    // `… INTO @x`, `@x := …`, `SET SESSION v = (SELECT …)`.
+    const variable = (name: string) => {
+      if (this.#index.get(name) === undefined)
+        this.#shared.addCopy({
+          schema: null,
+          name,
+          rule: ruleIndex,
+          via: `assigned by a statement naming ${object}`,
+        });
+    };
+    for (const v of variablesOf(sql, ctx.dialect)) variable(v);
+    for (const ch of c.session ?? [])
+      if (ch.name && (ch.type === "variable" || ch.type === "user_variable"))
+        variable(`${ch.type === "variable" ? "@@" : "@"}${ch.name.toLowerCase()}`);
+    if (c.verb === "CREATE" || c.verb === "ALTER") {
+      const o = ddlObject(sql, ctx.dialect);
+      if (o !== null && o.kind !== "view") {
+        const objSchema = o.schema ?? schema ?? "";
+        const why = `${o.kind} ${objSchema}.${o.name} created naming ${object}`;
+        if (o.kind === "routine") copy(`${objSchema}.${o.name}`, why);
+        if (o.table) copy(`${o.table.schema ?? objSchema}.${o.table.name}`, why);
+        for (const w of bodyWrites(o.body, objSchema, ctx.dialect)) copy(w, `${why}, written by it`);
+      }
+    }
+  }
+
+  /** A handle's table that is audited because it is a view, copy or other derived name (not a rule's own). */
+  #derived(table: string): { rule: CompiledRule; object: string; via?: string } | null {
+    const dot = table.lastIndexOf(".");
+    const name = table.slice(dot + 1);
+    const e = this.#index.lookup(name, dot < 0 ? null : table.slice(0, dot), null, dot < 0, ALL_RULES);
+    if (e === null) return null;
+    const found: { rule: CompiledRule; object: string; via?: string } = {
+      rule: this.#rules[e.rule]!,
+      object: table,
+    };
+    if (e.via !== undefined) found.via = e.via;
+    return found;
   }
 
   #tableRule(

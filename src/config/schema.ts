@@ -116,6 +116,11 @@ export const auditSchema = z.strictObject({
   unresolved: z.enum(["audit", "refuse"]).default("audit"),
   /** Routines known not to read audited tables: calling them is not unresolved. */
   safeRoutines: z.array(z.string().min(1)).default([]),
+  /**
+   * How often the server's catalog (views, triggers, routines, events, foreign keys) is read again
+   * to learn which names reach an audited table; 0: only at start and after relayed DDL.
+   */
+  catalogRefreshMs: z.number().int().min(0).default(60_000),
   onJournalFailure: z.enum(["refuse", "allow"]).default("refuse"),
   /** Group commit: the longest an event waits for its fsync batch. */
   groupCommitMs: z.number().int().min(0).default(2),

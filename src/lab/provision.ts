@@ -31,6 +31,10 @@ export const SERVICE_ACCOUNTS_TABLE = "mysql.global_priv";
  * the hash-chain columns once to a table an earlier version made (delivery.ts). No UPDATE or DELETE.
  */
 export const SERVICE_SCHEMA_PRIVILEGES = "SELECT, INSERT, CREATE, ALTER";
+/** What the audit catalog reads in each application schema (views' and triggers' definitions). */
+export const CATALOG_SCHEMA_PRIVILEGES = "SELECT, SHOW VIEW, TRIGGER";
+/** Stored routines' and events' bodies. */
+export const CATALOG_TABLES = ["mysql.proc", "mysql.event"];
 
 export interface ProvisionOptions {
   appUser: Credentials;
@@ -75,6 +79,12 @@ export function provisionStatements(o: ProvisionOptions, seedDemo: boolean): str
     // The promotion fence (`pairgate promote` writes pairgate.fence; every monitor reads it).
     s.push(`GRANT SELECT ON ${ident(FENCE_SCHEMA)}.* TO ${account(svc.username)}`);
     s.push(`GRANT SELECT ON ${SERVICE_ACCOUNTS_TABLE} TO ${account(svc.username)}`);
+    // The audit catalog (src/audit/catalog.ts) reads what reaches an audited table: routine and
+    // event bodies (mysql.proc, mysql.event), view definitions (SELECT + SHOW VIEW) and trigger
+    // bodies (TRIGGER: MariaDB shows ACTION_STATEMENT to no one else) in the application's schemas.
+    for (const t of CATALOG_TABLES) s.push(`GRANT SELECT ON ${t} TO ${account(svc.username)}`);
+    for (const db of [DEMO_SCHEMA, SYSBENCH_SCHEMA])
+      s.push(`GRANT ${CATALOG_SCHEMA_PRIVILEGES} ON ${ident(db)}.* TO ${account(svc.username)}`);
   }
   return s;
 }

@@ -21,6 +21,8 @@ export interface SessionAudit {
     appUser?: string;
     unresolved?: string[];
     refuse?: boolean;
+    /** How the object reaches audited data (a view, a copy, the server's own copy). */
+    via?: string;
   } | null;
   captureTable(sql: string, defaultSchema: string | null): string | null;
   /** A statement too long to lex: a byte search for the audited names (src/audit/byte-search.ts). */
@@ -124,7 +126,10 @@ export class AuditGate {
       objectKey: m.key ?? null,
       appUser: m.appUser ?? null,
       digest: digest(sql),
-      detail: m.unresolved ? { unresolved: m.unresolved } : undefined,
+      detail:
+        m.unresolved || m.via
+          ? { ...(m.unresolved && { unresolved: m.unresolved }), ...(m.via && { via: m.via }) }
+          : undefined,
     };
     if (m.refuse) {
       // Not run: the event says so (outcome refused), fire and forget like other refusals.

@@ -248,7 +248,9 @@ class TableScan {
         if (this.lx.atEnd()) return;
         if (this.lx.isKw(TABLE)) {
           lx.next();
+          this.skipKws(IF, EXISTS);
           if (this.isName()) this.tableRef(F_WRITTEN, false);
+          this.alterTableRest();
           return;
         }
         lx.next();
@@ -502,6 +504,30 @@ class TableScan {
         }
         // Stored programs: their bodies do not run now.
         if (kw === PROCEDURE || kw === K.FUNCTION || kw === K.TRIGGER || kw === K.EVENT) return;
+      }
+      lx.next();
+    }
+  }
+
+  /**
+   * The rest of ALTER TABLE t …: `RENAME [TO|AS] n` (not RENAME COLUMN / INDEX / KEY) and
+   * `EXCHANGE PARTITION p WITH TABLE n` write `n` too (it takes t's rows, or t takes its).
+   */
+  private alterTableRest(): void {
+    const lx = this.lx;
+    while (!lx.atEnd()) {
+      if (lx.isKw(RENAME)) {
+        lx.next();
+        if (lx.type === TOK_WORD && (lx.kw === K.COLUMN || lx.kw === INDEX || lx.kw === KEY)) continue;
+        this.skipKws(TO, AS);
+        if (this.isName()) this.tableRef(F_WRITTEN, false);
+        continue;
+      }
+      if (lx.isKw(WITH) && lx.peek() === TOK_WORD && lx.peekKw === TABLE) {
+        lx.next();
+        lx.next();
+        if (this.isName()) this.tableRef(F_WRITTEN, false);
+        continue;
       }
       lx.next();
     }

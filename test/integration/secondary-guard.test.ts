@@ -425,7 +425,7 @@ test("primary back (read_write): HANDLER READ through a handle on an audited tab
   }
 });
 
-test("audit.unresolved = refuse: a routine that may read the audited table is refused with 1142 and a refused event", async () => {
+test("audit.unresolved = refuse: dynamic SQL is refused with 1142 and a refused event; a routine the catalog resolves is audited by name", async () => {
   const [listen, admin] = await freePorts(2, "127.0.0.1");
   const px2 = await startProxy(
     pair,
@@ -438,12 +438,20 @@ test("audit.unresolved = refuse: a routine that may read the audited table is re
   );
   const c = await px2.connect();
   try {
-    const refused = await c.query("SELECT guard_secret(1)").catch((e) => e);
+    const refused = await c
+      .query("EXECUTE IMMEDIATE 'SELECT encrypted_password FROM ptrx_passwords'")
+      .catch((e) => e);
     assert.is(refused.errno, 1142, String(refused.message));
     assert.match(refused.message, /audit\.unresolved = refuse/);
     await new Promise((r) => setTimeout(r, 100)); // refused events are posted, not awaited
     const counts = px2.proxy.audit!.counts();
     assert.ok((counts.unresolved_access ?? 0) + (counts.password_retrieval ?? 0) > 0, JSON.stringify(counts));
+    // The server's catalog shows guard_secret reading the audited table (issue 19): it is audited
+    // by its name and runs, not refused as unresolved.
+    const m = px2.proxy.audit!.matchStatement("SELECT guard_secret(1)", "passtrix");
+    assert.equal([m?.object, m?.unresolved, m?.refuse], ["passtrix.guard_secret", undefined, undefined]);
+    const [fn] = await c.query("SELECT guard_secret(1) AS s");
+    assert.is((fn as unknown[]).length, 1);
     // A plain retrieval still runs (audited).
     const [rows] = await c.query("SELECT encrypted_password FROM ptrx_passwords WHERE account_id = 1");
     assert.is((rows as unknown[]).length, 1);

@@ -30,6 +30,14 @@ test("an audited name anywhere, in any ASCII case, is an audited access", () => 
   assert.is(m(`INSERT INTO t VALUES (1,0x${"ab".repeat(1000)})`), null);
 });
 
+test("names learned at run time (the catalog's views, copies, server sources) are searched for too", () => {
+  const learned = new AuditedBytes(rules, {}, ["secret_view", "processlist"]);
+  const hit = (text: string) => learned.match(Buffer.from(text), 0, "app");
+  assert.is(hit("SELECT * FROM Secret_View")?.operation, "password_retrieval");
+  assert.is(hit("SELECT info FROM information_schema.PROCESSLIST")?.object, "processlist");
+  assert.is(m("SELECT * FROM secret_view"), null, "not in the search built from the rules alone");
+});
+
 test("dynamic SQL words (whole words only) make a conservative match", () => {
   assert.is(m("PREPARE s FROM @q")?.operation, "unresolved_access");
   assert.is(m("x; EXECUTE s")?.operation, "unresolved_access");

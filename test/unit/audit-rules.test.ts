@@ -86,7 +86,6 @@ function classifierTests(name: string, tablesOf: TablesOf): void {
   test(`${name}: statements that do not read a rule table do not match`, () => {
     assert.is(rules.match("SELECT 1", "passtrix"), null);
     assert.is(rules.match("SELECT * FROM ptrx_resources", "passtrix"), null);
-    assert.is(rules.match("UPDATE ptrx_passwords SET updated_by='x' WHERE account_id=1", "passtrix"), null);
     assert.is(rules.match("SELECT * FROM ptrx_passwords_archive", "passtrix"), null);
   });
 
@@ -114,7 +113,8 @@ test("the precheck keeps the classifier off statements that name no rule table",
   );
   for (let i = 0; i < 1000; i++) rules.match(`SELECT c FROM sbtest1 WHERE id=${i}`, "sbtest");
   assert.is(calls, 0);
-  rules.match("SELECT 1 FROM ptrx_passwords", "passtrix");
+  // A statement that names the table and writes another: the table scanner finds the copy.
+  rules.match("INSERT INTO other SELECT * FROM ptrx_passwords", "passtrix");
   assert.is(calls, 1);
 });
 

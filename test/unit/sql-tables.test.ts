@@ -89,6 +89,12 @@ const cases: Array<[string, string[], string[]]> = [
   ["CREATE PROCEDURE p() BEGIN SELECT * FROM t; END", [], []],
   ["ALTER TABLE t ADD COLUMN c INT", [], ["t"]],
   ["ALTER ONLINE TABLE db.t ENGINE=InnoDB", [], ["db.t"]],
+  // The new name holds the rows (issue 19: a rename must not shed the audit)
+  ["ALTER TABLE t RENAME TO n", [], ["t", "n"]],
+  ["ALTER TABLE IF EXISTS db.t ADD c INT, RENAME AS db2.n", [], ["db.t", "db2.n"]],
+  ["ALTER TABLE t RENAME COLUMN a TO b", [], ["t"]],
+  ["ALTER TABLE t RENAME INDEX a TO b", [], ["t"]],
+  ["ALTER TABLE t EXCHANGE PARTITION p0 WITH TABLE s", [], ["t", "s"]],
   ["DROP TABLE IF EXISTS a, b.c", [], ["a", "b.c"]],
   ["DROP TEMPORARY TABLE tmp", [], ["tmp"]],
   ["DROP INDEX i ON t", [], ["t"]],
