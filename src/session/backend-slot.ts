@@ -18,6 +18,7 @@ import { BackendConnection, BackendError, type Role } from "../backend/connectio
 import type { Logger } from "../observability/logger.js";
 import {
   CLIENT_SESSION_TRACK,
+  COM_QUERY,
   COM_RESET_CONNECTION,
   SERVER_SESSION_STATE_CHANGED,
   SERVER_STATUS_AUTOCOMMIT,
@@ -154,7 +155,11 @@ export class BackendSlot implements TrackSink {
   /** What the response just finished asks of the connection; null when nothing. */
   private followUp(f: Inflight, failed: boolean): Promise<void> | null {
     const guardLifted = this.guardLifted;
-    const unseen = this.stateUnseen;
+    // A SET of system variables the server did not report: MariaDB 10.11 reports nothing for
+    // `SET @@sql_mode = …` (no scope keyword), not even the state-changed flag. Read back as if
+    // unseen, else the session is read (and audited, and carried) in its old dialect.
+    const unseen =
+      this.stateUnseen || (!failed && this.tracking && !this.varsReported && setsSystemVariable(f));
     const collation = this.collationUnknown;
     // A state change the tracked variables and schema do not explain: a user variable (or a
     // prepared statement, a temporary table) — the user variables are read back.
@@ -670,6 +675,15 @@ const CHANGED_VARIABLES =
   "SELECT LOWER(s.VARIABLE_NAME), s.VARIABLE_VALUE FROM information_schema.SESSION_VARIABLES s JOIN information_schema.GLOBAL_VARIABLES g ON g.VARIABLE_NAME = s.VARIABLE_NAME WHERE NOT (s.VARIABLE_VALUE <=> g.VARIABLE_VALUE)";
 const UNSEEN = "session state changed where pairgate could not read it (a multi-statement)";
 const LOST_USER_VARIABLES = "user variables pairgate could not read back (the backend was lost)";
+
+/** Did the statement set a system variable (the server's report should name it)? */
+function setsSystemVariable(f: Inflight): boolean {
+  if (f.command !== COM_QUERY) return false;
+  const changes = f.classification?.session;
+  if (changes)
+    for (const ch of changes) if (ch.type !== "user_variable" && ch.type !== "use" && !ch.global) return true;
+  return false;
+}
 
 function mayChangeUserVariables(c: Classification | null | undefined): boolean {
   if (!c) return false;

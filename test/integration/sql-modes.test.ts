@@ -13,6 +13,7 @@
  * server reported is "unsure" for pairgate's reader (those modes change the grammar), and the
  * session read it back before every statement, forever (no statement was ever relayed).
  */
+import { join } from "node:path";
 import type { Connection, PrepareStatementInfo } from "mysql2/promise";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
@@ -167,7 +168,16 @@ test.before(async () => {
     const [r] = await q(c, "SELECT @@server_id AS id");
     secondaryServerId = Number(r.id);
   });
-  px = await startProxy(pair, pair.proxyConfig({ monitor }));
+  px = await startProxy(
+    pair,
+    pair.proxyConfig({
+      monitor,
+      audit: {
+        rules: [{ operation: "password_retrieval", tables: ["passtrix.ptrx_passwords"] }],
+        journalDir: join(pair.dir, "audit-modes"),
+      },
+    }),
+  );
 });
 
 test.after(async () => {
@@ -214,6 +224,38 @@ test("read_write: each flag set in a session; SELECT 1, prepared statements, a m
   for (const s of sessions) {
     await one(s, "SET SESSION wait_timeout = 28800");
     await works(s, "after a move");
+  }
+});
+
+test("SET @@sql_mode without a scope (the server reports nothing) is read back: audited in its quotes, carried at a move", async () => {
+  const c = await px.connect({ database: "passtrix" });
+  try {
+    const events = () => px.proxy.audit?.counts().password_retrieval ?? 0;
+    for (const set of [
+      "SET @@sql_mode = 'ANSI'",
+      "SET \x0c @@sql_mode = 'ORACLE'",
+      "SET @@local.sql_mode = 'ANSI_QUOTES'",
+    ]) {
+      await answered(set, c.query(set));
+      const before = events();
+      // In ANSI quotes these are identifiers: a read of the audited table.
+      const [rows] = await answered(set, c.query('SELECT "encrypted_password" FROM "ptrx_passwords"'));
+      assert.ok((rows as unknown[]).length > 0, `${set}: the rows were read`);
+      assert.is(events(), before + 1, `${set}: the read has its audit event`);
+    }
+    await c.query("SET SESSION wait_timeout = 2");
+    await sleep(3500);
+    await c.query("SET @@wait_timeout = 28800");
+    const [[m]] = (await c.query(
+      "SELECT @@session.sql_mode AS m, @@session.wait_timeout AS w",
+    )) as unknown as [{ m: string; w: number }[]];
+    assert.equal(
+      { ...m },
+      { m: "ANSI_QUOTES", w: 28800 },
+      "the mode set without a scope was carried at the move",
+    );
+  } finally {
+    await c.end().catch(() => {});
   }
 });
 
