@@ -18,6 +18,7 @@ import { BackendConnection, BackendError, type Role } from "../backend/connectio
 import type { Logger } from "../observability/logger.js";
 import {
   CLIENT_SESSION_TRACK,
+  COM_QUERY,
   COM_RESET_CONNECTION,
   SERVER_SESSION_STATE_CHANGED,
   SERVER_STATUS_AUTOCOMMIT,
@@ -162,7 +163,16 @@ export class BackendSlot implements TrackSink {
   /** What the response just finished asks of the connection; null when nothing. */
   private followUp(f: Inflight, failed: boolean): Promise<void> | null {
     const guardLifted = this.guardLifted;
-    const unseen = this.stateUnseen;
+    // A SET of system variables the server did not report: MariaDB 10.11 reports nothing for
+    // `SET @@sql_mode = …` (no scope keyword), not even the state-changed flag. Read back as if
+    // unseen, else the session is read (and audited, and carried) in its old dialect.
+    const unseen =
+      this.stateUnseen || (!failed && this.tracking && !this.varsReported && setsSystemVariable(f));
+    // A routine may do the same inside, and more: `SET @@tx_read_only = 0` (or SET TRANSACTION READ
+    // WRITE) in a function makes the next transaction read-write, unreported and invisible in
+    // @@session.tx_read_only — the next statement wrote on the secondary. After a routine ran,
+    // ended well or not, the secondary's guard is set again (it resets that) and the dialect read.
+    const routine = runsRoutine(f.classification ?? f.stmt?.classification);
     const collation = this.collationUnknown;
     // A state change the tracked variables and schema do not explain: a user variable (or a
     // prepared statement, a temporary table) — the user variables are read back.
@@ -179,9 +189,9 @@ export class BackendSlot implements TrackSink {
       if (unseen) this.who.state.notCarried ??= UNSEEN;
       return null;
     }
-    const guard = !reset && conn.role === "secondary" && (guardLifted || unseen);
-    if (!reset && !guard && !userVars && !unseen && !collation) return null;
-    return this.afterResponse(conn, { reset, guard, guardLifted, userVars, unseen, collation });
+    const guard = !reset && conn.role === "secondary" && (guardLifted || unseen || routine);
+    if (!reset && !guard && !userVars && !unseen && !collation && !routine) return null;
+    return this.afterResponse(conn, { reset, guard, guardLifted, userVars, unseen, collation, routine });
   }
 
   /** `followUp`'s work, in order: the guard first, then what the session state needs. Never rejects. */
@@ -194,9 +204,13 @@ export class BackendSlot implements TrackSink {
       userVars: boolean;
       unseen: boolean;
       collation: boolean;
+      routine: boolean;
     },
   ): Promise<void> {
     const state = this.who.state;
+    let resync = w.unseen;
+    const mode = this.sqlMode;
+    const charset = this.charsetClient;
     try {
       if (w.reset || w.guard) {
         // The server says the guard was lifted (or may have been, or was reset): set it again and
@@ -207,7 +221,9 @@ export class BackendSlot implements TrackSink {
             "a statement lifted the secondary's read-only guard: restored",
           );
         await this.setUp(conn);
-      } else if (w.unseen) this.adopt(await probeDialect(conn, conn.role));
+      } else if (w.unseen || w.routine) this.adopt(await probeDialect(conn, conn.role));
+      // A routine changed the dialect unreported: the rest of the session state is read back too.
+      if (w.routine && (this.sqlMode !== mode || this.charsetClient !== charset)) resync = true;
     } catch (e) {
       // Never serve from a connection whose guard is not confirmed: the next command opens a new one.
       this.log.warn(
@@ -218,7 +234,7 @@ export class BackendSlot implements TrackSink {
       return;
     }
     try {
-      if (w.unseen) {
+      if (resync) {
         // A multi-statement's earlier results reported state that went out unread: read it all
         // back. Until that succeeds the session cannot move.
         state.notCarried ??= UNSEEN;
@@ -687,6 +703,20 @@ const CHANGED_VARIABLES =
   "SELECT LOWER(s.VARIABLE_NAME), s.VARIABLE_VALUE FROM information_schema.SESSION_VARIABLES s JOIN information_schema.GLOBAL_VARIABLES g ON g.VARIABLE_NAME = s.VARIABLE_NAME WHERE NOT (s.VARIABLE_VALUE <=> g.VARIABLE_VALUE)";
 const UNSEEN = "session state changed where pairgate could not read it (a multi-statement)";
 const LOST_USER_VARIABLES = "user variables pairgate could not read back (the backend was lost)";
+
+/** Did the statement run a stored routine (or SQL pairgate cannot see: CALL, EXECUTE)? */
+function runsRoutine(c: Classification | null | undefined): boolean {
+  return c != null && (c.routines !== undefined || c.dynamic !== undefined || c.mayChangeDialect === true);
+}
+
+/** Did the statement set a system variable (the server's report should name it)? */
+function setsSystemVariable(f: Inflight): boolean {
+  if (f.command !== COM_QUERY) return false;
+  const changes = f.classification?.session;
+  if (changes)
+    for (const ch of changes) if (ch.type !== "user_variable" && ch.type !== "use" && !ch.global) return true;
+  return false;
+}
 
 function mayChangeUserVariables(c: Classification | null | undefined): boolean {
   if (!c) return false;

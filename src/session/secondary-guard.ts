@@ -17,6 +17,9 @@
  *   or the connection is dropped (BackendSlot.finish). The statement that lifted it wrote nothing;
  *   a write in the same multi-statement fails on `read_only` for the rest, and is refused up front
  *   because its text names a guard variable;
+ * - the server does not report everything: a routine's `SET @@tx_read_only = 0` or `SET TRANSACTION
+ *   READ WRITE` makes the next transaction read-write, unreported and invisible in
+ *   @@session.tx_read_only; so after every statement that ran a routine the guard is set again;
  * - COM_RESET_CONNECTION resets session variables: the guard is set again before the next command.
  */
 import type { Role } from "../backend/connection.js";

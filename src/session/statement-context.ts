@@ -28,6 +28,13 @@ export class StatementContext {
   /** The slot's `dialectVersion` last taken: the server's report replaces pairgate's reading. */
   private dialectVersion = -1;
   private relearnFailed = false;
+  /**
+   * `dialect` is what the server reported (a probe, a tracked sql_mode/charset), not pairgate's
+   * guess after a statement. Such a dialect may still be unsure — MariaDB's ORACLE and MSSQL modes
+   * change the grammar beyond what pairgate reads — but reading it back again cannot make it surer:
+   * relearning it before every statement looped forever (each probe answered "unsure" again).
+   */
+  private fromServer = false;
   /** Open HANDLER handles → `schema.table` (after the server's OK); dropped on reset or a new connection. */
   private readonly handles = new Map<string, string>();
   /** A failed multi-statement with a USE: the server's default schema is not known for sure. */
@@ -51,13 +58,19 @@ export class StatementContext {
     if (this.dialectVersion !== slot.dialectVersion) {
       this.dialect = slot.dialect;
       this.dialectVersion = slot.dialectVersion;
+      this.fromServer = slot.sqlMode !== null && slot.charsetClient !== null;
     }
     return this.dialect;
   }
 
   /** The dialect may have changed unseen on this connection and was not read back yet (`relearn`). */
   needsRelearn(): boolean {
-    return this.dialect.unsure && !this.relearnFailed && this.dialectGeneration === this.slot.generation;
+    return (
+      this.dialect.unsure &&
+      !this.fromServer &&
+      !this.relearnFailed &&
+      this.dialectGeneration === this.slot.generation
+    );
   }
 
   /** The text of a COM_QUERY / COM_STMT_PREPARE, decoded in the session's dialect. */
@@ -78,6 +91,7 @@ export class StatementContext {
         this.dialect = d;
         this.dialectGeneration = this.slot.generation;
         this.dialectVersion = this.slot.dialectVersion;
+        this.fromServer = true; // asked once: asking again gives the same answer
       },
       () => {
         this.relearnFailed = true; // classify with the unsure dialect (uncertain: a write) this time
@@ -126,6 +140,8 @@ export class StatementContext {
     else if (!c) return;
     else if (!failed) this.dialect = dialectAfter(d, c);
     else if (c.session !== undefined || c.mayChangeDialect) this.dialect = unsureDialect(d);
+    else return;
+    this.fromServer = false; // pairgate's own reading now: an unsure one is read back (`relearn`)
   }
 
   /**

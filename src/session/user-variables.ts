@@ -17,6 +17,8 @@ export interface UserVariables {
   problem: string | null;
 }
 
+/** The width of information_schema.USER_VARIABLES.VARIABLE_NAME, in characters. */
+const NAME_LIMIT = 64;
 /** Variables read per query: 3 columns each. */
 const BATCH = 50;
 const NUMERIC = new Set(["INT", "INT UNSIGNED", "DECIMAL", "DOUBLE"]);
@@ -44,6 +46,11 @@ export async function readUserVariables(
   const strings: string[] = [];
   for (const [hexName, type, number, , isNull] of rows) {
     const name = Buffer.from(hexName ?? "", "hex").toString("utf8");
+    // The server accepts longer names but lists only their first 64 characters
+    // (USER_VARIABLES.VARIABLE_NAME is VARCHAR(64)): a name that long may be cut, and carrying it
+    // would set another variable and lose this one.
+    if ([...name].length >= NAME_LIMIT)
+      return { vars: null, problem: `a user variable name of ${NAME_LIMIT} or more characters` };
     if (isNull === "1") vars.set(name, "NULL");
     else if (NUMERIC.has(type ?? "")) vars.set(name, numberLiteral(type!, number ?? ""));
     else strings.push(name);

@@ -109,6 +109,7 @@ function errnoOf(e: unknown): number {
   return typeof err.errno === "number" ? err.errno : -1;
 }
 
+const GENERAL_LOG_NAME = "a=1, @@global.general_log_file='gen_gl.log', @@global.general_log=1, @b";
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 // Sessions set up while the primary serves (read_write), used after the failover.
@@ -139,6 +140,14 @@ test.before(async () => {
       );
       await root.query(
         "CREATE FUNCTION passtrix.f_lift2() RETURNS INT DETERMINISTIC MODIFIES SQL DATA BEGIN SET SESSION tx_read_only = 0; RETURN 1; END",
+      );
+      // The next transaction only (no scope keyword, or SET TRANSACTION): the server reports nothing
+      // and @@session.tx_read_only stays 1 — at 51ac806 the next statement wrote on the secondary.
+      await root.query(
+        "CREATE FUNCTION passtrix.f_lift3() RETURNS INT DETERMINISTIC MODIFIES SQL DATA BEGIN SET @@tx_read_only = 0; RETURN 1; END",
+      );
+      await root.query(
+        "CREATE FUNCTION passtrix.f_lift4() RETURNS INT DETERMINISTIC MODIFIES SQL DATA BEGIN SET TRANSACTION READ WRITE; RETURN 1; END",
       );
     });
     await waitReplicated(pair, 20);
@@ -173,6 +182,12 @@ test("read_write: sessions set expressions, a NO_BACKSLASH_ESCAPES prepare and a
   assert.ok(primaryMaxSortLength > 1024, "the expression ran on the primary");
   // Guard variables the client may set on the primary: never replayed onto the secondary.
   await exprSession.query("SET SESSION TRANSACTION READ WRITE");
+  // The same through comments (found by the generative suite): fine on the primary, never carried.
+  await exprSession.query("SET SESSION TRANSACTION READ -- c\n WRITE");
+  await exprSession.query("SET SESSION TRANSACTION READ #c\n WRITE");
+  await exprSession.query(
+    "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED ,/*!99999 x */READ -- '\nwRiTE",
+  );
   await exprSession.query("SET SESSION sql_log_bin = 0");
 
   preparedSession = await px.connect();
@@ -270,6 +285,38 @@ test("injection through a user-variable name: carried as a quoted name at a reco
   await assertSecondaryUntouched("after the user-variable names", before);
 });
 
+test("a user-variable name the server lists cut to 64 characters (the general log through a name): the session cannot move, nothing runs", async () => {
+  const before = await secondaryState();
+  const c = await px.connect();
+  c.on("error", () => {});
+  try {
+    await c.query(`SET @"${GENERAL_LOG_NAME}" = 4, @short = 5`);
+    const [[v]] = (await c.query(`SELECT @"${GENERAL_LOG_NAME}" AS v`)) as unknown as [{ v: number }[]];
+    assert.is(Number(v.v), 4);
+    await c.query("SET SESSION wait_timeout = 2");
+    await sleep(3500); // the next statement needs a new connection: the state cannot be carried
+    let errno = 0;
+    let value: unknown = "not read";
+    try {
+      const [[r]] = (await c.query(`SELECT @"${GENERAL_LOG_NAME}" AS v`)) as unknown as [{ v: unknown }[]];
+      value = r.v;
+    } catch (e) {
+      errno = errnoOf(e);
+    }
+    // Before: the name was carried cut to its first 64 characters — another variable (NULL here).
+    assert.is(value, "not read", "no value under the cut name");
+    assert.is(errno, 2003, "the move is refused with pairgate's PAIRGATE_SESSION_PINNED");
+  } finally {
+    await c.end().catch(() => {});
+  }
+  await assertSecondaryUntouched("after the general-log name", before);
+  await onRoot(pair, "secondary", async (r) => {
+    const [g] = await q(r, "SELECT @@global.general_log AS on_, @@global.general_log_file AS f");
+    assert.is(Number(g.on_), 0, "the general log stays off on the secondary");
+    assert.not.ok(String(g.f).includes("gen_gl"), `general_log_file unchanged (${g.f})`);
+  });
+});
+
 test("user variables of every kind are carried as typed literals", async () => {
   const c = await px.connect();
   try {
@@ -318,7 +365,15 @@ test("SET SESSION TRANSACTION READ/**/WRITE is read as tokens: refused; a functi
     assert.is(errnoOf(e), 1290, "the guard still holds");
     // A function that lifts the guard runs there (a routine read, under the guard): the server
     // reports what it did, whatever the text looked like, and the guard is back before the next one.
-    for (const lift of ["SELECT f_lift()", "SELECT f_lift2()", "SELECT f_read(), f_lift2()"]) {
+    // f_lift3/f_lift4 lift it for the next transaction only, unreported: the guard is set again
+    // after every routine (at 51ac806 the next statement wrote on the secondary).
+    for (const lift of [
+      "SELECT f_lift()",
+      "SELECT f_lift2()",
+      "SELECT f_read(), f_lift2()",
+      "SELECT f_lift3()",
+      "SELECT f_lift4()",
+    ]) {
       await c.query(lift);
       e = await c.query("SELECT f_write()").catch((x) => x);
       assert.is(

@@ -213,6 +213,26 @@ test("the secondary's guard: privileged user, every disguised write of issue 11,
   ];
   for (const sql of text) outcomes.push(await attempt(sql, () => c.query(sql)));
 
+  // The guard lifted through comments the generative suite found (issue 19 follow-up): a line
+  // comment (`-- `, `#`) or a skipped executable comment between READ and WRITE. Each is refused
+  // or, if the server ran it, the guard is restored before the function call.
+  const lifters = [
+    "SET SESSION TRANSACTION READ -- c\n WRITE",
+    "SET SESSION TRANSACTION READ #c\n WRITE",
+    "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED ,/*!99999 x */READ -- '\nwRiTE",
+    "SET TRANSACTION READ -- c\n WRITE",
+    "SET SESSION TRANSACTION READ/*!99999 ONLY*/ WRITE",
+    // The next transaction only, and not reported by the server: never relayed there.
+    "SET @@tx_read_only = 0",
+    "SET @@tx_read_only = 0; SELECT guard_f()",
+  ];
+  for (const sql of lifters) {
+    outcomes.push(await attempt(sql, () => c.query(sql)));
+    outcomes.push(await attempt(`[after ${sql}] SELECT guard_f()`, () => c.query("SELECT guard_f()")));
+    const [[g]] = (await c.query("SELECT @@session.tx_read_only AS ro")) as unknown as [{ ro: number }[]];
+    assert.is(Number(g.ro), 1, `the guard holds after ${JSON.stringify(sql)}`);
+  }
+
   // sql_mode set earlier in the session changes how the rest is read.
   outcomes.push(
     await attempt("SET sql_mode NO_BACKSLASH_ESCAPES", () =>
