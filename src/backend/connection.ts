@@ -12,6 +12,7 @@ import { readFileSync } from "node:fs";
 import { connect as netConnect, type Socket } from "node:net";
 import { type TLSSocket, connect as tlsConnect } from "node:tls";
 import { ReadChannel } from "../net/read-channel.js";
+import { lastSocketError, ownErrors } from "../net/socket-errors.js";
 import { WriteChannel } from "../net/write-channel.js";
 import {
   CACHING_SHA2_PASSWORD,
@@ -117,6 +118,7 @@ export class BackendConnection {
     this.connectionId = hs.connectionId;
     this.capabilities = caps;
     this.status = status;
+    ownErrors(socket);
     socket.once("close", () => {
       this.closed = true;
     });
@@ -257,7 +259,14 @@ export class BackendConnection {
       };
       const onClose = () => {
         cleanup();
-        reject(new BackendError(`${this.role} closed the connection`, "PAIRGATE_BACKEND_LOST", this.role));
+        const why = lastSocketError(this.socket);
+        reject(
+          new BackendError(
+            `${this.role} closed the connection${why ? ` (${why.code ?? why.message})` : ""}`,
+            "PAIRGATE_BACKEND_LOST",
+            this.role,
+          ),
+        );
       };
       const cleanup = () => {
         this.channel.handler = previous;
@@ -345,6 +354,7 @@ function connectSocket(
       noDelay: true,
       ...(channel ? { onread: channel.onread } : {}),
     });
+    ownErrors(socket); // for its whole life: the listeners below come and go
     const timer = setTimeout(() => {
       socket.destroy();
       reject(
@@ -355,12 +365,7 @@ function connectSocket(
         ),
       );
     }, timeoutMs);
-    socket.once("connect", () => {
-      clearTimeout(timer);
-      socket.removeAllListeners("error");
-      resolve(socket);
-    });
-    socket.once("error", (e: NodeJS.ErrnoException) => {
+    const onError = (e: NodeJS.ErrnoException) => {
       clearTimeout(timer);
       reject(
         new BackendError(
@@ -369,6 +374,12 @@ function connectSocket(
           target.role,
         ),
       );
+    };
+    socket.once("error", onError);
+    socket.once("connect", () => {
+      clearTimeout(timer);
+      socket.off("error", onError);
+      resolve(socket);
     });
   });
 }
@@ -541,15 +552,16 @@ function upgradeTls(socket: Socket, target: BackendTarget): Promise<TLSSocket> {
       rejectUnauthorized: target.tls?.rejectUnauthorized ?? true,
       // The lab certificate names 127.0.0.1/localhost; an IP needs checkServerIdentity's default.
     });
-    s.once("secureConnect", () => {
-      s.removeAllListeners("error");
-      resolve(s);
-    });
-    s.once("error", (e) =>
+    ownErrors(s, socket);
+    const onError = (e: Error) =>
       reject(
         new BackendError(`TLS to ${target.role} failed: ${e.message}`, "PAIRGATE_BACKEND_TLS", target.role),
-      ),
-    );
+      );
+    s.once("error", onError);
+    s.once("secureConnect", () => {
+      s.off("error", onError);
+      resolve(s);
+    });
   });
 }
 

@@ -31,6 +31,7 @@ import {
 } from "../protocol/messages.js";
 import { framePayload, ProtocolError } from "../protocol/packet.js";
 import { PacketQueue } from "../protocol/packet-queue.js";
+import { ownErrors } from "../net/socket-errors.js";
 import { authenticate } from "./authenticate.js";
 
 export interface FrontendAuthOptions {
@@ -272,6 +273,9 @@ export async function authenticateClient(
 function upgradeToTls(socket: Socket, context: SecureContext): Promise<TLSSocket> {
   return new Promise((resolve, reject) => {
     const tls = new TLSSocket(socket, { isServer: true, secureContext: context });
+    // For its whole life, not only the upgrade: the session attaches its own listener only once
+    // the backend login is done, and a client may reset the connection before (issue 20's crash).
+    ownErrors(tls, socket);
     const onError = (e: Error) =>
       reject(new HandshakeError(`TLS handshake failed: ${e.message}`, "PAIRGATE_HANDSHAKE", null));
     tls.once("error", onError);

@@ -7,6 +7,7 @@ import type { SecureContext } from "node:tls";
 import type { Logger } from "../observability/logger.js";
 import { ER_CON_COUNT_ERROR, ER_HANDSHAKE_ERROR, ER_HOST_IS_BLOCKED } from "../protocol/constants.js";
 import { encodeErr } from "../protocol/messages.js";
+import { ownErrors } from "../net/socket-errors.js";
 import { framePayload } from "../protocol/packet.js";
 import { type AuthenticatedClient, authenticateClient, HandshakeError } from "./handshake.js";
 import { LoginThrottle, type LoginThrottleConfig } from "./throttle.js";
@@ -82,7 +83,7 @@ export class ClientListener {
 
   private accept(socket: Socket): void {
     const address = socket.remoteAddress?.replace(/^::ffff:/, "") ?? "unknown";
-    socket.on("error", () => {}); // errors surface as 'close'; a reset client must not crash us
+    ownErrors(socket); // errors surface as 'close'; a reset client must not crash us
     if (!this.accepting) {
       socket.destroy();
       return;
