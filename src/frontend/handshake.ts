@@ -8,6 +8,7 @@
  */
 import type { Socket } from "node:net";
 import { type SecureContext, TLSSocket } from "node:tls";
+import { ownErrors } from "../net/socket-errors.js";
 import { type CACHING_SHA2_PASSWORD, NATIVE_PASSWORD, newScramble } from "../protocol/auth.js";
 import {
   CLIENT_PLUGIN_AUTH,
@@ -31,7 +32,6 @@ import {
 } from "../protocol/messages.js";
 import { framePayload, ProtocolError } from "../protocol/packet.js";
 import { PacketQueue } from "../protocol/packet-queue.js";
-import { ownErrors } from "../net/socket-errors.js";
 import { authenticate } from "./authenticate.js";
 
 export interface FrontendAuthOptions {

@@ -4,10 +4,10 @@
  */
 import { createServer, type Server, type Socket } from "node:net";
 import type { SecureContext } from "node:tls";
+import { ownErrors } from "../net/socket-errors.js";
 import type { Logger } from "../observability/logger.js";
 import { ER_CON_COUNT_ERROR, ER_HANDSHAKE_ERROR, ER_HOST_IS_BLOCKED } from "../protocol/constants.js";
 import { encodeErr } from "../protocol/messages.js";
-import { ownErrors } from "../net/socket-errors.js";
 import { framePayload } from "../protocol/packet.js";
 import { type AuthenticatedClient, authenticateClient, HandshakeError } from "./handshake.js";
 import { LoginThrottle, type LoginThrottleConfig } from "./throttle.js";

@@ -13,10 +13,10 @@
  * PAIRGATE_CHAOS_SEED picks the seed (printed on failure); PAIRGATE_CHAOS_ROUNDS the rounds.
  */
 import { readFileSync } from "node:fs";
-import { BackendConnection } from "../../src/backend/connection.js";
 import mysql, { type Connection, type ConnectionOptions } from "mysql2/promise";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
+import { BackendConnection } from "../../src/backend/connection.js";
 import { tlsFiles } from "../../src/lab/tls.js";
 import { Link } from "../helpers/link.js";
 import { startPair, type TestPair } from "../helpers/pair.js";
