@@ -85,6 +85,12 @@ export class PairgateProxy {
     };
     this.sessionContext = {
       logger: logger.child({ part: "session" }),
+      sessions: {
+        find: (id) => {
+          for (const s of this.sessions) if (s.id === id) return s;
+          return null;
+        },
+      },
       mode: () => this.topology.mode,
       readRole: () => this.topology.readRole ?? "secondary",
       isUp: (role) => this.topology.isUp(role),

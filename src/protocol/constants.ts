@@ -126,6 +126,7 @@ export const ER_HOST_IS_BLOCKED = 1129; // HY000 Host is blocked because of many
 export const ER_HANDSHAKE_ERROR = 1043; // 08S01 Bad handshake
 export const ER_ACCESS_DENIED_ERROR = 1045; // 28000
 export const ER_UNKNOWN_COM_ERROR = 1047; // 08S01
+export const ER_NO_SUCH_THREAD = 1094; // HY000 Unknown thread id: %lu
 export const ER_NOT_SUPPORTED_AUTH_MODE = 1251; // 08004
 export const ER_NET_PACKET_TOO_LARGE = 1153; // 08S01
 export const ER_NET_PACKETS_OUT_OF_ORDER = 1156; // 08S01

@@ -62,6 +62,11 @@ export class BackendSlot {
     return this.conn && !this.conn.closed ? this.conn.role : null;
   }
 
+  /** The id of the backend connection serving the session now (KILL maps to it), or null. */
+  get connectionId(): number | null {
+    return this.conn && !this.conn.closed ? this.conn.connectionId : null;
+  }
+
   get inTransaction(): boolean {
     return (this.status & SERVER_STATUS_IN_TRANS) !== 0;
   }

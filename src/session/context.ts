@@ -8,6 +8,7 @@ import type { Logger } from "../observability/logger.js";
 import type { Classification } from "../sql/index.js";
 import type { SessionAudit } from "./audit-gate.js";
 import type { LoopLimits } from "./command-loop.js";
+import type { KillRegistry } from "./kill.js";
 import type { SlotContext } from "./slot-types.js";
 
 export interface SessionContext extends SlotContext, LoopLimits {
@@ -21,6 +22,8 @@ export interface SessionContext extends SlotContext, LoopLimits {
   hooks: SessionHooks;
   /** The audit trail, when enabled. */
   audit: SessionAudit | null;
+  /** pairgate's sessions by id, for KILL (kill.ts); absent: every KILL gets 1094. */
+  sessions?: KillRegistry;
 }
 
 /** Counters and timings; implemented by observability, called with plain numbers only. */

@@ -10,13 +10,14 @@
  * effect, after the server's OK) → CommandLoop.pump for the next command.
  */
 
-import type { Role } from "../backend/connection.js";
+import { BackendConnection, type Role } from "../backend/connection.js";
 import type { Logger } from "../observability/logger.js";
 import {
   COM_CHANGE_USER,
   COM_FIELD_LIST,
   COM_INIT_DB,
   COM_PING,
+  COM_PROCESS_KILL,
   COM_QUERY,
   COM_QUIT,
   COM_RESET_CONNECTION,
@@ -54,6 +55,15 @@ import { waitForCatchUp } from "./catch-up.js";
 import { changeUser } from "./change-user.js";
 import type { CommandHandler, CommandLoop } from "./command-loop.js";
 import type { SessionContext } from "./context.js";
+import {
+  answerKill,
+  type KillRequest,
+  mightBeKill,
+  parseKill,
+  processKillRequest,
+  queryPayload,
+  rewriteConnectionId,
+} from "./kill.js";
 import { commandLost, refuseGuarded, refuseRouted } from "./refusals.js";
 import type { Inflight, SlotEvents, SlotIdentity } from "./slot-types.js";
 import { StatementContext } from "./statement-context.js";
@@ -79,6 +89,8 @@ export interface Command {
 
 export class SessionHandler implements CommandHandler, SlotEvents {
   readonly startedAt = Date.now();
+  /** pairgate's id of this session (the greeting's; what KILL and CONNECTION_ID() mean). */
+  sessionId = 0;
   /** A transaction was lost while no command ran: the next command is told so. */
   private transactionLost = false;
   /** How statements are read: dialect, HANDLER handles, default schema (statement-context.ts). */
@@ -122,13 +134,26 @@ export class SessionHandler implements CommandHandler, SlotEvents {
           return;
         }
         const sql = this.reading.decode(payload);
+        if (mightBeKill(sql)) {
+          const k = parseKill(sql, this.reading.current());
+          if (k) {
+            this.kill(k);
+            return;
+          }
+        }
         const c = this.classify(sql);
+        // The session's id is pairgate's, not the backend connection's (kill.ts).
+        const ownId = rewriteConnectionId(sql, this.sessionId, this.reading.current());
+        const sent =
+          ownId !== null && Buffer.byteLength(sql, "utf8") === payload.length - 1
+            ? { ...p, payload: queryPayload(ownId), raw: null }
+            : p;
         // A read but for the routines it calls runs on the secondary only under its server-side guard.
         const statement = c.readExceptRoutines
           ? statementClassOf(c, this.reading.readProof())
           : statementClassOf(c);
         this.dispatch({
-          p,
+          p: sent,
           command,
           kind: ResponseKind.Query,
           c,
@@ -170,6 +195,13 @@ export class SessionHandler implements CommandHandler, SlotEvents {
       case COM_CHANGE_USER:
         void changeUser(this, p);
         return;
+      case COM_PROCESS_KILL: {
+        const k = processKillRequest(payload);
+        if (k) this.kill(k);
+        else
+          this.loop.refuse(1, "PAIRGATE_PROTOCOL", "Malformed communication packet: connection id missing");
+        return;
+      }
       default:
         this.loop.refuse(
           1,
@@ -177,6 +209,25 @@ export class SessionHandler implements CommandHandler, SlotEvents {
           `Unknown command 0x${command.toString(16).padStart(2, "0")}: pairgate does not relay this command`,
         );
     }
+  }
+
+  /** KILL and COM_PROCESS_KILL name pairgate's session ids: mapped or refused in kill.ts. */
+  private kill(k: KillRequest): void {
+    const { ctx, who } = this;
+    answerKill(this, k, ctx.sessions ?? { find: () => null }, (role) =>
+      BackendConnection.open(
+        ctx.target(role),
+        {
+          username: who.username,
+          password: who.password,
+          database: null,
+          collation: who.state.collation,
+          capabilities: 0,
+          connectAttrs: null,
+        },
+        ctx.connectTimeoutMs,
+      ),
+    );
   }
 
   /**

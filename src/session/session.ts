@@ -33,6 +33,7 @@ import { BackendSlot } from "./backend-slot.js";
 import { CommandLoop } from "./command-loop.js";
 import type { SessionContext } from "./context.js";
 import { SessionHandler } from "./handler.js";
+import type { Killable } from "./kill.js";
 import type { SlotIdentity } from "./slot-types.js";
 import { StatementMap } from "./statements.js";
 
@@ -49,7 +50,7 @@ export interface SessionLogin {
   connectAttrs: Buffer | null;
 }
 
-export class ClientSession implements AuditSubject {
+export class ClientSession implements AuditSubject, Killable {
   readonly id: number;
   readonly remoteAddress: string;
   private readonly loop: CommandLoop;
@@ -84,6 +85,7 @@ export class ClientSession implements AuditSubject {
       () => this.clientTls,
       log,
     );
+    this.handler.sessionId = id;
     this.slot.events = this.handler;
     this.loop.bind(this.handler);
   }
@@ -155,6 +157,13 @@ export class ClientSession implements AuditSubject {
     loop.start(client, this.clientTls);
     this.handler.audit.post({ operation: "login", outcome: "ok", backend: this.slot.role });
     return true;
+  }
+
+  /** The backend connection serving this session now (KILL maps to it). */
+  backendConnection(): { role: Role; connectionId: number } | null {
+    const role = this.slot.role;
+    const connectionId = this.slot.connectionId;
+    return role && connectionId !== null ? { role, connectionId } : null;
   }
 
   /** The pair changed mode: a statement in flight on a backend that left service is answered now. */
