@@ -9,12 +9,13 @@ import { StatusHistory } from "./admin/history.js";
 import { type AdminServer, startAdminServer } from "./admin/server.js";
 import { truncateField } from "./audit/event.js";
 import { Audit } from "./audit/index.js";
-import type { BackendTarget, Role } from "./backend/connection.js";
+import { BackendConnection, type BackendTarget, type Role, serverGreetingOf } from "./backend/connection.js";
 import { type Config, configPath } from "./config/load.js";
 import type { AuthenticatedClient } from "./frontend/handshake.js";
 import { ClientListener } from "./frontend/listener.js";
 import type { Logger } from "./observability/logger.js";
 import { Metrics } from "./observability/metrics.js";
+import { DEFAULT_COLLATION_ID } from "./protocol/constants.js";
 import { guardSetup } from "./session/secondary-guard.js";
 import { ClientSession, type SessionContext } from "./session/session.js";
 import { tablesOf } from "./sql/index.js";
@@ -159,6 +160,7 @@ export class PairgateProxy {
       users: () => this.users,
       tls: () => this.tls,
       serverVersion: () => this.serverVersion,
+      backendGreeting: () => serverGreetingOf(this.target(this.servingRole())),
       authPlugin: () => this.config.listen.authPlugin,
       sha2Cache: this.sha2Cache,
       onClient: (client, id) => this.startSession(client, id),
@@ -328,11 +330,39 @@ export class PairgateProxy {
     } catch (e) {
       this.logger.warn({ err: (e as Error).message }, "starting before both backends were checked");
     }
+    await this.learnGreeting();
     this.address = await this.listener.listen();
     this.history.start();
     this.admin = await this.startAdmin(this.config);
     this.adminPort = this.admin.port;
     this.logger.info({ listen: this.address, mode: this.topology.mode }, "pairgate is serving");
+  }
+
+  /**
+   * One service-account login to the serving backend before listening: its greeting (collation,
+   * status flags, session tracking) is what pairgate's greeting repeats, from the first client on.
+   * Later logins of sessions keep it current. Unreachable: pairgate's defaults until then.
+   */
+  private async learnGreeting(): Promise<void> {
+    const role = this.servingRole();
+    const b = role === "primary" ? this.config.primary : this.config.secondary;
+    try {
+      const c = await BackendConnection.open(
+        this.target(role),
+        {
+          username: b.user,
+          password: b.password,
+          database: null,
+          collation: DEFAULT_COLLATION_ID,
+          capabilities: 0,
+          connectAttrs: null,
+        },
+        this.config.monitor.connectTimeoutMs,
+      );
+      c.quit();
+    } catch (e) {
+      this.logger.debug({ role, err: (e as Error).message }, "could not read the backend's greeting yet");
+    }
   }
 
   private startAdmin(config: Config): Promise<AdminServer> {

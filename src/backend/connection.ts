@@ -87,6 +87,22 @@ export class BackendError extends PairgateError {
 }
 
 const MAX_BACKEND_PACKET = 1 << 30;
+
+/** What a server's greeting announced that pairgate's own greeting repeats (issue 20). */
+export interface ServerGreeting {
+  collation: number;
+  statusFlags: number;
+  capabilities: number;
+}
+
+/** The last greeting each server (host:port) sent, from any login of this process. */
+const greetings = new Map<string, ServerGreeting>();
+
+/** The greeting `target` sent at the last login to it, or null before the first. */
+export function serverGreetingOf(target: { host: string; port: number }): ServerGreeting | null {
+  return greetings.get(`${target.host}:${target.port}`) ?? null;
+}
+
 export class BackendConnection {
   /** Only this class and the session's backend slot (through the methods below) touch the socket. */
   private readonly socket: Socket;
@@ -147,6 +163,8 @@ export class BackendConnection {
     try {
       const result = await handshake(socket, reader, target, login);
       clearTimeout(timer);
+      const { collation, statusFlags, capabilities } = result.hs;
+      greetings.set(`${target.host}:${target.port}`, { collation, statusFlags, capabilities });
       reader.detach();
       result.socket.setNoDelay(true);
       result.socket.setKeepAlive(true, 10_000);

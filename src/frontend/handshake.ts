@@ -12,6 +12,7 @@ import { ownErrors } from "../net/socket-errors.js";
 import { type CACHING_SHA2_PASSWORD, NATIVE_PASSWORD, newScramble } from "../protocol/auth.js";
 import {
   CLIENT_PLUGIN_AUTH,
+  CLIENT_SESSION_TRACK,
   CLIENT_SSL,
   DEFAULT_COLLATION_ID,
   ER_ACCESS_DENIED_ERROR,
@@ -44,6 +45,13 @@ export interface FrontendAuthOptions {
   sha2Cache: Set<string>;
   /** The plugin announced in the handshake. */
   authPlugin: typeof NATIVE_PASSWORD | typeof CACHING_SHA2_PASSWORD;
+  /**
+   * What the serving backend's own greeting announced (null before pairgate's first login to it):
+   * its collation and status flags are repeated as they are — connectors trust the greeting's
+   * collation and skip their SET NAMES when it matches — and CLIENT_SESSION_TRACK is offered when
+   * the backend offers it.
+   */
+  backend?: { collation: number; statusFlags: number; capabilities: number } | null;
 }
 
 export interface AuthenticatedClient {
@@ -122,7 +130,12 @@ export async function authenticateClient(
   };
   listen(socket);
   const scramble = newScramble();
-  const offered = PROXY_CAPABILITIES | (opts.tls ? CLIENT_SSL : 0);
+  const backend = opts.backend ?? null;
+  const offered =
+    (PROXY_CAPABILITIES |
+      (opts.tls ? CLIENT_SSL : 0) |
+      ((backend?.capabilities ?? 0) & CLIENT_SESSION_TRACK)) >>>
+    0;
   socket.write(
     framePayload(
       encodeHandshakeV10({
@@ -131,8 +144,8 @@ export async function authenticateClient(
         connectionId: opts.connectionId,
         scramble,
         capabilities: offered,
-        collation: DEFAULT_COLLATION_ID,
-        statusFlags: SERVER_STATUS_AUTOCOMMIT,
+        collation: backend?.collation || DEFAULT_COLLATION_ID,
+        statusFlags: backend ? backend.statusFlags : SERVER_STATUS_AUTOCOMMIT,
         authPlugin: opts.authPlugin,
         mariadbCapabilities: 0,
       }),

@@ -21,6 +21,8 @@ export interface ListenerOptions {
   users(): ReadonlyMap<string, string>;
   tls(): { context: SecureContext; require: boolean } | null;
   serverVersion(): string;
+  /** The serving backend's greeting (collation, status flags, capabilities), or null when unknown. */
+  backendGreeting?(): { collation: number; statusFlags: number; capabilities: number } | null;
   authPlugin(): "mysql_native_password" | "caching_sha2_password";
   /** Users that completed a caching_sha2_password full authentication (shared with COM_CHANGE_USER). */
   sha2Cache: Set<string>;
@@ -149,6 +151,7 @@ export class ClientListener {
       tls: this.opts.tls(),
       sha2Cache: this.opts.sha2Cache,
       authPlugin: this.opts.authPlugin(),
+      backend: this.opts.backendGreeting?.() ?? null,
     }).then(
       (client) => {
         clearTimeout(timer);
