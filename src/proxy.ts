@@ -299,6 +299,7 @@ export class PairgateProxy {
         database: client.response.database,
         collation: client.response.collation,
         connectAttrs: client.response.connectAttrs,
+        scramble: client.scramble,
       },
       client.nextSeq,
     );

@@ -64,6 +64,8 @@ export interface AuthenticatedClient {
   /** Sequence id for the packet that ends the connection phase (OK or ERR). */
   nextSeq: number;
   tls: boolean;
+  /** The greeting's scramble: COM_CHANGE_USER answers are checked against it, as the server does. */
+  scramble: Buffer;
 }
 
 /** Login refused or malformed: `errPacket` has already been sent (or the socket is gone). */
@@ -263,7 +265,7 @@ export async function authenticateClient(
       throw fail(auth.seq, ER_ACCESS_DENIED_ERROR, "28000", auth.message, "PAIRGATE_AUTH_DENIED", username);
     const { password, seq } = auth;
     if (queue.leftover() > 0) throw new ProtocolError("client sent data before the login finished");
-    return { socket, response, capabilities, username, password, nextSeq: seq, tls: isTls };
+    return { socket, response, capabilities, username, password, nextSeq: seq, tls: isTls, scramble };
   } catch (e) {
     if (e instanceof HandshakeError) throw e;
     // Bytes that are no login at all (garbage, a packet over the login limit, data sent early):

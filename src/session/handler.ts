@@ -91,6 +91,8 @@ export class SessionHandler implements CommandHandler, SlotEvents {
   readonly startedAt = Date.now();
   /** pairgate's id of this session (the greeting's; what KILL and CONNECTION_ID() mean). */
   sessionId = 0;
+  /** The scramble of the connection's greeting (change-user.ts); null: a fresh one is sent. */
+  scramble: Buffer | null = null;
   /** A transaction was lost while no command ran: the next command is told so. */
   private transactionLost = false;
   /** How statements are read: dialect, HANDLER handles, default schema (statement-context.ts). */

@@ -48,6 +48,8 @@ export interface SessionLogin {
   database: string | null;
   collation: number;
   connectAttrs: Buffer | null;
+  /** The greeting's scramble (COM_CHANGE_USER is checked against it, change-user.ts). */
+  scramble?: Buffer;
 }
 
 export class ClientSession implements AuditSubject, Killable {
@@ -135,6 +137,7 @@ export class ClientSession implements AuditSubject, Killable {
       login.collation,
     );
     this.handler.log = this.handler.log.child({ user: login.username });
+    if (login.scramble) this.handler.scramble = login.scramble;
     try {
       // A primary that cannot be reached is retried once after the topology's verdict (slot.login).
       await this.slot.login().catch((e: Error) => {

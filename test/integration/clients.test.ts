@@ -4,6 +4,7 @@
  * the server announces them, and MariaDB Connector/Node (`mariadb` npm, pipelining on and off)
  * seeing the same session collation, results and errors.
  */
+import { spawn, spawnSync } from "node:child_process";
 import * as mariadb from "mariadb";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
@@ -95,5 +96,61 @@ for (const pipelining of [true, false]) {
     assert.equal(through, direct);
   });
 }
+
+/**
+ * A Python MySQLdb (Connector/C) script run against `port`: its output. Asynchronous: pairgate runs
+ * in this process and must keep serving meanwhile.
+ */
+function mysqldb(port: number, body: string): Promise<{ out: string; code: number | null }> {
+  const script = [
+    "import MySQLdb, sys",
+    `c = MySQLdb.connect(host="127.0.0.1", port=${port}, user=sys.argv[1], passwd=sys.argv[2], db="passtrix")`,
+    "cur = c.cursor()",
+    "def q(sql):",
+    "    cur.execute(sql)",
+    "    print(repr(cur.fetchall()))",
+    body,
+  ].join("\n");
+  return new Promise((resolve) => {
+    const child = spawn(
+      "/usr/bin/python3",
+      ["-u", "-c", script, pair.appUser.username, pair.appUser.password],
+      {
+        stdio: ["ignore", "pipe", "pipe"],
+        timeout: 20_000,
+      },
+    );
+    let out = "";
+    child.stdout.on("data", (d) => {
+      out += d;
+    });
+    child.stderr.on("data", (d) => {
+      out += d;
+    });
+    child.once("close", (code) => resolve({ out, code }));
+  });
+}
+
+const HAS_MYSQLDB = spawnSync("/usr/bin/python3", ["-c", "import MySQLdb"]).status === 0;
+
+test("MySQLdb (Connector/C): change_user works as it does direct", async () => {
+  if (!HAS_MYSQLDB) return console.log("  (python3-mysqldb not installed: skipped)");
+  const body = [
+    "q('SELECT CURRENT_USER(), DATABASE()')",
+    "c.change_user(sys.argv[1], sys.argv[2], 'passtrix')",
+    "q('SELECT CURRENT_USER(), DATABASE()')",
+    "c.change_user(sys.argv[1], sys.argv[2])",
+    "q('SELECT CURRENT_USER(), DATABASE()')",
+    "try:",
+    "    c.change_user(sys.argv[1], 'wrong password')",
+    "except MySQLdb.OperationalError as e:",
+    "    print('error', e.args[0])",
+  ].join("\n");
+  const direct = await mysqldb(pair.primary.port, body);
+  const through = await mysqldb(px.port, body);
+  assert.is(direct.code, 0, direct.out);
+  assert.is(through.out, direct.out);
+  assert.is(through.code, 0);
+});
 
 test.run();
