@@ -24,16 +24,14 @@ export async function changeUser(h: SessionHandler, p: Packet): Promise<void> {
       {
         username: request.username,
         // The client's token is over the greeting's scramble, as with the server (which keeps one
-        // scramble per connection): checked as it is when its plugin is one pairgate speaks, else
-        // the client is asked again (auth switch) over the same scramble. Connector/C answers an
-        // auth switch during COM_CHANGE_USER with a token over the old scramble whatever the
-        // switch carried: a fresh one there was its 1045 (issue 20).
+        // scramble per connection): checked as it is when the client used the plugin pairgate asks
+        // for (listen.authPlugin), else the client is asked again (auth switch) over the same
+        // scramble. Connector/C answers an auth switch during COM_CHANGE_USER with a token over the
+        // old scramble whatever the switch carried: a fresh one there was its 1045 (issue 20).
         answer: h.scramble
-          ? {
-              plugin: request.authPlugin ?? NATIVE_PASSWORD,
-              token: request.authResponse,
-              scramble: h.scramble,
-            }
+          ? (request.authPlugin ?? NATIVE_PASSWORD) === ctx.authPlugin()
+            ? { plugin: ctx.authPlugin(), token: request.authResponse, scramble: h.scramble }
+            : { plugin: "", token: Buffer.alloc(0), scramble: h.scramble }
           : null,
         seq: 1,
         secure: h.tls(),

@@ -5,6 +5,8 @@
  * seeing the same session collation, results and errors.
  */
 import { spawn, spawnSync } from "node:child_process";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 import * as mariadb from "mariadb";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
@@ -151,6 +153,52 @@ test("MySQLdb (Connector/C): change_user works as it does direct", async () => {
   assert.is(direct.code, 0, direct.out);
   assert.is(through.out, direct.out);
   assert.is(through.code, 0);
+});
+
+/** A Perl DBD::MariaDB script (server-side prepares) run against `port`: its output. */
+function dbdMariadb(port: number, body: string): Promise<{ out: string; code: number | null }> {
+  const script = [
+    "use strict; use DBI;",
+    `my $dbh = DBI->connect("DBI:MariaDB:database=passtrix;host=127.0.0.1;port=${port};mariadb_server_prepare=1;mariadb_local_infile=1", $ARGV[0], $ARGV[1], { RaiseError => 1, PrintError => 0 });`,
+    body,
+  ].join("\n");
+  return new Promise((resolve) => {
+    const child = spawn("perl", ["-e", script, pair.appUser.username, pair.appUser.password], {
+      stdio: ["ignore", "pipe", "pipe"],
+      timeout: 30_000,
+    });
+    let out = "";
+    child.stdout.on("data", (d) => {
+      out += d;
+    });
+    child.stderr.on("data", (d) => {
+      out += d;
+    });
+    child.once("close", (code, signal) => resolve({ out: signal ? `${out}killed by ${signal}` : out, code }));
+  });
+}
+
+const HAS_DBD = spawnSync("perl", ["-MDBD::MariaDB", "-e", "1"]).status === 0;
+
+test("DBD::MariaDB with server prepares: LOAD DATA LOCAL INFILE as a prepared statement loads every row", async () => {
+  if (!HAS_DBD) return console.log("  (libdbd-mariadb-perl not installed: skipped)");
+  const file = join(pair.dir, "infile.tsv");
+  writeFileSync(file, Array.from({ length: 5000 }, (_, i) => `${i}\tvalue ${i}\n`).join(""));
+  const body = (table: string) =>
+    [
+      `$dbh->do("CREATE TABLE IF NOT EXISTS ${table} (id INT PRIMARY KEY, v VARCHAR(40))");`,
+      `$dbh->do("DELETE FROM ${table}");`,
+      `my $n = $dbh->do(q{LOAD DATA LOCAL INFILE '${file}' INTO TABLE ${table}});`,
+      `my ($c, $s) = $dbh->selectrow_array("SELECT COUNT(*), SUM(id) FROM ${table}");`,
+      `print "loaded $n rows, count $c sum $s\n";`,
+      `my $sth = $dbh->prepare("SELECT v FROM ${table} WHERE id = ?"); $sth->execute(42);`,
+      `print join(",", $sth->fetchrow_array), "\n";`,
+    ].join("\n");
+  const direct = await dbdMariadb(pair.primary.port, body("ldl_direct"));
+  assert.is(direct.code, 0, direct.out);
+  const through = await dbdMariadb(px.port, body("ldl_through"));
+  assert.is(through.out, direct.out);
+  assert.match(direct.out, "loaded 5000 rows");
 });
 
 test.run();
