@@ -173,7 +173,9 @@ export class SessionHandler implements CommandHandler, SlotEvents {
         }
         const prepareSql = this.reading.decode(payload);
         const kind = ResponseKind.Prepare;
-        this.dispatch({ p, command, kind, c: null, stmt: null, prepareSql, sql: null, statement: "none" });
+        // A prepare changes no data: routed as a probe, so one lost with the primary is retried
+        // where reads go now, like an autocommit read (issue 20: a prepared read at a kill got 1927).
+        this.dispatch({ p, command, kind, c: null, stmt: null, prepareSql, sql: null, statement: "probe" });
         return;
       }
       case COM_STMT_EXECUTE:

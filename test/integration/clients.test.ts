@@ -201,4 +201,54 @@ test("DBD::MariaDB with server prepares: LOAD DATA LOCAL INFILE as a prepared st
   assert.match(direct.out, "loaded 5000 rows");
 });
 
+test("a prepared read in flight at kill -9 of the primary is retried on the secondary (no 1927)", async () => {
+  const node = await mariadb.createConnection({
+    host: "127.0.0.1",
+    port: px.port,
+    user: pair.appUser.username,
+    password: pair.appUser.password,
+    database: "passtrix",
+  });
+  const m2 = await px.connect();
+  try {
+    const sql = "SELECT SLEEP(1) AS s, name FROM ptrx_resources WHERE id = ?";
+    await node.execute(sql, [1]);
+    await m2.execute(sql, [1]);
+    const inFlight = [node.execute(sql, [1]), m2.execute(sql, [1])];
+    await new Promise((r) => setTimeout(r, 300));
+    await pair.lab.kill("primary");
+    const results = await Promise.allSettled(inFlight);
+    const errors = results.flatMap((r) =>
+      r.status === "rejected"
+        ? [`${(r.reason as { errno?: number }).errno}: ${(r.reason as Error).message}`]
+        : [],
+    );
+    assert.equal(errors, [], "both prepared reads were answered");
+
+    // A PREPARE in flight when the primary dies: the primary is stopped (SIGSTOP) so the prepare
+    // waits in its socket, then killed — the connection is reset under the prepare.
+    await pair.lab.start("primary");
+    await px.proxy.topology.waitFor("read_write", 30_000);
+    const m3 = await px.connect();
+    try {
+      await m3.query("SELECT 1");
+      const pid = pair.lab.pid("primary")!;
+      process.kill(pid, "SIGSTOP");
+      const prep = m3.execute("SELECT name FROM ptrx_resources WHERE id = ? AND 1 = 1", [1]);
+      await new Promise((r) => setTimeout(r, 200));
+      process.kill(pid, "SIGKILL");
+      process.kill(pid, "SIGCONT");
+      const [rows] = await prep;
+      assert.is((rows as unknown[]).length, 1, "the prepare and its execute ran on the secondary");
+    } finally {
+      await m3.end().catch(() => {});
+    }
+  } finally {
+    await node.end().catch(() => {});
+    await m2.end().catch(() => {});
+    await pair.lab.start("primary");
+    await px.proxy.topology.waitFor("read_write", 30_000);
+  }
+});
+
 test.run();
