@@ -167,11 +167,12 @@ test("seeded chaos: logins, prepared reads and big results through kill -9, rest
   const stop = () => stopped;
   const tls = { ca };
   const loops: Promise<number>[] = [];
-  // Connect → one statement → quit, as CLI and PHP applications do; TLS and plain.
-  for (let i = 0; i < 6; i++)
+  // Connect → one statement → quit, as CLI and PHP applications do: 8 TLS loops (issue 20's
+  // crash scenario) and 2 plain ones.
+  for (let i = 0; i < 10; i++)
     loops.push(
-      loop(`login ${i < 4 ? "tls" : "plain"} ${i}`, stop, async () => {
-        const c = await mysql.createConnection(opts(i < 4 ? { ssl: tls } : {}));
+      loop(`login ${i < 8 ? "tls" : "plain"} ${i}`, stop, async () => {
+        const c = await mysql.createConnection(opts(i < 8 ? { ssl: tls } : {}));
         await c.query("SELECT 1");
         // Some leave with COM_QUIT, some drop the connection.
         if (rnd.next() < 0.3) c.destroy();
