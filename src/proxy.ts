@@ -300,6 +300,7 @@ export class PairgateProxy {
         collation: client.response.collation,
         connectAttrs: client.response.connectAttrs,
         scramble: client.scramble,
+        mariadbCapabilities: client.mariadbCapabilities,
       },
       client.nextSeq,
     );

@@ -27,6 +27,7 @@ import {
 import {
   CLIENT_CONNECT_ATTRS,
   CLIENT_CONNECT_WITH_DB,
+  CLIENT_LONG_PASSWORD,
   CLIENT_PLUGIN_AUTH,
   CLIENT_PROTOCOL_41,
   CLIENT_SECURE_CONNECTION,
@@ -71,6 +72,8 @@ export interface BackendLogin {
   /** Capabilities the client negotiated with pairgate: the backend gets the same where it can. */
   capabilities: number;
   connectAttrs: Buffer | null;
+  /** MariaDB extended capabilities the client negotiated with pairgate (bulk, extended metadata). */
+  mariadbCapabilities?: number;
 }
 
 type BackendErrorCode = Extract<ErrorCode, `PAIRGATE_BACKEND_${string}`>;
@@ -93,6 +96,7 @@ export interface ServerGreeting {
   collation: number;
   statusFlags: number;
   capabilities: number;
+  mariadbCapabilities: number;
 }
 
 /** The last greeting each server (host:port) sent, from any login of this process. */
@@ -163,8 +167,13 @@ export class BackendConnection {
     try {
       const result = await handshake(socket, reader, target, login);
       clearTimeout(timer);
-      const { collation, statusFlags, capabilities } = result.hs;
-      greetings.set(`${target.host}:${target.port}`, { collation, statusFlags, capabilities });
+      const { collation, statusFlags, capabilities, mariadbCapabilities } = result.hs;
+      greetings.set(`${target.host}:${target.port}`, {
+        collation,
+        statusFlags,
+        capabilities,
+        mariadbCapabilities,
+      });
       reader.detach();
       result.socket.setNoDelay(true);
       result.socket.setKeepAlive(true, 10_000);
@@ -517,7 +526,9 @@ async function handshake(
         database: login.database,
         authPlugin: plugin,
         connectAttrs: login.connectAttrs,
-        mariadbCapabilities: 0,
+        // Read by a MariaDB server only when bit 0 (CLIENT_MYSQL) is clear, as a MariaDB client sends it.
+        mariadbCapabilities:
+          caps & CLIENT_LONG_PASSWORD ? 0 : (login.mariadbCapabilities ?? 0) & hs.mariadbCapabilities,
       }),
       seq++,
     ),

@@ -11,6 +11,7 @@ import { type SecureContext, TLSSocket } from "node:tls";
 import { ownErrors } from "../net/socket-errors.js";
 import { type CACHING_SHA2_PASSWORD, NATIVE_PASSWORD, newScramble } from "../protocol/auth.js";
 import {
+  CLIENT_LONG_PASSWORD,
   CLIENT_PLUGIN_AUTH,
   CLIENT_SESSION_TRACK,
   CLIENT_SSL,
@@ -19,6 +20,7 @@ import {
   ER_HANDSHAKE_ERROR,
   ER_NET_PACKETS_OUT_OF_ORDER,
   ER_SECURE_TRANSPORT_REQUIRED,
+  PASSED_MARIADB_CAPABILITIES,
   PROXY_CAPABILITIES,
   SERVER_STATUS_AUTOCOMMIT,
 } from "../protocol/constants.js";
@@ -51,7 +53,12 @@ export interface FrontendAuthOptions {
    * collation and skip their SET NAMES when it matches — and CLIENT_SESSION_TRACK is offered when
    * the backend offers it.
    */
-  backend?: { collation: number; statusFlags: number; capabilities: number } | null;
+  backend?: {
+    collation: number;
+    statusFlags: number;
+    capabilities: number;
+    mariadbCapabilities?: number;
+  } | null;
 }
 
 export interface AuthenticatedClient {
@@ -66,6 +73,8 @@ export interface AuthenticatedClient {
   tls: boolean;
   /** The greeting's scramble: COM_CHANGE_USER answers are checked against it, as the server does. */
   scramble: Buffer;
+  /** MariaDB extended capabilities agreed on (bulk execute, extended metadata), 0 for other clients. */
+  mariadbCapabilities: number;
 }
 
 /** Login refused or malformed: `errPacket` has already been sent (or the socket is gone). */
@@ -133,10 +142,15 @@ export async function authenticateClient(
   listen(socket);
   const scramble = newScramble();
   const backend = opts.backend ?? null;
+  // A MariaDB backend clears bit 0 (CLIENT_MYSQL) and announces extended capabilities in the
+  // reserved bytes: pairgate does the same with those it relays (bulk execute, extended metadata).
+  const mariadb = backend !== null && !(backend.capabilities & CLIENT_LONG_PASSWORD);
+  const offeredMariadb = mariadb ? (backend.mariadbCapabilities ?? 0) & PASSED_MARIADB_CAPABILITIES : 0;
   const offered =
-    (PROXY_CAPABILITIES |
+    ((PROXY_CAPABILITIES |
       (opts.tls ? CLIENT_SSL : 0) |
-      ((backend?.capabilities ?? 0) & CLIENT_SESSION_TRACK)) >>>
+      ((backend?.capabilities ?? 0) & CLIENT_SESSION_TRACK)) &
+      ~(mariadb ? CLIENT_LONG_PASSWORD : 0)) >>>
     0;
   socket.write(
     framePayload(
@@ -149,7 +163,7 @@ export async function authenticateClient(
         collation: backend?.collation || DEFAULT_COLLATION_ID,
         statusFlags: backend ? backend.statusFlags : SERVER_STATUS_AUTOCOMMIT,
         authPlugin: opts.authPlugin,
-        mariadbCapabilities: 0,
+        mariadbCapabilities: offeredMariadb,
       }),
       0,
     ),
@@ -265,7 +279,19 @@ export async function authenticateClient(
       throw fail(auth.seq, ER_ACCESS_DENIED_ERROR, "28000", auth.message, "PAIRGATE_AUTH_DENIED", username);
     const { password, seq } = auth;
     if (queue.leftover() > 0) throw new ProtocolError("client sent data before the login finished");
-    return { socket, response, capabilities, username, password, nextSeq: seq, tls: isTls, scramble };
+    const mariadbCapabilities =
+      response.capabilities & CLIENT_LONG_PASSWORD ? 0 : response.mariadbCapabilities & offeredMariadb;
+    return {
+      socket,
+      response,
+      capabilities,
+      username,
+      password,
+      nextSeq: seq,
+      tls: isTls,
+      scramble,
+      mariadbCapabilities,
+    };
   } catch (e) {
     if (e instanceof HandshakeError) throw e;
     // Bytes that are no login at all (garbage, a packet over the login limit, data sent early):

@@ -22,7 +22,12 @@ export interface ListenerOptions {
   tls(): { context: SecureContext; require: boolean } | null;
   serverVersion(): string;
   /** The serving backend's greeting (collation, status flags, capabilities), or null when unknown. */
-  backendGreeting?(): { collation: number; statusFlags: number; capabilities: number } | null;
+  backendGreeting?(): {
+    collation: number;
+    statusFlags: number;
+    capabilities: number;
+    mariadbCapabilities: number;
+  } | null;
   authPlugin(): "mysql_native_password" | "caching_sha2_password";
   /** Users that completed a caching_sha2_password full authentication (shared with COM_CHANGE_USER). */
   sha2Cache: Set<string>;

@@ -100,6 +100,15 @@ export const COM_BINLOG_DUMP = 0x12;
 export const COM_STMT_PREPARE = 0x16;
 export const COM_STMT_EXECUTE = 0x17;
 export const COM_STMT_SEND_LONG_DATA = 0x18;
+/** MariaDB: one prepared statement executed for many parameter rows (MARIADB_CLIENT_STMT_BULK_OPERATIONS). */
+export const COM_STMT_BULK_EXECUTE = 0xfa;
+
+/** MariaDB extended capabilities (the greeting's and the response's reserved bytes, when bit 0 is clear). */
+export const MARIADB_CLIENT_STMT_BULK_OPERATIONS = 0x4;
+export const MARIADB_CLIENT_EXTENDED_METADATA = 0x8;
+/** The extended capabilities pairgate passes through: it relays both byte for byte and routes bulk like EXECUTE. */
+export const PASSED_MARIADB_CAPABILITIES =
+  MARIADB_CLIENT_STMT_BULK_OPERATIONS | MARIADB_CLIENT_EXTENDED_METADATA;
 export const COM_STMT_CLOSE = 0x19;
 export const COM_STMT_RESET = 0x1a;
 export const COM_SET_OPTION = 0x1b;

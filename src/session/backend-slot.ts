@@ -246,6 +246,7 @@ export class BackendSlot {
           // On the primary, ask for session state tracking: each commit's OK then names its GTID.
           capabilities: role === "primary" ? who.capabilities | CLIENT_SESSION_TRACK : who.capabilities,
           connectAttrs: who.connectAttrs,
+          mariadbCapabilities: who.mariadbCapabilities,
         },
         this.ctx.connectTimeoutMs,
       );

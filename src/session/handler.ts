@@ -23,12 +23,14 @@ import {
   COM_RESET_CONNECTION,
   COM_SET_OPTION,
   COM_STATISTICS,
+  COM_STMT_BULK_EXECUTE,
   COM_STMT_CLOSE,
   COM_STMT_EXECUTE,
   COM_STMT_FETCH,
   COM_STMT_PREPARE,
   COM_STMT_RESET,
   COM_STMT_SEND_LONG_DATA,
+  MARIADB_CLIENT_STMT_BULK_OPERATIONS,
 } from "../protocol/constants.js";
 import { PairgateError } from "../protocol/errors.js";
 import type { Packet } from "../protocol/framer.js";
@@ -178,6 +180,18 @@ export class SessionHandler implements CommandHandler, SlotEvents {
         this.dispatch({ p, command, kind, c: null, stmt: null, prepareSql, sql: null, statement: "probe" });
         return;
       }
+      case COM_STMT_BULK_EXECUTE:
+        // Only for a client that negotiated it (MariaDB's bulk capability); to others an unknown command.
+        if (!((this.who.mariadbCapabilities ?? 0) & MARIADB_CLIENT_STMT_BULK_OPERATIONS)) {
+          this.loop.refuse(
+            1,
+            "PAIRGATE_UNKNOWN_COMMAND",
+            "Unknown command 0xfa: bulk operations were not negotiated",
+          );
+          return;
+        }
+        this.statementCommand(p, command);
+        return;
       case COM_STMT_EXECUTE:
       case COM_STMT_FETCH:
       case COM_STMT_SEND_LONG_DATA:
@@ -275,7 +289,7 @@ export class SessionHandler implements CommandHandler, SlotEvents {
     }
     const kind = statementResponseKind(command);
     const statement =
-      command !== COM_STMT_EXECUTE
+      command !== COM_STMT_EXECUTE && command !== COM_STMT_BULK_EXECUTE // bulk: routed, refused and audited like EXECUTE
         ? "none"
         : stmt.readExceptRoutines
           ? preparedClassOf(stmt.kind, stmt.lockingRead, true, this.reading.readProof())
@@ -353,7 +367,11 @@ export class SessionHandler implements CommandHandler, SlotEvents {
     const audit = this.audit;
     const gate = audit.enabled
       ? audit.gate(
-          command === COM_QUERY ? cmd.sql : command === COM_STMT_EXECUTE ? stmt!.sql : null,
+          command === COM_QUERY
+            ? cmd.sql
+            : command === COM_STMT_EXECUTE || command === COM_STMT_BULK_EXECUTE
+              ? stmt!.sql
+              : null,
           role,
           this.reading.auditContext(cmd.c),
         )

@@ -50,6 +50,8 @@ export interface SessionLogin {
   connectAttrs: Buffer | null;
   /** The greeting's scramble (COM_CHANGE_USER is checked against it, change-user.ts). */
   scramble?: Buffer;
+  /** MariaDB extended capabilities agreed on at login. */
+  mariadbCapabilities?: number;
 }
 
 export class ClientSession implements AuditSubject, Killable {
@@ -132,6 +134,7 @@ export class ClientSession implements AuditSubject, Killable {
     who.password = login.password;
     who.capabilities = login.capabilities;
     who.connectAttrs = login.connectAttrs;
+    who.mariadbCapabilities = login.mariadbCapabilities ?? 0;
     who.state = new SessionState(
       login.capabilities & CLIENT_CONNECT_WITH_DB ? login.database : null,
       login.collation,
