@@ -240,6 +240,47 @@ test("DBD::MariaDB with server prepares: LOAD DATA LOCAL INFILE as a prepared st
   assert.match(direct.out, "loaded 5000 rows");
 });
 
+/** A Ruby mysql2 (Connector/C) script run against `port`: its output. */
+function rubyMysql2(port: number, body: string): Promise<{ out: string; code: number | null }> {
+  const script = [
+    "require 'mysql2'",
+    `c = Mysql2::Client.new(host: '127.0.0.1', port: ${port}, username: ARGV[0], password: ARGV[1], database: 'passtrix')`,
+    body,
+  ].join("\n");
+  return new Promise((resolve) => {
+    const child = spawn("ruby", ["-e", script, pair.appUser.username, pair.appUser.password], {
+      stdio: ["ignore", "pipe", "pipe"],
+      timeout: 30_000,
+    });
+    let out = "";
+    child.stdout.on("data", (d) => {
+      out += d;
+    });
+    child.stderr.on("data", (d) => {
+      out += d;
+    });
+    child.once("close", (code, signal) => resolve({ out: signal ? `${out}killed by ${signal}` : out, code }));
+  });
+}
+
+const HAS_RUBY_MYSQL2 = spawnSync("ruby", ["-e", "require 'mysql2'"]).status === 0;
+
+test("Ruby mysql2: results, prepared statements, errors, warnings and CONNECTION_ID() equal to direct", async () => {
+  if (!HAS_RUBY_MYSQL2) return console.log("  (ruby-mysql2 not installed: skipped)");
+  const body = [
+    "p c.query('SELECT id, name FROM ptrx_resources ORDER BY id LIMIT 3').to_a",
+    "p c.query('SELECT @@collation_connection AS c, @@character_set_results AS r').to_a",
+    "s = c.prepare('SELECT name FROM ptrx_resources WHERE id = ?'); p s.execute(2).to_a",
+    "begin; c.query('SELECT * FROM no_such_table'); rescue Mysql2::Error => e; p [e.error_number, e.sql_state]; end",
+    "c.query(\"SELECT CAST('x' AS SIGNED)\"); p c.warning_count",
+    "p c.query('SELECT CONNECTION_ID() AS id').first['id'] == c.thread_id",
+  ].join("\n");
+  const direct = await rubyMysql2(pair.primary.port, body);
+  assert.is(direct.code, 0, direct.out);
+  const through = await rubyMysql2(px.port, body);
+  assert.is(through.out, direct.out);
+});
+
 test("a prepared read in flight at kill -9 of the primary is retried on the secondary (no 1927)", async () => {
   const node = await mariadb.createConnection({
     host: "127.0.0.1",
