@@ -304,6 +304,15 @@ test("a prepared read in flight at kill -9 of the primary is retried on the seco
         : [],
     );
     assert.equal(errors, [], "both prepared reads were answered");
+    // A bulk insert (COM_STMT_BULK_EXECUTE) in read_only mode: refused like any write.
+    await px.proxy.topology.waitFor("read_only", 15_000);
+    const bulk = await node
+      .batch("INSERT INTO ptrx_audit (app_user, operation) VALUES (?, ?)", [
+        ["bulk", "a"],
+        ["bulk", "b"],
+      ])
+      .catch((e) => e);
+    assert.is((bulk as { errno?: number }).errno, 1290, String(bulk));
 
     // A PREPARE in flight when the primary dies: the primary is stopped (SIGSTOP) so the prepare
     // waits in its socket, then killed — the connection is reset under the prepare.
