@@ -240,6 +240,35 @@ test("DBD::MariaDB with server prepares: LOAD DATA LOCAL INFILE as a prepared st
   assert.match(direct.out, "loaded 5000 rows");
 });
 
+/** The mariadb CLI with `args` against `port`: its output and exit code. */
+function cli(port: number, args: string[]): Promise<{ out: string; code: number | null }> {
+  return new Promise((resolve) => {
+    const child = spawn(
+      "mariadb",
+      ["-h127.0.0.1", `-P${port}`, `-u${pair.appUser.username}`, `-p${pair.appUser.password}`, ...args],
+      { stdio: ["ignore", "pipe", "pipe"], timeout: 20_000 },
+    );
+    let out = "";
+    child.stdout.on("data", (d) => {
+      out += d;
+    });
+    child.stderr.on("data", (d) => {
+      out += d;
+    });
+    child.once("close", (code) => resolve({ out, code }));
+  });
+}
+
+test("the CLI with --compress: pairgate does not offer compression, the session runs uncompressed", async () => {
+  const sql =
+    "SHOW SESSION STATUS LIKE 'Compression'; SELECT id, name FROM passtrix.ptrx_resources ORDER BY id LIMIT 2";
+  const through = await cli(px.port, ["--compress", "--skip-ssl", "-e", sql]);
+  assert.is(through.code, 0, through.out);
+  assert.match(through.out, /Compression\tOFF/);
+  const plain = await cli(pair.primary.port, ["--skip-ssl", "-e", sql]);
+  assert.is(through.out, plain.out, "the same as an uncompressed session direct");
+});
+
 /** A Ruby mysql2 (Connector/C) script run against `port`: its output. */
 function rubyMysql2(port: number, body: string): Promise<{ out: string; code: number | null }> {
   const script = [
