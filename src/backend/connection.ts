@@ -275,6 +275,11 @@ export class BackendConnection {
 
   private exchange(payload: Buffer, scanner: ResponseScanner): Promise<Buffer> {
     return new Promise((resolve, reject) => {
+      // A connection already closed sends no 'close' any more: waiting for one would hang.
+      if (this.closed || this.socket.destroyed) {
+        reject(new BackendError(`${this.role} closed the connection`, "PAIRGATE_BACKEND_LOST", this.role));
+        return;
+      }
       const chunks: Buffer[] = [];
       const previous = this.channel.handler;
       const onData = (chunk: Buffer) => {
