@@ -18,12 +18,13 @@ import {
   CopiesStore,
   catalogConnection,
 } from "./audit/index.js";
-import type { BackendTarget, Role } from "./backend/connection.js";
+import { BackendConnection, type BackendTarget, type Role, serverGreetingOf } from "./backend/connection.js";
 import { type Config, configPath } from "./config/load.js";
 import type { AuthenticatedClient } from "./frontend/handshake.js";
 import { ClientListener } from "./frontend/listener.js";
 import type { Logger } from "./observability/logger.js";
 import { Metrics } from "./observability/metrics.js";
+import { DEFAULT_COLLATION_ID } from "./protocol/constants.js";
 import { guardSetup } from "./session/secondary-guard.js";
 import { ClientSession, type SessionContext } from "./session/session.js";
 import { tablesOf } from "./sql/index.js";
@@ -105,6 +106,12 @@ export class PairgateProxy {
     };
     this.sessionContext = {
       logger: logger.child({ part: "session" }),
+      sessions: {
+        find: (id) => {
+          for (const s of this.sessions) if (s.id === id) return s;
+          return null;
+        },
+      },
       mode: () => this.topology.mode,
       readRole: () => this.topology.readRole ?? "secondary",
       isUp: (role) => this.topology.isUp(role),
@@ -195,6 +202,7 @@ export class PairgateProxy {
       accounts: () => this.accounts,
       tls: () => this.tls,
       serverVersion: () => this.serverVersion,
+      backendGreeting: () => serverGreetingOf(this.target(this.servingRole())),
       authPlugin: () => this.config.listen.authPlugin,
       sha2Cache: this.sha2Cache,
       onClient: (client, id) => this.startSession(client, id),
@@ -366,6 +374,8 @@ export class PairgateProxy {
         database: client.response.database,
         collation: client.response.collation,
         connectAttrs: client.response.connectAttrs,
+        scramble: client.scramble,
+        mariadbCapabilities: client.mariadbCapabilities,
       },
       client.nextSeq,
     );
@@ -413,11 +423,39 @@ export class PairgateProxy {
     const catalog = this.auditCatalog?.start();
     if (catalog)
       await Promise.race([catalog, new Promise((r) => setTimeout(r, CATALOG_START_WAIT_MS).unref())]);
+    await this.learnGreeting();
     this.address = await this.listener.listen();
     this.history.start();
     this.admin = await this.startAdmin(this.config);
     this.adminPort = this.admin.port;
     this.logger.info({ listen: this.address, mode: this.topology.mode }, "pairgate is serving");
+  }
+
+  /**
+   * One service-account login to the serving backend before listening: its greeting (collation,
+   * status flags, session tracking) is what pairgate's greeting repeats, from the first client on.
+   * Later logins of sessions keep it current. Unreachable: pairgate's defaults until then.
+   */
+  private async learnGreeting(): Promise<void> {
+    const role = this.servingRole();
+    const b = role === "primary" ? this.config.primary : this.config.secondary;
+    try {
+      const c = await BackendConnection.open(
+        this.target(role),
+        {
+          username: b.user,
+          password: b.password,
+          database: null,
+          collation: DEFAULT_COLLATION_ID,
+          capabilities: 0,
+          connectAttrs: null,
+        },
+        this.config.monitor.connectTimeoutMs,
+      );
+      c.quit();
+    } catch (e) {
+      this.logger.debug({ role, err: (e as Error).message }, "could not read the backend's greeting yet");
+    }
   }
 
   private startAdmin(config: Config): Promise<AdminServer> {

@@ -8,6 +8,7 @@ import { ConfigError, loadConfig } from "./config/load.js";
 import { Lab, labOptionsFromConfig } from "./lab/index.js";
 import { renderBanner, resolveLogFormat } from "./observability/console.js";
 import { createLogger } from "./observability/logger.js";
+import { installProcessGuard } from "./observability/process-guard.js";
 import { PairgateProxy } from "./proxy.js";
 import { removePidFile, writePidFile } from "./replication/pidfile.js";
 
@@ -46,6 +47,8 @@ export function registerStartCommand(program: Command): void {
         await new Lab(labOptions).up();
       }
       const proxy = new PairgateProxy(config, logger);
+      // An error no owner handled is logged and counted, not the end of every session (issue 20).
+      installProcessGuard(logger, (kind) => proxy.metrics.unhandledError(kind));
       await proxy.start();
       if (format === "pretty" && proxy.address) {
         process.stdout.write(

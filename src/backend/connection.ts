@@ -13,6 +13,7 @@ import { readFileSync } from "node:fs";
 import { connect as netConnect, type Socket } from "node:net";
 import { type TLSSocket, connect as tlsConnect } from "node:tls";
 import { ReadChannel } from "../net/read-channel.js";
+import { lastSocketError, ownErrors } from "../net/socket-errors.js";
 import { WriteChannel } from "../net/write-channel.js";
 import {
   CACHING_SHA2_PASSWORD,
@@ -29,6 +30,7 @@ import {
 import {
   CLIENT_CONNECT_ATTRS,
   CLIENT_CONNECT_WITH_DB,
+  CLIENT_LONG_PASSWORD,
   CLIENT_PLUGIN_AUTH,
   CLIENT_PROTOCOL_41,
   CLIENT_SECURE_CONNECTION,
@@ -74,6 +76,8 @@ export interface BackendLogin {
   /** Capabilities the client negotiated with pairgate: the backend gets the same where it can. */
   capabilities: number;
   connectAttrs: Buffer | null;
+  /** MariaDB extended capabilities the client negotiated with pairgate (bulk, extended metadata). */
+  mariadbCapabilities?: number;
 }
 
 type BackendErrorCode = Extract<ErrorCode, `PAIRGATE_BACKEND_${string}`>;
@@ -90,6 +94,23 @@ export class BackendError extends PairgateError {
 }
 
 const MAX_BACKEND_PACKET = 1 << 30;
+
+/** What a server's greeting announced that pairgate's own greeting repeats (issue 20). */
+export interface ServerGreeting {
+  collation: number;
+  statusFlags: number;
+  capabilities: number;
+  mariadbCapabilities: number;
+}
+
+/** The last greeting each server (host:port) sent, from any login of this process. */
+const greetings = new Map<string, ServerGreeting>();
+
+/** The greeting `target` sent at the last login to it, or null before the first. */
+export function serverGreetingOf(target: { host: string; port: number }): ServerGreeting | null {
+  return greetings.get(`${target.host}:${target.port}`) ?? null;
+}
+
 export class BackendConnection {
   /** Only this class and the session's backend slot (through the methods below) touch the socket. */
   private readonly socket: Socket;
@@ -121,6 +142,7 @@ export class BackendConnection {
     this.connectionId = hs.connectionId;
     this.capabilities = caps;
     this.status = status;
+    ownErrors(socket);
     socket.once("close", () => {
       this.closed = true;
     });
@@ -149,6 +171,13 @@ export class BackendConnection {
     try {
       const result = await handshake(socket, reader, target, login);
       clearTimeout(timer);
+      const { collation, statusFlags, capabilities, mariadbCapabilities } = result.hs;
+      greetings.set(`${target.host}:${target.port}`, {
+        collation,
+        statusFlags,
+        capabilities,
+        mariadbCapabilities,
+      });
       reader.detach();
       result.socket.setNoDelay(true);
       result.socket.setKeepAlive(true, 10_000);
@@ -258,6 +287,11 @@ export class BackendConnection {
 
   private exchange(payload: Buffer, scanner: ResponseScanner): Promise<Buffer> {
     return new Promise((resolve, reject) => {
+      // A connection already closed sends no 'close' any more: waiting for one would hang.
+      if (this.closed || this.socket.destroyed) {
+        reject(new BackendError(`${this.role} closed the connection`, "PAIRGATE_BACKEND_LOST", this.role));
+        return;
+      }
       const chunks: Buffer[] = [];
       const previous = this.channel.handler;
       const onData = (chunk: Buffer) => {
@@ -269,7 +303,14 @@ export class BackendConnection {
       };
       const onClose = () => {
         cleanup();
-        reject(new BackendError(`${this.role} closed the connection`, "PAIRGATE_BACKEND_LOST", this.role));
+        const why = lastSocketError(this.socket);
+        reject(
+          new BackendError(
+            `${this.role} closed the connection${why ? ` (${why.code ?? why.message})` : ""}`,
+            "PAIRGATE_BACKEND_LOST",
+            this.role,
+          ),
+        );
       };
       const cleanup = () => {
         this.channel.handler = previous;
@@ -388,6 +429,7 @@ function connectSocket(
       noDelay: true,
       ...(channel ? { onread: channel.onread } : {}),
     });
+    ownErrors(socket); // for its whole life: the listeners below come and go
     const timer = setTimeout(() => {
       socket.destroy();
       reject(
@@ -398,12 +440,7 @@ function connectSocket(
         ),
       );
     }, timeoutMs);
-    socket.once("connect", () => {
-      clearTimeout(timer);
-      socket.removeAllListeners("error");
-      resolve(socket);
-    });
-    socket.once("error", (e: NodeJS.ErrnoException) => {
+    const onError = (e: NodeJS.ErrnoException) => {
       clearTimeout(timer);
       reject(
         new BackendError(
@@ -412,6 +449,12 @@ function connectSocket(
           target.role,
         ),
       );
+    };
+    socket.once("error", onError);
+    socket.once("connect", () => {
+      clearTimeout(timer);
+      socket.off("error", onError);
+      resolve(socket);
     });
   });
 }
@@ -550,7 +593,9 @@ async function handshake(
         database: login.database,
         authPlugin: plugin,
         connectAttrs: login.connectAttrs,
-        mariadbCapabilities: 0,
+        // Read by a MariaDB server only when bit 0 (CLIENT_MYSQL) is clear, as a MariaDB client sends it.
+        mariadbCapabilities:
+          caps & CLIENT_LONG_PASSWORD ? 0 : (login.mariadbCapabilities ?? 0) & hs.mariadbCapabilities,
       }),
       seq++,
     ),
@@ -603,15 +648,16 @@ function upgradeTls(socket: Socket, target: BackendTarget): Promise<TLSSocket> {
       rejectUnauthorized: target.tls?.rejectUnauthorized ?? true,
       // The lab certificate names 127.0.0.1/localhost; an IP needs checkServerIdentity's default.
     });
-    s.once("secureConnect", () => {
-      s.removeAllListeners("error");
-      resolve(s);
-    });
-    s.once("error", (e) =>
+    ownErrors(s, socket);
+    const onError = (e: Error) =>
       reject(
         new BackendError(`TLS to ${target.role} failed: ${e.message}`, "PAIRGATE_BACKEND_TLS", target.role),
-      ),
-    );
+      );
+    s.once("error", onError);
+    s.once("secureConnect", () => {
+      s.off("error", onError);
+      resolve(s);
+    });
   });
 }
 

@@ -10,6 +10,7 @@
 import type { Socket } from "node:net";
 import { type SecureContext, TLSSocket } from "node:tls";
 import type { AccountStore } from "../accounts/store.js";
+import { ownErrors } from "../net/socket-errors.js";
 import {
   type CACHING_SHA2_PASSWORD,
   type Credential,
@@ -17,13 +18,16 @@ import {
   newScramble,
 } from "../protocol/auth.js";
 import {
+  CLIENT_LONG_PASSWORD,
   CLIENT_PLUGIN_AUTH,
+  CLIENT_SESSION_TRACK,
   CLIENT_SSL,
   DEFAULT_COLLATION_ID,
   ER_HANDSHAKE_ERROR,
   ER_HOST_IS_BLOCKED,
   ER_NET_PACKETS_OUT_OF_ORDER,
   ER_SECURE_TRANSPORT_REQUIRED,
+  PASSED_MARIADB_CAPABILITIES,
   PROXY_CAPABILITIES,
   SERVER_STATUS_AUTOCOMMIT,
 } from "../protocol/constants.js";
@@ -54,6 +58,18 @@ export interface FrontendAuthOptions {
   authPlugin: typeof NATIVE_PASSWORD | typeof CACHING_SHA2_PASSWORD;
   /** Login throttling: a message when `username` may not try from this address now (ERR 1129), else null. */
   blockedUser?(username: string): string | null;
+  /**
+   * What the serving backend's own greeting announced (null before pairgate's first login to it):
+   * its collation and status flags are repeated as they are — connectors trust the greeting's
+   * collation and skip their SET NAMES when it matches — and CLIENT_SESSION_TRACK is offered when
+   * the backend offers it.
+   */
+  backend?: {
+    collation: number;
+    statusFlags: number;
+    capabilities: number;
+    mariadbCapabilities?: number;
+  } | null;
 }
 
 export interface AuthenticatedClient {
@@ -67,6 +83,10 @@ export interface AuthenticatedClient {
   /** Sequence id for the packet that ends the connection phase (OK or ERR). */
   nextSeq: number;
   tls: boolean;
+  /** The greeting's scramble: COM_CHANGE_USER answers are checked against it, as the server does. */
+  scramble: Buffer;
+  /** MariaDB extended capabilities agreed on (bulk execute, extended metadata), 0 for other clients. */
+  mariadbCapabilities: number;
 }
 
 /** Login refused or malformed: `errPacket` has already been sent (or the socket is gone). */
@@ -133,7 +153,17 @@ export async function authenticateClient(
   };
   listen(socket);
   const scramble = newScramble();
-  const offered = PROXY_CAPABILITIES | (opts.tls ? CLIENT_SSL : 0);
+  const backend = opts.backend ?? null;
+  // A MariaDB backend clears bit 0 (CLIENT_MYSQL) and announces extended capabilities in the
+  // reserved bytes: pairgate does the same with those it relays (bulk execute, extended metadata).
+  const mariadb = backend !== null && !(backend.capabilities & CLIENT_LONG_PASSWORD);
+  const offeredMariadb = mariadb ? (backend.mariadbCapabilities ?? 0) & PASSED_MARIADB_CAPABILITIES : 0;
+  const offered =
+    ((PROXY_CAPABILITIES |
+      (opts.tls ? CLIENT_SSL : 0) |
+      ((backend?.capabilities ?? 0) & CLIENT_SESSION_TRACK)) &
+      ~(mariadb ? CLIENT_LONG_PASSWORD : 0)) >>>
+    0;
   socket.write(
     framePayload(
       encodeHandshakeV10({
@@ -142,10 +172,10 @@ export async function authenticateClient(
         connectionId: opts.connectionId,
         scramble,
         capabilities: offered,
-        collation: DEFAULT_COLLATION_ID,
-        statusFlags: SERVER_STATUS_AUTOCOMMIT,
+        collation: backend?.collation || DEFAULT_COLLATION_ID,
+        statusFlags: backend ? backend.statusFlags : SERVER_STATUS_AUTOCOMMIT,
         authPlugin: opts.authPlugin,
-        mariadbCapabilities: 0,
+        mariadbCapabilities: offeredMariadb,
       }),
       0,
     ),
@@ -266,7 +296,19 @@ export async function authenticateClient(
       throw fail(auth.seq, auth.errno, auth.sqlState, auth.message, "PAIRGATE_AUTH_DENIED", username);
     const { password, seq } = auth;
     if (queue.leftover() > 0) throw new ProtocolError("client sent data before the login finished");
-    return { socket, response, capabilities, username, password, nextSeq: seq, tls: isTls };
+    const mariadbCapabilities =
+      response.capabilities & CLIENT_LONG_PASSWORD ? 0 : response.mariadbCapabilities & offeredMariadb;
+    return {
+      socket,
+      response,
+      capabilities,
+      username,
+      password,
+      nextSeq: seq,
+      tls: isTls,
+      scramble,
+      mariadbCapabilities,
+    };
   } catch (e) {
     if (e instanceof HandshakeError) throw e;
     // Bytes that are no login at all (garbage, a packet over the login limit, data sent early):
@@ -289,6 +331,9 @@ export async function authenticateClient(
 function upgradeToTls(socket: Socket, context: SecureContext): Promise<TLSSocket> {
   return new Promise((resolve, reject) => {
     const tls = new TLSSocket(socket, { isServer: true, secureContext: context });
+    // For its whole life, not only the upgrade: the session attaches its own listener only once
+    // the backend login is done, and a client may reset the connection before (issue 20's crash).
+    ownErrors(tls, socket);
     const onError = (e: Error) =>
       reject(new HandshakeError(`TLS handshake failed: ${e.message}`, "PAIRGATE_HANDSHAKE", null));
     tls.once("error", onError);

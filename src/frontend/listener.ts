@@ -5,6 +5,7 @@
 import { createServer, type Server, type Socket } from "node:net";
 import type { SecureContext } from "node:tls";
 import type { AccountStore } from "../accounts/store.js";
+import { ownErrors } from "../net/socket-errors.js";
 import type { Logger } from "../observability/logger.js";
 import { ER_CON_COUNT_ERROR, ER_HANDSHAKE_ERROR, ER_HOST_IS_BLOCKED } from "../protocol/constants.js";
 import { encodeErr } from "../protocol/messages.js";
@@ -23,6 +24,13 @@ export interface ListenerOptions {
   accounts?(): AccountStore | null;
   tls(): { context: SecureContext; require: boolean } | null;
   serverVersion(): string;
+  /** The serving backend's greeting (collation, status flags, capabilities), or null when unknown. */
+  backendGreeting?(): {
+    collation: number;
+    statusFlags: number;
+    capabilities: number;
+    mariadbCapabilities: number;
+  } | null;
   authPlugin(): "mysql_native_password" | "caching_sha2_password";
   /** Users that completed a caching_sha2_password full authentication (shared with COM_CHANGE_USER). */
   sha2Cache: Set<string>;
@@ -88,7 +96,7 @@ export class ClientListener {
 
   private accept(socket: Socket): void {
     const address = socket.remoteAddress?.replace(/^::ffff:/, "") ?? "unknown";
-    socket.on("error", () => {}); // errors surface as 'close'; a reset client must not crash us
+    ownErrors(socket); // errors surface as 'close'; a reset client must not crash us
     if (!this.accepting) {
       socket.destroy();
       return;
@@ -161,6 +169,7 @@ export class ClientListener {
         this.opts.onThrottled?.(address);
         return `Host '${address}' is blocked for this user because of many failed logins; pairgate accepts it again in ${Math.ceil(ms / 1000)} s (listen.loginThrottle)`;
       },
+      backend: this.opts.backendGreeting?.() ?? null,
     }).then(
       (client) => {
         clearTimeout(timer);

@@ -179,6 +179,7 @@ export class Metrics {
   private readonly auditJournalOpen: Gauge;
   private readonly auditLastDelivery: Gauge;
   private readonly configReloads: Counter<"result">;
+  private readonly unhandledErrors: Counter<"kind">;
   private auditSource: AuditMetricsSource | null = null;
 
   private detachTopology: (() => void) | null = null;
@@ -536,6 +537,12 @@ export class Metrics {
         for (const role of ROLES) this.set({ role }, source === role ? 1 : 0);
       },
     });
+    this.unhandledErrors = new Counter({
+      name: "pairgate_unhandled_errors_total",
+      help: "Errors no part of pairgate handled, caught by the process guard (kind: exception, rejection); each is a bug, logged with its stack.",
+      labelNames: ["kind"],
+      registers: reg,
+    });
 
     // Every label set exists from the start, so rate() and alerts see zeros, not absences.
     for (const role of ROLES) {
@@ -556,6 +563,7 @@ export class Metrics {
     this.auditJournalOpen.set(1);
     this.auditLastDelivery.set(0);
     for (const result of ["ok", "invalid", "error"]) this.configReloads.inc({ result }, 0);
+    for (const kind of ["exception", "rejection"]) this.unhandledErrors.inc({ kind }, 0);
     for (const result of ["caught_up", "timed_out"]) this.catchUps.inc({ result }, 0);
     this.ackMissingTotal.inc(0);
   }
@@ -615,6 +623,11 @@ export class Metrics {
 
   configReload(result: ConfigReloadResult): void {
     this.configReloads.inc({ result });
+  }
+
+  /** An error escaped every owner and was caught by the process guard (process-guard.ts). */
+  unhandledError(kind: "exception" | "rejection"): void {
+    this.unhandledErrors.inc({ kind });
   }
 
   /** The audit journal's figures, read when Prometheus scrapes. */

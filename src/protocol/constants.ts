@@ -100,6 +100,15 @@ export const COM_BINLOG_DUMP = 0x12;
 export const COM_STMT_PREPARE = 0x16;
 export const COM_STMT_EXECUTE = 0x17;
 export const COM_STMT_SEND_LONG_DATA = 0x18;
+/** MariaDB: one prepared statement executed for many parameter rows (MARIADB_CLIENT_STMT_BULK_OPERATIONS). */
+export const COM_STMT_BULK_EXECUTE = 0xfa;
+
+/** MariaDB extended capabilities (the greeting's and the response's reserved bytes, when bit 0 is clear). */
+export const MARIADB_CLIENT_STMT_BULK_OPERATIONS = 0x4;
+export const MARIADB_CLIENT_EXTENDED_METADATA = 0x8;
+/** The extended capabilities pairgate passes through: it relays both byte for byte and routes bulk like EXECUTE. */
+export const PASSED_MARIADB_CAPABILITIES =
+  MARIADB_CLIENT_STMT_BULK_OPERATIONS | MARIADB_CLIENT_EXTENDED_METADATA;
 export const COM_STMT_CLOSE = 0x19;
 export const COM_STMT_RESET = 0x1a;
 export const COM_SET_OPTION = 0x1b;
@@ -126,6 +135,7 @@ export const ER_HOST_IS_BLOCKED = 1129; // HY000 Host is blocked because of many
 export const ER_HANDSHAKE_ERROR = 1043; // 08S01 Bad handshake
 export const ER_ACCESS_DENIED_ERROR = 1045; // 28000
 export const ER_UNKNOWN_COM_ERROR = 1047; // 08S01
+export const ER_NO_SUCH_THREAD = 1094; // HY000 Unknown thread id: %lu
 export const ER_NOT_SUPPORTED_AUTH_MODE = 1251; // 08004
 export const ER_NET_PACKET_TOO_LARGE = 1153; // 08S01
 export const ER_NET_PACKETS_OUT_OF_ORDER = 1156; // 08S01

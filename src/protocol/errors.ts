@@ -17,6 +17,7 @@ import {
   ER_NET_PACKET_TOO_LARGE,
   ER_NET_PACKETS_OUT_OF_ORDER,
   ER_NET_READ_INTERRUPTED,
+  ER_NO_SUCH_THREAD,
   ER_OPTION_PREVENTS_STATEMENT,
   ER_SECURE_TRANSPORT_REQUIRED,
   ER_SERVER_SHUTDOWN,
@@ -56,6 +57,10 @@ export const ERROR_CODES = {
   PAIRGATE_DOWN: { errno: CR_CONN_HOST_ERROR, sqlState: "HY000" },
   PAIRGATE_TRANSACTION_LOST: { errno: ER_CONNECTION_KILLED, sqlState: "70100" },
   PAIRGATE_STATEMENT_LOST: { errno: ER_CONNECTION_KILLED, sqlState: "70100" },
+  /** KILL of a session id that is not one of the caller's user's sessions (the server's 1094). */
+  PAIRGATE_UNKNOWN_THREAD: { errno: ER_NO_SUCH_THREAD, sqlState: "HY000" },
+  /** KILL CONNECTION of the caller's own session. */
+  PAIRGATE_KILLED: { errno: ER_CONNECTION_KILLED, sqlState: "70100" },
   PAIRGATE_SESSION_PINNED: { errno: CR_CONN_HOST_ERROR, sqlState: "HY000" },
   /** A prepared statement cannot be prepared again under the dialect it was prepared in (issue 19). */
   PAIRGATE_STATEMENT_DIALECT: { errno: ER_NEED_REPREPARE, sqlState: "HY000" },

@@ -203,7 +203,11 @@ export class ResponseScanner {
           this.endWithStatus(okStatusAt(b, off));
         } else if (first === ERR_HEADER) {
           this.fail(b, off, len);
-        } else if (first === LOCAL_INFILE_HEADER && this.kind === ResponseKind.Query) {
+        } else if (
+          first === LOCAL_INFILE_HEADER &&
+          (this.kind === ResponseKind.Query || this.kind === ResponseKind.Execute)
+        ) {
+          // Also for a prepared LOAD DATA LOCAL (COM_STMT_EXECUTE): it hung here (issue 20).
           this.phase = Phase.LocalInfile;
           this.awaitingClientData = true;
         } else if (first === EOF_HEADER && len < 9) {

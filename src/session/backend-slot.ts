@@ -91,6 +91,11 @@ export class BackendSlot implements TrackSink {
     return this.conn && !this.conn.closed ? this.conn.role : null;
   }
 
+  /** The id of the backend connection serving the session now (KILL maps to it), or null. */
+  get connectionId(): number | null {
+    return this.conn && !this.conn.closed ? this.conn.connectionId : null;
+  }
+
   get inTransaction(): boolean {
     return (this.status & SERVER_STATUS_IN_TRANS) !== 0;
   }
@@ -428,6 +433,7 @@ export class BackendSlot implements TrackSink {
           // Session state tracking on every hop: each OK then names what the statement changed.
           capabilities: who.capabilities | CLIENT_SESSION_TRACK,
           connectAttrs: who.connectAttrs,
+          mariadbCapabilities: who.mariadbCapabilities,
         },
         this.ctx.connectTimeoutMs,
       );

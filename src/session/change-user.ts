@@ -5,6 +5,7 @@
  * https://dev.mysql.com/doc/dev/mysql-server/latest/page_protocol_com_change_user.html
  */
 import { authenticate } from "../frontend/authenticate.js";
+import { NATIVE_PASSWORD } from "../protocol/auth.js";
 import { SERVER_STATUS_AUTOCOMMIT } from "../protocol/constants.js";
 import { ServerError } from "../protocol/errors.js";
 import type { Packet } from "../protocol/framer.js";
@@ -23,7 +24,16 @@ export async function changeUser(h: SessionHandler, p: Packet): Promise<void> {
       { write: (payload, seq) => loop.write(framePayload(payload, seq)), next: () => loop.nextPacket() },
       {
         username: request.username,
-        answer: null, // whatever the client used, ask again with a fresh scramble we know
+        // The client's token is over the greeting's scramble, as with the server (which keeps one
+        // scramble per connection): checked as it is when the client used the plugin pairgate asks
+        // for (listen.authPlugin), else the client is asked again (auth switch) over the same
+        // scramble. Connector/C answers an auth switch during COM_CHANGE_USER with a token over the
+        // old scramble whatever the switch carried: a fresh one there was its 1045 (issue 20).
+        answer: h.scramble
+          ? (request.authPlugin ?? NATIVE_PASSWORD) === ctx.authPlugin()
+            ? { plugin: ctx.authPlugin(), token: request.authResponse, scramble: h.scramble }
+            : { plugin: "", token: Buffer.alloc(0), scramble: h.scramble }
+          : null,
         seq: 1,
         secure: h.tls(),
         plugin: ctx.authPlugin(),

@@ -9,6 +9,7 @@ import type { Logger } from "../observability/logger.js";
 import type { Classification } from "../sql/index.js";
 import type { SessionAudit } from "./audit-gate.js";
 import type { LoopLimits } from "./command-loop.js";
+import type { KillRegistry } from "./kill.js";
 import type { SlotContext } from "./slot-types.js";
 
 export interface SessionContext extends SlotContext, LoopLimits {
@@ -28,6 +29,8 @@ export interface SessionContext extends SlotContext, LoopLimits {
   maxLexedStatement: number;
   /** `maxPreparedStatements`: open prepared statements per session. */
   maxPreparedStatements: number;
+  /** pairgate's sessions by id, for KILL (kill.ts); absent: every KILL gets 1094. */
+  sessions?: KillRegistry;
 }
 
 /** Counters and timings; implemented by observability, called with plain numbers only. */

@@ -11,24 +11,27 @@
  */
 
 import { mayChangeAccounts } from "../accounts/statements.js";
-import type { Role } from "../backend/connection.js";
+import { BackendConnection, type Role } from "../backend/connection.js";
 import type { Logger } from "../observability/logger.js";
 import {
   COM_CHANGE_USER,
   COM_FIELD_LIST,
   COM_INIT_DB,
   COM_PING,
+  COM_PROCESS_KILL,
   COM_QUERY,
   COM_QUIT,
   COM_RESET_CONNECTION,
   COM_SET_OPTION,
   COM_STATISTICS,
+  COM_STMT_BULK_EXECUTE,
   COM_STMT_CLOSE,
   COM_STMT_EXECUTE,
   COM_STMT_FETCH,
   COM_STMT_PREPARE,
   COM_STMT_RESET,
   COM_STMT_SEND_LONG_DATA,
+  MARIADB_CLIENT_STMT_BULK_OPERATIONS,
 } from "../protocol/constants.js";
 import { PairgateError } from "../protocol/errors.js";
 import type { Packet } from "../protocol/framer.js";
@@ -56,6 +59,15 @@ import { waitForCatchUp } from "./catch-up.js";
 import { changeUser } from "./change-user.js";
 import type { CommandHandler, CommandLoop } from "./command-loop.js";
 import type { SessionContext } from "./context.js";
+import {
+  answerKill,
+  type KillRequest,
+  mightBeKill,
+  parseKill,
+  processKillRequest,
+  queryPayload,
+  rewriteConnectionId,
+} from "./kill.js";
 import { commandLost, refuseGuarded, refuseRouted } from "./refusals.js";
 import type { Inflight, SlotEvents, SlotIdentity } from "./slot-types.js";
 import { StatementContext } from "./statement-context.js";
@@ -67,6 +79,19 @@ const NOT_KEPT = Buffer.alloc(0);
 /** The statement text of a COM_QUERY split over wire packets: each packet past its header, the first past the command byte. */
 function textOfParts(parts: readonly Buffer[]): { bytes: Buffer; start: number }[] {
   return parts.map((bytes, i) => ({ bytes, start: i === 0 ? 5 : 4 }));
+}
+
+/** `p` with another payload (CONNECTION_ID() answered as pairgate's id): framed anew when sent. */
+function rewritten(p: Packet, payload: Buffer): Packet {
+  return {
+    seq: p.seq,
+    lastSeq: p.lastSeq,
+    payload,
+    length: payload.length,
+    first: payload[0] ?? -1,
+    raw: null,
+    rawParts: null,
+  };
 }
 
 /** One client command, as decoded for routing. */
@@ -89,6 +114,10 @@ export interface Command {
 
 export class SessionHandler implements CommandHandler, SlotEvents {
   readonly startedAt = Date.now();
+  /** pairgate's id of this session (the greeting's; what KILL and CONNECTION_ID() mean). */
+  sessionId = 0;
+  /** The scramble of the connection's greeting (change-user.ts); null: a fresh one is sent. */
+  scramble: Buffer | null = null;
   /** A transaction was lost while no command ran: the next command is told so. */
   private transactionLost = false;
   /** How statements are read: dialect, HANDLER handles, default schema (statement-context.ts). */
@@ -137,14 +166,28 @@ export class SessionHandler implements CommandHandler, SlotEvents {
           this.dispatch({ p, command, kind, c, stmt: null, prepareSql: null, sql: null, statement: "write" });
           return;
         }
-        const sql = this.reading.decode(p.payload);
+        const payload = p.payload;
+        const sql = this.reading.decode(payload);
+        if (mightBeKill(sql)) {
+          const k = parseKill(sql, this.reading.current());
+          if (k) {
+            this.kill(k);
+            return;
+          }
+        }
         const c = this.classify(sql);
+        // The session's id is pairgate's, not the backend connection's (kill.ts).
+        const ownId = rewriteConnectionId(sql, this.sessionId, this.reading.current());
+        const sent =
+          ownId !== null && Buffer.byteLength(sql, "utf8") === payload.length - 1
+            ? rewritten(p, queryPayload(ownId))
+            : p;
         // A read but for the routines it calls runs on the secondary only under its server-side guard.
         const statement = c.readExceptRoutines
           ? statementClassOf(c, this.reading.readProof())
           : statementClassOf(c);
         this.dispatch({
-          p,
+          p: sent,
           command,
           kind: ResponseKind.Query,
           c,
@@ -169,9 +212,23 @@ export class SessionHandler implements CommandHandler, SlotEvents {
         }
         const prepareSql = this.reading.decode(p.payload);
         const kind = ResponseKind.Prepare;
-        this.dispatch({ p, command, kind, c: null, stmt: null, prepareSql, sql: null, statement: "none" });
+        // A prepare changes no data: routed as a probe, so one lost with the primary is retried
+        // where reads go now, like an autocommit read (issue 20: a prepared read at a kill got 1927).
+        this.dispatch({ p, command, kind, c: null, stmt: null, prepareSql, sql: null, statement: "probe" });
         return;
       }
+      case COM_STMT_BULK_EXECUTE:
+        // Only for a client that negotiated it (MariaDB's bulk capability); to others an unknown command.
+        if (!((this.who.mariadbCapabilities ?? 0) & MARIADB_CLIENT_STMT_BULK_OPERATIONS)) {
+          this.loop.refuse(
+            1,
+            "PAIRGATE_UNKNOWN_COMMAND",
+            "Unknown command 0xfa: bulk operations were not negotiated",
+          );
+          return;
+        }
+        this.statementCommand(p, command);
+        return;
       case COM_STMT_EXECUTE:
       case COM_STMT_FETCH:
       case COM_STMT_SEND_LONG_DATA:
@@ -193,6 +250,13 @@ export class SessionHandler implements CommandHandler, SlotEvents {
       case COM_CHANGE_USER:
         void changeUser(this, p);
         return;
+      case COM_PROCESS_KILL: {
+        const k = processKillRequest(p.payload);
+        if (k) this.kill(k);
+        else
+          this.loop.refuse(1, "PAIRGATE_PROTOCOL", "Malformed communication packet: connection id missing");
+        return;
+      }
       default:
         this.loop.refuse(
           1,
@@ -200,6 +264,25 @@ export class SessionHandler implements CommandHandler, SlotEvents {
           `Unknown command 0x${command.toString(16).padStart(2, "0")}: pairgate does not relay this command`,
         );
     }
+  }
+
+  /** KILL and COM_PROCESS_KILL name pairgate's session ids: mapped or refused in kill.ts. */
+  private kill(k: KillRequest): void {
+    const { ctx, who } = this;
+    answerKill(this, k, ctx.sessions ?? { find: () => null }, (role) =>
+      BackendConnection.open(
+        ctx.target(role),
+        {
+          username: who.username,
+          password: who.password,
+          database: null,
+          collation: who.state.collation,
+          capabilities: 0,
+          connectAttrs: null,
+        },
+        ctx.connectTimeoutMs,
+      ),
+    );
   }
 
   /**
@@ -245,7 +328,7 @@ export class SessionHandler implements CommandHandler, SlotEvents {
     }
     const kind = statementResponseKind(command);
     const statement =
-      command !== COM_STMT_EXECUTE
+      command !== COM_STMT_EXECUTE && command !== COM_STMT_BULK_EXECUTE // bulk: routed, refused and audited like EXECUTE
         ? "none"
         : stmt.readExceptRoutines
           ? preparedClassOf(stmt.kind, stmt.lockingRead, true, this.reading.readProof())
@@ -322,7 +405,8 @@ export class SessionHandler implements CommandHandler, SlotEvents {
     }
     const audit = this.audit;
     // EXECUTE: the classification and dialect of the prepare, never the text re-read now (issue 19).
-    const sql = command === COM_QUERY ? cmd.sql : command === COM_STMT_EXECUTE ? stmt!.sql : null;
+    const executes = command === COM_STMT_EXECUTE || command === COM_STMT_BULK_EXECUTE;
+    const sql = command === COM_QUERY ? cmd.sql : executes ? stmt!.sql : null;
     const gate = !audit.enabled
       ? null
       : cmd.c === BIG_STATEMENT
@@ -332,7 +416,7 @@ export class SessionHandler implements CommandHandler, SlotEvents {
           : audit.gate(
               sql,
               role,
-              command === COM_STMT_EXECUTE
+              executes
                 ? this.reading.auditContext(stmt!.classification, stmt!.dialect)
                 : this.reading.auditContext(cmd.c),
             );

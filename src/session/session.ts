@@ -34,6 +34,7 @@ import { BackendSlot } from "./backend-slot.js";
 import { CommandLoop } from "./command-loop.js";
 import type { SessionContext } from "./context.js";
 import { SessionHandler } from "./handler.js";
+import type { Killable } from "./kill.js";
 import type { SlotIdentity } from "./slot-types.js";
 import { StatementMap } from "./statements.js";
 
@@ -48,9 +49,13 @@ export interface SessionLogin {
   database: string | null;
   collation: number;
   connectAttrs: Buffer | null;
+  /** The greeting's scramble (COM_CHANGE_USER is checked against it, change-user.ts). */
+  scramble?: Buffer;
+  /** MariaDB extended capabilities agreed on at login. */
+  mariadbCapabilities?: number;
 }
 
-export class ClientSession implements AuditSubject {
+export class ClientSession implements AuditSubject, Killable {
   readonly id: number;
   readonly remoteAddress: string;
   private readonly loop: CommandLoop;
@@ -85,6 +90,7 @@ export class ClientSession implements AuditSubject {
       () => this.clientTls,
       log,
     );
+    this.handler.sessionId = id;
     this.slot.events = this.handler;
     this.loop.bind(this.handler);
   }
@@ -129,11 +135,13 @@ export class ClientSession implements AuditSubject {
     who.password = login.password;
     who.capabilities = login.capabilities;
     who.connectAttrs = login.connectAttrs;
+    who.mariadbCapabilities = login.mariadbCapabilities ?? 0;
     who.state = new SessionState(
       login.capabilities & CLIENT_CONNECT_WITH_DB ? login.database : null,
       login.collation,
     );
     this.handler.log = this.handler.log.child({ user: login.username });
+    if (login.scramble) this.handler.scramble = login.scramble;
     try {
       // A primary that cannot be reached is retried once after the topology's verdict (slot.login).
       await this.slot.login().catch((e: Error) => {
@@ -156,6 +164,13 @@ export class ClientSession implements AuditSubject {
     loop.start(client, this.clientTls);
     this.handler.audit.post({ operation: "login", outcome: "ok", backend: this.slot.role });
     return true;
+  }
+
+  /** The backend connection serving this session now (KILL maps to it). */
+  backendConnection(): { role: Role; connectionId: number } | null {
+    const role = this.slot.role;
+    const connectionId = this.slot.connectionId;
+    return role && connectionId !== null ? { role, connectionId } : null;
   }
 
   /** The pair changed mode: a statement in flight on a backend that left service is answered now. */

@@ -49,6 +49,8 @@ export interface SlotIdentity {
   capabilities: number;
   connectAttrs: Buffer | null;
   state: SessionState;
+  /** MariaDB extended capabilities the client negotiated (bulk, extended metadata); absent: none. */
+  mariadbCapabilities?: number;
 }
 
 /** What the slot needs from the proxy (a part of SessionContext). */

@@ -3,7 +3,12 @@
  * for the life of the session, whatever backend serves it; the backend's id (valid on one backend
  * connection, its "generation") is swapped in on the way out.
  */
-import { COM_STMT_EXECUTE, COM_STMT_FETCH, COM_STMT_RESET } from "../protocol/constants.js";
+import {
+  COM_STMT_BULK_EXECUTE,
+  COM_STMT_EXECUTE,
+  COM_STMT_FETCH,
+  COM_STMT_RESET,
+} from "../protocol/constants.js";
 import type { Packet } from "../protocol/framer.js";
 import { frameWithStatementId, patchStatementId, setPrepareOkStatementId } from "../protocol/messages.js";
 import { framePayload } from "../protocol/packet.js";
@@ -45,9 +50,11 @@ export class StatementMap {
     const name =
       command === COM_STMT_EXECUTE
         ? "mysqld_stmt_execute"
-        : command === COM_STMT_FETCH
-          ? "mysqld_stmt_fetch"
-          : "mysqld_stmt_reset";
+        : command === COM_STMT_BULK_EXECUTE
+          ? "mysqld_stmt_bulk_execute"
+          : command === COM_STMT_FETCH
+            ? "mysqld_stmt_fetch"
+            : "mysqld_stmt_reset";
     return `Unknown prepared statement handler (${this.clientIdOf(payload)}) given to ${name}`;
   }
 
@@ -112,7 +119,7 @@ export class StatementMap {
 
 /** How the response to a COM_STMT_* command is shaped; null when it has none (SEND_LONG_DATA, CLOSE). */
 export function statementResponseKind(command: number): ResponseKind | null {
-  if (command === COM_STMT_EXECUTE) return ResponseKind.Execute;
+  if (command === COM_STMT_EXECUTE || command === COM_STMT_BULK_EXECUTE) return ResponseKind.Execute;
   if (command === COM_STMT_FETCH) return ResponseKind.Fetch;
   if (command === COM_STMT_RESET) return ResponseKind.Single;
   return null;

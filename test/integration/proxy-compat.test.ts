@@ -489,7 +489,8 @@ test("COM_FIELD_LIST and COM_STATISTICS", async () => {
 test("an unknown command byte gets an ERR (never a hang) and the session keeps working", async () => {
   const c = await login();
   try {
-    for (const byte of [0x1d, 0xee, 0x08, 0x0c, 0x12, 0xfa, 0x00, 0x0b]) {
+    // (0x0c, COM_PROCESS_KILL, is answered by pairgate since issue 20: test/integration/kill.test.ts.)
+    for (const byte of [0x1d, 0xee, 0x08, 0x12, 0xfa, 0x00, 0x0b]) {
       const p = await c.command(Buffer.from([byte, 1, 2, 3]), 5000);
       assert.ok(isErr(p), `command 0x${byte.toString(16)} answered with an ERR`);
       const e = errOf(p);

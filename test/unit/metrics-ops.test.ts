@@ -73,6 +73,7 @@ test("the rules cover the operator's list of alerts", () => {
     "PairgateReplicationNotLossless",
     "PairgateAcknowledgedWritesMissing",
     "PairgatePrimaryFenced",
+    "PairgateUnhandledError",
   ]) {
     assert.match(text, `alert: ${name}\n`);
   }
