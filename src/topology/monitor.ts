@@ -17,12 +17,13 @@
  */
 import { EventEmitter } from "node:events";
 import { sameEndpoint } from "../config/endpoint.js";
-import type { BackendConfig, Config } from "../config/load.js";
+import type { BackendConfig } from "../config/load.js";
 import type { Logger } from "../observability/logger.js";
+import { CatchUpRunner } from "./catch-up-runner.js";
 import { CheckLoop, type CheckOutcome } from "./check-loop.js";
 import { describeError } from "./describe-error.js";
+import { logEffect } from "./effect-log.js";
 import { FenceWatch } from "./fence-watch.js";
-import { HealthNotes } from "./health-notes.js";
 import { LosslessWatch } from "./lossless-watch.js";
 import {
   type Effect,
@@ -33,111 +34,26 @@ import {
   readRoleOf,
   step,
 } from "./machine.js";
-import { isTimeout, Probe, type ProbeLike, type ProbeTimeouts } from "./probe.js";
-import { CatchUp, type CatchUpDriver, type CatchUpReport } from "./secondary-catch-up.js";
-import { SqlCatchUpDriver } from "./secondary-catch-up-driver.js";
-import type {
-  BackendHealth,
-  FenceStatus,
-  LosslessStatus,
-  Mode,
-  PairStatus,
-  Role,
-  Transition,
-} from "./types.js";
+import {
+  DEFAULT_FAILOVER,
+  type FailoverConfig,
+  type MonitorConfig,
+  type TopologyEvents,
+  type TopologyOptions,
+} from "./options.js";
+import { isTimeout, Probe } from "./probe.js";
+import { BackendReadings } from "./readings.js";
+import type { Mode, PairStatus, Role, Transition } from "./types.js";
 
-export type MonitorConfig = Config["monitor"];
-export type FailoverConfig = Config["failover"];
-
-const DEFAULT_FAILOVER: FailoverConfig = {
-  readConsistency: "caught_up",
-  catchUpTimeoutMs: 5000,
-  verdictTimeoutMs: 2000,
-};
-
-export interface TopologyOptions {
-  primary: BackendConfig;
-  secondary: BackendConfig;
-  monitor: MonitorConfig;
-  /** Catch-up at a failover (default: caught_up, 5 s). */
-  failover?: FailoverConfig;
-  /** The root logger: the monitor binds `part: "topology"` itself. */
-  logger: Logger;
-  /** Spacing of the `rise` confirmation checks once a down backend answers. Default min(50, intervalMs). */
-  confirmIntervalMs?: number;
-  /** Relative TLS file paths resolve against this folder (the config's). */
-  baseDir?: string;
-  /**
-   * Where the highest promotion epoch seen is kept across restarts (fence-store.ts); none: in
-   * memory only (tests).
-   */
-  fenceStateFile?: string;
-  /** Tests: stand-in probes. `onLost` must be called when an idle connection dies. */
-  probeFactory?: (
-    role: Role,
-    cfg: BackendConfig,
-    timeouts: ProbeTimeouts,
-    onLost: (err: Error) => void,
-  ) => ProbeLike;
-  /** Tests: a stand-in for the catch-up's connection to the secondary. */
-  catchUpDriverFactory?: (secondary: BackendConfig) => CatchUpDriver;
-}
-
-export interface TopologyEvents {
-  transition: [Transition];
-  check: [Role, BackendHealth];
-  reconfigured: [];
-  backendDown: [Role, string];
-  backendUp: [Role, string];
-  /** The pair became lossless or stopped being so (semi-sync active or not on the primary). */
-  lossless: [LosslessStatus];
-  /** A failover's catch-up ended (caught up, timed out). */
-  catchUp: [CatchUpReport];
-  /** The fence changed: a newer promotion epoch seen, or the primary fenced / unfenced. */
-  fence: [FenceStatus];
-}
+export type { FailoverConfig, MonitorConfig, TopologyEvents, TopologyOptions } from "./options.js";
 
 const ROLES: readonly Role[] = ["primary", "secondary"];
 
 /** What the monitor keeps per backend besides its verdict (which is the machine's). */
 interface Backend {
-  role: Role;
   cfg: BackendConfig;
   checks: CheckLoop;
-  /** The published view: the last check's readings, the verdict copied in after each step. */
-  health: BackendHealth;
-  notes: HealthNotes;
-  /** The primary's @@gtid_binlog_pos at its last check, and when that check ended (epoch ms). */
-  binlogPos: string | null;
-  binlogPosAt: number | null;
-  /** When the last successful check began (the secondary's answer is at least that fresh). */
-  okCheckStartedAt: number | null;
-}
-
-function emptyHealth(role: Role, cfg: BackendConfig, now: number): BackendHealth {
-  return {
-    role,
-    host: cfg.host,
-    port: cfg.port,
-    up: false,
-    readOnly: null,
-    serverId: null,
-    version: null,
-    lastCheckAt: null,
-    lastError: null,
-    consecutiveFailures: 0,
-    consecutiveSuccesses: 0,
-    replication: null,
-    lastOkAt: null,
-    lastCheckMs: null,
-    since: now,
-    semiSync: null,
-    fence: null,
-  };
-}
-
-function copyHealth(h: BackendHealth): BackendHealth {
-  return { ...h, replication: h.replication ? { ...h.replication } : null };
+  readings: BackendReadings;
 }
 
 export class Topology extends EventEmitter<TopologyEvents> {
@@ -145,8 +61,6 @@ export class Topology extends EventEmitter<TopologyEvents> {
   private monitorCfg: MonitorConfig;
   private failoverCfg: FailoverConfig;
   private readonly confirmIntervalOverride: number | undefined;
-  private readonly baseDir: string | undefined;
-  private readonly catchUpDriverFactory: TopologyOptions["catchUpDriverFactory"];
   private readonly backends: Record<Role, Backend>;
   /** The verdicts and the mode: owned by machine.ts, replaced at each step. */
   private machine: MachineState;
@@ -154,7 +68,7 @@ export class Topology extends EventEmitter<TopologyEvents> {
   private maintenanceSince: number | null = null;
   private running = false;
   private readyWaiters: Array<() => void> = [];
-  private readonly catchUp: CatchUp;
+  private readonly catchUps: CatchUpRunner;
   private readonly fence: FenceWatch;
   private readonly lossless: LosslessWatch;
   private activity: ((role: Role) => number) | null = null;
@@ -164,19 +78,18 @@ export class Topology extends EventEmitter<TopologyEvents> {
     this.logger = opts.logger.child({ part: "topology" });
     this.monitorCfg = { ...opts.monitor };
     this.confirmIntervalOverride = opts.confirmIntervalMs;
-    this.baseDir = opts.baseDir;
     this.failoverCfg = { ...DEFAULT_FAILOVER, ...opts.failover };
-    this.catchUpDriverFactory = opts.catchUpDriverFactory;
     this.fence = new FenceWatch(opts.fenceStateFile ?? null, this.logger);
     this.lossless = new LosslessWatch(this.logger);
-    this.catchUp = new CatchUp(
-      (report) => this.onCatchUpEnd(report),
-      (err) => this.logger.warn({ err: describeError(err) }, "catch-up: cannot follow the secondary"),
+    this.catchUps = new CatchUpRunner(
+      this.logger,
+      opts.catchUpDriverFactory ??
+        CatchUpRunner.sqlDriver(() => this.monitorCfg.connectTimeoutMs, opts.baseDir),
+      (report) => this.emit("catchUp", report),
     );
     const now = Date.now();
     this.machine = initialState(now);
     const make = (role: Role, cfg: BackendConfig): Backend => ({
-      role,
       cfg,
       checks: new CheckLoop(cfg, {
         role,
@@ -184,18 +97,14 @@ export class Topology extends EventEmitter<TopologyEvents> {
         newProbe: (c) => {
           const onLost = (err: Error) => this.onConnectionLost(role, err);
           if (opts.probeFactory) return opts.probeFactory(role, c, this.monitorCfg, onLost);
-          return new Probe(c, this.monitorCfg, onLost, this.baseDir);
+          return new Probe(c, this.monitorCfg, onLost, opts.baseDir);
         },
         verdict: () => this.machine[role],
         timing: () => ({ intervalMs: this.monitorCfg.intervalMs, confirmIntervalMs: this.confirmIntervalMs }),
         activity: () => this.activity?.(role) ?? null,
         onCheck: (outcome) => this.onCheck(role, outcome),
       }),
-      health: emptyHealth(role, cfg, now),
-      notes: new HealthNotes(role, this.logger),
-      binlogPos: null,
-      binlogPosAt: null,
-      okCheckStartedAt: null,
+      readings: new BackendReadings(role, cfg, this.logger, now),
     });
     this.backends = { primary: make("primary", opts.primary), secondary: make("secondary", opts.secondary) };
   }
@@ -240,7 +149,7 @@ export class Topology extends EventEmitter<TopologyEvents> {
   async stop(): Promise<void> {
     if (!this.running) return;
     this.running = false;
-    this.catchUp.close();
+    this.catchUps.catchUp.close();
     await Promise.all(ROLES.map((r) => this.backends[r].checks.stop()));
     this.logger.info("monitor stopped");
   }
@@ -266,14 +175,14 @@ export class Topology extends EventEmitter<TopologyEvents> {
     return {
       mode: m.mode,
       maintenance: this.maintenance,
-      primary: copyHealth(this.backends.primary.health),
-      secondary: copyHealth(this.backends.secondary.health),
+      primary: this.backends.primary.readings.snapshot(),
+      secondary: this.backends.secondary.readings.snapshot(),
       lastFailover: m.lastFailover ? { ...m.lastFailover } : null,
       lastFailback: m.lastFailback ? { ...m.lastFailback } : null,
       since: m.modeSince,
       readRole: readRoleOf(m.mode, m.secondary.up),
       lossless: this.lossless.status,
-      catchUp: this.catchUp.status,
+      catchUp: this.catchUps.catchUp.status,
       fence: this.fence.status,
       failbackHold: m.hold ? { since: m.hold.since, waitingFor: m.hold.waitingFor } : null,
     };
@@ -288,7 +197,7 @@ export class Topology extends EventEmitter<TopologyEvents> {
    * Only meaningful when the read would go to the secondary (`readRole === "secondary"`).
    */
   secondaryReadable(): true | Promise<void> {
-    return this.catchUp.readable();
+    return this.catchUps.catchUp.readable();
   }
 
   /**
@@ -297,12 +206,12 @@ export class Topology extends EventEmitter<TopologyEvents> {
    * failover waits for it, and names it if the secondary never got it. Cheap (no I/O).
    */
   noteAcknowledged(gtid: string): void {
-    if (gtid) this.catchUp.noteAcknowledged(gtid);
+    if (gtid) this.catchUps.catchUp.noteAcknowledged(gtid);
   }
 
   /** The highest GTID per stream acknowledged so far (for status and tests). */
   get acknowledgedPosition(): string {
-    return this.catchUp.acknowledged;
+    return this.catchUps.catchUp.acknowledged;
   }
 
   /**
@@ -395,8 +304,7 @@ export class Topology extends EventEmitter<TopologyEvents> {
       const b = this.backends[role];
       b.cfg = cfg;
       if (b.checks.reconfigure(cfg, this.monitorCfg)) {
-        b.health.host = cfg.host;
-        b.health.port = cfg.port;
+        b.readings.movedTo(cfg);
         this.logger.info({ role, host: cfg.host, port: cfg.port }, "backend address changed");
       }
     }
@@ -442,54 +350,33 @@ export class Topology extends EventEmitter<TopologyEvents> {
 
   private onCheck(role: Role, { result, error, started, now }: CheckOutcome): void {
     const b = this.backends[role];
-    const h = b.health;
-    h.lastCheckAt = now;
-    h.lastCheckMs = now - started;
     const address = b.checks.address;
     let fenceChanged = false;
+    let check: Observation & { kind: "check" };
+    const base = { kind: "check", role, address, at: now, started } as const;
     if (result) {
-      b.okCheckStartedAt = started;
-      h.lastOkAt = now;
-      h.lastError = null;
-      h.serverId = result.serverId;
-      h.version = result.version;
-      b.notes.localGtidsAre(result.replication?.localGtids);
-      h.replication = result.replication;
-      h.semiSync = result.semiSync ?? null;
-      h.fence = result.fence ?? null;
-      b.binlogPos = result.gtidBinlogPos ?? null;
-      b.binlogPosAt = result.gtidBinlogPos == null ? null : now;
+      b.readings.answered(result, started, now, address, role === "secondary" && this.sameServer);
       const p = this.backends.primary;
       // The machine re-decides the mode when `fenced` changed (the check step below).
       fenceChanged = this.fence.update(
-        h.fence,
+        result.fence ?? null,
         address,
-        { mark: p.health.fence, address: p.checks.address },
+        { mark: p.readings.health.fence, address: p.checks.address },
         now,
       );
-      b.notes.readOnlyIs(result.readOnly, address, role === "secondary" && this.sameServer);
-      b.notes.replicationErrorIs(result.replicationError);
+      check = { ...base, result: { ok: true, readOnly: result.readOnly }, facts: this.facts() };
     } else {
-      h.lastError = describeError(error);
+      const msg = b.readings.failed(error, started, now);
+      check = { ...base, result: { ok: false, error: msg, timeout: isTimeout(error) }, facts: this.facts() };
     }
-    this.apply({
-      kind: "check",
-      role,
-      address,
-      at: now,
-      started,
-      result: result
-        ? { ok: true, readOnly: result.readOnly }
-        : { ok: false, error: h.lastError ?? "", timeout: isTimeout(error) },
-      facts: this.facts(),
-    });
+    this.apply(check);
     if (fenceChanged) this.emit("fence", this.fence.status);
     const p = this.backends.primary;
     const s = this.backends.secondary;
     const lossless = this.lossless.update(
       {
-        primary: p.health,
-        secondary: s.health,
+        primary: p.readings.health,
+        secondary: s.readings.health,
         secondaryChecked: this.machine.secondary.checked,
         secondaryAddress: s.checks.address,
         sameServer: this.sameServer,
@@ -499,7 +386,7 @@ export class Topology extends EventEmitter<TopologyEvents> {
     if (lossless) this.emit("lossless", lossless);
     // A held failback is decided by checks (the secondary catching up), not by an up/down change.
     if (this.machine.hold) this.change("the primary answers again");
-    this.emit("check", role, copyHealth(h));
+    this.emit("check", role, b.readings.snapshot());
     if (!this.machine.started && this.machine.primary.checked && this.machine.secondary.checked) {
       this.apply({ kind: "startup", at: Date.now(), facts: this.facts() });
       const waiters = this.readyWaiters;
@@ -519,10 +406,10 @@ export class Topology extends EventEmitter<TopologyEvents> {
       maintenance: this.maintenance,
       fenced: this.fence.fenced,
       sameServer: this.sameServer,
-      primaryBinlogPos: p.binlogPos,
-      primaryBinlogPosAt: p.binlogPosAt,
-      secondaryReplication: s.health.replication,
-      secondaryOkCheckStartedAt: s.okCheckStartedAt,
+      primaryBinlogPos: p.readings.binlogPos,
+      primaryBinlogPosAt: p.readings.binlogPosAt,
+      secondaryReplication: s.readings.health.replication,
+      secondaryOkCheckStartedAt: s.readings.okCheckStartedAt,
     };
   }
 
@@ -539,114 +426,24 @@ export class Topology extends EventEmitter<TopologyEvents> {
       catchUpTimeoutMs: this.failoverCfg.catchUpTimeoutMs,
     });
     this.machine = state;
-    for (const role of ROLES) {
-      const v = state[role];
-      const h = this.backends[role].health;
-      h.up = v.up;
-      h.readOnly = v.readOnly;
-      h.consecutiveFailures = v.consecutiveFailures;
-      h.consecutiveSuccesses = v.consecutiveSuccesses;
-      h.since = v.since;
-    }
-    for (const e of effects) this.effect(e);
-  }
-
-  private effect(e: Effect): void {
-    switch (e.kind) {
-      case "check_failed":
-      case "still_down": {
-        const fields = { role: e.role, address: this.backends[e.role].checks.address, err: e.error };
-        if (e.kind === "still_down") this.logger.debug(fields, "backend still down");
-        else this.logger.info(fields, "backend check failed");
-        return;
-      }
-      case "backend_down": {
-        const b = this.backends[e.role];
-        const fields = { role: e.role, address: b.checks.address, cause: e.cause };
-        if (!e.firstCheck || b.health.lastOkAt !== null) this.logger.warn(fields, "backend down");
-        else this.logger.warn(fields, "backend unreachable at start");
-        this.emit("backendDown", e.role, e.cause);
-        return;
-      }
-      case "backend_up":
-        this.logger.info(
-          { role: e.role, address: this.backends[e.role].checks.address, cause: e.cause },
-          "backend up",
-        );
-        this.emit("backendUp", e.role, e.cause);
-        return;
-      case "hold_started":
-        this.logger.info(
-          { cause: e.cause, waitingFor: e.waitingFor },
-          "the primary answers again: read_write once the secondary has caught up",
-        );
-        return;
-      case "hold_timed_out":
-        this.logger.warn(
-          { waitedMs: e.waitedMs, waitingFor: e.waitingFor },
-          "the secondary did not catch up in time: read_write anyway",
-        );
-        return;
-      case "catch_up_begin":
-        this.beginCatchUp();
-        return;
-      case "catch_up_cancel":
-        this.catchUp.cancel(e.why);
-        return;
-      case "transition": {
-        const t = e.transition;
-        const fields = {
-          from: t.from,
-          to: t.to,
-          kind: t.kind,
-          cause: t.cause,
-          detectionSeconds: t.detectionSeconds,
-          readRole: e.readRole,
-        };
-        const msg = `mode ${t.from} → ${t.to}`;
-        if (t.to === "read_write") this.logger.info(fields, msg);
-        else if (t.to === "down") this.logger.error(fields, msg);
-        else this.logger.warn(fields, msg);
-        this.emit("transition", t);
-        return;
-      }
-    }
-  }
-
-  /** Start (or skip) the catch-up as the secondary begins serving reads. */
-  private beginCatchUp(): void {
-    if (this.failoverCfg.readConsistency === "immediate") {
-      this.catchUp.skip();
-      return;
-    }
-    const cfg = this.backends.secondary.cfg;
-    const factory =
-      this.catchUpDriverFactory ??
-      ((c: BackendConfig) => new SqlCatchUpDriver(c, this.monitorCfg.connectTimeoutMs, this.baseDir));
-    this.catchUp.begin(() => factory(cfg), this.failoverCfg.catchUpTimeoutMs);
-    this.logger.info(
-      { timeoutMs: this.failoverCfg.catchUpTimeoutMs, acknowledged: this.catchUp.acknowledged || undefined },
-      "reads wait for the secondary to catch up",
-    );
-  }
-
-  private onCatchUpEnd(report: CatchUpReport): void {
-    const s = report.status;
-    const fields = {
-      state: s.state,
-      waitedMs: s.waitedMs,
-      received: s.received,
-      acknowledged: s.acknowledged,
-      applied: s.applied,
-      missing: s.missing.length ? s.missing : undefined,
-    };
-    if (report.acknowledgedMissing.length) {
-      this.logger.error(
-        { ...fields, acknowledgedMissing: report.acknowledgedMissing },
-        `the secondary lacks transactions pairgate acknowledged (${report.acknowledgedMissing.join(", ")}): serving reads anyway`,
+    for (const role of ROLES) this.backends[role].readings.judged(state[role]);
+    for (const e of effects) {
+      logEffect(
+        this.logger,
+        e,
+        (role) => this.backends[role].checks.address,
+        (role) => this.backends[role].readings.health.lastOkAt !== null,
       );
-    } else if (s.state === "caught_up") this.logger.info(fields, "secondary caught up: reads served");
-    else this.logger.warn(fields, `catch-up ${s.state}: ${s.detail}`);
-    this.emit("catchUp", report);
+      this.effect(e);
+    }
+  }
+
+  /** What an effect does besides its log line (effect-log.ts). */
+  private effect(e: Effect): void {
+    if (e.kind === "backend_down") this.emit("backendDown", e.role, e.cause);
+    else if (e.kind === "backend_up") this.emit("backendUp", e.role, e.cause);
+    else if (e.kind === "catch_up_begin") this.catchUps.begin(this.backends.secondary.cfg, this.failoverCfg);
+    else if (e.kind === "catch_up_cancel") this.catchUps.catchUp.cancel(e.why);
+    else if (e.kind === "transition") this.emit("transition", e.transition);
   }
 }
