@@ -9,6 +9,9 @@
  *   lossless-watch.ts      whether semi-sync makes the pair lossless now
  *   secondary-catch-up.ts  reads held at a failover until the secondary caught up
  *   health-notes.ts        log lines for what changes no verdict (read_only, local GTIDs, grants)
+ *   readings.ts            what a backend's checks read: the published BackendHealth
+ *   catch-up-runner.ts     starts the catch-up when reads move to the secondary, reports its end
+ *   effect-log.ts          the log line of each decision;  waits.ts: the promises handed out
  *
  * `mode` is a plain field: the router reads it per statement.
  *
@@ -43,7 +46,8 @@ import {
 } from "./options.js";
 import { isTimeout, Probe } from "./probe.js";
 import { BackendReadings } from "./readings.js";
-import type { Mode, PairStatus, Role, Transition } from "./types.js";
+import type { Mode, PairStatus, Role } from "./types.js";
+import { ReadyGate, untilMode, untilNotSuspect } from "./waits.js";
 
 export type { FailoverConfig, MonitorConfig, TopologyEvents, TopologyOptions } from "./options.js";
 
@@ -67,7 +71,7 @@ export class Topology extends EventEmitter<TopologyEvents> {
   private maintenance = false;
   private maintenanceSince: number | null = null;
   private running = false;
-  private readyWaiters: Array<() => void> = [];
+  private readonly readyGate = new ReadyGate();
   private readonly catchUps: CatchUpRunner;
   private readonly fence: FenceWatch;
   private readonly lossless: LosslessWatch;
@@ -156,18 +160,7 @@ export class Topology extends EventEmitter<TopologyEvents> {
 
   /** Resolves once both backends have been checked at least once (the mode means something). */
   ready(timeoutMs = 10_000): Promise<void> {
-    if (this.machine.started) return Promise.resolve();
-    return new Promise((resolvePromise, reject) => {
-      const timer = setTimeout(() => {
-        this.readyWaiters = this.readyWaiters.filter((w) => w !== done);
-        reject(new Error(`topology: no first check of both backends within ${timeoutMs} ms`));
-      }, timeoutMs);
-      const done = () => {
-        clearTimeout(timer);
-        resolvePromise();
-      };
-      this.readyWaiters.push(done);
-    });
+    return this.machine.started ? Promise.resolve() : this.readyGate.wait(timeoutMs);
   }
 
   snapshot(): PairStatus {
@@ -230,21 +223,7 @@ export class Topology extends EventEmitter<TopologyEvents> {
    * again — or after `timeoutMs` (default failover.verdictTimeoutMs). Never rejects.
    */
   verdict(timeoutMs = this.failoverCfg.verdictTimeoutMs): Promise<void> {
-    if (!this.primarySuspect) return Promise.resolve();
-    return new Promise((resolvePromise) => {
-      const done = () => {
-        clearTimeout(timer);
-        this.off("transition", done);
-        this.off("check", onCheck);
-        resolvePromise();
-      };
-      const onCheck = () => {
-        if (!this.primarySuspect) done();
-      };
-      const timer = setTimeout(done, timeoutMs);
-      this.on("transition", done);
-      this.on("check", onCheck);
-    });
+    return untilNotSuspect(this, () => this.primarySuspect, timeoutMs);
   }
 
   /** New failover settings (a config reload); a catch-up in progress keeps its deadline. */
@@ -313,20 +292,7 @@ export class Topology extends EventEmitter<TopologyEvents> {
 
   /** Resolves when the mode is (or becomes) `mode`; rejects after `timeoutMs`. */
   waitFor(mode: Mode, timeoutMs: number): Promise<void> {
-    if (this.machine.mode === mode) return Promise.resolve();
-    return new Promise((resolvePromise, reject) => {
-      const onTransition = (t: Transition) => {
-        if (t.to !== mode) return;
-        clearTimeout(timer);
-        this.off("transition", onTransition);
-        resolvePromise();
-      };
-      const timer = setTimeout(() => {
-        this.off("transition", onTransition);
-        reject(new Error(`topology: mode is ${this.machine.mode}, not ${mode}, after ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.on("transition", onTransition);
-    });
+    return untilMode(this, () => this.machine.mode, mode, timeoutMs);
   }
 
   // --- checks in, effects out -------------------------------------------------------------------
@@ -389,9 +355,7 @@ export class Topology extends EventEmitter<TopologyEvents> {
     this.emit("check", role, b.readings.snapshot());
     if (!this.machine.started && this.machine.primary.checked && this.machine.secondary.checked) {
       this.apply({ kind: "startup", at: Date.now(), facts: this.facts() });
-      const waiters = this.readyWaiters;
-      this.readyWaiters = [];
-      for (const w of waiters) w();
+      this.readyGate.open();
     }
   }
 
