@@ -25,7 +25,7 @@ import {
   type ServerVersion,
   semiSyncStatement,
   versionAtLeast,
-} from "../topology/replication.js";
+} from "../topology/server-status.js";
 
 /** `replication setup`'s default semi-sync timeout: MariaDB's and MySQL's own default. */
 export const DEFAULT_SEMI_SYNC_TIMEOUT_MS = 10_000;

@@ -1,11 +1,11 @@
 /**
  * Lossless watch: is the pair lossless now (semi-synchronous replication active on the primary,
- * replication.ts `losslessVerdict`)? Decided again after every check; a change of verdict is logged
+ * server-status.ts `losslessVerdict`)? Decided again after every check; a change of verdict is logged
  * and returned for the monitor to emit, a new reason for the same verdict only logged — once per
  * reason, leaving out the changing error text.
  */
 import type { Logger } from "../observability/logger.js";
-import { losslessVerdict } from "./replication.js";
+import { losslessVerdict } from "./server-status.js";
 import type { BackendHealth, LosslessStatus } from "./types.js";
 
 export interface LosslessInputs {

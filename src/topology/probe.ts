@@ -24,7 +24,7 @@ import {
   type ServerVersion,
   secondaryLocalGtids,
   semiSyncStatement,
-} from "./replication.js";
+} from "./server-status.js";
 import type { ReplicationStatus } from "./types.js";
 
 export interface ProbeTimeouts {

@@ -14,8 +14,8 @@ import type { BackendConfig } from "../../src/config/load.js";
 import type { FenceMark } from "../../src/topology/fence.js";
 import { Topology } from "../../src/topology/monitor.js";
 import type { ProbeLike, ProbeResult } from "../../src/topology/probe.js";
-import type { SemiSyncStatus } from "../../src/topology/replication.js";
 import type { CatchUpDriver, CatchUpReport } from "../../src/topology/secondary-catch-up.js";
+import type { SemiSyncStatus } from "../../src/topology/server-status.js";
 import type { LosslessStatus, Role } from "../../src/topology/types.js";
 
 const ACTIVE: SemiSyncStatus = {
