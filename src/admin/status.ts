@@ -4,7 +4,7 @@
  * ("Connection Status: Alive and High Availability Live is in progress now").
  */
 import { sameEndpoint } from "../config/endpoint.js";
-import type { SemiSyncStatus } from "../topology/replication.js";
+import type { SemiSyncStatus } from "../topology/server-status.js";
 import type {
   BackendHealth,
   CatchUpStatus,

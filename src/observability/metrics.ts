@@ -10,8 +10,8 @@
  *   hashing, no allocation. Those numbers become samples at scrape time (see HotMetric/HotHistogram).
  */
 import { Counter, collectDefaultMetrics, Gauge, Histogram, type Metric, Registry } from "prom-client";
-import type { CatchUpReport } from "../topology/catch-up.js";
 import type { Topology } from "../topology/monitor.js";
+import type { CatchUpReport } from "../topology/secondary-catch-up.js";
 import type { BackendHealth, Mode, PairStatus, Role, Transition } from "../topology/types.js";
 
 export type QueryBackend = "primary" | "secondary";

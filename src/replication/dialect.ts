@@ -25,7 +25,7 @@ import {
   type ServerVersion,
   semiSyncStatement,
   versionAtLeast,
-} from "../topology/replication.js";
+} from "../topology/server-status.js";
 
 /** `replication setup`'s default semi-sync timeout: MariaDB's and MySQL's own default. */
 export const DEFAULT_SEMI_SYNC_TIMEOUT_MS = 10_000;
@@ -141,7 +141,7 @@ export interface Dialect {
   semiSyncStatements(timeoutMs: number): string[];
   /** The same settings as option-file lines, so they survive a restart. */
   semiSyncOptionLines(timeoutMs: number): string[];
-  /** Rows (n, v): semi-sync status and settings (see topology/replication.ts parseSemiSync). */
+  /** Rows (n, v): semi-sync status and settings (see topology/server-status.ts parseSemiSync). */
   semiSyncStatus(): string;
   /** The global variable that turns the replica side of semi-sync on or off ("" when none). */
   readonly replicaSemiSyncVariable: string;

@@ -4,7 +4,7 @@
  * and parallel apply on the secondary, so what it received is applied quickly.
  */
 import type { Connection, RowDataPacket } from "mysql2/promise";
-import { losslessVerdict, parseSemiSync, type SemiSyncStatus } from "../topology/replication.js";
+import { losslessVerdict, parseSemiSync, type SemiSyncStatus } from "../topology/server-status.js";
 import { type Dialect, PARALLEL_APPLY_THREADS } from "./dialect.js";
 
 /** INSTALL PLUGIN of a plugin already there (MySQL 1125 ER_UDF_EXISTS / 1968 ER_PLUGIN_INSTALLED). */

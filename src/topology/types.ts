@@ -3,7 +3,7 @@
  * /status, metrics and audit read snapshots and listen to transitions.
  */
 import type { FenceMark } from "./fence.js";
-import type { SemiSyncStatus } from "./replication.js";
+import type { SemiSyncStatus } from "./server-status.js";
 
 export type Role = "primary" | "secondary";
 

@@ -11,11 +11,11 @@ import { pino } from "pino";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import type { BackendConfig } from "../../src/config/load.js";
-import type { CatchUpDriver, CatchUpReport } from "../../src/topology/catch-up.js";
 import type { FenceMark } from "../../src/topology/fence.js";
 import { Topology } from "../../src/topology/monitor.js";
 import type { ProbeLike, ProbeResult } from "../../src/topology/probe.js";
-import type { SemiSyncStatus } from "../../src/topology/replication.js";
+import type { CatchUpDriver, CatchUpReport } from "../../src/topology/secondary-catch-up.js";
+import type { SemiSyncStatus } from "../../src/topology/server-status.js";
 import type { LosslessStatus, Role } from "../../src/topology/types.js";
 
 const ACTIVE: SemiSyncStatus = {

@@ -9,7 +9,7 @@ import {
   pickReplicationRow,
   replicationStatement,
   secondaryLocalGtids,
-} from "../../src/topology/replication.js";
+} from "../../src/topology/server-status.js";
 
 test("versions: flavour and the replication statement for each", () => {
   const maria = parseVersion("10.11.19-MariaDB-0+deb12u1-log");

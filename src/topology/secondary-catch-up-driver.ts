@@ -8,8 +8,8 @@ import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import mysql, { type Connection, type RowDataPacket } from "mysql2/promise";
 import type { BackendConfig } from "../config/load.js";
-import type { CatchUpDriver, CatchUpPositions } from "./catch-up.js";
-import { parseVersion, pickReplicationRow, readReplicaRow, replicationStatement } from "./replication.js";
+import type { CatchUpDriver, CatchUpPositions } from "./secondary-catch-up.js";
+import { parseVersion, pickReplicationRow, readReplicaRow, replicationStatement } from "./server-status.js";
 
 export class SqlCatchUpDriver implements CatchUpDriver {
   private conn: Promise<Connection> | null = null;
