@@ -374,6 +374,9 @@ export class Delivery {
       total += events.length;
       this.delivered += events.length;
       this.lastDeliveryAt = Date.now();
+      // A short batch took everything durable when it was read: what became durable since waits for
+      // the next tick, so batches stay large under load instead of one per group commit.
+      if (events.length < this.#o.batchSize) break;
     }
     return total;
   }

@@ -1,10 +1,10 @@
 /**
- * The audit log: one JSON line per audit event (pino), in its own file, apart from the operational
+ * The audit log: one JSON line per audit event (written to a pino destination), in its own file, apart from the operational
  * log on stdout. Buffered (the journal, not this file, is the durable record); flushed on close.
  */
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
-import { type DestinationStream, type Logger, pino } from "pino";
+import { type DestinationStream, pino } from "pino";
 import type { AuditEvent } from "./event.js";
 
 export interface AuditLog {
@@ -61,30 +61,11 @@ export function auditLogTo(
   dest: DestinationStream,
   onClose: () => Promise<void> | void = () => {},
 ): AuditLog {
-  const logger: Logger = pino(
-    {
-      base: null,
-      messageKey: "msg",
-      timestamp: pino.stdTimeFunctions.isoTime,
-      formatters: { level: (label) => ({ level: label }) },
-    },
-    dest,
-  );
   let closed = false;
   return {
     write(event, journal) {
       if (closed) return;
-      const { sql, detail, ...rest } = event;
-      logger.info(
-        {
-          ...rest,
-          occurredAt: new Date(event.occurredAt).toISOString(),
-          ...(sql !== undefined ? { sql } : {}),
-          ...(detail !== undefined ? { detail } : {}),
-          journal,
-        },
-        `audit ${event.operation}`,
-      );
+      dest.write(`${auditLogLine(event, journal)}\n`);
     },
     async close() {
       if (closed) return;
@@ -92,4 +73,24 @@ export function auditLogTo(
       await onClose();
     },
   };
+}
+
+/**
+ * One audit log line, in the shape pino wrote it (level, time, the event's members with the time
+ * as ISO text, sql and detail last, journal, msg), made with one JSON.stringify: pino's serializer
+ * took each member apart (its _asJson was the largest single cost of an audited statement).
+ */
+export function auditLogLine(event: AuditEvent, journal: "ok" | "failed" | "disabled"): string {
+  const line: Record<string, unknown> = { level: "info", time: new Date().toISOString() };
+  for (const k in event) {
+    if (k === "sql" || k === "detail") continue;
+    const v = (event as unknown as Record<string, unknown>)[k];
+    if (v !== undefined) line[k] = v;
+  }
+  line.occurredAt = new Date(event.occurredAt).toISOString();
+  if (event.sql !== undefined) line.sql = event.sql;
+  if (event.detail !== undefined) line.detail = event.detail;
+  line.journal = journal;
+  line.msg = `audit ${event.operation}`;
+  return JSON.stringify(line);
 }

@@ -118,7 +118,7 @@ export const auditSchema = z.strictObject({
   safeRoutines: z.array(z.string().min(1)).default([]),
   onJournalFailure: z.enum(["refuse", "allow"]).default("refuse"),
   /** Group commit: the longest an event waits for its fsync batch. */
-  groupCommitMs: z.number().int().min(0).default(2),
+  groupCommitMs: z.number().int().min(0).default(0),
   deliveryBatchSize: z.number().int().min(1).default(500),
   deliveryIntervalMs: z.number().int().min(10).default(1000),
   /** A separate JSON-lines audit log (pino); stdout is the operational log. */
