@@ -288,4 +288,71 @@ test("a second journal on the same directory is refused", async () => {
   await again.j.close();
 });
 
+test("group commit is leader/follower: a lone append syncs at once, appends during a sync share the next", async () => {
+  const held: Array<() => void> = [];
+  const { j } = await open(tmp(), {
+    groupCommitMs: undefined, // the default: no fixed wait
+    io: { fdatasync: () => new Promise<void>((r) => held.push(r)) },
+  });
+  const a = j.append({ n: 1 });
+  // No timer: the sync is under way by the end of this turn of the event loop.
+  await new Promise((r) => setImmediate(r));
+  await new Promise((r) => setImmediate(r));
+  assert.is(held.length, 1, "the first append's fdatasync started without waiting");
+  const rest = [j.append({ n: 2 }), j.append({ n: 3 }), j.append({ n: 4 })];
+  await new Promise((r) => setTimeout(r, 20));
+  assert.is(held.length, 1, "no second sync while the first is in flight");
+  held[0]!();
+  await a;
+  for (let i = 0; i < 20 && held.length < 2; i++) await new Promise((r) => setImmediate(r));
+  assert.is(held.length, 2, "the followers' batch started as soon as the leader's sync returned");
+  held[1]!();
+  await Promise.all(rest);
+  assert.is(j.stats.batches, 2);
+  assert.is(j.stats.appends, 4);
+  await j.close();
+});
+
+test("reads served from memory equal reads from the segment files (events and positions)", async () => {
+  const dir = tmp();
+  const { j } = await open(dir, { segmentBytes: 600 });
+  // Several batches and segment rolls (600-byte segments).
+  for (let w = 0; w < 6; w++)
+    await Promise.all(Array.from({ length: 7 }, (_, i) => j.append({ n: w * 7 + i })));
+  const steps = async (jj: Journal<{ n: number }>) => {
+    const out: Array<{ ns: number[]; next: string }> = [];
+    let pos = jj.committed;
+    for (;;) {
+      const r = await jj.read(pos, 5);
+      if (r.events.length === 0 && r.next.segment === pos.segment && r.next.offset === pos.offset) break;
+      out.push({ ns: r.events.map((e) => e.n), next: `${r.next.segment}:${r.next.offset}` });
+      pos = r.next;
+    }
+    return out;
+  };
+  const live = await steps(j);
+  assert.equal(
+    live.flatMap((s) => s.ns),
+    Array.from({ length: 42 }, (_, n) => n),
+  );
+  // Deliver the first three steps, then read the rest again in this process and after a reopen.
+  let pos = j.committed;
+  for (let k = 0; k < 3; k++) {
+    const r = await j.read(pos, 5);
+    await j.commit(r.next, r.events.length);
+    pos = r.next;
+  }
+  const again = await steps(j);
+  await j.close();
+  const { j: j2 } = await open(dir, { segmentBytes: 600 });
+  const fromDisk = await steps(j2);
+  // The reopen started a new (empty) segment: the disk read's last step ends at its start.
+  assert.equal(fromDisk.at(-1)!.next, `${j2.segments().at(-1)}:0`);
+  assert.equal(
+    fromDisk.map((s, i) => (i === fromDisk.length - 1 ? s.ns : s)),
+    again.map((s, i) => (i === again.length - 1 ? s.ns : s)),
+  );
+  assert.equal(again, live.slice(3));
+  await j2.close();
+});
 test.run();
