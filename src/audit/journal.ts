@@ -671,7 +671,7 @@ export class Journal<T = unknown> {
    * Never returns a record of the active segment beyond what has been fdatasynced.
    */
   async read(from: Position, max: number): Promise<ReadResult<T>> {
-    const t = this.#tailAt(from);
+    const t = max > 0 ? this.#tailAt(from) : -1;
     if (t >= 0) {
       // What this process made durable, still in memory: no file read, no parse.
       const stop = Math.min(this.#tail.length, t + max);
