@@ -10,8 +10,9 @@
  * user saw survives `kill -9` and power loss. Group commit is leader/follower: the first append
  * after an idle moment is written and synced at the end of the current event-loop turn (every
  * append made in that turn shares it), appends that arrive while a batch is being synced share the
- * next one, started as soon as the sync returns. `groupCommitMs` > 0 adds a fixed wait for
- * companions before a lone batch (fewer fsyncs, more latency; the default is 0).
+ * next one, started when the sync returns — at once if as many are queued as the last batch held,
+ * else after at most half the last sync's time (≤ 2 ms) for the rest of that steady load's
+ * sessions (see #companions). `groupCommitMs` > 0 replaces this with a fixed wait before each batch.
  *
  * Reading: `read(from, max)` returns the durable records after a position (up to the end that was
  * durable when the read began: the reader never chases the writer record by record). Records made
@@ -249,6 +250,9 @@ function closeQuiet(fd: number): void {
   }
 }
 
+/** A batch ended longer ago than this: the load is not steady, the next append syncs at once. */
+const COHORT_WINDOW_MS = 20;
+
 /** Durable events kept in memory for the reader (delivery) at most; older ones are read from disk. */
 export const TAIL_MAX = 20_000;
 
@@ -287,6 +291,10 @@ export class Journal<T = unknown> {
   #flushing: Promise<void> | null = null;
   #timer: NodeJS.Timeout | NodeJS.Immediate | null = null;
   #timerIsImmediate = false;
+  /** Events in the last batch, its sync's duration (ms) and when it ended (performance.now()). */
+  #lastBatch = 1;
+  #lastSyncMs = 0;
+  #lastFlushEnd = Number.NEGATIVE_INFINITY;
 
   #committed: Position = { segment: 0, offset: 0 };
   #pending = 0;
@@ -471,18 +479,37 @@ export class Journal<T = unknown> {
     });
   }
 
+  /**
+   * With groupCommitMs 0: how many appends the next batch waits for (see #schedule). Under a steady
+   * load of N sessions, syncing whatever is queued the moment the last sync returns splits them
+   * into two cohorts that alternate (each query waits for the other cohort's sync, then its own):
+   * N/2 events per sync. Waiting, briefly, until as many appends are queued as the last batch
+   * held merges them again: N per sync. After an idle moment the first append is synced at once.
+   */
+  #companions(): number {
+    return performance.now() - this.#lastFlushEnd < COHORT_WINDOW_MS ? this.#lastBatch : 1;
+  }
+
   #schedule(): void {
     if (this.#flushing) return;
-    if (this.#timer && !this.#timerIsImmediate && this.#queueBytes >= this.#maxBatchBytes) {
-      // The batch is big enough: do not wait out the group-commit delay.
+    if (
+      this.#timer &&
+      !this.#timerIsImmediate &&
+      (this.#queueBytes >= this.#maxBatchBytes ||
+        (this.#groupCommitMs === 0 && this.#queue.length >= this.#companions()))
+    ) {
+      // The batch is big enough (or complete): do not wait out the delay.
       clearTimeout(this.#timer as NodeJS.Timeout);
       this.#timer = null;
     }
     if (this.#timer) return;
-    this.#timerIsImmediate = this.#queueBytes >= this.#maxBatchBytes || this.#groupCommitMs === 0;
-    this.#timer = this.#timerIsImmediate
-      ? setImmediate(this.#onTimer)
-      : setTimeout(this.#onTimer, this.#groupCommitMs);
+    let wait = this.#groupCommitMs;
+    if (wait === 0 && this.#queue.length < this.#companions() && this.#lastSyncMs >= 1) {
+      // At most half the last sync's time (and ≤ 2 ms): never more than the sync it saves.
+      wait = Math.min(Math.floor(this.#lastSyncMs / 2) || 1, 2);
+    }
+    this.#timerIsImmediate = this.#queueBytes >= this.#maxBatchBytes || wait === 0;
+    this.#timer = this.#timerIsImmediate ? setImmediate(this.#onTimer) : setTimeout(this.#onTimer, wait);
   }
 
   readonly #onTimer = (): void => {
@@ -490,11 +517,8 @@ export class Journal<T = unknown> {
     if (this.#flushing || this.#queue.length === 0) return;
     this.#flushing = this.#flush().finally(() => {
       this.#flushing = null;
-      // Appends that arrived during the sync have waited long enough: flush them right away.
-      if (this.#queue.length > 0) {
-        this.#timerIsImmediate = true;
-        this.#timer = setImmediate(this.#onTimer);
-      }
+      // Appends that arrived during the sync: the next batch (at once, or once its cohort is in).
+      if (this.#queue.length > 0) this.#schedule();
     });
   };
 
@@ -508,6 +532,7 @@ export class Journal<T = unknown> {
     /** Each record's length, for the in-memory tail. */
     let lengths: number[];
     let start: number;
+    const t0 = performance.now();
     try {
       if (sealer) {
         // The segment first (a roll saves the chain's durable head), then the seals, in write order.
@@ -540,6 +565,9 @@ export class Journal<T = unknown> {
       for (const w of batch) w.reject(err);
       return;
     }
+    this.#lastFlushEnd = performance.now();
+    this.#lastSyncMs = this.#lastFlushEnd - t0;
+    this.#lastBatch = batch.length;
     this.stats.batches++;
     this.stats.bytes += bytes;
     this.#pending += batch.length;

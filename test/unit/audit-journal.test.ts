@@ -355,4 +355,36 @@ test("reads served from memory equal reads from the segment files (events and po
   assert.equal(again, live.slice(3));
   await j2.close();
 });
+test("group commit keeps a steady load's sessions in one batch (no two cohorts alternating)", async () => {
+  const held: Array<() => void> = [];
+  const { j } = await open(tmp(), {
+    groupCommitMs: undefined,
+    io: { fdatasync: () => new Promise<void>((r) => held.push(r)) },
+  });
+  const until = async (n: number) => {
+    for (let i = 0; i < 200 && held.length < n; i++) await new Promise((r) => setTimeout(r, 1));
+  };
+  // Four sessions' statements in one batch, whose sync takes ~20 ms.
+  const first = [1, 2, 3, 4].map((n) => j.append({ n }));
+  await until(1);
+  // One session's next statement arrives during that sync ...
+  const early = j.append({ n: 5 });
+  await new Promise((r) => setTimeout(r, 20));
+  held[0]!();
+  await Promise.all(first);
+  // ... the other three right after the first batch's results went out.
+  await new Promise((r) => setImmediate(r));
+  const late = [6, 7, 8].map((n) => j.append({ n }));
+  await until(2);
+  held[1]!();
+  // (Should a third batch be made, its sync is let through too, so the assertion below reports it.)
+  const extra = setInterval(() => {
+    for (const r of held.slice(2)) r();
+  }, 2);
+  await Promise.all([early, ...late]);
+  clearInterval(extra);
+  assert.is(j.stats.batches, 2, "the early statement waited for its cohort: one sync for all four");
+  await j.close();
+});
+
 test.run();
