@@ -81,16 +81,32 @@ export function auditLogTo(
  * took each member apart (its _asJson was the largest single cost of an audited statement).
  */
 export function auditLogLine(event: AuditEvent, journal: "ok" | "failed" | "disabled"): string {
-  const line: Record<string, unknown> = { level: "info", time: new Date().toISOString() };
-  for (const k in event) {
-    if (k === "sql" || k === "detail") continue;
-    const v = (event as unknown as Record<string, unknown>)[k];
-    if (v !== undefined) line[k] = v;
-  }
-  line.occurredAt = new Date(event.occurredAt).toISOString();
-  if (event.sql !== undefined) line.sql = event.sql;
-  if (event.detail !== undefined) line.detail = event.detail;
-  line.journal = journal;
-  line.msg = `audit ${event.operation}`;
-  return JSON.stringify(line);
+  const e = event;
+  // One literal of a fixed shape (members left undefined are not written): the order pino wrote,
+  // the event's own (completeEvent's, then the chain the journal adds).
+  return JSON.stringify({
+    level: "info",
+    time: new Date().toISOString(),
+    id: e.id,
+    occurredAt: new Date(e.occurredAt).toISOString(),
+    instanceId: e.instanceId,
+    site: e.site,
+    operation: e.operation,
+    outcome: e.outcome,
+    clientAddr: e.clientAddr,
+    dbUser: e.dbUser,
+    sessionId: e.sessionId,
+    backend: e.backend,
+    object: e.object,
+    objectKey: e.objectKey,
+    appUser: e.appUser,
+    digest: e.digest,
+    durationMs: e.durationMs,
+    schema: e.schema,
+    chain: e.chain,
+    sql: e.sql,
+    detail: e.detail,
+    journal,
+    msg: `audit ${e.operation}`,
+  });
 }
