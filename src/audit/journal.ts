@@ -291,7 +291,7 @@ export class Journal<T = unknown> {
   #flushing: Promise<void> | null = null;
   #timer: NodeJS.Timeout | NodeJS.Immediate | null = null;
   #timerIsImmediate = false;
-  /** Events in the last batch, its sync's duration (ms) and when it ended (performance.now()). */
+  /** Events in the last batch and those queued during its sync, its sync's duration (ms), when it ended. */
   #lastBatch = 1;
   #lastSyncMs = 0;
   #lastFlushEnd = Number.NEGATIVE_INFINITY;
@@ -483,8 +483,9 @@ export class Journal<T = unknown> {
    * With groupCommitMs 0: how many appends the next batch waits for (see #schedule). Under a steady
    * load of N sessions, syncing whatever is queued the moment the last sync returns splits them
    * into two cohorts that alternate (each query waits for the other cohort's sync, then its own):
-   * N/2 events per sync. Waiting, briefly, until as many appends are queued as the last batch
-   * held merges them again: N per sync. After an idle moment the first append is synced at once.
+   * N/2 events per sync. Waiting, briefly, until as many appends are queued as were outstanding at
+   * the end of the last sync (its batch and those queued meanwhile) merges them: N per sync. After
+   * an idle moment the first append is synced at once.
    */
   #companions(): number {
     return performance.now() - this.#lastFlushEnd < COHORT_WINDOW_MS ? this.#lastBatch : 1;
@@ -567,7 +568,9 @@ export class Journal<T = unknown> {
     }
     this.#lastFlushEnd = performance.now();
     this.#lastSyncMs = this.#lastFlushEnd - t0;
-    this.#lastBatch = batch.length;
+    // The load this batch saw: its events and those that arrived during its sync. With N sessions
+    // each waiting on its statement that is N, whether they came as one cohort or two.
+    this.#lastBatch = batch.length + this.#queue.length;
     this.stats.batches++;
     this.stats.bytes += bytes;
     this.#pending += batch.length;

@@ -304,8 +304,9 @@ test("group commit is leader/follower: a lone append syncs at once, appends duri
   assert.is(held.length, 1, "no second sync while the first is in flight");
   held[0]!();
   await a;
-  for (let i = 0; i < 20 && held.length < 2; i++) await new Promise((r) => setImmediate(r));
-  assert.is(held.length, 2, "the followers' batch started as soon as the leader's sync returned");
+  // The followers' batch waits at most a moment (≤ 2 ms) for the leader's session to come back.
+  for (let i = 0; i < 100 && held.length < 2; i++) await new Promise((r) => setTimeout(r, 1));
+  assert.is(held.length, 2, "the followers' batch started once the leader's sync returned");
   held[1]!();
   await Promise.all(rest);
   assert.is(j.stats.batches, 2);
@@ -384,6 +385,28 @@ test("group commit keeps a steady load's sessions in one batch (no two cohorts a
   await Promise.all([early, ...late]);
   clearInterval(extra);
   assert.is(j.stats.batches, 2, "the early statement waited for its cohort: one sync for all four");
+  await j.close();
+});
+
+test("group commit under a steady load: 8 sessions waiting on their statements share a sync (not 4 and 4)", async () => {
+  // Each fdatasync takes 6 ms; each session appends, waits until durable, then appends again.
+  const { j } = await open(tmp(), {
+    groupCommitMs: undefined,
+    io: { fdatasync: () => new Promise<void>((r) => setTimeout(r, 6)) },
+  });
+  const end = Date.now() + 600;
+  // Two groups of four: the second arrives while the first one's sync runs (two cohorts).
+  await Promise.all(
+    Array.from({ length: 8 }, async (_, s) => {
+      if (s >= 4) await new Promise((r) => setTimeout(r, 3));
+      for (let n = 0; Date.now() < end; n++) {
+        await j.append({ n: s * 1_000_000 + n });
+        await new Promise((r) => setTimeout(r, 1)); // the result goes out, the next statement comes in
+      }
+    }),
+  );
+  const perSync = j.stats.appends / j.stats.batches;
+  assert.ok(perSync > 6, `${perSync.toFixed(1)} events per fdatasync with 8 sessions`);
   await j.close();
 });
 
