@@ -117,7 +117,7 @@ export const auditSchema = z.strictObject({
   /** Routines known not to read audited tables: calling them is not unresolved. */
   safeRoutines: z.array(z.string().min(1)).default([]),
   onJournalFailure: z.enum(["refuse", "allow"]).default("refuse"),
-  /** Group commit: the longest an event waits for its fsync batch. */
+  /** Group commit: a fixed wait before each fsync batch; 0 = leader/follower (journal.ts). */
   groupCommitMs: z.number().int().min(0).default(0),
   deliveryBatchSize: z.number().int().min(1).default(500),
   deliveryIntervalMs: z.number().int().min(10).default(1000),
