@@ -253,8 +253,12 @@ function closeQuiet(fd: number): void {
 /** A batch ended longer ago than this: the load is not steady, the next append syncs at once. */
 const COHORT_WINDOW_MS = 20;
 
-/** Durable events kept in memory for the reader (delivery) at most; older ones are read from disk. */
-export const TAIL_MAX = 20_000;
+/**
+ * Durable events kept in memory for the reader (delivery) at most; older ones are read from disk.
+ * A few seconds of a busy audited load (delivery takes them every second); ~10 MB while the primary
+ * is away and they pile up.
+ */
+export const TAIL_MAX = 10_000;
 
 interface TailEntry<T> {
   segment: number;
@@ -506,7 +510,7 @@ export class Journal<T = unknown> {
     if (this.#timer) return;
     let wait = this.#groupCommitMs;
     if (wait === 0 && this.#queue.length < this.#companions() && this.#lastSyncMs >= 1) {
-      // At most half the last sync's time (and ≤ 2 ms): never more than the sync it saves.
+      // About half the last sync's time (timers have 1 ms steps), ≤ 2 ms: less than the sync it saves.
       wait = Math.min(Math.floor(this.#lastSyncMs / 2) || 1, 2);
     }
     this.#timerIsImmediate = this.#queueBytes >= this.#maxBatchBytes || wait === 0;

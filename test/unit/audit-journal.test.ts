@@ -12,6 +12,7 @@ import {
   type JournalOptions,
   parseRecords,
   segmentName,
+  TAIL_MAX,
 } from "../../src/audit/journal.js";
 
 function capturingLogger() {
@@ -407,6 +408,29 @@ test("group commit under a steady load: 8 sessions waiting on their statements s
   );
   const perSync = j.stats.appends / j.stats.batches;
   assert.ok(perSync > 6, `${perSync.toFixed(1)} events per fdatasync with 8 sessions`);
+  await j.close();
+});
+
+test("more undelivered events than the memory keeps: the oldest come from disk, the rest from memory, in order", async () => {
+  const { j } = await open(tmp(), { segmentBytes: 64 * 1024 * 1024 });
+  const total = TAIL_MAX + 1500;
+  for (let w = 0; w < total; w += 1000)
+    await Promise.all(Array.from({ length: Math.min(1000, total - w) }, (_, i) => j.append({ n: w + i })));
+  const out: number[] = [];
+  let pos = j.committed;
+  for (;;) {
+    const r = await j.read(pos, 700);
+    if (r.events.length === 0) break;
+    for (const e of r.events) out.push(e.n);
+    await j.commit(r.next, r.events.length);
+    pos = r.next;
+  }
+  assert.is(out.length, total);
+  assert.ok(
+    out.every((n, i) => n === i),
+    "every event once, in order",
+  );
+  assert.is(j.pending(), 0);
   await j.close();
 });
 
