@@ -75,6 +75,7 @@ async function groupCommit(concurrency: number, groupCommitMs: number, chaining:
   const lat: number[] = [];
   const end = Date.now() + DURATION_MS;
   const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
       while (Date.now() < end) {
@@ -85,12 +86,15 @@ async function groupCommit(concurrency: number, groupCommitMs: number, chaining:
     }),
   );
   const secs = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
   await j.close();
   rmSync(dir, { recursive: true, force: true });
   lat.sort((a, b) => a - b);
   return {
     eventsPerSec: Math.round(n / secs),
     fsyncsPerEvent: syncs / n,
+    /** The process's CPU (user + system: the write and fdatasync calls included) per event, µs. */
+    cpuUsPerEvent: (cpu.user + cpu.system) / n,
     p50ms: lat[Math.floor(lat.length * 0.5)]!,
     p99ms: lat[Math.floor(lat.length * 0.99)]!,
   };
@@ -262,6 +266,7 @@ for (const gc of [2, 0]) {
       console.log(
         `  group commit ${gc} ms, ${String(c).padStart(2)} appenders, chain ${chaining.padEnd(6)}: ${String(median(rs.map((r) => r.eventsPerSec))).padStart(6)} events/s ` +
           `(median of ${rs.length}: ${rs.map((r) => r.eventsPerSec).join(", ")}), ${rs[0]!.fsyncsPerEvent.toFixed(3)} fdatasync/event, ` +
+          `${median(rs.map((r) => r.cpuUsPerEvent)).toFixed(1)} µs CPU/event, ` +
           `append p50 ${median(rs.map((r) => r.p50ms)).toFixed(2)} ms p99 ${median(rs.map((r) => r.p99ms)).toFixed(2)} ms`,
       );
     }

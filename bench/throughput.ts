@@ -8,7 +8,9 @@
  *   npm run bench -- --focus            5 rounds × 10 s, point_select at 8 threads, both protocols (issue 14's figure)
  *   npm run bench -- --protocol text    only one protocol (text | binary | both, the default)
  *   npm run bench -- --baseline DIR     also a second pairgate started from DIR/bin/pairgate.js (an older
- *                                       build), interleaved with the others: before/after in one run
+ *                                       build), interleaved with the others: before/after in one run (with
+ *                                       audit on, the older build also runs audited: "baseline+audit")
+ *   npm run bench -- --quick --threads 8,16   point_select at these thread counts (--quick/--focus)
  *   npm run bench -- --no-audit         leave out the pairgate that audits every statement (by default it
  *                                       runs: an audited retrieval is the path the product exists for)
  *   npm run bench -- --no-floor         leave out the bare byte relays on pairgate's socket layer (one event
@@ -50,7 +52,15 @@ const MAX_CONNECTIONS = 2500;
 /** Config keys the test pair sets that older pairgate builds do not know (`--baseline`). */
 const NEWER_KEYS = ["stateDir"];
 
-type TargetName = "direct" | "haproxy" | "pairgate" | "pairgate+audit" | "baseline" | "relay" | "relay×2";
+type TargetName =
+  | "direct"
+  | "haproxy"
+  | "pairgate"
+  | "pairgate+audit"
+  | "baseline"
+  | "baseline+audit"
+  | "relay"
+  | "relay×2";
 
 interface Target {
   name: TargetName;
@@ -92,6 +102,8 @@ interface Options {
   baseline: string | null;
   /** Also the bare relays (bench/lib/bare-relay.mjs) on one and on two threads. */
   floor: boolean;
+  /** --threads: the thread counts of point_select with --quick/--focus (default 8). */
+  threads: number[];
 }
 
 const log = (msg: string) => process.stderr.write(`bench: ${msg}\n`);
@@ -111,6 +123,7 @@ function options(): Options {
       baseline: { type: "string" },
       floor: { type: "boolean", default: true },
       "no-floor": { type: "boolean", default: false },
+      threads: { type: "string" },
     },
     strict: true,
   });
@@ -139,13 +152,15 @@ function options(): Options {
     protocols: chosen,
     baseline: values.baseline ?? null,
     floor: (values.floor ?? true) && !values["no-floor"],
+    threads: (values.threads ?? "8").split(",").map((t) => int(t.trim(), 8, "threads", 1)),
   };
 }
 
 function cases(o: Options): Case[] {
   const out: Case[] = [];
   for (const ps of o.protocols) {
-    if (o.quick || o.focus) out.push({ script: "oltp_point_select", threads: 8, ps });
+    if (o.quick || o.focus)
+      for (const threads of o.threads) out.push({ script: "oltp_point_select", threads, ps });
     else
       out.push(
         { script: "oltp_point_select", threads: 8, ps },
@@ -350,17 +365,22 @@ function report(
           s.length ? `${s.length - ok.length}/${s.length}` : "not run",
         ]);
       }
-      if (good("pairgate+audit").length && good("pairgate").length) {
-        const plainP95 = median(good("pairgate").map((x) => x.p95));
+      for (const [aud, plain] of [
+        ["pairgate+audit", "pairgate"],
+        ["baseline+audit", "baseline"],
+      ] as const) {
+        if (!good(aud).length || !good(plain).length) continue;
+        const plainP95 = median(good(plain).map((x) => x.p95));
         audited.push([
           label(c),
           String(c.threads),
-          fmt(ratio("pairgate+audit", "pairgate"), 2),
+          aud,
+          fmt(ratio(aud, plain), 2),
           fmt(
-            ratio("pairgate+audit", "pairgate", (x) => x.cpuUsPerQuery),
+            ratio(aud, plain, (x) => x.cpuUsPerQuery),
             2,
           ),
-          fmt(median(good("pairgate+audit").map((x) => x.p95)) - plainP95, 2),
+          fmt(median(good(aud).map((x) => x.p95)) - plainP95, 2),
         ]);
       }
     }
@@ -393,8 +413,8 @@ function report(
         "table, ÷ `pairgate`, per round; p95 difference of the medians):",
       "",
       markdownTable(
-        ["workload", "threads", "audited ÷ plain qps", "audited ÷ plain CPU/query", "p95 + ms"],
-        ["left", "right", "right", "right", "right"],
+        ["workload", "threads", "target", "audited ÷ plain qps", "audited ÷ plain CPU/query", "p95 + ms"],
+        ["left", "right", "left", "right", "right", "right"],
         audited,
       ),
       "",
@@ -551,33 +571,33 @@ async function main(): Promise<void> {
     }
     if (o.audit) {
       // The worst case for auditing: every point select reads an audited table, so every result
-      // waits for its event's group-committed fsync.
-      const [auditPort, auditAdmin] = await freePorts(2);
-      const auditFile = join(tmp, "pairgate-audit.config.json");
+      // waits for its event's group-committed fsync. With --baseline the older build audits too.
       const tables = Array.from({ length: TABLES }, (_, i) => `sbtest.sbtest${i + 1}`);
-      writeFileSync(
-        auditFile,
-        `${JSON.stringify(
-          pair.proxyConfig({
-            listen: { port: auditPort },
-            admin: { port: auditAdmin },
-            instanceId: "bench-audit",
-            audit: {
-              journalDir: join(tmp, "audit-journal"),
-              rules: [{ operation: "password_retrieval", tables, keyPattern: "id\\s*=\\s*(\\d+)" }],
-            },
-          }),
-          null,
-          2,
-        )}\n`,
-      );
-      await extraTarget("pairgate+audit", auditPort, [
-        ...nodeArgs(),
-        join(ROOT, "bin", "pairgate.js"),
-        "start",
-        "--config",
-        auditFile,
-      ]);
+      for (const [name, root] of [
+        ["pairgate+audit", ROOT],
+        ...(o.baseline ? [["baseline+audit", o.baseline] as const] : []),
+      ] as const) {
+        const [auditPort, auditAdmin] = await freePorts(2);
+        const auditFile = join(tmp, `${name}.config.json`);
+        const cfg = pair.proxyConfig({
+          listen: { port: auditPort },
+          admin: { port: auditAdmin },
+          instanceId: `bench-${name.replace("+", "-")}`,
+          audit: {
+            journalDir: join(tmp, `${name}-journal`),
+            rules: [{ operation: "password_retrieval", tables, keyPattern: "id\\s*=\\s*(\\d+)" }],
+          },
+        }) as Record<string, unknown>;
+        if (root !== ROOT) for (const key of NEWER_KEYS) delete cfg[key];
+        writeFileSync(auditFile, `${JSON.stringify(cfg, null, 2)}\n`);
+        await extraTarget(name, auditPort, [
+          ...nodeArgs(),
+          join(root, "bin", "pairgate.js"),
+          "start",
+          "--config",
+          auditFile,
+        ]);
+      }
     }
     await waitForLogin(pair, haproxyPort, "HAProxy", haproxy);
     let pairgateIdleMiB = Number.NaN;
@@ -655,7 +675,7 @@ async function main(): Promise<void> {
     const memory: MemoryReport[] = [];
     if (o.sessions > 0) {
       for (const t of live()) {
-        if (!t.proc || t.name === "pairgate+audit" || t.name.startsWith("relay")) continue;
+        if (!t.proc || t.name.endsWith("+audit") || t.name.startsWith("relay")) continue;
         const idle =
           t.name === "pairgate"
             ? pairgateIdleMiB

@@ -229,9 +229,25 @@ function detailText(detail: Record<string, unknown>): string | null {
   return text === "{}" ? null : text;
 }
 
+/**
+ * The hashed values of events sealed by this process, kept until the event object is gone: an
+ * event delivered from the journal's in-memory tail (the same object) is not turned into a row twice.
+ */
+const sealedValues = new WeakMap<AuditEvent, (string | number | null)[]>();
+
 /** The values the chain hash covers (chain.ts): the row up to `detail`. */
 export function hashedValues(e: AuditEvent): (string | number | null)[] {
-  return eventRow(e).slice(0, HASHED_COLUMNS) as (string | number | null)[];
+  const v = eventRow(e).slice(0, HASHED_COLUMNS) as (string | number | null)[];
+  sealedValues.set(e, v);
+  return v;
+}
+
+/** The row to insert: the values the chain hashed when this process sealed it, else made anew. */
+function deliveredRow(e: AuditEvent): unknown[] {
+  const v = sealedValues.get(e);
+  if (!v) return eventRow(e);
+  const c = e.chain;
+  return [...v, c?.id ?? null, c?.seq ?? null, c?.prev ?? null, c?.hash ?? null, c?.alg ?? null];
 }
 
 interface MysqlError {
@@ -374,6 +390,9 @@ export class Delivery {
       total += events.length;
       this.delivered += events.length;
       this.lastDeliveryAt = Date.now();
+      // A short batch took everything durable when it was read: what became durable since waits for
+      // the next tick, so batches stay large under load instead of one per group commit.
+      if (events.length < this.#o.batchSize) break;
     }
     return total;
   }
@@ -489,7 +508,7 @@ export class Delivery {
         bytes = 0;
       };
       for (const e of events) {
-        const row = eventRow(e);
+        const row = deliveredRow(e);
         const size = 400 + (typeof row[15] === "string" ? row[15].length : 0);
         if (bytes + size > 512 * 1024) await flush();
         rows.push(row);

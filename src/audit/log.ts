@@ -1,10 +1,10 @@
 /**
- * The audit log: one JSON line per audit event (pino), in its own file, apart from the operational
+ * The audit log: one JSON line per audit event (written to a pino destination), in its own file, apart from the operational
  * log on stdout. Buffered (the journal, not this file, is the durable record); flushed on close.
  */
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
-import { type DestinationStream, type Logger, pino } from "pino";
+import { type DestinationStream, pino } from "pino";
 import type { AuditEvent } from "./event.js";
 
 export interface AuditLog {
@@ -61,30 +61,11 @@ export function auditLogTo(
   dest: DestinationStream,
   onClose: () => Promise<void> | void = () => {},
 ): AuditLog {
-  const logger: Logger = pino(
-    {
-      base: null,
-      messageKey: "msg",
-      timestamp: pino.stdTimeFunctions.isoTime,
-      formatters: { level: (label) => ({ level: label }) },
-    },
-    dest,
-  );
   let closed = false;
   return {
     write(event, journal) {
       if (closed) return;
-      const { sql, detail, ...rest } = event;
-      logger.info(
-        {
-          ...rest,
-          occurredAt: new Date(event.occurredAt).toISOString(),
-          ...(sql !== undefined ? { sql } : {}),
-          ...(detail !== undefined ? { detail } : {}),
-          journal,
-        },
-        `audit ${event.operation}`,
-      );
+      dest.write(`${auditLogLine(event, journal)}\n`);
     },
     async close() {
       if (closed) return;
@@ -92,4 +73,40 @@ export function auditLogTo(
       await onClose();
     },
   };
+}
+
+/**
+ * One audit log line, in the shape pino wrote it (level, time, the event's members with the time
+ * as ISO text, sql and detail last, journal, msg), made with one JSON.stringify: pino's serializer
+ * took each member apart (its _asJson was the largest single cost of an audited statement).
+ */
+export function auditLogLine(event: AuditEvent, journal: "ok" | "failed" | "disabled"): string {
+  const e = event;
+  // One literal of a fixed shape (members left undefined are not written): the order pino wrote,
+  // the event's own (completeEvent's, then the chain the journal adds).
+  return JSON.stringify({
+    level: "info",
+    time: new Date().toISOString(),
+    id: e.id,
+    occurredAt: new Date(e.occurredAt).toISOString(),
+    instanceId: e.instanceId,
+    site: e.site,
+    operation: e.operation,
+    outcome: e.outcome,
+    clientAddr: e.clientAddr,
+    dbUser: e.dbUser,
+    sessionId: e.sessionId,
+    backend: e.backend,
+    object: e.object,
+    objectKey: e.objectKey,
+    appUser: e.appUser,
+    digest: e.digest,
+    durationMs: e.durationMs,
+    schema: e.schema,
+    chain: e.chain,
+    sql: e.sql,
+    detail: e.detail,
+    journal,
+    msg: `audit ${e.operation}`,
+  });
 }

@@ -122,8 +122,8 @@ export const auditSchema = z.strictObject({
    */
   catalogRefreshMs: z.number().int().min(0).default(60_000),
   onJournalFailure: z.enum(["refuse", "allow"]).default("refuse"),
-  /** Group commit: the longest an event waits for its fsync batch. */
-  groupCommitMs: z.number().int().min(0).default(2),
+  /** Group commit: a fixed wait before each fsync batch; 0 = leader/follower (journal.ts). */
+  groupCommitMs: z.number().int().min(0).default(0),
   deliveryBatchSize: z.number().int().min(1).default(500),
   deliveryIntervalMs: z.number().int().min(10).default(1000),
   /** A separate JSON-lines audit log (pino); stdout is the operational log. */
