@@ -23,6 +23,7 @@ import { readFileSync } from "node:fs";
 import * as fsp from "node:fs/promises";
 import { join, resolve } from "node:path";
 import type { AuditEvent } from "./event.js";
+import { replaceFixedSizeFile } from "./state-file.js";
 
 /** The chain members every sealed event carries (journal record and audit table row). */
 export interface ChainFields {
@@ -281,31 +282,8 @@ export class ChainWriter implements RecordSealer<AuditEvent> {
     // Fixed size, so that on a full disk it can be overwritten in place (as position.json is).
     const text = `${JSON.stringify({ chainId: this.#chainId, seq: this.#durable.seq, hash: this.#durable.hash, segment, savedAt: Date.now() })}`;
     const data = Buffer.from(`${text.padEnd(STATE_BYTES - 1, " ")}\n`);
-    const path = join(this.#dir, STATE_FILE);
-    const tmp = `${path}.tmp`;
-    try {
-      const fh = await fsp.open(tmp, "w", 0o600);
-      try {
-        await fh.writeFile(data);
-        await fh.datasync();
-      } finally {
-        await fh.close();
-      }
-      await fsp.rename(tmp, path);
-      // The directory's fsync follows in the journal's roll (it creates the segment next).
-      return;
-    } catch (e) {
-      await fsp.rm(tmp, { force: true }).catch(() => {});
-      const code = (e as NodeJS.ErrnoException).code;
-      if (code !== "ENOSPC" && code !== "EDQUOT") throw e;
-    }
-    const fh = await fsp.open(path, "r+");
-    try {
-      await fh.write(data, 0, data.length, 0);
-      await fh.datasync();
-    } finally {
-      await fh.close();
-    }
+    // The directory's fsync follows in the journal's roll (it creates the segment next).
+    await replaceFixedSizeFile(join(this.#dir, STATE_FILE), data);
   }
 
   async recover(last: AuditEvent | null): Promise<void> {

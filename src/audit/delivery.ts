@@ -70,7 +70,8 @@ const LIMITS = {
   site: 128,
 } as const;
 
-const COLUMNS = [
+/** The columns the chain hash covers, in the row's order (id … detail): delivery writes them, verify reads them. */
+export const HASHED_COLUMN_NAMES = [
   "id",
   "occurred_at",
   "operation",
@@ -87,15 +88,13 @@ const COLUMNS = [
   "site",
   "duration_ms",
   "detail",
-  "chain_id",
-  "chain_seq",
-  "chain_prev",
-  "chain_hash",
-  "chain_alg",
 ] as const;
 
-/** Columns the chain added (in this order); the hashed values are COLUMNS before them. */
+/** Columns the chain added (in this order), after the hashed ones. */
 export const CHAIN_COLUMNS = ["chain_id", "chain_seq", "chain_prev", "chain_hash", "chain_alg"] as const;
+
+const COLUMNS = [...HASHED_COLUMN_NAMES, ...CHAIN_COLUMNS] as const;
+
 /** How many of a row's leading values the chain hash covers (id … detail). */
 export const HASHED_COLUMNS = COLUMNS.length - CHAIN_COLUMNS.length;
 

@@ -38,6 +38,7 @@ import type { Logger } from "pino";
 import { PairgateError } from "../protocol/errors.js";
 import type { RecordSealer } from "./chain.js";
 import { type DirLock, DirLockedError, lockDir } from "./dir-lock.js";
+import { replaceFixedSizeFile } from "./state-file.js";
 
 export const JOURNAL_FAILED = "PAIRGATE_AUDIT_JOURNAL_FAILED" as const;
 
@@ -829,32 +830,9 @@ export class Journal<T = unknown> {
       POSITION_BYTES - 1,
       " ",
     );
-    const data = Buffer.from(`${text}\n`);
-    const path = join(this.dir, POSITION_FILE);
-    const tmp = `${path}.tmp`;
-    try {
-      const fh = await fsp.open(tmp, "w", 0o600);
-      try {
-        await fh.writeFile(data);
-        await fh.datasync();
-      } finally {
-        await fh.close();
-      }
-      await fsp.rename(tmp, path);
-      await fsyncDir(this.dir);
-      return;
-    } catch (e) {
-      await fsp.rm(tmp, { force: true }).catch(() => {});
-      const code = errCode(e);
-      if (code !== "ENOSPC" && code !== "EDQUOT") throw e;
-    }
-    const fh = await fsp.open(path, "r+");
-    try {
-      await fh.write(data, 0, data.length, 0);
-      await fh.datasync();
-    } finally {
-      await fh.close();
-    }
+    await replaceFixedSizeFile(join(this.dir, POSITION_FILE), Buffer.from(`${text}\n`), () =>
+      fsyncDir(this.dir),
+    );
   }
 
   /** Wait for queued appends to be synced (or fail). */

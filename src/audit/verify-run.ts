@@ -9,31 +9,13 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import mysql from "mysql2";
 import type { ChainKey } from "./chain.js";
-import { CHAIN_COLUMNS, eventRow, HASHED_COLUMNS, quoteQualified } from "./delivery.js";
+import { CHAIN_COLUMNS, eventRow, HASHED_COLUMN_NAMES, HASHED_COLUMNS, quoteQualified } from "./delivery.js";
 import type { AuditEvent } from "./event.js";
 import { parseRecords, segmentName } from "./journal.js";
 import { type Anchor, type ChainRow, ChainVerifier, type Problem, type VerifyReport } from "./verify.js";
 
 /** The columns read, in this order: the hashed ones, then the chain members. */
-const HASHED = [
-  "id",
-  "occurred_at",
-  "operation",
-  "outcome",
-  "db_user",
-  "client_addr",
-  "backend",
-  "object",
-  "object_key",
-  "app_user",
-  "digest",
-  "session_id",
-  "instance_id",
-  "site",
-  "duration_ms",
-  "detail",
-] as const;
-if (HASHED.length !== HASHED_COLUMNS) throw new Error("verify-run: column list out of date");
+const HASHED = HASHED_COLUMN_NAMES;
 const SELECT = [...HASHED, ...CHAIN_COLUMNS].join(", ");
 const INSTANCE = HASHED.indexOf("instance_id");
 const SITE = HASHED.indexOf("site");
