@@ -69,15 +69,8 @@ export interface StatusDocument {
     lastDeliveryAt: string | null;
     journalProblem: string | null;
     chain?: { chainId: string; seq: number; hash: string; alg: string; at: string | null } | null;
-    verification?: {
-      at: string;
-      ok: boolean;
-      events: number;
-      problemCount: number;
-      problems: string[];
-      error: string | null;
-      chains: Array<{ chainId: string; instanceIds: string[]; sites: string[]; seq: number; hash: string }>;
-    } | null;
+    /** The last background verification, its time as an ISO string. */
+    verification?: (Omit<StatusVerificationInput, "at"> & { at: string }) | null;
   } | null;
   /** Consistency at failover: is the pair lossless now, the last catch-up, the split-brain fence. */
   consistency: {

@@ -138,6 +138,25 @@ for (const pipelining of [true, false]) {
   });
 }
 
+/** Runs a client program; its stdout and stderr together, and its exit code. */
+function runClient(
+  command: string,
+  args: string[],
+  timeout: number,
+): Promise<{ out: string; code: number | null }> {
+  return new Promise((resolve) => {
+    const child = spawn(command, args, { stdio: ["ignore", "pipe", "pipe"], timeout });
+    let out = "";
+    child.stdout.on("data", (d) => {
+      out += d;
+    });
+    child.stderr.on("data", (d) => {
+      out += d;
+    });
+    child.once("close", (code, signal) => resolve({ out: signal ? `${out}killed by ${signal}` : out, code }));
+  });
+}
+
 /**
  * A Python MySQLdb (Connector/C) script run against `port`: its output. Asynchronous: pairgate runs
  * in this process and must keep serving meanwhile.
@@ -152,24 +171,11 @@ function mysqldb(port: number, body: string): Promise<{ out: string; code: numbe
     "    print(repr(cur.fetchall()))",
     body,
   ].join("\n");
-  return new Promise((resolve) => {
-    const child = spawn(
-      "/usr/bin/python3",
-      ["-u", "-c", script, pair.appUser.username, pair.appUser.password],
-      {
-        stdio: ["ignore", "pipe", "pipe"],
-        timeout: 20_000,
-      },
-    );
-    let out = "";
-    child.stdout.on("data", (d) => {
-      out += d;
-    });
-    child.stderr.on("data", (d) => {
-      out += d;
-    });
-    child.once("close", (code) => resolve({ out, code }));
-  });
+  return runClient(
+    "/usr/bin/python3",
+    ["-u", "-c", script, pair.appUser.username, pair.appUser.password],
+    20_000,
+  );
 }
 
 const HAS_MYSQLDB = spawnSync("/usr/bin/python3", ["-c", "import MySQLdb"]).status === 0;
@@ -201,20 +207,7 @@ function dbdMariadb(port: number, body: string): Promise<{ out: string; code: nu
     `my $dbh = DBI->connect("DBI:MariaDB:database=passtrix;host=127.0.0.1;port=${port};mariadb_server_prepare=1;mariadb_local_infile=1", $ARGV[0], $ARGV[1], { RaiseError => 1, PrintError => 0 });`,
     body,
   ].join("\n");
-  return new Promise((resolve) => {
-    const child = spawn("perl", ["-e", script, pair.appUser.username, pair.appUser.password], {
-      stdio: ["ignore", "pipe", "pipe"],
-      timeout: 30_000,
-    });
-    let out = "";
-    child.stdout.on("data", (d) => {
-      out += d;
-    });
-    child.stderr.on("data", (d) => {
-      out += d;
-    });
-    child.once("close", (code, signal) => resolve({ out: signal ? `${out}killed by ${signal}` : out, code }));
-  });
+  return runClient("perl", ["-e", script, pair.appUser.username, pair.appUser.password], 30_000);
 }
 
 const HAS_DBD = spawnSync("perl", ["-MDBD::MariaDB", "-e", "1"]).status === 0;
@@ -242,21 +235,11 @@ test("DBD::MariaDB with server prepares: LOAD DATA LOCAL INFILE as a prepared st
 
 /** The mariadb CLI with `args` against `port`: its output and exit code. */
 function cli(port: number, args: string[]): Promise<{ out: string; code: number | null }> {
-  return new Promise((resolve) => {
-    const child = spawn(
-      "mariadb",
-      ["-h127.0.0.1", `-P${port}`, `-u${pair.appUser.username}`, `-p${pair.appUser.password}`, ...args],
-      { stdio: ["ignore", "pipe", "pipe"], timeout: 20_000 },
-    );
-    let out = "";
-    child.stdout.on("data", (d) => {
-      out += d;
-    });
-    child.stderr.on("data", (d) => {
-      out += d;
-    });
-    child.once("close", (code) => resolve({ out, code }));
-  });
+  return runClient(
+    "mariadb",
+    ["-h127.0.0.1", `-P${port}`, `-u${pair.appUser.username}`, `-p${pair.appUser.password}`, ...args],
+    20_000,
+  );
 }
 
 test("the CLI with --compress: pairgate does not offer compression, the session runs uncompressed", async () => {
@@ -276,20 +259,7 @@ function rubyMysql2(port: number, body: string): Promise<{ out: string; code: nu
     `c = Mysql2::Client.new(host: '127.0.0.1', port: ${port}, username: ARGV[0], password: ARGV[1], database: 'passtrix')`,
     body,
   ].join("\n");
-  return new Promise((resolve) => {
-    const child = spawn("ruby", ["-e", script, pair.appUser.username, pair.appUser.password], {
-      stdio: ["ignore", "pipe", "pipe"],
-      timeout: 30_000,
-    });
-    let out = "";
-    child.stdout.on("data", (d) => {
-      out += d;
-    });
-    child.stderr.on("data", (d) => {
-      out += d;
-    });
-    child.once("close", (code, signal) => resolve({ out: signal ? `${out}killed by ${signal}` : out, code }));
-  });
+  return runClient("ruby", ["-e", script, pair.appUser.username, pair.appUser.password], 30_000);
 }
 
 const HAS_RUBY_MYSQL2 = spawnSync("ruby", ["-e", "require 'mysql2'"]).status === 0;
