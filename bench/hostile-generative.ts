@@ -5,16 +5,14 @@
  * reproduction. Options: --cycles=N (failovers; default 6), --chains=N (chains per phase; default
  * 400), --max-findings=N (default 500). Exit code 1 when anything was found.
  */
-import { parseArgs } from "node:util";
 import { distinctFindings, formatFinding, runGenerative, seedFromEnv } from "../test/helpers/hostile-run.js";
 import { startPair } from "../test/helpers/pair.js";
+import { benchArgs } from "./lib/args.js";
 
-const { values } = parseArgs({
-  options: {
-    cycles: { type: "string", default: "6" },
-    chains: { type: "string", default: "400" },
-    "max-findings": { type: "string", default: "500" },
-  },
+const { values } = benchArgs(import.meta.url, {
+  cycles: { type: "string", default: "6" },
+  chains: { type: "string", default: "400" },
+  "max-findings": { type: "string", default: "500" },
 });
 const seed = seedFromEnv();
 console.log(`hostile-generative: seed ${seed} (replay with PAIRGATE_HOSTILE_SEED=${seed})`);

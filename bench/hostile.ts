@@ -6,11 +6,11 @@
  * PAIRGATE_HOSTILE_CLI="node --import tsx /path/to/old/test/helpers/pairgate-cli.ts" measures
  * another pairgate build (how the before figures of issue 11 were taken).
  */
-import { parseArgs } from "node:util";
 import { formatResult, HOSTILE_PHASES, type HostilePhase, runHostile } from "../test/helpers/hostile.js";
 import { startPair } from "../test/helpers/pair.js";
+import { benchArgs } from "./lib/args.js";
 
-const { values } = parseArgs({ options: { only: { type: "string" } } });
+const { values } = benchArgs(import.meta.url, { only: { type: "string" } });
 const phases = (values.only ? values.only.split(",") : [...HOSTILE_PHASES]) as HostilePhase[];
 const pair = await startPair();
 let worst = 0;

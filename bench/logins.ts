@@ -12,19 +12,17 @@
  *   npm run bench:logins                               # 3 rounds × 5 s, 8 concurrent clients
  *   npm run bench:logins -- --rounds 5 --time 10 --concurrency 16
  */
-import { parseArgs } from "node:util";
 import mysql from "mysql2";
 import { startPair } from "../test/helpers/pair.js";
 import { freePort } from "../test/helpers/ports.js";
 import { startProxyProcess } from "../test/helpers/proxy.js";
+import { benchArgs } from "./lib/args.js";
 import { cpuSeconds } from "./lib/proc.js";
 
-const { values } = parseArgs({
-  options: {
-    rounds: { type: "string", default: "3" },
-    time: { type: "string", default: "5" },
-    concurrency: { type: "string", default: "8" },
-  },
+const { values } = benchArgs(import.meta.url, {
+  rounds: { type: "string", default: "3" },
+  time: { type: "string", default: "5" },
+  concurrency: { type: "string", default: "8" },
 });
 const rounds = Number(values.rounds);
 const seconds = Number(values.time);

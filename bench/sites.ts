@@ -14,9 +14,9 @@
  */
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { parseArgs } from "node:util";
 import type { RowDataPacket } from "mysql2/promise";
 import { createSitesRun, SITES_TABLE_DDL, type SitesRun, startSiteLoads } from "../test/helpers/sites.js";
+import { benchArgs } from "./lib/args.js";
 import { describeMachine, sourceRevision } from "./lib/machine.js";
 import { fmt } from "./lib/stats.js";
 import { markdownTable } from "./lib/table.js";
@@ -157,12 +157,10 @@ async function runCase(run: SitesRun, c: Case, o: { steadyMs: number; outageMs: 
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      "outage-s": { type: "string" },
-      "steady-s": { type: "string" },
-      fault: { type: "string" },
-    },
+  const { values } = benchArgs(import.meta.url, {
+    "outage-s": { type: "string" },
+    "steady-s": { type: "string" },
+    fault: { type: "string" },
   });
   const faults = (values.fault ?? "cut,blackhole").split(",") as Case["fault"][];
   const o = {

@@ -28,10 +28,10 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { parseArgs } from "node:util";
 import mysql, { type Connection } from "mysql2/promise";
 import { startPair, type TestPair } from "../test/helpers/pair.js";
 import { freePort, freePorts } from "../test/helpers/ports.js";
+import { benchArgs } from "./lib/args.js";
 import type { Managed } from "./lib/children.js";
 import { spawnManaged } from "./lib/children.js";
 import { ensureHaproxy, haproxyVersion, startHaproxy } from "./lib/haproxy.js";
@@ -110,22 +110,19 @@ const log = (msg: string) => process.stderr.write(`bench: ${msg}\n`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function options(): Options {
-  const { values } = parseArgs({
-    options: {
-      rounds: { type: "string" },
-      time: { type: "string" },
-      quick: { type: "boolean", default: false },
-      sessions: { type: "string" },
-      audit: { type: "boolean", default: true },
-      "no-audit": { type: "boolean", default: false },
-      focus: { type: "boolean", default: false },
-      protocol: { type: "string", default: "both" },
-      baseline: { type: "string" },
-      floor: { type: "boolean", default: true },
-      "no-floor": { type: "boolean", default: false },
-      threads: { type: "string" },
-    },
-    strict: true,
+  const { values } = benchArgs(import.meta.url, {
+    rounds: { type: "string" },
+    time: { type: "string" },
+    quick: { type: "boolean", default: false },
+    sessions: { type: "string" },
+    audit: { type: "boolean", default: true },
+    "no-audit": { type: "boolean", default: false },
+    focus: { type: "boolean", default: false },
+    protocol: { type: "string", default: "both" },
+    baseline: { type: "string" },
+    floor: { type: "boolean", default: true },
+    "no-floor": { type: "boolean", default: false },
+    threads: { type: "string" },
   });
   const quick = values.quick ?? false;
   const focus = values.focus ?? false;

@@ -15,8 +15,10 @@ if (!file) {
   process.exit(2);
 }
 
-process.stderr.write("with-build: building dist/ (npx tsc -p .)\n");
-const build = spawnSync("npx", ["tsc", "-p", "."], { cwd: root, stdio: "inherit" });
+// `--help` only prints the script's usage: no build needed for that.
+const help = args.includes("--help") || args.includes("-h");
+if (!help) process.stderr.write("with-build: building dist/ (npx tsc -p .)\n");
+const build = help ? { status: 0 } : spawnSync("npx", ["tsc", "-p", "."], { cwd: root, stdio: "inherit" });
 if (build.status !== 0) {
   process.stderr.write(
     `with-build: the build failed (exit ${build.status ?? build.signal}); not running ${file}\n`,
