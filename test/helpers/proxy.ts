@@ -10,9 +10,9 @@ import { fileURLToPath } from "node:url";
 import mysql, { type Connection, type ConnectionOptions } from "mysql2/promise";
 import { parseConfig } from "../../src/config/load.js";
 import type { ConfigInput } from "../../src/config/schema.js";
-import { createLogger } from "../../src/observability/logger.js";
 import { PairgateProxy } from "../../src/proxy.js";
 import type { TestPair } from "./pair.js";
+import { keepOutput, testLogger } from "./pairgate-log.js";
 import { freePort } from "./ports.js";
 
 export interface RunningProxy {
@@ -29,9 +29,12 @@ export async function startProxy(
   file = `${pair.dir}/proxy.config.json`,
 ): Promise<RunningProxy> {
   const config = parseConfig(await ownAdminPort(pair, raw), file);
-  const proxy = new PairgateProxy(config, createLogger(process.env.PAIRGATE_TEST_LOG ?? "warn"));
+  // Its log lines are kept, and printed only if a test of this run fails (pairgate-log.ts).
+  const { logger, source } = testLogger("in-process pairgate");
+  const proxy = new PairgateProxy(config, logger);
   await proxy.start();
   const port = proxy.address!.port;
+  source.label += `, port ${port}`;
   return {
     proxy,
     port,
@@ -130,8 +133,11 @@ export async function startProxyProcess(
     env: { ...process.env, PAIRGATE_LOG_LEVEL: process.env.PAIRGATE_TEST_LOG ?? "warn" },
   });
   let out = "";
+  const kept = keepOutput(`pairgate process ${child.pid}, port ${port}`);
   const keep = (d: Buffer) => {
-    out = (out + d.toString()).slice(-65536);
+    const text = d.toString();
+    out = (out + text).slice(-65536);
+    kept.write(text);
   };
   child.stdout!.on("data", keep);
   child.stderr!.on("data", keep);
