@@ -12,7 +12,14 @@ import type { ChainKey } from "./chain.js";
 import { CHAIN_COLUMNS, eventRow, HASHED_COLUMN_NAMES, HASHED_COLUMNS, quoteQualified } from "./delivery.js";
 import type { AuditEvent } from "./event.js";
 import { parseRecords, segmentName } from "./journal.js";
-import { type Anchor, type ChainRow, ChainVerifier, type Problem, type VerifyReport } from "./verify.js";
+import {
+  type Anchor,
+  type ChainRow,
+  ChainVerifier,
+  looseProblem,
+  type Problem,
+  type VerifyReport,
+} from "./verify.js";
 
 /** The columns read, in this order: the hashed ones, then the chain members. */
 const HASHED = HASHED_COLUMN_NAMES;
@@ -148,15 +155,13 @@ async function readJournal(
     for (const sk of parsed.skipped) {
       // A torn tail of the newest segment is a write cut short (never acknowledged), not damage.
       if (sk.kind === "torn" && i === segs.length - 1) continue;
-      report({
-        kind: "corrupt",
-        chain: null,
-        fromSeq: null,
-        toSeq: null,
-        rowIds: [],
-        message: `journal ${name} bytes ${sk.from}–${sk.to}: ${sk.kind === "torn" ? "a record cut short" : "a record that fails its checksum"} (the event in it cannot be read)`,
-        source: `journal ${name}`,
-      });
+      report(
+        looseProblem(
+          "corrupt",
+          `journal ${name} bytes ${sk.from}–${sk.to}: ${sk.kind === "torn" ? "a record cut short" : "a record that fails its checksum"} (the event in it cannot be read)`,
+          `journal ${name}`,
+        ),
+      );
     }
     for (const r of parsed.records) {
       records++;
@@ -166,15 +171,13 @@ async function readJournal(
       try {
         e = JSON.parse(r.payload.toString("utf8")) as AuditEvent;
       } catch {
-        report({
-          kind: "corrupt",
-          chain: null,
-          fromSeq: null,
-          toSeq: null,
-          rowIds: [],
-          message: `journal ${name} offset ${r.at}: a record that is not JSON`,
-          source: `journal ${name}`,
-        });
+        report(
+          looseProblem(
+            "corrupt",
+            `journal ${name} offset ${r.at}: a record that is not JSON`,
+            `journal ${name}`,
+          ),
+        );
         continue;
       }
       if (!e.chain) continue;
@@ -292,15 +295,14 @@ export async function runVerify(o: VerifyOptions): Promise<VerifyResult> {
   const onChained = (row: ChainRow) => {
     if (!row.chain) {
       // chain_id set but chain_seq NULL: no writer makes that.
-      verifier.report({
-        kind: "inserted",
-        chain: null,
-        fromSeq: null,
-        toSeq: null,
-        rowIds: [row.rowId],
-        message: `row ${row.rowId} has a chain id but no sequence number: inserted by hand`,
-        source: row.source,
-      });
+      verifier.report(
+        looseProblem(
+          "inserted",
+          `row ${row.rowId} has a chain id but no sequence number: inserted by hand`,
+          row.source,
+          [row.rowId],
+        ),
+      );
       return;
     }
     verifier.push(row);

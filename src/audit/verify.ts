@@ -65,6 +65,16 @@ export interface Problem {
   source?: string;
 }
 
+/** A finding outside any chain: a record that cannot be read, a row with no place in a chain. */
+export function looseProblem(
+  kind: ProblemKind,
+  message: string,
+  source: string | undefined,
+  rowIds: string[] = [],
+): Problem {
+  return { kind, chain: null, fromSeq: null, toSeq: null, rowIds, message, source };
+}
+
 export interface Anchor {
   /** Null: the anchor names only a hash (or seq:hash) and applies to whichever chain holds it. */
   chainId: string | null;
@@ -222,6 +232,25 @@ export class ChainVerifier {
       p.chain !== null && p.toSeq !== null ? { chain: p.chain, kind: p.kind, to: p.toSeq } : null;
   }
 
+  /**
+   * A finding about one chained row, worded by describeRun (`alg`: the key a no_key row names).
+   * The message is set before report(), which may merge the finding into the run before it (and
+   * words the run anew) or drop it past maxProblems.
+   */
+  #rowProblem(kind: ProblemKind, row: ChainRow, fromSeq: number, toSeq: number, alg?: string): void {
+    const p: Problem = {
+      kind,
+      chain: row.chain!.id,
+      fromSeq,
+      toSeq,
+      rowIds: [row.rowId],
+      message: "",
+      source: row.source,
+    };
+    p.message = describeRun(p, this.#label, alg);
+    this.report(p);
+  }
+
   #hashOf(alg: string, chainId: string, seq: number, prev: string, values: CanonicalValues): string | null {
     if (alg === "sha256") return chainHash(null, chainId, seq, prev, values);
     if (alg.startsWith("hmac-sha256:")) {
@@ -283,16 +312,7 @@ export class ChainVerifier {
         source: row.source,
       });
     } else if (h === null) {
-      this.report({
-        kind: "no_key",
-        chain: c.id,
-        fromSeq: c.seq,
-        toSeq: c.seq,
-        rowIds: [row.rowId],
-        message: "",
-        source: row.source,
-      });
-      this.#problems.at(-1)!.message ||= describeRun(this.#problems.at(-1)!, this.#label, c.alg);
+      this.#rowProblem("no_key", row, c.seq, c.seq, c.alg);
       status = "intact"; // cannot be judged; do not report its neighbours because of it
     } else if (h === c.hash) {
       status = "intact";
@@ -314,42 +334,12 @@ export class ChainVerifier {
       const unkeyed =
         (c.alg === "sha256" && st.keyed) ||
         (c.alg !== "sha256" && chainHash(null, c.id, c.seq, c.prev, row.values) === c.hash);
-      this.report({
-        kind: unkeyed ? "forged" : "modified",
-        chain: c.id,
-        fromSeq: c.seq,
-        toSeq: c.seq,
-        rowIds: [row.rowId],
-        message: "",
-        source: row.source,
-      });
-      const p = this.#problems.at(-1);
-      if (p && !p.message) p.message = describeRun(p, this.#label);
+      this.#rowProblem(unkeyed ? "forged" : "modified", row, c.seq, c.seq);
     } else if (status === "intact" && c.alg === "sha256" && st.keyed && h !== null) {
       // A plain SHA-256 row after keyed ones: someone without the key recomputed it.
-      this.report({
-        kind: "forged",
-        chain: c.id,
-        fromSeq: c.seq,
-        toSeq: c.seq,
-        rowIds: [row.rowId],
-        message: "",
-        source: row.source,
-      });
-      const p = this.#problems.at(-1);
-      if (p && !p.message) p.message = describeRun(p, this.#label);
+      this.#rowProblem("forged", row, c.seq, c.seq);
     } else if (status === "moved") {
-      this.report({
-        kind: "reordered",
-        chain: c.id,
-        fromSeq: Math.min(c.seq, recSeq),
-        toSeq: Math.max(c.seq, recSeq),
-        rowIds: [row.rowId],
-        message: "",
-        source: row.source,
-      });
-      const p = this.#problems.at(-1)!;
-      p.message = describeRun(p, this.#label);
+      this.#rowProblem("reordered", row, Math.min(c.seq, recSeq), Math.max(c.seq, recSeq));
     }
     const seen: Seen = {
       rowId: row.rowId,
@@ -523,15 +513,14 @@ export class ChainVerifier {
       this.#before.to = maxOf(this.#before.to, row.occurredAt);
       return;
     }
-    this.report({
-      kind: "inserted",
-      chain: null,
-      fromSeq: null,
-      toSeq: null,
-      rowIds: [row.rowId],
-      message: `${this.#label} ${row.rowId} (instance ${row.instanceId ?? "?"}, ${row.occurredAt === null ? "no time" : new Date(row.occurredAt).toISOString()}) has no chain members but is newer than the start of ${own !== undefined ? "its instance's chain" : "the chains"} (${new Date(start).toISOString()}): inserted by hand`,
-      source: row.source,
-    });
+    this.report(
+      looseProblem(
+        "inserted",
+        `${this.#label} ${row.rowId} (instance ${row.instanceId ?? "?"}, ${row.occurredAt === null ? "no time" : new Date(row.occurredAt).toISOString()}) has no chain members but is newer than the start of ${own !== undefined ? "its instance's chain" : "the chains"} (${new Date(start).toISOString()}): inserted by hand`,
+        row.source,
+        [row.rowId],
+      ),
+    );
   }
 
   note(text: string): void {

@@ -279,6 +279,25 @@ test("reordered: two rows' sequence numbers swapped are reported as reordered, n
   assert.equal(r.problems[0]!.rowIds.sort(), [a.rowId, b.rowId].sort());
 });
 
+test("past maxProblems a finding is dropped without rewording the last one listed", () => {
+  const rows = chainRows(50);
+  const copy = { ...rows[10]!, rowId: "0190b6c4-5d7e-7abc-8def-0123456789ab" };
+  copy.values = [copy.rowId, ...copy.values.slice(1)];
+  const a = rows[20]!;
+  const b = rows[21]!;
+  rows[20] = { ...b, chain: { ...b.chain!, seq: 21 } };
+  rows[21] = { ...a, chain: { ...a.chain!, seq: 22 } };
+  // The copy's values do not match its hash (modified), it doubles seq 11 (inserted), and the
+  // reordered pair after them is one finding too many.
+  const r = verify([...rows.slice(0, 11), copy, ...rows.slice(11)], { maxProblems: 2 });
+  assert.equal(
+    r.problems.map((p) => p.kind),
+    ["modified", "inserted"],
+  );
+  assert.match(r.problems[1]!.message, /is a second row at seq 11/);
+  assert.ok(r.problemsDropped > 0);
+});
+
 test("inserted: a row without chain members newer than the chain, and a second row at one seq", () => {
   const rows = chainRows(30);
   const fake = rowFromColumns(eventRow(event(1000)).map((v, i) => (i >= 16 ? null : v)));
