@@ -21,6 +21,11 @@ import { encodeRecord, Journal } from "../src/audit/journal.js";
 import { runVerify } from "../src/audit/verify-run.js";
 import { parseConfig } from "../src/config/load.js";
 import { tablesOf } from "../src/sql/index.js";
+import { benchArgs } from "./lib/args.js";
+
+// Parsed first: --help or a bad option stops before any work.
+const journalOnly = benchArgs(import.meta.url, { "journal-only": { type: "boolean", default: false } })
+  .values["journal-only"];
 
 const logger = pino({ level: "warn" });
 const DURATION_MS = Number(process.env.BENCH_AUDIT_MS ?? 2000);
@@ -282,7 +287,7 @@ console.log(
   `  CPU per event, best of 5: the journal's JSON.stringify (there before) ${Math.min(...costs.json).toFixed(2)} µs; ` +
     `the chain's seal (row values + one hash) SHA-256 ${Math.min(...costs.sha256).toFixed(2)} µs, HMAC-SHA-256 ${Math.min(...costs.hmac).toFixed(2)} µs`,
 );
-if (!process.argv.includes("--journal-only")) {
+if (!journalOnly) {
   const v = await verifyRate();
   console.log(
     `audit verify: ${v.rows} chained rows (HMAC) in ${(v.ms / 1000).toFixed(1)} s = ${Math.round(v.rows / (v.ms / 1000))} events/s streamed from the primary ` +

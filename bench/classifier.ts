@@ -14,6 +14,7 @@ import { AuditRules } from "../src/audit/rules.js";
 import { classify } from "../src/sql/classify.js";
 import { digest } from "../src/sql/digest.js";
 import { tablesOf } from "../src/sql/tables.js";
+import { benchArgs } from "./lib/args.js";
 
 const TRANSACTION = [
   "BEGIN",
@@ -71,8 +72,9 @@ const modes: Mode[] = [
   { name: "digest", run: (s) => digest(s).length },
 ];
 
-const rounds = Number(process.argv[2] ?? 7);
-const perRound = Number(process.argv[3] ?? 500_000);
+const { positionals } = benchArgs(import.meta.url, {}, true);
+const rounds = Number(positionals[0] ?? 7);
+const perRound = Number(positionals[1] ?? 500_000);
 
 /** Runs `count` statements; returns [statements per CPU second, statements per wall second]. */
 function round(mode: Mode, count: number): [number, number] {

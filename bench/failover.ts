@@ -21,9 +21,9 @@ import { loadavg } from "node:os";
 import { dirname, join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
-import { parseArgs } from "node:util";
 import mysql, { type RowDataPacket } from "mysql2/promise";
 import { type Endpoint, startPair, type TestPair } from "../test/helpers/pair.js";
+import { benchArgs, intOption as int } from "./lib/args.js";
 import { type Managed, spawnManaged } from "./lib/children.js";
 import { startFailoverHaproxy } from "./lib/failover-haproxy.js";
 import { type LinkProcess, startLinkProcess } from "./lib/failover-link.js";
@@ -131,26 +131,17 @@ const now = () => performance.now();
 const sleepUntil = (t: number) => sleep(Math.max(0, t - now()));
 
 function options(): Options {
-  const { values } = parseArgs({
-    options: {
-      soak: { type: "string" },
-      clients: { type: "string" },
-      "pause-ms": { type: "string" },
-      "outage-s": { type: "string" },
-      "after-s": { type: "string" },
-      "no-divergence": { type: "boolean", default: false },
-      staleness: { type: "boolean", default: false },
-      "no-staleness": { type: "boolean", default: false },
-      only: { type: "string" },
-    },
-    strict: true,
+  const { values } = benchArgs(import.meta.url, {
+    soak: { type: "string" },
+    clients: { type: "string" },
+    "pause-ms": { type: "string" },
+    "outage-s": { type: "string" },
+    "after-s": { type: "string" },
+    "no-divergence": { type: "boolean", default: false },
+    staleness: { type: "boolean", default: false },
+    "no-staleness": { type: "boolean", default: false },
+    only: { type: "string" },
   });
-  const int = (v: string | undefined, dflt: number, name: string, min: number) => {
-    if (v === undefined) return dflt;
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < min) throw new Error(`--${name} wants an integer ≥ ${min}, got ${v}`);
-    return n;
-  };
   const only = values.only ? (values.only.split(",") as ProxyKind[]) : null;
   for (const p of only ?? [])
     if (!(p in PROXY_LABEL)) throw new Error(`--only wants pairgate, haproxy or haproxy-rw, got ${p}`);

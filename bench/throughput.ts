@@ -31,7 +31,7 @@ import { fileURLToPath } from "node:url";
 import mysql, { type Connection } from "mysql2/promise";
 import { startPair, type TestPair } from "../test/helpers/pair.js";
 import { freePort, freePorts } from "../test/helpers/ports.js";
-import { benchArgs } from "./lib/args.js";
+import { benchArgs, intOption as int } from "./lib/args.js";
 import type { Managed } from "./lib/children.js";
 import { spawnManaged } from "./lib/children.js";
 import { ensureHaproxy, haproxyVersion, startHaproxy } from "./lib/haproxy.js";
@@ -133,12 +133,6 @@ function options(): Options {
   };
   const chosen = protocols[values.protocol ?? "both"];
   if (!chosen) throw new Error(`--protocol wants text, binary or both, got ${values.protocol}`);
-  const int = (v: string | undefined, dflt: number, name: string, min: number) => {
-    if (v === undefined) return dflt;
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < min) throw new Error(`--${name} wants an integer ≥ ${min}, got ${v}`);
-    return n;
-  };
   return {
     quick,
     focus,

@@ -24,9 +24,13 @@ type Options = NonNullable<ParseArgsConfig["options"]>;
 
 /**
  * parseArgs over process.argv for the script at `scriptUrl` (its `import.meta.url`). Exits the
- * process on --help and on a bad option.
+ * process on --help and on a bad option; positional arguments only where `allowPositionals`.
  */
-export function benchArgs<O extends Options>(scriptUrl: string, options: O) {
+export function benchArgs<O extends Options, P extends boolean = false>(
+  scriptUrl: string,
+  options: O,
+  allowPositionals?: P,
+) {
   const file = fileURLToPath(scriptUrl);
   const name = `bench/${basename(file)}`;
   const argv = process.argv.slice(2);
@@ -35,7 +39,12 @@ export function benchArgs<O extends Options>(scriptUrl: string, options: O) {
     process.exit(0);
   }
   try {
-    return parseArgs({ args: argv, options, strict: true });
+    return parseArgs({
+      args: argv,
+      options,
+      strict: true,
+      allowPositionals: (allowPositionals ?? false) as P,
+    });
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
     if (typeof err.code !== "string" || !err.code.startsWith("ERR_PARSE_ARGS")) throw e;
@@ -47,4 +56,12 @@ export function benchArgs<O extends Options>(scriptUrl: string, options: O) {
     process.stderr.write(`${name}: ${what} (--help lists the options)\n`);
     process.exit(2);
   }
+}
+
+/** An integer option's value (`--name`), `dflt` when absent; a value below `min` or not an integer throws. */
+export function intOption(v: string | undefined, dflt: number, name: string, min: number): number {
+  if (v === undefined) return dflt;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min) throw new Error(`--${name} wants an integer ≥ ${min}, got ${v}`);
+  return n;
 }
