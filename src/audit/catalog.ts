@@ -23,7 +23,7 @@
  */
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
-import type { Connection, RowDataPacket } from "mysql2/promise";
+import type { Connection, ConnectionOptions, RowDataPacket } from "mysql2/promise";
 import mysql from "mysql2/promise";
 import type { Logger } from "../observability/logger.js";
 import { DEFAULT_DIALECT, type SqlDialect, withSqlMode } from "../sql/dialect.js";
@@ -411,7 +411,7 @@ export async function readCatalog(conn: Connection, log?: Logger): Promise<Catal
 }
 
 /** A backend as the config describes it (the service account). */
-export interface CatalogBackend {
+export interface ServiceBackend {
   host: string;
   port: number;
   user: string;
@@ -419,9 +419,13 @@ export interface CatalogBackend {
   tls?: { ca?: string; rejectUnauthorized: boolean };
 }
 
-/** A connection for one catalog read. */
-export function catalogConnection(b: CatalogBackend, baseDir?: string): Promise<Connection> {
-  return mysql.createConnection({
+/**
+ * mysql2 options for pairgate's own connections with the service account (catalog reads, audit
+ * delivery and verification): a short connect timeout, utf8mb4, the config's TLS with its CA file
+ * read relative to `baseDir` (the config file's folder).
+ */
+export function serviceConnectionOptions(b: ServiceBackend, baseDir?: string): ConnectionOptions {
+  return {
     host: b.host,
     port: b.port,
     user: b.user,
@@ -434,7 +438,12 @@ export function catalogConnection(b: CatalogBackend, baseDir?: string): Promise<
           rejectUnauthorized: b.tls.rejectUnauthorized,
         }
       : undefined,
-  });
+  };
+}
+
+/** A connection for one catalog read. */
+export function catalogConnection(b: ServiceBackend, baseDir?: string): Promise<Connection> {
+  return mysql.createConnection(serviceConnectionOptions(b, baseDir));
 }
 
 /** Reads caused by DDL start at least this far apart. */

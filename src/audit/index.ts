@@ -10,7 +10,6 @@
  *   // a JournalError (code PAIRGATE_AUDIT_JOURNAL_FAILED) there: refuse if audit.refuseOnJournalFailure
  */
 
-import { readFileSync } from "node:fs";
 import * as fsp from "node:fs/promises";
 import { hostname } from "node:os";
 import { join, resolve } from "node:path";
@@ -19,6 +18,7 @@ import mysql from "mysql2/promise";
 import type { Logger } from "pino";
 import type { Transition } from "../topology/types.js";
 import { AuditedBytes, type ByteSearch } from "./byte-search.js";
+import { type ServiceBackend, serviceConnectionOptions } from "./catalog.js";
 import { type ChainHead, ChainWriter, loadChainKey } from "./chain.js";
 import { Delivery, type DeliveryHooks, hashedValues } from "./delivery.js";
 import { type AuditEvent, type AuditEventInput, completeEvent, UuidV7 } from "./event.js";
@@ -70,13 +70,7 @@ export interface AuditConfig {
   };
   instanceId?: string;
   site: string;
-  primary: {
-    host: string;
-    port: number;
-    user: string;
-    password: string;
-    tls?: { ca?: string; rejectUnauthorized: boolean };
-  };
+  primary: ServiceBackend;
   /** Relative paths resolve against this (the config file's folder). */
   baseDir?: string;
 }
@@ -452,23 +446,7 @@ export class Audit {
   }
 
   #primaryOptions() {
-    const p = this.#cfg.primary;
-    return {
-      host: p.host,
-      port: p.port,
-      user: p.user,
-      password: p.password,
-      connectTimeout: 3000,
-      charset: "utf8mb4",
-      ssl: p.tls
-        ? {
-            ca: p.tls.ca
-              ? readFileSync(resolve(this.#cfg.baseDir ?? process.cwd(), p.tls.ca), "utf8")
-              : undefined,
-            rejectUnauthorized: p.tls.rejectUnauthorized,
-          }
-        : undefined,
-    };
+    return serviceConnectionOptions(this.#cfg.primary, this.#cfg.baseDir);
   }
 
   /** The primary became available again: deliver at once. */
