@@ -117,7 +117,7 @@ export class Run {
     this.lidOpen = false;
     this.nesting = 0;
     this.f &= ~(F_DETECT | F_STMT_ROUTINE);
-    const base = this.dispatch();
+    const base = dispatch(this);
     let r = Math.max(base, this.found);
     if (this.f & F_STMT_ROUTINE) {
       this.f |= F_MAY_CHANGE_DIALECT;
