@@ -25,16 +25,7 @@
  */
 
 import { dialectAfterChanges } from "./classify/dialect-after.js";
-import {
-  F_DYNAMIC,
-  F_LIFTED,
-  F_MAY_CHANGE_DIALECT,
-  F_NEVER_SECONDARY,
-  F_OTHER_UNKNOWN,
-  KIND_OF_RANK,
-  R_UNKNOWN,
-  R_WRITE,
-} from "./classify/rank.js";
+import { FLAG, KIND_OF_RANK, RANK } from "./classify/rank.js";
 import { Run } from "./classify/run.js";
 import type { Classification } from "./classify/types.js";
 import { DEFAULT_DIALECT, type SqlDialect, unsureDialect } from "./dialect.js";
@@ -49,6 +40,9 @@ export type {
   StatementKind,
   TxnAction,
 } from "./classify/types.js";
+
+const { R_UNKNOWN, R_WRITE } = RANK;
+const { F_DYNAMIC, F_LIFTED, F_MAY_CHANGE_DIALECT, F_NEVER_SECONDARY, F_OTHER_UNKNOWN } = FLAG;
 
 /**
  * Classifies one COM_QUERY / COM_STMT_PREPARE text, read as the server of `dialect` reads it (see

@@ -7,8 +7,11 @@
  */
 import { isReserved, K } from "../keywords.js";
 import { CH_DOT, TOK_QIDENT, TOK_WORD } from "../lexer.js";
-import { F_DETECT, F_DYNAMIC, F_MAY_CHANGE_DIALECT, R_UNKNOWN, R_WRITE } from "./rank.js";
+import { FLAG, RANK } from "./rank.js";
 import type { Run } from "./run.js";
+
+const { R_UNKNOWN, R_WRITE } = RANK;
+const { F_DETECT, F_DYNAMIC, F_MAY_CHANGE_DIALECT } = FLAG;
 
 const { AS, EXPORT, FOR, INSTANCE, LOCK, READ, TABLE, TABLES } = K;
 

@@ -7,8 +7,10 @@
  */
 import { K } from "../keywords.js";
 import { CH_LPAREN, TOK_EOF, TOK_PUNCT, TOK_WORD } from "../lexer.js";
-import { R_WRITE } from "./rank.js";
+import { RANK } from "./rank.js";
 import type { Run } from "./run.js";
+
+const { R_WRITE } = RANK;
 
 const {
   BEGIN,

@@ -17,11 +17,14 @@ import {
   lockTables,
 } from "./connection.js";
 import { ddl, drop } from "./ddl.js";
-import { F_DETECT, MAX_NESTING, R_READ, R_UNKNOWN, R_WRITE } from "./rank.js";
+import { FLAG, MAX_NESTING, RANK } from "./rank.js";
 import { analyze, explain, withQuery } from "./reads.js";
 import type { Run } from "./run.js";
 import { set, use } from "./set.js";
 import { begin, release, rollback, start, txnWord } from "./transaction.js";
+
+const { R_READ, R_UNKNOWN, R_WRITE } = RANK;
+const { F_DETECT } = FLAG;
 
 const {
   ALTER,

@@ -7,8 +7,10 @@
  */
 import { K } from "../keywords.js";
 import { CH_COMMA, CH_EQ, CH_LPAREN, TOK_QIDENT, TOK_WORD } from "../lexer.js";
-import { R_READ, R_UNKNOWN, R_WRITE } from "./rank.js";
+import { RANK } from "./rank.js";
 import type { Run } from "./run.js";
+
+const { R_READ, R_UNKNOWN, R_WRITE } = RANK;
 
 const { ANALYZE, AS, EXTENDED, FORMAT, LOCAL, NO_WRITE_TO_BINLOG, PARTITIONS, RECURSIVE, TABLE, TABLES } = K;
 

@@ -26,18 +26,11 @@ import {
   unquoteIdent,
 } from "../lexer.js";
 import { dispatch } from "./dispatch.js";
-import {
-  F_DETECT,
-  F_LIFTED,
-  F_MAY_CHANGE_DIALECT,
-  F_OTHER_UNKNOWN,
-  F_STMT_ROUTINE,
-  R_READ,
-  R_SESSION,
-  R_UNKNOWN,
-  R_WRITE,
-} from "./rank.js";
+import { FLAG, RANK } from "./rank.js";
 import type { HandlerOp, Pinning, SessionChange, TxnAction } from "./types.js";
+
+const { R_READ, R_SESSION, R_UNKNOWN, R_WRITE } = RANK;
+const { F_DETECT, F_LIFTED, F_MAY_CHANGE_DIALECT, F_OTHER_UNKNOWN, F_STMT_ROUTINE } = FLAG;
 
 const {
   AS,

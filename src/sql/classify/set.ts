@@ -19,9 +19,12 @@ import {
   TOK_WORD,
   unquoteIdent,
 } from "../lexer.js";
-import { F_DETECT, F_NEVER_SECONDARY, R_SESSION, R_TXN, R_UNKNOWN, R_WRITE } from "./rank.js";
+import { FLAG, RANK } from "./rank.js";
 import type { Run } from "./run.js";
 import type { SessionChange } from "./types.js";
+
+const { R_SESSION, R_TXN, R_UNKNOWN, R_WRITE } = RANK;
+const { F_DETECT, F_NEVER_SECONDARY } = FLAG;
 
 const {
   CHARACTER,

@@ -8,9 +8,11 @@
 import { K } from "../keywords.js";
 import { TOK_WORD } from "../lexer.js";
 import { compound } from "./ddl.js";
-import { R_TXN, R_UNKNOWN, R_WRITE } from "./rank.js";
+import { RANK } from "./rank.js";
 import type { Run } from "./run.js";
 import type { TxnAction } from "./types.js";
+
+const { R_TXN, R_UNKNOWN, R_WRITE } = RANK;
 
 const { GROUP_REPLICATION, NOT, ONLY, READ, REPLICA, SAVEPOINT, SLAVE, TO, TRANSACTION, WORK, WRITE } = K;
 
