@@ -8,18 +8,16 @@ import { authenticate } from "../frontend/authenticate.js";
 import { NATIVE_PASSWORD } from "../protocol/auth.js";
 import { SERVER_STATUS_AUTOCOMMIT } from "../protocol/constants.js";
 import { ServerError } from "../protocol/errors.js";
-import type { Packet } from "../protocol/framer.js";
-import { decodeChangeUser, encodeOk } from "../protocol/messages.js";
-import { framePayload, ProtocolError } from "../protocol/packet.js";
+import { type ChangeUser, encodeOk } from "../protocol/messages.js";
+import { framePayload } from "../protocol/packet.js";
 import { SessionState } from "../routing/session-state.js";
 import type { SessionHandler } from "./handler.js";
 
-export async function changeUser(h: SessionHandler, p: Packet): Promise<void> {
+export async function changeUser(h: SessionHandler, request: ChangeUser): Promise<void> {
   const { loop, slot, who, ctx } = h;
   loop.to("wait_change_user");
   let replySeq = 1; // the answer to the command itself, until the authentication moves it on
   try {
-    const request = decodeChangeUser(p.payload, who.capabilities);
     const auth = await authenticate(
       { write: (payload, seq) => loop.write(framePayload(payload, seq)), next: () => loop.nextPacket() },
       {
@@ -59,9 +57,7 @@ export async function changeUser(h: SessionHandler, p: Packet): Promise<void> {
     await slot.login(); // a primary that cannot be reached: the verdict, then the secondary
     loop.write(framePayload(encodeOk({ statusFlags: slot.status }), auth.seq));
   } catch (e) {
-    if (e instanceof ProtocolError)
-      loop.refuse(replySeq, "PAIRGATE_PROTOCOL", `Malformed communication packet: ${e.message}`);
-    else loop.sendError(replySeq, e);
+    loop.sendError(replySeq, e);
   } finally {
     if (!loop.closed) {
       loop.to("done");

@@ -13,25 +13,18 @@
 import { mayChangeAccounts } from "../accounts/statements.js";
 import { BackendConnection, type Role } from "../backend/connection.js";
 import type { Logger } from "../observability/logger.js";
+import { decodeCommand } from "../protocol/command.js";
 import {
-  COM_CHANGE_USER,
   COM_FIELD_LIST,
   COM_INIT_DB,
   COM_PING,
-  COM_PROCESS_KILL,
   COM_QUERY,
-  COM_QUIT,
   COM_RESET_CONNECTION,
-  COM_SET_OPTION,
   COM_STATISTICS,
   COM_STMT_BULK_EXECUTE,
   COM_STMT_CLOSE,
   COM_STMT_EXECUTE,
-  COM_STMT_FETCH,
-  COM_STMT_PREPARE,
-  COM_STMT_RESET,
   COM_STMT_SEND_LONG_DATA,
-  MARIADB_CLIENT_STMT_BULK_OPERATIONS,
 } from "../protocol/constants.js";
 import { PairgateError } from "../protocol/errors.js";
 import type { Packet } from "../protocol/framer.js";
@@ -64,7 +57,6 @@ import {
   type KillRequest,
   mightBeKill,
   parseKill,
-  processKillRequest,
   queryPayload,
   rewriteConnectionId,
 } from "./kill.js";
@@ -149,12 +141,13 @@ export class SessionHandler implements CommandHandler, SlotEvents {
   // ---------------------------------------------------------------- commands (from the loop)
 
   command(p: Packet): void {
+    const cmd = decodeCommand(p.payload, this.who);
     const command = p.first;
-    switch (command) {
-      case COM_QUIT:
+    switch (cmd.type) {
+      case "quit":
         this.close();
         return;
-      case COM_QUERY: {
+      case "query": {
         if (this.reading.needsRelearn()) {
           this.relearnDialect(p);
           return;
@@ -198,7 +191,7 @@ export class SessionHandler implements CommandHandler, SlotEvents {
         });
         return;
       }
-      case COM_STMT_PREPARE: {
+      case "stmt_prepare": {
         if (this.reading.needsRelearn()) {
           this.relearnDialect(p);
           return;
@@ -217,52 +210,37 @@ export class SessionHandler implements CommandHandler, SlotEvents {
         this.dispatch({ p, command, kind, c: null, stmt: null, prepareSql, sql: null, statement: "probe" });
         return;
       }
-      case COM_STMT_BULK_EXECUTE:
-        // Only for a client that negotiated it (MariaDB's bulk capability); to others an unknown command.
-        if (!((this.who.mariadbCapabilities ?? 0) & MARIADB_CLIENT_STMT_BULK_OPERATIONS)) {
-          this.loop.refuse(
-            1,
-            "PAIRGATE_UNKNOWN_COMMAND",
-            "Unknown command 0xfa: bulk operations were not negotiated",
-          );
-          return;
-        }
-        this.statementCommand(p, command);
+      case "stmt_execute":
+      case "stmt_bulk_execute":
+      case "stmt_fetch":
+      case "stmt_reset":
+      case "stmt_send_long_data":
+      case "stmt_close":
+        this.statementCommand(p, command, cmd.statementId);
         return;
-      case COM_STMT_EXECUTE:
-      case COM_STMT_FETCH:
-      case COM_STMT_SEND_LONG_DATA:
-      case COM_STMT_RESET:
-      case COM_STMT_CLOSE:
-        this.statementCommand(p, command);
-        return;
-      case COM_INIT_DB:
-      case COM_PING:
-      case COM_FIELD_LIST:
-      case COM_STATISTICS:
-      case COM_SET_OPTION:
-      case COM_RESET_CONNECTION: {
+      case "init_db":
+      case "ping":
+      case "field_list":
+      case "statistics":
+      case "set_option":
+      case "reset_connection": {
         const kind = command === COM_FIELD_LIST ? ResponseKind.FieldList : ResponseKind.Single;
         const statement = command === COM_PING || command === COM_STATISTICS ? "probe" : "none";
         this.dispatch({ p, command, kind, c: null, stmt: null, prepareSql: null, sql: null, statement });
         return;
       }
-      case COM_CHANGE_USER:
-        void changeUser(this, p);
+      case "change_user":
+        void changeUser(this, cmd.request);
         return;
-      case COM_PROCESS_KILL: {
-        const k = processKillRequest(p.payload);
-        if (k) this.kill(k);
-        else
-          this.loop.refuse(1, "PAIRGATE_PROTOCOL", "Malformed communication packet: connection id missing");
+      case "process_kill":
+        this.kill({ what: "CONNECTION", mode: "", id: cmd.connectionId });
         return;
-      }
-      default:
-        this.loop.refuse(
-          1,
-          "PAIRGATE_UNKNOWN_COMMAND",
-          `Unknown command 0x${command.toString(16).padStart(2, "0")}: pairgate does not relay this command`,
-        );
+      case "malformed":
+        if (cmd.answer) this.loop.refuse(1, "PAIRGATE_PROTOCOL", cmd.message);
+        return;
+      case "unknown":
+        this.loop.refuse(1, "PAIRGATE_UNKNOWN_COMMAND", cmd.message);
+        return;
     }
   }
 
@@ -307,18 +285,12 @@ export class SessionHandler implements CommandHandler, SlotEvents {
     });
   }
 
-  private statementCommand(p: Packet, command: number): void {
-    const payload = p.payload;
-    const noReply = command === COM_STMT_CLOSE || command === COM_STMT_SEND_LONG_DATA;
-    if (payload.length < 5) {
-      if (!noReply)
-        this.loop.refuse(1, "PAIRGATE_PROTOCOL", "Malformed communication packet: statement id missing");
-      return;
-    }
-    const stmt = this.statements.lookup(payload);
+  private statementCommand(p: Packet, command: number, statementId: number): void {
+    const stmt = this.statements.lookup(statementId);
     if (!stmt) {
-      if (!noReply)
-        this.loop.refuse(1, "PAIRGATE_UNKNOWN_STATEMENT", this.statements.unknown(payload, command));
+      // The protocol never answers CLOSE and SEND_LONG_DATA, not even to refuse them.
+      if (command !== COM_STMT_CLOSE && command !== COM_STMT_SEND_LONG_DATA)
+        this.loop.refuse(1, "PAIRGATE_UNKNOWN_STATEMENT", this.statements.unknown(statementId, command));
       return;
     }
     if (command === COM_STMT_CLOSE) {

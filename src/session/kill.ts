@@ -99,12 +99,6 @@ export function parseKill(sql: string, dialect?: SqlDialect): KillRequest | null
   return { what, mode, id: Number(text) };
 }
 
-/** COM_PROCESS_KILL: a 4-byte connection id, as KILL CONNECTION. */
-export function processKillRequest(payload: Buffer): KillRequest | null {
-  if (payload.length < 5) return null;
-  return { what: "CONNECTION", mode: "", id: payload.readUInt32LE(1) };
-}
-
 /** What the caller gets. */
 export type KillOutcome = { ok: true; self: boolean } | { ok: false; code: 1094; message: string };
 

@@ -34,19 +34,18 @@ export class StatementMap {
 
   constructor(private state: () => SessionState) {}
 
-  /** The statement a COM_STMT_* payload names (its id at bytes 1..4), or null. */
-  lookup(payload: Buffer): PreparedStatement | null {
-    return this.state().statements.get(this.clientIdOf(payload)) ?? null;
+  /** The statement a COM_STMT_* command names (its id as sent: protocol/command.ts), or null. */
+  lookup(sent: number): PreparedStatement | null {
+    return this.state().statements.get(this.clientIdOf(sent)) ?? null;
   }
 
-  /** The client id a COM_STMT_* payload names, "the last prepared" resolved. */
-  clientIdOf(payload: Buffer): number {
-    const sent = payload.readUInt32LE(1);
+  /** The client id a COM_STMT_* command names, "the last prepared" resolved. */
+  clientIdOf(sent: number): number {
     return sent === LAST_PREPARED ? this.lastPrepared : sent;
   }
 
   /** The server's message for a statement id it does not know. */
-  unknown(payload: Buffer, command: number): string {
+  unknown(sent: number, command: number): string {
     const name =
       command === COM_STMT_EXECUTE
         ? "mysqld_stmt_execute"
@@ -55,7 +54,7 @@ export class StatementMap {
           : command === COM_STMT_FETCH
             ? "mysqld_stmt_fetch"
             : "mysqld_stmt_reset";
-    return `Unknown prepared statement handler (${this.clientIdOf(payload)}) given to ${name}`;
+    return `Unknown prepared statement handler (${this.clientIdOf(sent)}) given to ${name}`;
   }
 
   /**
