@@ -36,7 +36,7 @@ import type { Mode } from "../topology/types.js";
 import { stateChanged, type TrackSink, trackingStatement } from "./gtid-tracking.js";
 import { guardRefusalSeq, isGuardLifted } from "./secondary-guard.js";
 import { dialectOf, type Probed, probeDialect } from "./session-dialect.js";
-import type { Inflight, SlotContext, SlotEvents, SlotIdentity } from "./slot-types.js";
+import type { Inflight, SessionSlot, SlotContext, SlotEvents, SlotIdentity } from "./slot-types.js";
 import { frameForBackend } from "./statements.js";
 import { readUserVariables } from "./user-variables.js";
 
@@ -48,7 +48,7 @@ const EMPTY_OK_STATUS = SERVER_STATUS_AUTOCOMMIT;
  */
 export const AUDIT_HOLD_BYTES = 1024 * 1024;
 
-export class BackendSlot implements TrackSink {
+export class BackendSlot implements SessionSlot, TrackSink {
   /** Status flags of the last response: whether a transaction is open, autocommit. */
   status = EMPTY_OK_STATUS;
   /** Bumped on each new connection: a prepared statement knows on which one its backend id is valid. */

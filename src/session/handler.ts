@@ -47,7 +47,7 @@ import {
   type AuditGate,
   REFUSED_UNRESOLVED,
 } from "./audit-gate.js";
-import { type BackendSlot, worthAnotherTry } from "./backend-slot.js";
+import { worthAnotherTry } from "./backend-slot.js";
 import { waitForCatchUp } from "./catch-up.js";
 import { changeUser } from "./change-user.js";
 import type { CommandHandler, CommandLoop } from "./command-loop.js";
@@ -61,7 +61,7 @@ import {
   rewriteConnectionId,
 } from "./kill.js";
 import { commandLost, refuseGuarded, refuseRouted } from "./refusals.js";
-import type { Inflight, SlotEvents, SlotIdentity } from "./slot-types.js";
+import type { Inflight, SessionSlot, SlotEvents, SlotIdentity } from "./slot-types.js";
 import { StatementContext } from "./statement-context.js";
 import { frameForBackend, type StatementMap, statementResponseKind } from "./statements.js";
 
@@ -126,7 +126,7 @@ export class SessionHandler implements CommandHandler, SlotEvents {
   constructor(
     readonly ctx: SessionContext,
     readonly loop: CommandLoop,
-    readonly slot: BackendSlot,
+    readonly slot: SessionSlot,
     readonly who: SlotIdentity,
     readonly statements: StatementMap,
     readonly audit: AuditGate,

@@ -16,10 +16,9 @@ import {
   type SqlDialect,
   unsureDialect,
 } from "../sql/index.js";
-import type { BackendSlot } from "./backend-slot.js";
 import type { SessionContext } from "./context.js";
 import { GUARDED } from "./secondary-guard.js";
-import type { Inflight, SlotIdentity } from "./slot-types.js";
+import type { Inflight, SessionSlot, SlotIdentity } from "./slot-types.js";
 
 export class StatementContext {
   /** The session's SQL dialect, and the backend connection generation it was read on. */
@@ -43,7 +42,7 @@ export class StatementContext {
 
   constructor(
     private readonly ctx: SessionContext,
-    private readonly slot: BackendSlot,
+    private readonly slot: SessionSlot,
     private readonly who: SlotIdentity,
   ) {}
 
