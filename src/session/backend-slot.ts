@@ -29,14 +29,21 @@ import type { Packet } from "../protocol/framer.js";
 import { framePayload } from "../protocol/packet.js";
 import { ResponseScanner } from "../protocol/response-scanner.js";
 import { DOWN_MESSAGE, retryTarget, routeLogin, TRANSACTION_LOST_MESSAGE } from "../routing/router.js";
-import { DEFAULT_REPLAY_LIMITS, NotALiteral, type PreparedStatement } from "../routing/session-state.js";
 import { type Classification, DEFAULT_DIALECT, type SqlDialect } from "../sql/index.js";
 import { quoteString } from "../sql/quote.js";
 import type { Mode } from "../topology/types.js";
 import { stateChanged, type TrackSink, trackingStatement } from "./gtid-tracking.js";
+import { DEFAULT_REPLAY_LIMITS, NotALiteral, type PreparedStatement } from "./replay-state.js";
 import { guardRefusalSeq, isGuardLifted } from "./secondary-guard.js";
 import { dialectOf, type Probed, probeDialect } from "./session-dialect.js";
-import type { Inflight, SessionSlot, SlotContext, SlotEvents, SlotIdentity } from "./slot-types.js";
+import {
+  type Inflight,
+  type SessionSlot,
+  type SlotContext,
+  type SlotEvents,
+  type SlotIdentity,
+  worthAnotherTry,
+} from "./slot-types.js";
 import { frameForBackend } from "./statements.js";
 import { readUserVariables } from "./user-variables.js";
 
@@ -686,18 +693,6 @@ export class BackendSlot implements SessionSlot, TrackSink {
     this.infile = false;
     this.events.lost(f, role, err, wasInTransaction, modeSeen);
   }
-}
-
-/**
- * Could `ensure` succeed once the topology has a verdict (the backend could not be reached), or
- * is the answer final (the server refused, the session is pinned, its transaction is lost)?
- */
-export function worthAnotherTry(e: Error): boolean {
-  if (e instanceof ServerError) return false;
-  return !(
-    e instanceof PairgateError &&
-    (e.code === "PAIRGATE_SESSION_PINNED" || e.code === "PAIRGATE_TRANSACTION_LOST")
-  );
 }
 
 /**

@@ -35,6 +35,7 @@ import {
   TOK_PUNCT,
   TOK_WORD,
 } from "../sql/lexer.js";
+import type { Exchange } from "./exchange.js";
 
 /** A session other sessions may kill. */
 export interface Killable {
@@ -193,49 +194,29 @@ export function rewriteConnectionId(sql: string, id: number, dialect?: SqlDialec
 }
 
 /** The session side (handler.ts): answer a KILL or COM_PROCESS_KILL the client sent. */
-export interface KillCaller {
-  readonly sessionId: number;
-  readonly who: { username: string };
-  readonly loop: {
-    closed: boolean;
-    to(e: "wait_backend" | "done"): void;
-    pump(): void;
-    write(framed: Buffer): boolean;
-    refuse(seq: number, code: "PAIRGATE_UNKNOWN_THREAD" | "PAIRGATE_KILLED", message: string): void;
-    sendError(seq: number, e: unknown): void;
-  };
-  readonly slot: { status: number };
-  close(reason?: string): void;
-}
-
-export function answerKill(
-  h: KillCaller,
+export async function answerKill(
+  x: Exchange,
   req: KillRequest,
-  registry: KillRegistry,
+  caller: { id: number; username: string; status(): number },
+  registry: KillRegistry | undefined,
   openSide: (role: Role) => Promise<BackendConnection>,
-): void {
-  const loop = h.loop;
-  loop.to("wait_backend");
-  void kill(req, { id: h.sessionId, username: h.who.username }, registry, openSide).then(
-    (r) => {
-      if (loop.closed) return;
-      loop.to("done");
-      if (!r.ok) loop.refuse(1, "PAIRGATE_UNKNOWN_THREAD", r.message);
-      else if (r.self && req.what === "CONNECTION") {
-        loop.refuse(1, "PAIRGATE_KILLED", "Connection was killed");
-        h.close("KILL CONNECTION of its own session");
-        return;
-      } else
-        loop.write(framePayload(encodeOk({ statusFlags: h.slot.status || SERVER_STATUS_AUTOCOMMIT }), 1));
-      loop.pump();
-    },
-    (e: Error) => {
-      if (loop.closed) return;
-      loop.to("done");
-      loop.sendError(1, e);
-      loop.pump();
-    },
-  );
+): Promise<void> {
+  x.wait("backend");
+  let r: KillOutcome;
+  try {
+    r = await kill(req, caller, registry ?? { find: () => null }, openSide);
+  } catch (e) {
+    if (!x.closed) x.failWith(e);
+    return;
+  }
+  if (x.closed) return;
+  if (!r.ok) x.fail("PAIRGATE_UNKNOWN_THREAD", r.message);
+  else if (r.self && req.what === "CONNECTION")
+    x.fail("PAIRGATE_KILLED", "Connection was killed", 1, "KILL CONNECTION of its own session");
+  else {
+    x.write(framePayload(encodeOk({ statusFlags: caller.status() || SERVER_STATUS_AUTOCOMMIT }), 1));
+    x.complete();
+  }
 }
 
 /** A COM_QUERY packet's payload with `sql` (utf8) as its text. */

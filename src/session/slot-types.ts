@@ -4,11 +4,12 @@
  */
 import type { BackendTarget, Role } from "../backend/connection.js";
 import type { Credential } from "../protocol/auth.js";
+import { PairgateError, ServerError } from "../protocol/errors.js";
 import type { Packet } from "../protocol/framer.js";
 import type { ResponseKind } from "../protocol/response-scanner.js";
-import type { PreparedStatement, ReplayLimits, SessionState } from "../routing/session-state.js";
 import type { Classification, SqlDialect } from "../sql/index.js";
 import type { Mode } from "../topology/types.js";
+import type { PreparedStatement, ReplayLimits, SessionState } from "./replay-state.js";
 
 /** The command whose response the slot is relaying. */
 export interface Inflight {
@@ -42,16 +43,16 @@ export interface Inflight {
   retried: boolean;
 }
 
-/** Who the session is on the backend: the login it replays on every new connection. */
+/** Who the session is on the backend: the login it replays on every new connection (identity.ts owns it). */
 export interface SlotIdentity {
-  username: string;
+  readonly username: string;
   /** The password, or SHA1(password) for an account read from the servers (see protocol/auth.ts). */
-  password: Credential;
-  capabilities: number;
-  connectAttrs: Buffer | null;
-  state: SessionState;
+  readonly password: Credential;
+  readonly capabilities: number;
+  readonly connectAttrs: Buffer | null;
+  readonly state: SessionState;
   /** MariaDB extended capabilities the client negotiated (bulk, extended metadata); absent: none. */
-  mariadbCapabilities?: number;
+  readonly mariadbCapabilities?: number;
 }
 
 /** What the slot needs from the proxy (a part of SessionContext). */
@@ -167,4 +168,16 @@ export interface SessionSlot {
   reset(status: number): void;
   /** Let the backend go: `polite` with COM_QUIT, else at once. */
   drop(polite: boolean): void;
+}
+
+/**
+ * Could `ensure` succeed once the topology has a verdict (the backend could not be reached), or
+ * is the answer final (the server refused, the session is pinned, its transaction is lost)?
+ */
+export function worthAnotherTry(e: Error): boolean {
+  if (e instanceof ServerError) return false;
+  return !(
+    e instanceof PairgateError &&
+    (e.code === "PAIRGATE_SESSION_PINNED" || e.code === "PAIRGATE_TRANSACTION_LOST")
+  );
 }

@@ -13,8 +13,8 @@ import type { Packet } from "../protocol/framer.js";
 import { frameWithStatementId, patchStatementId, setPrepareOkStatementId } from "../protocol/messages.js";
 import { framePayload } from "../protocol/packet.js";
 import { ResponseKind } from "../protocol/response-scanner.js";
-import type { PreparedStatement, SessionState } from "../routing/session-state.js";
 import type { Classification, SqlDialect } from "../sql/index.js";
+import type { PreparedStatement, SessionState } from "./replay-state.js";
 
 /** What a statement keeps of the dialect it was prepared under (issue 19). */
 export interface PreparedDialect {
@@ -32,7 +32,12 @@ export class StatementMap {
   /** The client id of the statement prepared last (0: none, e.g. after a failed PREPARE). */
   private lastPrepared = 0;
 
-  constructor(private state: () => SessionState) {}
+  /** `session.state`: the state of the session now (COM_CHANGE_USER starts a new one). */
+  constructor(private readonly session: { readonly state: SessionState }) {}
+
+  private state(): SessionState {
+    return this.session.state;
+  }
 
   /** The statement a COM_STMT_* command names (its id as sent: protocol/command.ts), or null. */
   lookup(sent: number): PreparedStatement | null {

@@ -10,6 +10,7 @@ import type { Role } from "../../src/backend/connection.js";
 import type { Logger } from "../../src/observability/logger.js";
 import { nativePasswordToken } from "../../src/protocol/auth.js";
 import {
+  CLIENT_CONNECT_WITH_DB,
   CLIENT_PLUGIN_AUTH,
   CLIENT_PROTOCOL_41,
   CLIENT_SECURE_CONNECTION,
@@ -19,19 +20,14 @@ import {
 import type { Packet } from "../../src/protocol/framer.js";
 import { encodeOk } from "../../src/protocol/messages.js";
 import { framePayload } from "../../src/protocol/packet.js";
-import { type PreparedStatement, SessionState } from "../../src/routing/session-state.js";
 import { AuditGate, type AuditInput, type SessionAudit } from "../../src/session/audit-gate.js";
 import { CommandLoop } from "../../src/session/command-loop.js";
 import type { SessionContext } from "../../src/session/context.js";
 import { SessionHandler } from "../../src/session/handler.js";
+import { SessionIdentity } from "../../src/session/identity.js";
 import type { KillRegistry } from "../../src/session/kill.js";
-import type {
-  Inflight,
-  SessionSlot,
-  SlotEvents,
-  SlotIdentity,
-  SlotResponse,
-} from "../../src/session/slot-types.js";
+import type { PreparedStatement } from "../../src/session/replay-state.js";
+import type { Inflight, SessionSlot, SlotEvents, SlotResponse } from "../../src/session/slot-types.js";
 import { StatementMap } from "../../src/session/statements.js";
 import { DEFAULT_DIALECT, type SqlDialect } from "../../src/sql/index.js";
 import type { Mode } from "../../src/topology/types.js";
@@ -298,7 +294,7 @@ export interface Harness {
   slot: FakeSlot;
   loop: CommandLoop;
   socket: FakeSocket;
-  who: SlotIdentity;
+  who: SessionIdentity;
   ctx: SessionContext & { settled: number; rejected: number; queries: number };
   audit: FakeAudit | null;
   scramble: Buffer;
@@ -395,14 +391,18 @@ export function harness(o: Options = {}): Harness {
     maxAllowedPacket: 16 << 20,
     netReadTimeoutMs: 5000,
   } as unknown as Harness["ctx"];
-  const who: SlotIdentity = {
+  const scramble = Buffer.alloc(20, 3);
+  const who = new SessionIdentity(7, "127.0.0.1");
+  who.loggedIn({
     username: "app",
     password: GOOD_PASSWORD,
-    capabilities: CLIENT_PROTOCOL_41 | CLIENT_SECURE_CONNECTION | CLIENT_PLUGIN_AUTH,
+    capabilities: CLIENT_PROTOCOL_41 | CLIENT_SECURE_CONNECTION | CLIENT_PLUGIN_AUTH | CLIENT_CONNECT_WITH_DB,
+    database: "shop",
+    collation: 45,
     connectAttrs: null,
-    state: new SessionState("shop", 45),
+    scramble,
     mariadbCapabilities: 0,
-  };
+  });
   const loop = new CommandLoop(socket as unknown as Socket, ctx, quietLog);
   const slot = new FakeSlot(loop);
   const audit = new AuditGate(o.audit ?? null, {
@@ -415,20 +415,7 @@ export function harness(o: Options = {}): Harness {
       return who.state.schema;
     },
   });
-  const h = new SessionHandler(
-    ctx,
-    loop,
-    slot,
-    who,
-    new StatementMap(() => who.state),
-    audit,
-    "127.0.0.1",
-    () => true,
-    quietLog,
-  );
-  h.sessionId = 7;
-  const scramble = Buffer.alloc(20, 3);
-  h.scramble = scramble;
+  const h = new SessionHandler(ctx, loop, slot, who, new StatementMap(who), audit, () => true, quietLog);
   slot.events = h;
   loop.bind(h);
   loop.to("logged_in");
