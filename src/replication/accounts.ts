@@ -6,7 +6,7 @@
  * never altered. Later account changes on the primary replicate as statements.
  */
 import type { Connection } from "mysql2/promise";
-import type { Dialect } from "./dialect.js";
+import type { Dialect } from "./server-family.js";
 import { rows } from "./server.js";
 
 export interface AccountCopy {

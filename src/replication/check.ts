@@ -29,7 +29,7 @@ import {
   describeRange,
   type TableShape,
 } from "./checksum.js";
-import { type Dialect, type ReplicaStatus, SYSTEM_SCHEMAS } from "./dialect.js";
+import { type Dialect, type ReplicaStatus, SYSTEM_SCHEMAS } from "./server-family.js";
 import { type Endpoint, formatEndpoint, sameEndpoint } from "./endpoint.js";
 import { ReplicationError } from "./errors.js";
 import { formatLossless, type LosslessReport, losslessReport } from "./lossless.js";

@@ -6,7 +6,7 @@ import { type Command, InvalidArgumentError, Option } from "commander";
 import { ConfigError } from "../config/load.js";
 import { PairgateError } from "../protocol/errors.js";
 import { type CheckReport, checkReplication, formatCheckReport } from "./check.js";
-import { DEFAULT_SEMI_SYNC_TIMEOUT_MS } from "./dialect.js";
+import { DEFAULT_SEMI_SYNC_TIMEOUT_MS } from "./server-family.js";
 import { type Endpoint, parseEndpoint } from "./endpoint.js";
 import { ReplicationError } from "./errors.js";
 import { formatPromoteResult, promote } from "./promote.js";

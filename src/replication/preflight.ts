@@ -3,7 +3,7 @@
  * wrong (refuse), what is merely unwise (warn), and — for what only the option file and a restart
  * can change — the exact lines to add.
  */
-import { type Dialect, unsupportedVersion } from "./dialect.js";
+import { type Dialect, unsupportedVersion } from "./server-family.js";
 import { formatEndpoint } from "./endpoint.js";
 import type { ServerFacts } from "./server.js";
 

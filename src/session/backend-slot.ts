@@ -44,7 +44,7 @@ import {
   type SlotIdentity,
   worthAnotherTry,
 } from "./slot-types.js";
-import { frameForBackend } from "./statements.js";
+import { frameForBackend } from "./prepared-statements.js";
 import { readUserVariables } from "./user-variables.js";
 
 const EMPTY_OK_STATUS = SERVER_STATUS_AUTOCOMMIT;

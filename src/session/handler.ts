@@ -67,7 +67,7 @@ import { commandLost, refuseGuarded, refuseRouted } from "./refusals.js";
 import type { Inflight, SessionSlot, SlotEvents } from "./slot-types.js";
 import { worthAnotherTry } from "./slot-types.js";
 import { StatementContext } from "./statement-context.js";
-import { frameForBackend, type StatementMap, statementResponseKind } from "./statements.js";
+import { frameForBackend, type StatementMap, statementResponseKind } from "./prepared-statements.js";
 
 /** Inflight.payload of a command whose payload is not kept. */
 const NOT_KEPT = Buffer.alloc(0);

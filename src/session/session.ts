@@ -33,7 +33,7 @@ import type { SessionContext } from "./context.js";
 import { SessionHandler } from "./handler.js";
 import { SessionIdentity, type SessionLogin } from "./identity.js";
 import type { Killable } from "./kill.js";
-import { StatementMap } from "./statements.js";
+import { StatementMap } from "./prepared-statements.js";
 
 export type { AuditInput, SessionAudit } from "./audit-gate.js";
 export type { SessionContext, SessionHooks } from "./context.js";

@@ -1,6 +1,6 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { dialectFor, unsupportedVersion } from "../../src/replication/dialect.js";
+import { dialectFor, unsupportedVersion } from "../../src/replication/server-family.js";
 import { DumpScanner } from "../../src/replication/seed.js";
 
 const maria = dialectFor("10.11.19-MariaDB-0+deb12u1-log");

@@ -1,6 +1,6 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { dialectFor } from "../../src/replication/dialect.js";
+import { dialectFor } from "../../src/replication/server-family.js";
 import { optionFileAdvice, preflight } from "../../src/replication/preflight.js";
 import type { ServerFacts } from "../../src/replication/server.js";
 
