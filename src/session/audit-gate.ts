@@ -60,6 +60,12 @@ export interface AuditInput {
 /** Bytes of a long statement searched per turn of the event loop (`gateBytes`): a few ms each. */
 export const BYTE_SEARCH_SLICE = 256 * 1024;
 
+/**
+ * How much of an audited result is held while its event becomes durable (usually a few ms, long
+ * before a result is this large); then the backend is paused, so no result is ever held whole.
+ */
+export const AUDIT_HOLD_BYTES = 1024 * 1024;
+
 /** `gate` said: audit.unresolved = refuse, the statement must not run. */
 export const REFUSED_UNRESOLVED = "refused";
 

@@ -13,8 +13,8 @@ import { framePayload } from "../protocol/packet.js";
 import type { SessionContext } from "./context.js";
 import type { Exchange } from "./exchange.js";
 import type { SessionIdentity } from "./identity.js";
-import type { SessionSlot } from "./slot-types.js";
 import type { StatementMap } from "./prepared-statements.js";
+import type { SessionSlot } from "./slot-types.js";
 
 /** What a change of user touches: who the session is, its backend, its statements. */
 export interface ChangeUserParts {

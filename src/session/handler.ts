@@ -1,28 +1,20 @@
 /**
- * The session's handler (Vitess's `mysql.Handler`, with pairgate as the one implementation): turns
- * each client command into an Exchange (exchange.ts) and a decision — classify, route, refuse or
- * send — and each finished response into session state. It reads no socket: commands come from the
- * CommandLoop, responses and backend losses from the slot (a SessionSlot: BackendSlot in the proxy,
- * a fake in the unit tests).
+ * The session's handler (Vitess's `mysql.Handler`): turns each client command into an Exchange
+ * (exchange.ts) and a decision — classify, route, refuse or send. It reads no socket: commands come
+ * from the CommandLoop, responses and losses from the slot (a SessionSlot: BackendSlot, or a fake).
  *
- * A COM_QUERY, top-down: `command` (decodeCommand, then the text in the session's dialect) →
- * `classify` (the one classifier call) → `dispatch` → `decide` (`route`, the one routing function;
- * a refusal ends the exchange here) → `send` (audit gate, Inflight) when the backend serves, else
- * `runSlow` (catch-up, connect or move, one verdict wait) → the slot relays the response →
- * `completed` → `finish` (`applySessionState`: the one place SET/USE/INIT_DB/RESET take effect,
- * after the server's OK) → `Exchange.complete` → the next command.
+ * A COM_QUERY, top-down: `command` → `run` (decodeCommand; the text in the session's dialect;
+ * `classify`, the one classifier call) → `dispatch` → `decide` (`route`, the one routing function;
+ * a refusal ends the exchange) → `send` when the backend serves, else `runSlow` (catch-up, connect
+ * or move, one verdict wait, decide again) → the slot relays → `completed` (responses.ts) → the next.
  */
 
-import { mayChangeAccounts } from "../accounts/statements.js";
-import { BackendConnection, type Role } from "../backend/connection.js";
+import type { Role } from "../backend/connection.js";
 import type { Logger } from "../observability/logger.js";
 import { decodeCommand } from "../protocol/command.js";
 import {
   COM_FIELD_LIST,
-  COM_INIT_DB,
   COM_PING,
-  COM_QUERY,
-  COM_RESET_CONNECTION,
   COM_STATISTICS,
   COM_STMT_BULK_EXECUTE,
   COM_STMT_CLOSE,
@@ -43,13 +35,7 @@ import {
 import { BIG_STATEMENT } from "../sql/big-statement.js";
 import { type Classification, classify } from "../sql/index.js";
 import type { Mode } from "../topology/types.js";
-import {
-  AUDIT_REFUSED_MESSAGE,
-  AUDIT_UNRESOLVED_MESSAGE,
-  type AuditGate,
-  auditGateFor,
-  REFUSED_UNRESOLVED,
-} from "./audit-gate.js";
+import { AUDIT_UNRESOLVED_MESSAGE, type AuditGate, auditGateFor, REFUSED_UNRESOLVED } from "./audit-gate.js";
 import { changeUser } from "./change-user.js";
 import type { CommandHandler, CommandLoop } from "./command-loop.js";
 import type { SessionContext } from "./context.js";
@@ -60,30 +46,17 @@ import {
   type KillRequest,
   mightBeKill,
   parseKill,
-  queryPayload,
-  rewriteConnectionId,
+  sideConnectionAs,
+  withOwnConnectionId,
 } from "./kill.js";
-import { commandLost, refuseGuarded, refuseRouted } from "./refusals.js";
-import type { Inflight, SessionSlot, SlotEvents } from "./slot-types.js";
-import { worthAnotherTry } from "./slot-types.js";
-import { StatementContext } from "./statement-context.js";
 import { frameForBackend, type StatementMap, statementResponseKind } from "./prepared-statements.js";
+import { commandLost, refuseRouted } from "./refusals.js";
+import { Responses, setsUserVariable } from "./responses.js";
+import { type Inflight, type SessionSlot, type SlotEvents, worthAnotherTry } from "./slot-types.js";
+import { StatementContext } from "./statement-context.js";
 
 /** Inflight.payload of a command whose payload is not kept. */
 const NOT_KEPT = Buffer.alloc(0);
-
-/** `p` with another payload (CONNECTION_ID() answered as pairgate's id): framed anew when sent. */
-function rewritten(p: Packet, payload: Buffer): Packet {
-  return {
-    seq: p.seq,
-    lastSeq: p.lastSeq,
-    payload,
-    length: payload.length,
-    first: payload[0] ?? -1,
-    raw: null,
-    rawParts: null,
-  };
-}
 
 /** The routing decision that sends (`route` refused nothing). */
 type RouteTo = Extract<Decision, { to: Role }>;
@@ -96,6 +69,8 @@ export class SessionHandler implements CommandHandler, SlotEvents, ExchangeEnd {
   private transactionLost = false;
   /** How statements are read: dialect, HANDLER handles, default schema (statement-context.ts). */
   private readonly reading: StatementContext;
+  /** The response side: holds, PREPARE_OK, the end of a response (responses.ts). */
+  private readonly responses: Responses;
   /** Filled per command and passed to `route` (reused: routing allocates nothing). */
   private readonly routeInput: RouteInput = {
     mode: "read_write",
@@ -117,6 +92,17 @@ export class SessionHandler implements CommandHandler, SlotEvents, ExchangeEnd {
     private readonly log: Logger,
   ) {
     this.reading = new StatementContext(ctx, slot, who);
+    this.responses = new Responses({
+      slot,
+      statements,
+      reading: this.reading,
+      who,
+      audit,
+      hooks: ctx.hooks,
+      classify: (sql) => this.classify(sql),
+      closed: () => loop.closed,
+      write: (framed) => loop.write(framed),
+    });
   }
 
   // ---------------------------------------------------------------- commands (from the loop)
@@ -159,9 +145,7 @@ export class SessionHandler implements CommandHandler, SlotEvents, ExchangeEnd {
         }
         const c = this.classify(sql);
         // The session's id is pairgate's, not the backend connection's (kill.ts).
-        const ownId = rewriteConnectionId(sql, this.who.sessionId, this.reading.current());
-        if (ownId !== null && Buffer.byteLength(sql, "utf8") === payload.length - 1)
-          x.sent = rewritten(p, queryPayload(ownId));
+        x.sent = withOwnConnectionId(p, sql, this.who.sessionId, this.reading.current());
         x.c = c;
         x.sql = sql;
         // A read but for the routines it calls runs on the secondary only under its server-side guard.
@@ -236,25 +220,8 @@ export class SessionHandler implements CommandHandler, SlotEvents, ExchangeEnd {
   /** KILL and COM_PROCESS_KILL name pairgate's session ids: mapped or refused in kill.ts. */
   private kill(x: Exchange, k: KillRequest): void {
     const { ctx, who, slot } = this;
-    void answerKill(
-      x,
-      k,
-      { id: who.sessionId, username: who.username, status: () => slot.status },
-      ctx.sessions,
-      (role) =>
-        BackendConnection.open(
-          ctx.target(role),
-          {
-            username: who.username,
-            password: who.password,
-            database: null,
-            collation: who.state.collation,
-            capabilities: 0,
-            connectAttrs: null,
-          },
-          ctx.connectTimeoutMs,
-        ),
-    );
+    const caller = { id: who.sessionId, username: who.username, status: () => slot.status };
+    void answerKill(x, k, caller, ctx.sessions, sideConnectionAs(ctx, who));
   }
 
   /**
@@ -410,143 +377,19 @@ export class SessionHandler implements CommandHandler, SlotEvents, ExchangeEnd {
     x.inflight = f;
     x.relaying();
     this.slot.send(f, framed);
-    if (gate) void gate.then((durable) => this.gateSettled(f, durable));
-  }
-
-  /**
-   * The audit event of a statement still running became durable (or cannot be): release what was
-   * held and stream the rest, or drop it all and answer with an ERR at the end (`completed`). When
-   * the response completed first, `completed` owns the gate (f.gate is null) and this does nothing.
-   */
-  private gateSettled(f: Inflight, durable: boolean): void {
-    if (this.loop.closed || f.gate === null) return;
-    f.gate = null;
-    // `SET @x := (SELECT … audited)`: its answer also waits for the user variable's read-back (finished).
-    if (durable && setsUserVariable(f.classification)) return;
-    const held = f.collect!;
-    f.collect = null;
-    f.held = 0;
-    let more = true;
-    if (!durable) f.discard = true;
-    else if (held.length > 0) {
-      f.forwarded = true;
-      more = this.loop.write(held.length === 1 ? held[0]! : Buffer.concat(held));
-    }
-    // The backend may have been paused at the hold limit; a client that cannot take more resumes it on 'drain'.
-    if (more) this.slot.clientDrained();
+    if (gate) void gate.then((durable) => this.responses.gateSettled(f, durable));
   }
 
   // ---------------------------------------------------------------- responses (from the slot)
 
-  /**
-   * The response is complete. Seam (server-enforced read-only sessions): a refusal the secondary
-   * sends itself (`slot.scanner.errno` 1792) is turned into pairgate's 1290 in `guardRefused`.
-   */
+  /** The response is complete (responses.ts). */
   completed(f: Inflight): void {
-    const x = this.x!;
-    const s = this.slot.scanner;
-    if (f.gate) {
-      void this.holdForAudit(x, f, f.gate, s.status, s.failed);
-      return;
-    }
-    if (f.discard) {
-      x.refuse("PAIRGATE_AUDIT_REFUSED", AUDIT_REFUSED_MESSAGE);
-      this.finish(x, f, s.status, true);
-      return;
-    }
-    if (f.collect && f.kind === ResponseKind.Prepare) {
-      this.prepared(f, Buffer.concat(f.collect));
-      f.collect = null;
-    }
-    this.finish(x, f, s.status, s.failed);
+    this.responses.completed(this.x!, f);
   }
 
-  /** Hold the result until the audit event is durable; nothing else runs on this session meanwhile. */
-  private async holdForAudit(
-    x: Exchange,
-    f: Inflight,
-    gate: Promise<boolean>,
-    status: number,
-    failed: boolean,
-  ): Promise<void> {
-    f.gate = null;
-    x.wait("audit");
-    const durable = await gate;
-    if (x.closed) return;
-    if (durable) x.write(Buffer.concat(f.collect!));
-    else x.refuse("PAIRGATE_AUDIT_REFUSED", AUDIT_REFUSED_MESSAGE);
-    f.collect = null;
-    this.finish(x, f, status, failed || !durable);
-  }
-
-  /** The secondary refused the command with a read-only error of its own (refusals.ts). */
+  /** The secondary refused the command with a read-only error of its own (responses.ts). */
   guardRefused(f: Inflight, seq: number): void {
-    const x = this.x!;
-    refuseGuarded(x, f, seq, this.audit, this.ctx.hooks, this.slot.scanner.errno, this.reading.dialect);
-    this.finish(x, f, 0, true);
-  }
-
-  /** Give the client a stable statement id of pairgate's, not the backend's. */
-  private prepared(f: Inflight, reply: Buffer): void {
-    const s = this.slot.scanner;
-    const sql = f.prepareSql ?? "";
-    if (s.prepared && !s.failed) {
-      // Decided once, under the dialect it was prepared in (the session's until this response).
-      const slot = this.slot;
-      this.statements.prepared(reply, sql, this.classify(sql), s.prepared, slot.generation, {
-        sqlBytes: Buffer.from(f.payload.subarray(1)), // a copy: the client's read chunk is not kept
-        dialect: this.reading.current(),
-        sqlMode: slot.sqlMode,
-        charsetClient: slot.charsetClient,
-      });
-    } else this.statements.prepareFailed();
-    f.forwarded = true;
-    this.loop.write(reply);
-  }
-
-  private finish(x: Exchange, f: Inflight, status: number, failed: boolean): void {
-    if (!failed) this.applySessionState(f);
-    const c = f.classification;
-    // A plain statement that succeeded changes neither dialect, schema nor handles: nothing to do.
-    if (failed || f.command !== COM_QUERY || c?.session || c?.handler || c?.mayChangeDialect) {
-      this.reading.follow(f, failed);
-    }
-    // What the server reported is acted on before the next command (a lifted guard restored, user
-    // variables read back, tracking and the guard after a reset): slot.finish says when it is done.
-    const again = this.slot.finish(status, f, failed);
-    // ALTER USER, GRANT, ...: the accounts pairgate authenticates against are read again now.
-    if (c && f.command === COM_QUERY && mayChangeAccounts(c, f.payload))
-      this.ctx.hooks.accountsMayHaveChanged?.();
-    if (again) void this.finishAfter(x, f, again);
-    else this.finished(x, f);
-  }
-
-  private async finishAfter(x: Exchange, f: Inflight, work: Promise<void>): Promise<void> {
-    x.wait("backend");
-    await work; // never rejects
-    if (!x.closed) this.finished(x, f);
-  }
-
-  private finished(x: Exchange, f: Inflight): void {
-    // A response held until the session state it set was read back (`SET @x`): now to the client.
-    if (f.collect) {
-      f.forwarded = true;
-      this.loop.write(Buffer.concat(f.collect));
-      f.collect = null;
-    }
-    x.complete();
-  }
-
-  /** The one place session state changes, after the server said OK (SET, USE, COM_INIT_DB, COM_RESET_CONNECTION). */
-  private applySessionState(f: Inflight): void {
-    const state = this.who.state;
-    if (f.classification) state.apply(f.classification);
-    else if (f.command === COM_INIT_DB) state.schema = f.payload.toString("utf8", 1);
-    if (f.command === COM_RESET_CONNECTION) {
-      state.reset();
-      // The reset also cleared the secondary's read-only guard: it is set again before the next command.
-      if (f.role === "secondary") this.slot.guardLost();
-    }
+    this.responses.guardRefused(this.x!, f, seq);
   }
 
   infileRequested(): void {
@@ -569,12 +412,9 @@ export class SessionHandler implements CommandHandler, SlotEvents, ExchangeEnd {
   ended(x: Exchange, answered: boolean): void {
     if (this.x === x) this.x = null;
     const f = x.inflight;
-    if (answered && f)
-      this.ctx.hooks.query(
-        f.role,
-        f.classification?.kind ?? "read",
-        (performance.now() - f.startedAt) / 1000,
-      );
+    if (!answered || !f) return;
+    const seconds = (performance.now() - f.startedAt) / 1000;
+    this.ctx.hooks.query(f.role, f.classification?.kind ?? "read", seconds);
   }
 
   bug(reason: string): void {
@@ -606,15 +446,4 @@ export class SessionHandler implements CommandHandler, SlotEvents, ExchangeEnd {
     this.slot.drop(true);
     this.loop.end();
   }
-}
-
-/**
- * `SET @x = …`: its OK is held until the user variable was read back from the server (BackendSlot
- * `finish`), so a client that saw the OK has its variable carried by a failover right after it.
- * Only SET (an OK, never rows): other ways to set one are read back after the response went out.
- */
-function setsUserVariable(c: Classification | null): boolean {
-  if (!c?.session || c.verb !== "SET") return false;
-  for (const ch of c.session) if (ch.type === "user_variable") return true;
-  return false;
 }

@@ -18,8 +18,9 @@
  * - `CONNECTION_ID()` in a COM_QUERY is replaced by the session's id before the statement is sent
  *   (`rewriteConnectionId`); a select item keeps the column name the server would give it.
  */
-import type { BackendConnection, Role } from "../backend/connection.js";
+import { BackendConnection, type BackendTarget, type Role } from "../backend/connection.js";
 import { COM_QUERY, SERVER_STATUS_AUTOCOMMIT } from "../protocol/constants.js";
+import type { Packet } from "../protocol/framer.js";
 import { encodeOk } from "../protocol/messages.js";
 import { framePayload } from "../protocol/packet.js";
 import type { SqlDialect } from "../sql/index.js";
@@ -36,6 +37,7 @@ import {
   TOK_WORD,
 } from "../sql/lexer.js";
 import type { Exchange } from "./exchange.js";
+import type { SlotIdentity } from "./slot-types.js";
 
 /** A session other sessions may kill. */
 export interface Killable {
@@ -225,4 +227,44 @@ export function queryPayload(sql: string): Buffer {
   b[0] = COM_QUERY;
   b.write(sql, 1, "utf8");
   return b;
+}
+
+/**
+ * The COM_QUERY `p` (text `sql`) with `CONNECTION_ID()` answered as the session's `id`: a packet
+ * with another payload, framed anew when sent — or `p` itself when there is no call to replace, or
+ * when the text did not decode as utf8 byte for byte (it is then sent as the client wrote it).
+ */
+export function withOwnConnectionId(p: Packet, sql: string, id: number, dialect?: SqlDialect): Packet {
+  const own = rewriteConnectionId(sql, id, dialect);
+  if (own === null || Buffer.byteLength(sql, "utf8") !== p.payload.length - 1) return p;
+  const payload = queryPayload(own);
+  return {
+    seq: p.seq,
+    lastSeq: p.lastSeq,
+    payload,
+    length: payload.length,
+    first: payload[0]!,
+    raw: null,
+    rawParts: null,
+  };
+}
+
+/** Opens a side connection to a backend as the session's user (the KILL runs there). */
+export function sideConnectionAs(
+  ctx: { target(role: Role): BackendTarget; connectTimeoutMs: number },
+  who: SlotIdentity,
+): (role: Role) => Promise<BackendConnection> {
+  return (role) =>
+    BackendConnection.open(
+      ctx.target(role),
+      {
+        username: who.username,
+        password: who.password,
+        database: null,
+        collation: who.state.collation,
+        capabilities: 0,
+        connectAttrs: null,
+      },
+      ctx.connectTimeoutMs,
+    );
 }

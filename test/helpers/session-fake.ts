@@ -26,9 +26,9 @@ import type { SessionContext } from "../../src/session/context.js";
 import { SessionHandler } from "../../src/session/handler.js";
 import { SessionIdentity } from "../../src/session/identity.js";
 import type { KillRegistry } from "../../src/session/kill.js";
+import { StatementMap } from "../../src/session/prepared-statements.js";
 import type { PreparedStatement } from "../../src/session/replay-state.js";
 import type { Inflight, SessionSlot, SlotEvents, SlotResponse } from "../../src/session/slot-types.js";
-import { StatementMap } from "../../src/session/prepared-statements.js";
 import { DEFAULT_DIALECT, type SqlDialect } from "../../src/sql/index.js";
 import type { Mode } from "../../src/topology/types.js";
 
