@@ -3,18 +3,22 @@
  * pairgate's parts behind the handler):
  *
  *   CommandLoop    (command-loop.ts)  client socket → packets → sequence check → queue → one command at a time
- *   SessionHandler (handler.ts)       command → classify → route (routing/router.ts) → refuse | send
- *     (statement-context.ts: dialect, handles, schema; refusals.ts; catch-up.ts)
- *   BackendSlot    (backend-slot.ts)  the backend connection: ensure/replay/retry/move, relays the response
- *     (slot-types.ts: Inflight and the slot's interfaces; gtid-tracking.ts: commits' GTIDs)
- *   StatementMap   (statements.ts)    prepared-statement ids, pairgate's ↔ the backend's
+ *   SessionHandler (handler.ts)       command → decode → classify → route (routing/router.ts) → refuse | send
+ *     Exchange     (exchange.ts)      the command in flight: its phase and its one end (complete | fail)
+ *     (statement-context.ts: dialect, handles, schema; refusals.ts; responses.ts: a response's end)
+ *   BackendSlot    (backend-slot.ts)  the backend connection behind SessionSlot (slot-types.ts):
+ *     ensure/replay/retry/move (backend-replay.ts, backend-reroute.ts), relays the response,
+ *     acts on what the server reports (server-reports.ts, backend-follow-up.ts, gtid-tracking.ts)
+ *   SessionIdentity (identity.ts)     who the session is and its replayable state (replay-state.ts)
+ *   StatementMap   (prepared-statements.ts)  prepared-statement ids, pairgate's ↔ the backend's
  *   AuditGate      (audit-gate.ts)    which results wait for a durable audit event
  *   Phase          (phase.ts)         login | idle | relaying | infile | waiting | closed, one transition function
  *
  * The data flow of one COM_QUERY, top-down: CommandLoop.onClientData → CommandLoop.command →
- * SessionHandler.command → classify → dispatch (route) → send → BackendSlot.send; the response:
- * BackendSlot.onData (scan, forward) → SessionHandler.completed → finish (applySessionState,
- * BackendSlot.finish) → CommandLoop.pump → the next command.
+ * SessionHandler.command (a new Exchange) → run (decodeCommand, classify) → dispatch → decide
+ * (route) → send → BackendSlot.send; the response: BackendSlot.onData (scan, forward) →
+ * Responses.completed → finish (applySessionState, BackendSlot.finish) → Exchange.complete →
+ * CommandLoop.pump → the next command.
  *
  * Hot-path rules (see DESIGN.md "Speed"): response bytes are forwarded in the chunks the backend
  * socket delivered; only headers and the packets that end a response are looked at; nothing per
