@@ -27,7 +27,7 @@ import type { Packet } from "../protocol/framer.js";
 import { framePayload } from "../protocol/packet.js";
 import { ResponseScanner } from "../protocol/response-scanner.js";
 import { DOWN_MESSAGE, routeLogin, TRANSACTION_LOST_MESSAGE } from "../routing/router.js";
-import { DEFAULT_DIALECT, type SqlDialect } from "../sql/index.js";
+import type { SqlDialect } from "../sql/index.js";
 import type { Mode } from "../topology/types.js";
 import { AUDIT_HOLD_BYTES } from "./audit-gate.js";
 import { afterResponse, type FollowUpHost } from "./backend-follow-up.js";
@@ -37,7 +37,7 @@ import { stateChanged, trackingStatement } from "./gtid-tracking.js";
 import { DEFAULT_REPLAY_LIMITS, type PreparedStatement } from "./replay-state.js";
 import { guardRefusalSeq } from "./secondary-guard.js";
 import { ServerReports } from "./server-reports.js";
-import { dialectOf, type Probed, probeDialect } from "./session-dialect.js";
+import { ConnectionDialect, probeDialect } from "./session-dialect.js";
 import type { Inflight, SessionSlot, SlotContext, SlotEvents, SlotIdentity } from "./slot-types.js";
 
 const EMPTY_OK_STATUS = SERVER_STATUS_AUTOCOMMIT;
@@ -55,13 +55,8 @@ export class BackendSlot implements SessionSlot {
   private moveWhenIdle: Role | null = null;
   /** `sessionSetup` must run (again) before the connection serves: after COM_RESET_CONNECTION. */
   private needsSetup = false;
-  /** How the current connection's session reads SQL (read at connect, then as the server reports it). */
-  dialect: SqlDialect = DEFAULT_DIALECT;
-  /** Bumped whenever `dialect` is set from the server (a probe or a tracked sql_mode/charset). */
-  dialectVersion = 0;
-  /** The server's session sql_mode and character_set_client as last read or reported (null: unknown). */
-  sqlMode: string | null = null;
-  charsetClient: string | null = null;
+  /** The dialect of the connection serving the session (a new connection brings its own). */
+  connectionDialect = new ConnectionDialect();
   /** The connection reports session state (CLIENT_SESSION_TRACK and the tracking variables set). */
   tracking = false;
   /** What the response in flight reported, handled once it is complete (`finish`). */
@@ -90,15 +85,15 @@ export class BackendSlot implements SessionSlot {
     };
     this.reports = new ServerReports(who, {
       onSecondary: () => this.conn?.role === "secondary",
-      dialectReported: (m, c) => this.dialectReported(m, c),
+      dialectReported: (m, c) => this.connectionDialect.reported(m, c),
     });
     this.followUpHost = {
       log: this.log,
-      sqlMode: () => this.sqlMode,
-      charsetClient: () => this.charsetClient,
+      sqlMode: () => this.connectionDialect.sqlMode,
+      charsetClient: () => this.connectionDialect.charsetClient,
       replayLimits: () => this.ctx.replayLimits ?? DEFAULT_REPLAY_LIMITS,
       setUp: (c) => this.setUp(c),
-      reprobe: async (c) => this.adopt(await probeDialect(c, c.role)),
+      reprobe: async (c) => this.connectionDialect.adopt(await probeDialect(c, c.role)),
       drop: (polite) => this.drop(polite),
     };
   }
@@ -244,7 +239,8 @@ export class BackendSlot implements SessionSlot {
 
   /** Prepare `stmt` again on `c`, under the dialect it was first prepared in (backend-replay.ts). */
   private async reprepare(c: BackendConnection, stmt: PreparedStatement): Promise<void> {
-    stmt.backendId = await prepareAgain(c, stmt, this.sqlMode, this.charsetClient, () => this.drop(false));
+    const d = this.connectionDialect;
+    stmt.backendId = await prepareAgain(c, stmt, d.sqlMode, d.charsetClient, () => this.drop(false));
     stmt.backendGeneration = this.generation;
   }
 
@@ -271,17 +267,19 @@ export class BackendSlot implements SessionSlot {
       conn.destroy();
       throw new Error("session closed");
     }
+    const dialect = new ConnectionDialect(conn.serverVersion);
     try {
-      await this.setUp(conn);
+      await this.setUp(conn, dialect);
       if (replay) {
         await replayState(conn, this.who.state, (this.status & SERVER_STATUS_AUTOCOMMIT) !== 0);
-        this.adopt(await probeDialect(conn, role));
+        dialect.adopt(await probeDialect(conn, role));
       }
     } catch (e) {
       conn.destroy();
       throw e;
     }
     this.conn = conn;
+    this.connectionDialect = dialect;
     this.generation++;
     // Reports of a response on the previous connection that never finished are not about this one.
     this.reports.clear();
@@ -305,12 +303,12 @@ export class BackendSlot implements SessionSlot {
       if ("refuse" in d) throw new PairgateError("PAIRGATE_DOWN", DOWN_MESSAGE);
       if (d.to === "secondary") await this.ctx.secondaryReadable?.();
       await this.ensure(d.to, null);
-      return this.dialect;
+      return this.connectionDialect.dialect;
     }
     if (this.inflight) throw new Error("no idle backend connection to read the dialect from");
     if (this.needsSetup) await this.setUp(c);
-    else this.adopt(await probeDialect(c, c.role));
-    return this.dialect;
+    else this.connectionDialect.adopt(await probeDialect(c, c.role));
+    return this.connectionDialect.dialect;
   }
 
   /**
@@ -326,10 +324,10 @@ export class BackendSlot implements SessionSlot {
    * Make `c` serve: `sessionSetup` (the secondary's guard) first, confirmed by the probe that also
    * reads the dialect — before anything else runs there; then session tracking (issue 19).
    */
-  private async setUp(c: BackendConnection): Promise<void> {
+  private async setUp(c: BackendConnection, dialect = this.connectionDialect): Promise<void> {
     const setup = this.ctx.sessionSetup?.(c.role);
     if (setup) for (const sql of setup) await c.runQuery(sql);
-    this.adopt(await probeDialect(c, c.role));
+    dialect.adopt(await probeDialect(c, c.role));
     this.tracking = false;
     if (c.capabilities & CLIENT_SESSION_TRACK) {
       try {
@@ -343,22 +341,6 @@ export class BackendSlot implements SessionSlot {
     }
     if (!this.tracking) this.who.state.notCarried ??= "session state the server does not report";
     this.needsSetup = false;
-  }
-
-  /** Take what a probe read as the connection's dialect. */
-  private adopt(p: Probed): void {
-    this.dialect = p.dialect;
-    this.sqlMode = p.sqlMode;
-    this.charsetClient = p.charsetClient;
-    this.dialectVersion++;
-  }
-
-  /** The server reported a new sql_mode and/or client character set (server-reports.ts). */
-  private dialectReported(sqlMode: string | undefined, charsetClient: string | undefined): void {
-    if (sqlMode !== undefined) this.sqlMode = sqlMode;
-    if (charsetClient !== undefined) this.charsetClient = charsetClient;
-    this.dialect = dialectOf(this.conn?.serverVersion ?? "", this.sqlMode, this.charsetClient);
-    this.dialectVersion++;
   }
 
   /** Let the backend go: `polite` with COM_QUIT, else at once. */

@@ -124,8 +124,8 @@ export class Responses {
       this.parts.statements.prepared(reply, sql, this.parts.classify(sql), s.prepared, slot.generation, {
         sqlBytes: Buffer.from(f.payload.subarray(1)), // a copy: the client's read chunk is not kept
         dialect: this.parts.reading.current(),
-        sqlMode: slot.sqlMode,
-        charsetClient: slot.charsetClient,
+        sqlMode: slot.connectionDialect.sqlMode,
+        charsetClient: slot.connectionDialect.charsetClient,
       });
     } else this.parts.statements.prepareFailed();
     f.forwarded = true;

@@ -10,6 +10,7 @@ import type { ResponseKind } from "../protocol/response-scanner.js";
 import type { Classification, SqlDialect } from "../sql/index.js";
 import type { Mode } from "../topology/types.js";
 import type { PreparedStatement, ReplayLimits, SessionState } from "./replay-state.js";
+import type { ConnectionDialect } from "./session-dialect.js";
 
 /** The command whose response the slot is relaying. */
 export interface Inflight {
@@ -131,11 +132,8 @@ export interface SessionSlot {
   readonly generation: number;
   /** The response just relayed. */
   readonly scanner: SlotResponse;
-  /** The connection's dialect, and a counter bumped whenever the server reported a new one. */
-  readonly dialect: SqlDialect;
-  readonly dialectVersion: number;
-  readonly sqlMode: string | null;
-  readonly charsetClient: string | null;
+  /** The dialect of the connection serving the session (its one owner; a new connection, a new object). */
+  readonly connectionDialect: ConnectionDialect;
   /** The connection reports session state (the server's word decides the dialect). */
   readonly tracking: boolean;
   /** Where the slot reports; set once, right after the handler is built. */

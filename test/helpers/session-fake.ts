@@ -28,6 +28,7 @@ import { SessionIdentity } from "../../src/session/identity.js";
 import type { KillRegistry } from "../../src/session/kill.js";
 import { StatementMap } from "../../src/session/prepared-statements.js";
 import type { PreparedStatement } from "../../src/session/replay-state.js";
+import { ConnectionDialect, type Probed } from "../../src/session/session-dialect.js";
 import type { Inflight, SessionSlot, SlotEvents, SlotResponse } from "../../src/session/slot-types.js";
 import { DEFAULT_DIALECT, type SqlDialect } from "../../src/sql/index.js";
 import type { Mode } from "../../src/topology/types.js";
@@ -110,7 +111,15 @@ export type SlotCall =
   | { op: "login" }
   | { op: "reset" }
   | { op: "drop" }
-  | { op: "guardLost" };
+  | { op: "guardLost" }
+  | { op: "readDialect" };
+
+/** A connection whose probe read a sure dialect. */
+function newConnectionDialect(): ConnectionDialect {
+  const d = new ConnectionDialect("10.11.6-MariaDB");
+  d.adopt({ dialect: DEFAULT_DIALECT, sqlMode: "STRICT_TRANS_TABLES", charsetClient: "utf8mb4" });
+  return d;
+}
 
 export class FakeSlot implements SessionSlot {
   connected: Role | null = "primary";
@@ -124,10 +133,9 @@ export class FakeSlot implements SessionSlot {
     prepared: null,
     errno: 0,
   };
-  dialect: SqlDialect = DEFAULT_DIALECT;
-  dialectVersion = 0;
-  sqlMode: string | null = "STRICT_TRANS_TABLES";
-  charsetClient: string | null = "utf8mb4";
+  connectionDialect = newConnectionDialect();
+  /** What the server answers when the dialect is read back (sure by default). */
+  readBack: Probed = { dialect: DEFAULT_DIALECT, sqlMode: "ANSI_QUOTES", charsetClient: "utf8mb4" };
   tracking = true;
   events!: SlotEvents;
   calls: SlotCall[] = [];
@@ -157,6 +165,7 @@ export class FakeSlot implements SessionSlot {
     if (this.connected !== role) {
       this.connected = role;
       this.generation++;
+      this.connectionDialect = newConnectionDialect();
     }
     if (stmt) stmt.backendGeneration = this.generation;
   }
@@ -199,7 +208,11 @@ export class FakeSlot implements SessionSlot {
     return "primary";
   }
   async readDialect(): Promise<SqlDialect> {
-    return this.dialect;
+    this.calls.push({ op: "readDialect" });
+    // A handler that asks again and again would loop forever: fail it here instead (the test counts).
+    if (this.calls.filter((c) => c.op === "readDialect").length > 5) throw new Error("asked too often");
+    this.connectionDialect.adopt(this.readBack);
+    return this.connectionDialect.dialect;
   }
   closeStatement(stmt: PreparedStatement): void {
     this.calls.push({ op: "closeStatement", id: stmt.clientId });

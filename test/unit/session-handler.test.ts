@@ -12,6 +12,7 @@ import { SERVER_STATUS_AUTOCOMMIT, SERVER_STATUS_IN_TRANS } from "../../src/prot
 import { PairgateError } from "../../src/protocol/errors.js";
 import { framePayload } from "../../src/protocol/packet.js";
 import type { Killable } from "../../src/session/kill.js";
+import { DEFAULT_DIALECT, unsureDialect } from "../../src/sql/index.js";
 import {
   changeUserPayload,
   deferred,
@@ -698,6 +699,39 @@ for (const c of kills) {
     else idle(x);
   });
 }
+
+test("dialect: a statement pairgate cannot follow on a connection that does not report makes the next one wait for a read-back, once", async () => {
+  const x = harness();
+  x.slot.tracking = false;
+  x.send("SET sql_mode = @saved");
+  x.slot.respond(okChunk());
+  assert.is(x.replies()[0]!.type, "ok");
+  assert.ok(x.slot.connectionDialect.dialect.unsure, "pairgate's own reading: unsure");
+  x.send("SELECT 1");
+  assert.is(x.loop.phase.tag, "waiting", "the statement waits for the dialect");
+  await settle();
+  assert.equal(x.slot.calls.filter((c) => c.op === "readDialect").length, 1);
+  assert.equal(sentRoles(x), ["primary", "primary"], "then it runs");
+  x.slot.respond(okChunk());
+  x.send("SELECT 2");
+  assert.equal(x.slot.calls.filter((c) => c.op === "readDialect").length, 1, "asked once, not again");
+  assert.is(x.slot.sent().length, 3);
+});
+
+test("dialect: a read-back that is itself unsure (MariaDB's ORACLE mode) is asked once, not before every statement", async () => {
+  const x = harness();
+  x.slot.tracking = false;
+  x.slot.readBack = { dialect: unsureDialect(DEFAULT_DIALECT), sqlMode: null, charsetClient: null };
+  x.send("SET sql_mode = @saved");
+  x.slot.respond(okChunk());
+  for (const sql of ["SELECT 1", "SELECT 2", "SELECT 3"]) {
+    x.send(sql);
+    await settle();
+    x.slot.respond(okChunk());
+  }
+  assert.is(x.slot.calls.filter((c) => c.op === "readDialect").length, 1);
+  assert.is(x.replies().length, 4);
+});
 
 test("CONNECTION_ID() is answered with pairgate's session id", () => {
   const x = harness();
