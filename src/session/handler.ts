@@ -424,7 +424,7 @@ export class SessionHandler implements CommandHandler, SlotEvents, ExchangeEnd {
 
   // ---------------------------------------------------------------- client socket (from the loop)
 
-  clientDrained = (): void => {
+  readonly clientDrained = (): void => {
     this.slot.clientDrained();
   };
 
