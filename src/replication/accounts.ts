@@ -6,8 +6,8 @@
  * never altered. Later account changes on the primary replicate as statements.
  */
 import type { Connection } from "mysql2/promise";
-import type { Dialect } from "./dialect.js";
 import { rows } from "./server.js";
+import type { Dialect } from "./server-family.js";
 
 export interface AccountCopy {
   copied: string[];

@@ -29,7 +29,6 @@ import {
   describeRange,
   type TableShape,
 } from "./checksum.js";
-import { type Dialect, type ReplicaStatus, SYSTEM_SCHEMAS } from "./dialect.js";
 import { type Endpoint, formatEndpoint, sameEndpoint } from "./endpoint.js";
 import { ReplicationError } from "./errors.js";
 import { formatLossless, type LosslessReport, losslessReport } from "./lossless.js";
@@ -43,6 +42,7 @@ import {
   rows,
   scalar,
 } from "./server.js";
+import { type Dialect, type ReplicaStatus, SYSTEM_SCHEMAS } from "./server-family.js";
 
 export interface CheckOptions {
   primary: Endpoint;

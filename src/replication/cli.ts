@@ -6,12 +6,12 @@ import { type Command, InvalidArgumentError, Option } from "commander";
 import { ConfigError } from "../config/load.js";
 import { PairgateError } from "../protocol/errors.js";
 import { type CheckReport, checkReplication, formatCheckReport } from "./check.js";
-import { DEFAULT_SEMI_SYNC_TIMEOUT_MS } from "./dialect.js";
 import { type Endpoint, parseEndpoint } from "./endpoint.js";
 import { ReplicationError } from "./errors.js";
 import { formatPromoteResult, promote } from "./promote.js";
 import { formatBytes, type SeedProgress } from "./seed.js";
 import type { AdminCredentials } from "./server.js";
+import { DEFAULT_SEMI_SYNC_TIMEOUT_MS } from "./server-family.js";
 import { DEFAULT_REPLICATION_USER, setupReplication } from "./setup.js";
 
 export const ADMIN_PASSWORD_ENV = "PAIRGATE_ADMIN_PASSWORD";

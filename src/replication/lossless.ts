@@ -5,7 +5,7 @@
  */
 import type { Connection, RowDataPacket } from "mysql2/promise";
 import { losslessVerdict, parseSemiSync, type SemiSyncStatus } from "../topology/server-status.js";
-import { type Dialect, PARALLEL_APPLY_THREADS } from "./dialect.js";
+import { type Dialect, PARALLEL_APPLY_THREADS } from "./server-family.js";
 
 /** INSTALL PLUGIN of a plugin already there (MySQL 1125 ER_UDF_EXISTS / 1968 ER_PLUGIN_INSTALLED). */
 function alreadyInstalled(err: unknown): boolean {

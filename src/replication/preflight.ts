@@ -3,9 +3,10 @@
  * wrong (refuse), what is merely unwise (warn), and — for what only the option file and a restart
  * can change — the exact lines to add.
  */
-import { type Dialect, unsupportedVersion } from "./dialect.js";
+
 import { formatEndpoint } from "./endpoint.js";
 import type { ServerFacts } from "./server.js";
+import { type Dialect, unsupportedVersion } from "./server-family.js";
 
 export interface OptionLines {
   /** Without these the pair cannot be set up. */

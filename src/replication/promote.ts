@@ -20,7 +20,6 @@ import { resolve } from "node:path";
 import { type Config, configPath, loadConfig, parseConfig } from "../config/load.js";
 import { FENCE_SCHEMA, FENCE_TABLE, fenceWriteStatements } from "../topology/fence.js";
 import { promoteConfigText } from "./config-rewrite.js";
-import { DEFAULT_SEMI_SYNC_TIMEOUT_MS } from "./dialect.js";
 import { type Endpoint, formatEndpoint, sameEndpoint } from "./endpoint.js";
 import { ReplicationError } from "./errors.js";
 import { enableSemiSync, readSemiSync } from "./lossless.js";
@@ -35,6 +34,7 @@ import {
   rows,
   scalar,
 } from "./server.js";
+import { DEFAULT_SEMI_SYNC_TIMEOUT_MS } from "./server-family.js";
 
 export interface PromoteOptions {
   configFile: string;

@@ -10,10 +10,10 @@ import { spawn } from "node:child_process";
 import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { findExecutable } from "../lab/mariadb.js";
-import type { Dialect } from "./dialect.js";
 import type { Endpoint } from "./endpoint.js";
 import { ReplicationError } from "./errors.js";
 import type { AdminCredentials } from "./server.js";
+import type { Dialect } from "./server-family.js";
 
 export interface SeedProgress {
   bytes: number;

@@ -5,9 +5,9 @@
 import { readFileSync } from "node:fs";
 import type { Connection, ConnectionOptions, RowDataPacket } from "mysql2/promise";
 import mysql from "mysql2/promise";
-import { type Dialect, dialectFor, type ReplicaStatus, SYSTEM_SCHEMAS } from "./dialect.js";
 import { type Endpoint, formatEndpoint } from "./endpoint.js";
 import { ReplicationError } from "./errors.js";
+import { type Dialect, dialectFor, type ReplicaStatus, SYSTEM_SCHEMAS } from "./server-family.js";
 
 export interface AdminCredentials {
   user: string;

@@ -21,7 +21,6 @@
 import { randomBytes } from "node:crypto";
 import type { Connection } from "mysql2/promise";
 import { accountsTable, copyMissingAccounts, grantAccountsRead } from "./accounts.js";
-import { DEFAULT_SEMI_SYNC_TIMEOUT_MS, type Dialect, type ReplicaStatus } from "./dialect.js";
 import { type Endpoint, formatEndpoint, sameEndpoint } from "./endpoint.js";
 import { ReplicationError } from "./errors.js";
 import {
@@ -50,6 +49,7 @@ import {
   scalar,
   userDatabases,
 } from "./server.js";
+import { DEFAULT_SEMI_SYNC_TIMEOUT_MS, type Dialect, type ReplicaStatus } from "./server-family.js";
 
 export const DEFAULT_REPLICATION_USER = "pairgate_repl";
 

@@ -6,8 +6,11 @@
 
 import type { AuditContext } from "../audit/rules.js";
 import type { Role } from "../backend/connection.js";
-import { bigStatementDigest } from "../sql/big-statement.js";
-import { digest } from "../sql/index.js";
+import { COM_QUERY, COM_STMT_BULK_EXECUTE, COM_STMT_EXECUTE } from "../protocol/constants.js";
+import type { Packet } from "../protocol/framer.js";
+import { BIG_STATEMENT, bigStatementDigest } from "../sql/big-statement.js";
+import { type Classification, digest, type SqlDialect } from "../sql/index.js";
+import type { PreparedStatement } from "./replay-state.js";
 
 /** What a session asks of the audit trail (src/audit's Audit fits). */
 export interface SessionAudit {
@@ -56,6 +59,12 @@ export interface AuditInput {
 
 /** Bytes of a long statement searched per turn of the event loop (`gateBytes`): a few ms each. */
 export const BYTE_SEARCH_SLICE = 256 * 1024;
+
+/**
+ * How much of an audited result is held while its event becomes durable (usually a few ms, long
+ * before a result is this large); then the backend is paused, so no result is ever held whole.
+ */
+export const AUDIT_HOLD_BYTES = 1024 * 1024;
 
 /** `gate` said: audit.unresolved = refuse, the statement must not run. */
 export const REFUSED_UNRESOLVED = "refused";
@@ -214,4 +223,45 @@ export class AuditGate {
       () => whenNot,
     );
   }
+}
+
+/** The statement text of a COM_QUERY split over wire packets: each packet past its header, the first past the command byte. */
+function textOfParts(parts: readonly Buffer[]): { bytes: Buffer; start: number }[] {
+  return parts.map((bytes, i) => ({ bytes, start: i === 0 ? 5 : 4 }));
+}
+
+/** What `auditGateFor` reads of a command (an Exchange). */
+export interface AuditedCommand {
+  readonly sent: Packet;
+  readonly command: number;
+  readonly c: Classification | null;
+  readonly sql: string | null;
+  readonly stmt: PreparedStatement | null;
+}
+
+/**
+ * The gate of one command about to be sent to `role`: a statement too long to lex is searched as
+ * bytes; an EXECUTE is judged by the classification and dialect of its prepare, never by its text
+ * read again now (issue 19); anything else by its text in the session's dialect.
+ */
+export function auditGateFor(
+  audit: AuditGate,
+  x: AuditedCommand,
+  role: Role,
+  maxLexedStatement: number,
+  reading: { auditContext(c: Classification | null, dialect?: SqlDialect): AuditContext },
+): Promise<boolean> | typeof REFUSED_UNRESOLVED | null {
+  if (!audit.enabled) return null;
+  const { sent: p, command, stmt } = x;
+  const executes = command === COM_STMT_EXECUTE || command === COM_STMT_BULK_EXECUTE;
+  const sql = command === COM_QUERY ? x.sql : executes ? stmt!.sql : null;
+  if (x.c === BIG_STATEMENT)
+    return audit.gateBytes(p.rawParts ? textOfParts(p.rawParts) : [{ bytes: p.payload, start: 1 }], role);
+  if (sql !== null && sql.length > maxLexedStatement)
+    return audit.gateBytes([{ bytes: Buffer.from(sql), start: 0 }], role);
+  return audit.gate(
+    sql,
+    role,
+    executes ? reading.auditContext(stmt!.classification, stmt!.dialect) : reading.auditContext(x.c),
+  );
 }

@@ -1,129 +1,78 @@
 /**
- * The session's handler (Vitess's `mysql.Handler`, with pairgate as the one implementation): turns
- * each client command into a decision — classify, route, refuse or send — and each finished
- * response into session state. It reads no socket: commands come from the CommandLoop, responses
- * and backend losses from the BackendSlot.
+ * The session's handler (Vitess's `mysql.Handler`): turns each client command into an Exchange
+ * (exchange.ts) and a decision — classify, route, refuse or send. It reads no socket: commands come
+ * from the CommandLoop, responses and losses from the slot (a SessionSlot: BackendSlot, or a fake).
  *
- * A COM_QUERY, top-down: `command` (decode) → `classify` (the one classifier call) → `dispatch`
- * (`route`, the one routing function) → `send` (audit gate, Inflight) → BackendSlot relays the
- * response → `completed` → `finish` → `applySessionState` (the one place SET/USE/INIT_DB/RESET take
- * effect, after the server's OK) → CommandLoop.pump for the next command.
+ * A COM_QUERY, top-down: `command` → `run` (decodeCommand; the text in the session's dialect;
+ * `classify`, the one classifier call) → `dispatch` → `decide` (`route`, the one routing function;
+ * a refusal ends the exchange) → `send` when the backend serves, else `runSlow` (catch-up, connect
+ * or move, one verdict wait, decide again) → the slot relays → `completed` (responses.ts) → the next.
  */
 
-import { mayChangeAccounts } from "../accounts/statements.js";
-import { BackendConnection, type Role } from "../backend/connection.js";
+import type { Role } from "../backend/connection.js";
 import type { Logger } from "../observability/logger.js";
+import { decodeCommand } from "../protocol/command.js";
 import {
-  COM_CHANGE_USER,
   COM_FIELD_LIST,
-  COM_INIT_DB,
   COM_PING,
-  COM_PROCESS_KILL,
-  COM_QUERY,
-  COM_QUIT,
-  COM_RESET_CONNECTION,
-  COM_SET_OPTION,
   COM_STATISTICS,
   COM_STMT_BULK_EXECUTE,
   COM_STMT_CLOSE,
   COM_STMT_EXECUTE,
-  COM_STMT_FETCH,
-  COM_STMT_PREPARE,
-  COM_STMT_RESET,
   COM_STMT_SEND_LONG_DATA,
-  MARIADB_CLIENT_STMT_BULK_OPERATIONS,
 } from "../protocol/constants.js";
 import { PairgateError } from "../protocol/errors.js";
 import type { Packet } from "../protocol/framer.js";
 import { ResponseKind } from "../protocol/response-scanner.js";
 import {
+  type Decision,
   preparedClassOf,
   type RouteInput,
   route,
-  type StatementClass,
   statementClassOf,
   TRANSACTION_LOST_MESSAGE,
 } from "../routing/router.js";
-import type { PreparedStatement } from "../routing/session-state.js";
 import { BIG_STATEMENT } from "../sql/big-statement.js";
 import { type Classification, classify } from "../sql/index.js";
 import type { Mode } from "../topology/types.js";
-import {
-  AUDIT_REFUSED_MESSAGE,
-  AUDIT_UNRESOLVED_MESSAGE,
-  type AuditGate,
-  REFUSED_UNRESOLVED,
-} from "./audit-gate.js";
-import { type BackendSlot, worthAnotherTry } from "./backend-slot.js";
-import { waitForCatchUp } from "./catch-up.js";
+import { AUDIT_UNRESOLVED_MESSAGE, type AuditGate, auditGateFor, REFUSED_UNRESOLVED } from "./audit-gate.js";
 import { changeUser } from "./change-user.js";
 import type { CommandHandler, CommandLoop } from "./command-loop.js";
 import type { SessionContext } from "./context.js";
+import { Exchange, type ExchangeEnd } from "./exchange.js";
+import type { SessionIdentity } from "./identity.js";
 import {
   answerKill,
   type KillRequest,
   mightBeKill,
   parseKill,
-  processKillRequest,
-  queryPayload,
-  rewriteConnectionId,
+  sideConnectionAs,
+  withOwnConnectionId,
 } from "./kill.js";
-import { commandLost, refuseGuarded, refuseRouted } from "./refusals.js";
-import type { Inflight, SlotEvents, SlotIdentity } from "./slot-types.js";
+import { frameForBackend, type StatementMap, statementResponseKind } from "./prepared-statements.js";
+import { commandLost, refuseRouted } from "./refusals.js";
+import { Responses, setsUserVariable } from "./responses.js";
+import { type Inflight, type SessionSlot, type SlotEvents, worthAnotherTry } from "./slot-types.js";
 import { StatementContext } from "./statement-context.js";
-import { frameForBackend, type StatementMap, statementResponseKind } from "./statements.js";
 
 /** Inflight.payload of a command whose payload is not kept. */
 const NOT_KEPT = Buffer.alloc(0);
 
-/** The statement text of a COM_QUERY split over wire packets: each packet past its header, the first past the command byte. */
-function textOfParts(parts: readonly Buffer[]): { bytes: Buffer; start: number }[] {
-  return parts.map((bytes, i) => ({ bytes, start: i === 0 ? 5 : 4 }));
-}
+/** The routing decision that sends (`route` refused nothing). */
+type RouteTo = Extract<Decision, { to: Role }>;
 
-/** `p` with another payload (CONNECTION_ID() answered as pairgate's id): framed anew when sent. */
-function rewritten(p: Packet, payload: Buffer): Packet {
-  return {
-    seq: p.seq,
-    lastSeq: p.lastSeq,
-    payload,
-    length: payload.length,
-    first: payload[0] ?? -1,
-    raw: null,
-    rawParts: null,
-  };
-}
-
-/** One client command, as decoded for routing. */
-export interface Command {
-  p: Packet;
-  command: number;
-  /** How the response is shaped; null when the command has none (COM_STMT_SEND_LONG_DATA). */
-  kind: ResponseKind | null;
-  /** The statement's class, for COM_QUERY. */
-  c: Classification | null;
-  /** The prepared statement a COM_STMT_* command names. */
-  stmt: PreparedStatement | null;
-  /** The text of a COM_STMT_PREPARE. */
-  prepareSql: string | null;
-  /** The statement text of a COM_QUERY. */
-  sql: string | null;
-  /** What routing needs to know of it. */
-  statement: StatementClass;
-}
-
-export class SessionHandler implements CommandHandler, SlotEvents {
+export class SessionHandler implements CommandHandler, SlotEvents, ExchangeEnd {
   readonly startedAt = Date.now();
-  /** pairgate's id of this session (the greeting's; what KILL and CONNECTION_ID() mean). */
-  sessionId = 0;
-  /** The scramble of the connection's greeting (change-user.ts); null: a fresh one is sent. */
-  scramble: Buffer | null = null;
+  /** The command in flight (one at a time per session), or null between commands. */
+  private x: Exchange | null = null;
   /** A transaction was lost while no command ran: the next command is told so. */
   private transactionLost = false;
   /** How statements are read: dialect, HANDLER handles, default schema (statement-context.ts). */
-  readonly reading: StatementContext;
+  private readonly reading: StatementContext;
+  /** The response side: holds, PREPARE_OK, the end of a response (responses.ts). */
+  private readonly responses: Responses;
   /** Filled per command and passed to `route` (reused: routing allocates nothing). */
-  private routeInput: RouteInput = {
+  private readonly routeInput: RouteInput = {
     mode: "read_write",
     readRole: "secondary",
     current: null,
@@ -132,38 +81,57 @@ export class SessionHandler implements CommandHandler, SlotEvents {
   };
 
   constructor(
-    readonly ctx: SessionContext,
-    readonly loop: CommandLoop,
-    readonly slot: BackendSlot,
-    readonly who: SlotIdentity,
-    readonly statements: StatementMap,
-    readonly audit: AuditGate,
-    readonly remoteAddress: string,
+    private readonly ctx: SessionContext,
+    private readonly loop: CommandLoop,
+    private readonly slot: SessionSlot,
+    private readonly who: SessionIdentity,
+    private readonly statements: StatementMap,
+    private readonly audit: AuditGate,
     /** The client talks TLS (COM_CHANGE_USER's caching_sha2 full authentication needs it). */
-    readonly tls: () => boolean,
-    public log: Logger,
+    private readonly tls: () => boolean,
+    private readonly log: Logger,
   ) {
     this.reading = new StatementContext(ctx, slot, who);
+    this.responses = new Responses({
+      slot,
+      statements,
+      reading: this.reading,
+      who,
+      audit,
+      hooks: ctx.hooks,
+      classify: (sql) => this.classify(sql),
+      closed: () => loop.closed,
+      write: (framed) => loop.write(framed),
+    });
   }
 
   // ---------------------------------------------------------------- commands (from the loop)
 
   command(p: Packet): void {
-    const command = p.first;
-    switch (command) {
-      case COM_QUIT:
+    const x = new Exchange(this.loop, this, p);
+    this.x = x;
+    this.run(x);
+  }
+
+  /** Decode `x`'s command and act on it (again after the dialect was read back: `relearnDialect`). */
+  private run(x: Exchange): void {
+    const p = x.p;
+    const cmd = decodeCommand(p.payload, this.who);
+    switch (cmd.type) {
+      case "quit":
         this.close();
         return;
-      case COM_QUERY: {
+      case "query": {
         if (this.reading.needsRelearn()) {
-          this.relearnDialect(p);
+          void this.relearnDialect(x);
           return;
         }
+        x.kind = ResponseKind.Query;
         if (p.length - 1 > this.ctx.maxLexedStatement) {
           // Too long to lex: never decoded, routed as a write, audited by a byte search (`send`).
-          const c = BIG_STATEMENT;
-          const kind = ResponseKind.Query;
-          this.dispatch({ p, command, kind, c, stmt: null, prepareSql: null, sql: null, statement: "write" });
+          x.c = BIG_STATEMENT;
+          x.statement = "write";
+          this.dispatch(x);
           return;
         }
         const payload = p.payload;
@@ -171,257 +139,221 @@ export class SessionHandler implements CommandHandler, SlotEvents {
         if (mightBeKill(sql)) {
           const k = parseKill(sql, this.reading.current());
           if (k) {
-            this.kill(k);
+            this.kill(x, k);
             return;
           }
         }
         const c = this.classify(sql);
         // The session's id is pairgate's, not the backend connection's (kill.ts).
-        const ownId = rewriteConnectionId(sql, this.sessionId, this.reading.current());
-        const sent =
-          ownId !== null && Buffer.byteLength(sql, "utf8") === payload.length - 1
-            ? rewritten(p, queryPayload(ownId))
-            : p;
+        x.sent = withOwnConnectionId(p, sql, this.who.sessionId, this.reading.current());
+        x.c = c;
+        x.sql = sql;
         // A read but for the routines it calls runs on the secondary only under its server-side guard.
-        const statement = c.readExceptRoutines
+        x.statement = c.readExceptRoutines
           ? statementClassOf(c, this.reading.readProof())
           : statementClassOf(c);
-        this.dispatch({
-          p: sent,
-          command,
-          kind: ResponseKind.Query,
-          c,
-          stmt: null,
-          prepareSql: null,
-          sql,
-          statement,
-        });
+        this.dispatch(x);
         return;
       }
-      case COM_STMT_PREPARE: {
+      case "stmt_prepare": {
         if (this.reading.needsRelearn()) {
-          this.relearnDialect(p);
+          void this.relearnDialect(x);
           return;
         }
         const full = this.statements.refusePrepare(this.ctx.maxPreparedStatements ?? 1024);
         if (full !== null) {
           // A pipelined EXECUTE of "the statement prepared last" must not run the one before it.
           this.statements.prepareFailed();
-          this.loop.refuse(1, "PAIRGATE_TOO_MANY_STATEMENTS", full);
+          x.fail("PAIRGATE_TOO_MANY_STATEMENTS", full);
           return;
         }
-        const prepareSql = this.reading.decode(p.payload);
-        const kind = ResponseKind.Prepare;
+        x.prepareSql = this.reading.decode(p.payload);
+        x.kind = ResponseKind.Prepare;
         // A prepare changes no data: routed as a probe, so one lost with the primary is retried
         // where reads go now, like an autocommit read (issue 20: a prepared read at a kill got 1927).
-        this.dispatch({ p, command, kind, c: null, stmt: null, prepareSql, sql: null, statement: "probe" });
+        x.statement = "probe";
+        this.dispatch(x);
         return;
       }
-      case COM_STMT_BULK_EXECUTE:
-        // Only for a client that negotiated it (MariaDB's bulk capability); to others an unknown command.
-        if (!((this.who.mariadbCapabilities ?? 0) & MARIADB_CLIENT_STMT_BULK_OPERATIONS)) {
-          this.loop.refuse(
-            1,
-            "PAIRGATE_UNKNOWN_COMMAND",
-            "Unknown command 0xfa: bulk operations were not negotiated",
-          );
-          return;
-        }
-        this.statementCommand(p, command);
+      case "stmt_execute":
+      case "stmt_bulk_execute":
+      case "stmt_fetch":
+      case "stmt_reset":
+      case "stmt_send_long_data":
+      case "stmt_close":
+        this.statementCommand(x, cmd.statementId);
         return;
-      case COM_STMT_EXECUTE:
-      case COM_STMT_FETCH:
-      case COM_STMT_SEND_LONG_DATA:
-      case COM_STMT_RESET:
-      case COM_STMT_CLOSE:
-        this.statementCommand(p, command);
-        return;
-      case COM_INIT_DB:
-      case COM_PING:
-      case COM_FIELD_LIST:
-      case COM_STATISTICS:
-      case COM_SET_OPTION:
-      case COM_RESET_CONNECTION: {
-        const kind = command === COM_FIELD_LIST ? ResponseKind.FieldList : ResponseKind.Single;
-        const statement = command === COM_PING || command === COM_STATISTICS ? "probe" : "none";
-        this.dispatch({ p, command, kind, c: null, stmt: null, prepareSql: null, sql: null, statement });
+      case "init_db":
+      case "ping":
+      case "field_list":
+      case "statistics":
+      case "set_option":
+      case "reset_connection": {
+        const command = x.command;
+        x.kind = command === COM_FIELD_LIST ? ResponseKind.FieldList : ResponseKind.Single;
+        x.statement = command === COM_PING || command === COM_STATISTICS ? "probe" : "none";
+        this.dispatch(x);
         return;
       }
-      case COM_CHANGE_USER:
-        void changeUser(this, p);
+      case "change_user":
+        void changeUser(x, cmd.request, {
+          ctx: this.ctx,
+          who: this.who,
+          slot: this.slot,
+          statements: this.statements,
+          tls: this.tls,
+        });
         return;
-      case COM_PROCESS_KILL: {
-        const k = processKillRequest(p.payload);
-        if (k) this.kill(k);
-        else
-          this.loop.refuse(1, "PAIRGATE_PROTOCOL", "Malformed communication packet: connection id missing");
+      case "process_kill":
+        this.kill(x, { what: "CONNECTION", mode: "", id: cmd.connectionId });
         return;
-      }
-      default:
-        this.loop.refuse(
-          1,
-          "PAIRGATE_UNKNOWN_COMMAND",
-          `Unknown command 0x${command.toString(16).padStart(2, "0")}: pairgate does not relay this command`,
-        );
+      case "malformed":
+        if (cmd.answer) x.fail("PAIRGATE_PROTOCOL", cmd.message);
+        else x.complete(); // never answered (STMT_CLOSE, SEND_LONG_DATA)
+        return;
+      case "unknown":
+        x.fail("PAIRGATE_UNKNOWN_COMMAND", cmd.message);
+        return;
     }
   }
 
   /** KILL and COM_PROCESS_KILL name pairgate's session ids: mapped or refused in kill.ts. */
-  private kill(k: KillRequest): void {
-    const { ctx, who } = this;
-    answerKill(this, k, ctx.sessions ?? { find: () => null }, (role) =>
-      BackendConnection.open(
-        ctx.target(role),
-        {
-          username: who.username,
-          password: who.password,
-          database: null,
-          collation: who.state.collation,
-          capabilities: 0,
-          connectAttrs: null,
-        },
-        ctx.connectTimeoutMs,
-      ),
-    );
+  private kill(x: Exchange, k: KillRequest): void {
+    const { ctx, who, slot } = this;
+    const caller = { id: who.sessionId, username: who.username, status: () => slot.status };
+    void answerKill(x, k, caller, ctx.sessions, sideConnectionAs(ctx, who));
   }
 
   /**
    * The one place the session asks the classifier about a statement (COM_QUERY, COM_STMT_PREPARE).
    * Seam: a per-session SQL dialect (sql_mode, client charset, backend version) is passed from here.
    */
-  classify(sql: string): Classification {
+  private classify(sql: string): Classification {
     // A prepared text too long to lex (a COM_QUERY that long is not even decoded).
     if (sql.length > this.ctx.maxLexedStatement) return BIG_STATEMENT;
     return classify(sql, this.reading.current());
   }
 
-  /** The dialect may have changed unseen: read it back (`StatementContext.relearn`), then read `p`. */
-  private relearnDialect(p: Packet): void {
-    const loop = this.loop;
-    loop.to("wait_backend");
-    void this.reading.relearn().then(() => {
-      if (loop.closed) return;
-      loop.to("done");
-      this.command(p);
-      loop.pump();
-    });
+  /** The dialect may have changed unseen: read it back (`StatementContext.relearn`), then read the command. */
+  private async relearnDialect(x: Exchange): Promise<void> {
+    x.wait("backend");
+    await this.reading.relearn(); // never rejects
+    if (!x.closed) this.run(x);
   }
 
-  private statementCommand(p: Packet, command: number): void {
-    const payload = p.payload;
-    const noReply = command === COM_STMT_CLOSE || command === COM_STMT_SEND_LONG_DATA;
-    if (payload.length < 5) {
-      if (!noReply)
-        this.loop.refuse(1, "PAIRGATE_PROTOCOL", "Malformed communication packet: statement id missing");
-      return;
-    }
-    const stmt = this.statements.lookup(payload);
+  private statementCommand(x: Exchange, statementId: number): void {
+    const command = x.command;
+    const stmt = this.statements.lookup(statementId);
     if (!stmt) {
-      if (!noReply)
-        this.loop.refuse(1, "PAIRGATE_UNKNOWN_STATEMENT", this.statements.unknown(payload, command));
+      // The protocol never answers CLOSE and SEND_LONG_DATA, not even to refuse them.
+      if (command !== COM_STMT_CLOSE && command !== COM_STMT_SEND_LONG_DATA)
+        x.fail("PAIRGATE_UNKNOWN_STATEMENT", this.statements.unknown(statementId, command));
+      else x.complete();
       return;
     }
     if (command === COM_STMT_CLOSE) {
       this.statements.forget(stmt);
       this.slot.closeStatement(stmt);
+      x.complete();
       return;
     }
-    const kind = statementResponseKind(command);
-    const statement =
+    x.stmt = stmt;
+    x.kind = statementResponseKind(command);
+    x.statement =
       command !== COM_STMT_EXECUTE && command !== COM_STMT_BULK_EXECUTE // bulk: routed, refused and audited like EXECUTE
         ? "none"
         : stmt.readExceptRoutines
           ? preparedClassOf(stmt.kind, stmt.lockingRead, true, this.reading.readProof())
           : preparedClassOf(stmt.kind, stmt.lockingRead);
-    this.dispatch({ p, command, kind, c: null, stmt, prepareSql: null, sql: null, statement });
+    this.dispatch(x);
+  }
+
+  /** Send `x` where the router says: at once when that backend serves it (the fast path), else `runSlow`. */
+  private dispatch(x: Exchange): void {
+    const d = this.decide(x);
+    if (d === null) return;
+    if (x.catchUp === null && this.slot.serves(d.to, x.stmt)) this.send(x, d);
+    else void this.runSlow(x, d);
   }
 
   /**
-   * Send a command to the backend the router picks, connecting or moving first when needed. When the
-   * backend cannot be reached, wait for the topology's verdict once and decide again: a read then
-   * goes to the secondary, a write gets 1290 — not a connection error.
-   *
-   * Catch-up before serving (issue 12): a statement bound for the secondary while the topology
-   * holds reads for its catch-up waits for it first (`waitForCatchUp`); a field read otherwise.
+   * Route `x` (refused: answered here, null). Catch-up before serving (issue 12): a statement bound
+   * for the secondary while the topology holds reads for its catch-up gets the promise to wait for
+   * in `x.catchUp`; otherwise one field read.
    */
-  dispatch(cmd: Command, retried = false): void {
+  private decide(x: Exchange): RouteTo | null {
     if (this.transactionLost) {
       this.transactionLost = false;
-      this.loop.refuse(1, "PAIRGATE_TRANSACTION_LOST", TRANSACTION_LOST_MESSAGE);
-      return;
+      x.fail("PAIRGATE_TRANSACTION_LOST", TRANSACTION_LOST_MESSAGE);
+      return null;
     }
     const r = this.routeInput;
-    const modeSeen = this.ctx.mode();
-    r.mode = modeSeen;
+    x.modeSeen = r.mode = this.ctx.mode();
     r.readRole = this.ctx.readRole();
     r.current = this.slot.role;
     r.inTransaction = this.slot.inTransaction;
-    r.statement = cmd.statement;
+    r.statement = x.statement;
     const d = route(r);
     if ("refuse" in d) {
-      refuseRouted(this, cmd, d.refuse);
-      return;
+      void refuseRouted(x, d.refuse, this.audit, this.ctx.hooks, this.slot);
+      return null;
     }
-    const role = d.to;
-    if (role === "secondary" && waitForCatchUp(this, cmd, retried)) return;
-    if (this.slot.serves(role, cmd.stmt)) {
-      this.send(cmd, role, d.retryable);
-      return;
+    if (d.to === "secondary") {
+      const readable = this.ctx.secondaryReadable?.();
+      if (readable !== undefined && readable !== true) x.catchUp = readable;
     }
-    // Slow path: connect, move the session, or re-prepare a statement on this backend.
-    this.loop.to("wait_backend");
-    this.slot.ensure(role, cmd.stmt).then(
-      () => {
-        if (this.loop.closed) return;
-        this.send(cmd, role, d.retryable);
-        if (this.loop.phase.tag === "waiting") this.loop.to("done"); // nothing in flight (SEND_LONG_DATA)
-        this.loop.pump();
-      },
-      (e: Error) => {
-        if (this.loop.closed) return;
-        if (!retried && worthAnotherTry(e)) {
-          void this.ctx.settle(this.ctx.connectTimeoutMs * 2, role, modeSeen).then(() => {
-            if (this.loop.closed) return;
-            this.loop.to("done");
-            this.dispatch(cmd, true);
-            this.loop.pump();
-          });
-          return;
-        }
-        this.loop.to("done");
-        this.loop.sendError(1, e);
-        if (e instanceof PairgateError && e.code === "PAIRGATE_SESSION_PINNED") this.close(e.message);
-        this.loop.pump();
-      },
-    );
+    return d;
   }
 
-  private send(cmd: Command, role: Role, retryable: boolean): void {
-    const { p, command, kind, stmt } = cmd;
+  /**
+   * The slow path of one command, top to bottom: wait for the secondary's catch-up, connect or move
+   * the session (state replayed, the statement re-prepared), and when the backend cannot be reached
+   * wait once for the topology's verdict and decide again — a read then goes to the secondary, a
+   * write gets 1290, not a connection error. Every wait ends in a fresh decision.
+   */
+  private async runSlow(x: Exchange, d: RouteTo): Promise<void> {
+    x.wait("backend");
+    for (;;) {
+      if (x.catchUp) {
+        const caughtUp = x.catchUp;
+        x.catchUp = null;
+        await caughtUp; // never rejects: caught up, or the topology's catch-up timeout passed
+      } else {
+        try {
+          await this.slot.ensure(d.to, x.stmt);
+          if (x.closed) return;
+          this.send(x, d);
+          return;
+        } catch (e) {
+          if (x.closed) return;
+          if (x.retried || !worthAnotherTry(e as Error)) {
+            const pinned = e instanceof PairgateError && e.code === "PAIRGATE_SESSION_PINNED";
+            x.failWith(e, 1, pinned ? (e as Error).message : undefined);
+            return;
+          }
+          x.retried = true;
+          await this.ctx.settle(this.ctx.connectTimeoutMs * 2, d.to, x.modeSeen);
+        }
+      }
+      if (x.closed) return;
+      const again = this.decide(x);
+      if (again === null) return;
+      d = again;
+    }
+  }
+
+  private send(x: Exchange, d: RouteTo): void {
+    const { sent: p, command, kind, stmt } = x;
+    const role = d.to;
     const framed = frameForBackend(p, stmt);
     if (kind === null) {
       this.slot.sendOnly(framed); // COM_STMT_SEND_LONG_DATA: no response
+      x.complete();
       return;
     }
-    const audit = this.audit;
-    // EXECUTE: the classification and dialect of the prepare, never the text re-read now (issue 19).
-    const executes = command === COM_STMT_EXECUTE || command === COM_STMT_BULK_EXECUTE;
-    const sql = command === COM_QUERY ? cmd.sql : executes ? stmt!.sql : null;
-    const gate = !audit.enabled
-      ? null
-      : cmd.c === BIG_STATEMENT
-        ? audit.gateBytes(p.rawParts ? textOfParts(p.rawParts) : [{ bytes: p.payload, start: 1 }], role)
-        : sql !== null && sql.length > this.ctx.maxLexedStatement
-          ? audit.gateBytes([{ bytes: Buffer.from(sql), start: 0 }], role)
-          : audit.gate(
-              sql,
-              role,
-              executes
-                ? this.reading.auditContext(stmt!.classification, stmt!.dialect)
-                : this.reading.auditContext(cmd.c),
-            );
+    const gate = auditGateFor(this.audit, x, role, this.ctx.maxLexedStatement, this.reading);
     if (gate === REFUSED_UNRESOLVED) {
-      this.loop.refuse(1, "PAIRGATE_AUDIT_UNRESOLVED", AUDIT_UNRESOLVED_MESSAGE);
+      x.fail("PAIRGATE_AUDIT_UNRESOLVED", AUDIT_UNRESOLVED_MESSAGE);
       return;
     }
     const f: Inflight = {
@@ -429,176 +361,70 @@ export class SessionHandler implements CommandHandler, SlotEvents {
       kind,
       role,
       // A long statement the client split is never retried (a write): its payload is not joined.
-      payload: p.rawParts && cmd.c === BIG_STATEMENT ? NOT_KEPT : p.payload,
+      payload: p.rawParts && x.c === BIG_STATEMENT ? NOT_KEPT : p.payload,
       stmt,
-      classification: cmd.c,
+      classification: x.c,
       startedAt: performance.now(),
       forwarded: false,
-      collect: kind === ResponseKind.Prepare || gate || setsUserVariable(cmd.c) ? [] : null,
+      collect: kind === ResponseKind.Prepare || gate || setsUserVariable(x.c) ? [] : null,
       gate,
       held: 0,
       discard: false,
-      prepareSql: cmd.prepareSql,
-      retryable,
+      prepareSql: x.prepareSql,
+      retryable: d.retryable,
       retried: false,
     };
-    this.loop.to("sent");
+    x.inflight = f;
+    x.relaying();
     this.slot.send(f, framed);
-    if (gate) void gate.then((durable) => this.gateSettled(f, durable));
-  }
-
-  /**
-   * The audit event of a statement still running became durable (or cannot be): release what was
-   * held and stream the rest, or drop it all and answer with an ERR at the end (`completed`). When
-   * the response completed first, `completed` owns the gate (f.gate is null) and this does nothing.
-   */
-  private gateSettled(f: Inflight, durable: boolean): void {
-    if (this.loop.closed || f.gate === null) return;
-    f.gate = null;
-    // `SET @x := (SELECT … audited)`: its answer also waits for the user variable's read-back (finished).
-    if (durable && setsUserVariable(f.classification)) return;
-    const held = f.collect!;
-    f.collect = null;
-    f.held = 0;
-    let more = true;
-    if (!durable) f.discard = true;
-    else if (held.length > 0) {
-      f.forwarded = true;
-      more = this.loop.write(held.length === 1 ? held[0]! : Buffer.concat(held));
-    }
-    // The backend may have been paused at the hold limit; a client that cannot take more resumes it on 'drain'.
-    if (more) this.slot.clientDrained();
+    if (gate) void gate.then((durable) => this.responses.gateSettled(f, durable));
   }
 
   // ---------------------------------------------------------------- responses (from the slot)
 
-  /**
-   * The response is complete. Seam (server-enforced read-only sessions): a refusal the secondary
-   * sends itself (`slot.scanner.errno` 1792) is turned into pairgate's 1290 here, for a response
-   * held back in `f.collect`.
-   */
+  /** The response is complete (responses.ts). */
   completed(f: Inflight): void {
-    const s = this.slot.scanner;
-    if (f.gate) {
-      // Hold the result until the audit event is durable; nothing else runs on this session meanwhile.
-      const status = s.status;
-      const failed = s.failed;
-      const gate = f.gate;
-      f.gate = null;
-      this.loop.to("wait_audit");
-      void gate.then((durable) => {
-        if (this.loop.closed) return;
-        if (durable) this.loop.write(Buffer.concat(f.collect!));
-        else this.loop.refuse(1, "PAIRGATE_AUDIT_REFUSED", AUDIT_REFUSED_MESSAGE);
-        f.collect = null;
-        this.finish(f, status, failed || !durable);
-      });
-      return;
-    }
-    if (f.discard) {
-      this.loop.refuse(1, "PAIRGATE_AUDIT_REFUSED", AUDIT_REFUSED_MESSAGE);
-      this.finish(f, s.status, true);
-      return;
-    }
-    if (f.collect && f.kind === ResponseKind.Prepare) {
-      this.prepared(f, Buffer.concat(f.collect));
-      f.collect = null;
-    }
-    this.finish(f, s.status, s.failed);
+    this.responses.completed(this.x!, f);
   }
 
-  /** The secondary refused the command with a read-only error of its own (refusals.ts). */
+  /** The secondary refused the command with a read-only error of its own (responses.ts). */
   guardRefused(f: Inflight, seq: number): void {
-    refuseGuarded(this, f, seq);
-    this.finish(f, 0, true);
-  }
-
-  /** Give the client a stable statement id of pairgate's, not the backend's. */
-  private prepared(f: Inflight, reply: Buffer): void {
-    const s = this.slot.scanner;
-    const sql = f.prepareSql ?? "";
-    if (s.prepared && !s.failed) {
-      // Decided once, under the dialect it was prepared in (the session's until this response).
-      const slot = this.slot;
-      this.statements.prepared(reply, sql, this.classify(sql), s.prepared, slot.generation, {
-        sqlBytes: Buffer.from(f.payload.subarray(1)), // a copy: the client's read chunk is not kept
-        dialect: this.reading.current(),
-        sqlMode: slot.sqlMode,
-        charsetClient: slot.charsetClient,
-      });
-    } else this.statements.prepareFailed();
-    f.forwarded = true;
-    this.loop.write(reply);
-  }
-
-  private finish(f: Inflight, status: number, failed: boolean): void {
-    if (!failed) this.applySessionState(f);
-    const c = f.classification;
-    // A plain statement that succeeded changes neither dialect, schema nor handles: nothing to do.
-    if (failed || f.command !== COM_QUERY || c?.session || c?.handler || c?.mayChangeDialect) {
-      this.reading.follow(f, failed);
-    }
-    // What the server reported is acted on before the next command (a lifted guard restored, user
-    // variables read back, tracking and the guard after a reset): slot.finish says when it is done.
-    const again = this.slot.finish(status, f, failed);
-    // ALTER USER, GRANT, ...: the accounts pairgate authenticates against are read again now.
-    if (c && f.command === COM_QUERY && mayChangeAccounts(c, f.payload))
-      this.ctx.hooks.accountsMayHaveChanged?.();
-    if (again) {
-      this.loop.to("wait_backend");
-      void again.then(() => {
-        if (!this.loop.closed) this.finished(f);
-      });
-      return;
-    }
-    this.finished(f);
-  }
-
-  /** A response held until the session state it set was read back (`SET @x`): now to the client. */
-  private release(f: Inflight): void {
-    if (!f.collect) return;
-    f.forwarded = true;
-    this.loop.write(Buffer.concat(f.collect));
-    f.collect = null;
-  }
-
-  private finished(f: Inflight): void {
-    this.release(f);
-    this.loop.to("done");
-    this.ctx.hooks.query(f.role, f.classification?.kind ?? "read", (performance.now() - f.startedAt) / 1000);
-    this.loop.pump();
-  }
-
-  /** The one place session state changes, after the server said OK (SET, USE, COM_INIT_DB, COM_RESET_CONNECTION). */
-  private applySessionState(f: Inflight): void {
-    const state = this.who.state;
-    if (f.classification) state.apply(f.classification);
-    else if (f.command === COM_INIT_DB) state.schema = f.payload.toString("utf8", 1);
-    if (f.command === COM_RESET_CONNECTION) {
-      state.reset();
-      // The reset also cleared the secondary's read-only guard: it is set again before the next command.
-      if (f.role === "secondary") this.slot.guardLost();
-    }
+    this.responses.guardRefused(this.x!, f, seq);
   }
 
   infileRequested(): void {
-    this.loop.to("infile_requested");
+    this.x!.infileRequested();
   }
 
   infileData(p: Packet): void {
-    if (this.slot.relayInfile(p)) this.loop.to("infile_sent");
+    if (this.slot.relayInfile(p)) this.x!.infileSent();
   }
 
   /** The backend is gone. A command in flight is retried, answered with an error, or the session closes. */
   lost(f: Inflight | null, role: Role, err: Error, wasInTransaction: boolean, modeSeen: Mode): void {
     if (this.loop.closed) return;
     if (wasInTransaction && !f) this.transactionLost = true;
-    if (f) commandLost(this, f, role, err, modeSeen);
+    if (f) void commandLost(this.x!, f, role, err, modeSeen, this.slot);
+  }
+
+  // ---------------------------------------------------------------- exchange ends (ExchangeEnd)
+
+  ended(x: Exchange, answered: boolean): void {
+    if (this.x === x) this.x = null;
+    const f = x.inflight;
+    if (!answered || !f) return;
+    const seconds = (performance.now() - f.startedAt) / 1000;
+    this.ctx.hooks.query(f.role, f.classification?.kind ?? "read", seconds);
+  }
+
+  bug(reason: string): void {
+    this.log.warn({ reason }, "session: a command ended twice; closing the session");
+    this.close(reason);
   }
 
   // ---------------------------------------------------------------- client socket (from the loop)
 
-  clientDrained = (): void => {
+  readonly clientDrained = (): void => {
     this.slot.clientDrained();
   };
 
@@ -620,15 +446,4 @@ export class SessionHandler implements CommandHandler, SlotEvents {
     this.slot.drop(true);
     this.loop.end();
   }
-}
-
-/**
- * `SET @x = …`: its OK is held until the user variable was read back from the server (BackendSlot
- * `finish`), so a client that saw the OK has its variable carried by a failover right after it.
- * Only SET (an OK, never rows): other ways to set one are read back after the response went out.
- */
-function setsUserVariable(c: Classification | null): boolean {
-  if (!c?.session || c.verb !== "SET") return false;
-  for (const ch of c.session) if (ch.type === "user_variable") return true;
-  return false;
 }

@@ -18,8 +18,9 @@
  * - `CONNECTION_ID()` in a COM_QUERY is replaced by the session's id before the statement is sent
  *   (`rewriteConnectionId`); a select item keeps the column name the server would give it.
  */
-import type { BackendConnection, Role } from "../backend/connection.js";
+import { BackendConnection, type BackendTarget, type Role } from "../backend/connection.js";
 import { COM_QUERY, SERVER_STATUS_AUTOCOMMIT } from "../protocol/constants.js";
+import type { Packet } from "../protocol/framer.js";
 import { encodeOk } from "../protocol/messages.js";
 import { framePayload } from "../protocol/packet.js";
 import type { SqlDialect } from "../sql/index.js";
@@ -35,6 +36,8 @@ import {
   TOK_PUNCT,
   TOK_WORD,
 } from "../sql/lexer.js";
+import type { Exchange } from "./exchange.js";
+import type { SlotIdentity } from "./slot-types.js";
 
 /** A session other sessions may kill. */
 export interface Killable {
@@ -97,12 +100,6 @@ export function parseKill(sql: string, dialect?: SqlDialect): KillRequest | null
   const end = lx.next() as number;
   if (!(end === TOK_EOF || (end === TOK_PUNCT && lx.ch === CH_SEMI))) return null;
   return { what, mode, id: Number(text) };
-}
-
-/** COM_PROCESS_KILL: a 4-byte connection id, as KILL CONNECTION. */
-export function processKillRequest(payload: Buffer): KillRequest | null {
-  if (payload.length < 5) return null;
-  return { what: "CONNECTION", mode: "", id: payload.readUInt32LE(1) };
 }
 
 /** What the caller gets. */
@@ -199,49 +196,29 @@ export function rewriteConnectionId(sql: string, id: number, dialect?: SqlDialec
 }
 
 /** The session side (handler.ts): answer a KILL or COM_PROCESS_KILL the client sent. */
-export interface KillCaller {
-  readonly sessionId: number;
-  readonly who: { username: string };
-  readonly loop: {
-    closed: boolean;
-    to(e: "wait_backend" | "done"): void;
-    pump(): void;
-    write(framed: Buffer): boolean;
-    refuse(seq: number, code: "PAIRGATE_UNKNOWN_THREAD" | "PAIRGATE_KILLED", message: string): void;
-    sendError(seq: number, e: unknown): void;
-  };
-  readonly slot: { status: number };
-  close(reason?: string): void;
-}
-
-export function answerKill(
-  h: KillCaller,
+export async function answerKill(
+  x: Exchange,
   req: KillRequest,
-  registry: KillRegistry,
+  caller: { id: number; username: string; status(): number },
+  registry: KillRegistry | undefined,
   openSide: (role: Role) => Promise<BackendConnection>,
-): void {
-  const loop = h.loop;
-  loop.to("wait_backend");
-  void kill(req, { id: h.sessionId, username: h.who.username }, registry, openSide).then(
-    (r) => {
-      if (loop.closed) return;
-      loop.to("done");
-      if (!r.ok) loop.refuse(1, "PAIRGATE_UNKNOWN_THREAD", r.message);
-      else if (r.self && req.what === "CONNECTION") {
-        loop.refuse(1, "PAIRGATE_KILLED", "Connection was killed");
-        h.close("KILL CONNECTION of its own session");
-        return;
-      } else
-        loop.write(framePayload(encodeOk({ statusFlags: h.slot.status || SERVER_STATUS_AUTOCOMMIT }), 1));
-      loop.pump();
-    },
-    (e: Error) => {
-      if (loop.closed) return;
-      loop.to("done");
-      loop.sendError(1, e);
-      loop.pump();
-    },
-  );
+): Promise<void> {
+  x.wait("backend");
+  let r: KillOutcome;
+  try {
+    r = await kill(req, caller, registry ?? { find: () => null }, openSide);
+  } catch (e) {
+    if (!x.closed) x.failWith(e);
+    return;
+  }
+  if (x.closed) return;
+  if (!r.ok) x.fail("PAIRGATE_UNKNOWN_THREAD", r.message);
+  else if (r.self && req.what === "CONNECTION")
+    x.fail("PAIRGATE_KILLED", "Connection was killed", 1, "KILL CONNECTION of its own session");
+  else {
+    x.write(framePayload(encodeOk({ statusFlags: caller.status() || SERVER_STATUS_AUTOCOMMIT }), 1));
+    x.complete();
+  }
 }
 
 /** A COM_QUERY packet's payload with `sql` (utf8) as its text. */
@@ -250,4 +227,44 @@ export function queryPayload(sql: string): Buffer {
   b[0] = COM_QUERY;
   b.write(sql, 1, "utf8");
   return b;
+}
+
+/**
+ * The COM_QUERY `p` (text `sql`) with `CONNECTION_ID()` answered as the session's `id`: a packet
+ * with another payload, framed anew when sent — or `p` itself when there is no call to replace, or
+ * when the text did not decode as utf8 byte for byte (it is then sent as the client wrote it).
+ */
+export function withOwnConnectionId(p: Packet, sql: string, id: number, dialect?: SqlDialect): Packet {
+  const own = rewriteConnectionId(sql, id, dialect);
+  if (own === null || Buffer.byteLength(sql, "utf8") !== p.payload.length - 1) return p;
+  const payload = queryPayload(own);
+  return {
+    seq: p.seq,
+    lastSeq: p.lastSeq,
+    payload,
+    length: payload.length,
+    first: payload[0]!,
+    raw: null,
+    rawParts: null,
+  };
+}
+
+/** Opens a side connection to a backend as the session's user (the KILL runs there). */
+export function sideConnectionAs(
+  ctx: { target(role: Role): BackendTarget; connectTimeoutMs: number },
+  who: SlotIdentity,
+): (role: Role) => Promise<BackendConnection> {
+  return (role) =>
+    BackendConnection.open(
+      ctx.target(role),
+      {
+        username: who.username,
+        password: who.password,
+        database: null,
+        collation: who.state.collation,
+        capabilities: 0,
+        connectAttrs: null,
+      },
+      ctx.connectTimeoutMs,
+    );
 }

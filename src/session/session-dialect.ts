@@ -9,7 +9,7 @@
  */
 import type { BackendConnection, Role } from "../backend/connection.js";
 import { BackendError } from "../backend/connection.js";
-import { makeDialect, type SqlDialect, unsureDialect } from "../sql/index.js";
+import { DEFAULT_DIALECT, makeDialect, type SqlDialect, unsureDialect } from "../sql/index.js";
 
 const PROBE = "SELECT @@session.sql_mode, @@session.character_set_client, @@session.tx_read_only";
 
@@ -46,4 +46,67 @@ export function dialectOf(
     charset: charsetClient ?? undefined,
   });
   return sqlMode === null || charsetClient === null ? unsureDialect(d) : d;
+}
+
+/**
+ * The dialect of one backend connection — its one owner: a new connection brings a new one (so a
+ * reader sees a new connection by identity, nothing to poll), the server's word (a probe, an OK's
+ * tracked sql_mode or client charset) replaces it, and pairgate's own reading after a statement on
+ * a connection that does not report (`followed`) stands until the server is asked (`relearn`).
+ */
+export class ConnectionDialect {
+  #dialect: SqlDialect = DEFAULT_DIALECT;
+  #sqlMode: string | null = null;
+  #charsetClient: string | null = null;
+  #fromServer = false;
+
+  constructor(private readonly serverVersion = "") {}
+
+  /** How statements on this connection are read now. */
+  get dialect(): SqlDialect {
+    return this.#dialect;
+  }
+  /** The server's session sql_mode and character_set_client as last read or reported (null: unknown). */
+  get sqlMode(): string | null {
+    return this.#sqlMode;
+  }
+  get charsetClient(): string | null {
+    return this.#charsetClient;
+  }
+  /**
+   * `dialect` is what the server reported, not pairgate's guess after a statement. Such a dialect
+   * may still be unsure — MariaDB's ORACLE and MSSQL modes change the grammar beyond what pairgate
+   * reads — but reading it back again cannot make it surer: relearning it before every statement
+   * looped forever (each probe answered "unsure" again).
+   */
+  get fromServer(): boolean {
+    return this.#fromServer;
+  }
+
+  /** What a probe read. */
+  adopt(p: Probed): void {
+    this.#dialect = p.dialect;
+    this.#sqlMode = p.sqlMode;
+    this.#charsetClient = p.charsetClient;
+    this.#fromServer = p.sqlMode !== null && p.charsetClient !== null;
+  }
+
+  /** The server reported a new sql_mode and/or client character set (undefined: not reported). */
+  reported(sqlMode: string | undefined, charsetClient: string | undefined): void {
+    if (sqlMode !== undefined) this.#sqlMode = sqlMode;
+    if (charsetClient !== undefined) this.#charsetClient = charsetClient;
+    this.#dialect = dialectOf(this.serverVersion, this.#sqlMode, this.#charsetClient);
+    this.#fromServer = this.#sqlMode !== null && this.#charsetClient !== null;
+  }
+
+  /** pairgate's own reading after a statement the server did not report on (statement-context.ts). */
+  followed(d: SqlDialect): void {
+    this.#dialect = d;
+    this.#fromServer = false;
+  }
+
+  /** Read back from the server (`relearn`): asking again would give the same answer. */
+  asked(): void {
+    this.#fromServer = true;
+  }
 }

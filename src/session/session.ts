@@ -3,18 +3,22 @@
  * pairgate's parts behind the handler):
  *
  *   CommandLoop    (command-loop.ts)  client socket → packets → sequence check → queue → one command at a time
- *   SessionHandler (handler.ts)       command → classify → route (routing/router.ts) → refuse | send
- *     (statement-context.ts: dialect, handles, schema; refusals.ts; catch-up.ts)
- *   BackendSlot    (backend-slot.ts)  the backend connection: ensure/replay/retry/move, relays the response
- *     (slot-types.ts: Inflight and the slot's interfaces; gtid-tracking.ts: commits' GTIDs)
- *   StatementMap   (statements.ts)    prepared-statement ids, pairgate's ↔ the backend's
+ *   SessionHandler (handler.ts)       command → decode → classify → route (routing/router.ts) → refuse | send
+ *     Exchange     (exchange.ts)      the command in flight: its phase and its one end (complete | fail)
+ *     (statement-context.ts: dialect, handles, schema; refusals.ts; responses.ts: a response's end)
+ *   BackendSlot    (backend-slot.ts)  the backend connection behind SessionSlot (slot-types.ts):
+ *     ensure/replay/retry/move (backend-replay.ts, backend-reroute.ts), relays the response,
+ *     acts on what the server reports (server-reports.ts, backend-follow-up.ts, gtid-tracking.ts)
+ *   SessionIdentity (identity.ts)     who the session is and its replayable state (replay-state.ts)
+ *   StatementMap   (prepared-statements.ts)  prepared-statement ids, pairgate's ↔ the backend's
  *   AuditGate      (audit-gate.ts)    which results wait for a durable audit event
  *   Phase          (phase.ts)         login | idle | relaying | infile | waiting | closed, one transition function
  *
  * The data flow of one COM_QUERY, top-down: CommandLoop.onClientData → CommandLoop.command →
- * SessionHandler.command → classify → dispatch (route) → send → BackendSlot.send; the response:
- * BackendSlot.onData (scan, forward) → SessionHandler.completed → finish (applySessionState,
- * BackendSlot.finish) → CommandLoop.pump → the next command.
+ * SessionHandler.command (a new Exchange) → run (decodeCommand, classify) → dispatch → decide
+ * (route) → send → BackendSlot.send; the response: BackendSlot.onData (scan, forward) →
+ * Responses.completed → finish (applySessionState, BackendSlot.finish) → Exchange.complete →
+ * CommandLoop.pump → the next command.
  *
  * Hot-path rules (see DESIGN.md "Speed"): response bytes are forwarded in the chunks the backend
  * socket delivered; only headers and the packets that end a response are looked at; nothing per
@@ -22,38 +26,22 @@
  */
 import type { Socket } from "node:net";
 import { BackendError, type Role } from "../backend/connection.js";
-import type { Credential } from "../protocol/auth.js";
-import { CLIENT_CONNECT_WITH_DB } from "../protocol/constants.js";
 import { PairgateError, ServerError } from "../protocol/errors.js";
 import { encodeOk } from "../protocol/messages.js";
 import { framePayload } from "../protocol/packet.js";
-import { SessionState } from "../routing/session-state.js";
 import type { Mode } from "../topology/types.js";
 import { AuditGate, type AuditSubject } from "./audit-gate.js";
 import { BackendSlot } from "./backend-slot.js";
 import { CommandLoop } from "./command-loop.js";
 import type { SessionContext } from "./context.js";
 import { SessionHandler } from "./handler.js";
+import { SessionIdentity, type SessionLogin } from "./identity.js";
 import type { Killable } from "./kill.js";
-import type { SlotIdentity } from "./slot-types.js";
-import { StatementMap } from "./statements.js";
+import { StatementMap } from "./prepared-statements.js";
 
 export type { AuditInput, SessionAudit } from "./audit-gate.js";
 export type { SessionContext, SessionHooks } from "./context.js";
-
-/** What the login established (frontend/handshake.ts), to start the command phase with. */
-export interface SessionLogin {
-  username: string;
-  password: Credential;
-  capabilities: number;
-  database: string | null;
-  collation: number;
-  connectAttrs: Buffer | null;
-  /** The greeting's scramble (COM_CHANGE_USER is checked against it, change-user.ts). */
-  scramble?: Buffer;
-  /** MariaDB extended capabilities agreed on at login. */
-  mariadbCapabilities?: number;
-}
+export type { SessionLogin } from "./identity.js";
 
 export class ClientSession implements AuditSubject, Killable {
   readonly id: number;
@@ -61,23 +49,19 @@ export class ClientSession implements AuditSubject, Killable {
   private readonly loop: CommandLoop;
   private readonly slot: BackendSlot;
   private readonly handler: SessionHandler;
-  private readonly who: SlotIdentity;
+  private readonly who: SessionIdentity;
+  private readonly audit: AuditGate;
   private clientTls = false;
 
   constructor(id: number, client: Socket, ctx: SessionContext) {
     this.id = id;
     this.remoteAddress = client.remoteAddress?.replace(/^::ffff:/, "") ?? "unknown";
+    // One logger for every part of the session, its bindings set here once.
     const log = ctx.logger.child({ session: id, client: this.remoteAddress });
-    this.who = {
-      username: "",
-      password: "",
-      capabilities: 0,
-      connectAttrs: null,
-      state: new SessionState(null, 0),
-    };
+    this.who = new SessionIdentity(id, this.remoteAddress);
     this.loop = new CommandLoop(client, ctx, log);
-    const statements = new StatementMap(() => this.who.state);
-    const audit = new AuditGate(ctx.audit, this);
+    const statements = new StatementMap(this.who);
+    this.audit = new AuditGate(ctx.audit, this);
     this.slot = new BackendSlot(ctx, this.who, this.loop, log);
     this.handler = new SessionHandler(
       ctx,
@@ -85,12 +69,10 @@ export class ClientSession implements AuditSubject, Killable {
       this.slot,
       this.who,
       statements,
-      audit,
-      this.remoteAddress,
+      this.audit,
       () => this.clientTls,
       log,
     );
-    this.handler.sessionId = id;
     this.slot.events = this.handler;
     this.loop.bind(this.handler);
   }
@@ -130,18 +112,7 @@ export class ClientSession implements AuditSubject, Killable {
     const loop = this.loop;
     loop.client = client;
     this.clientTls = "encrypted" in client && (client as { encrypted?: boolean }).encrypted === true;
-    const who = this.who;
-    who.username = login.username;
-    who.password = login.password;
-    who.capabilities = login.capabilities;
-    who.connectAttrs = login.connectAttrs;
-    who.mariadbCapabilities = login.mariadbCapabilities ?? 0;
-    who.state = new SessionState(
-      login.capabilities & CLIENT_CONNECT_WITH_DB ? login.database : null,
-      login.collation,
-    );
-    this.handler.log = this.handler.log.child({ user: login.username });
-    if (login.scramble) this.handler.scramble = login.scramble;
+    this.who.loggedIn(login);
     try {
       // A primary that cannot be reached is retried once after the topology's verdict (slot.login).
       await this.slot.login().catch((e: Error) => {
@@ -162,7 +133,7 @@ export class ClientSession implements AuditSubject, Killable {
     loop.write(framePayload(encodeOk({ statusFlags: this.slot.loginStatus }), okSeq));
     // Only now read commands (a command sent early waits in the socket until after the OK).
     loop.start(client, this.clientTls);
-    this.handler.audit.post({ operation: "login", outcome: "ok", backend: this.slot.role });
+    this.audit.post({ operation: "login", outcome: "ok", backend: this.slot.role });
     return true;
   }
 

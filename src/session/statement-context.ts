@@ -10,31 +10,23 @@ import { COM_INIT_DB, COM_RESET_CONNECTION } from "../protocol/constants.js";
 import type { ReadProofOptions } from "../routing/router.js";
 import {
   type Classification,
-  DEFAULT_DIALECT,
   decodeSql,
   dialectAfter,
   type SqlDialect,
   unsureDialect,
 } from "../sql/index.js";
-import type { BackendSlot } from "./backend-slot.js";
 import type { SessionContext } from "./context.js";
 import { GUARDED } from "./secondary-guard.js";
-import type { Inflight, SlotIdentity } from "./slot-types.js";
+import type { ConnectionDialect } from "./session-dialect.js";
+import type { Inflight, SessionSlot, SlotIdentity } from "./slot-types.js";
 
 export class StatementContext {
-  /** The session's SQL dialect, and the backend connection generation it was read on. */
-  dialect: SqlDialect = DEFAULT_DIALECT;
-  private dialectGeneration = -1;
-  /** The slot's `dialectVersion` last taken: the server's report replaces pairgate's reading. */
-  private dialectVersion = -1;
-  private relearnFailed = false;
   /**
-   * `dialect` is what the server reported (a probe, a tracked sql_mode/charset), not pairgate's
-   * guess after a statement. Such a dialect may still be unsure — MariaDB's ORACLE and MSSQL modes
-   * change the grammar beyond what pairgate reads — but reading it back again cannot make it surer:
-   * relearning it before every statement looped forever (each probe answered "unsure" again).
+   * The connection dialect last looked at (slot.connectionDialect): another object is another
+   * connection — its handles are not open there. The dialect itself is the connection's (one owner).
    */
-  private fromServer = false;
+  private seen: ConnectionDialect | null = null;
+  private relearnFailed = false;
   /** Open HANDLER handles → `schema.table` (after the server's OK); dropped on reset or a new connection. */
   private readonly handles = new Map<string, string>();
   /** A failed multi-statement with a USE: the server's default schema is not known for sure. */
@@ -43,34 +35,29 @@ export class StatementContext {
 
   constructor(
     private readonly ctx: SessionContext,
-    private readonly slot: BackendSlot,
+    private readonly slot: SessionSlot,
     private readonly who: SlotIdentity,
   ) {}
 
   /** The dialect of the backend connection serving the session (a new connection brings its own). */
   current(): SqlDialect {
-    const slot = this.slot;
-    if (this.dialectGeneration !== slot.generation) {
-      this.dialectGeneration = slot.generation;
+    const cd = this.slot.connectionDialect;
+    if (this.seen !== cd) {
+      this.seen = cd;
       if (this.handles.size) this.handles.clear(); // a new connection has no handles open
-      this.dialectVersion = -1;
     }
-    if (this.dialectVersion !== slot.dialectVersion) {
-      this.dialect = slot.dialect;
-      this.dialectVersion = slot.dialectVersion;
-      this.fromServer = slot.sqlMode !== null && slot.charsetClient !== null;
-    }
-    return this.dialect;
+    return cd.dialect;
+  }
+
+  /** The dialect as it stands, without looking for a new connection (a refusal's audit event). */
+  get dialect(): SqlDialect {
+    return this.slot.connectionDialect.dialect;
   }
 
   /** The dialect may have changed unseen on this connection and was not read back yet (`relearn`). */
   needsRelearn(): boolean {
-    return (
-      this.dialect.unsure &&
-      !this.fromServer &&
-      !this.relearnFailed &&
-      this.dialectGeneration === this.slot.generation
-    );
+    const cd = this.slot.connectionDialect;
+    return cd === this.seen && cd.dialect.unsure && !cd.fromServer && !this.relearnFailed;
   }
 
   /** The text of a COM_QUERY / COM_STMT_PREPARE, decoded in the session's dialect. */
@@ -87,11 +74,10 @@ export class StatementContext {
    */
   relearn(): Promise<void> {
     return this.slot.readDialect().then(
-      (d) => {
-        this.dialect = d;
-        this.dialectGeneration = this.slot.generation;
-        this.dialectVersion = this.slot.dialectVersion;
-        this.fromServer = true; // asked once: asking again gives the same answer
+      () => {
+        const cd = this.slot.connectionDialect;
+        this.seen = cd;
+        cd.asked(); // asked once: asking again gives the same answer
       },
       () => {
         this.relearnFailed = true; // classify with the unsure dialect (uncertain: a write) this time
@@ -136,12 +122,12 @@ export class StatementContext {
     // A connection that tracks session state: the server's reports decide (taken in `current`),
     // read back only when a report could not be read (`finish` probes it then) — not the text.
     if (this.slot.tracking && f.command !== COM_RESET_CONNECTION) return;
-    if (f.command === COM_RESET_CONNECTION) this.dialect = unsureDialect(d);
+    // pairgate's own reading now (`followed`): an unsure one is read back (`relearn`).
+    const cd = this.slot.connectionDialect;
+    if (f.command === COM_RESET_CONNECTION) cd.followed(unsureDialect(d));
     else if (!c) return;
-    else if (!failed) this.dialect = dialectAfter(d, c);
-    else if (c.session !== undefined || c.mayChangeDialect) this.dialect = unsureDialect(d);
-    else return;
-    this.fromServer = false; // pairgate's own reading now: an unsure one is read back (`relearn`)
+    else if (!failed) cd.followed(dialectAfter(d, c));
+    else if (c.session !== undefined || c.mayChangeDialect) cd.followed(unsureDialect(d));
   }
 
   /**

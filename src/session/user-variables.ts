@@ -7,8 +7,8 @@
  * the limits nothing is read and the session cannot move (a clear error at the move).
  */
 import type { BackendConnection } from "../backend/connection.js";
-import type { ReplayLimits } from "../routing/session-state.js";
 import { NotALiteral, quoteBytes, quoteIdentifier, quoteNumber } from "../sql/quote.js";
+import type { ReplayLimits } from "./replay-state.js";
 
 export interface UserVariables {
   /** name → literal; null when they cannot be carried. */

@@ -1,7 +1,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { dialectFor, unsupportedVersion } from "../../src/replication/dialect.js";
 import { DumpScanner } from "../../src/replication/seed.js";
+import { dialectFor, unsupportedVersion } from "../../src/replication/server-family.js";
 
 const maria = dialectFor("10.11.19-MariaDB-0+deb12u1-log");
 const mysql80 = dialectFor("8.0.36");

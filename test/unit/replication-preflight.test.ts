@@ -1,8 +1,8 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { dialectFor } from "../../src/replication/dialect.js";
 import { optionFileAdvice, preflight } from "../../src/replication/preflight.js";
 import type { ServerFacts } from "../../src/replication/server.js";
+import { dialectFor } from "../../src/replication/server-family.js";
 
 function facts(role: string, over: Partial<ServerFacts> = {}): ServerFacts {
   return {

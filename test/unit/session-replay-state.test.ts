@@ -6,7 +6,7 @@
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { SessionState } from "../../src/routing/session-state.js";
+import { SessionState } from "../../src/session/replay-state.js";
 import { classify } from "../../src/sql/classify.js";
 
 test("tracked values become literals; one entry per name; autocommit from the status flags", () => {

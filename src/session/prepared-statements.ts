@@ -13,8 +13,8 @@ import type { Packet } from "../protocol/framer.js";
 import { frameWithStatementId, patchStatementId, setPrepareOkStatementId } from "../protocol/messages.js";
 import { framePayload } from "../protocol/packet.js";
 import { ResponseKind } from "../protocol/response-scanner.js";
-import type { PreparedStatement, SessionState } from "../routing/session-state.js";
 import type { Classification, SqlDialect } from "../sql/index.js";
+import type { PreparedStatement, SessionState } from "./replay-state.js";
 
 /** What a statement keeps of the dialect it was prepared under (issue 19). */
 export interface PreparedDialect {
@@ -32,21 +32,25 @@ export class StatementMap {
   /** The client id of the statement prepared last (0: none, e.g. after a failed PREPARE). */
   private lastPrepared = 0;
 
-  constructor(private state: () => SessionState) {}
+  /** `session.state`: the state of the session now (COM_CHANGE_USER starts a new one). */
+  constructor(private readonly session: { readonly state: SessionState }) {}
 
-  /** The statement a COM_STMT_* payload names (its id at bytes 1..4), or null. */
-  lookup(payload: Buffer): PreparedStatement | null {
-    return this.state().statements.get(this.clientIdOf(payload)) ?? null;
+  private state(): SessionState {
+    return this.session.state;
   }
 
-  /** The client id a COM_STMT_* payload names, "the last prepared" resolved. */
-  clientIdOf(payload: Buffer): number {
-    const sent = payload.readUInt32LE(1);
+  /** The statement a COM_STMT_* command names (its id as sent: protocol/command.ts), or null. */
+  lookup(sent: number): PreparedStatement | null {
+    return this.state().statements.get(this.clientIdOf(sent)) ?? null;
+  }
+
+  /** The client id a COM_STMT_* command names, "the last prepared" resolved. */
+  clientIdOf(sent: number): number {
     return sent === LAST_PREPARED ? this.lastPrepared : sent;
   }
 
   /** The server's message for a statement id it does not know. */
-  unknown(payload: Buffer, command: number): string {
+  unknown(sent: number, command: number): string {
     const name =
       command === COM_STMT_EXECUTE
         ? "mysqld_stmt_execute"
@@ -55,7 +59,7 @@ export class StatementMap {
           : command === COM_STMT_FETCH
             ? "mysqld_stmt_fetch"
             : "mysqld_stmt_reset";
-    return `Unknown prepared statement handler (${this.clientIdOf(payload)}) given to ${name}`;
+    return `Unknown prepared statement handler (${this.clientIdOf(sent)}) given to ${name}`;
   }
 
   /**
