@@ -10,11 +10,11 @@
  * user saw survives `kill -9` and power loss. Group commit is leader/follower: the first append
  * after an idle moment is written and synced at the end of the current event-loop turn (every
  * append made in that turn shares it); appends that arrive while that sync is in flight form the
- * next batch, written and synced at once alongside it (overlapping syncs, at most
- * DEFAULT_SYNCS_IN_FLIGHT); batches settle in write order — an append resolves only when its batch
+ * next batch — with `maxSyncsInFlight` > 1 written and synced at once alongside it (overlapping
+ * syncs); batches settle in write order — an append resolves only when its batch
  * and every batch written before it are durable, and a failed batch fails every batch written
  * after it (they are cut away together; the chain is reset to before the first). With one sync in
- * flight at most (`maxSyncsInFlight: 1`), the next batch starts when the sync returns — at once if
+ * flight at most (the default), the next batch starts when the sync returns — at once if
  * as many are queued as the last batch held, else after at most half the last sync's time (≤ 2 ms)
  * for the rest of that steady load's sessions (see #companions). `groupCommitMs` > 0 replaces this
  * with a fixed wait before each batch.
@@ -262,11 +262,14 @@ function closeQuiet(fd: number): void {
 }
 
 /**
- * Syncs in flight at once. Two: a statement that arrives during a sync starts its own at once
- * (the kernel folds it into the next journal commit) instead of waiting for the running one to
- * return first; more would only add fdatasync calls (CPU) for the same commits.
+ * Syncs in flight at once, by default. One: measured side by side under `npm run bench` (8 and 16
+ * sessions, point selects, a loaded 2-vCPU machine), two in flight gave no more audited qps
+ * (+12 % at 8 sessions, −20 % at 16, within the run-to-run spread of a disk shared with other
+ * work) and cost 15–25 % more CPU per audited statement (more fdatasync calls, each a thread-pool
+ * hand-off and ~65 µs of kernel time here, for smaller batches). A disk whose syncs take long and
+ * overlap well (several in flight finish together) is where two pay: Journal's maxSyncsInFlight.
  */
-export const DEFAULT_SYNCS_IN_FLIGHT = 2;
+export const DEFAULT_SYNCS_IN_FLIGHT = 1;
 
 /** A batch ended longer ago than this: the load is not steady, the next append syncs at once. */
 const COHORT_WINDOW_MS = 20;

@@ -19,6 +19,7 @@ const journal = await Journal.open<AuditEvent>({
   dir,
   logger: pino({ level: "silent" }),
   groupCommitMs: 0,
+  maxSyncsInFlight: 2,
   sealer: new ChainWriter({ dir, key: null, rowValues: hashedValues }),
   io: {
     fdatasync: (fd) =>

@@ -57,9 +57,16 @@ function event(i: number, extra: Partial<AuditEvent> = {}): AuditEvent {
   };
 }
 
-async function openChained(dir: string, key: ChainKey | null = null, io = {}) {
+async function openChained(dir: string, key: ChainKey | null = null, io = {}, maxSyncsInFlight = 1) {
   const chain = new ChainWriter({ dir, key, rowValues: hashedValues });
-  const j = await Journal.open<AuditEvent>({ dir, logger: quiet, groupCommitMs: 0, sealer: chain, io });
+  const j = await Journal.open<AuditEvent>({
+    dir,
+    logger: quiet,
+    groupCommitMs: 0,
+    sealer: chain,
+    io,
+    maxSyncsInFlight,
+  });
   return { j, chain };
 }
 
@@ -138,12 +145,17 @@ test("a batch that cannot be made durable spends no sequence number", async () =
 test("overlapping syncs: a failed batch and the one sealed after it spend no sequence number; the durable head stops before them", async () => {
   const held: Array<{ release: () => void; fail: (e: Error) => void }> = [];
   let hold = false;
-  const { j, chain } = await openChained(tmp(), null, {
-    fdatasync: (fd: number) =>
-      hold
-        ? new Promise<void>((release, fail) => held.push({ release, fail }))
-        : new Promise<void>((res) => import("node:fs").then((fs) => fs.fdatasync(fd, () => res()))),
-  });
+  const { j, chain } = await openChained(
+    tmp(),
+    null,
+    {
+      fdatasync: (fd: number) =>
+        hold
+          ? new Promise<void>((release, fail) => held.push({ release, fail }))
+          : new Promise<void>((res) => import("node:fs").then((fs) => fs.fdatasync(fd, () => res()))),
+    },
+    2,
+  );
   await j.append(event(1));
   hold = true;
   const until = async (n: number) => {

@@ -319,7 +319,8 @@ test("group commit is leader/follower: a lone append syncs at once, appends duri
 test("overlapping syncs: the next batch syncs while the first is in flight, and settles only after it", async () => {
   const held: Array<{ release: () => void; fail: (e: Error) => void }> = [];
   const { j } = await open(tmp(), {
-    groupCommitMs: undefined, // the default: two syncs in flight
+    groupCommitMs: undefined,
+    maxSyncsInFlight: 2,
     io: { fdatasync: () => new Promise<void>((release, fail) => held.push({ release, fail })) },
   });
   const until = async (n: number) => {
@@ -358,6 +359,7 @@ test("overlapping syncs: when the first fails, the batch written after it fails 
   let hold = true;
   const { j } = await open(dir, {
     groupCommitMs: undefined,
+    maxSyncsInFlight: 2,
     io: {
       fdatasync: () =>
         hold ? new Promise<void>((release, fail) => held.push({ release, fail })) : Promise.resolve(),
