@@ -5,7 +5,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import type { AuditEvent } from "../../src/audit/event.js";
-import { auditLogLine, auditLogTo } from "../../src/audit/log.js";
+import { auditLogTo } from "../../src/audit/log.js";
 
 function event(k: number): AuditEvent {
   return {
