@@ -1,8 +1,10 @@
 /**
- * `node --import tsx test/helpers/journal-crash-child.ts DIR`: appends chained audit events to a
- * journal in DIR from 16 concurrent appenders, with each fdatasync (real) held back a random
- * 0–4 ms so that several are in flight at once, and prints `ack N` for every append that resolved
- * (a client would have seen its result) and `overlap K` whenever K syncs were in flight together.
+ * `node --import tsx test/helpers/journal-crash-child.ts DIR [dsync]`: appends chained audit events
+ * to a journal in DIR from 16 concurrent appenders, two syncs in flight at most, and prints `ack N`
+ * for every append that resolved (a client would have seen its result). By default each fdatasync
+ * (real) is held back a random 0–4 ms so that several are in flight at once, printing `overlap K`
+ * whenever K were in flight together; with `dsync` the journal's own calls, as in production (the
+ * write on the event loop, the fdatasync in the thread pool).
  * Runs until killed (test/unit/audit-journal-crash.test.ts kills it with SIGKILL).
  */
 import { fdatasync } from "node:fs";
@@ -13,6 +15,7 @@ import type { AuditEvent } from "../../src/audit/event.js";
 import { Journal } from "../../src/audit/journal.js";
 
 const dir = process.argv[2]!;
+const production = process.argv[3] === "dsync";
 let inFlight = 0;
 let maxSeen = 0;
 const journal = await Journal.open<AuditEvent>({
@@ -21,25 +24,27 @@ const journal = await Journal.open<AuditEvent>({
   groupCommitMs: 0,
   maxSyncsInFlight: 2,
   sealer: new ChainWriter({ dir, key: null, rowValues: hashedValues }),
-  io: {
-    fdatasync: (fd) =>
-      new Promise<void>((resolve, reject) => {
-        inFlight++;
-        if (inFlight > maxSeen) {
-          maxSeen = inFlight;
-          process.stdout.write(`overlap ${inFlight}\n`);
-        }
-        setTimeout(
-          () =>
-            fdatasync(fd, (e) => {
-              inFlight--;
-              if (e) reject(e);
-              else resolve();
-            }),
-          Math.random() * 4,
-        );
-      }),
-  },
+  io: production
+    ? undefined
+    : {
+        fdatasync: (fd) =>
+          new Promise<void>((resolve, reject) => {
+            inFlight++;
+            if (inFlight > maxSeen) {
+              maxSeen = inFlight;
+              process.stdout.write(`overlap ${inFlight}\n`);
+            }
+            setTimeout(
+              () =>
+                fdatasync(fd, (e) => {
+                  inFlight--;
+                  if (e) reject(e);
+                  else resolve();
+                }),
+              Math.random() * 4,
+            );
+          }),
+      },
 });
 let n = 0;
 function event(k: number): AuditEvent {
