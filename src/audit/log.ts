@@ -16,7 +16,15 @@ export interface AuditLog {
 
 export function createAuditLog(file: string, onError: (e: Error) => void = () => {}): AuditLog {
   mkdirSync(dirname(file), { recursive: true });
-  const dest = pino.destination({ dest: file, sync: false, mkdir: true, minLength: 4096 });
+  // Written every 32 KiB (one thread-pool hand-off per ~60 events instead of per ~8), and at least every second.
+  const dest = pino.destination({
+    dest: file,
+    sync: false,
+    mkdir: true,
+    minLength: 32 * 1024,
+    maxWrite: 64 * 1024,
+    periodicFlush: 1000,
+  });
   // A failed write (disk full, permissions) must neither crash the proxy (an unhandled 'error')
   // nor hang it: sonic-boom's exit-time flushSync retries a non-EAGAIN error forever. The journal,
   // not this file, is the durable record, so a broken audit log is reported and then dropped.
