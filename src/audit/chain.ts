@@ -194,8 +194,8 @@ export interface RecordSealer<T> {
   mark(): unknown;
   /** Undo the seals since `mark`: the batch was not made durable. */
   reset(mark: unknown): void;
-  /** The batch sealed so far is durable. */
-  durable(): void;
+  /** The batch sealed so far is durable; `head`: up to that mark() only (later batches are still in flight). */
+  durable(head?: unknown): void;
   /** A new segment numbered `segment` is about to be created: persist the durable head. */
   beforeSegment(segment: number): Promise<void>;
   /** At open, with the newest record found in the journal (null when none). */
@@ -273,8 +273,8 @@ export class ChainWriter implements RecordSealer<AuditEvent> {
     this.#head = mark as HeadState;
   }
 
-  durable(): void {
-    this.#durable = this.#head;
+  durable(head?: unknown): void {
+    this.#durable = (head as HeadState | undefined) ?? this.#head;
     this.#durableAt = Date.now();
   }
 

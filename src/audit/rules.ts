@@ -20,13 +20,13 @@
  * users the rules bind.
  */
 import type { Logger } from "pino";
-import { RE2JS } from "re2js";
 import { type Classification, classify } from "../sql/classify.js";
 import type { SqlDialect } from "../sql/dialect.js";
 import type { AuditCatalog } from "./catalog.js";
 import { bodyFacts, ddlObject, deriveNames } from "./catalog.js";
 import type { CopiesStore } from "./copies-store.js";
 import type { AuditOperation } from "./event.js";
+import { KeyPattern } from "./key-pattern.js";
 import {
   type AuditedName,
   mayReachSource,
@@ -124,8 +124,8 @@ interface CompiledRule {
   routinesQualified: Set<string>;
   routinesBare: Set<string>;
   dbUsers: Set<string> | null;
-  key: RE2JS | null;
-  appUser: RE2JS | null;
+  key: KeyPattern | null;
+  appUser: KeyPattern | null;
   /** Lower-cased comment tag name (appUserTag). */
   tag: string | null;
 }
@@ -162,22 +162,23 @@ export function resolveTable(name: string, defaultSchema: string | null | undefi
 }
 
 /**
- * `keyPattern` and `appUserPattern` see at most this many characters of a statement (its start).
- * They run in RE2's linear-time engine, whose cost per character is high: the bound keeps one
- * statement's pattern work to a few milliseconds. A key or user past it is not extracted (the
- * event is still recorded, with that field null).
+ * `keyPattern` and `appUserPattern` see at most this many characters of a statement (its start):
+ * RE2's cost per character is high, so the bound keeps one statement's pattern work to a few
+ * milliseconds. A key or user past it is not extracted (the event is still recorded, with that
+ * field null).
  */
-export const PATTERN_SCAN_LIMIT = 16 * 1024;
+export { PATTERN_SCAN_LIMIT } from "./key-pattern.js";
 
 /**
- * An operator's pattern, compiled for RE2 (via re2js): matching takes time linear in the input
- * whatever the pattern, so no statement can make it backtrack. RE2 syntax: no lookaround, no
- * backreferences; `\s`, `\w`, `\b` are ASCII.
+ * An operator's pattern, in RE2 syntax: matching takes time linear in the input whatever the
+ * pattern, so no statement can make it backtrack (key-pattern.ts: RE2 via re2js, or a direct scan
+ * for a plain sequence, with the same answers). RE2 syntax: no lookaround, no backreferences;
+ * `\s`, `\w`, `\b` are ASCII.
  */
-function compilePattern(p: string | undefined, where: string): RE2JS | null {
+function compilePattern(p: string | undefined, where: string): KeyPattern | null {
   if (!p) return null;
   try {
-    return RE2JS.compile(p, RE2JS.CASE_INSENSITIVE);
+    return new KeyPattern(p);
   } catch (e) {
     throw new Error(
       `${where}: invalid regular expression (RE2 syntax, linear-time: no lookaround or backreferences): ${(e as Error).message}`,
@@ -488,10 +489,10 @@ export class AuditRules {
         : { operation: UNRESOLVED_OPERATION, object: "" };
     if (found !== null) {
       const rule = found.rule;
-      const key = rule.key ? firstCapture(rule.key, sql) : undefined;
+      const key = rule.key ? rule.key.firstCapture(sql) : undefined;
       if (key !== undefined) m.key = key;
       const appUser =
-        (rule.appUser ? firstCapture(rule.appUser, sql) : undefined) ??
+        (rule.appUser ? rule.appUser.firstCapture(sql) : undefined) ??
         (rule.tag ? commentTagValue(sql, rule.tag) : undefined);
       if (appUser !== undefined) m.appUser = appUser;
       if (found.via !== undefined) m.via = found.via;
@@ -580,17 +581,6 @@ export class AuditRules {
     }
     return null;
   }
-}
-
-/** The first group that took part in the match (or the whole match), over the statement's start. */
-function firstCapture(re: RE2JS, s: string): string | undefined {
-  const m = re.matcher(s.length > PATTERN_SCAN_LIMIT ? s.slice(0, PATTERN_SCAN_LIMIT) : s);
-  if (!m.find()) return undefined;
-  for (let i = 1; i <= m.groupCount(); i++) {
-    const g = m.group(i);
-    if (g !== null) return g;
-  }
-  return m.group(0) ?? undefined;
 }
 
 /**

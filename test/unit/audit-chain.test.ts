@@ -57,9 +57,16 @@ function event(i: number, extra: Partial<AuditEvent> = {}): AuditEvent {
   };
 }
 
-async function openChained(dir: string, key: ChainKey | null = null, io = {}) {
+async function openChained(dir: string, key: ChainKey | null = null, io = {}, maxSyncsInFlight = 1) {
   const chain = new ChainWriter({ dir, key, rowValues: hashedValues });
-  const j = await Journal.open<AuditEvent>({ dir, logger: quiet, groupCommitMs: 0, sealer: chain, io });
+  const j = await Journal.open<AuditEvent>({
+    dir,
+    logger: quiet,
+    groupCommitMs: 0,
+    sealer: chain,
+    io,
+    maxSyncsInFlight,
+  });
   return { j, chain };
 }
 
@@ -132,6 +139,56 @@ test("a batch that cannot be made durable spends no sequence number", async () =
     ],
   );
   assert.is(evs[1]!.chain!.prev, evs[0]!.chain!.hash);
+  await j.close();
+});
+
+test("overlapping syncs: a failed batch and the one sealed after it spend no sequence number; the durable head stops before them", async () => {
+  const held: Array<{ release: () => void; fail: (e: Error) => void }> = [];
+  let hold = false;
+  const { j, chain } = await openChained(
+    tmp(),
+    null,
+    {
+      fdatasync: (fd: number) =>
+        hold
+          ? new Promise<void>((release, fail) => held.push({ release, fail }))
+          : new Promise<void>((res) => import("node:fs").then((fs) => fs.fdatasync(fd, () => res()))),
+    },
+    2,
+  );
+  await j.append(event(1));
+  hold = true;
+  const until = async (n: number) => {
+    for (let i = 0; i < 200 && held.length < n; i++) await new Promise((r) => setImmediate(r));
+  };
+  const settled = (p: Promise<void>) =>
+    p.then(
+      () => "ok",
+      () => "failed",
+    );
+  const a = settled(j.append(event(2)));
+  await until(1);
+  const b = settled(j.append(event(3)));
+  await until(2);
+  // Both batches are sealed (seq 2 and 3) and in flight; neither is durable yet.
+  assert.is(chain.head().seq, 1, "the published head names durable events only");
+  held[1]!.release();
+  await new Promise((r) => setTimeout(r, 5));
+  assert.is(chain.head().seq, 1, "not the later batch's, while the one before it is in flight");
+  held[0]!.fail(Object.assign(new Error("EIO"), { code: "EIO" }));
+  assert.equal(await Promise.all([a, b]), ["failed", "failed"]);
+  hold = false;
+  await j.append(event(4));
+  const evs = await readAll(j);
+  assert.equal(
+    evs.map((e) => [e.objectKey, e.chain!.seq]),
+    [
+      ["1", 1],
+      ["4", 2],
+    ],
+  );
+  assert.is(evs[1]!.chain!.prev, evs[0]!.chain!.hash);
+  assert.is(chain.head().seq, 2);
   await j.close();
 });
 

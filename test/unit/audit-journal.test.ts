@@ -293,6 +293,7 @@ test("group commit is leader/follower: a lone append syncs at once, appends duri
   const held: Array<() => void> = [];
   const { j } = await open(tmp(), {
     groupCommitMs: undefined, // the default: no fixed wait
+    maxSyncsInFlight: 1, // one sync at a time (the default overlaps two: the next test)
     io: { fdatasync: () => new Promise<void>((r) => held.push(r)) },
   });
   const a = j.append({ n: 1 });
@@ -313,6 +314,88 @@ test("group commit is leader/follower: a lone append syncs at once, appends duri
   assert.is(j.stats.batches, 2);
   assert.is(j.stats.appends, 4);
   await j.close();
+});
+
+test("overlapping syncs: the next batch syncs while the first is in flight, and settles only after it", async () => {
+  const held: Array<{ release: () => void; fail: (e: Error) => void }> = [];
+  const { j } = await open(tmp(), {
+    groupCommitMs: undefined,
+    maxSyncsInFlight: 2,
+    io: { fdatasync: () => new Promise<void>((release, fail) => held.push({ release, fail })) },
+  });
+  const until = async (n: number) => {
+    for (let i = 0; i < 200 && held.length < n; i++) await new Promise((r) => setImmediate(r));
+  };
+  const order: number[] = [];
+  const a = j.append({ n: 1 }).then(() => order.push(1));
+  await until(1);
+  const b = j.append({ n: 2 }).then(() => order.push(2));
+  await until(2);
+  assert.is(held.length, 2, "the second batch's fdatasync started while the first was in flight");
+  const c = j.append({ n: 3 }).then(() => order.push(3));
+  await new Promise((r) => setTimeout(r, 10));
+  assert.is(held.length, 2, "no third sync while two are in flight");
+  // The second sync returns first: its append must still wait for the first batch.
+  held[1]!.release();
+  await new Promise((r) => setTimeout(r, 10));
+  assert.equal(order, [], "nothing acknowledged before the batch written before it is durable");
+  assert.is((await j.read(j.committed, 10)).events.length, 0, "nothing readable yet");
+  held[0]!.release();
+  await Promise.all([a, b]);
+  assert.equal(order, [1, 2]);
+  await until(3);
+  held[2]!.release();
+  await c;
+  assert.equal(
+    (await j.read(j.committed, 10)).events.map((e) => e.n),
+    [1, 2, 3],
+  );
+  await j.close();
+});
+
+test("overlapping syncs: when the first fails, the batch written after it fails too (even if its own sync succeeded) and is cut away", async () => {
+  const dir = tmp();
+  const held: Array<{ release: () => void; fail: (e: Error) => void }> = [];
+  let hold = true;
+  const { j } = await open(dir, {
+    groupCommitMs: undefined,
+    maxSyncsInFlight: 2,
+    io: {
+      fdatasync: () =>
+        hold ? new Promise<void>((release, fail) => held.push({ release, fail })) : Promise.resolve(),
+    },
+  });
+  const until = async (n: number) => {
+    for (let i = 0; i < 200 && held.length < n; i++) await new Promise((r) => setImmediate(r));
+  };
+  const a = j.append({ n: 1 }).then(
+    () => "ok",
+    (e: JournalError) => e.code,
+  );
+  await until(1);
+  const b = j.append({ n: 2 }).then(
+    () => "ok",
+    (e: JournalError) => e.code,
+  );
+  await until(2);
+  held[1]!.release();
+  held[0]!.fail(Object.assign(new Error("EIO: i/o error, fdatasync"), { code: "EIO" }));
+  assert.equal(await Promise.all([a, b]), [JOURNAL_FAILED, JOURNAL_FAILED]);
+  hold = false;
+  await j.append({ n: 3 });
+  assert.equal(
+    (await j.read(j.committed, 10)).events.map((e) => e.n),
+    [3],
+    "neither failed batch is ever read (and delivered)",
+  );
+  await j.close();
+  const again = await open(dir);
+  assert.equal(
+    (await again.j.read(again.j.committed, 10)).events.map((e) => e.n),
+    [3],
+    "nor found on disk after a reopen",
+  );
+  await again.j.close();
 });
 
 test("reads served from memory equal reads from the segment files (events and positions)", async () => {
@@ -361,6 +444,7 @@ test("group commit keeps a steady load's sessions in one batch (no two cohorts a
   const held: Array<() => void> = [];
   const { j } = await open(tmp(), {
     groupCommitMs: undefined,
+    maxSyncsInFlight: 1,
     io: { fdatasync: () => new Promise<void>((r) => held.push(r)) },
   });
   const until = async (n: number) => {
@@ -393,6 +477,7 @@ test("group commit under a steady load: 8 sessions waiting on their statements s
   // Each fdatasync takes 6 ms; each session appends, waits until durable, then appends again.
   const { j } = await open(tmp(), {
     groupCommitMs: undefined,
+    maxSyncsInFlight: 1,
     io: { fdatasync: () => new Promise<void>((r) => setTimeout(r, 6)) },
   });
   const end = Date.now() + 600;
