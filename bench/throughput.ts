@@ -532,6 +532,9 @@ async function main(): Promise<void> {
         listen: { port: basePort },
         admin: { port: baseAdmin },
         instanceId: "bench-baseline",
+        // A journal of its own: two pairgates on one journal folder fight over it (the newer build's
+        // lock refuses the second, which retries every second: background work in one target only).
+        audit: { journalDir: join(tmp, "baseline-journal") },
       }) as Record<string, unknown>;
       // Keys newer than the builds a baseline is usually taken from: an older build refuses a key it
       // does not know, and for these its default is what the bench wants anyway.

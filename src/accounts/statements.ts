@@ -6,13 +6,25 @@
  */
 import type { Classification } from "../sql/index.js";
 
-const ALWAYS = new Set(["GRANT", "REVOKE"]);
-const MAYBE = new Set(["ALTER", "CREATE", "DROP", "RENAME", "SET"]);
 const ACCOUNT_WORD = /\b(?:USER|ROLE|PASSWORD|GRANT|REVOKE)\b/i;
 
-/** `payload`: the COM_QUERY packet (its text from byte 1). */
+/**
+ * `payload`: the COM_QUERY packet (its text from byte 1). Runs after every COM_QUERY: a switch on
+ * the verb, not two Set lookups (each a hash-table probe per statement).
+ */
 export function mayChangeAccounts(c: Classification, payload: Buffer): boolean {
-  if (ALWAYS.has(c.verb)) return true;
-  if (!MAYBE.has(c.verb) && !c.multi) return false;
+  switch (c.verb) {
+    case "GRANT":
+    case "REVOKE":
+      return true;
+    case "ALTER":
+    case "CREATE":
+    case "DROP":
+    case "RENAME":
+    case "SET":
+      break;
+    default:
+      if (!c.multi) return false;
+  }
   return ACCOUNT_WORD.test(payload.toString("latin1", 1, Math.min(payload.length, 4096)));
 }
