@@ -214,8 +214,6 @@ export class BackendSlot implements TrackSink {
   ): Promise<void> {
     const state = this.who.state;
     let resync = w.unseen;
-    const mode = this.sqlMode;
-    const charset = this.charsetClient;
     try {
       if (w.reset || w.guard) {
         // The server says the guard was lifted (or may have been, or was reset): set it again and
@@ -227,8 +225,9 @@ export class BackendSlot implements TrackSink {
           );
         await this.setUp(conn);
       } else if (w.unseen || w.routine) this.adopt(await probeDialect(conn, conn.role));
-      // A routine changed the dialect unreported: the rest of the session state is read back too.
-      if (w.routine && (this.sqlMode !== mode || this.charsetClient !== charset)) resync = true;
+      // A routine may change any session variable unreported (MariaDB 10.11 reports no `SET @@x = …`
+      // without a scope keyword, in a routine or not): read them all back, or a move carries stale ones.
+      if (w.routine) resync = true;
     } catch (e) {
       // Never serve from a connection whose guard is not confirmed: the next command opens a new one.
       this.log.warn(
