@@ -139,7 +139,7 @@ const NO_COPY_VERBS: ReadonlySet<string> = new Set(["DELETE", "DROP", "TRUNCATE"
 const ALL_RULES = () => true;
 
 /** A statement that may hide an audited read without naming the table: worth classifying. */
-const MAYBE_HIDDEN = /[(]|call|execute|prepare|handler|\/\*|show|load|get|;|create|alter/i;
+const MAYBE_HIDDEN = /[(]|call|execute|prepare|handler|\/\*|show|load|get|;|create|alter|explain|desc/i;
 
 function escapeRegex(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");

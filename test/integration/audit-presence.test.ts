@@ -332,6 +332,38 @@ test("the server's own copies: binlog events, the general log, other sessions' s
   }
 });
 
+test("the session's statement texts (SHOW PROFILES) and another session's plan (EXPLAIN FOR CONNECTION) are audited", async () => {
+  const c = await px.connect();
+  const other = await pair.connect("primary");
+  try {
+    // Profiling keeps the text of the session's last statements: one that held the canary.
+    await c.query("SET profiling = 1");
+    await run(c, `SELECT 1 FROM passtrix.other WHERE v = '${CANARY}'`);
+    assertEvent(await audited(c, "SHOW PROFILES"), "SHOW PROFILES");
+    assertEvent(await audited(c, "SHOW PROFILE FOR QUERY 1"), "SHOW PROFILE", false);
+    assertEvent(
+      await audited(c, "SELECT * FROM information_schema.PROFILING"),
+      "information_schema.PROFILING",
+      false,
+    );
+    // Another session's plan while it runs: FORMAT=JSON shows its conditions with their literals.
+    const [[id]] = (await other.query("SELECT CONNECTION_ID() AS id")) as unknown as [{ id: number }[]];
+    for (const sql of [
+      `EXPLAIN FORMAT=JSON FOR CONNECTION ${id.id}`,
+      `SHOW EXPLAIN FORMAT=JSON FOR ${id.id}`,
+      `DESC FORMAT=JSON FOR CONNECTION ${id.id}`,
+    ]) {
+      const slow = other.query(`SELECT SLEEP(1.5) FROM passtrix.other WHERE v = '${CANARY}' OR id = 1`);
+      await new Promise((r) => setTimeout(r, 400));
+      assertEvent(await audited(c, sql), sql);
+      await slow;
+    }
+  } finally {
+    await c.end();
+    await other.end();
+  }
+});
+
 test("dynamic SQL stays unresolved_access", async () => {
   const c = await px.connect();
   try {
