@@ -269,7 +269,14 @@ function wordEndsAt(s: string, end: number, w: string): boolean {
  * Statements whose verb alone makes the token pass run: SHOW …, LOAD DATA|XML INFILE, GET DIAGNOSTICS,
  * EXPLAIN|DESCRIBE|DESC … FOR CONNECTION.
  */
-export const SOURCE_VERBS: ReadonlySet<string> = new Set(["SHOW", "LOAD", "GET", "EXPLAIN", "DESCRIBE", "DESC"]);
+export const SOURCE_VERBS: ReadonlySet<string> = new Set([
+  "SHOW",
+  "LOAD",
+  "GET",
+  "EXPLAIN",
+  "DESCRIBE",
+  "DESC",
+]);
 /** Default schemas under which an unqualified name may be a server source. */
 export const SOURCE_DEFAULT_SCHEMAS: ReadonlySet<string> = new Set([
   "performance_schema",

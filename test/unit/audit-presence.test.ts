@@ -123,7 +123,10 @@ test("the server's own copies are sources", () => {
     assert.is(m?.via, "a copy of data the server keeps", sql);
   }
   assert.ok(matchOf(r, "SELECT * FROM events_statements_current", "performance_schema"), "default schema");
-  assert.ok(matchOf(r, "SELECT * FROM PROFILING", "information_schema"), "PROFILING under its default schema");
+  assert.ok(
+    matchOf(r, "SELECT * FROM PROFILING", "information_schema"),
+    "PROFILING under its default schema",
+  );
   for (const sql of ["SET profiling = 1", "SELECT @@profiling", "EXPLAIN SELECT 1", "KILL CONNECTION 5"])
     assert.is(matchOf(r, sql, "sbtest"), null, `not a source: ${sql}`);
   // What a source fills is a copy: LOAD DATA INFILE … INTO TABLE t above.
