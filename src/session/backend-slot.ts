@@ -34,7 +34,12 @@ import { type Classification, DEFAULT_DIALECT, type SqlDialect } from "../sql/in
 import { quoteString } from "../sql/quote.js";
 import type { Mode } from "../topology/types.js";
 import { stateChanged, type TrackSink, trackingStatement } from "./gtid-tracking.js";
-import { guardRefusalSeq, isGuardLifted } from "./secondary-guard.js";
+import {
+  guardRefusalSeq,
+  isGuardLifted,
+  isGuardRefusal,
+  withGuardRefusalReplaced,
+} from "./secondary-guard.js";
 import { dialectOf, type Probed, probeDialect } from "./session-dialect.js";
 import type { Inflight, SlotContext, SlotEvents, SlotIdentity } from "./slot-types.js";
 import { frameForBackend } from "./statements.js";
@@ -634,12 +639,17 @@ export class BackendSlot implements TrackSink {
     // A branch, not activity[f.role]: a keyed store by a variable string goes through a slow IC.
     if (f.role === "primary") this.ctx.activity.primary++;
     else this.ctx.activity.secondary++;
-    if (done && this.scanner.failed && f.role === "secondary" && !f.forwarded && !f.collect?.length) {
-      const seq = guardRefusalSeq(chunk);
-      if (seq >= 0) {
-        this.events.guardRefused(f, seq);
-        return;
+    if (done && this.scanner.failed && f.role === "secondary" && isGuardRefusal(this.scanner.errno)) {
+      if (!f.forwarded && !f.collect?.length) {
+        const seq = guardRefusalSeq(chunk);
+        if (seq >= 0) {
+          this.events.guardRefused(f, seq);
+          return;
+        }
       }
+      // After earlier results: the trailing ERR alone becomes pairgate's 1290 (secondary-guard.ts).
+      const mapped = withGuardRefusalReplaced(chunk, this.scanner.lastPacketLength);
+      if (mapped !== null) chunk = mapped;
     }
     if (f.collect) {
       f.collect.push(chunk);
