@@ -263,6 +263,8 @@ export class AuditRules {
   #lastSchema: string | null = null;
   #lastSchemaIsSource = false;
   #copyGeneration = -1;
+  /** Names the catalog made audited in the index now. */
+  #derivedCount = 0;
 
   constructor(
     rules: readonly AuditRuleConfig[],
@@ -325,8 +327,12 @@ export class AuditRules {
     const copies = this.#shared.copies.map((c) => (c.rule <= last ? c : { ...c, rule: 0 }));
     for (const c of copies) index.add(c);
     const catalog = this.#shared.catalog;
+    this.#derivedCount = 0;
     if (catalog !== null && catalog.objects.length > 0)
-      for (const d of deriveNames(catalog.objects, [...this.#seeds, ...copies], catalog.facts)) index.add(d);
+      for (const d of deriveNames(catalog.objects, [...this.#seeds, ...copies], catalog.facts)) {
+        index.add(d);
+        this.#derivedCount++;
+      }
     this.#index = index;
     // Variables (`@x`, `@@x`) are found by their `@`: their names may be quoted or scoped in the text.
     const names = [...index.names()]
@@ -336,6 +342,12 @@ export class AuditRules {
     if (index.hasVariables) names.push("@");
     if (index.hasVariables) names.push("variables");
     this.#precheck = names.length === 0 ? null : new RegExp(names.join("|"), "i");
+  }
+
+  /** How many names are audited now because the server's catalog shows them reaching an audited one. */
+  get derivedNames(): number {
+    this.#refreshNames();
+    return this.#derivedCount;
   }
 
   /**
