@@ -33,6 +33,7 @@ import { DEFAULT_REPLAY_LIMITS, NotALiteral, type PreparedStatement } from "../r
 import { type Classification, DEFAULT_DIALECT, type SqlDialect } from "../sql/index.js";
 import { quoteString } from "../sql/quote.js";
 import type { Mode } from "../topology/types.js";
+import { readChangedVariables } from "./changed-variables.js";
 import { stateChanged, type TrackSink, trackingStatement } from "./gtid-tracking.js";
 import {
   guardRefusalSeq,
@@ -244,11 +245,10 @@ export class BackendSlot implements TrackSink {
     }
     try {
       if (resync) {
-        // A multi-statement's earlier results reported state that went out unread: read it all
-        // back. Until that succeeds the session cannot move.
+        // A multi-statement's earlier results reported state that went out unread, or a routine ran:
+        // read it all back. Until that succeeds the session cannot move.
         state.notCarried ??= UNSEEN;
-        const rows = await conn.queryRows(CHANGED_VARIABLES);
-        state.resync(rows.map((r) => [r[0] ?? "", r[1] ?? ""]));
+        state.resync(await readChangedVariables(conn));
         if (state.notCarried === UNSEEN) state.notCarried = null;
       }
       if (w.collation) {
@@ -713,10 +713,7 @@ export function worthAnotherTry(e: Error): boolean {
  * May the statement have set a user variable (`SET @x`, `SELECT … INTO @x`, `@x :=`, a routine,
  * dynamic SQL)? Then the session's user variables are read back from the server after it.
  */
-/** Every session variable whose value differs from the global one: the session's own state. */
-const CHANGED_VARIABLES =
-  "SELECT LOWER(s.VARIABLE_NAME), s.VARIABLE_VALUE FROM information_schema.SESSION_VARIABLES s JOIN information_schema.GLOBAL_VARIABLES g ON g.VARIABLE_NAME = s.VARIABLE_NAME WHERE NOT (s.VARIABLE_VALUE <=> g.VARIABLE_VALUE)";
-const UNSEEN = "session state changed where pairgate could not read it (a multi-statement)";
+const UNSEEN = "session state changed where pairgate could not read it (a multi-statement or a routine)";
 const LOST_USER_VARIABLES = "user variables pairgate could not read back (the backend was lost)";
 
 /** Did the statement run a stored routine (or SQL pairgate cannot see: CALL, EXECUTE)? */
