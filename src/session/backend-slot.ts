@@ -80,6 +80,8 @@ export class BackendSlot implements TrackSink {
   private guardLifted = false;
   private stateUnseen = false;
   private stateChangeReported = false;
+  /** The first bytes of a secondary's packet that may be an ERR, held back until it is whole (onData). */
+  private held: Buffer | null = null;
   private varsReported = false;
   private collationUnknown = false;
   /** Where the slot reports; set once, right after the owner is built. */
@@ -127,6 +129,7 @@ export class BackendSlot implements TrackSink {
   send(f: Inflight, framed: Buffer | readonly Buffer[]): void {
     const conn = this.conn!;
     this.inflight = f;
+    this.held = null;
     this.scanner.begin(f.kind, conn.capabilities);
     if (Buffer.isBuffer(framed)) conn.write(framed);
     else for (const part of framed) conn.write(part);
@@ -627,6 +630,20 @@ export class BackendSlot implements TrackSink {
     // Unsolicited (e.g. the server's "connection killed" before it closes): the close handles it.
     if (!f) return;
     const done = this.scanner.feed(chunk);
+    if (this.held !== null) {
+      chunk = Buffer.concat([this.held, chunk]);
+      this.held = null;
+    }
+    if (!done && f.role === "secondary") {
+      // A packet cut by the end of this read that may be the secondary's refusal: hold its first
+      // bytes back, so that the whole ERR can still become pairgate's 1290 (secondary-guard.ts).
+      const k = this.scanner.pendingErrBytes(ERR_PAYLOAD_MAX);
+      if (k > 0 && k <= chunk.length) {
+        this.held = Buffer.from(chunk.subarray(chunk.length - k));
+        chunk = chunk.subarray(0, chunk.length - k);
+        if (chunk.length === 0) return;
+      }
+    }
     // A response that ends with session state (SET, USE, commits): learn what the server reports
     // (GTID, variables, schema) and strip the state the client did not ask for. One flag test otherwise.
     if (done) {
@@ -647,7 +664,8 @@ export class BackendSlot implements TrackSink {
           return;
         }
       }
-      // After earlier results: the trailing ERR alone becomes pairgate's 1290 (secondary-guard.ts).
+      // After earlier results: the trailing ERR alone becomes pairgate's 1290 (secondary-guard.ts);
+      // whole in this chunk, its first bytes having been held back if an earlier read cut it.
       const mapped = withGuardRefusalReplaced(chunk, this.scanner.lastPacketLength);
       if (mapped !== null) chunk = mapped;
     }
@@ -713,6 +731,8 @@ export function worthAnotherTry(e: Error): boolean {
  * May the statement have set a user variable (`SET @x`, `SELECT … INTO @x`, `@x :=`, a routine,
  * dynamic SQL)? Then the session's user variables are read back from the server after it.
  */
+/** An ERR packet's payload is at most 1 + 2 + 6 + 512 bytes (MariaDB's messages: MYSQL_ERRMSG_SIZE). */
+const ERR_PAYLOAD_MAX = 1024;
 const UNSEEN = "session state changed where pairgate could not read it (a multi-statement or a routine)";
 const LOST_USER_VARIABLES = "user variables pairgate could not read back (the backend was lost)";
 

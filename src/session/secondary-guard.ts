@@ -67,9 +67,9 @@ export function guardRefusalSeq(chunk: Buffer): number {
  * scanner's last packet length — replaced by pairgate's 1290 under the same sequence id, so the
  * client reads the refusal as everywhere else. The protocol allows it: an ERR may end a result
  * set or a multi-result response at any point, and only its own bytes change. null when the ERR
- * does not lie whole in this chunk (its first bytes arrived in an earlier read from the backend
- * and were relayed already): the server's own ERR then goes through unchanged — still an error
- * that ends the statement, and the session stays usable.
+ * does not lie whole in this chunk — which the relay avoids by holding back the first bytes of a
+ * packet that may be an ERR when a read ends inside it (ResponseScanner.pendingErrBytes); the
+ * server's own ERR would then go through unchanged, still an error that ends the statement.
  */
 export function withGuardRefusalReplaced(chunk: Buffer, errLength: number): Buffer | null {
   const at = chunk.length - 4 - errLength;
