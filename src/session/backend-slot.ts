@@ -667,7 +667,10 @@ export class BackendSlot implements TrackSink {
       // After earlier results: the trailing ERR alone becomes pairgate's 1290 (secondary-guard.ts);
       // whole in this chunk, its first bytes having been held back if an earlier read cut it.
       const mapped = withGuardRefusalReplaced(chunk, this.scanner.lastPacketLength);
-      if (mapped !== null) chunk = mapped;
+      if (mapped !== null) {
+        chunk = mapped;
+        this.ctx.hooks.writeRejected();
+      }
     }
     if (f.collect) {
       f.collect.push(chunk);

@@ -73,6 +73,10 @@ test("an ERR cut anywhere across two reads from the secondary still becomes pair
       assert.equal(rows, [{ v: "one" }], `cut ${tail}: the session is usable, nothing was written`);
     }
   }
+  // Each refusal counted as pairgate's own are (pairgate_write_rejections_total).
+  const metrics = await (await fetch(`http://127.0.0.1:${px.proxy.adminPort}/metrics`)).text();
+  const line = metrics.split("\n").find((l) => l.startsWith("pairgate_write_rejections_total "));
+  assert.is(Number(line?.split(" ")[1]), 14, `every refusal counted (${line})`);
 });
 
 test.run();
