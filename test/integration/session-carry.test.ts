@@ -135,6 +135,22 @@ test("session variables a routine changed unreported are carried at a reconnect"
   }
 });
 
+test("pairgate's own read-back is not cut by the session's sql_select_limit", async () => {
+  const c = await px.connect();
+  sessions.push(c);
+  // Two rows of the read-back would be cut to one by a limit the session set for itself.
+  await c.query("SET SESSION sql_select_limit = 1, @a1 = 1, @a2 = 2");
+  await c.query("CALL passtrix.p_sort()");
+  await forceReconnect(c);
+  const [[r]] = (await c.query(
+    "SELECT @@session.max_sort_length AS m, @@session.div_precision_increment AS d, @a1 AS a1, @a2 AS a2, @@session.sql_select_limit AS l",
+  )) as unknown as [Record<string, number>[]];
+  assert.equal(
+    { m: Number(r.m), d: Number(r.d), a1: Number(r.a1), a2: Number(r.a2), l: Number(r.l) },
+    { m: 1500, d: 9, a1: 1, a2: 2, l: 1 },
+  );
+});
+
 test("after a failover: the user variables' types and the routine's session variables moved with the session", async () => {
   // Changed again by routines just before the failover, so the reconnect above cannot be what carried them.
   await viaFunction.query("SET SESSION wait_timeout = 28800");
