@@ -151,6 +151,13 @@ test("pairgate's own read-back is not cut by the session's sql_select_limit", as
   );
 });
 
+test("each server keeps its temporary files in its own folder, not the shared /tmp", async () => {
+  for (const role of ["primary", "secondary"] as const) {
+    const dir = await onRoot(pair, role, async (c) => String((await q(c, "SELECT @@tmpdir AS d"))[0].d));
+    assert.ok(dir.startsWith(pair.dir), `${role}: tmpdir ${dir} is inside ${pair.dir}`);
+  }
+});
+
 test("after a failover: the user variables' types and the routine's session variables moved with the session", async () => {
   // Changed again by routines just before the failover, so the reconnect above cannot be what carried them.
   await viaFunction.query("SET SESSION wait_timeout = 28800");
