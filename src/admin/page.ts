@@ -274,6 +274,11 @@ const SCRIPT = `
       h += row("Chain head", ch ? "<code id=chain-head>" + esc(ch.chainId.slice(0, 12)) + "… seq " + esc(ch.seq) + " " + esc(ch.hash.slice(0, 16)) + "…</code> (" + esc(ch.alg) + ")" : "no event yet");
       var v = s.audit.verification;
       h += row("Last verification", v ? "<span id=chain-verification>" + (v.ok ? "OK" : "<b>FAILED</b>: " + esc(v.problemCount) + " problem(s) — " + esc(v.problems[0] || "")) + "</span> " + when(v.at) + ", " + esc(v.events) + " event(s)" + (v.error ? " (last attempt: " + esc(v.error) + ")" : "") : "not yet");
+      var cat = s.audit.catalog;
+      if (cat) {
+        h += row("Catalog", "<span id=audit-catalog>" + esc(cat.derivedNames) + " name(s) audited by derivation from " + esc(cat.objects) + " object(s)</span>, read " + when(cat.lastReadAt) + (cat.failures ? ", " + esc(cat.failures) + " of " + esc(cat.reads) + " read(s) failed" : "") + (cat.lastError ? " — <b>cannot read</b>: " + esc(cat.lastError) : ""));
+        h += row("Copies", "<span id=audit-copies>" + esc(cat.copies) + "</span> table(s) audited as copies" + (cat.copiesNotRemembered ? ", <b>" + esc(cat.copiesNotRemembered) + " not remembered</b> (limit reached)" : ""));
+      }
       if (v) v.chains.forEach(function (c) { h += row("Chain " + c.chainId.slice(0, 12) + "…", esc((c.sites || []).join(",")) + " head seq " + esc(c.seq) + " " + esc(c.hash.slice(0, 16)) + "…"); });
     } else h += row("Audit", "not enabled");
     if (s.sessions !== null) h += row("Client sessions", esc(s.sessions));

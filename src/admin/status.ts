@@ -71,6 +71,11 @@ export interface StatusDocument {
     chain?: { chainId: string; seq: number; hash: string; alg: string; at: string | null } | null;
     /** The last background verification, its time as an ISO string. */
     verification?: (Omit<StatusVerificationInput, "at"> & { at: string }) | null;
+    /**
+     * The names audited beyond the rules: derived from the server's catalog (its last read, its
+     * age, failed reads) and the copies made through pairgate (<stateDir>/audit-copies.json).
+     */
+    catalog?: StatusAuditCatalog | null;
   } | null;
   /** Consistency at failover: is the pair lossless now, the last catch-up, the split-brain fence. */
   consistency: {
@@ -177,6 +182,31 @@ export interface StatusVerificationInput {
   chains: Array<{ chainId: string; instanceIds: string[]; sites: string[]; seq: number; hash: string }>;
 }
 
+export interface StatusAuditCatalog {
+  derivedNames: number;
+  objects: number;
+  lastReadAt: string | null;
+  /** Seconds since the last good read, null before one. */
+  ageSeconds: number | null;
+  lastError: string | null;
+  reads: number;
+  failures: number;
+  copies: number;
+  copiesNotRemembered: number;
+}
+
+/** What the audit reports about its catalog (Audit.catalogInfo), times in epoch ms. */
+export interface StatusAuditCatalogInput {
+  derivedNames: number;
+  objects: number;
+  lastReadAt: number | null;
+  lastError: string | null;
+  reads: number;
+  failures: number;
+  copies: number;
+  copiesNotRemembered: number;
+}
+
 export interface StatusInputs {
   snapshot: PairStatus;
   audit?: {
@@ -185,6 +215,7 @@ export interface StatusInputs {
     readonly journalProblem?: string | null;
     chainHead?(): StatusChainHead | null;
     readonly lastVerification?: StatusVerificationInput | null;
+    catalogInfo?(): StatusAuditCatalogInput;
   } | null;
   sessions?: (() => number) | null;
   configInfo?: (() => object) | null;
@@ -325,6 +356,22 @@ export function buildStatus(inputs: StatusInputs, now = Date.now()): StatusDocum
       warnings.unshift(
         `The audit trail was changed: the last verification of the audit table found ${v.problemCount} problem(s) (${v.problems[0] ?? ""}). Run \`pairgate audit verify\`.`,
       );
+    const cat = inputs.audit.catalogInfo?.() ?? null;
+    audit.catalog = cat
+      ? {
+          ...cat,
+          lastReadAt: iso(cat.lastReadAt),
+          ageSeconds: cat.lastReadAt === null ? null : Math.max(0, Math.round((now - cat.lastReadAt) / 1000)),
+        }
+      : null;
+    if (cat?.lastError)
+      warnings.push(
+        `Audit catalog cannot be read (${cat.lastError}): the names derived ${cat.lastReadAt === null ? "— none yet —" : "at the last good read"} stay audited; views, routines or triggers created since are not known.`,
+      );
+    if (cat && cat.copiesNotRemembered > 0)
+      warnings.push(
+        `Audit: ${cat.copiesNotRemembered} copy(ies) of audited data not remembered (the limit of copies was reached): those tables are not audited; list them in audit.rules.`,
+      );
     if (audit.journalProblem) {
       warnings.unshift(
         `Audit journal unavailable: ${audit.journalProblem}. Audited statements are refused; pairgate retries every second.`,
@@ -434,6 +481,12 @@ export function formatStatusText(doc: StatusDocument, now = Date.now()): string 
     );
     const ch = doc.audit.chain;
     if (ch) lines.push(`audit chain: ${ch.chainId} head seq ${ch.seq} hash ${ch.hash} (${ch.alg})`);
+    const cat = doc.audit.catalog;
+    if (cat)
+      lines.push(
+        `audit catalog: ${cat.derivedNames} derived name(s) from ${cat.objects} object(s), read ${ago(cat.lastReadAt, now)}` +
+          `${cat.failures ? `, ${cat.failures} of ${cat.reads} read(s) failed` : ""}${cat.lastError ? ` (last: ${cat.lastError})` : ""}; ${cat.copies} cop(ies)`,
+      );
     const v = doc.audit.verification;
     if (v)
       lines.push(

@@ -483,7 +483,11 @@ export class AuditCatalog {
   #factsGeneration = -1;
   /** The last read that failed, for status and tests; null after a good one. */
   lastError: string | null = null;
+  /** When the last good read ended (epoch ms), null before one. */
   lastReadAt: number | null = null;
+  /** Reads since start, and those that failed (metrics, status). */
+  reads = 0;
+  failures = 0;
 
   constructor(opts: AuditCatalogOptions) {
     this.#o = opts;
@@ -575,6 +579,7 @@ export class AuditCatalog {
       const objects = await readCatalog(conn, this.#o.logger);
       this.set(objects);
       this.lastReadAt = Date.now();
+      this.reads++;
       if (this.lastError !== null) this.#o.logger?.info("audit catalog: read again");
       this.lastError = null;
       const unreadable = objects.filter((o) => o.body === null).map((o) => `${o.kind} ${o.schema}.${o.name}`);
@@ -585,6 +590,8 @@ export class AuditCatalog {
         );
     } catch (e) {
       const msg = (e as Error).message;
+      this.reads++;
+      this.failures++;
       if (this.lastError !== msg)
         this.#o.logger?.warn(
           { err: msg },

@@ -118,6 +118,25 @@ const REOPEN_INTERVAL_MS = 1000;
 /** record() itself tries again when the last attempt is at least this old (the lock may just have been freed). */
 const RECORD_REOPEN_MS = 100;
 
+/** What `Audit.catalogInfo` reports. */
+export interface AuditCatalogInfo {
+  /** Names audited because the catalog shows them reaching an audited table (views, routines, …). */
+  derivedNames: number;
+  /** Objects (views, routines, triggers, events, foreign keys, remote tables) in the last read. */
+  objects: number;
+  /** When the catalog was last read successfully (epoch ms), null before. */
+  lastReadAt: number | null;
+  /** Why the last read failed, null when it succeeded. */
+  lastError: string | null;
+  /** Reads since start; failed ones. */
+  reads: number;
+  failures: number;
+  /** Copies of audited data made through pairgate, remembered (at most MAX_COPIES). */
+  copies: number;
+  /** Copies not remembered because the limit was reached. */
+  copiesNotRemembered: number;
+}
+
 export class Audit {
   readonly instanceId: string;
   readonly site: string;
@@ -545,6 +564,25 @@ export class Audit {
     this.record(input).catch((e: unknown) => {
       this.#log.debug({ err: e, operation: input.operation }, "audit event not journaled");
     });
+  }
+
+  /**
+   * The names audited beyond the rules (metrics, /status): those derived from the server's catalog
+   * and its last read, and the copies made through pairgate (kept in <stateDir>/audit-copies.json).
+   */
+  catalogInfo(): AuditCatalogInfo {
+    const names = this.#o.names;
+    const cat = names?.catalog ?? null;
+    return {
+      derivedNames: this.#rules.derivedNames,
+      objects: cat?.objects.length ?? 0,
+      lastReadAt: cat?.lastReadAt ?? null,
+      lastError: cat?.lastError ?? null,
+      reads: cat?.reads ?? 0,
+      failures: cat?.failures ?? 0,
+      copies: names?.copies.length ?? 0,
+      copiesNotRemembered: names?.dropped ?? 0,
+    };
   }
 
   /** Events recorded per operation since start (journaled or not). */

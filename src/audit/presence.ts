@@ -109,7 +109,8 @@ export class NameIndex {
  *   STATUS: other transactions' statements, the last deadlock's), SLAVE / REPLICA / ALL (SLAVES)
  *   STATUS (Last_SQL_Error quotes statements and key values), EXPLAIN / ANALYZE FOR (another
  *   session's plan, with its literals in FORMAT=JSON), WARNINGS / ERRORS (a message may quote a
- *   value);
+ *   value), PROFILES / PROFILE (the session's statement texts while `profiling` is on);
+ * - EXPLAIN / DESCRIBE / DESC … FOR CONNECTION n (MariaDB 10.9+'s spelling of SHOW EXPLAIN FOR);
  * - anywhere: PROCESSLIST (SHOW [FULL] PROCESSLIST, information_schema and sys: statement text of
  *   other sessions), the tables below, performance_schema and sys (statement history and text),
  *   LOAD_FILE() and INFILE (files of the datadir: binlogs, tablespaces), DIAGNOSTICS (GET
@@ -126,6 +127,8 @@ const AFTER_SHOW = new Set([
   "analyze",
   "warnings",
   "errors",
+  "profiles",
+  "profile",
 ]);
 const SOURCE_WORDS = new Set([
   "processlist",
@@ -146,7 +149,16 @@ const SOURCE_WORDS = new Set([
   "optimizer_trace",
   // The query cache's statement texts (the QUERY_CACHE_INFO plugin).
   "query_cache_info",
+  // The words of a table's FULLTEXT index (innodb_ft_aux_table names the table).
+  "innodb_ft_index_cache",
+  "innodb_ft_index_table",
 ]);
+/**
+ * Sources whose word is also an ordinary name (`SET profiling = 1`): only as a table of their schema,
+ * qualified or under that default schema. PROFILING holds the profiled statements' stages and
+ * durations (their text is in SHOW PROFILES): listed with SHOW PROFILE, whose rows it is.
+ */
+const QUALIFIED_SOURCE_WORDS: ReadonlyMap<string, string> = new Map([["profiling", "information_schema"]]);
 /** Schemas whose every table is a server copy: a default schema among them makes every statement a source. */
 export const SOURCE_SCHEMAS: ReadonlySet<string> = new Set(["performance_schema", "sys"]);
 
@@ -253,8 +265,18 @@ function wordEndsAt(s: string, end: number, w: string): boolean {
   return start === 0 || !isNameCode(s.charCodeAt(start - 1));
 }
 
-/** Statements whose verb alone makes the token pass run: SHOW …, LOAD DATA|XML INFILE, GET DIAGNOSTICS. */
-export const SOURCE_VERBS: ReadonlySet<string> = new Set(["SHOW", "LOAD", "GET"]);
+/**
+ * Statements whose verb alone makes the token pass run: SHOW …, LOAD DATA|XML INFILE, GET DIAGNOSTICS,
+ * EXPLAIN|DESCRIBE|DESC … FOR CONNECTION.
+ */
+export const SOURCE_VERBS: ReadonlySet<string> = new Set([
+  "SHOW",
+  "LOAD",
+  "GET",
+  "EXPLAIN",
+  "DESCRIBE",
+  "DESC",
+]);
 /** Default schemas under which an unqualified name may be a server source. */
 export const SOURCE_DEFAULT_SCHEMAS: ReadonlySet<string> = new Set([
   "performance_schema",
@@ -323,6 +345,12 @@ export function presence(index: NameIndex, input: PresenceInput): Presence {
         else if (SOURCE_WORDS.has(text))
           source = `server:${qualifier === null ? text : `${qualifier}.${text}`}`;
         else if (qualifier !== null && SOURCE_SCHEMAS.has(qualifier)) source = `server:${qualifier}.${text}`;
+        else if (QUALIFIED_SOURCE_WORDS.has(text)) {
+          const home = QUALIFIED_SOURCE_WORDS.get(text)!;
+          if (qualifier === home || (qualifier === null && (schema === home || anySchema)))
+            source = `server:${home}.${text}`;
+        } else if (text === "connection" && prev === 1 && prevText === "for")
+          source = "server:EXPLAIN FOR CONNECTION";
       }
       afterShow = t === TOK_WORD && lx.kw === K.SHOW;
       if (statementStart && t === TOK_WORD && lx.kw === K.USE) useNext = true;
@@ -460,11 +488,11 @@ export function searchNames(text: string, names: Iterable<string>): string | nul
   for (const n of SEARCH_EXTRA) if (lower.includes(n)) return n;
   return null;
 }
-const SEARCH_EXTRA = ["show", "sys."];
+const SEARCH_EXTRA = ["show", "sys.", "profiling", "connection"];
 
 /**
  * The words a plain search of an unlexed statement looks for besides the audited names (server
- * sources: SOURCE_WORDS, `show`, `sys.`), for a byte-search automaton built elsewhere.
+ * sources: SOURCE_WORDS and SEARCH_EXTRA), for a byte-search automaton built elsewhere.
  */
 export function sourceSearchWords(): string[] {
   return [...SOURCE_WORDS, ...SEARCH_EXTRA];

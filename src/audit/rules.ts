@@ -139,7 +139,7 @@ const NO_COPY_VERBS: ReadonlySet<string> = new Set(["DELETE", "DROP", "TRUNCATE"
 const ALL_RULES = () => true;
 
 /** A statement that may hide an audited read without naming the table: worth classifying. */
-const MAYBE_HIDDEN = /[(]|call|execute|prepare|handler|\/\*|show|load|get|;|create|alter/i;
+const MAYBE_HIDDEN = /[(]|call|execute|prepare|handler|\/\*|show|load|get|;|create|alter|explain|desc/i;
 
 function escapeRegex(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
@@ -264,6 +264,8 @@ export class AuditRules {
   #lastSchema: string | null = null;
   #lastSchemaIsSource = false;
   #copyGeneration = -1;
+  /** Names the catalog made audited in the index now. */
+  #derivedCount = 0;
 
   constructor(
     rules: readonly AuditRuleConfig[],
@@ -326,8 +328,12 @@ export class AuditRules {
     const copies = this.#shared.copies.map((c) => (c.rule <= last ? c : { ...c, rule: 0 }));
     for (const c of copies) index.add(c);
     const catalog = this.#shared.catalog;
+    this.#derivedCount = 0;
     if (catalog !== null && catalog.objects.length > 0)
-      for (const d of deriveNames(catalog.objects, [...this.#seeds, ...copies], catalog.facts)) index.add(d);
+      for (const d of deriveNames(catalog.objects, [...this.#seeds, ...copies], catalog.facts)) {
+        index.add(d);
+        this.#derivedCount++;
+      }
     this.#index = index;
     // Variables (`@x`, `@@x`) are found by their `@`: their names may be quoted or scoped in the text.
     const names = [...index.names()]
@@ -337,6 +343,12 @@ export class AuditRules {
     if (index.hasVariables) names.push("@");
     if (index.hasVariables) names.push("variables");
     this.#precheck = names.length === 0 ? null : new RegExp(names.join("|"), "i");
+  }
+
+  /** How many names are audited now because the server's catalog shows them reaching an audited one. */
+  get derivedNames(): number {
+    this.#refreshNames();
+    return this.#derivedCount;
   }
 
   /**

@@ -19,7 +19,7 @@ import {
   writeFileSync,
 } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import type { Connection, ConnectionOptions, RowDataPacket } from "mysql2/promise";
 import mysql from "mysql2/promise";
 import {
@@ -324,8 +324,14 @@ export class Lab {
       socket: this.socketPath(role),
       pidFile: this.pidFile(role),
       errorLog: this.errorLog(role),
+      tmpDir: this.tmpDir(role),
       tls: { ca: tls.ca, cert: tls.cert, key: tls.key },
     };
+  }
+
+  /** The server's folder for temporary files, next to its data directory (mariadb.ts `tmpDir`). */
+  tmpDir(role: Role): string {
+    return join(dirname(this.spec(role).dataDir), "tmp");
   }
 
   /** Data dir from the template when new, option file (re)written; a running server whose options changed restarts. */
@@ -345,6 +351,7 @@ export class Lab {
       writeFileSync(file, text);
     }
     writeFileSync(this.clientOptionFile(role), renderClientFile(this.socketPath(role)));
+    mkdirSync(this.tmpDir(role), { recursive: true, mode: 0o700 });
     await this.startServer(role);
   }
 

@@ -178,6 +178,13 @@ export interface ServerOptionFile {
   socket: string;
   pidFile: string;
   errorLog: string;
+  /**
+   * The server's own folder for temporary files (internal Aria tables of big queries, filesort).
+   * Not the shared /tmp: servers of other labs on the machine, or anything cleaning /tmp, must not
+   * touch a live server's files (a vanished #sql-temptable-*.MAI crashed mariadbd in
+   * ha_maria::drop_table, and failed the audit catalog's read with "Error on delete").
+   */
+  tmpDir?: string;
   tls: { ca: string; cert: string; key: string };
 }
 
@@ -197,6 +204,7 @@ export function renderOptionFile(o: ServerOptionFile): string {
     `socket=${o.socket}`,
     `pid_file=${o.pidFile}`,
     `log_error=${o.errorLog}`,
+    ...(o.tmpDir ? [`tmpdir=${o.tmpDir}`] : []),
     ...(runningAsRoot ? ["user=root"] : []),
     `server_id=${o.serverId}`,
     "skip_name_resolve=ON",

@@ -31,7 +31,20 @@ export interface AuditMetricsSource {
   chainHead?(): { chainId: string; seq: number; hash: string } | null;
   /** The last background verification of the audit table, null before the first. */
   readonly lastVerification?: { at: number; ok: boolean; problemCount: number } | null;
+  /** The names audited beyond the rules: derived from the server's catalog, and copies (Audit.catalogInfo). */
+  catalogInfo?(): {
+    derivedNames: number;
+    objects: number;
+    lastReadAt: number | null;
+    lastError: string | null;
+    reads: number;
+    failures: number;
+    copies: number;
+    copiesNotRemembered: number;
+  };
 }
+
+type CatalogInfo = ReturnType<NonNullable<AuditMetricsSource["catalogInfo"]>>;
 
 const MODES: readonly Mode[] = ["read_write", "read_only", "down"];
 const ROLES: readonly Role[] = ["primary", "secondary"];
@@ -498,6 +511,71 @@ export class Metrics {
     verifyOk.set(1);
     verifyAt.set(0);
     verifyProblems.set(0);
+    // The audit catalog (names reaching an audited table, read from the server) and the copies.
+    const catalogGauge = (name: string, help: string, value: (c: CatalogInfo) => number) =>
+      new Gauge({
+        name,
+        help,
+        registers: reg,
+        collect() {
+          const c = self.auditSource?.catalogInfo?.();
+          if (c) this.set(value(c));
+        },
+      });
+    catalogGauge(
+      "pairgate_audit_catalog_derived_names",
+      "Names audited because the server's catalog shows them reaching an audited table (views, routines, trigger and event targets, ...).",
+      (c) => c.derivedNames,
+    );
+    catalogGauge(
+      "pairgate_audit_catalog_objects",
+      "Views, routines, triggers, events, foreign keys and remote tables in the last read of the catalog.",
+      (c) => c.objects,
+    );
+    catalogGauge(
+      "pairgate_audit_catalog_last_read_timestamp_seconds",
+      "When the audit catalog was last read successfully (Unix time; 0 = never).",
+      (c) => (c.lastReadAt === null ? 0 : c.lastReadAt / 1000),
+    );
+    catalogGauge(
+      "pairgate_audit_catalog_age_seconds",
+      "Seconds since the audit catalog was last read successfully (NaN before the first read).",
+      (c) => (c.lastReadAt === null ? Number.NaN : Math.max(0, (Date.now() - c.lastReadAt) / 1000)),
+    );
+    catalogGauge(
+      "pairgate_audit_catalog_read_ok",
+      "0 while the last read of the audit catalog failed (the names derived before stay audited), else 1.",
+      (c) => (c.lastError === null ? 1 : 0),
+    );
+    catalogGauge(
+      "pairgate_audit_copies",
+      "Tables made audited because a statement naming an audited one wrote them through pairgate (<stateDir>/audit-copies.json).",
+      (c) => c.copies,
+    );
+    new Counter({
+      name: "pairgate_audit_catalog_reads_total",
+      help: "Reads of the audit catalog, by result (ok, error).",
+      labelNames: ["result"],
+      registers: reg,
+      collect() {
+        const c = self.auditSource?.catalogInfo?.();
+        if (!c) return;
+        this.reset();
+        this.inc({ result: "ok" }, c.reads - c.failures);
+        this.inc({ result: "error" }, c.failures);
+      },
+    });
+    new Counter({
+      name: "pairgate_audit_copies_not_remembered_total",
+      help: "Copies of audited data not remembered because the limit (1,000) was reached: those tables are not audited.",
+      registers: reg,
+      collect() {
+        const c = self.auditSource?.catalogInfo?.();
+        if (!c) return;
+        this.reset();
+        this.inc(c.copiesNotRemembered);
+      },
+    });
     this.configReloads = new Counter({
       name: "pairgate_config_reloads_total",
       help: "Configuration reloads, by result (ok, invalid: refused and the old config kept, error).",

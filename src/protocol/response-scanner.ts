@@ -122,6 +122,22 @@ export class ResponseScanner {
     return this.packetLen;
   }
 
+  /**
+   * After `feed` returned false: how many bytes at the end of what was fed so far belong to a packet
+   * not yet complete that may be an ERR — its header or first payload byte not seen yet, or an ERR
+   * whose head was seen — so that the relay can hold them back until the packet is whole (and then
+   * replace a refusal of the server's: secondary-guard.ts). 0 for anything else (a row: its first
+   * byte is never 0xFF), and for a packet longer than `max` payload bytes (an ERR never is).
+   */
+  pendingErrBytes(max: number): number {
+    if (this.done) return 0;
+    if (this.hdrHave > 0) return this.hdrHave; // a header cut short: any packet
+    if (this.payloadLeft === 0 || this.continuation || this.packetLen > max) return 0;
+    const got = 4 + this.packetLen - this.payloadLeft;
+    if (this.headWant > 0) return this.headHave === 0 || this.head[0] === ERR_HEADER ? got : 0;
+    return this.failed ? got : 0;
+  }
+
   /** The client finished sending its LOCAL INFILE data: the server's OK/ERR comes next. */
   clientDataSent(): void {
     this.awaitingClientData = false;

@@ -2,13 +2,14 @@
  * What a finished response asks of the backend connection before the next command is relayed
  * (issue 19), run by BackendSlot.finish: the secondary's guard set again when a statement lifted it
  * (or may have: a routine, a reset), the dialect read back when the server's report could not be
- * read, the session's variables read back after a multi-statement, the collation after a charset
+ * read, the session's variables read back after a multi-statement or a routine, the collation after a charset
  * change, the user variables after a statement that may have set one.
  */
 import type { BackendConnection } from "../backend/connection.js";
 import type { Logger } from "../observability/logger.js";
 import { COM_QUERY } from "../protocol/constants.js";
 import type { Classification } from "../sql/index.js";
+import { readChangedVariables } from "./changed-variables.js";
 import type { ReplayLimits, SessionState } from "./replay-state.js";
 import type { Inflight } from "./slot-types.js";
 import { readUserVariables } from "./user-variables.js";
@@ -27,8 +28,6 @@ export interface FollowUpWork {
 /** What the follow-up may do to the slot whose connection it works on. */
 export interface FollowUpHost {
   readonly log: Logger;
-  sqlMode(): string | null;
-  charsetClient(): string | null;
   replayLimits(): ReplayLimits;
   /** `sessionSetup` (the guard), confirmed, then tracking (BackendSlot.setUp). */
   setUp(conn: BackendConnection): Promise<void>;
@@ -45,8 +44,6 @@ export async function afterResponse(
   w: FollowUpWork,
 ): Promise<void> {
   let resync = w.unseen;
-  const mode = host.sqlMode();
-  const charset = host.charsetClient();
   try {
     if (w.reset || w.guard) {
       // The server says the guard was lifted (or may have been, or was reset): set it again and
@@ -58,8 +55,9 @@ export async function afterResponse(
         );
       await host.setUp(conn);
     } else if (w.unseen || w.routine) await host.reprobe(conn);
-    // A routine changed the dialect unreported: the rest of the session state is read back too.
-    if (w.routine && (host.sqlMode() !== mode || host.charsetClient() !== charset)) resync = true;
+    // A routine may change any session variable unreported (MariaDB 10.11 reports no `SET @@x = …`
+    // without a scope keyword, in a routine or not): read them all back, or a move carries stale ones.
+    if (w.routine) resync = true;
   } catch (e) {
     // Never serve from a connection whose guard is not confirmed: the next command opens a new one.
     host.log.warn(
@@ -71,11 +69,10 @@ export async function afterResponse(
   }
   try {
     if (resync) {
-      // A multi-statement's earlier results reported state that went out unread: read it all
-      // back. Until that succeeds the session cannot move.
+      // A multi-statement's earlier results reported state that went out unread, or a routine ran:
+      // read it all back. Until that succeeds the session cannot move.
       state.notCarried ??= UNSEEN;
-      const rows = await conn.queryRows(CHANGED_VARIABLES);
-      state.resync(rows.map((r) => [r[0] ?? "", r[1] ?? ""]));
+      state.resync(await readChangedVariables(conn));
       if (state.notCarried === UNSEEN) state.notCarried = null;
     }
     if (w.collation) {
@@ -94,10 +91,8 @@ export async function afterResponse(
   }
 }
 
-/** Every session variable whose value differs from the global one: the session's own state. */
-const CHANGED_VARIABLES =
-  "SELECT LOWER(s.VARIABLE_NAME), s.VARIABLE_VALUE FROM information_schema.SESSION_VARIABLES s JOIN information_schema.GLOBAL_VARIABLES g ON g.VARIABLE_NAME = s.VARIABLE_NAME WHERE NOT (s.VARIABLE_VALUE <=> g.VARIABLE_VALUE)";
-export const UNSEEN = "session state changed where pairgate could not read it (a multi-statement)";
+export const UNSEEN =
+  "session state changed where pairgate could not read it (a multi-statement or a routine)";
 export const LOST_USER_VARIABLES = "user variables pairgate could not read back (the backend was lost)";
 
 /** Did the statement run a stored routine (or SQL pairgate cannot see: CALL, EXECUTE)? */

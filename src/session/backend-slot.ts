@@ -35,7 +35,13 @@ import { connectAs, prepareAgain, replayState } from "./backend-replay.js";
 import { loginSomewhere, type RerouteSlot, retryElsewhere } from "./backend-reroute.js";
 import { stateChanged, trackingStatement } from "./gtid-tracking.js";
 import { DEFAULT_REPLAY_LIMITS, type PreparedStatement } from "./replay-state.js";
-import { guardRefusalSeq } from "./secondary-guard.js";
+import {
+  CutErrHold,
+  ERR_PAYLOAD_MAX,
+  guardRefusalSeq,
+  isGuardRefusal,
+  withGuardRefusalReplaced,
+} from "./secondary-guard.js";
 import { ServerReports } from "./server-reports.js";
 import { ConnectionDialect, probeDialect } from "./session-dialect.js";
 import type { Inflight, SessionSlot, SlotContext, SlotEvents, SlotIdentity } from "./slot-types.js";
@@ -63,6 +69,8 @@ export class BackendSlot implements SessionSlot {
   private readonly reports: ServerReports;
   /** What a retry or a login's second try needs of the slot (backend-reroute.ts). */
   private readonly reroute: RerouteSlot;
+  /** The first bytes of a secondary's packet that may be an ERR, held back until it is whole (onData). */
+  private readonly cutErr = new CutErrHold();
   /** Where the slot reports; set once, right after the owner is built. */
   events!: SlotEvents;
   /** What `afterResponse` (backend-follow-up.ts) may do to this slot. */
@@ -89,8 +97,6 @@ export class BackendSlot implements SessionSlot {
     });
     this.followUpHost = {
       log: this.log,
-      sqlMode: () => this.connectionDialect.sqlMode,
-      charsetClient: () => this.connectionDialect.charsetClient,
       replayLimits: () => this.ctx.replayLimits ?? DEFAULT_REPLAY_LIMITS,
       setUp: (c) => this.setUp(c),
       reprobe: async (c) => this.connectionDialect.adopt(await probeDialect(c, c.role)),
@@ -132,6 +138,7 @@ export class BackendSlot implements SessionSlot {
   send(f: Inflight, framed: Buffer | readonly Buffer[]): void {
     const conn = this.conn!;
     this.inflight = f;
+    this.cutErr.clear();
     this.scanner.begin(f.kind, conn.capabilities);
     if (Buffer.isBuffer(framed)) conn.write(framed);
     else for (const part of framed) conn.write(part);
@@ -364,6 +371,11 @@ export class BackendSlot implements SessionSlot {
     // Unsolicited (e.g. the server's "connection killed" before it closes): the close handles it.
     if (!f) return;
     const done = this.scanner.feed(chunk);
+    chunk = this.cutErr.join(chunk); // a secondary's refusal cut by the network is relayed whole
+    if (!done && f.role === "secondary") {
+      chunk = this.cutErr.keepTail(chunk, this.scanner.pendingErrBytes(ERR_PAYLOAD_MAX));
+      if (chunk.length === 0) return;
+    }
     // A response that ends with session state (SET, USE, commits): learn what the server reports
     // (GTID, variables, schema) and strip the state the client did not ask for. One flag test otherwise.
     if (done) {
@@ -376,11 +388,19 @@ export class BackendSlot implements SessionSlot {
     // A branch, not activity[f.role]: a keyed store by a variable string goes through a slow IC.
     if (f.role === "primary") this.ctx.activity.primary++;
     else this.ctx.activity.secondary++;
-    if (done && this.scanner.failed && f.role === "secondary" && !f.forwarded && !f.collect?.length) {
-      const seq = guardRefusalSeq(chunk);
-      if (seq >= 0) {
-        this.events.guardRefused(f, seq);
-        return;
+    if (done && this.scanner.failed && f.role === "secondary" && isGuardRefusal(this.scanner.errno)) {
+      if (!f.forwarded && !f.collect?.length) {
+        const seq = guardRefusalSeq(chunk);
+        if (seq >= 0) {
+          this.events.guardRefused(f, seq);
+          return;
+        }
+      }
+      // After earlier results the trailing ERR alone becomes pairgate's 1290 (secondary-guard.ts).
+      const mapped = withGuardRefusalReplaced(chunk, this.scanner.lastPacketLength);
+      if (mapped !== null) {
+        chunk = mapped;
+        this.ctx.hooks.writeRejected();
       }
     }
     if (f.collect) {

@@ -23,7 +23,10 @@
  * - COM_RESET_CONNECTION resets session variables: the guard is set again before the next command.
  */
 import type { Role } from "../backend/connection.js";
-import type { ReadProofOptions } from "../routing/router.js";
+import { ERROR_CODES } from "../protocol/errors.js";
+import { encodeErr } from "../protocol/messages.js";
+import { framePayload } from "../protocol/packet.js";
+import { READ_ONLY_MESSAGE, type ReadProofOptions } from "../routing/router.js";
 
 /** Run on every new connection to the secondary, before anything else. Fails the connect on ERR. */
 export const SECONDARY_SETUP: readonly string[] = Object.freeze(["SET SESSION TRANSACTION READ ONLY"]);
@@ -55,6 +58,61 @@ export function guardRefusalSeq(chunk: Buffer): number {
   const len = chunk[0] | (chunk[1] << 8) | (chunk[2] << 16);
   if (chunk.length !== len + 4) return -1;
   return isGuardRefusal(chunk[5] | (chunk[6] << 8)) ? chunk[3] : -1;
+}
+
+/**
+ * A response whose earlier results already went out (a multi-statement's first result, a
+ * procedure's result set, rows held for an audit event) and that ends with the secondary's own
+ * refusal: `chunk` with that trailing ERR — its last `4 + errLength` bytes, `errLength` being the
+ * scanner's last packet length — replaced by pairgate's 1290 under the same sequence id, so the
+ * client reads the refusal as everywhere else. The protocol allows it: an ERR may end a result
+ * set or a multi-result response at any point, and only its own bytes change. null when the ERR
+ * does not lie whole in this chunk — which the relay avoids by holding back the first bytes of a
+ * packet that may be an ERR when a read ends inside it (ResponseScanner.pendingErrBytes); the
+ * server's own ERR would then go through unchanged, still an error that ends the statement.
+ */
+export function withGuardRefusalReplaced(chunk: Buffer, errLength: number): Buffer | null {
+  const at = chunk.length - 4 - errLength;
+  if (at < 0 || errLength < 3 || chunk[at + 4] !== 0xff) return null;
+  if ((chunk[at] | (chunk[at + 1] << 8) | (chunk[at + 2] << 16)) !== errLength) return null;
+  if (!isGuardRefusal(chunk[at + 5] | (chunk[at + 6] << 8))) return null;
+  const e = ERROR_CODES.PAIRGATE_READ_ONLY;
+  const err = framePayload(
+    encodeErr({ code: e.errno, sqlState: e.sqlState, message: READ_ONLY_MESSAGE }),
+    chunk[at + 3]!,
+  );
+  return Buffer.concat([chunk.subarray(0, at), err]);
+}
+
+/** An ERR packet's payload is at most 1 + 2 + 6 + 512 bytes (MariaDB's messages: MYSQL_ERRMSG_SIZE). */
+export const ERR_PAYLOAD_MAX = 1024;
+
+/**
+ * The first bytes of a secondary's packet that may be an ERR, held back when a read ends inside
+ * it, so that the whole refusal can still become pairgate's 1290 (withGuardRefusalReplaced)
+ * however the network cut it. At most an ERR's length is ever held.
+ */
+export class CutErrHold {
+  private held: Buffer | null = null;
+
+  clear(): void {
+    this.held = null;
+  }
+
+  /** `chunk` with the bytes held from the previous read in front of it. */
+  join(chunk: Buffer): Buffer {
+    if (this.held === null) return chunk;
+    const whole = Buffer.concat([this.held, chunk]);
+    this.held = null;
+    return whole;
+  }
+
+  /** `chunk` less its last `pending` bytes (ResponseScanner.pendingErrBytes), kept for the next read. */
+  keepTail(chunk: Buffer, pending: number): Buffer {
+    if (pending <= 0 || pending > chunk.length) return chunk;
+    this.held = Buffer.from(chunk.subarray(chunk.length - pending));
+    return chunk.subarray(0, chunk.length - pending);
+  }
 }
 
 /** Tracked variables that hold the guard: the session is read-only while they are ON. */

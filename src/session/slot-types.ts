@@ -66,7 +66,7 @@ export interface SlotContext {
   reportBackendError(role: Role, err: Error): void;
   settle(ms: number, role: Role, modeSeen: Mode): Promise<void>;
   connectTimeoutMs: number;
-  hooks: { backendConnections(role: Role, delta: number): void };
+  hooks: { backendConnections(role: Role, delta: number): void; writeRejected(): void };
   /**
    * Seam: statements to run on every new connection to `role` after the state replay (for example
    * `SET SESSION TRANSACTION READ ONLY` on the secondary). None when absent.

@@ -2,12 +2,13 @@
  * The session's user variables as the server holds them (issue 19): session tracking does not
  * report them, so after a statement that may have set one pairgate reads them back — their names
  * from `information_schema.USER_VARIABLES`, string values as HEX() with their character set and
- * collation, numbers as the server prints them — and keeps each as the literal that recreates it
+ * collation, numbers as the server prints them, typed as the server lists them (quoteTypedNumber:
+ * an unsigned integer stays unsigned, a DECIMAL a DECIMAL) — and keeps each as the literal that recreates it
  * (quote.ts). Never the expression the client wrote. Bounded per session (count and bytes): beyond
  * the limits nothing is read and the session cannot move (a clear error at the move).
  */
 import type { BackendConnection } from "../backend/connection.js";
-import { NotALiteral, quoteBytes, quoteIdentifier, quoteNumber } from "../sql/quote.js";
+import { NotALiteral, quoteBytes, quoteIdentifier, quoteTypedNumber } from "../sql/quote.js";
 import type { ReplayLimits } from "./replay-state.js";
 
 export interface UserVariables {
@@ -52,7 +53,7 @@ export async function readUserVariables(
     if ([...name].length >= NAME_LIMIT)
       return { vars: null, problem: `a user variable name of ${NAME_LIMIT} or more characters` };
     if (isNull === "1") vars.set(name, "NULL");
-    else if (NUMERIC.has(type ?? "")) vars.set(name, numberLiteral(type!, number ?? ""));
+    else if (NUMERIC.has(type ?? "")) vars.set(name, quoteTypedNumber(type ?? "", number ?? ""));
     else strings.push(name);
   }
   // Values through their quoted names, a batch of columns per query (a row of at most 150 columns).
@@ -74,11 +75,4 @@ export async function readUserVariables(
     });
   }
   return { vars, problem: null };
-}
-
-/** A number read back as the literal of the same type: a double keeps an exponent. */
-function numberLiteral(type: string, text: string): string {
-  const n = quoteNumber(text);
-  if (type === "DOUBLE" && !/[eE]/.test(n)) return `${n}E0`;
-  return n;
 }

@@ -63,6 +63,32 @@ export function quoteNumber(text: string): string {
   return text;
 }
 
+/**
+ * A user variable's number as the literal of the same type (information_schema.USER_VARIABLES'
+ * VARIABLE_TYPE): a bare integer literal below 2^63 is a signed INT, so an `INT UNSIGNED` value goes
+ * as `CAST(n AS UNSIGNED)` (else `@u - 10` is -5 instead of ERR 1690 after a move); a `DECIMAL`
+ * printed without a point gets one (`5.` is a DECIMAL, `5` an INT); a `DOUBLE` keeps an exponent
+ * (`1.5E0`). The text must be the server's own: NotALiteral otherwise.
+ */
+export function quoteTypedNumber(type: string, text: string): string {
+  const n = quoteNumber(text);
+  switch (type) {
+    case "INT":
+      if (!/^-?\d+$/.test(n)) throw new NotALiteral(`not an integer: ${n.slice(0, 40)}`);
+      return n;
+    case "INT UNSIGNED":
+      if (!/^\d+$/.test(n)) throw new NotALiteral(`not an unsigned integer: ${n.slice(0, 40)}`);
+      return `CAST(${n} AS UNSIGNED)`;
+    case "DECIMAL":
+      if (/[eE]/.test(n)) throw new NotALiteral(`not a decimal: ${n.slice(0, 40)}`);
+      return n.includes(".") ? n : `${n}.`;
+    case "DOUBLE":
+      return /[eE]/.test(n) ? n : `${n}E0`;
+    default:
+      throw new NotALiteral(`not a numeric type: ${type.slice(0, 40)}`);
+  }
+}
+
 /** Does `text` read as a number literal (`quoteNumber` accepts it)? */
 export function isNumberText(text: string): boolean {
   return text.length <= 80 && NUMBER.test(text);

@@ -33,7 +33,13 @@ export class Link {
     this.port = port;
   }
 
-  static start(target: { host: string; port: number }): Promise<Link> {
+  /**
+   * `splitTail`: every read from the server is passed on in two writes, its last `splitTail` bytes
+   * (the property may change later; a link started without it relays as a pipe)
+   * a few milliseconds after the rest — so the packet that ends a response (an ERR, an OK) reaches
+   * the other side cut across two reads, as a busy network can deliver it.
+   */
+  static start(target: { host: string; port: number }, opts: { splitTail?: number } = {}): Promise<Link> {
     return new Promise((resolve, reject) => {
       let link: Link;
       const server = createServer((s) => link.accept(s));
@@ -41,8 +47,29 @@ export class Link {
       server.listen(0, "127.0.0.1", () => {
         const a = server.address();
         link = new Link(server, typeof a === "object" && a ? a.port : 0, target);
+        link.splitTail = opts.splitTail ?? 0;
         resolve(link);
       });
+    });
+  }
+
+  /** See `start`; changeable while the link runs (not combined with blackhole/heal). */
+  splitTail = 0;
+
+  /** server → client, each read cut in two (see `start`). */
+  private splitPipe(server: Socket, client: Socket): void {
+    client.setNoDelay(true);
+    server.on("data", (chunk: Buffer) => {
+      if (chunk.length <= this.splitTail) {
+        client.write(chunk);
+        return;
+      }
+      client.write(chunk.subarray(0, chunk.length - this.splitTail));
+      server.pause();
+      setTimeout(() => {
+        if (!client.destroyed) client.write(chunk.subarray(chunk.length - this.splitTail));
+        server.resume();
+      }, 5);
     });
   }
 
@@ -68,7 +95,8 @@ export class Link {
     const pair: Pair = { client, server };
     this.pairs.add(pair);
     client.pipe(server);
-    server.pipe(client);
+    if (this.splitTail > 0) this.splitPipe(server, client);
+    else server.pipe(client);
     const forget = () => {
       this.pairs.delete(pair);
       client.destroy();

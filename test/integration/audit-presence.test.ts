@@ -261,6 +261,37 @@ test("a view the app user created itself, and one created on the server directly
   }
 });
 
+test("the audit catalog and the copies in /metrics and /status: derived names, copies, last read, failed reads", async () => {
+  await px.proxy.auditCatalog?.refresh();
+  const base = `http://127.0.0.1:${px.proxy.adminPort}`;
+  const metric = (text: string, name: string, labels = "") => {
+    const line = text.split("\n").find((l) => l.startsWith(`${name}${labels} `));
+    return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(" ") + 1));
+  };
+  const m = await (await fetch(`${base}/metrics`)).text();
+  // The views and the trigger targets of the tests above (v_root, v_over, trig_copy, ...).
+  const derived = metric(m, "pairgate_audit_catalog_derived_names");
+  assert.ok(derived !== undefined && derived >= 3, `derived names: ${derived}`);
+  assert.ok((metric(m, "pairgate_audit_catalog_objects") ?? 0) >= 3, "catalog objects");
+  // `other`, written by the multi-table UPDATE naming the audited table, is a copy.
+  assert.ok((metric(m, "pairgate_audit_copies") ?? 0) >= 1, "copies");
+  const readAt = metric(m, "pairgate_audit_catalog_last_read_timestamp_seconds") ?? 0;
+  assert.ok(Math.abs(readAt - Date.now() / 1000) < 60, `last read just now (${readAt})`);
+  assert.ok((metric(m, "pairgate_audit_catalog_age_seconds") ?? 1e9) < 60, "age");
+  assert.is(metric(m, "pairgate_audit_catalog_read_ok"), 1);
+  assert.ok((metric(m, "pairgate_audit_catalog_reads_total", '{result="ok"}') ?? 0) >= 1, "reads ok");
+  assert.is(metric(m, "pairgate_audit_catalog_reads_total", '{result="error"}'), 0);
+  const st = (await (await fetch(`${base}/status`)).json()) as {
+    audit: {
+      catalog: { derivedNames: number; copies: number; lastReadAt: string; lastError: string | null };
+    };
+  };
+  assert.is(st.audit.catalog.derivedNames, derived, "/status: the same count");
+  assert.ok(st.audit.catalog.copies >= 1, "/status: copies");
+  assert.ok(Date.parse(st.audit.catalog.lastReadAt) > Date.now() - 60_000, "/status: last read");
+  assert.is(st.audit.catalog.lastError, null);
+});
+
 test("a stored function that reads the table: calling it is audited by name", async () => {
   await root.query(
     "CREATE FUNCTION passtrix.f_secret(id INT) RETURNS VARBINARY(512) READS SQL DATA " +
@@ -326,6 +357,38 @@ test("the server's own copies: binlog events, the general log, other sessions' s
       "SHOW WARNINGS",
     ])
       assertEvent(await audited(c, sql), sql, false);
+  } finally {
+    await c.end();
+    await other.end();
+  }
+});
+
+test("the session's statement texts (SHOW PROFILES) and another session's plan (EXPLAIN FOR CONNECTION) are audited", async () => {
+  const c = await px.connect();
+  const other = await pair.connect("primary");
+  try {
+    // Profiling keeps the text of the session's last statements: one that held the canary.
+    await c.query("SET profiling = 1");
+    await run(c, `SELECT 1 FROM passtrix.other WHERE v = '${CANARY}'`);
+    assertEvent(await audited(c, "SHOW PROFILES"), "SHOW PROFILES");
+    assertEvent(await audited(c, "SHOW PROFILE FOR QUERY 1"), "SHOW PROFILE", false);
+    assertEvent(
+      await audited(c, "SELECT * FROM information_schema.PROFILING"),
+      "information_schema.PROFILING",
+      false,
+    );
+    // Another session's plan while it runs: FORMAT=JSON shows its conditions with their literals.
+    const [[id]] = (await other.query("SELECT CONNECTION_ID() AS id")) as unknown as [{ id: number }[]];
+    for (const sql of [
+      `EXPLAIN FORMAT=JSON FOR CONNECTION ${id.id}`,
+      `SHOW EXPLAIN FORMAT=JSON FOR ${id.id}`,
+      `DESC FORMAT=JSON FOR CONNECTION ${id.id}`,
+    ]) {
+      const slow = other.query(`SELECT SLEEP(1.5) FROM passtrix.other WHERE v = '${CANARY}' OR id = 1`);
+      await new Promise((r) => setTimeout(r, 400));
+      assertEvent(await audited(c, sql), sql);
+      await slow;
+    }
   } finally {
     await c.end();
     await other.end();

@@ -21,6 +21,7 @@ import { join } from "node:path";
 import type { Connection } from "mysql2/promise";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
+import { READ_ONLY_MESSAGE } from "../../src/routing/router.js";
 import { startPair, type TestPair } from "../helpers/pair.js";
 import { freePorts } from "../helpers/ports.js";
 import { type RunningProxy, startProxy } from "../helpers/proxy.js";
@@ -116,6 +117,8 @@ test.before(async () => {
       await root.query("CREATE TABLE passtrix.guard_t (id INT PRIMARY KEY, v VARCHAR(40))");
       await root.query("INSERT INTO passtrix.guard_t VALUES (1, 'one'), (2, 'two'), (3, 'three')");
       await root.query("CREATE SEQUENCE passtrix.guard_seq");
+      // Written by a procedure that reads the audited table: a copy, audited (guard_t must not be).
+      await root.query("CREATE TABLE passtrix.guard_sink (id INT PRIMARY KEY)");
       await root.query(
         "CREATE FUNCTION passtrix.guard_f() RETURNS INT DETERMINISTIC MODIFIES SQL DATA BEGIN UPDATE passtrix.guard_t SET v = 'pwned' WHERE id = 1; RETURN 1; END",
       );
@@ -127,6 +130,15 @@ test.before(async () => {
       );
       await root.query(
         "CREATE PROCEDURE passtrix.guard_p() MODIFIES SQL DATA DELETE FROM passtrix.guard_t WHERE id = 2",
+      );
+      // A procedure that returns a result set, then writes: the secondary refuses the write (1792)
+      // after the result set went out (a multi-result response). The second one first reads the
+      // audited table (its result is held for the audit event).
+      await root.query(
+        "CREATE PROCEDURE passtrix.guard_sp() BEGIN SELECT id, v FROM passtrix.guard_t ORDER BY id; UPDATE passtrix.guard_t SET v = 'pwned' WHERE id = 2; END",
+      );
+      await root.query(
+        "CREATE PROCEDURE passtrix.guard_sp_a() BEGIN SELECT account_id FROM passtrix.ptrx_passwords; INSERT INTO passtrix.guard_sink VALUES (1); END",
       );
       // The audit side: a view named in a rule, a routine and a procedure that return secrets.
       await root.query(
@@ -348,6 +360,63 @@ test("a routine-calling read runs on the secondary under its guard", async () =>
   } finally {
     await c.end();
   }
+});
+
+test("a refusal after a result set went out (a procedure's, a multi-statement's) reads as pairgate's 1290; the session stays usable", async () => {
+  const before = await snapshot();
+  const c = await px.connect({ multipleStatements: true });
+  try {
+    const statements: [string, () => Promise<unknown>][] = [
+      // The second statement is refused by the server (1792) after the first one's result went out.
+      ["multi-statement", () => c.query("SELECT 1 AS one; SELECT guard_f()")],
+      ["multi-statement, three results", () => c.query("SELECT 1 AS one; SELECT 2 AS two; SELECT guard_n()")],
+      // Held for its audit event: the refusal comes at the end of the collected response.
+      [
+        "multi-statement, audited",
+        () => c.query("SELECT account_id FROM passtrix.ptrx_passwords; SELECT guard_f()"),
+      ],
+      // pairgate refuses a CALL up front (a procedure may write): the same 1290.
+      ["CALL, text", () => c.query("CALL passtrix.guard_sp()")],
+      ["CALL, binary", () => c.execute("CALL passtrix.guard_sp_a()")],
+    ];
+    for (const [label, run] of statements) {
+      const o = await attempt(label, run);
+      assert.is(o.result, 1290, `${label}: pairgate's 1290 (${o.message})`);
+      assert.is(o.message, READ_ONLY_MESSAGE, `${label}: pairgate's message`);
+      const [rows] = await c.query("SELECT 1 AS one");
+      assert.equal(rows, [{ one: 1 }], `${label}: the session is usable after the refusal`);
+    }
+    // On the wire: the first statement's result set reached the client, then the refusal.
+    const r = await rawSession();
+    try {
+      const first = await r.query(comQueryBytes("SELECT id, v FROM guard_t ORDER BY id; SELECT guard_f()"));
+      assert.equal(
+        first.rows.map(textRow),
+        [
+          ["1", "one"],
+          ["2", "two"],
+          ["3", "three"],
+        ],
+        "the result set came first",
+      );
+      assert.ok(first.status & 0x08, "more results announced");
+      let err: RawServerError | null = null;
+      try {
+        await r.readResult(await r.read());
+      } catch (e) {
+        if (e instanceof RawServerError) err = e;
+        else throw e;
+      }
+      assert.is(err?.code, 1290, `raw: the refusal after the result set (${err?.message})`);
+      const again = await r.query(comQueryBytes("SELECT 2"));
+      assert.equal(textRow(again.rows[0]), ["2"], "raw: the next statement runs");
+    } finally {
+      r.close();
+    }
+  } finally {
+    await c.end();
+  }
+  assert.equal(await snapshot(), before, "nothing changed on the secondary");
 });
 
 /** Audit events recorded by pairgate so far, but logins and logouts. */

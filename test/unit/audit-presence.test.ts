@@ -92,6 +92,30 @@ test("the server's own copies are sources", () => {
     "SELECT trx_query FROM information_schema.INNODB_TRX",
     "SELECT LOAD_FILE('/var/lib/mysql/mariadb-bin.000001')",
     "LOAD DATA INFILE '/var/lib/mysql/x' INTO TABLE t",
+    // The session's own statement texts (profiling), another session's plan with the values the
+    // optimizer read (EXPLAIN FOR CONNECTION: MariaDB 10.9+'s spelling of SHOW EXPLAIN FOR).
+    "SHOW PROFILES",
+    "SHOW PROFILE FOR QUERY 2",
+    "SHOW PROFILE ALL",
+    "SELECT * FROM information_schema.PROFILING",
+    "SELECT * FROM `information_schema` . `profiling`",
+    "EXPLAIN FOR CONNECTION 5",
+    "EXPLAIN FORMAT=JSON FOR CONNECTION 5",
+    "EXPLAIN EXTENDED FOR /**/ CONNECTION 5",
+    "DESCRIBE FOR CONNECTION 5",
+    "DESC FOR CONNECTION 5",
+    "SHOW EXPLAIN FOR 5",
+    "SHOW EXPLAIN FORMAT=JSON FOR 5",
+    "SHOW ANALYZE FORMAT=JSON FOR 5",
+    // The other copies of statement text, one each.
+    "SELECT INFO FROM information_schema.PROCESSLIST",
+    "SELECT * FROM performance_schema.events_statements_current",
+    "SELECT sql_text FROM performance_schema.events_statements_history",
+    "SELECT * FROM sys.statement_analysis",
+    "SELECT * FROM information_schema.QUERY_CACHE_INFO",
+    "SELECT * FROM information_schema.OPTIMIZER_TRACE",
+    "SELECT * FROM information_schema.INNODB_FT_INDEX_CACHE",
+    "SELECT * FROM information_schema.INNODB_FT_INDEX_TABLE",
   ]) {
     const m = matchOf(r, sql, "sbtest");
     assert.is(m?.operation, "password_retrieval", sql);
@@ -99,6 +123,12 @@ test("the server's own copies are sources", () => {
     assert.is(m?.via, "a copy of data the server keeps", sql);
   }
   assert.ok(matchOf(r, "SELECT * FROM events_statements_current", "performance_schema"), "default schema");
+  assert.ok(
+    matchOf(r, "SELECT * FROM PROFILING", "information_schema"),
+    "PROFILING under its default schema",
+  );
+  for (const sql of ["SET profiling = 1", "SELECT @@profiling", "EXPLAIN SELECT 1", "KILL CONNECTION 5"])
+    assert.is(matchOf(r, sql, "sbtest"), null, `not a source: ${sql}`);
   // What a source fills is a copy: LOAD DATA INFILE … INTO TABLE t above.
   assert.match(
     String(matchOf(r, "SELECT * FROM t", "sbtest")?.via),

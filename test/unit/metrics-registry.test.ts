@@ -263,6 +263,51 @@ test("audit figures are read from the source at scrape time", async () => {
   assert.is(s.get('pairgate_audit_events_total{operation="password_retrieval"}'), 4);
 });
 
+test("the audit catalog and copies are read from the source at scrape time; a failing read shows", async () => {
+  const m = new Metrics({ defaultMetrics: false });
+  const info = {
+    derivedNames: 0,
+    objects: 0,
+    lastReadAt: null as number | null,
+    lastError: "connect ECONNREFUSED" as string | null,
+    reads: 1,
+    failures: 1,
+    copies: 0,
+    copiesNotRemembered: 0,
+  };
+  m.setAuditSource({
+    pending: () => 0,
+    lastDeliveryAt: null,
+    counts: () => ({}),
+    journalProblem: null,
+    catalogInfo: () => info,
+  });
+  let s = samples((await m.render()).body);
+  assert.is(s.get("pairgate_audit_catalog_read_ok"), 0, "the last read failed");
+  assert.is(s.get("pairgate_audit_catalog_last_read_timestamp_seconds"), 0, "never read");
+  assert.ok(Number.isNaN(s.get("pairgate_audit_catalog_age_seconds")), "no age before a read");
+  assert.is(s.get('pairgate_audit_catalog_reads_total{result="error"}'), 1);
+  assert.is(s.get('pairgate_audit_catalog_reads_total{result="ok"}'), 0);
+  Object.assign(info, {
+    derivedNames: 7,
+    objects: 4,
+    lastReadAt: Date.now() - 5000,
+    lastError: null,
+    reads: 3,
+    copies: 2,
+    copiesNotRemembered: 1,
+  });
+  s = samples((await m.render()).body);
+  assert.is(s.get("pairgate_audit_catalog_read_ok"), 1);
+  assert.is(s.get("pairgate_audit_catalog_derived_names"), 7);
+  assert.is(s.get("pairgate_audit_catalog_objects"), 4);
+  assert.is(s.get("pairgate_audit_copies"), 2);
+  assert.is(s.get("pairgate_audit_copies_not_remembered_total"), 1);
+  assert.is(s.get('pairgate_audit_catalog_reads_total{result="ok"}'), 2);
+  const age = s.get("pairgate_audit_catalog_age_seconds") ?? -1;
+  assert.ok(age >= 4 && age < 60, `age ${age}`);
+});
+
 test("two instances keep separate registries", async () => {
   const a = new Metrics();
   const b = new Metrics();

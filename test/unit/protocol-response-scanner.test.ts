@@ -559,4 +559,48 @@ test("one scanner reused across responses keeps the last status and resets the r
   assert.is(s.status, AUTOCOMMIT | IN_TRANS);
 });
 
+test("pendingErrBytes: cut at every point, holding back what it names leaves every ERR whole in one chunk, and only ERRs", () => {
+  for (const mode of MODES) {
+    const rs = resultSetPayloads({
+      columns: ["a"],
+      rows: [[str("1")], [str("row")]],
+      status: MORE_RESULTS | AUTOCOMMIT,
+      deprecateEof: mode.deprecateEof,
+    });
+    const err = errPayload(1792, "25006", "Cannot execute statement in a READ ONLY transaction");
+    const bytes = Buffer.from(packets([...rs, err]));
+    const errLen = err.length + 4;
+    const rowsOnly = Buffer.from(packets(rs.slice(0, -1)));
+    for (let cut = 1; cut < bytes.length; cut++) {
+      const s = new ResponseScanner();
+      s.begin(ResponseKind.Query, mode.caps);
+      // The relay's hold (backend-slot.ts onData), as it does it.
+      const out: Buffer[] = [];
+      let held: Buffer | null = null;
+      let last = Buffer.alloc(0);
+      for (const part of [bytes.subarray(0, cut), bytes.subarray(cut)]) {
+        const done = s.feed(part);
+        let chunk: Buffer = held ? Buffer.concat([held, part]) : part;
+        held = null;
+        if (!done) {
+          const k = s.pendingErrBytes(1024);
+          if (k > 0) {
+            assert.ok(k <= chunk.length, `${mode.name} cut ${cut}: ${k} <= ${chunk.length}`);
+            held = chunk.subarray(chunk.length - k);
+            chunk = chunk.subarray(0, chunk.length - k);
+          }
+        }
+        out.push(chunk);
+        last = chunk;
+      }
+      assert.equal(Buffer.concat(out), bytes, `${mode.name} cut ${cut}: every byte relayed, in order`);
+      assert.ok(last.length >= errLen, `${mode.name} cut ${cut}: the ERR whole in the last chunk`);
+      assert.is(last[last.length - errLen + 4], 0xff);
+      // Nothing of the rows is held back beyond the first bytes of a packet whose first byte is unknown.
+      if (cut < rowsOnly.length)
+        assert.ok(out[0]!.length >= cut - 4, `${mode.name} cut ${cut}: rows not held`);
+    }
+  }
+});
+
 test.run();

@@ -17,6 +17,7 @@ import {
   quoteIdentifier,
   quoteNumber,
   quoteString,
+  quoteTypedNumber,
 } from "../../src/sql/quote.js";
 import { prng } from "../helpers/prng.js";
 
@@ -119,6 +120,29 @@ test("quoteNumber: numbers as the server prints them, nothing else", () => {
     assert.not.ok(isNumberText(n), n);
     assert.throws(() => quoteNumber(n), isNotALiteral);
   }
+});
+
+test("quoteTypedNumber: the literal keeps the type the server listed (unsigned, DECIMAL, DOUBLE)", () => {
+  assert.is(quoteTypedNumber("INT", "-9223372036854775808"), "-9223372036854775808");
+  assert.is(quoteTypedNumber("INT UNSIGNED", "5"), "CAST(5 AS UNSIGNED)");
+  assert.is(
+    quoteTypedNumber("INT UNSIGNED", "18446744073709551615"),
+    "CAST(18446744073709551615 AS UNSIGNED)",
+  );
+  assert.is(quoteTypedNumber("DECIMAL", "5"), "5.");
+  assert.is(quoteTypedNumber("DECIMAL", "-1.50"), "-1.50");
+  assert.is(quoteTypedNumber("DOUBLE", "1.5"), "1.5E0");
+  assert.is(quoteTypedNumber("DOUBLE", "1e300"), "1e300");
+  for (const [t, n] of [
+    ["INT UNSIGNED", "-1"],
+    ["INT UNSIGNED", "1.5"],
+    ["INT", "1.5"],
+    ["DECIMAL", "1e5"],
+    ["INT", "1 + 1"],
+    ["STRING", "1"],
+    ["INT) OR (1", "1"],
+  ])
+    assert.throws(() => quoteTypedNumber(t, n), isNotALiteral, `${t} ${n}`);
 });
 
 test.run();
