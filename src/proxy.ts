@@ -18,6 +18,7 @@ import {
   CopiesStore,
   catalogConnection,
 } from "./audit/index.js";
+import { RoutineReach } from "./audit/routine-reach.js";
 import { BackendConnection, type BackendTarget, type Role, serverGreetingOf } from "./backend/connection.js";
 import { type Config, configPath } from "./config/load.js";
 import type { AuthenticatedClient } from "./frontend/handshake.js";
@@ -139,12 +140,15 @@ export class PairgateProxy {
       hooks,
       audit: null,
     };
+    // Read with the audit off too: its triggers and views that run routines unnamed (RoutineReach)
+    // decide when the session state is read back and the secondary's guard set again (issue 19).
+    this.auditCatalog = new AuditCatalog({
+      connect: () => catalogConnection(this.config[this.servingRole()], this.config.baseDir),
+      intervalMs: config.audit.catalogRefreshMs,
+      logger: logger.child({ part: "audit-catalog" }),
+    });
+    this.sessionContext.routineReach = new RoutineReach(this.auditCatalog);
     if (config.audit.enabled) {
-      this.auditCatalog = new AuditCatalog({
-        connect: () => catalogConnection(this.config[this.servingRole()], this.config.baseDir),
-        intervalMs: config.audit.catalogRefreshMs,
-        logger: logger.child({ part: "audit-catalog" }),
-      });
       this.audit = new Audit({
         config,
         logger,

@@ -94,6 +94,8 @@ export class BackendSlot implements SessionSlot {
     this.reports = new ServerReports(who, {
       onSecondary: () => this.conn?.role === "secondary",
       dialectReported: (m, c) => this.connectionDialect.reported(m, c),
+      dialect: () => this.connectionDialect.dialect,
+      reach: ctx.routineReach,
     });
     this.followUpHost = {
       log: this.log,

@@ -5,8 +5,11 @@
  * read from them — a lifted guard, state reported where pairgate could not read it, a change no
  * report explains — and `work` turns them into a FollowUpWork once the response is finished.
  */
+
+import type { RoutineReach } from "../audit/routine-reach.js";
 import type { Role } from "../backend/connection.js";
-import { COM_RESET_CONNECTION } from "../protocol/constants.js";
+import { COM_QUERY, COM_RESET_CONNECTION, COM_STMT_EXECUTE } from "../protocol/constants.js";
+import { decodeSql, type SqlDialect } from "../sql/index.js";
 import {
   type FollowUpWork,
   LOST_USER_VARIABLES,
@@ -26,6 +29,10 @@ export interface ReportsHost {
   onSecondary(): boolean;
   /** The server reported a new sql_mode and/or client character set (undefined: not reported). */
   dialectReported(sqlMode: string | undefined, charsetClient: string | undefined): void;
+  /** The connection's dialect (how a COM_QUERY's text is read). */
+  dialect(): SqlDialect;
+  /** Tables with triggers and views that reach a routine (the catalog's); absent: not looked for. */
+  readonly reach?: RoutineReach;
 }
 
 export class ServerReports implements TrackSink {
@@ -89,15 +96,16 @@ export class ServerReports implements TrackSink {
     // WRITE) in a function makes the next transaction read-write, unreported and invisible in
     // @@session.tx_read_only — the next statement wrote on the secondary. After a routine ran,
     // ended well or not, the secondary's guard is set again (it resets that) and the dialect read.
-    const routine = runsRoutine(f.classification ?? f.stmt?.classification);
+    const c = f.classification ?? f.stmt?.classification;
+    // Or ran one the text does not name: a trigger on a table it writes, a view calling a function.
+    const routine = runsRoutine(c) || this.runsThrough(f);
     const collation = this.collationUnknown;
     // A state change the tracked variables and schema do not explain: a user variable (or a
     // prepared statement, a temporary table) — the user variables are read back.
     const stateChange = this.stateChangeReported && !this.varsReported;
     this.clear();
     const reset = f.command === COM_RESET_CONNECTION && !failed;
-    const userVars =
-      !reset && (unseen || stateChange || mayChangeUserVariables(f.classification ?? f.stmt?.classification));
+    const userVars = !reset && (unseen || stateChange || routine || mayChangeUserVariables(c));
     if (role === null) {
       // The backend is gone before its state could be read back: what was kept may be stale.
       const state = this.session.state;
@@ -108,5 +116,15 @@ export class ServerReports implements TrackSink {
     const guard = !reset && role === "secondary" && (guardLifted || unseen || routine);
     if (!reset && !guard && !userVars && !unseen && !collation && !routine) return null;
     return { reset, guard, guardLifted, userVars, unseen, collation, routine };
+  }
+
+  /** Did the statement name a table with a trigger or a view that reaches a routine (catalog)? */
+  private runsThrough(f: Inflight): boolean {
+    const reach = this.host.reach;
+    if (reach === undefined) return false;
+    if (f.command === COM_STMT_EXECUTE && f.stmt) return reach.runsThrough(f.stmt.sql, f.stmt.dialect);
+    if (f.command !== COM_QUERY) return false;
+    if (reach.known && reach.names.size === 0) return false; // the hot path: nothing to look for
+    return reach.runsThrough(decodeSql(f.payload, 1, this.host.dialect()), this.host.dialect());
   }
 }

@@ -2,6 +2,7 @@
  * The types the backend slot shares with its owner and the proxy: the command in flight, the
  * session's identity on the backend, what the slot needs from the proxy, what it reports.
  */
+import type { RoutineReach } from "../audit/routine-reach.js";
 import type { BackendTarget, Role } from "../backend/connection.js";
 import type { Credential } from "../protocol/auth.js";
 import { PairgateError, ServerError } from "../protocol/errors.js";
@@ -84,6 +85,8 @@ export interface SlotContext {
   verdict?(): Promise<void>;
   /** Bounds on the user variables a session carries to another backend (defaults when absent). */
   replayLimits?: ReplayLimits;
+  /** Tables with triggers and views that reach a routine (issue 19); absent: not looked for (tests). */
+  routineReach?: RoutineReach;
 }
 
 /** What the slot tells its owner (the SessionHandler). */
