@@ -485,6 +485,8 @@ export class AuditCatalog {
   lastError: string | null = null;
   /** When the last good read ended (epoch ms), null before one. */
   lastReadAt: number | null = null;
+  /** When the last good read started (epoch ms): DDL relayed before then is in it. */
+  lastReadStartedAt: number | null = null;
   /** Reads since start, and those that failed (metrics, status). */
   reads = 0;
   failures = 0;
@@ -572,13 +574,15 @@ export class AuditCatalog {
   }
 
   async #read(): Promise<void> {
-    this.#lastStart = Date.now();
+    const started = Date.now();
+    this.#lastStart = started;
     let conn: Connection | null = null;
     try {
       conn = await this.#o.connect();
       const objects = await readCatalog(conn, this.#o.logger);
       this.set(objects);
       this.lastReadAt = Date.now();
+      this.lastReadStartedAt = started;
       this.reads++;
       if (this.lastError !== null) this.#o.logger?.info("audit catalog: read again");
       this.lastError = null;

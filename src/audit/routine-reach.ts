@@ -12,17 +12,26 @@
 
 import type { SqlDialect } from "../sql/dialect.js";
 import { identText, Lexer, TOK_EOF, TOK_QIDENT, TOK_WORD } from "../sql/lexer.js";
-import type { AuditCatalog, BodyFacts, CatalogObject } from "./catalog.js";
+import { type AuditCatalog, type BodyFacts, type CatalogObject, ddlObject } from "./catalog.js";
 
 /** Longer statement texts are not lexed again for this: they count as naming one. */
 export const MAX_REACH_SCAN = 1 << 20;
 
 /** The part of the catalog this needs (AuditCatalog; tests pass a plain object). */
-export type ReachSource = Pick<AuditCatalog, "generation" | "objects" | "facts" | "lastReadAt">;
+export type ReachSource = Pick<
+  AuditCatalog,
+  "generation" | "objects" | "facts" | "lastReadAt" | "lastReadStartedAt" | "changed"
+>;
+
+/** Names from relayed DDL kept until the next read: past this many, every statement counts until then. */
+export const MAX_PENDING = 1000;
 
 export class RoutineReach {
   #generation = -1;
   #names: ReadonlySet<string> = new Set();
+  /** Trigger tables and view names of DDL pairgate relayed since the last read started. */
+  readonly #pending = new Set<string>();
+  #pendingSince = 0;
 
   /** `source` null: no catalog (never read): every statement counts (see `known`). */
   constructor(private readonly source: ReachSource | null) {}
@@ -34,12 +43,36 @@ export class RoutineReach {
    */
   get known(): boolean {
     const s = this.source;
-    return s !== null && (s.lastReadAt !== null || s.generation > 0);
+    return s !== null && (s.lastReadAt !== null || s.generation > 0) && this.#pending.size <= MAX_PENDING;
+  }
+
+  /** Nothing to look for: the catalog was read and has no such name, none pending (the hot path). */
+  get empty(): boolean {
+    return this.#pending.size === 0 && this.known && this.names.size === 0;
+  }
+
+  /**
+   * `sql` (CREATE / ALTER, relayed and answered OK) may add a trigger or a view: its table or name
+   * counts from now on, until a catalog read that started after it (asked for here: with the
+   * audit off nothing else asks) says what it is.
+   */
+  relayed(sql: string, dialect: SqlDialect): void {
+    const s = this.source;
+    if (s === null) return;
+    const o = ddlObject(sql, dialect);
+    if (o === null || (o.kind !== "trigger" && o.kind !== "view")) return;
+    const name = o.kind === "trigger" ? o.table?.name : o.name;
+    if (name === undefined) return;
+    this.#pending.add(name);
+    this.#pendingSince = Date.now();
+    s.changed();
   }
 
   /** The bare names (tables with triggers, views reaching a routine or such a table). */
   get names(): ReadonlySet<string> {
     const s = this.source;
+    if (this.#pending.size > 0 && s !== null && (s.lastReadStartedAt ?? 0) > this.#pendingSince)
+      this.#pending.clear(); // the read saw that DDL
     if (s !== null && s.generation !== this.#generation) {
       this.#names = reachNames(s.objects, s.facts);
       this.#generation = s.generation;
@@ -52,14 +85,18 @@ export class RoutineReach {
    * identifier, and only when there is a name to find.
    */
   runsThrough(sql: string, dialect: SqlDialect): boolean {
+    const names = this.names; // first: clears what a read saw
     if (!this.known) return true;
-    const names = this.names;
-    if (names.size === 0) return false;
+    const pending = this.#pending;
+    if (names.size === 0 && pending.size === 0) return false;
     if (sql.length > MAX_REACH_SCAN) return true;
     const lx = new Lexer(sql, dialect);
     lx.next();
     while (lx.type !== TOK_EOF) {
-      if ((lx.type === TOK_WORD || lx.type === TOK_QIDENT) && names.has(identText(lx))) return true;
+      if (lx.type === TOK_WORD || lx.type === TOK_QIDENT) {
+        const n = identText(lx);
+        if (names.has(n) || pending.has(n)) return true;
+      }
       lx.next();
     }
     return lx.uncertain === true;

@@ -9,7 +9,7 @@
 import type { RoutineReach } from "../audit/routine-reach.js";
 import type { Role } from "../backend/connection.js";
 import { COM_QUERY, COM_RESET_CONNECTION, COM_STMT_EXECUTE } from "../protocol/constants.js";
-import { decodeSql, type SqlDialect } from "../sql/index.js";
+import { type Classification, decodeSql, type SqlDialect } from "../sql/index.js";
 import {
   type FollowUpWork,
   LOST_USER_VARIABLES,
@@ -99,6 +99,7 @@ export class ServerReports implements TrackSink {
     const c = f.classification ?? f.stmt?.classification;
     // Or ran one the text does not name: a trigger on a table it writes, a view calling a function.
     const routine = runsRoutine(c) || this.runsThrough(f);
+    if (!failed) this.ddlRelayed(f, c);
     const collation = this.collationUnknown;
     // A state change the tracked variables and schema do not explain: a user variable (or a
     // prepared statement, a temporary table) — the user variables are read back.
@@ -124,7 +125,15 @@ export class ServerReports implements TrackSink {
     if (reach === undefined) return false;
     if (f.command === COM_STMT_EXECUTE && f.stmt) return reach.runsThrough(f.stmt.sql, f.stmt.dialect);
     if (f.command !== COM_QUERY) return false;
-    if (reach.known && reach.names.size === 0) return false; // the hot path: nothing to look for
+    if (reach.empty) return false; // the hot path: nothing to look for
     return reach.runsThrough(decodeSql(f.payload, 1, this.host.dialect()), this.host.dialect());
+  }
+
+  /** A CREATE / ALTER that may add a trigger or a view: the reach counts it until the catalog is read. */
+  private ddlRelayed(f: Inflight, c: Classification | null | undefined): void {
+    const reach = this.host.reach;
+    if (reach === undefined || f.command !== COM_QUERY || !c || (c.verb !== "CREATE" && c.verb !== "ALTER"))
+      return;
+    reach.relayed(decodeSql(f.payload, 1, this.host.dialect()), this.host.dialect());
   }
 }

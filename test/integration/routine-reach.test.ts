@@ -99,6 +99,19 @@ test("a trigger's unreported changes are carried at a reconnect", async () => {
   assert.is(await serverId(c), primaryId);
 });
 
+test("a trigger created through pairgate counts at once (before the catalog is read again)", async () => {
+  const c = await connect();
+  await c.query("CREATE TABLE passtrix.rr_t2 (id INT AUTO_INCREMENT PRIMARY KEY, v INT)");
+  await c.query(
+    "CREATE TRIGGER passtrix.rr_trg2 BEFORE INSERT ON passtrix.rr_t2 FOR EACH ROW SET @@max_sort_length = 1888",
+  );
+  await c.query("INSERT INTO passtrix.rr_t2 (v) VALUES (1)");
+  await c.query("SET SESSION wait_timeout = 2");
+  await sleep(3500);
+  const [[r]] = (await c.query("SELECT @@session.max_sort_length AS m")) as unknown as [{ m: number }[]];
+  assert.is(Number(r.m), 1888, "carried to the new connection");
+});
+
 let moved: Connection;
 
 test("a trigger's unreported changes are carried at a failover", async () => {

@@ -23,8 +23,19 @@ const OBJECTS: CatalogObject[] = [
   { kind: "view", schema: "other", name: "v_other", body: "select `other`.`g`() AS `x`" },
 ];
 
-function source(objects: CatalogObject[], read: boolean): ReachSource {
-  return { generation: read ? 1 : 0, objects, facts: factsOf(objects), lastReadAt: read ? 1 : null };
+function source(objects: CatalogObject[], read: boolean): ReachSource & { asked: number } {
+  const s = {
+    generation: read ? 1 : 0,
+    objects,
+    facts: factsOf(objects),
+    lastReadAt: read ? 1 : null,
+    lastReadStartedAt: read ? 1 : null,
+    asked: 0,
+    changed() {
+      s.asked++;
+    },
+  };
+  return s;
 }
 
 test("reachNames: trigger tables, views calling a routine, views over them, unreadable views", () => {
@@ -71,6 +82,28 @@ test("the names follow the catalog's generation", () => {
   s.facts = factsOf(OBJECTS);
   s.generation = 2;
   assert.ok(r.names.has("t"));
+});
+
+test("relayed DDL: a new trigger's table and a new view count at once, until a read that started after it", () => {
+  const s = source([], true);
+  const r = new RoutineReach(s);
+  assert.ok(r.empty);
+  r.relayed("CREATE TABLE n (a INT)", DEFAULT_DIALECT);
+  r.relayed("CREATE FUNCTION f() RETURNS INT RETURN 1", DEFAULT_DIALECT);
+  assert.ok(r.empty, "neither adds a name");
+  r.relayed(
+    "CREATE DEFINER=CURRENT_USER TRIGGER tr BEFORE INSERT ON app.n2 FOR EACH ROW SET @@sql_mode = ''",
+    DEFAULT_DIALECT,
+  );
+  r.relayed("CREATE OR REPLACE VIEW vnew AS SELECT f() AS x", DEFAULT_DIALECT);
+  assert.is(s.asked, 2, "a catalog read is asked for each");
+  assert.not.ok(r.empty);
+  assert.ok(r.runsThrough("INSERT INTO n2 VALUES (1)", DEFAULT_DIALECT));
+  assert.ok(r.runsThrough("SELECT * FROM vnew", DEFAULT_DIALECT));
+  assert.not.ok(r.runsThrough("INSERT INTO n VALUES (1)", DEFAULT_DIALECT));
+  s.lastReadStartedAt = Date.now() + 1; // a read that started after: the catalog now decides
+  assert.not.ok(r.runsThrough("INSERT INTO n2 VALUES (1)", DEFAULT_DIALECT));
+  assert.ok(r.empty);
 });
 
 test.run();
