@@ -35,13 +35,7 @@ import { connectAs, prepareAgain, replayState } from "./backend-replay.js";
 import { loginSomewhere, type RerouteSlot, retryElsewhere } from "./backend-reroute.js";
 import { stateChanged, trackingStatement } from "./gtid-tracking.js";
 import { DEFAULT_REPLAY_LIMITS, type PreparedStatement } from "./replay-state.js";
-import {
-  CutErrHold,
-  ERR_PAYLOAD_MAX,
-  guardRefusalSeq,
-  isGuardRefusal,
-  withGuardRefusalReplaced,
-} from "./secondary-guard.js";
+import { CutErrHold, guardRefusalSeq, isGuardRefusal, withGuardRefusalReplaced } from "./secondary-guard.js";
 import { ServerReports } from "./server-reports.js";
 import { ConnectionDialect, probeDialect } from "./session-dialect.js";
 import type { Inflight, SessionSlot, SlotContext, SlotEvents, SlotIdentity } from "./slot-types.js";
@@ -375,7 +369,7 @@ export class BackendSlot implements SessionSlot {
     const done = this.scanner.feed(chunk);
     chunk = this.cutErr.join(chunk); // a secondary's refusal cut by the network is relayed whole
     if (!done && f.role === "secondary") {
-      chunk = this.cutErr.keepTail(chunk, this.scanner.pendingErrBytes(ERR_PAYLOAD_MAX));
+      chunk = this.cutErr.keepTail(chunk, this.scanner);
       if (chunk.length === 0) return;
     }
     // A response that ends with session state (SET, USE, commits): learn what the server reports

@@ -26,6 +26,7 @@ import type { Role } from "../backend/connection.js";
 import { ERROR_CODES } from "../protocol/errors.js";
 import { encodeErr } from "../protocol/messages.js";
 import { framePayload } from "../protocol/packet.js";
+import type { ResponseScanner } from "../protocol/response-scanner.js";
 import { READ_ONLY_MESSAGE, type ReadProofOptions } from "../routing/router.js";
 
 /** Run on every new connection to the secondary, before anything else. Fails the connect on ERR. */
@@ -85,7 +86,7 @@ export function withGuardRefusalReplaced(chunk: Buffer, errLength: number): Buff
 }
 
 /** An ERR packet's payload is at most 1 + 2 + 6 + 512 bytes (MariaDB's messages: MYSQL_ERRMSG_SIZE). */
-export const ERR_PAYLOAD_MAX = 1024;
+const ERR_PAYLOAD_MAX = 1024;
 
 /**
  * The first bytes of a secondary's packet that may be an ERR, held back when a read ends inside
@@ -107,8 +108,9 @@ export class CutErrHold {
     return whole;
   }
 
-  /** `chunk` less its last `pending` bytes (ResponseScanner.pendingErrBytes), kept for the next read. */
-  keepTail(chunk: Buffer, pending: number): Buffer {
+  /** `chunk` less the first bytes of a packet in it that may be an ERR, kept for the next read. */
+  keepTail(chunk: Buffer, scanner: ResponseScanner): Buffer {
+    const pending = scanner.pendingErrBytes(ERR_PAYLOAD_MAX);
     if (pending <= 0 || pending > chunk.length) return chunk;
     this.held = Buffer.from(chunk.subarray(chunk.length - pending));
     return chunk.subarray(0, chunk.length - pending);
