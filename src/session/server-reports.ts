@@ -6,7 +6,7 @@
  * report explains — and `work` turns them into a FollowUpWork once the response is finished.
  */
 
-import type { RoutineReach } from "../audit/routine-reach.js";
+import { MAX_REACH_SCAN, type RoutineReach } from "../audit/routine-reach.js";
 import type { Role } from "../backend/connection.js";
 import { COM_QUERY, COM_RESET_CONNECTION, COM_STMT_EXECUTE } from "../protocol/constants.js";
 import { type Classification, decodeSql, type SqlDialect } from "../sql/index.js";
@@ -126,6 +126,8 @@ export class ServerReports implements TrackSink {
     if (f.command === COM_STMT_EXECUTE && f.stmt) return reach.runsThrough(f.stmt.sql, f.stmt.dialect);
     if (f.command !== COM_QUERY) return false;
     if (reach.empty) return false; // the hot path: nothing to look for
+    // Past the scan limit the text is not even decoded (a 32 MiB statement): it counts.
+    if (f.payload.length > MAX_REACH_SCAN) return true;
     return reach.runsThrough(decodeSql(f.payload, 1, this.host.dialect()), this.host.dialect());
   }
 
