@@ -204,8 +204,12 @@ export function parseRecords(buf: Buffer, atEnd: boolean, max = Number.POSITIVE_
 }
 
 interface Waiter<T> {
-  /** The whole record; with a sealer, only the JSON payload (the record is made at flush). */
-  buf: Buffer;
+  /** The whole record; with a sealer null (the record is made at flush from `json`). */
+  buf: Buffer | null;
+  /** The event's JSON (with a sealer; written straight into the batch's buffer at flush). */
+  json: string;
+  /** The JSON's length in UTF-8 bytes. */
+  bytes: number;
   item: T;
   /** The sealer's prepare() result (the chain's canonical values). */
   prepared: unknown;
@@ -483,20 +487,25 @@ export class Journal<T = unknown> {
     return [...this.#segments];
   }
 
-  /** Make `event` durable. Rejects with JournalError if it could not be written and synced. */
-  append(event: T): Promise<void> {
+  /**
+   * Make `event` durable. Rejects with JournalError if it could not be written and synced.
+   * `json`: the event's JSON.stringify when the caller already made it (the audit facade reuses
+   * it for the audit log line): the event is serialised once.
+   */
+  append(event: T, json?: string): Promise<void> {
     if (this.#closed) return Promise.reject(new JournalError("audit journal is closed", "ECLOSED"));
-    let buf: Buffer;
+    let buf: Buffer | null = null;
+    let bytes: number;
     let prepared: unknown;
     try {
-      const payload = Buffer.from(JSON.stringify(event), "utf8");
-      if (payload.length > MAX_RECORD_BYTES) {
-        return Promise.reject(
-          new JournalError(`audit event of ${payload.length} bytes is too large`, "E2BIG"),
-        );
+      json ??= JSON.stringify(event);
+      bytes = Buffer.byteLength(json, "utf8");
+      if (bytes > MAX_RECORD_BYTES) {
+        return Promise.reject(new JournalError(`audit event of ${bytes} bytes is too large`, "E2BIG"));
       }
-      // With a sealer the record is made at flush time, once the chain position is known.
-      buf = this.#sealer ? payload : encodeRecord(payload);
+      // With a sealer the record is made at flush time, once the chain position is known, by
+      // writing the JSON text straight into the batch's buffer (no per-event Buffer and copy).
+      if (!this.#sealer) buf = encodeRecord(Buffer.from(json, "utf8"));
       prepared = this.#sealer?.prepare(event);
     } catch (e) {
       return Promise.reject(
@@ -505,8 +514,8 @@ export class Journal<T = unknown> {
     }
     this.stats.appends++;
     return new Promise<void>((resolve, reject) => {
-      this.#queue.push({ buf, item: event, prepared, resolve, reject });
-      this.#queueBytes += buf.length;
+      this.#queue.push({ buf, json: json as string, bytes, item: event, prepared, resolve, reject });
+      this.#queueBytes += buf ? buf.length : bytes;
       this.#schedule();
     });
   }
@@ -603,12 +612,12 @@ export class Journal<T = unknown> {
         await this.#writeDurable(sealed.buf, start);
       } else {
         await this.#segmentFor(room);
-        lengths = batch.map((w) => w.buf.length);
+        lengths = batch.map((w) => w.buf!.length);
         const buf =
           batch.length === 1
-            ? batch[0]!.buf
+            ? batch[0]!.buf!
             : Buffer.concat(
-                batch.map((w) => w.buf),
+                batch.map((w) => w.buf!),
                 bytes,
               );
         start = this.#reserve((len = buf.length));
@@ -978,23 +987,27 @@ function sealBatch<T>(batch: Waiter<T>[], sealer: RecordSealer<T>): { buf: Buffe
   for (let i = 0; i < batch.length; i++) {
     const s = seals[i]!;
     if (s.length > SEAL_BYTES_MAX) throw new Error(`seal of ${s.length} bytes`);
-    total += HEADER_BYTES + batch[i]!.buf.length + s.length + 1;
+    total += HEADER_BYTES + batch[i]!.bytes + s.length + 1;
   }
   const out = Buffer.allocUnsafe(total);
   const lengths: number[] = new Array(batch.length);
   let at = 0;
   for (let i = 0; i < batch.length; i++) {
-    const payload = batch[i]!.buf;
+    const w = batch[i]!;
     const s = seals[i]!;
-    // An empty object `{}` takes no comma after the seal.
-    const comma = payload.length > 2 ? "," : "";
-    const len = payload.length + s.length + comma.length;
-    out.writeUInt32LE(len, at);
     let o = at + HEADER_BYTES;
     out[o++] = 0x7b; // {
     o += out.write(s, o, "latin1");
-    o += out.write(comma, o, "latin1");
-    o += payload.copy(out, o, 1);
+    if (w.bytes > 2) {
+      // The JSON written whole, its `{` then overwritten by the comma after the seal.
+      out.write(w.json, o, "utf8");
+      out[o] = 0x2c; // ,
+      o += w.bytes;
+    } else {
+      out[o++] = 0x7d; // an empty object `{}`: no comma after the seal
+    }
+    const len = o - at - HEADER_BYTES;
+    out.writeUInt32LE(len, at);
     out.writeUInt32LE(recordCrc(out, at, len), at + 4);
     lengths[i] = o - at;
     at = o;
