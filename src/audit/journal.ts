@@ -121,8 +121,22 @@ export function encodeRecord(payload: Buffer): Buffer {
   return buf;
 }
 
+/** CRC-32 (zlib's polynomial) table for the 4 length bytes, done here instead of a second native call. */
+const CRC_TABLE = (() => {
+  const t = new Int32Array(256);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    t[n] = c;
+  }
+  return t;
+})();
+
 function recordCrc(buf: Buffer, at: number, len: number): number {
-  return crc32(buf.subarray(at + HEADER_BYTES, at + HEADER_BYTES + len), crc32(buf.subarray(at, at + 4)));
+  // zlib's crc32(length bytes), then continued over the payload: the same value as two native calls.
+  let c = -1;
+  for (let i = at; i < at + 4; i++) c = CRC_TABLE[(c ^ buf[i]!) & 0xff]! ^ (c >>> 8);
+  return crc32(buf.subarray(at + HEADER_BYTES, at + HEADER_BYTES + len), (c ^ -1) >>> 0);
 }
 
 /** Is there a complete record with a good checksum at `at`? Returns its payload length or -1. */
@@ -213,8 +227,23 @@ interface Waiter<T> {
   item: T;
   /** The sealer's prepare() result (the chain's canonical values). */
   prepared: unknown;
+}
+
+/** The appends of one batch settle together: one promise per batch, not one per event. */
+interface Cohort {
+  promise: Promise<void>;
   resolve: () => void;
   reject: (e: Error) => void;
+}
+
+function newCohort(): Cohort {
+  let resolve!: () => void;
+  let reject!: (e: Error) => void;
+  const promise = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
 }
 
 export interface ReadResult<T> {
@@ -314,6 +343,8 @@ export class Journal<T = unknown> {
   #mustRoll = true;
 
   #queue: Waiter<T>[] = [];
+  /** What the queued appends returned (made with the first of them). */
+  #queueCohort: Cohort | null = null;
   #queueBytes = 0;
   /** Batches written whose sync has not settled yet, at most #maxInflight. */
   #inflight = 0;
@@ -513,11 +544,11 @@ export class Journal<T = unknown> {
       );
     }
     this.stats.appends++;
-    return new Promise<void>((resolve, reject) => {
-      this.#queue.push({ buf, json: json as string, bytes, item: event, prepared, resolve, reject });
-      this.#queueBytes += buf ? buf.length : bytes;
-      this.#schedule();
-    });
+    this.#queue.push({ buf, json, bytes, item: event, prepared });
+    this.#queueBytes += buf ? buf.length : bytes;
+    const cohort = (this.#queueCohort ??= newCohort());
+    this.#schedule();
+    return cohort.promise;
   }
 
   /**
@@ -565,11 +596,13 @@ export class Journal<T = unknown> {
     const bytes = this.#queueBytes;
     const room = this.#sealer ? bytes + batch.length * (HEADER_BYTES + SEAL_BYTES_MAX) : bytes;
     if (this.#inflight > 0 && this.#needsRoll(room)) return;
+    const cohort = this.#queueCohort!;
     this.#queue = [];
+    this.#queueCohort = null;
     this.#queueBytes = 0;
     this.#inflight++;
     const prev = this.#settled;
-    const done = this.#runBatch(batch, bytes, room, prev);
+    const done = this.#runBatch(batch, cohort, bytes, room, prev);
     this.#settled = done;
     void done.then(() => {
       this.#inflight--;
@@ -590,7 +623,13 @@ export class Journal<T = unknown> {
    * previous sync is still in flight (the kernel joins them into its journal commit), so an
    * audited statement does not wait for another cohort's sync before its own. Never rejects.
    */
-  async #runBatch(batch: Waiter<T>[], bytes: number, room: number, prev: Promise<void>): Promise<void> {
+  async #runBatch(
+    batch: Waiter<T>[],
+    cohort: Cohort,
+    bytes: number,
+    room: number,
+    prev: Promise<void>,
+  ): Promise<void> {
     const sealer = this.#sealer;
     let mark: unknown;
     let after: unknown;
@@ -647,7 +686,7 @@ export class Journal<T = unknown> {
         }
         if (sealer && mark !== undefined && !untruncated) sealer.reset(mark);
       }
-      for (const w of batch) w.reject(this.#failure);
+      cohort.reject(this.#failure as Error);
       return;
     }
     this.#size = start + len;
@@ -663,7 +702,7 @@ export class Journal<T = unknown> {
     this.#remember(batch, start, lengths);
     if (!this.#healthy) this.#log.info({ dir: this.dir }, "audit journal: writing again");
     this.#healthy = true;
-    for (const w of batch) w.resolve();
+    cohort.resolve();
   }
 
   /** Room for `len` bytes after everything written (durable or in flight); returns its offset. */
