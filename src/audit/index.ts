@@ -546,16 +546,19 @@ export class Audit {
       else if (Date.now() - this.#lastOpenAttempt >= RECORD_REOPEN_MS) await this.#openJournal();
     }
     const journal = this.#journal;
+    // Serialised once: the journal record and the audit log line are made from this text.
+    let json: string | undefined;
     try {
       if (journal === null)
         throw this.#journalError ?? new JournalError("audit journal is not open", "ECLOSED");
-      await journal.append(event);
+      json = JSON.stringify(event);
+      await journal.append(event, json);
     } catch (e) {
       this.#failures++;
       this.#auditLog?.write(event, "failed");
       throw e;
     }
-    this.#auditLog?.write(event, "ok");
+    this.#auditLog?.write(event, "ok", json);
     return event;
   }
 

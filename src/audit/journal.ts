@@ -121,8 +121,22 @@ export function encodeRecord(payload: Buffer): Buffer {
   return buf;
 }
 
+/** CRC-32 (zlib's polynomial) table for the 4 length bytes, done here instead of a second native call. */
+const CRC_TABLE = (() => {
+  const t = new Int32Array(256);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    t[n] = c;
+  }
+  return t;
+})();
+
 function recordCrc(buf: Buffer, at: number, len: number): number {
-  return crc32(buf.subarray(at + HEADER_BYTES, at + HEADER_BYTES + len), crc32(buf.subarray(at, at + 4)));
+  // zlib's crc32(length bytes), then continued over the payload: the same value as two native calls.
+  let c = -1;
+  for (let i = at; i < at + 4; i++) c = CRC_TABLE[(c ^ buf[i]!) & 0xff]! ^ (c >>> 8);
+  return crc32(buf.subarray(at + HEADER_BYTES, at + HEADER_BYTES + len), (c ^ -1) >>> 0);
 }
 
 /** Is there a complete record with a good checksum at `at`? Returns its payload length or -1. */
@@ -204,13 +218,32 @@ export function parseRecords(buf: Buffer, atEnd: boolean, max = Number.POSITIVE_
 }
 
 interface Waiter<T> {
-  /** The whole record; with a sealer, only the JSON payload (the record is made at flush). */
-  buf: Buffer;
+  /** The whole record; with a sealer null (the record is made at flush from `json`). */
+  buf: Buffer | null;
+  /** The event's JSON (with a sealer; written straight into the batch's buffer at flush). */
+  json: string;
+  /** The JSON's length in UTF-8 bytes. */
+  bytes: number;
   item: T;
   /** The sealer's prepare() result (the chain's canonical values). */
   prepared: unknown;
+}
+
+/** The appends of one batch settle together: one promise per batch, not one per event. */
+interface Cohort {
+  promise: Promise<void>;
   resolve: () => void;
   reject: (e: Error) => void;
+}
+
+function newCohort(): Cohort {
+  let resolve!: () => void;
+  let reject!: (e: Error) => void;
+  const promise = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
 }
 
 export interface ReadResult<T> {
@@ -310,6 +343,8 @@ export class Journal<T = unknown> {
   #mustRoll = true;
 
   #queue: Waiter<T>[] = [];
+  /** What the queued appends returned (made with the first of them). */
+  #queueCohort: Cohort | null = null;
   #queueBytes = 0;
   /** Batches written whose sync has not settled yet, at most #maxInflight. */
   #inflight = 0;
@@ -483,20 +518,25 @@ export class Journal<T = unknown> {
     return [...this.#segments];
   }
 
-  /** Make `event` durable. Rejects with JournalError if it could not be written and synced. */
-  append(event: T): Promise<void> {
+  /**
+   * Make `event` durable. Rejects with JournalError if it could not be written and synced.
+   * `json`: the event's JSON.stringify when the caller already made it (the audit facade reuses
+   * it for the audit log line): the event is serialised once.
+   */
+  append(event: T, json?: string): Promise<void> {
     if (this.#closed) return Promise.reject(new JournalError("audit journal is closed", "ECLOSED"));
-    let buf: Buffer;
+    let buf: Buffer | null = null;
+    let bytes: number;
     let prepared: unknown;
     try {
-      const payload = Buffer.from(JSON.stringify(event), "utf8");
-      if (payload.length > MAX_RECORD_BYTES) {
-        return Promise.reject(
-          new JournalError(`audit event of ${payload.length} bytes is too large`, "E2BIG"),
-        );
+      json ??= JSON.stringify(event);
+      bytes = Buffer.byteLength(json, "utf8");
+      if (bytes > MAX_RECORD_BYTES) {
+        return Promise.reject(new JournalError(`audit event of ${bytes} bytes is too large`, "E2BIG"));
       }
-      // With a sealer the record is made at flush time, once the chain position is known.
-      buf = this.#sealer ? payload : encodeRecord(payload);
+      // With a sealer the record is made at flush time, once the chain position is known, by
+      // writing the JSON text straight into the batch's buffer (no per-event Buffer and copy).
+      if (!this.#sealer) buf = encodeRecord(Buffer.from(json, "utf8"));
       prepared = this.#sealer?.prepare(event);
     } catch (e) {
       return Promise.reject(
@@ -504,11 +544,11 @@ export class Journal<T = unknown> {
       );
     }
     this.stats.appends++;
-    return new Promise<void>((resolve, reject) => {
-      this.#queue.push({ buf, item: event, prepared, resolve, reject });
-      this.#queueBytes += buf.length;
-      this.#schedule();
-    });
+    this.#queue.push({ buf, json, bytes, item: event, prepared });
+    this.#queueBytes += buf ? buf.length : bytes;
+    const cohort = (this.#queueCohort ??= newCohort());
+    this.#schedule();
+    return cohort.promise;
   }
 
   /**
@@ -556,11 +596,13 @@ export class Journal<T = unknown> {
     const bytes = this.#queueBytes;
     const room = this.#sealer ? bytes + batch.length * (HEADER_BYTES + SEAL_BYTES_MAX) : bytes;
     if (this.#inflight > 0 && this.#needsRoll(room)) return;
+    const cohort = this.#queueCohort!;
     this.#queue = [];
+    this.#queueCohort = null;
     this.#queueBytes = 0;
     this.#inflight++;
     const prev = this.#settled;
-    const done = this.#runBatch(batch, bytes, room, prev);
+    const done = this.#runBatch(batch, cohort, bytes, room, prev);
     this.#settled = done;
     void done.then(() => {
       this.#inflight--;
@@ -581,7 +623,13 @@ export class Journal<T = unknown> {
    * previous sync is still in flight (the kernel joins them into its journal commit), so an
    * audited statement does not wait for another cohort's sync before its own. Never rejects.
    */
-  async #runBatch(batch: Waiter<T>[], bytes: number, room: number, prev: Promise<void>): Promise<void> {
+  async #runBatch(
+    batch: Waiter<T>[],
+    cohort: Cohort,
+    bytes: number,
+    room: number,
+    prev: Promise<void>,
+  ): Promise<void> {
     const sealer = this.#sealer;
     let mark: unknown;
     let after: unknown;
@@ -603,12 +651,12 @@ export class Journal<T = unknown> {
         await this.#writeDurable(sealed.buf, start);
       } else {
         await this.#segmentFor(room);
-        lengths = batch.map((w) => w.buf.length);
+        lengths = batch.map((w) => w.buf!.length);
         const buf =
           batch.length === 1
-            ? batch[0]!.buf
+            ? batch[0]!.buf!
             : Buffer.concat(
-                batch.map((w) => w.buf),
+                batch.map((w) => w.buf!),
                 bytes,
               );
         start = this.#reserve((len = buf.length));
@@ -638,7 +686,7 @@ export class Journal<T = unknown> {
         }
         if (sealer && mark !== undefined && !untruncated) sealer.reset(mark);
       }
-      for (const w of batch) w.reject(this.#failure);
+      cohort.reject(this.#failure as Error);
       return;
     }
     this.#size = start + len;
@@ -654,7 +702,7 @@ export class Journal<T = unknown> {
     this.#remember(batch, start, lengths);
     if (!this.#healthy) this.#log.info({ dir: this.dir }, "audit journal: writing again");
     this.#healthy = true;
-    for (const w of batch) w.resolve();
+    cohort.resolve();
   }
 
   /** Room for `len` bytes after everything written (durable or in flight); returns its offset. */
@@ -978,23 +1026,27 @@ function sealBatch<T>(batch: Waiter<T>[], sealer: RecordSealer<T>): { buf: Buffe
   for (let i = 0; i < batch.length; i++) {
     const s = seals[i]!;
     if (s.length > SEAL_BYTES_MAX) throw new Error(`seal of ${s.length} bytes`);
-    total += HEADER_BYTES + batch[i]!.buf.length + s.length + 1;
+    total += HEADER_BYTES + batch[i]!.bytes + s.length + 1;
   }
   const out = Buffer.allocUnsafe(total);
   const lengths: number[] = new Array(batch.length);
   let at = 0;
   for (let i = 0; i < batch.length; i++) {
-    const payload = batch[i]!.buf;
+    const w = batch[i]!;
     const s = seals[i]!;
-    // An empty object `{}` takes no comma after the seal.
-    const comma = payload.length > 2 ? "," : "";
-    const len = payload.length + s.length + comma.length;
-    out.writeUInt32LE(len, at);
     let o = at + HEADER_BYTES;
     out[o++] = 0x7b; // {
     o += out.write(s, o, "latin1");
-    o += out.write(comma, o, "latin1");
-    o += payload.copy(out, o, 1);
+    if (w.bytes > 2) {
+      // The JSON written whole, its `{` then overwritten by the comma after the seal.
+      out.write(w.json, o, "utf8");
+      out[o] = 0x2c; // ,
+      o += w.bytes;
+    } else {
+      out[o++] = 0x7d; // an empty object `{}`: no comma after the seal
+    }
+    const len = o - at - HEADER_BYTES;
+    out.writeUInt32LE(len, at);
     out.writeUInt32LE(recordCrc(out, at, len), at + 4);
     lengths[i] = o - at;
     at = o;

@@ -9,8 +9,11 @@ import { type DestinationStream, pino } from "pino";
 import type { AuditEvent } from "./event.js";
 
 export interface AuditLog {
-  /** `journal`: whether the event reached the journal ("ok") or not ("failed"). */
-  write(event: AuditEvent, journal: "ok" | "failed" | "disabled"): void;
+  /**
+   * `journal`: whether the event reached the journal ("ok") or not ("failed"). `json`: the event's
+   * JSON.stringify made before the chain was set (the journal's record), reused for the line.
+   */
+  write(event: AuditEvent, journal: "ok" | "failed" | "disabled", json?: string): void;
   close(): Promise<void>;
 }
 
@@ -58,8 +61,8 @@ export function createAuditLog(file: string, onError: (e: Error) => void = () =>
       }),
   );
   return {
-    write(event, journal) {
-      if (!broken) log.write(event, journal);
+    write(event, journal, json) {
+      if (!broken) log.write(event, journal, json);
     },
     close: () => log.close(),
   };
@@ -80,21 +83,27 @@ export function auditLogTo(
   let closed = false;
   let events: AuditEvent[] = [];
   let outcomes: Array<"ok" | "failed" | "disabled"> = [];
+  let jsons: Array<string | undefined> = [];
   let scheduled: NodeJS.Immediate | null = null;
   const flush = () => {
     scheduled = null;
     if (events.length === 0) return;
+    // The lines of one write share its moment.
+    const time = new Date().toISOString();
     let text = "";
-    for (let i = 0; i < events.length; i++) text += `${auditLogLine(events[i]!, outcomes[i]!)}\n`;
+    for (let i = 0; i < events.length; i++)
+      text += `${auditLogLine(events[i]!, outcomes[i]!, jsons[i], time)}\n`;
     events = [];
     outcomes = [];
+    jsons = [];
     dest.write(text);
   };
   return {
-    write(event, journal) {
+    write(event, journal, json) {
       if (closed) return;
       events.push(event);
       outcomes.push(journal);
+      jsons.push(json);
       scheduled ??= setImmediate(flush);
     },
     async close() {
@@ -111,14 +120,34 @@ export function auditLogTo(
  * One audit log line, in the shape pino wrote it (level, time, the event's members with the time
  * as ISO text, sql and detail last, journal, msg), made with one JSON.stringify: pino's serializer
  * took each member apart (its _asJson was the largest single cost of an audited statement).
+ *
+ * With `json` (the event's own JSON.stringify, made for the journal before the chain was set) and
+ * no sql or detail (whose place differs between the two orders), the line is that text's members
+ * instanceId … schema between the line's head and the chain: the event serialised once. The
+ * result is the same text either way (a test compares them on random events).
  */
-export function auditLogLine(event: AuditEvent, journal: "ok" | "failed" | "disabled"): string {
+export function auditLogLine(
+  event: AuditEvent,
+  journal: "ok" | "failed" | "disabled",
+  json?: string,
+  time: string = new Date().toISOString(),
+): string {
   const e = event;
+  if (json !== undefined && e.sql === undefined && e.detail === undefined) {
+    // completeEvent's order: id, occurredAt, then instanceId first of the members copied as they are.
+    const from = json.indexOf(',"instanceId":');
+    if (from > 0 && json.charCodeAt(json.length - 1) === 0x7d) {
+      const chain = e.chain
+        ? `,"chain":{"id":${JSON.stringify(e.chain.id)},"seq":${e.chain.seq},"prev":${JSON.stringify(e.chain.prev)},"hash":${JSON.stringify(e.chain.hash)},"alg":${JSON.stringify(e.chain.alg)}}`
+        : "";
+      return `{"level":"info","time":"${time}","id":${JSON.stringify(e.id)},"occurredAt":"${isoOf(e.occurredAt)}"${json.slice(from, -1)}${chain},"journal":"${journal}","msg":${msgOf(e.operation)}}`;
+    }
+  }
   // One literal of a fixed shape (members left undefined are not written): the order pino wrote,
   // the event's own (completeEvent's, then the chain the journal adds).
   return JSON.stringify({
     level: "info",
-    time: new Date().toISOString(),
+    time,
     id: e.id,
     occurredAt: new Date(e.occurredAt).toISOString(),
     instanceId: e.instanceId,
@@ -141,4 +170,26 @@ export function auditLogLine(event: AuditEvent, journal: "ok" | "failed" | "disa
     journal,
     msg: `audit ${e.operation}`,
   });
+}
+
+/** The ISO text of the last millisecond asked for (a batch's events share it mostly). */
+let isoMs = Number.NaN;
+let isoText = "";
+function isoOf(ms: number): string {
+  if (ms !== isoMs) {
+    isoText = new Date(ms).toISOString();
+    isoMs = ms;
+  }
+  return isoText;
+}
+
+/** `"audit <operation>"` as JSON, per operation (a handful of names). */
+const msgs = new Map<string, string>();
+function msgOf(operation: string): string {
+  let m = msgs.get(operation);
+  if (m === undefined) {
+    m = JSON.stringify(`audit ${operation}`);
+    if (msgs.size < 256) msgs.set(operation, m);
+  }
+  return m;
 }

@@ -171,6 +171,21 @@ if (process.env.PAIRGATE_AUDIT_CHILD) {
     await audit.stop();
   });
 
+  test("a full batch is delivered before the interval is out; less than one waits for it", async () => {
+    const audit = newAudit("cadence", {}, { deliveryIntervalMs: 20_000, deliveryBatchSize: 20 });
+    await audit.start({ isPrimaryUp: () => true });
+    // After the start's first run (chained before this one): the interval counts from this run.
+    await audit.deliverNow();
+    for (let i = 0; i < 19; i++) await audit.record(retrieval(i));
+    await sleep(400);
+    assert.is(audit.pending(), 19, "less than a batch waits for the interval");
+    await audit.record(retrieval(19));
+    // A full batch: delivered at the next check (every 100 ms), long before the 20 s interval.
+    await waitFor("the full batch delivered", () => audit.pending() === 0, 10_000);
+    assert.is((await idsOf("cadence")).length, 20);
+    await audit.stop();
+  });
+
   test("a crash between COMMIT and the position save re-delivers the batch; the key keeps each event once", async () => {
     let crash = true;
     const audit = newAudit("crash", {

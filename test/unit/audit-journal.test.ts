@@ -1,6 +1,7 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { crc32 } from "node:zlib";
 import { pino } from "pino";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
@@ -64,6 +65,15 @@ test("round trip: appended events read back in order, pending counts them", asyn
     Array.from({ length: 100 }, (_, n) => n),
   );
   await j.close();
+});
+
+test("a record's CRC is zlib's CRC-32 over its 4 length bytes and then its payload (the format on disk)", () => {
+  for (let n = 0; n < 2000; n++) {
+    const payload = Buffer.from(Array.from({ length: n % 700 }, (_, i) => (i * 131 + n) & 0xff));
+    const rec = encodeRecord(payload);
+    assert.is(rec.readUInt32LE(0), payload.length);
+    assert.is(rec.readUInt32LE(4), crc32(Buffer.concat([rec.subarray(0, 4), payload])));
+  }
 });
 
 test("parseRecords: a record cut at every byte offset of the last record is torn, earlier ones kept", () => {

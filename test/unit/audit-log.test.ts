@@ -4,8 +4,8 @@
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import type { AuditEvent } from "../../src/audit/event.js";
-import { auditLogTo } from "../../src/audit/log.js";
+import { type AuditEvent, completeEvent, UuidV7 } from "../../src/audit/event.js";
+import { auditLogLine, auditLogTo } from "../../src/audit/log.js";
 
 function event(k: number): AuditEvent {
   return {
@@ -48,6 +48,46 @@ test("one write per turn of the event loop, the lines in order; nothing written 
   log.write(event(11), "ok");
   await new Promise((r) => setImmediate(r));
   assert.is(writes.length, 2, "nothing after close");
+});
+
+test("a line made from the journal's JSON equals the one made from the event, on random events", () => {
+  const ids = new UuidV7();
+  const texts = ["", "a", 'q"uo\\te', "é ü 漢", "\u0000\n\t", "x".repeat(300), ',"instanceId":"z"'];
+  const pick = (k: number) => texts[k % texts.length]!;
+  let fast = 0;
+  for (let k = 0; k < 2000; k++) {
+    const r = (n: number) => Math.floor(Math.random() * n);
+    const maybe = (v: string) => (r(4) === 0 ? undefined : r(5) === 0 ? null : v);
+    const e = completeEvent(
+      {
+        operation: r(3) === 0 ? pick(r(99)) : "password_retrieval",
+        outcome: r(2) === 0 ? "ok" : "error",
+        clientAddr: maybe(pick(r(99))),
+        dbUser: maybe(pick(r(99))),
+        sessionId: maybe(String(k)),
+        backend: r(2) === 0 ? "primary" : undefined,
+        object: maybe(pick(r(99))),
+        objectKey: maybe(pick(r(99))),
+        appUser: maybe(pick(r(99))),
+        digest: maybe(pick(r(99))),
+        ...(r(4) === 0 ? { durationMs: r(100000) / 7 } : {}),
+        ...(r(4) === 0 ? { schema: maybe(pick(r(99))) } : {}),
+        ...(r(8) === 0 ? { sql: pick(r(99)) } : {}),
+        ...(r(8) === 0 ? { detail: { error: pick(r(99)) } } : {}),
+      },
+      ids,
+      pick(r(99)),
+      pick(r(99)),
+      1_700_000_000_000 + r(1e9),
+    );
+    const json = JSON.stringify(e);
+    if (r(3) > 0)
+      e.chain = { id: pick(r(99)), seq: k + 1, prev: "0".repeat(64), hash: "f".repeat(64), alg: "sha256" };
+    if (e.sql === undefined && e.detail === undefined) fast++;
+    const time = new Date().toISOString();
+    assert.is(auditLogLine(e, "ok", json, time), auditLogLine(e, "ok", undefined, time));
+  }
+  assert.ok(fast > 1000);
 });
 
 test.run();
