@@ -7,6 +7,7 @@
  */
 import type { Role } from "../backend/connection.js";
 import { COM_RESET_CONNECTION } from "../protocol/constants.js";
+import type { Classification } from "../sql/index.js";
 import {
   type FollowUpWork,
   LOST_USER_VARIABLES,
@@ -34,6 +35,8 @@ export class ServerReports implements TrackSink {
   private stateChangeReported = false;
   private varsReported = false;
   private collationUnknown = false;
+  /** Any of the flags above is set (`work`'s first test: the common response reported nothing). */
+  private reported = false;
 
   constructor(
     private readonly session: { readonly state: SessionState },
@@ -44,6 +47,7 @@ export class ServerReports implements TrackSink {
   tracked(vars: readonly string[], schema: string | null, stateChange: boolean): void {
     const state = this.session.state;
     const secondary = this.host.onSecondary();
+    this.reported = true;
     let sqlMode: string | undefined;
     let charset: string | undefined;
     for (let i = 0; i + 1 < vars.length; i += 2) {
@@ -66,13 +70,14 @@ export class ServerReports implements TrackSink {
 
   /** Session state was reported where pairgate could not read it. */
   unseen(): void {
+    this.reported = true;
     this.stateUnseen = true;
   }
 
   /** A new connection: reports of a response on the previous one that never finished are not about it. */
   clear(): void {
     this.guardLifted = this.stateUnseen = this.collationUnknown = false;
-    this.stateChangeReported = this.varsReported = false;
+    this.stateChangeReported = this.varsReported = this.reported = false;
   }
 
   /**
@@ -80,6 +85,14 @@ export class ServerReports implements TrackSink {
    * null when it is gone), or null when there is none. Clears the reports.
    */
   work(f: Inflight, failed: boolean, tracking: boolean, role: Role | null): FollowUpWork | null {
+    // The common response: nothing reported, a statement that can change no session state, no
+    // reset — every test below would say "nothing" (`plain` implies each of them false).
+    if (
+      !this.reported &&
+      f.command !== COM_RESET_CONNECTION &&
+      plain(f.classification ?? f.stmt?.classification)
+    )
+      return null;
     const guardLifted = this.guardLifted;
     // A SET of system variables the server did not report: MariaDB 10.11 reports nothing for
     // `SET @@sql_mode = …` (no scope keyword), not even the state-changed flag. Read back as if
@@ -109,4 +122,20 @@ export class ServerReports implements TrackSink {
     if (!reset && !guard && !userVars && !unseen && !collation && !routine) return null;
     return { reset, guard, guardLifted, userVars, unseen, collation, routine };
   }
+}
+
+/**
+ * A statement that changes no session state pairgate follows: none named (`session`), no routine,
+ * no dynamic SQL, nothing that may change the dialect, no `SELECT … INTO @x`. Stricter than each of
+ * `runsRoutine`, `mayChangeUserVariables` and `setsSystemVariable` (true here: all three false).
+ */
+function plain(c: Classification | null | undefined): boolean {
+  return (
+    !c ||
+    (!c.session &&
+      c.routines === undefined &&
+      c.dynamic === undefined &&
+      !c.mayChangeDialect &&
+      c.pinning !== "user_variable_select")
+  );
 }
