@@ -60,9 +60,10 @@ export class Exchange {
   c: Classification | null = null;
   /** The prepared statement a COM_STMT_* command names. */
   stmt: PreparedStatement | null = null;
-  /** The text of a COM_STMT_PREPARE. */
-  prepareSql: string | null = null;
-  /** The statement text of a COM_QUERY. */
+  /**
+   * The statement text of a COM_QUERY or of a COM_STMT_PREPARE (one field for both: one object per
+   * command, its size is allocation per query; `command` tells which).
+   */
   sql: string | null = null;
   /** What routing needs to know of it. */
   statement: StatementClass = "none";

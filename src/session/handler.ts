@@ -173,7 +173,7 @@ export class SessionHandler implements CommandHandler, SlotEvents, ExchangeEnd {
           x.fail("PAIRGATE_TOO_MANY_STATEMENTS", full);
           return;
         }
-        x.prepareSql = this.reading.decode(p.payload);
+        x.sql = this.reading.decode(p.payload);
         x.kind = ResponseKind.Prepare;
         // A prepare changes no data: routed as a probe, so one lost with the primary is retried
         // where reads go now, like an autocommit read (issue 20: a prepared read at a kill got 1927).
@@ -388,7 +388,7 @@ export class SessionHandler implements CommandHandler, SlotEvents, ExchangeEnd {
       gate,
       held: 0,
       discard: false,
-      prepareSql: x.prepareSql,
+      prepareSql: kind === ResponseKind.Prepare ? x.sql : null,
       retryable: d.retryable,
       retried: false,
     };
