@@ -11,7 +11,7 @@
 
 import type { Role } from "../backend/connection.js";
 import type { Logger } from "../observability/logger.js";
-import { decodeCommand } from "../protocol/command.js";
+import { decodeCommand, executeStatementId } from "../protocol/command.js";
 import {
   COM_FIELD_LIST,
   COM_PING,
@@ -122,6 +122,11 @@ export class SessionHandler implements CommandHandler, SlotEvents, ExchangeEnd {
   /** Decode `x`'s command and act on it (again after the dialect was read back: `relearnDialect`). */
   private run(x: Exchange): void {
     const p = x.p;
+    const executes = executeStatementId(p.payload);
+    if (executes >= 0) {
+      this.statementCommand(x, executes); // decodeCommand's "stmt_execute", with no object per execute
+      return;
+    }
     const cmd = decodeCommand(p.payload, this.who);
     switch (cmd.type) {
       case "quit":
