@@ -387,7 +387,6 @@ export class SessionHandler implements CommandHandler, SlotEvents, ExchangeEnd {
       payload: p.rawParts && x.c === BIG_STATEMENT ? NOT_KEPT : p.payload,
       stmt,
       classification: x.c,
-      startedAt: performance.now(),
       forwarded: false,
       collect: kind === ResponseKind.Prepare || gate || setsUserVariable(x.c) ? [] : null,
       gate,
@@ -436,7 +435,7 @@ export class SessionHandler implements CommandHandler, SlotEvents, ExchangeEnd {
     if (this.x === x) this.x = null;
     const f = x.inflight;
     if (!answered || !f) return;
-    const seconds = (performance.now() - f.startedAt) / 1000;
+    const seconds = (performance.now() - this.slot.sentAt) / 1000;
     this.ctx.hooks.query(f.role, f.classification?.kind ?? "read", seconds);
   }
 
