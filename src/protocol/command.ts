@@ -125,6 +125,15 @@ function hex(command: number): string {
   return command.toString(16).padStart(2, "0");
 }
 
+/**
+ * The statement id of a COM_STMT_EXECUTE, as `decodeCommand` reads it, without the object it
+ * returns (the busiest command of a prepared-statement client: one object less per execute); -1
+ * for any other payload, or one too short to name a statement (then `decodeCommand` says why).
+ */
+export function executeStatementId(payload: Buffer): number {
+  return payload.length >= 5 && payload[0] === COM_STMT_EXECUTE ? payload.readUInt32LE(1) : -1;
+}
+
 /** Decode one command packet's payload (sequence id 0, already framed and joined). */
 export function decodeCommand(payload: Buffer, caps: CommandCapabilities): ClientCommand {
   if (payload.length === 0) return { type: "unknown", command: -1, message: "Unknown command: empty packet" };

@@ -201,20 +201,40 @@ export class PacketFramer {
       this.rawParts = [];
       this.partsLen = 0;
     } else {
-      out.push({
-        seq,
-        lastSeq: seq,
-        payload,
-        length: len,
-        first: len > 0 ? payload[0]! : -1,
-        raw,
-        rawParts: null,
-      });
+      out.push(new WholePacket(seq, payload, raw));
     }
   }
 }
 
 /** A packet the client split over several wire packets (over 16 MiB): its payload joined lazily. */
+/**
+ * A packet that arrived as one wire packet (every command but a >16 MiB one): three fields, the
+ * rest read from them — one object per client command, so its size is allocation per query.
+ */
+class WholePacket implements Packet {
+  constructor(
+    readonly seq: number,
+    readonly payload: Buffer,
+    readonly raw: Buffer,
+  ) {}
+
+  get lastSeq(): number {
+    return this.seq;
+  }
+
+  get length(): number {
+    return this.payload.length;
+  }
+
+  get first(): number {
+    return this.payload.length > 0 ? this.payload[0]! : -1;
+  }
+
+  get rawParts(): null {
+    return null;
+  }
+}
+
 class SplitPacket implements Packet {
   readonly raw = null;
   readonly first: number;

@@ -46,7 +46,6 @@ export async function retryElsewhere(
   await slot.ensure(to, f.stmt);
   f.role = to;
   f.retried = true;
-  f.startedAt = performance.now();
   f.forwarded = false;
   if (f.collect) {
     f.collect = [];

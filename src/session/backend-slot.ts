@@ -48,6 +48,8 @@ export class BackendSlot implements SessionSlot {
   /** Bumped on each new connection: a prepared statement knows on which one its backend id is valid. */
   generation = 0;
   readonly scanner = new ResponseScanner();
+  /** When the command in flight was last sent (SessionSlot.sentAt); a double from the start, so stores go in place. */
+  sentAt = performance.now();
   private conn: BackendConnection | null = null;
   private inflight: Inflight | null = null;
   private infile = false;
@@ -134,6 +136,7 @@ export class BackendSlot implements SessionSlot {
   send(f: Inflight, framed: Buffer | readonly Buffer[]): void {
     const conn = this.conn!;
     this.inflight = f;
+    this.sentAt = performance.now();
     this.cutErr.clear();
     this.scanner.begin(f.kind, conn.capabilities);
     if (Buffer.isBuffer(framed)) conn.write(framed);

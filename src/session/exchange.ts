@@ -15,7 +15,6 @@ import type { Packet } from "../protocol/framer.js";
 import type { ResponseKind } from "../protocol/response-scanner.js";
 import type { StatementClass } from "../routing/router.js";
 import type { Classification } from "../sql/index.js";
-import type { Mode } from "../topology/types.js";
 import type { Phase, PhaseEvent, WaitReason } from "./phase.js";
 import type { PreparedStatement } from "./replay-state.js";
 import type { Inflight } from "./slot-types.js";
@@ -61,22 +60,16 @@ export class Exchange {
   c: Classification | null = null;
   /** The prepared statement a COM_STMT_* command names. */
   stmt: PreparedStatement | null = null;
-  /** The text of a COM_STMT_PREPARE. */
-  prepareSql: string | null = null;
-  /** The statement text of a COM_QUERY. */
+  /**
+   * The statement text of a COM_QUERY or of a COM_STMT_PREPARE (one field for both: one object per
+   * command, its size is allocation per query; `command` tells which).
+   */
   sql: string | null = null;
   /** What routing needs to know of it. */
   statement: StatementClass = "none";
   /** The packet as it goes to the backend (CONNECTION_ID() rewritten: another payload). */
   sent: Packet;
 
-  // ------------------------------------------------------------ the way through the slow path
-  /** The mode routing saw (a verdict wait asks the topology about this mode). */
-  modeSeen: Mode = "read_write";
-  /** The catch-up to wait for before the secondary serves it (`SessionHandler.decide`), or null. */
-  catchUp: Promise<void> | null = null;
-  /** The backend could not be reached once: the topology's verdict was waited for (only once). */
-  retried = false;
   /** What the backend is relaying for it (set when it was sent). */
   inflight: Inflight | null = null;
   private ended = false;

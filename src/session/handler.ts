@@ -11,7 +11,7 @@
 
 import type { Role } from "../backend/connection.js";
 import type { Logger } from "../observability/logger.js";
-import { decodeCommand } from "../protocol/command.js";
+import { decodeCommand, executeStatementId } from "../protocol/command.js";
 import {
   COM_FIELD_LIST,
   COM_PING,
@@ -79,6 +79,12 @@ export class SessionHandler implements CommandHandler, SlotEvents, ExchangeEnd {
     inTransaction: false,
     statement: "none",
   };
+  /**
+   * The catch-up the command being decided must wait for before the secondary serves it, set by
+   * `decide` and taken at once by its caller (`takeCatchUp`): a field of the session, not of each
+   * Exchange — one command is decided at a time, and the common command never has one.
+   */
+  private catchUp: Promise<void> | null = null;
 
   constructor(
     private readonly ctx: SessionContext,
@@ -116,6 +122,11 @@ export class SessionHandler implements CommandHandler, SlotEvents, ExchangeEnd {
   /** Decode `x`'s command and act on it (again after the dialect was read back: `relearnDialect`). */
   private run(x: Exchange): void {
     const p = x.p;
+    const executes = executeStatementId(p.payload);
+    if (executes >= 0) {
+      this.statementCommand(x, executes); // decodeCommand's "stmt_execute", with no object per execute
+      return;
+    }
     const cmd = decodeCommand(p.payload, this.who);
     switch (cmd.type) {
       case "quit":
@@ -167,7 +178,7 @@ export class SessionHandler implements CommandHandler, SlotEvents, ExchangeEnd {
           x.fail("PAIRGATE_TOO_MANY_STATEMENTS", full);
           return;
         }
-        x.prepareSql = this.reading.decode(p.payload);
+        x.sql = this.reading.decode(p.payload);
         x.kind = ResponseKind.Prepare;
         // A prepare changes no data: routed as a probe, so one lost with the primary is retried
         // where reads go now, like an autocommit read (issue 20: a prepared read at a kill got 1927).
@@ -272,14 +283,20 @@ export class SessionHandler implements CommandHandler, SlotEvents, ExchangeEnd {
   private dispatch(x: Exchange): void {
     const d = this.decide(x);
     if (d === null) return;
-    if (x.catchUp === null && this.slot.serves(d.to, x.stmt)) this.send(x, d);
-    else void this.runSlow(x, d);
+    if (this.catchUp === null && this.slot.serves(d.to, x.stmt)) this.send(x, d);
+    else void this.runSlow(x, d, this.takeCatchUp());
+  }
+
+  private takeCatchUp(): Promise<void> | null {
+    const c = this.catchUp;
+    this.catchUp = null;
+    return c;
   }
 
   /**
    * Route `x` (refused: answered here, null). Catch-up before serving (issue 12): a statement bound
    * for the secondary while the topology holds reads for its catch-up gets the promise to wait for
-   * in `x.catchUp`; otherwise one field read.
+   * in `this.catchUp` (taken by the caller); otherwise one field read.
    */
   private decide(x: Exchange): RouteTo | null {
     if (this.transactionLost) {
@@ -288,7 +305,7 @@ export class SessionHandler implements CommandHandler, SlotEvents, ExchangeEnd {
       return null;
     }
     const r = this.routeInput;
-    x.modeSeen = r.mode = this.ctx.mode();
+    r.mode = this.ctx.mode();
     r.readRole = this.ctx.readRole();
     r.current = this.slot.role;
     r.inTransaction = this.slot.inTransaction;
@@ -300,7 +317,7 @@ export class SessionHandler implements CommandHandler, SlotEvents, ExchangeEnd {
     }
     if (d.to === "secondary") {
       const readable = this.ctx.secondaryReadable?.();
-      if (readable !== undefined && readable !== true) x.catchUp = readable;
+      if (readable !== undefined && readable !== true) this.catchUp = readable;
     }
     return d;
   }
@@ -311,12 +328,16 @@ export class SessionHandler implements CommandHandler, SlotEvents, ExchangeEnd {
    * wait once for the topology's verdict and decide again — a read then goes to the secondary, a
    * write gets 1290, not a connection error. Every wait ends in a fresh decision.
    */
-  private async runSlow(x: Exchange, d: RouteTo): Promise<void> {
+  private async runSlow(x: Exchange, d: RouteTo, catchUp: Promise<void> | null): Promise<void> {
+    // The mode routing saw (a verdict wait asks the topology about this mode): `decide` just ran.
+    let modeSeen = this.routeInput.mode;
+    // The backend could not be reached once: the topology's verdict was waited for (only once).
+    let retried = false;
     x.wait("backend");
     for (;;) {
-      if (x.catchUp) {
-        const caughtUp = x.catchUp;
-        x.catchUp = null;
+      if (catchUp) {
+        const caughtUp = catchUp;
+        catchUp = null;
         await caughtUp; // never rejects: caught up, or the topology's catch-up timeout passed
       } else {
         try {
@@ -326,18 +347,20 @@ export class SessionHandler implements CommandHandler, SlotEvents, ExchangeEnd {
           return;
         } catch (e) {
           if (x.closed) return;
-          if (x.retried || !worthAnotherTry(e as Error)) {
+          if (retried || !worthAnotherTry(e as Error)) {
             const pinned = e instanceof PairgateError && e.code === "PAIRGATE_SESSION_PINNED";
             x.failWith(e, 1, pinned ? (e as Error).message : undefined);
             return;
           }
-          x.retried = true;
-          await this.ctx.settle(this.ctx.connectTimeoutMs * 2, d.to, x.modeSeen);
+          retried = true;
+          await this.ctx.settle(this.ctx.connectTimeoutMs * 2, d.to, modeSeen);
         }
       }
       if (x.closed) return;
       const again = this.decide(x);
       if (again === null) return;
+      modeSeen = this.routeInput.mode;
+      catchUp = this.takeCatchUp();
       d = again;
     }
   }
@@ -364,13 +387,12 @@ export class SessionHandler implements CommandHandler, SlotEvents, ExchangeEnd {
       payload: p.rawParts && x.c === BIG_STATEMENT ? NOT_KEPT : p.payload,
       stmt,
       classification: x.c,
-      startedAt: performance.now(),
       forwarded: false,
       collect: kind === ResponseKind.Prepare || gate || setsUserVariable(x.c) ? [] : null,
       gate,
       held: 0,
       discard: false,
-      prepareSql: x.prepareSql,
+      prepareSql: kind === ResponseKind.Prepare ? x.sql : null,
       retryable: d.retryable,
       retried: false,
     };
@@ -413,7 +435,7 @@ export class SessionHandler implements CommandHandler, SlotEvents, ExchangeEnd {
     if (this.x === x) this.x = null;
     const f = x.inflight;
     if (!answered || !f) return;
-    const seconds = (performance.now() - f.startedAt) / 1000;
+    const seconds = (performance.now() - this.slot.sentAt) / 1000;
     this.ctx.hooks.query(f.role, f.classification?.kind ?? "read", seconds);
   }
 

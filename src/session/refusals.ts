@@ -31,7 +31,8 @@ export async function refuseRouted(
     x.fail("PAIRGATE_DOWN", DOWN_MESSAGE);
     return;
   }
-  const sql = x.sql ?? x.stmt?.sql ?? null;
+  // A COM_QUERY's text, an EXECUTE's prepared text (x.sql of a COM_STMT_PREPARE is no statement run).
+  const sql = x.command === COM_QUERY ? x.sql : (x.stmt?.sql ?? null);
   const captured = x.command === COM_QUERY ? audit.capture(sql) : null;
   if (captured) {
     x.wait("audit");

@@ -41,6 +41,8 @@ export class ServerReports implements TrackSink {
   private stateChangeReported = false;
   private varsReported = false;
   private collationUnknown = false;
+  /** Any of the flags above is set (`work`'s first test: the common response reported nothing). */
+  private reported = false;
 
   constructor(
     private readonly session: { readonly state: SessionState },
@@ -51,6 +53,7 @@ export class ServerReports implements TrackSink {
   tracked(vars: readonly string[], schema: string | null, stateChange: boolean): void {
     const state = this.session.state;
     const secondary = this.host.onSecondary();
+    this.reported = true;
     let sqlMode: string | undefined;
     let charset: string | undefined;
     for (let i = 0; i + 1 < vars.length; i += 2) {
@@ -73,13 +76,14 @@ export class ServerReports implements TrackSink {
 
   /** Session state was reported where pairgate could not read it. */
   unseen(): void {
+    this.reported = true;
     this.stateUnseen = true;
   }
 
   /** A new connection: reports of a response on the previous one that never finished are not about it. */
   clear(): void {
     this.guardLifted = this.stateUnseen = this.collationUnknown = false;
-    this.stateChangeReported = this.varsReported = false;
+    this.stateChangeReported = this.varsReported = this.reported = false;
   }
 
   /**
@@ -87,6 +91,20 @@ export class ServerReports implements TrackSink {
    * null when it is gone), or null when there is none. Clears the reports.
    */
   work(f: Inflight, failed: boolean, tracking: boolean, role: Role | null): FollowUpWork | null {
+    // The common response: nothing reported, a statement that can change no session state, no
+    // reset — every test below would say "nothing" (`plain` implies each of them false).
+    // The catalog's reach must have nothing to look for: a plain `SELECT * FROM v` may run a routine
+    // through the view, and a plain-looking CREATE may add such a view or a trigger.
+    const c = f.classification ?? f.stmt?.classification;
+    if (
+      !this.reported &&
+      f.command !== COM_RESET_CONNECTION &&
+      plain(c) &&
+      (this.host.reach === undefined || this.host.reach.empty) &&
+      c?.verb !== "CREATE" &&
+      c?.verb !== "ALTER"
+    )
+      return null;
     const guardLifted = this.guardLifted;
     // A SET of system variables the server did not report: MariaDB 10.11 reports nothing for
     // `SET @@sql_mode = …` (no scope keyword), not even the state-changed flag. Read back as if
@@ -96,7 +114,6 @@ export class ServerReports implements TrackSink {
     // WRITE) in a function makes the next transaction read-write, unreported and invisible in
     // @@session.tx_read_only — the next statement wrote on the secondary. After a routine ran,
     // ended well or not, the secondary's guard is set again (it resets that) and the dialect read.
-    const c = f.classification ?? f.stmt?.classification;
     // Or ran one the text does not name: a trigger on a table it writes, a view calling a function.
     const routine = runsRoutine(c) || this.runsThrough(f);
     if (!failed) this.ddlRelayed(f, c);
@@ -138,4 +155,20 @@ export class ServerReports implements TrackSink {
       return;
     reach.relayed(decodeSql(f.payload, 1, this.host.dialect()), this.host.dialect());
   }
+}
+
+/**
+ * A statement that changes no session state pairgate follows: none named (`session`), no routine,
+ * no dynamic SQL, nothing that may change the dialect, no `SELECT … INTO @x`. Stricter than each of
+ * `runsRoutine`, `mayChangeUserVariables` and `setsSystemVariable` (true here: all three false).
+ */
+function plain(c: Classification | null | undefined): boolean {
+  return (
+    !c ||
+    (!c.session &&
+      c.routines === undefined &&
+      c.dynamic === undefined &&
+      !c.mayChangeDialect &&
+      c.pinning !== "user_variable_select")
+  );
 }

@@ -22,7 +22,6 @@ export interface Inflight {
   payload: Buffer;
   stmt: PreparedStatement | null;
   classification: Classification | null;
-  startedAt: number;
   /** Bytes of the response already forwarded: after the first one, no retry is possible. */
   forwarded: boolean;
   /**
@@ -133,6 +132,12 @@ export interface SessionSlot {
   readonly loginStatus: number;
   /** Bumped on each new connection: a prepared statement knows on which one its backend id is valid. */
   readonly generation: number;
+  /**
+   * `performance.now()` when the command in flight was last sent (a retry sends it again): its
+   * query time. A field of the slot, not of each Inflight — a double in a fresh object is one more
+   * heap number per query; stored here it is overwritten in place.
+   */
+  readonly sentAt: number;
   /** The response just relayed. */
   readonly scanner: SlotResponse;
   /** The dialect of the connection serving the session (its one owner; a new connection, a new object). */

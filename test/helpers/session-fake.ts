@@ -127,6 +127,7 @@ export class FakeSlot implements SessionSlot {
   status = SERVER_STATUS_AUTOCOMMIT;
   loginStatus = SERVER_STATUS_AUTOCOMMIT;
   generation = 1;
+  sentAt = 0;
   scanner: { -readonly [K in keyof SlotResponse]: SlotResponse[K] } = {
     status: 0,
     failed: false,
@@ -171,6 +172,7 @@ export class FakeSlot implements SessionSlot {
   }
   send(f: Inflight, framed: Buffer | readonly Buffer[]): void {
     this.inflight = f;
+    this.sentAt = performance.now();
     this.calls.push({
       op: "send",
       f,

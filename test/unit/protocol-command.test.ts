@@ -6,7 +6,7 @@
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { type ClientCommand, decodeCommand } from "../../src/protocol/command.js";
+import { type ClientCommand, decodeCommand, executeStatementId } from "../../src/protocol/command.js";
 import {
   CLIENT_PLUGIN_AUTH,
   CLIENT_SECURE_CONNECTION,
@@ -209,6 +209,19 @@ test("random payloads (seeded): never a throw, every variant's offsets inside th
     if ("paramsAt" in d) assert.ok(d.paramsAt <= p.length);
     if ("dataAt" in d) assert.ok(d.dataAt <= p.length);
   }
+});
+
+test("executeStatementId agrees with decodeCommand: the id of every well-formed EXECUTE, -1 for anything else", () => {
+  const rnd = prng(25);
+  for (let cmd = 0; cmd < 256; cmd++)
+    for (let len = 0; len <= 14; len++) {
+      const p = rnd.bytes(len);
+      if (len > 0) p[0] = cmd;
+      const d = decodeCommand(p, BULK);
+      const want = d.type === "stmt_execute" ? d.statementId : -1;
+      assert.is(executeStatementId(p), want, `command 0x${cmd.toString(16)}, ${len} bytes`);
+    }
+  assert.is(executeStatementId(Buffer.from([0x17, 0xff, 0xff, 0xff, 0xff, 0])), 0xffffffff);
 });
 
 test.run();

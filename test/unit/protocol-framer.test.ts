@@ -31,7 +31,21 @@ interface Want {
 function run(framer: PacketFramer, chunks: Buffer[], copy = true): Packet[] {
   const out: Packet[] = [];
   for (const c of chunks) {
-    for (const p of framer.push(c)) out.push(copy ? { ...p, payload: Buffer.from(p.payload) } : p);
+    for (const p of framer.push(c))
+      out.push(
+        // The fields one by one: a packet's derived fields are getters, which a spread would not copy.
+        copy
+          ? {
+              seq: p.seq,
+              lastSeq: p.lastSeq,
+              payload: Buffer.from(p.payload),
+              length: p.length,
+              first: p.first,
+              raw: p.raw,
+              rawParts: p.rawParts,
+            }
+          : p,
+      );
   }
   return out;
 }
