@@ -12,21 +12,12 @@
 import type { Role } from "../backend/connection.js";
 import type { Logger } from "../observability/logger.js";
 import { decodeCommand, executeStatementId } from "../protocol/command.js";
-import {
-  COM_FIELD_LIST,
-  COM_PING,
-  COM_STATISTICS,
-  COM_STMT_BULK_EXECUTE,
-  COM_STMT_CLOSE,
-  COM_STMT_EXECUTE,
-  COM_STMT_SEND_LONG_DATA,
-} from "../protocol/constants.js";
+import { COM_FIELD_LIST, COM_PING, COM_STATISTICS } from "../protocol/constants.js";
 import { PairgateError } from "../protocol/errors.js";
 import type { Packet } from "../protocol/framer.js";
 import { ResponseKind } from "../protocol/response-scanner.js";
 import {
   type Decision,
-  preparedClassOf,
   type RouteInput,
   route,
   statementClassOf,
@@ -49,10 +40,11 @@ import {
   sideConnectionAs,
   withOwnConnectionId,
 } from "./kill.js";
-import { frameForBackend, type StatementMap, statementResponseKind } from "./prepared-statements.js";
+import { frameForBackend, type StatementMap } from "./prepared-statements.js";
 import { commandLost, refuseRouted } from "./refusals.js";
 import { Responses, setsUserVariable } from "./responses.js";
 import { type Inflight, type SessionSlot, type SlotEvents, worthAnotherTry } from "./slot-types.js";
+import { readStatementCommand, type StatementCommandParts } from "./statement-commands.js";
 import { StatementContext } from "./statement-context.js";
 
 /** Inflight.payload of a command whose payload is not kept. */
@@ -71,6 +63,8 @@ export class SessionHandler implements CommandHandler, SlotEvents, ExchangeEnd {
   private readonly reading: StatementContext;
   /** The response side: holds, PREPARE_OK, the end of a response (responses.ts). */
   private readonly responses: Responses;
+  /** What a COM_STMT_* command is read against (statement-commands.ts). */
+  private readonly statementParts: StatementCommandParts;
   /** Filled per command and passed to `route` (reused: routing allocates nothing). */
   private readonly routeInput: RouteInput = {
     mode: "read_write",
@@ -98,6 +92,7 @@ export class SessionHandler implements CommandHandler, SlotEvents, ExchangeEnd {
     private readonly log: Logger,
   ) {
     this.reading = new StatementContext(ctx, slot, who);
+    this.statementParts = { statements, slot, reading: this.reading };
     this.responses = new Responses({
       slot,
       statements,
@@ -252,31 +247,9 @@ export class SessionHandler implements CommandHandler, SlotEvents, ExchangeEnd {
     if (!x.closed) this.run(x);
   }
 
+  /** A COM_STMT_* command: read against the prepared statements (statement-commands.ts), then routed. */
   private statementCommand(x: Exchange, statementId: number): void {
-    const command = x.command;
-    const stmt = this.statements.lookup(statementId);
-    if (!stmt) {
-      // The protocol never answers CLOSE and SEND_LONG_DATA, not even to refuse them.
-      if (command !== COM_STMT_CLOSE && command !== COM_STMT_SEND_LONG_DATA)
-        x.fail("PAIRGATE_UNKNOWN_STATEMENT", this.statements.unknown(statementId, command));
-      else x.complete();
-      return;
-    }
-    if (command === COM_STMT_CLOSE) {
-      this.statements.forget(stmt);
-      this.slot.closeStatement(stmt);
-      x.complete();
-      return;
-    }
-    x.stmt = stmt;
-    x.kind = statementResponseKind(command);
-    x.statement =
-      command !== COM_STMT_EXECUTE && command !== COM_STMT_BULK_EXECUTE // bulk: routed, refused and audited like EXECUTE
-        ? "none"
-        : stmt.readExceptRoutines
-          ? preparedClassOf(stmt.kind, stmt.lockingRead, true, this.reading.readProof())
-          : preparedClassOf(stmt.kind, stmt.lockingRead);
-    this.dispatch(x);
+    if (readStatementCommand(x, statementId, this.statementParts)) this.dispatch(x);
   }
 
   /** Send `x` where the router says: at once when that backend serves it (the fast path), else `runSlow`. */
