@@ -1,16 +1,3 @@
-/**
- * The session's command loop in-process, driven like Vitess's FuzzHandleNextCommand: a fake client
- * socket, a fake handler that answers in every way the real one can (at once, later, after a wait,
- * with a LOCAL INFILE exchange), and random byte streams cut at random points. No server, no TCP.
- *
- * Invariants: a command is handed on only in phase `idle`, with sequence id 0 and a payload; every
- * packet reaches the handler exactly once and in order (commands and LOCAL INFILE data alike) until
- * the loop gives up; the loop gives up with the right ERR (out of order 1156, too large 1153); no
- * impossible phase transition ever happens.
- *
- * Reproducible: PAIRGATE_FUZZ_SEED=<n> replays a run (one seeded generator, no Math.random).
- */
-import { EventEmitter } from "node:events";
 import type { Socket } from "node:net";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
@@ -19,41 +6,7 @@ import type { Packet } from "../../src/protocol/framer.js";
 import { type CommandHandler, CommandLoop } from "../../src/session/command-loop.js";
 import { IDLE, nextPhase, type Phase, type PhaseEvent } from "../../src/session/phase.js";
 import { prng, type Rng } from "../helpers/prng.js";
-
-/** Just enough of a net.Socket for the loop: writes recorded, pause state kept, events emitted by the test. */
-class FakeSocket extends EventEmitter {
-  written: Buffer[] = [];
-  destroyed = false;
-  ended = false;
-  private paused = true;
-  remoteAddress = "127.0.0.1";
-  write(b: Buffer): boolean {
-    this.written.push(Buffer.from(b));
-    return true;
-  }
-  pause(): this {
-    this.paused = true;
-    return this;
-  }
-  resume(): this {
-    this.paused = false;
-    return this;
-  }
-  isPaused(): boolean {
-    return this.paused;
-  }
-  setNoDelay(): this {
-    return this;
-  }
-  end(): this {
-    this.ended = true;
-    return this;
-  }
-  destroy(): this {
-    this.destroyed = true;
-    return this;
-  }
-}
+import { FakeSocket } from "../helpers/session-fake.js";
 
 const quietLog = {
   warnings: 0,
