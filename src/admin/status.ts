@@ -3,6 +3,7 @@
  * prints. Built from the topology's snapshot; the words follow the seed's HA page
  * ("Connection Status: Alive and High Availability Live is in progress now").
  */
+import type { AuditCatalogInfo } from "../audit/index.js";
 import { sameEndpoint } from "../config/endpoint.js";
 import type { SemiSyncStatus } from "../topology/server-status.js";
 import type {
@@ -196,16 +197,7 @@ export interface StatusAuditCatalog {
 }
 
 /** What the audit reports about its catalog (Audit.catalogInfo), times in epoch ms. */
-export interface StatusAuditCatalogInput {
-  derivedNames: number;
-  objects: number;
-  lastReadAt: number | null;
-  lastError: string | null;
-  reads: number;
-  failures: number;
-  copies: number;
-  copiesNotRemembered: number;
-}
+export type StatusAuditCatalogInput = AuditCatalogInfo;
 
 export interface StatusInputs {
   snapshot: PairStatus;

@@ -9,7 +9,9 @@
  *   `clientConnections`, `backendConnections`) that only add to numbers in typed arrays: no label
  *   hashing, no allocation. Those numbers become samples at scrape time (see HotMetric/HotHistogram).
  */
+
 import { Counter, collectDefaultMetrics, Gauge, Histogram, type Metric, Registry } from "prom-client";
+import type { AuditCatalogInfo } from "../audit/index.js";
 import type { Topology } from "../topology/monitor.js";
 import type { CatchUpReport } from "../topology/secondary-catch-up.js";
 import type { BackendHealth, Mode, PairStatus, Role, Transition } from "../topology/types.js";
@@ -32,16 +34,7 @@ export interface AuditMetricsSource {
   /** The last background verification of the audit table, null before the first. */
   readonly lastVerification?: { at: number; ok: boolean; problemCount: number } | null;
   /** The names audited beyond the rules: derived from the server's catalog, and copies (Audit.catalogInfo). */
-  catalogInfo?(): {
-    derivedNames: number;
-    objects: number;
-    lastReadAt: number | null;
-    lastError: string | null;
-    reads: number;
-    failures: number;
-    copies: number;
-    copiesNotRemembered: number;
-  };
+  catalogInfo?(): AuditCatalogInfo;
 }
 
 type CatalogInfo = ReturnType<NonNullable<AuditMetricsSource["catalogInfo"]>>;
